@@ -1,0 +1,520 @@
+/*
+ * Trine KV: an embedded, ordered, LSM-tree, MVCC key-value database.
+ *
+ * This is the one public header. It is also the manual: every call says
+ * what it takes, what it returns, which statuses it can fail with and which
+ * threads may call it.
+ *
+ * Conventions
+ * -----------
+ * - Keys are 1..TRINE_MAX_KEY_LEN bytes, values 0..TRINE_MAX_VALUE_LEN bytes,
+ *   both passed as (pointer, length). Anything else is TRINE_INVALID.
+ * - Every call that can fail returns a trine_status. Detail text travels with
+ *   the future (trine_future_message) or, for _sync calls, in the calling
+ *   thread's trine_last_error().
+ * - Asynchronous calls return a trine_future and never block on I/O. A request
+ *   that cannot even be queued still returns a future, already completed with
+ *   the error. Only allocation failure of the future itself returns NULL.
+ * - Every asynchronous call trine_X has a blocking twin trine_X_sync with the
+ *   same semantics. A _sync call made from an engine thread (inside a future
+ *   callback) would deadlock; it returns TRINE_INVALID instead.
+ * - Caller input (keys, values, batches, paths) is copied before the call
+ *   returns: buffers may be reused or freed at once.
+ * - Owned memory handed to the caller (trine_value) is released with
+ *   trine_value_free. Borrowed memory (trine_slice, trine_entry) stays valid
+ *   until the point named by the call that produced it.
+ *
+ * Thread safety
+ * -------------
+ * trine_db and trine_bucket are fully thread-safe. trine_iter, trine_reader,
+ * trine_batch and trine_txn belong to one thread at a time. A trine_future may
+ * be waited on from any thread, but trine_future_take_* and trine_future_free
+ * move or drop the single caller reference: call them from one thread.
+ *
+ * Features that arrive in later releases (SSTables, compaction, named buckets,
+ * snapshots, transactions, blob files) are declared here with their final
+ * signatures; until then they return TRINE_UNSUPPORTED with a message naming
+ * the missing feature. README.md has the status table.
+ */
+#ifndef TRINE_TRINE_H
+#define TRINE_TRINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TRINE_BUILDING_LIBRARY) && defined(__GNUC__)
+#define TRINE_API __attribute__((visibility("default")))
+#else
+#define TRINE_API
+#endif
+
+#define TRINE_VERSION_MAJOR 0
+#define TRINE_VERSION_MINOR 1
+#define TRINE_VERSION_PATCH 0
+
+/** Longest key accepted, in bytes. */
+#define TRINE_MAX_KEY_LEN ((size_t)64 * 1024)
+/** Longest value accepted, in bytes. */
+#define TRINE_MAX_VALUE_LEN ((size_t)256 * 1024 * 1024)
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* One list generates the enum and trine_status_name's table. */
+#define TRINE_STATUS_MAP(X)                                                   \
+    X(TRINE_OK, "success")                                                    \
+    X(TRINE_DONE, "iterator exhausted")                                       \
+    X(TRINE_NOT_FOUND, "key, bucket or database absent")                      \
+    X(TRINE_INVALID, "bad argument or misuse")                                \
+    X(TRINE_CORRUPTION, "checksum or format failure")                         \
+    X(TRINE_IO_ERROR, "I/O error")                                            \
+    X(TRINE_NO_SPACE, "no space left on the device")                          \
+    X(TRINE_LOCKED, "database directory locked by another handle")            \
+    X(TRINE_READ_ONLY, "database is read-only")                               \
+    X(TRINE_CONFLICT, "transaction conflict")                                 \
+    X(TRINE_BUSY, "limit reached, request refused")                           \
+    X(TRINE_TIMED_OUT, "timed out")                                           \
+    X(TRINE_CLOSED, "database closed or closing")                             \
+    X(TRINE_UNSUPPORTED, "feature not available in this build or backend")    \
+    X(TRINE_NO_MEMORY, "out of memory")
+
+typedef enum trine_status {
+#define TRINE_STATUS_ENUM_(name, text) name,
+    TRINE_STATUS_MAP(TRINE_STATUS_ENUM_)
+#undef TRINE_STATUS_ENUM_
+} trine_status;
+
+/** "TRINE_CONFLICT" etc.; "TRINE_UNKNOWN_STATUS" for values outside the enum. */
+TRINE_API const char *trine_status_name(trine_status s);
+
+/**
+ * Detail text of the last failed _sync call (or other direct-status call such
+ * as trine_batch_put) on the calling thread; "" when none. Thread-local: valid
+ * until the next failing call on the same thread.
+ */
+TRINE_API const char *trine_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Handles and plain types                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct trine_db trine_db;             /* thread-safe */
+typedef struct trine_bucket trine_bucket;     /* thread-safe, owned by its db */
+typedef struct trine_iter trine_iter;         /* one thread at a time */
+typedef struct trine_snapshot trine_snapshot; /* thread-safe */
+typedef struct trine_reader trine_reader;     /* one thread at a time */
+typedef struct trine_batch trine_batch;       /* one thread at a time */
+typedef struct trine_txn trine_txn;           /* one thread at a time */
+typedef struct trine_future trine_future;
+
+/** Owned bytes: release with trine_value_free. */
+typedef struct trine_value {
+    void *data;
+    size_t len;
+} trine_value;
+
+/** Borrowed bytes: valid until the point named by the producing call. */
+typedef struct trine_slice {
+    const void *data;
+    size_t len;
+} trine_slice;
+
+/** Frees v->data and zeroes *v. NULL or an already-zeroed value is a no-op. */
+TRINE_API void trine_value_free(trine_value *v);
+
+/** Frees memory the library handed out as char * (trine_stats_json). */
+TRINE_API void trine_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Futures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Completion callback. Runs exactly once, either on the thread that completes
+ * the future (an engine thread: it must not block and must not call _sync
+ * functions, which return TRINE_INVALID there) or at once inside
+ * trine_future_on_ready when the future is already complete. The callback may
+ * call trine_future_take_* and trine_future_free on f.
+ */
+typedef void (*trine_callback)(trine_future *f, void *arg);
+
+/**
+ * Blocks until f completes and returns its status. Any thread. Calling it from
+ * an engine thread on a pending future returns TRINE_INVALID (it would
+ * deadlock). NULL f → TRINE_INVALID.
+ */
+TRINE_API trine_status trine_future_wait(trine_future *f);
+
+/** As trine_future_wait, but gives up after ns nanoseconds: TRINE_TIMED_OUT. */
+TRINE_API trine_status trine_future_wait_timeout(trine_future *f, uint64_t ns);
+
+/** True once f has completed. Never blocks. NULL → false. */
+TRINE_API bool trine_future_ready(const trine_future *f);
+
+/**
+ * The status of a completed future; TRINE_INVALID if f is NULL or still
+ * pending.
+ */
+TRINE_API trine_status trine_future_status(const trine_future *f);
+
+/** Detail text of a completed future, "" when none. Valid until the future is freed. */
+TRINE_API const char *trine_future_message(const trine_future *f);
+
+/**
+ * Registers cb to run once when f completes (or at once, on this thread, if it
+ * already has). Only one callback per future: a second registration returns
+ * TRINE_INVALID and is not run.
+ */
+TRINE_API trine_status trine_future_on_ready(trine_future *f, trine_callback cb, void *arg);
+
+/**
+ * Drops the caller's reference. A pending operation still completes (a put is
+ * still written); its result is discarded (a database opened by a freed
+ * trine_open future is closed again). NULL is a no-op.
+ */
+TRINE_API void trine_future_free(trine_future *f);
+
+/*
+ * Typed results. Each is valid once f is ready with TRINE_OK and moves
+ * ownership to the caller: a second take returns TRINE_INVALID. A pending
+ * future returns TRINE_INVALID; a failed one returns its own status. A take
+ * of the wrong kind (take_value on an open) returns TRINE_INVALID.
+ */
+TRINE_API trine_status trine_future_take_db(trine_future *f, trine_db **out);
+TRINE_API trine_status trine_future_take_bucket(trine_future *f, trine_bucket **out);
+TRINE_API trine_status trine_future_take_value(trine_future *f, trine_value *out);
+TRINE_API trine_status trine_future_take_iter(trine_future *f, trine_iter **out);
+
+/* ------------------------------------------------------------------------ */
+/* Options, open, close                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum trine_storage {
+    TRINE_STORAGE_NATIVE = 0, /* files in a directory (persistent) */
+    TRINE_STORAGE_MEMORY,     /* everything in RAM, gone at close */
+    TRINE_STORAGE_WASI,       /* later release */
+    TRINE_STORAGE_BROWSER     /* later release */
+} trine_storage;
+
+/*
+ * What an acknowledged write survives. docs/durability.md lists the exact
+ * system calls of each mode.
+ */
+typedef enum trine_durability {
+    TRINE_SYNC_ALL = 0, /* fdatasync of the WAL before the future completes,
+                           plus a directory sync whenever a file is created or
+                           renamed: survives power loss */
+    TRINE_SYNC_DATA,    /* fdatasync of the WAL; directory synced only when the
+                           database is created: survives power loss unless a
+                           WAL file created since then loses its directory entry */
+    TRINE_BUFFERED      /* written to the OS at group end, no sync: survives a
+                           process crash, not power loss */
+} trine_durability;
+
+/** Versioned by struct_size: always fill with trine_options_init first. */
+typedef struct trine_options {
+    uint32_t struct_size;         /* set by trine_options_init */
+    trine_storage storage;        /* default TRINE_STORAGE_NATIVE */
+    trine_durability durability;  /* default TRINE_SYNC_ALL */
+    bool read_only;               /* no writes; shared directory lock */
+    bool create_if_missing;       /* default true */
+    size_t memtable_bytes;        /* a memtable is sealed at this size; 0 = 64 MiB */
+    size_t block_cache_bytes;     /* 0 = default (used once SSTables land) */
+    size_t memory_limit_bytes;    /* until SSTables land, memtables cannot be
+                                     flushed: writes past this many memtable bytes
+                                     fail with TRINE_BUSY. 0 = 1 GiB */
+    uint32_t writer_queue;        /* writer mailbox slots (power of two); 0 = 4096 */
+    uint32_t max_group_requests;  /* most requests one group commit takes; 0 = 1024 */
+} trine_options;
+
+/** Fills o with the defaults above. NULL is a no-op. */
+TRINE_API void trine_options_init(trine_options *o);
+
+/** Defaults with storage = TRINE_STORAGE_MEMORY: the explicit in-memory mode. */
+TRINE_API trine_options trine_options_memory(void);
+
+/**
+ * Opens (or creates) the database at path. opts NULL = defaults. For
+ * TRINE_STORAGE_MEMORY the path only names the database in messages and may
+ * be NULL. Resolves to a trine_db (trine_future_take_db).
+ *
+ * Errors: TRINE_INVALID (NULL path for native storage, bad options),
+ * TRINE_NOT_FOUND (missing directory with create_if_missing = false),
+ * TRINE_LOCKED (another handle, in this or another process, has it open),
+ * TRINE_CORRUPTION (damaged CURRENT, MANIFEST or WAL before its tail: nothing
+ * is opened), TRINE_UNSUPPORTED (WASI/browser storage, or files from a newer
+ * format version), TRINE_IO_ERROR, TRINE_NO_SPACE, TRINE_NO_MEMORY.
+ */
+TRINE_API trine_future *trine_open(const char *path, const trine_options *opts);
+TRINE_API trine_status trine_open_sync(const char *path, const trine_options *opts, trine_db **out);
+
+/**
+ * Closes db. Requests queued before the close complete normally; requests
+ * made after it started complete with TRINE_CLOSED. When the close future
+ * completes, every future of the database has completed and the handle (and
+ * its buckets) are freed: do not use db again. Iterators still open keep the
+ * data they read alive until trine_iter_free. Any thread except an engine
+ * thread for the _sync form.
+ */
+TRINE_API trine_future *trine_close(trine_db *db);
+TRINE_API trine_status trine_close_sync(trine_db *db);
+
+/** Removes only known-safe temporary files. Later release: TRINE_UNSUPPORTED. */
+TRINE_API trine_status trine_repair(const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Ranges and scans                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef enum trine_bound_kind {
+    TRINE_BOUND_UNBOUNDED = 0,
+    TRINE_BOUND_INCLUSIVE,
+    TRINE_BOUND_EXCLUSIVE
+} trine_bound_kind;
+
+/**
+ * Key bounds. The range borrows the bound bytes until it is passed to a scan
+ * call, which copies them.
+ */
+typedef struct trine_range {
+    const void *start;
+    size_t start_len;
+    trine_bound_kind start_kind;
+    const void *end;
+    size_t end_len;
+    trine_bound_kind end_kind;
+} trine_range;
+
+TRINE_API trine_range trine_range_all(void);                                                   /* (-inf, +inf) */
+TRINE_API trine_range trine_range_half_open(const void *start, size_t sl, const void *end, size_t el); /* [start, end) */
+TRINE_API trine_range trine_range_closed(const void *start, size_t sl, const void *end, size_t el);    /* [start, end] */
+TRINE_API trine_range trine_range_from(const void *start, size_t sl);                           /* [start, +inf) */
+TRINE_API trine_range trine_range_until(const void *end, size_t el);                            /* (-inf, end) */
+
+typedef struct trine_scan_options {
+    bool lazy_values;                 /* values loaded by trine_iter_value_sync (blob files, later) */
+    bool reverse;                     /* descending key order */
+    const trine_snapshot *snapshot;   /* NULL = latest (snapshots: later release) */
+} trine_scan_options;
+
+/** One key/value pair, borrowed from the iterator until its next call. */
+typedef struct trine_entry {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+} trine_entry;
+
+/* ------------------------------------------------------------------------ */
+/* Reads and writes on the default bucket                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Writes key → value. The future completes once the write is visible to reads
+ * and durable as the database's durability mode promises.
+ * Errors: TRINE_INVALID (NULL db or pointer with non-zero length, key length
+ * 0 or > TRINE_MAX_KEY_LEN, value > TRINE_MAX_VALUE_LEN), TRINE_CLOSED,
+ * TRINE_READ_ONLY (read-only handle, or a previous WAL sync failed: reopen),
+ * TRINE_BUSY (memory limit), TRINE_IO_ERROR, TRINE_NO_SPACE, TRINE_NO_MEMORY.
+ */
+TRINE_API trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl);
+
+/**
+ * Reads the latest value of key. Resolves to a trine_value
+ * (trine_future_take_value) or TRINE_NOT_FOUND. When everything needed is in
+ * memory the read runs on the calling thread and the future is already
+ * complete on return.
+ */
+TRINE_API trine_future *trine_get(trine_db *db, const void *k, size_t kl);
+/** out receives an owned value (trine_value_free); zeroed on any error. */
+TRINE_API trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out);
+
+/** Deletes key (a tombstone; deleting an absent key is OK). Errors as trine_put. */
+TRINE_API trine_future *trine_delete(trine_db *db, const void *k, size_t kl);
+TRINE_API trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl);
+
+/**
+ * Opens an iterator over the keys in r (NULL = all keys) as of now, in
+ * ascending order (o->reverse: descending). o NULL = defaults. Resolves to a
+ * trine_iter (trine_future_take_iter), positioned before the first entry.
+ * An empty range (start after end) gives an iterator that is at once DONE.
+ */
+TRINE_API trine_future *trine_scan(trine_db *db, const trine_range *r, const trine_scan_options *o);
+TRINE_API trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_scan_options *o, trine_iter **out);
+
+/** Iterator over the keys that start with p (pl may be 0: all keys). */
+TRINE_API trine_future *trine_prefix(trine_db *db, const void *p, size_t pl, const trine_scan_options *o);
+TRINE_API trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const trine_scan_options *o, trine_iter **out);
+
+/* ------------------------------------------------------------------------ */
+/* Iterators                                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Advances to the next entry. Resolves TRINE_OK (read it with
+ * trine_iter_entry) or TRINE_DONE at the end. The iterator sees the database
+ * as of its creation: later writes are not visible.
+ */
+TRINE_API trine_future *trine_iter_next(trine_iter *it);
+/** Advances and fills *out (may be NULL): TRINE_OK, or TRINE_DONE at the end. */
+TRINE_API trine_status trine_iter_next_sync(trine_iter *it, trine_entry *out);
+/**
+ * The current entry, borrowed until the next call on it or trine_iter_free.
+ * TRINE_INVALID before the first next or after DONE.
+ */
+TRINE_API trine_status trine_iter_entry(trine_iter *it, trine_entry *out);
+/** The current value (loads a lazy value; borrowed as trine_iter_entry). */
+TRINE_API trine_status trine_iter_value_sync(trine_iter *it, trine_slice *out);
+/** Frees the iterator. Valid after its database closed. NULL is a no-op. */
+TRINE_API void trine_iter_free(trine_iter *it);
+
+/* ------------------------------------------------------------------------ */
+/* Buckets (named buckets: later release)                                   */
+/* ------------------------------------------------------------------------ */
+
+enum { TRINE_COMPRESSION_NONE = 0, TRINE_COMPRESSION_ZSTD = 1 };
+enum { TRINE_SEEK_AUTO = 0, TRINE_SEEK_LINEAR = 1, TRINE_SEEK_BINARY = 2 };
+
+typedef struct trine_bucket_options {
+    uint32_t struct_size;         /* set by trine_bucket_options_init */
+    size_t prefix_len;            /* fixed-length prefix extractor; 0 = none */
+    uint32_t filter_bits_per_key; /* 0 = no filter */
+    int compression;              /* TRINE_COMPRESSION_NONE / _ZSTD */
+    int compression_level;
+    size_t blob_threshold;        /* values >= this go to blob files; 0 = never */
+    int index_seek;               /* TRINE_SEEK_LINEAR / _BINARY / _AUTO */
+} trine_bucket_options;
+TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
+
+/** The default bucket: valid until db closes, never freed by the caller. NULL db → NULL. */
+TRINE_API trine_bucket *trine_default_bucket(trine_db *db);
+
+/** Opens or creates a named bucket. Later release: TRINE_UNSUPPORTED. */
+TRINE_API trine_future *trine_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o);
+TRINE_API trine_status trine_bucket_open_sync(trine_db *db, const char *name, const trine_bucket_options *o, trine_bucket **out);
+
+/* The bucket calls mirror the db calls; on the default bucket they work today. */
+TRINE_API trine_future *trine_bucket_put(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_bucket_put_sync(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_future *trine_bucket_get(trine_bucket *b, const void *k, size_t kl);
+TRINE_API trine_status trine_bucket_get_sync(trine_bucket *b, const void *k, size_t kl, trine_value *out);
+TRINE_API trine_future *trine_bucket_delete(trine_bucket *b, const void *k, size_t kl);
+TRINE_API trine_status trine_bucket_delete_sync(trine_bucket *b, const void *k, size_t kl);
+TRINE_API trine_future *trine_bucket_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o);
+TRINE_API trine_status trine_bucket_scan_sync(trine_bucket *b, const trine_range *r, const trine_scan_options *o, trine_iter **out);
+TRINE_API trine_future *trine_bucket_prefix(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o);
+TRINE_API trine_status trine_bucket_prefix_sync(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o, trine_iter **out);
+
+/* ------------------------------------------------------------------------ */
+/* Batches                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** New empty batch; NULL on allocation failure. One thread at a time. */
+TRINE_API trine_batch *trine_batch_new(void);
+/** Appends a put/delete on the default bucket (copied). Errors: TRINE_INVALID, TRINE_NO_MEMORY. */
+TRINE_API trine_status trine_batch_put(trine_batch *b, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_batch_delete(trine_batch *b, const void *k, size_t kl);
+/** Named buckets: later release (TRINE_UNSUPPORTED; "default" names the default bucket). */
+TRINE_API trine_status trine_batch_put_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_batch_delete_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl);
+/** Number of operations in b (0 for NULL). */
+TRINE_API size_t trine_batch_count(const trine_batch *b);
+/** Empties b for reuse. */
+TRINE_API void trine_batch_clear(trine_batch *b);
+TRINE_API void trine_batch_free(trine_batch *b);
+
+typedef struct trine_write_options {
+    uint32_t struct_size;        /* set by trine_write_options_init */
+    trine_durability durability; /* this write only; the database's by default */
+    bool use_db_durability;      /* set by init; cleared when durability is chosen */
+} trine_write_options;
+/** durability = the database's (use_db_durability = true). */
+TRINE_API void trine_write_options_init(trine_write_options *wo);
+
+/**
+ * Applies every operation of b atomically (one WAL record): after a crash
+ * either all or none are present. b is copied: it may be reused at once.
+ * wo NULL = defaults. To pick a durability for this write, set
+ * wo->durability and wo->use_db_durability = false. Errors as trine_put.
+ */
+TRINE_API trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_options *wo);
+TRINE_API trine_status trine_write_sync(trine_db *db, trine_batch *b, const trine_write_options *wo);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots, readers, transactions (later release: TRINE_UNSUPPORTED/NULL) */
+/* ------------------------------------------------------------------------ */
+
+TRINE_API trine_snapshot *trine_snapshot_new(trine_db *db);
+TRINE_API void trine_snapshot_release(trine_snapshot *s);
+TRINE_API trine_future *trine_snapshot_get(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl);
+TRINE_API trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl, trine_value *out);
+
+TRINE_API trine_reader *trine_reader_new(const trine_snapshot *s);
+TRINE_API trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, size_t kl, trine_slice *out);
+TRINE_API void trine_reader_free(trine_reader *r);
+
+typedef struct trine_txn_options {
+    uint32_t struct_size;
+} trine_txn_options;
+
+TRINE_API trine_txn *trine_txn_begin(trine_db *db, const trine_txn_options *o);
+TRINE_API trine_future *trine_txn_get(trine_txn *t, const void *k, size_t kl);
+TRINE_API trine_status trine_txn_get_sync(trine_txn *t, const void *k, size_t kl, trine_value *out);
+TRINE_API trine_future *trine_txn_get_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl);
+TRINE_API trine_status trine_txn_get_bucket_sync(trine_txn *t, const char *bucket, const void *k, size_t kl, trine_value *out);
+TRINE_API trine_future *trine_txn_scan(trine_txn *t, const char *bucket, const trine_range *r);
+TRINE_API trine_status trine_txn_scan_sync(trine_txn *t, const char *bucket, const trine_range *r, trine_iter **out);
+TRINE_API trine_status trine_txn_put(trine_txn *t, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_txn_put_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl, const void *v, size_t vl);
+TRINE_API trine_status trine_txn_delete(trine_txn *t, const void *k, size_t kl);
+TRINE_API trine_status trine_txn_delete_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl);
+TRINE_API trine_future *trine_txn_commit(trine_txn *t);
+TRINE_API trine_status trine_txn_commit_sync(trine_txn *t);
+TRINE_API void trine_txn_free(trine_txn *t);
+
+/* ------------------------------------------------------------------------ */
+/* Maintenance and stats                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Flush and compaction: later release (TRINE_UNSUPPORTED). */
+TRINE_API trine_future *trine_flush(trine_db *db);
+TRINE_API trine_status trine_flush_sync(trine_db *db);
+TRINE_API trine_future *trine_compact(trine_db *db);
+TRINE_API trine_status trine_compact_sync(trine_db *db);
+
+/** Plain counters; versioned by struct_size (set it to sizeof before the call). */
+typedef struct trine_stats {
+    uint32_t struct_size;
+    uint64_t last_sequence;       /* newest visible sequence number */
+    uint64_t puts;                /* put operations applied */
+    uint64_t deletes;             /* delete operations applied */
+    uint64_t write_groups;        /* group commits (WAL records) written */
+    uint64_t write_requests;      /* requests carried by those groups */
+    uint64_t max_group_requests;  /* largest group seen */
+    uint64_t wal_bytes;           /* bytes appended to WAL files since open */
+    uint64_t wal_syncs;           /* WAL data syncs */
+    uint64_t dir_syncs;           /* directory syncs */
+    uint64_t memtable_bytes;      /* bytes held by all memtables */
+    uint64_t memtables;           /* number of memtables (active + sealed) */
+    uint64_t gets;                /* point reads served */
+    uint64_t iterators_opened;
+    bool read_only;               /* true after a failed sync or on a read-only handle */
+} trine_stats;
+
+/** Fills *out (out->struct_size must be set, or 0 for the full struct). */
+TRINE_API trine_status trine_stats_get(trine_db *db, trine_stats *out);
+/** The same counters as a JSON object; release *out with trine_free. */
+TRINE_API trine_status trine_stats_json(trine_db *db, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRINE_TRINE_H */

@@ -1,0 +1,70 @@
+/*
+ * Futures: the engine side.
+ *
+ * A future starts with two references: the caller's (dropped by
+ * trine_future_free) and the engine's (dropped by trine__future_complete).
+ * Completion stores the result, publishes READY with a release store, wakes
+ * waiters through a ck_ec event count, then runs the callback if one was
+ * registered. Whoever comes second of "callback registered" and "completed"
+ * runs the callback, so it runs exactly once.
+ *
+ * A result that nobody took when the last reference drops is disposed of:
+ * values and iterators are freed, a database is closed.
+ */
+#ifndef TRINE_ACTORS_FUTURE_H
+#define TRINE_ACTORS_FUTURE_H
+
+#include "core/err.h"
+#include "trine/trine.h"
+
+typedef enum trine__result_kind {
+    TRINE__RESULT_NONE = 0,
+    TRINE__RESULT_DB,
+    TRINE__RESULT_BUCKET,
+    TRINE__RESULT_VALUE,
+    TRINE__RESULT_ITER
+} trine__result_kind;
+
+struct trine__sched;
+
+/* New pending future with two references (caller + engine). NULL on ENOMEM. */
+trine_future *trine__future_new(void);
+
+/* A future already completed with status and message (fmt may be NULL); the
+ * engine reference is already dropped. NULL on ENOMEM. */
+trine_future *trine__future_failed(trine_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Same, taking the message from err. */
+trine_future *trine__future_from_err(const trine__err *err);
+
+/* Result setters: call before trine__future_complete, at most once. The future
+ * owns the result until a take moves it out. */
+void trine__future_set_db(trine_future *f, trine_db *db);
+void trine__future_set_bucket(trine_future *f, trine_bucket *b);
+void trine__future_set_value(trine_future *f, void *data, size_t len); /* takes ownership of data (malloc'd) */
+void trine__future_set_iter(trine_future *f, trine_iter *it);
+
+/* Completes f (status, optional printf message), wakes waiters, runs the
+ * callback, drops the engine reference. Exactly once per future. */
+void trine__future_complete(trine_future *f, trine_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same with a preformatted message (may be NULL). */
+void trine__future_complete_msg(trine_future *f, trine_status status, const char *msg);
+
+/* Inline scheduling: waiting on f drives sched (runs actor handlers on the
+ * waiting thread) until f is ready. NULL = threaded, just park. */
+void trine__future_set_driver(trine_future *f, struct trine__sched *sched);
+
+/* Thread marking: actor threads and callbacks set this so _sync calls and
+ * waits on pending futures from them fail with TRINE_INVALID instead of
+ * deadlocking. */
+void trine__thread_set_engine(bool is_engine);
+bool trine__thread_is_engine(void);
+
+/* Disposal of results nobody took, defined by the core: closes the database
+ * asynchronously (the close runs on its own thread, so this is safe from any
+ * thread). Untaken iterators are freed with trine_iter_free. */
+void trine__db_dispose_untaken(trine_db *db);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * Version edits: the records of a MANIFEST.
+ *
+ * Encoding: a sequence of fields, each `varint tag, varint length, bytes`.
+ * Tags are never reused. A reader that meets an unknown tag fails with
+ * TRINE_UNSUPPORTED (the manifest comes from a newer release) unless the tag
+ * is odd-numbered >= 1001, which marks fields that are safe to ignore.
+ *
+ * Today: log number (WALs numbered below it are obsolete), next file number,
+ * last sequence. Later releases add tables, blob files, buckets, garbage
+ * counts as new tags.
+ */
+#ifndef TRINE_LSM_VERSION_EDIT_H
+#define TRINE_LSM_VERSION_EDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+enum {
+    TRINE__EDIT_TAG_LOG_NUMBER = 1,
+    TRINE__EDIT_TAG_NEXT_FILE = 2,
+    TRINE__EDIT_TAG_LAST_SEQ = 3
+};
+
+typedef struct trine__version_edit {
+    bool has_log_number;
+    uint64_t log_number;
+    bool has_next_file;
+    uint64_t next_file;
+    bool has_last_seq;
+    uint64_t last_seq;
+} trine__version_edit;
+
+/* Encodes e into a malloc'd buffer (*out, *len). false on ENOMEM. */
+bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, size_t *len);
+/* Decodes; TRINE_CORRUPTION on malformed bytes, TRINE_UNSUPPORTED on an
+ * unknown mandatory tag. name is used in messages. */
+trine_status trine__version_edit_decode(const void *data, size_t len, trine__version_edit *e,
+                                        const char *name, trine__err *err);
+/* Folds edit into state (fields present in edit overwrite). */
+void trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Write-batch encoding: the bytes of a trine_batch and of a WAL record.
+ *
+ * An op list is a byte string of ops:
+ *   u8      type (TRINE__VTYPE_PUT / _DELETE)
+ *   varint  bucket id (0 = default bucket)
+ *   varint  key length, key bytes
+ *   varint  value length, value bytes      (PUT only)
+ * A WAL record payload (one group commit) is:
+ *   u64 LE  sequence of the first op (the rest follow consecutively)
+ *   u32 LE  number of ops
+ *   op list
+ * Varints are LEB128 (7 bits a byte, low first, at most 10 bytes).
+ */
+#ifndef TRINE_LSM_WBATCH_H
+#define TRINE_LSM_WBATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "mvcc/sequence.h"
+
+#define TRINE__WBATCH_HEADER_BYTES 12u
+
+/* A growable op list. */
+typedef struct trine__wbatch {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    uint32_t count;
+} trine__wbatch;
+
+void trine__wbatch_init(trine__wbatch *b);
+void trine__wbatch_destroy(trine__wbatch *b);
+void trine__wbatch_clear(trine__wbatch *b);
+/* Appends one op (value ignored for DELETE). false on ENOMEM (b unchanged). */
+bool trine__wbatch_add(trine__wbatch *b, trine__vtype type, uint32_t bucket,
+                       const void *key, size_t klen, const void *value, size_t vlen);
+/* Appends all ops of src. false on ENOMEM. */
+bool trine__wbatch_append(trine__wbatch *dst, const trine__wbatch *src);
+
+/* Encoded size of one op, for limits. */
+size_t trine__wbatch_op_size(trine__vtype type, size_t klen, size_t vlen);
+
+/* Writes the 12-byte WAL payload header into out. */
+void trine__wbatch_put_header(uint8_t out[TRINE__WBATCH_HEADER_BYTES], uint64_t first_seq, uint32_t count);
+
+/* Decoding a WAL payload. */
+typedef struct trine__wbatch_op {
+    trine__vtype type;
+    uint32_t bucket;
+    uint64_t seq;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *value; /* NULL, 0 for DELETE */
+    size_t vlen;
+} trine__wbatch_op;
+
+typedef struct trine__wbatch_reader {
+    const uint8_t *pos;
+    const uint8_t *end;
+    uint64_t next_seq;
+    uint32_t remaining;
+} trine__wbatch_reader;
+
+/* Checks the header; TRINE_CORRUPTION (message says why) if it is short or
+ * the first sequence is out of range. */
+trine_status trine__wbatch_reader_init(trine__wbatch_reader *r, const void *payload, size_t len,
+                                       uint64_t *first_seq, uint32_t *count, trine__err *err);
+/* TRINE_OK with *op, TRINE_DONE after the last op (and the payload must end
+ * exactly there), TRINE_CORRUPTION for any malformed op, count mismatch, key
+ * length 0 or over TRINE_MAX_KEY_LEN, unknown type. */
+trine_status trine__wbatch_next(trine__wbatch_reader *r, trine__wbatch_op *op, trine__err *err);
+
+/* LEB128 helpers, shared with the manifest codec. */
+size_t trine__varint_put(uint8_t *out, uint64_t v); /* out needs 10 bytes */
+/* false if the varint runs past end or is longer than 10 bytes. */
+bool trine__varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * Storage boundary: the one seam through which every file operation passes.
+ * Nothing outside src/storage/ calls the OS file API.
+ *
+ * Backends: posix (native), memory (the explicit in-memory mode: same engine,
+ * files in RAM), fault (wraps another backend for tests: see fault.h), and
+ * later wasi and browser.
+ *
+ * Paths are plain strings joined with '/'. Every call returns a trine_status
+ * and, on failure, fills err with a message naming the operation and path
+ * (e.g. "fdatasync 000004.log: Input/output error").
+ *
+ * Thread safety: a trine__vfs may be used from several threads at once. A
+ * trine__file is used by one thread at a time, except read_at, which may run
+ * concurrently with other read_at calls and with append (later: readers
+ * reading a table while nobody writes it).
+ */
+#ifndef TRINE_STORAGE_VFS_H
+#define TRINE_STORAGE_VFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct trine__vfs trine__vfs;
+typedef struct trine__file trine__file;
+
+/* open flags */
+enum {
+    TRINE__OPEN_READ = 1 << 0,     /* read_at allowed */
+    TRINE__OPEN_WRITE = 1 << 1,    /* append/truncate allowed */
+    TRINE__OPEN_CREATE = 1 << 2,   /* create when missing */
+    TRINE__OPEN_EXCL = 1 << 3,     /* with CREATE: fail (TRINE_INVALID) if it exists */
+    TRINE__OPEN_TRUNCATE = 1 << 4  /* empty the file on open */
+};
+
+/* what a path is */
+typedef enum trine__path_kind {
+    TRINE__PATH_MISSING = 0,
+    TRINE__PATH_FILE,
+    TRINE__PATH_DIR,
+    TRINE__PATH_OTHER
+} trine__path_kind;
+
+/* list callback: return false to stop early. name is the entry name only. */
+typedef bool (*trine__vfs_list_fn)(void *arg, const char *name);
+
+typedef struct trine__vfs_ops {
+    const char *name; /* "posix", "memory", "fault" */
+
+    /* files */
+    trine_status (*open)(trine__vfs *v, const char *path, int flags, trine__file **out, trine__err *err);
+    /* Closes and frees f (even on error; the status reports a failed close). */
+    trine_status (*close)(trine__file *f, trine__err *err);
+    /* Reads up to len bytes at off; *got < len only at end of file. */
+    trine_status (*read_at)(trine__file *f, uint64_t off, void *buf, size_t len, size_t *got, trine__err *err);
+    /* Appends all len bytes at the end (retries short writes). */
+    trine_status (*append)(trine__file *f, const void *buf, size_t len, trine__err *err);
+    /* Data sync (fdatasync); full sync (fsync) when metadata is true. */
+    trine_status (*sync)(trine__file *f, bool metadata, trine__err *err);
+    trine_status (*size)(trine__file *f, uint64_t *out, trine__err *err);
+    trine_status (*truncate)(trine__file *f, uint64_t size, trine__err *err);
+
+    /* namespace */
+    trine_status (*kind)(trine__vfs *v, const char *path, trine__path_kind *out, trine__err *err);
+    trine_status (*mkdir)(trine__vfs *v, const char *path, trine__err *err); /* OK if it exists as a dir */
+    trine_status (*list)(trine__vfs *v, const char *dir, trine__vfs_list_fn fn, void *arg, trine__err *err);
+    /* Atomic replace of to by from. */
+    trine_status (*rename)(trine__vfs *v, const char *from, const char *to, trine__err *err);
+    trine_status (*remove)(trine__vfs *v, const char *path, trine__err *err);
+    /* Makes the directory's entries (creates, renames, removes) durable. */
+    trine_status (*sync_dir)(trine__vfs *v, const char *dir, trine__err *err);
+
+    /* Advisory lock on path (created if missing), held until unlock:
+     * exclusive or shared; cross-process. Already held elsewhere → TRINE_LOCKED.
+     * Backends without processes (memory) grant it. */
+    trine_status (*lock)(trine__vfs *v, const char *path, bool shared, trine__file **out, trine__err *err);
+    trine_status (*unlock)(trine__file *lock, trine__err *err);
+
+    /* Frees the backend (not the files it stored on disk). */
+    void (*destroy)(trine__vfs *v);
+} trine__vfs_ops;
+
+/* Every backend's object starts with this. */
+struct trine__vfs {
+    const trine__vfs_ops *ops;
+};
+
+/* Every backend's file object starts with this. */
+struct trine__file {
+    trine__vfs *vfs;
+};
+
+trine__vfs *trine__vfs_posix_new(trine__err *err);
+/* An empty in-RAM file system. */
+trine__vfs *trine__vfs_memory_new(trine__err *err);
+
+/* Convenience wrappers: v->ops->x(v, ...). */
+static inline trine_status trine__vfs_open(trine__vfs *v, const char *path, int flags, trine__file **out, trine__err *err) { return v->ops->open(v, path, flags, out, err); }
+static inline trine_status trine__file_close(trine__file *f, trine__err *err) { return f->vfs->ops->close(f, err); }
+static inline trine_status trine__file_read_at(trine__file *f, uint64_t off, void *buf, size_t len, size_t *got, trine__err *err) { return f->vfs->ops->read_at(f, off, buf, len, got, err); }
+static inline trine_status trine__file_append(trine__file *f, const void *buf, size_t len, trine__err *err) { return f->vfs->ops->append(f, buf, len, err); }
+static inline trine_status trine__file_sync(trine__file *f, bool metadata, trine__err *err) { return f->vfs->ops->sync(f, metadata, err); }
+static inline trine_status trine__file_size(trine__file *f, uint64_t *out, trine__err *err) { return f->vfs->ops->size(f, out, err); }
+static inline trine_status trine__file_truncate(trine__file *f, uint64_t size, trine__err *err) { return f->vfs->ops->truncate(f, size, err); }
+static inline trine_status trine__vfs_kind(trine__vfs *v, const char *path, trine__path_kind *out, trine__err *err) { return v->ops->kind(v, path, out, err); }
+static inline trine_status trine__vfs_mkdir(trine__vfs *v, const char *path, trine__err *err) { return v->ops->mkdir(v, path, err); }
+static inline trine_status trine__vfs_list(trine__vfs *v, const char *dir, trine__vfs_list_fn fn, void *arg, trine__err *err) { return v->ops->list(v, dir, fn, arg, err); }
+static inline trine_status trine__vfs_rename(trine__vfs *v, const char *from, const char *to, trine__err *err) { return v->ops->rename(v, from, to, err); }
+static inline trine_status trine__vfs_remove(trine__vfs *v, const char *path, trine__err *err) { return v->ops->remove(v, path, err); }
+static inline trine_status trine__vfs_sync_dir(trine__vfs *v, const char *dir, trine__err *err) { return v->ops->sync_dir(v, dir, err); }
+static inline trine_status trine__vfs_lock(trine__vfs *v, const char *path, bool shared, trine__file **out, trine__err *err) { return v->ops->lock(v, path, shared, out, err); }
+static inline trine_status trine__vfs_unlock(trine__file *lock, trine__err *err) { return lock->vfs->ops->unlock(lock, err); }
+static inline void trine__vfs_destroy(trine__vfs *v) { if (v) v->ops->destroy(v); }
+
+/* Resolves path to an absolute canonical form (posix: realpath of the
+ * directory) for the in-process open registry; memory: the path as given.
+ * Returns a malloc'd string or NULL with err set. */
+char *trine__vfs_canonical(trine__vfs *v, const char *path, trine__err *err);
+
+#endif
