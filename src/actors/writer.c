@@ -1,0 +1,391 @@
+/*
+ * writer actor
+ *
+ * Receives: WRITE{future, op list, count, durability} from any API thread;
+ *           SHUTDOWN from close, after every caller has left the database.
+ * Sends:    nothing yet (SSTables will add FLUSH_MEMTABLE to a flush actor).
+ * Owns:     the WAL file and its log writer, the sequence counter, the active
+ *           memtable, and every replacement of the super version.
+ * Ordering: one group = everything queued, up to max_group_requests. The
+ *           group becomes one WAL record and one sync at the strongest
+ *           durability any of its requests asked for; then the memtable
+ *           inserts, then last_seq is published with a release store, then
+ *           the futures complete in arrival order. A failed append or sync
+ *           makes the database read-only for good (fsyncgate: after a failed
+ *           fsync the page cache may hold data that is not on disk, so no
+ *           later sync could vouch for it).
+ * Shutdown: SHUTDOWN is the last message (close waits for callers first).
+ *           The WAL is synced (even in BUFFERED mode: a clean close leaves
+ *           everything durable) and closed; the actor exits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "core/db.h"
+#include "core/files.h"
+#include "lsm/log.h"
+#include "lsm/wbatch.h"
+#include "mvcc/epoch.h"
+
+enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2 };
+
+typedef struct wmsg_write {
+    trine__msg hdr;
+    trine_future *future;
+    trine_durability durability;
+    uint32_t count;
+    size_t len;
+    uint8_t ops[]; /* op list (wbatch.h), count ops */
+} wmsg_write;
+
+typedef struct trine__writer {
+    trine_db *db;
+    trine__file *wal;          /* NULL when the WAL is disabled */
+    uint64_t wal_number;
+    trine__log_writer log;
+    uint64_t next_seq;
+    uint64_t next_file;
+    trine__memtable *active;   /* borrowed from the installed super */
+    size_t sealed_bytes;       /* bytes of the sealed memtables */
+    uint8_t *buf;              /* group payload */
+    size_t buf_cap;
+    trine__msg shutdown_msg;   /* preallocated: stopping never fails for lack of memory */
+    trine__err shutdown_err;
+} trine__writer;
+
+static void set_fatal(trine_db *db, const trine__err *cause) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&db->fatal, &expected, 1)) {
+        snprintf(db->fatal_msg, sizeof db->fatal_msg,
+                 "database is read-only after a failed write (reopen to recover): %s", cause->msg);
+        atomic_thread_fence(memory_order_release);
+        atomic_store(&db->fatal, 2); /* 2 = message readable */
+    }
+}
+
+static void complete_all(wmsg_write **reqs, size_t n, trine_status st, const char *msg) {
+    for (size_t i = 0; i < n; i++) {
+        trine__future_complete_msg(reqs[i]->future, st, msg);
+        free(reqs[i]);
+    }
+}
+
+static bool reserve(trine__writer *w, size_t need) {
+    if (need <= w->buf_cap)
+        return true;
+    size_t cap = w->buf_cap ? w->buf_cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(w->buf, cap);
+    if (!p)
+        return false;
+    w->buf = p;
+    w->buf_cap = cap;
+    return true;
+}
+
+static void super_release_installed(ck_epoch_entry_t *e) {
+    trine__super *s = (trine__super *)((char *)e - offsetof(trine__super, epoch_entry));
+    trine__super_unref(s);
+}
+
+/* Seals the active memtable and starts a new one with a new WAL file. */
+static trine_status roll(trine__writer *w, trine__err *err) {
+    trine_db *db = w->db;
+    trine__memtable *mem = trine__memtable_new(w->next_seq);
+    if (!mem)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
+    if (w->wal) {
+        /* Sync the old WAL whatever the mode, so only the newest WAL can ever
+         * end in a torn record: recovery relies on it. */
+        trine_status st = trine__file_sync(w->wal, false, err);
+        if (st == TRINE_OK)
+            atomic_fetch_add(&db->stats.wal_syncs, 1);
+        trine__file *file = NULL;
+        trine__log_writer log;
+        uint64_t number = w->next_file;
+        if (st == TRINE_OK)
+            st = trine__files_create_wal(db, number, &file, &log, err);
+        if (st != TRINE_OK) {
+            trine__memtable_unref(mem);
+            return st;
+        }
+        w->next_file++;
+        trine__err ignored;
+        trine__file_close(w->wal, &ignored);
+        trine__log_writer_destroy(&w->log);
+        w->log = log;
+        w->wal = file;
+        w->wal_number = number;
+    }
+    trine__super *old = atomic_load_explicit(&db->super, memory_order_relaxed);
+    trine__super *fresh = trine__super_new(mem, old);
+    trine__memtable_unref(mem); /* the super holds it now */
+    if (!fresh)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
+    /* Release: a reader that loads the new super sees its memtables fully
+     * built. The old super stays valid for readers already inside an epoch
+     * section; its installed reference is dropped after a grace period. */
+    atomic_store_explicit(&db->super, fresh, memory_order_release);
+    ck_epoch_call(db->reclaim, &old->epoch_entry, super_release_installed);
+    ck_epoch_poll(db->reclaim);
+    w->sealed_bytes += trine__memtable_bytes(w->active);
+    w->active = mem;
+    return TRINE_OK;
+}
+
+static size_t group_bytes_limit(void) { return TRINE__LOG_MAX_RECORD - TRINE__WBATCH_HEADER_BYTES; }
+
+/* Writes one chunk of requests (their payload fits one WAL record). */
+static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
+    trine_db *db = w->db;
+    trine__err err;
+    trine__err_clear(&err);
+    uint32_t count = 0;
+    size_t len = TRINE__WBATCH_HEADER_BYTES;
+    trine_durability durability = TRINE_BUFFERED;
+    for (size_t i = 0; i < n; i++) {
+        count += reqs[i]->count;
+        len += reqs[i]->len;
+        if (reqs[i]->durability < durability)
+            durability = reqs[i]->durability;
+    }
+    if (w->next_seq + count - 1 > TRINE__SEQ_MAX) {
+        complete_all(reqs, n, TRINE_READ_ONLY, "sequence numbers exhausted");
+        return;
+    }
+    if (!reserve(w, len)) {
+        complete_all(reqs, n, TRINE_NO_MEMORY, "out of memory building the WAL record");
+        return;
+    }
+    uint64_t first = w->next_seq;
+    trine__wbatch_put_header(w->buf, first, count);
+    size_t pos = TRINE__WBATCH_HEADER_BYTES;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(w->buf + pos, reqs[i]->ops, reqs[i]->len);
+        pos += reqs[i]->len;
+    }
+
+    if (w->wal) {
+        trine_status st = trine__log_append(&w->log, w->buf, len, &err);
+        if (st == TRINE_OK) {
+            atomic_fetch_add_explicit(&db->stats.wal_bytes, len + TRINE__LOG_RECORD_HEADER_BYTES,
+                                      memory_order_relaxed);
+            if (durability != TRINE_BUFFERED) {
+                st = trine__file_sync(w->wal, false, &err);
+                if (st == TRINE_OK)
+                    atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
+            }
+        }
+        if (st != TRINE_OK) {
+            set_fatal(db, &err);
+            complete_all(reqs, n, st, err.msg);
+            return;
+        }
+    }
+
+    /* Apply to the memtable. The payload was built above, so decoding it
+     * cannot fail short of a bug; treat any failure as fatal anyway. */
+    trine__wbatch_reader rd;
+    uint64_t seq0;
+    uint32_t cnt;
+    trine_status st = trine__wbatch_reader_init(&rd, w->buf, len, &seq0, &cnt, &err);
+    trine__wbatch_op op;
+    uint64_t puts = 0, dels = 0;
+    while (st == TRINE_OK && (st = trine__wbatch_next(&rd, &op, &err)) == TRINE_OK) {
+        if (!trine__memtable_insert(w->active, op.key, op.klen, op.seq, op.type, op.value, op.vlen)) {
+            st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory inserting into the memtable");
+            break;
+        }
+        if (op.type == TRINE__VTYPE_PUT)
+            puts++;
+        else
+            dels++;
+    }
+    if (st != TRINE_DONE) {
+        /* The WAL may hold the record: the database must not go on as if it
+         * did not. Reopening replays it. */
+        set_fatal(db, &err);
+        complete_all(reqs, n, st, err.msg);
+        return;
+    }
+    w->next_seq = first + count;
+    atomic_store_explicit(&db->mem_bytes, w->sealed_bytes + trine__memtable_bytes(w->active),
+                          memory_order_relaxed);
+    /* Release: a reader that sees last_seq also sees every insert above. */
+    atomic_store_explicit(&db->last_seq, first + count - 1, memory_order_release);
+
+    atomic_fetch_add_explicit(&db->stats.puts, puts, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->stats.deletes, dels, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->stats.write_requests, n, memory_order_relaxed);
+    if (n > atomic_load_explicit(&db->stats.max_group, memory_order_relaxed))
+        atomic_store_explicit(&db->stats.max_group, n, memory_order_relaxed);
+    complete_all(reqs, n, TRINE_OK, NULL);
+}
+
+/* Splits a run of write requests into chunks that each fit one WAL record
+ * and refuses what the memory limit or a fatal error forbids. */
+static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
+    trine_db *db = w->db;
+    if (atomic_load(&db->fatal) == 2) {
+        complete_all(reqs, n, TRINE_READ_ONLY, db->fatal_msg);
+        return;
+    }
+    size_t start = 0;
+    while (start < n) {
+        size_t mem = w->sealed_bytes + trine__memtable_bytes(w->active);
+        size_t bytes = 0, end = start;
+        while (end < n && bytes + reqs[end]->len <= group_bytes_limit())
+            bytes += reqs[end++]->len;
+        if (end == start) { /* one request larger than a WAL record */
+            complete_all(reqs + start, 1, TRINE_INVALID,
+                         "batch too large: its encoded size exceeds the 1 GiB WAL record limit");
+            start++;
+            continue;
+        }
+        if (mem + bytes > db->opts.memory_limit_bytes) {
+            char msg[TRINE__ERR_MSG_MAX];
+            snprintf(msg, sizeof msg,
+                     "memory limit reached: memtables hold %zu bytes of a %zu-byte limit "
+                     "(memory_limit_bytes); flushing to disk arrives with SSTables",
+                     mem, db->opts.memory_limit_bytes);
+            complete_all(reqs + start, end - start, TRINE_BUSY, msg);
+            start = end;
+            continue;
+        }
+        commit_chunk(w, reqs + start, end - start);
+        start = end;
+        if (atomic_load(&db->fatal) == 0 &&
+            trine__memtable_bytes(w->active) >= db->opts.memtable_bytes) {
+            trine__err err;
+            trine__err_clear(&err);
+            if (roll(w, &err) != TRINE_OK)
+                set_fatal(db, &err);
+        }
+        if (atomic_load(&db->fatal) == 2 && start < n) {
+            complete_all(reqs + start, n - start, TRINE_READ_ONLY, db->fatal_msg);
+            return;
+        }
+    }
+}
+
+static void shutdown_writer(trine__writer *w) {
+    trine__err *err = &w->shutdown_err;
+    if (!w->wal)
+        return;
+    if (atomic_load(&w->db->fatal) == 0) {
+        if (trine__file_sync(w->wal, false, err) == TRINE_OK)
+            atomic_fetch_add(&w->db->stats.wal_syncs, 1);
+    }
+    trine__err close_err;
+    trine__err_clear(&close_err);
+    if (trine__file_close(w->wal, &close_err) != TRINE_OK && err->status == TRINE_OK)
+        *err = close_err;
+    w->wal = NULL;
+}
+
+static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **msgs, size_t n) {
+    trine__writer *w = a->state;
+    size_t i = 0;
+    while (i < n) {
+        if (msgs[i]->type == WMSG_SHUTDOWN) {
+            shutdown_writer(w);
+            return TRINE__ACTOR_EXIT; /* close sends it last: nothing follows */
+        }
+        size_t j = i;
+        while (j < n && msgs[j]->type == WMSG_WRITE)
+            j++;
+        commit_group(w, (wmsg_write **)(msgs + i), j - i);
+        i = j;
+    }
+    return TRINE__ACTOR_CONTINUE;
+}
+
+trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *wal,
+                                 uint64_t wal_number, uint64_t wal_offset, uint64_t next_file,
+                                 trine__memtable *active, trine__err *err) {
+    trine__writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the writer");
+    w->db = db;
+    w->wal = wal;
+    w->wal_number = wal_number;
+    if (wal)
+        trine__log_writer_init_at(&w->log, wal, wal_offset);
+    w->next_seq = first_seq;
+    w->next_file = next_file;
+    w->active = active;
+    trine__super *s = atomic_load(&db->super);
+    for (size_t i = 1; i < s->count; i++)
+        w->sealed_bytes += trine__memtable_bytes(s->mems[i]);
+    w->shutdown_msg.type = WMSG_SHUTDOWN;
+    trine__err_clear(&w->shutdown_err);
+    trine_status st = trine__actor_init(&db->writer, "trine-writer", db->opts.writer_queue,
+                                        db->opts.max_group_requests, writer_handle, w, err);
+    if (st == TRINE_OK) {
+        st = trine__actor_start(db->sched, &db->writer, err);
+        if (st != TRINE_OK)
+            trine__mailbox_destroy(&db->writer.mailbox);
+    }
+    if (st != TRINE_OK) {
+        free(w);
+        return st;
+    }
+    db->wstate = w;
+    return TRINE_OK;
+}
+
+void trine__writer_submit_op(trine_db *db, trine_future *f, trine__vtype type, const void *k,
+                             size_t kl, const void *v, size_t vl, trine_durability durability) {
+    size_t len = trine__wbatch_op_size(type, kl, vl);
+    wmsg_write *m = malloc(sizeof *m + len);
+    if (!m) {
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a write");
+        return;
+    }
+    m->hdr.type = WMSG_WRITE;
+    m->future = f;
+    m->durability = durability;
+    m->count = 1;
+    m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl);
+    trine__actor_send(&db->writer, &m->hdr);
+}
+
+void trine__writer_submit(trine_db *db, trine_future *f, const void *ops, size_t ops_len,
+                          uint32_t count, trine_durability durability) {
+    wmsg_write *m = malloc(sizeof *m + ops_len);
+    if (!m) {
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a write");
+        return;
+    }
+    m->hdr.type = WMSG_WRITE;
+    m->future = f;
+    m->durability = durability;
+    m->count = count;
+    m->len = ops_len;
+    memcpy(m->ops, ops, ops_len);
+    trine__actor_send(&db->writer, &m->hdr);
+}
+
+trine_status trine__writer_stop(trine_db *db, trine__err *err) {
+    trine__writer *w = db->wstate;
+    if (!w)
+        return TRINE_OK;
+    trine__actor_send(&db->writer, &w->shutdown_msg);
+    trine__actor_stop(&db->writer);
+    trine_status st = w->shutdown_err.status;
+    if (st != TRINE_OK && err)
+        *err = w->shutdown_err;
+    if (w->wal) {
+        trine__err ignored;
+        trine__file_close(w->wal, &ignored);
+    }
+    trine__log_writer_destroy(&w->log);
+    free(w->buf);
+    free(w);
+    db->wstate = NULL;
+    return st;
+}

@@ -1,0 +1,316 @@
+/* Opening and closing a database, and the close protocol (see db.h). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "core/db.h"
+#include "core/files.h"
+#include "core/recovery.h"
+#include "mvcc/epoch.h"
+
+#define MEMORY_DIR "/trine-memory"
+
+bool trine__db_enter(trine_db *db, trine__err *err) {
+    /* seq_cst pairs with close: either close sees our registration and waits
+     * for us, or we see `closing` and back out. */
+    atomic_fetch_add(&db->active_calls, 1);
+    if (atomic_load(&db->closing)) {
+        atomic_fetch_sub(&db->active_calls, 1);
+        trine__err_set(err, TRINE_CLOSED, "database %s is closing", db->path);
+        return false;
+    }
+    return true;
+}
+
+void trine__db_leave(trine_db *db) { atomic_fetch_sub(&db->active_calls, 1); }
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Releases whatever open acquired, in reverse order. */
+static void db_free(trine_db *db) {
+    trine__err ignored;
+    if (db->sched)
+        trine__sched_free(db->sched);
+    if (db->reclaim)
+        trine__epoch_record_retire(db->reclaim);
+    trine__super_unref(atomic_load(&db->super));
+    if (db->lock)
+        trine__vfs_unlock(db->lock, &ignored);
+    if (db->canon)
+        trine__registry_release(db->canon, db->opts.read_only);
+    if (db->own_vfs)
+        trine__vfs_destroy(db->vfs);
+    free(db->canon);
+    free(db->path);
+    free(db);
+}
+
+static trine_status prepare_dir(trine_db *db, trine__err *err) {
+    trine__path_kind kind = TRINE__PATH_MISSING;
+    trine_status st = trine__vfs_kind(db->vfs, db->path, &kind, err);
+    if (st != TRINE_OK)
+        return st;
+    if (kind == TRINE__PATH_MISSING) {
+        if (!db->opts.create_if_missing || db->opts.read_only)
+            return trine__err_set(err, TRINE_NOT_FOUND, "%s does not exist%s", db->path,
+                                  db->opts.read_only ? " (read-only open)" : " and create_if_missing is false");
+        return trine__vfs_mkdir(db->vfs, db->path, err);
+    }
+    if (kind != TRINE__PATH_DIR)
+        return trine__err_set(err, TRINE_INVALID, "%s is not a directory", db->path);
+    return TRINE_OK;
+}
+
+trine_status trine__db_open(const char *path, const trine_options *opts,
+                            const trine__open_params *params, trine_db **out, trine__err *err) {
+    trine_options o;
+    trine_status st = trine__options_resolve(opts, &o, err);
+    if (st != TRINE_OK)
+        return st;
+    bool memory = o.storage == TRINE_STORAGE_MEMORY;
+    if (!memory && (!path || !*path))
+        return trine__err_set(err, TRINE_INVALID, "path is %s", path ? "empty" : "NULL");
+    if (!memory && strlen(path) > TRINE__PATH_MAX - 64)
+        return trine__err_set(err, TRINE_INVALID, "path is longer than %d bytes", TRINE__PATH_MAX - 64);
+
+    trine_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", path ? path : "");
+    db->opts = o;
+    db->default_bucket.db = db;
+    db->path = dup_str(memory ? MEMORY_DIR : path);
+    if (!db->path) {
+        free(db);
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", path ? path : "");
+    }
+    if (params && params->vfs) {
+        db->vfs = params->vfs;
+        db->own_vfs = params->own_vfs;
+        db->wal_enabled = params->wal;
+    } else {
+        db->vfs = memory ? trine__vfs_memory_new(err) : trine__vfs_posix_new(err);
+        db->own_vfs = true;
+        db->wal_enabled = !memory; /* a WAL in RAM would double memory and protect nothing */
+    }
+    uint64_t seed = params ? params->seed : 0x7472696e65ull;
+    if (!db->vfs) {
+        db_free(db);
+        return err->status;
+    }
+
+    trine__recovered rec;
+    memset(&rec, 0, sizeof rec);
+    if ((st = prepare_dir(db, err)) != TRINE_OK)
+        goto fail;
+    if (!params || params->use_registry) {
+        char *canon = trine__vfs_canonical(db->vfs, db->path, err);
+        if (!canon) {
+            st = err->status;
+            goto fail;
+        }
+        if ((st = trine__registry_acquire(canon, o.read_only, err)) != TRINE_OK) {
+            free(canon);
+            goto fail;
+        }
+        db->canon = canon;
+    }
+    char lock_path[TRINE__PATH_MAX];
+    trine__path_join(lock_path, sizeof lock_path, db->path, "LOCK");
+    if ((st = trine__vfs_lock(db->vfs, lock_path, o.read_only, &db->lock, err)) != TRINE_OK) {
+        if (st == TRINE_LOCKED)
+            trine__err_set(err, TRINE_LOCKED, "%s is open in another process (LOCK is held)", db->path);
+        goto fail;
+    }
+    if ((st = trine__recover(db, seed, &rec, err)) != TRINE_OK)
+        goto fail;
+
+    /* Sealed memtables newest first after the active one. */
+    trine__super *s = NULL;
+    for (size_t i = 0; i < rec.count; i++) {
+        trine__super *next = trine__super_new(rec.mems[i], s);
+        trine__super_unref(s);
+        if (!(s = next)) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+            goto fail;
+        }
+    }
+    atomic_store(&db->super, s);
+    atomic_store(&db->last_seq, rec.last_seq);
+    size_t bytes = 0;
+    for (size_t i = 0; i < rec.count; i++)
+        bytes += trine__memtable_bytes(rec.mems[i]);
+    atomic_store(&db->mem_bytes, bytes);
+
+    if (!o.read_only) {
+        db->reclaim = trine__epoch_record_new();
+        trine__sched_kind kind = TRINE__SCHED_THREADS;
+        db->sched = db->reclaim ? trine__sched_new(kind, seed, err) : NULL;
+        if (!db->sched) {
+            st = db->reclaim ? err->status
+                             : trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+            goto fail;
+        }
+        st = trine__writer_start(db, rec.last_seq + 1, rec.wal, rec.wal_number, rec.wal_offset,
+                                 rec.next_file, rec.mems[rec.count - 1], err);
+        if (st != TRINE_OK)
+            goto fail;
+        rec.wal = NULL; /* the writer owns it now */
+    }
+    trine__recovered_free(&rec);
+    *out = db;
+    return TRINE_OK;
+
+fail:
+    trine__recovered_free(&rec);
+    db_free(db);
+    return st;
+}
+
+trine_status trine__db_close(trine_db *db, trine__err *err) {
+    atomic_store(&db->closing, 1);
+    /* Callers inside the API leave within a bounded time (nothing in the API
+     * blocks while registered except a full mailbox, which the writer drains). */
+    while (atomic_load(&db->active_calls) != 0)
+        sched_yield();
+    trine_status st = trine__writer_stop(db, err);
+    db_free(db);
+    return st;
+}
+
+/* ---- public open/close ---- */
+
+typedef struct open_job {
+    trine_future *future;
+    char *path;
+    trine_options opts;
+    bool has_opts;
+} open_job;
+
+static void *open_thread(void *arg) {
+    open_job *job = arg;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_db *db = NULL;
+    trine_status st = trine__db_open(job->path, job->has_opts ? &job->opts : NULL, NULL, &db, &err);
+    if (st == TRINE_OK)
+        trine__future_set_db(job->future, db);
+    trine__future_complete_msg(job->future, st, st == TRINE_OK ? NULL : err.msg);
+    free(job->path);
+    free(job);
+    return NULL;
+}
+
+/* Runs fn(arg) on a detached thread, or inline if no thread can be made. */
+static void run_detached(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    pthread_attr_t attr;
+    bool ok = pthread_attr_init(&attr) == 0;
+    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+         pthread_create(&t, &attr, fn, arg) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok)
+        fn(arg);
+}
+
+trine_future *trine_open(const char *path, const trine_options *opts) {
+    trine_future *f = trine__future_new();
+    if (!f)
+        return NULL;
+    open_job *job = calloc(1, sizeof *job);
+    if (job && path)
+        job->path = dup_str(path);
+    if (!job || (path && !job->path)) {
+        free(job);
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory opening %s", path ? path : "");
+        return f;
+    }
+    if (opts) {
+        /* Copy only what the caller's struct holds; resolve validates it. */
+        size_t n = opts->struct_size <= sizeof job->opts ? opts->struct_size : sizeof job->opts;
+        memcpy(&job->opts, opts, n);
+        job->opts.struct_size = opts->struct_size;
+        job->has_opts = true;
+    }
+    job->future = f;
+    run_detached(open_thread, job);
+    return f;
+}
+
+trine_status trine_open_sync(const char *path, const trine_options *opts, trine_db **out) {
+    if (!out)
+        return trine__last_error_set(TRINE_INVALID, "trine_open_sync: out is NULL");
+    *out = NULL;
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_open_sync called from an engine thread (a "
+                                                    "callback) would deadlock; use trine_open");
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__db_open(path, opts, NULL, out, &err);
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+typedef struct close_job {
+    trine_future *future;
+    trine_db *db;
+} close_job;
+
+static void *close_thread(void *arg) {
+    close_job *job = arg;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__db_close(job->db, &err);
+    trine__future_complete_msg(job->future, st, st == TRINE_OK ? NULL : err.msg);
+    free(job);
+    return NULL;
+}
+
+static bool claim_close(trine_db *db) {
+    int expected = 0;
+    return atomic_compare_exchange_strong(&db->closing, &expected, 1);
+}
+
+trine_future *trine_close(trine_db *db) {
+    if (!db)
+        return trine__future_failed(TRINE_INVALID, "trine_close: db is NULL");
+    if (!claim_close(db))
+        return trine__future_failed(TRINE_CLOSED, "trine_close: database is already closing");
+    trine_future *f = trine__future_new();
+    close_job *job = f ? malloc(sizeof *job) : NULL;
+    if (!job) {
+        /* Cannot hand the work to a thread: close here rather than leak. */
+        trine__err err;
+        trine__err_clear(&err);
+        trine__db_close(db, &err);
+        if (f)
+            trine__future_complete(f, TRINE_NO_MEMORY, "out of memory; the database was closed inline");
+        return f;
+    }
+    job->future = f;
+    job->db = db;
+    run_detached(close_thread, job);
+    return f;
+}
+
+trine_status trine_close_sync(trine_db *db) {
+    if (!db)
+        return trine__last_error_set(TRINE_INVALID, "trine_close_sync: db is NULL");
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_close_sync called from an engine thread (a "
+                                                    "callback) would deadlock; use trine_close");
+    if (!claim_close(db))
+        return trine__last_error_set(TRINE_CLOSED, "trine_close_sync: database is already closing");
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__db_close(db, &err);
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+void trine__db_dispose_untaken(trine_db *db) { trine_future_free(trine_close(db)); }

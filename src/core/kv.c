@@ -1,0 +1,290 @@
+/*
+ * Reads and writes on the default bucket: argument checks, the enqueue of
+ * writes to the writer actor, and inline point reads.
+ *
+ * A get never leaves the calling thread while everything is in memory: it
+ * enters an epoch section, loads the published sequence and then the super
+ * version (in that order: everything at or below the sequence is reachable
+ * from any super version published after it), looks the key up in the
+ * memtables newest first, copies the value out and leaves the section.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "core/db.h"
+#include "lsm/wbatch.h"
+#include "mvcc/epoch.h"
+
+trine_status trine__check_key(const void *k, size_t kl, trine__err *err) {
+    if (kl == 0)
+        return trine__err_set(err, TRINE_INVALID, "key is empty (keys are 1 to %zu bytes)", TRINE_MAX_KEY_LEN);
+    if (kl > TRINE_MAX_KEY_LEN)
+        return trine__err_set(err, TRINE_INVALID, "key is %zu bytes, over the %zu-byte limit", kl,
+                              TRINE_MAX_KEY_LEN);
+    if (!k)
+        return trine__err_set(err, TRINE_INVALID, "key pointer is NULL with length %zu", kl);
+    return TRINE_OK;
+}
+
+trine_status trine__check_value(const void *v, size_t vl, trine__err *err) {
+    if (vl > TRINE_MAX_VALUE_LEN)
+        return trine__err_set(err, TRINE_INVALID, "value is %zu bytes, over the %zu-byte limit", vl,
+                              TRINE_MAX_VALUE_LEN);
+    if (!v && vl)
+        return trine__err_set(err, TRINE_INVALID, "value pointer is NULL with length %zu", vl);
+    return TRINE_OK;
+}
+
+/* Refusals common to every write. */
+static trine_status write_allowed(trine_db *db, trine__err *err) {
+    if (db->opts.read_only)
+        return trine__err_set(err, TRINE_READ_ONLY, "%s was opened read-only", db->path);
+    if (atomic_load(&db->fatal) == 2)
+        return trine__err_set(err, TRINE_READ_ONLY, "%s", db->fatal_msg);
+    return TRINE_OK;
+}
+
+static trine_future *submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+                               const void *v, size_t vl, const char *call) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (!db)
+        return trine__future_failed(TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__check_key(k, kl, &err) != TRINE_OK || trine__check_value(v, vl, &err) != TRINE_OK)
+        return trine__future_from_err(&err);
+    if (!trine__db_enter(db, &err))
+        return trine__future_from_err(&err);
+    trine_future *f = NULL;
+    if (write_allowed(db, &err) != TRINE_OK) {
+        f = trine__future_from_err(&err);
+    } else if ((f = trine__future_new())) {
+        trine__writer_submit_op(db, f, type, k, kl, v, vl, db->opts.durability);
+    }
+    trine__db_leave(db);
+    return f;
+}
+
+/* wait + release, keeping the message for trine_last_error. */
+static trine_status finish_sync(trine_future *f) {
+    if (!f)
+        return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
+    trine_status st = trine_future_wait(f);
+    if (st != TRINE_OK && st != TRINE_DONE)
+        trine__last_error_set(st, "%s", trine_future_message(f));
+    trine_future_free(f);
+    return st;
+}
+
+static trine_status engine_guard(const char *call) {
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID,
+                                     "%s called from an engine thread (a callback) would deadlock", call);
+    return TRINE_OK;
+}
+
+trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
+    return submit_op(db, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_put");
+}
+
+trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
+    if (engine_guard("trine_put_sync") != TRINE_OK)
+        return TRINE_INVALID;
+    return finish_sync(trine_put(db, k, kl, v, vl));
+}
+
+trine_future *trine_delete(trine_db *db, const void *k, size_t kl) {
+    return submit_op(db, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_delete");
+}
+
+trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
+    if (engine_guard("trine_delete_sync") != TRINE_OK)
+        return TRINE_INVALID;
+    return finish_sync(trine_delete(db, k, kl));
+}
+
+/* The point read itself; *out gets a malloc'd copy. */
+static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_value *out, trine__err *err) {
+    ck_epoch_record_t *rec = trine__epoch_thread_record();
+    if (!rec)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
+    ck_epoch_section_t section;
+    ck_epoch_begin(rec, &section);
+    uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+    trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+    trine__lookup found = TRINE__LOOKUP_ABSENT;
+    const void *v = NULL;
+    size_t vl = 0;
+    for (size_t i = 0; i < s->count && found == TRINE__LOOKUP_ABSENT; i++)
+        found = trine__memtable_get(s->mems[i], k, kl, horizon, &v, &vl);
+    trine_status st = TRINE_OK;
+    if (found == TRINE__LOOKUP_FOUND) {
+        /* malloc(0) may return NULL: always allocate at least one byte. */
+        out->data = malloc(vl ? vl : 1);
+        if (out->data) {
+            memcpy(out->data, v, vl);
+            out->len = vl;
+        } else {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory copying a %zu-byte value", vl);
+        }
+    } else {
+        st = trine__err_set(err, TRINE_NOT_FOUND, "key not found");
+    }
+    ck_epoch_end(rec, &section);
+    atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
+    return st;
+}
+
+static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_value *out,
+                                trine__err *err, const char *call) {
+    if (!db)
+        return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__check_key(k, kl, err) != TRINE_OK)
+        return TRINE_INVALID;
+    if (!trine__db_enter(db, err))
+        return TRINE_CLOSED;
+    trine_status st = get_inline(db, k, kl, out, err);
+    trine__db_leave(db);
+    return st;
+}
+
+trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
+    trine__err err;
+    trine__err_clear(&err);
+    trine_value v = {0};
+    trine_status st = get_checked(db, k, kl, &v, &err, "trine_get");
+    if (st != TRINE_OK)
+        return trine__future_from_err(&err);
+    trine_future *f = trine__future_new();
+    if (!f) {
+        free(v.data);
+        return NULL;
+    }
+    trine__future_set_value(f, v.data, v.len);
+    trine__future_complete(f, TRINE_OK, NULL);
+    return f;
+}
+
+trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out) {
+    if (!out)
+        return trine__last_error_set(TRINE_INVALID, "trine_get_sync: out is NULL");
+    out->data = NULL;
+    out->len = 0;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = get_checked(db, k, kl, out, &err, "trine_get_sync");
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+/* ---- batches ---- */
+
+struct trine_batch {
+    trine__wbatch ops;
+};
+
+trine_batch *trine_batch_new(void) {
+    trine_batch *b = calloc(1, sizeof *b);
+    if (b)
+        trine__wbatch_init(&b->ops);
+    return b;
+}
+
+static trine_status batch_add(trine_batch *b, trine__vtype type, const void *k, size_t kl,
+                              const void *v, size_t vl, const char *call) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (!b)
+        return trine__last_error_set(TRINE_INVALID, "%s: batch is NULL", call);
+    if (trine__check_key(k, kl, &err) != TRINE_OK || trine__check_value(v, vl, &err) != TRINE_OK)
+        return trine__last_error_from(&err);
+    if (b->ops.count == UINT32_MAX)
+        return trine__last_error_set(TRINE_INVALID, "%s: batch holds the maximum number of operations", call);
+    if (!trine__wbatch_add(&b->ops, type, 0, k, kl, v, vl))
+        return trine__last_error_set(TRINE_NO_MEMORY, "%s: out of memory", call);
+    return TRINE_OK;
+}
+
+trine_status trine_batch_put(trine_batch *b, const void *k, size_t kl, const void *v, size_t vl) {
+    return batch_add(b, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_batch_put");
+}
+
+trine_status trine_batch_delete(trine_batch *b, const void *k, size_t kl) {
+    return batch_add(b, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_batch_delete");
+}
+
+static trine_status default_bucket_name(const char *bucket, const char *call) {
+    if (!bucket)
+        return trine__last_error_set(TRINE_INVALID, "%s: bucket name is NULL", call);
+    if (strcmp(bucket, "default") != 0)
+        return trine__last_error_set(TRINE_UNSUPPORTED,
+                                     "%s: named buckets arrive in a later release (only \"default\" exists)",
+                                     call);
+    return TRINE_OK;
+}
+
+trine_status trine_batch_put_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl,
+                                    const void *v, size_t vl) {
+    trine_status st = default_bucket_name(bucket, "trine_batch_put_bucket");
+    return st != TRINE_OK ? st : batch_add(b, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_batch_put_bucket");
+}
+
+trine_status trine_batch_delete_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl) {
+    trine_status st = default_bucket_name(bucket, "trine_batch_delete_bucket");
+    return st != TRINE_OK ? st : batch_add(b, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_batch_delete_bucket");
+}
+
+size_t trine_batch_count(const trine_batch *b) { return b ? b->ops.count : 0; }
+
+void trine_batch_clear(trine_batch *b) {
+    if (b)
+        trine__wbatch_clear(&b->ops);
+}
+
+void trine_batch_free(trine_batch *b) {
+    if (!b)
+        return;
+    trine__wbatch_destroy(&b->ops);
+    free(b);
+}
+
+void trine_write_options_init(trine_write_options *wo) {
+    if (!wo)
+        return;
+    memset(wo, 0, sizeof *wo);
+    wo->struct_size = (uint32_t)sizeof *wo;
+    wo->durability = TRINE_SYNC_ALL;
+    wo->use_db_durability = true;
+}
+
+trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_options *wo) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (!db || !b)
+        return trine__future_failed(TRINE_INVALID, "trine_write: %s is NULL", db ? "batch" : "db");
+    if (wo && (wo->struct_size == 0 || wo->struct_size > sizeof *wo))
+        return trine__future_failed(TRINE_INVALID,
+                                    "trine_write: write options struct_size %u: use trine_write_options_init",
+                                    (unsigned)wo->struct_size);
+    if (wo && !wo->use_db_durability && (unsigned)wo->durability > TRINE_BUFFERED)
+        return trine__future_failed(TRINE_INVALID, "trine_write: unknown durability %d", (int)wo->durability);
+    if (!trine__db_enter(db, &err))
+        return trine__future_from_err(&err);
+    trine_future *f = NULL;
+    trine_durability durability = wo && !wo->use_db_durability ? wo->durability : db->opts.durability;
+    if (write_allowed(db, &err) != TRINE_OK) {
+        f = trine__future_from_err(&err);
+    } else if ((f = trine__future_new())) {
+        if (b->ops.count == 0)
+            trine__future_complete(f, TRINE_OK, NULL); /* nothing to write */
+        else
+            trine__writer_submit(db, f, b->ops.data, b->ops.len, b->ops.count, durability);
+    }
+    trine__db_leave(db);
+    return f;
+}
+
+trine_status trine_write_sync(trine_db *db, trine_batch *b, const trine_write_options *wo) {
+    if (engine_guard("trine_write_sync") != TRINE_OK)
+        return TRINE_INVALID;
+    return finish_sync(trine_write(db, b, wo));
+}

@@ -1,0 +1,108 @@
+/*
+ * Calls whose features arrive in later releases. Each fails with
+ * TRINE_UNSUPPORTED and names the feature, so code written against the final
+ * API compiles and fails loudly today.
+ */
+#include "actors/future.h"
+#include "core/db.h"
+
+#define SNAPSHOTS "snapshots arrive with the MVCC release"
+#define TXNS "transactions arrive with the MVCC release"
+#define FLUSH "flush arrives with SSTables"
+#define COMPACT "compaction arrives with the compaction release"
+
+trine_snapshot *trine_snapshot_new(trine_db *db) {
+    trine__last_error_set(db ? TRINE_UNSUPPORTED : TRINE_INVALID, "trine_snapshot_new: %s",
+                          db ? SNAPSHOTS : "db is NULL");
+    return NULL;
+}
+void trine_snapshot_release(trine_snapshot *s) { (void)s; }
+trine_future *trine_snapshot_get(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl) {
+    return trine__future_failed(TRINE_UNSUPPORTED, "trine_snapshot_get: " SNAPSHOTS);
+}
+trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl,
+                                     trine_value *out) {
+    if (out)
+        *out = (trine_value){0};
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_snapshot_get_sync: " SNAPSHOTS);
+}
+trine_reader *trine_reader_new(const trine_snapshot *s) {
+    trine__last_error_set(TRINE_UNSUPPORTED, "trine_reader_new: " SNAPSHOTS);
+    return NULL;
+}
+trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, size_t kl, trine_slice *out) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_reader_get: " SNAPSHOTS);
+}
+void trine_reader_free(trine_reader *r) { (void)r; }
+
+trine_txn *trine_txn_begin(trine_db *db, const trine_txn_options *o) {
+    trine__last_error_set(db ? TRINE_UNSUPPORTED : TRINE_INVALID, "trine_txn_begin: %s",
+                          db ? TXNS : "db is NULL");
+    return NULL;
+}
+trine_future *trine_txn_get(trine_txn *t, const void *k, size_t kl) {
+    return trine__future_failed(TRINE_UNSUPPORTED, "trine_txn_get: " TXNS);
+}
+trine_status trine_txn_get_sync(trine_txn *t, const void *k, size_t kl, trine_value *out) {
+    if (out)
+        *out = (trine_value){0};
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_get_sync: " TXNS);
+}
+trine_future *trine_txn_get_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl) {
+    return trine__future_failed(TRINE_UNSUPPORTED, "trine_txn_get_bucket: " TXNS);
+}
+trine_status trine_txn_get_bucket_sync(trine_txn *t, const char *bucket, const void *k, size_t kl,
+                                       trine_value *out) {
+    if (out)
+        *out = (trine_value){0};
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_get_bucket_sync: " TXNS);
+}
+trine_future *trine_txn_scan(trine_txn *t, const char *bucket, const trine_range *r) {
+    return trine__future_failed(TRINE_UNSUPPORTED, "trine_txn_scan: " TXNS);
+}
+trine_status trine_txn_scan_sync(trine_txn *t, const char *bucket, const trine_range *r, trine_iter **out) {
+    if (out)
+        *out = NULL;
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_scan_sync: " TXNS);
+}
+trine_status trine_txn_put(trine_txn *t, const void *k, size_t kl, const void *v, size_t vl) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_put: " TXNS);
+}
+trine_status trine_txn_put_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl, const void *v,
+                                  size_t vl) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_put_bucket: " TXNS);
+}
+trine_status trine_txn_delete(trine_txn *t, const void *k, size_t kl) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_delete: " TXNS);
+}
+trine_status trine_txn_delete_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_delete_bucket: " TXNS);
+}
+trine_future *trine_txn_commit(trine_txn *t) {
+    return trine__future_failed(TRINE_UNSUPPORTED, "trine_txn_commit: " TXNS);
+}
+trine_status trine_txn_commit_sync(trine_txn *t) {
+    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_txn_commit_sync: " TXNS);
+}
+void trine_txn_free(trine_txn *t) { (void)t; }
+
+trine_future *trine_flush(trine_db *db) {
+    return db ? trine__future_failed(TRINE_UNSUPPORTED, "trine_flush: " FLUSH)
+              : trine__future_failed(TRINE_INVALID, "trine_flush: db is NULL");
+}
+trine_status trine_flush_sync(trine_db *db) {
+    return db ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_flush_sync: " FLUSH)
+              : trine__last_error_set(TRINE_INVALID, "trine_flush_sync: db is NULL");
+}
+trine_future *trine_compact(trine_db *db) {
+    return db ? trine__future_failed(TRINE_UNSUPPORTED, "trine_compact: " COMPACT)
+              : trine__future_failed(TRINE_INVALID, "trine_compact: db is NULL");
+}
+trine_status trine_compact_sync(trine_db *db) {
+    return db ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_compact_sync: " COMPACT)
+              : trine__last_error_set(TRINE_INVALID, "trine_compact_sync: db is NULL");
+}
+trine_status trine_repair(const char *path) {
+    return path ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_repair: repair arrives with SSTables")
+                : trine__last_error_set(TRINE_INVALID, "trine_repair: path is NULL");
+}

@@ -1,0 +1,28 @@
+/*
+ * Epoch glue: one process-wide ck_epoch (the only global mutable state the
+ * library has besides the open-path registry) and a lazily registered
+ * ck_epoch_record per calling thread, recycled when the thread exits.
+ *
+ * Readers enter a section around every lookup of shared structures (the super
+ * version, memtables) and leave before returning to the caller: a section is
+ * never held across a blocking call or an API return. Long-lived readers
+ * (iterators) take a reference instead.
+ *
+ * Reclamation: the writer owns a separate record (trine__epoch_record_new)
+ * on which it defers frees with ck_epoch_call and polls; whichever thread runs
+ * the writer handler uses it, one at a time.
+ */
+#ifndef TRINE_MVCC_EPOCH_H
+#define TRINE_MVCC_EPOCH_H
+
+#include <ck_epoch.h>
+
+/* The calling thread's record (registered on first use); NULL only on ENOMEM. */
+ck_epoch_record_t *trine__epoch_thread_record(void);
+
+/* A record for deferred frees (the writer's). NULL on ENOMEM. */
+ck_epoch_record_t *trine__epoch_record_new(void);
+/* Waits for a grace period, runs its deferred callbacks, returns it for reuse. */
+void trine__epoch_record_retire(ck_epoch_record_t *rec);
+
+#endif
