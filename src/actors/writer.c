@@ -59,7 +59,7 @@ static void set_fatal(trine_db *db, const trine__err *cause) {
     int expected = 0;
     if (atomic_compare_exchange_strong(&db->fatal, &expected, 1)) {
         snprintf(db->fatal_msg, sizeof db->fatal_msg,
-                 "database is read-only after a failed write (reopen to recover): %s", cause->msg);
+                 "database is read-only after a failed write (reopen to recover): %.180s", cause->msg);
         atomic_thread_fence(memory_order_release);
         atomic_store(&db->fatal, 2); /* 2 = message readable */
     }

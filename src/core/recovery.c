@@ -153,7 +153,8 @@ static trine_status replay_wal(trine_db *db, replay *rp, uint64_t number, size_t
     size_t len;
     *records = 0;
     trine__recovered *r = rp->out;
-    while (st == TRINE_OK && (st = trine__log_read(&rd, &payload, &len, err)) == TRINE_OK) {
+    uint64_t rec_off = rd.offset;
+    while (st == TRINE_OK && (rec_off = rd.offset, st = trine__log_read(&rd, &payload, &len, err)) == TRINE_OK) {
         trine__wbatch_reader br;
         uint64_t first;
         uint32_t count;
@@ -161,7 +162,7 @@ static trine_status replay_wal(trine_db *db, replay *rp, uint64_t number, size_t
         if (st == TRINE_OK && first <= r->last_seq)
             st = trine__err_set(err, TRINE_CORRUPTION,
                                 "%s/%s: record at offset %llu starts at sequence %llu, not after %llu",
-                                db->path, name, (unsigned long long)rd.offset, (unsigned long long)first,
+                                db->path, name, (unsigned long long)rec_off, (unsigned long long)first,
                                 (unsigned long long)r->last_seq);
         trine__wbatch_op op;
         while (st == TRINE_OK && (st = trine__wbatch_next(&br, &op, err)) == TRINE_OK) {

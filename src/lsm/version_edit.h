@@ -34,10 +34,16 @@ typedef struct trine__version_edit {
     uint64_t last_seq;
 } trine__version_edit;
 
-/* Encodes e into a malloc'd buffer (*out, *len). false on ENOMEM. */
+/* Encodes e into a malloc'd buffer (*out, *len; the caller frees *out).
+ * An edit with no field encodes to 0 bytes (not a valid log record: do not
+ * append it). false on ENOMEM. */
 bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, size_t *len);
-/* Decodes; TRINE_CORRUPTION on malformed bytes, TRINE_UNSUPPORTED on an
- * unknown mandatory tag. name is used in messages. */
+/* Decodes; TRINE_CORRUPTION on malformed bytes (bad varint, field past the
+ * end, a known field that is not exactly one varint, a repeated field, last
+ * sequence over TRINE__SEQ_MAX), TRINE_UNSUPPORTED on an unknown mandatory
+ * tag ("NAME: version edit field tag T is unknown to this build ...").
+ * name is used in messages (NULL: "MANIFEST"). e is zeroed first and its
+ * content is undefined on failure. */
 trine_status trine__version_edit_decode(const void *data, size_t len, trine__version_edit *e,
                                         const char *name, trine__err *err);
 /* Folds edit into state (fields present in edit overwrite). */

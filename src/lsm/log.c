@@ -1,0 +1,382 @@
+/*
+ * Log files (WAL and MANIFEST): framing, checksums and the torn-tail rules
+ * documented in log.h.
+ *
+ * Writer: gathers the 12-byte record header and the payload into one scratch
+ * buffer and hands it to the VFS in a single append, so a group commit is one
+ * write and a crash can only tear the last record.
+ *
+ * Reader: keeps a window of the file in buf, covering file bytes
+ * [buf_off, buf_off + buf_len), refilled with read_at in chunks of at least
+ * LOG_READ_CHUNK bytes and grown to hold a whole record when one is bigger.
+ * Bytes still in the window are kept (moved to the front) on a refill, so a
+ * record that straddles two chunks is not read twice. Nothing is allocated
+ * beyond the bytes the file actually holds, whatever a length field claims.
+ *
+ * Deciding "torn tail" versus "corruption" for a bad record at offset o:
+ *   1. literal rules of log.h: a short header, a payload running past end of
+ *      file, or a bad length / bad checksum followed only by zeros is torn;
+ *      a bad length or checksum followed by non-zero data is corruption;
+ *   2. then the single-bit length repair (see log.h), which overrides 1
+ *      whenever it finds a length that makes the checksum match.
+ * This costs at most 32 hashes of the bytes after o, and only on a bad record.
+ */
+#include "lsm/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+const char trine__log_magic_wal[8] = {'T', 'R', 'I', 'N', 'E', 'W', 'A', 'L'};
+const char trine__log_magic_manifest[8] = {'T', 'R', 'I', 'N', 'E', 'M', 'A', 'N'};
+
+#define LOG_READ_CHUNK ((size_t)64 * 1024)
+#define LOG_SCRATCH_MIN ((size_t)4 * 1024)
+#define LOG_SCRATCH_KEEP ((size_t)1024 * 1024)
+
+static void put_u32le(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64le(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64le(const uint8_t *p) {
+    return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
+}
+
+static uint64_t record_sum(const void *payload, size_t len) {
+    return XXH3_64bits_withSeed(payload, len, (XXH64_hash_t)len);
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writer                                                                   */
+/* ------------------------------------------------------------------------ */
+
+trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8],
+                                        trine__err *err) {
+    trine__log_writer_init_at(w, file, 0);
+    uint64_t size;
+    trine_status st = trine__file_size(file, &size, err);
+    if (st != TRINE_OK)
+        return st;
+    if (size != 0)
+        return trine__err_set(err, TRINE_INVALID,
+                              "log: a new log file must be empty, this one holds %" PRIu64 " bytes", size);
+    uint8_t header[TRINE__LOG_HEADER_BYTES];
+    memcpy(header, magic, 8);
+    put_u32le(header + 8, TRINE__LOG_VERSION);
+    put_u32le(header + 12, XXH32(header, 12, 0));
+    st = trine__file_append(file, header, sizeof header, err);
+    if (st != TRINE_OK)
+        return st;
+    w->offset = TRINE__LOG_HEADER_BYTES;
+    return TRINE_OK;
+}
+
+void trine__log_writer_init_at(trine__log_writer *w, trine__file *file, uint64_t offset) {
+    w->file = file;
+    w->offset = offset;
+    w->scratch = NULL;
+    w->scratch_cap = 0;
+}
+
+trine_status trine__log_append(trine__log_writer *w, const void *payload, size_t len, trine__err *err) {
+    if (len == 0 || len > TRINE__LOG_MAX_RECORD)
+        return trine__err_set(err, TRINE_INVALID, "log append: record length %zu outside 1..%" PRIu32, len,
+                              TRINE__LOG_MAX_RECORD);
+    size_t need = TRINE__LOG_RECORD_HEADER_BYTES + len;
+    uint8_t *buf = w->scratch;
+    bool temporary = false;
+    if (need > w->scratch_cap) {
+        if (need > LOG_SCRATCH_KEEP) {
+            /* Rare big record: do not keep megabytes around afterwards. */
+            buf = malloc(need);
+            temporary = true;
+        } else {
+            size_t cap = w->scratch_cap ? w->scratch_cap : LOG_SCRATCH_MIN;
+            while (cap < need)
+                cap *= 2;
+            if (cap > LOG_SCRATCH_KEEP)
+                cap = LOG_SCRATCH_KEEP;
+            buf = realloc(w->scratch, cap);
+            if (buf) {
+                w->scratch = buf;
+                w->scratch_cap = cap;
+            }
+        }
+        if (!buf)
+            return trine__err_set(err, TRINE_NO_MEMORY, "log append: out of memory for a %zu-byte record",
+                                  len);
+    }
+    put_u32le(buf, (uint32_t)len);
+    put_u64le(buf + 4, record_sum(payload, len));
+    memcpy(buf + TRINE__LOG_RECORD_HEADER_BYTES, payload, len);
+    trine_status st = trine__file_append(w->file, buf, need, err);
+    if (temporary)
+        free(buf);
+    if (st == TRINE_OK)
+        w->offset += need;
+    return st;
+}
+
+void trine__log_writer_destroy(trine__log_writer *w) {
+    free(w->scratch);
+    w->scratch = NULL;
+    w->scratch_cap = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Makes file bytes [off, off + n) available and points *out at them; the
+ * pointer is valid until the next call. Requires off + n <= file_size. */
+static trine_status window(trine__log_reader *r, uint64_t off, size_t n, const uint8_t **out,
+                           trine__err *err) {
+    uint8_t *buf = r->buf;
+    if (off >= r->buf_off && off - r->buf_off <= r->buf_len && n <= r->buf_len - (off - r->buf_off)) {
+        *out = buf + (off - r->buf_off);
+        return TRINE_OK;
+    }
+    size_t want = n > LOG_READ_CHUNK ? n : LOG_READ_CHUNK;
+    if (want > r->file_size - off)
+        want = (size_t)(r->file_size - off); /* still >= n */
+    size_t keep = 0;
+    if (off >= r->buf_off && off - r->buf_off < r->buf_len) {
+        keep = r->buf_len - (size_t)(off - r->buf_off);
+        memmove(buf, buf + (off - r->buf_off), keep);
+    }
+    r->buf_off = off;
+    r->buf_len = keep;
+    if (want > r->buf_cap) {
+        buf = realloc(r->buf, want);
+        if (!buf)
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading %zu bytes at offset %" PRIu64,
+                                  r->name, want, off);
+        r->buf = buf;
+        r->buf_cap = want;
+    }
+    size_t got = 0;
+    trine_status st = trine__file_read_at(r->file, off + keep, buf + keep, want - keep, &got, err);
+    if (st != TRINE_OK)
+        return st;
+    if (got != want - keep)
+        return trine__err_set(err, TRINE_IO_ERROR, "%s: short read at offset %" PRIu64 " (file shrank?)", r->name,
+                              off + keep + got);
+    r->buf_len = want;
+    *out = buf;
+    return TRINE_OK;
+}
+
+/* *zero = every byte of [from, file_size) is zero (true for an empty range). */
+static trine_status rest_is_zero(trine__log_reader *r, uint64_t from, bool *zero, trine__err *err) {
+    for (uint64_t pos = from; pos < r->file_size;) {
+        size_t n = LOG_READ_CHUNK;
+        if (n > r->file_size - pos)
+            n = (size_t)(r->file_size - pos);
+        const uint8_t *p = NULL;
+        trine_status st = window(r, pos, n, &p, err);
+        if (st != TRINE_OK)
+            return st;
+        if (!all_zero(p, n)) {
+            *zero = false;
+            return TRINE_OK;
+        }
+        pos += n;
+    }
+    *zero = true;
+    return TRINE_OK;
+}
+
+/* The single-bit length repair: *found = a length len ^ (1 << b) that fits in
+ * the file after the record header at o and whose payload matches sum, or 0. */
+static trine_status find_flipped_length(trine__log_reader *r, uint64_t o, uint32_t len, uint64_t sum,
+                                        uint32_t *found, trine__err *err) {
+    *found = 0;
+    uint64_t room = r->file_size - o - TRINE__LOG_RECORD_HEADER_BYTES;
+    uint32_t longest = 0;
+    for (int b = 0; b < 32; b++) {
+        uint32_t cand = len ^ ((uint32_t)1 << b);
+        if (cand != 0 && cand <= TRINE__LOG_MAX_RECORD && cand <= room && cand > longest)
+            longest = cand;
+    }
+    if (longest == 0)
+        return TRINE_OK;
+    const uint8_t *payload = NULL;
+    trine_status st = window(r, o + TRINE__LOG_RECORD_HEADER_BYTES, longest, &payload, err);
+    if (st != TRINE_OK)
+        return st;
+    for (int b = 0; b < 32; b++) {
+        uint32_t cand = len ^ ((uint32_t)1 << b);
+        if (cand != 0 && cand <= longest && record_sum(payload, cand) == sum) {
+            *found = cand;
+            return TRINE_OK;
+        }
+    }
+    return TRINE_OK;
+}
+
+static trine_status stop_torn(trine__log_reader *r, uint64_t at) {
+    r->torn_tail = true;
+    r->good_end = at;
+    r->offset = r->file_size;
+    return TRINE_DONE;
+}
+
+trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, const char *name,
+                                    const char magic[8], trine__err *err) {
+    memset(r, 0, sizeof *r);
+    r->file = file;
+    r->name = name ? name : "log";
+    trine_status st = trine__file_size(file, &r->file_size, err);
+    if (st != TRINE_OK)
+        return st;
+
+    size_t have = r->file_size < TRINE__LOG_HEADER_BYTES ? (size_t)r->file_size : TRINE__LOG_HEADER_BYTES;
+    const uint8_t *h = NULL;
+    if (have > 0 && (st = window(r, 0, have, &h, err)) != TRINE_OK)
+        goto fail;
+    if (have < TRINE__LOG_HEADER_BYTES) {
+        size_t magic_part = have < 8 ? have : 8;
+        if (all_zero(h, have) || memcmp(h, magic, magic_part) == 0) {
+            stop_torn(r, 0); /* created, header never (fully) written */
+            return TRINE_OK;
+        }
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: bad magic in a %zu-byte file (expected %.8s)", r->name,
+                            have, magic);
+        goto fail;
+    }
+    if (all_zero(h, TRINE__LOG_HEADER_BYTES)) {
+        bool zero;
+        if ((st = rest_is_zero(r, TRINE__LOG_HEADER_BYTES, &zero, err)) != TRINE_OK)
+            goto fail;
+        if (zero) {
+            stop_torn(r, 0);
+            return TRINE_OK;
+        }
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: zeroed file header followed by data", r->name);
+        goto fail;
+    }
+    if (memcmp(h, magic, 8) != 0) {
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: bad magic (expected %.8s)", r->name, magic);
+        goto fail;
+    }
+    if (XXH32(h, 12, 0) != get_u32le(h + 12)) {
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: file header checksum mismatch", r->name);
+        goto fail;
+    }
+    uint32_t version = get_u32le(h + 8);
+    if (version == 0) {
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: invalid format version 0", r->name);
+        goto fail;
+    }
+    if (version > TRINE__LOG_VERSION) {
+        st = trine__err_set(err, TRINE_UNSUPPORTED,
+                            "%s: format version %" PRIu32 " is newer than this build (reads up to %u)", r->name,
+                            version, TRINE__LOG_VERSION);
+        goto fail;
+    }
+    r->offset = TRINE__LOG_HEADER_BYTES;
+    r->good_end = TRINE__LOG_HEADER_BYTES;
+    return TRINE_OK;
+
+fail:
+    trine__log_reader_destroy(r);
+    return st;
+}
+
+trine_status trine__log_read(trine__log_reader *r, const void **payload, size_t *len, trine__err *err) {
+    if (r->offset >= r->file_size)
+        return TRINE_DONE;
+    uint64_t o = r->offset;
+    uint64_t room = r->file_size - o;
+    if (room < TRINE__LOG_RECORD_HEADER_BYTES)
+        return stop_torn(r, o); /* header cut short */
+    room -= TRINE__LOG_RECORD_HEADER_BYTES;
+
+    const uint8_t *h = NULL;
+    trine_status st = window(r, o, TRINE__LOG_RECORD_HEADER_BYTES, &h, err);
+    if (st != TRINE_OK)
+        return st;
+    uint32_t rlen = get_u32le(h);
+    uint64_t sum = get_u64le(h + 4);
+
+    /* Literal rules first: tail = nothing but zeros after the bad part. */
+    bool tail;
+    char why[96];
+    if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD) {
+        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES, &tail, err)) != TRINE_OK)
+            return st;
+        if (rlen == 0)
+            snprintf(why, sizeof why, "zero length with data after it");
+        else
+            snprintf(why, sizeof why, "length %" PRIu32 " over the maximum %" PRIu32 " with data after it", rlen,
+                     TRINE__LOG_MAX_RECORD);
+    } else if (rlen > room) {
+        tail = true; /* payload cut short by end of file */
+        why[0] = '\0';
+    } else {
+        const uint8_t *p = NULL;
+        if ((st = window(r, o + TRINE__LOG_RECORD_HEADER_BYTES, rlen, &p, err)) != TRINE_OK)
+            return st;
+        uint64_t computed = record_sum(p, rlen);
+        if (computed == sum) {
+            r->offset = o + TRINE__LOG_RECORD_HEADER_BYTES + rlen;
+            r->good_end = r->offset;
+            *payload = p;
+            *len = rlen;
+            return TRINE_OK;
+        }
+        snprintf(why, sizeof why,
+                 "checksum mismatch (stored %016" PRIx64 ", computed %016" PRIx64 ") with data after it", sum,
+                 computed);
+        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES + rlen, &tail, err)) != TRINE_OK)
+            return st;
+    }
+
+    /* A record intact but for one bit of its length decides by itself. An
+     * all-zero header is preallocated space, not a damaged record: skip the
+     * search, which would hash a long run of zeros 32 times. */
+    uint32_t fixed = 0;
+    if ((rlen != 0 || sum != 0) && (st = find_flipped_length(r, o, rlen, sum, &fixed, err)) != TRINE_OK)
+        return st;
+    if (fixed) {
+        bool last;
+        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES + fixed, &last, err)) != TRINE_OK)
+            return st;
+        if (last)
+            return stop_torn(r, o);
+        return trine__err_set(err, TRINE_CORRUPTION,
+                              "%s: bad record at offset %" PRIu64 ": length field damaged (reads %" PRIu32
+                              ", the payload checks out with length %" PRIu32 ")",
+                              r->name, o, rlen, fixed);
+    }
+    if (tail)
+        return stop_torn(r, o);
+    return trine__err_set(err, TRINE_CORRUPTION, "%s: bad record at offset %" PRIu64 ": %s", r->name, o, why);
+}
+
+void trine__log_reader_destroy(trine__log_reader *r) {
+    free(r->buf);
+    r->buf = NULL;
+    r->buf_cap = 0;
+    r->buf_off = 0;
+    r->buf_len = 0;
+}

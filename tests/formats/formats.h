@@ -1,0 +1,13 @@
+/* The "formats" suite: log framing, write-batch and version-edit codecs. */
+#ifndef TRINE_TESTS_FORMATS_H
+#define TRINE_TESTS_FORMATS_H
+
+#include <check.h>
+
+/* Each adds its test cases to s. */
+void formats_add_log(Suite *s);
+void formats_add_log_damage(Suite *s);
+void formats_add_wbatch(Suite *s);
+void formats_add_version_edit(Suite *s);
+
+#endif
