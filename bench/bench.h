@@ -1,0 +1,158 @@
+/*
+ * trine_bench: a db_bench-style benchmark for Trine KV (and, later, its peers).
+ *
+ * Layout:
+ *   main.c          flags, repetitions, medians
+ *   workloads.c     the workload table and each workload's loop
+ *   probe.c         probe_fdatasync: the disk's own limit, raw POSIX only
+ *   keyval.c        key/value generator and verifier, random numbers
+ *   stats.c         clock, latency percentiles, medians
+ *   report.c        text and JSON result lines
+ *   dbdir.c         preparing / emptying the --db directory
+ *   engine.h        the engine interface every driver implements
+ *   engine_trine.c  the Trine driver (the only file that includes trine.h)
+ *
+ * Data: key n is the 16 ASCII digits of n ("%016llu"), so byte order is
+ * numeric order. A value of key n is value_size bytes: the key's digits, an
+ * 8-digit generation, pseudo-random bytes up to half the value, then one
+ * repeated byte: about half of it compresses. Every read regenerates the
+ * expected value and compares all of it.
+ */
+#ifndef TRINE_BENCH_H
+#define TRINE_BENCH_H
+
+#if !defined(_GNU_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: clock_gettime, fdatasync, nftw */
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_KEY_LEN 16
+#define BENCH_MIN_VALUE_LEN 24 /* key digits + generation */
+
+/* ------------------------------------------------------------------ config */
+
+typedef enum bench_durability {
+    BENCH_DUR_SYNC_ALL = 0,
+    BENCH_DUR_SYNC_DATA,
+    BENCH_DUR_BUFFERED,
+} bench_durability;
+
+typedef struct bench_config {
+    const char *benchmarks;   /* comma-separated workload names */
+    const char *engines;      /* comma-separated engine names */
+    uint64_t num;             /* keys per fill */
+    bool num_set;             /* --num given: overrides per-workload defaults */
+    uint64_t reads;           /* reads per read workload; 0 = num */
+    unsigned threads;         /* fillsync writers, readrandom readers */
+    unsigned inflight;        /* futures in flight for *_async */
+    size_t value_size;        /* bytes per value */
+    const char *db;           /* NULL = in-memory */
+    bench_durability durability;
+    bool durability_set;      /* --durability given */
+    unsigned repeat;          /* runs of the whole list */
+    double seconds;           /* probe_fdatasync time bound */
+    uint64_t seed;
+    bool json;
+} bench_config;
+
+const char *bench_durability_name(bench_durability d);
+
+/* ------------------------------------------------------------------ errors */
+
+/*
+ * Engine and workload errors are formatted into a thread-local buffer, so a
+ * failing call can say why without an error out-parameter on every call.
+ */
+void bench_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *bench_error(void);
+
+/* --------------------------------------------------------------- key/value */
+
+/** Writes the 16 digits of n (no terminator). */
+void bench_key(uint64_t n, char out[BENCH_KEY_LEN]);
+/** Parses 16 digits; false if key is not a bench key. */
+bool bench_key_parse(const void *key, size_t len, uint64_t *n);
+/** Fills out[0..size) with the value of key n at generation gen. */
+void bench_value(uint64_t n, uint32_t gen, uint64_t seed, size_t size, char *out);
+/**
+ * Checks got against the value of key n at generation gen. On mismatch
+ * formats what differs with bench_errorf and returns false. scratch holds
+ * size bytes.
+ */
+bool bench_value_check(uint64_t n, uint32_t gen, uint64_t seed, size_t size, const void *got,
+                       size_t got_len, char *scratch);
+
+/** splitmix64 step: small, fast, deterministic. */
+uint64_t bench_rand(uint64_t *state);
+/** Uniform in [0, bound), bound > 0. */
+uint64_t bench_rand_below(uint64_t *state, uint64_t bound);
+/** A random permutation of 0..n-1 (malloc'd; NULL on allocation failure). */
+uint64_t *bench_permutation(uint64_t n, uint64_t seed);
+
+/* ------------------------------------------------------------ time, stats */
+
+uint64_t bench_now_ns(void);
+
+typedef struct bench_latency {
+    uint64_t count;
+    double mean_ns;
+    uint64_t p50_ns, p99_ns, p999_ns, max_ns;
+} bench_latency;
+
+/** Sorts samples[0..n) in place and summarises them. */
+bench_latency bench_latency_summarise(uint64_t *samples, uint64_t n);
+/** Median of v[0..n) (sorts v). n > 0. */
+double bench_median(double *v, size_t n);
+
+/* ----------------------------------------------------------------- results */
+
+typedef struct bench_result {
+    const char *benchmark;
+    const char *engine;       /* "posix" for the probe */
+    unsigned run;             /* 1-based repetition */
+    unsigned threads;
+    uint64_t ops;
+    double seconds;
+    bool has_latency;
+    bool latency_in_ns;       /* text output unit: ns instead of µs */
+    bench_latency latency;
+    bool ok;
+    bool skipped;             /* not run (engine lacks the calls); reason in error */
+    char error[512];          /* first failure when !ok, or why skipped */
+} bench_result;
+
+/** Records the first failure of a run (later ones are ignored). */
+void bench_result_fail(bench_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void bench_report_config(const bench_config *cfg, const char *engine, const char *engine_version);
+void bench_report_result(const bench_config *cfg, const bench_result *r);
+void bench_report_median(const bench_config *cfg, const char *benchmark, const char *engine,
+                         double median_ops, double min_ops, double max_ops, unsigned runs);
+/** A note for humans: stderr in JSON mode, stdout otherwise. */
+void bench_note(const bench_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------ --db folder */
+
+/**
+ * Makes dir usable by the bench: creates it if missing; if it exists and is
+ * not empty, it must carry the marker file the bench leaves there (so a
+ * mistyped --db never empties someone's home). Empties it but for the marker.
+ * Returns 0, or -1 with bench_error set.
+ */
+int bench_dir_prepare(const char *dir);
+/** Removes path and everything under it; a missing path is fine. */
+int bench_dir_remove(const char *path);
+
+/* ------------------------------------------------------------------- probe */
+
+/**
+ * probe_fdatasync: appends 100-byte records to a file in dir with write() +
+ * fdatasync() until max_ops or max_seconds, timing each pair. Uses no
+ * database: it measures the device. The file is removed afterwards.
+ */
+void bench_probe_fdatasync(const char *dir, uint64_t max_ops, double max_seconds, bench_result *r);
+
+#endif

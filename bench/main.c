@@ -1,0 +1,335 @@
+/*
+ * trine_bench: flags, the run loop, medians.
+ *
+ * For each of --repeat runs, for each engine, the --benchmarks list runs in
+ * order (engines interleaved within a run, so slow drift of a noisy machine
+ * hits them alike). Each result prints as it finishes; with --repeat > 1 a
+ * median line per (engine, benchmark) follows. Exit status: 0 when every
+ * run passed its checks, 1 when any failed (the first failing key is
+ * printed), 2 for bad flags.
+ */
+#include "bench.h"
+#include "engine.h"
+#include "workloads.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MEMORY_LIST \
+    "fillseq,fillrandom,readrandom,readseq,fillseq_async,readrandom_async,putsync_latency"
+#define DEFAULT_DISK_EXTRA ",fillsync,fillrandom_buffered,probe_fdatasync"
+
+static const bench_engine *const engines[] = {&bench_engine_trine};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: trine_bench [--flag=value ...]\n"
+            "  --benchmarks=a,b,c   workloads, in order (default: the in-memory set; with --db\n"
+            "                       also fillsync,fillrandom_buffered,probe_fdatasync)\n"
+            "  --engines=a,b        engines (default trine)\n"
+            "  --num=N              keys per fill (default 1000000); also the op count of\n"
+            "                       fillsync (default 10000), putsync_latency (default 100000)\n"
+            "                       and a cap on probe_fdatasync's iterations\n"
+            "  --reads=R            reads per read workload (default --num)\n"
+            "  --threads=T          fillsync writers / readrandom readers (default 1)\n"
+            "  --inflight=K         futures outstanding in *_async (default 256)\n"
+            "  --value_size=B       value bytes (default 100, at least %d)\n"
+            "  --db=DIR             persistent database under DIR (default: in memory);\n"
+            "                       DIR is emptied first and must be new, empty or an old\n"
+            "                       trine_bench directory\n"
+            "  --durability=D       sync_all | sync_data | buffered (default buffered;\n"
+            "                       fillsync defaults to sync_all)\n"
+            "  --repeat=K           run the whole list K times; print each run and the median\n"
+            "  --seconds=S          probe_fdatasync duration (default 2)\n"
+            "  --seed=N             key order / value content seed (default 301)\n"
+            "  --json               one JSON object per stdout line\n"
+            "workloads:\n",
+            BENCH_MIN_VALUE_LEN);
+    for (size_t i = 0; i < bench_workload_count; i++) {
+        const bench_workload *w = &bench_workloads[i];
+        fprintf(out, "  %-20s %s%s\n", w->name, w->help,
+                (w->flags & W_NEEDS_DIR) ? " [needs --db]" : "");
+    }
+}
+
+static int bad_flag(const char *arg, const char *why) {
+    fprintf(stderr, "trine_bench: %s: %s (see --help)\n", arg, why);
+    return -1;
+}
+
+static int parse_u64(const char *arg, const char *text, uint64_t min, uint64_t max,
+                     uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max) {
+        char why[96];
+        snprintf(why, sizeof why, "want an integer in [%llu, %llu]", (unsigned long long)min,
+                 (unsigned long long)max);
+        return bad_flag(arg, why);
+    }
+    *out = v;
+    return 0;
+}
+
+/* Returns the value of "--name=value" when arg is that flag, else NULL. */
+static const char *flag_value(const char *arg, const char *name) {
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) == 0 && arg[n] == '=') {
+        return arg + n + 1;
+    }
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, bench_config *cfg) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        uint64_t u;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--json") == 0) {
+            cfg->json = true;
+        } else if ((v = flag_value(a, "--benchmarks")) != NULL) {
+            cfg->benchmarks = v;
+        } else if ((v = flag_value(a, "--engines")) != NULL) {
+            cfg->engines = v;
+        } else if ((v = flag_value(a, "--num")) != NULL) {
+            if (parse_u64(a, v, 1, UINT64_C(1) << 40, &cfg->num)) {
+                return -1;
+            }
+            cfg->num_set = true;
+        } else if ((v = flag_value(a, "--reads")) != NULL) {
+            if (parse_u64(a, v, 1, UINT64_C(1) << 40, &cfg->reads)) {
+                return -1;
+            }
+        } else if ((v = flag_value(a, "--threads")) != NULL) {
+            if (parse_u64(a, v, 1, 1024, &u)) {
+                return -1;
+            }
+            cfg->threads = (unsigned)u;
+        } else if ((v = flag_value(a, "--inflight")) != NULL) {
+            if (parse_u64(a, v, 1, 1u << 20, &u)) {
+                return -1;
+            }
+            cfg->inflight = (unsigned)u;
+        } else if ((v = flag_value(a, "--value_size")) != NULL) {
+            if (parse_u64(a, v, BENCH_MIN_VALUE_LEN, 64u << 20, &u)) {
+                return -1;
+            }
+            cfg->value_size = (size_t)u;
+        } else if ((v = flag_value(a, "--db")) != NULL) {
+            if (*v == '\0') {
+                return bad_flag(a, "empty path");
+            }
+            cfg->db = v;
+        } else if ((v = flag_value(a, "--durability")) != NULL) {
+            if (strcmp(v, "sync_all") == 0) {
+                cfg->durability = BENCH_DUR_SYNC_ALL;
+            } else if (strcmp(v, "sync_data") == 0) {
+                cfg->durability = BENCH_DUR_SYNC_DATA;
+            } else if (strcmp(v, "buffered") == 0) {
+                cfg->durability = BENCH_DUR_BUFFERED;
+            } else {
+                return bad_flag(a, "want sync_all, sync_data or buffered");
+            }
+            cfg->durability_set = true;
+        } else if ((v = flag_value(a, "--repeat")) != NULL) {
+            if (parse_u64(a, v, 1, 1000, &u)) {
+                return -1;
+            }
+            cfg->repeat = (unsigned)u;
+        } else if ((v = flag_value(a, "--seconds")) != NULL) {
+            char *end;
+            double s = strtod(v, &end);
+            if (end == v || *end != '\0' || !(s > 0 && s <= 3600)) {
+                return bad_flag(a, "want seconds in (0, 3600]");
+            }
+            cfg->seconds = s;
+        } else if ((v = flag_value(a, "--seed")) != NULL) {
+            if (parse_u64(a, v, 0, UINT64_MAX, &cfg->seed)) {
+                return -1;
+            }
+        } else {
+            return bad_flag(a, "unknown flag");
+        }
+    }
+    return 0;
+}
+
+/* Splits a comma list into a malloc'd array of malloc'd names; NULL on OOM. */
+static char **split_list(const char *list, size_t *count) {
+    size_t cap = 1;
+    for (const char *p = list; *p; p++) {
+        cap += *p == ',';
+    }
+    char **names = calloc(cap, sizeof *names);
+    char *copy = strdup(list);
+    if (names == NULL || copy == NULL) {
+        free(names);
+        free(copy);
+        return NULL;
+    }
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        names[n++] = strdup(tok);
+    }
+    free(copy);
+    *count = n;
+    return names;
+}
+
+static void free_list(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+static const bench_engine *find_engine(const char *name) {
+    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++) {
+        if (strcmp(engines[i]->name, name) == 0) {
+            return engines[i];
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    bench_config cfg = {
+        .engines = "trine",
+        .num = 1000000,
+        .threads = 1,
+        .inflight = 256,
+        .value_size = 100,
+        .durability = BENCH_DUR_BUFFERED,
+        .repeat = 1,
+        .seconds = 2.0,
+        .seed = 301,
+    };
+    if (parse_args(argc, argv, &cfg) != 0) {
+        return 2;
+    }
+    char default_list[256];
+    if (cfg.benchmarks == NULL) {
+        snprintf(default_list, sizeof default_list, "%s%s", DEFAULT_MEMORY_LIST,
+                 cfg.db != NULL ? DEFAULT_DISK_EXTRA : "");
+        cfg.benchmarks = default_list;
+    }
+
+    size_t nw = 0, ne = 0;
+    char **wnames = split_list(cfg.benchmarks, &nw);
+    char **enames = split_list(cfg.engines, &ne);
+    if (wnames == NULL || enames == NULL || nw == 0 || ne == 0) {
+        fprintf(stderr, "trine_bench: empty --benchmarks or --engines\n");
+        return 2;
+    }
+    const bench_workload **list = calloc(nw, sizeof *list);
+    bench_ctx *ctxs = calloc(ne, sizeof *ctxs);
+    double *ops = calloc(ne * nw * cfg.repeat, sizeof *ops);    /* ops/s of passing runs */
+    unsigned *nok = calloc(ne * nw, sizeof *nok);
+    if (list == NULL || ctxs == NULL || ops == NULL || nok == NULL) {
+        fprintf(stderr, "trine_bench: out of memory\n");
+        return 2;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        list[i] = bench_workload_find(wnames[i]);
+        if (list[i] == NULL) {
+            fprintf(stderr, "trine_bench: unknown benchmark '%s' (see --help)\n", wnames[i]);
+            return 2;
+        }
+        if ((list[i]->flags & W_NEEDS_DIR) && cfg.db == NULL) {
+            fprintf(stderr, "trine_bench: %s needs --db=DIR (a directory the bench may empty)\n",
+                    wnames[i]);
+            return 2;
+        }
+    }
+    for (size_t e = 0; e < ne; e++) {
+        const bench_engine *engine = find_engine(enames[e]);
+        if (engine == NULL) {
+            fprintf(stderr, "trine_bench: engine '%s' is not built in (have: trine)\n", enames[e]);
+            return 2;
+        }
+        ctxs[e] = (bench_ctx){.cfg = &cfg, .engine = engine};
+        if (cfg.db != NULL) {
+            if ((size_t)snprintf(ctxs[e].path, sizeof ctxs[e].path, "%s/%s", cfg.db,
+                                 engine->name) >= sizeof ctxs[e].path) {
+                fprintf(stderr, "trine_bench: --db path too long\n");
+                return 2;
+            }
+        }
+    }
+    if (cfg.db != NULL && bench_dir_prepare(cfg.db) != 0) {
+        fprintf(stderr, "trine_bench: %s\n", bench_error());
+        return 2;
+    }
+    for (size_t e = 0; e < ne; e++) {
+        bench_report_config(&cfg, ctxs[e].engine->name, ctxs[e].engine->version());
+    }
+
+    bool failed = false;
+    for (unsigned run = 1; run <= cfg.repeat; run++) {
+        for (size_t e = 0; e < ne; e++) {
+            for (size_t i = 0; i < nw; i++) {
+                bench_result r = {
+                    .benchmark = list[i]->name,
+                    .engine = ctxs[e].engine->name,
+                    .run = run,
+                };
+                bench_workload_run(&ctxs[e], list[i], &r);
+                bench_report_result(&cfg, &r);
+                if (!r.ok) {
+                    failed = true;
+                } else if (!r.skipped && r.seconds > 0) {
+                    size_t slot = e * nw + i;
+                    ops[slot * cfg.repeat + nok[slot]++] = (double)r.ops / r.seconds;
+                }
+            }
+        }
+    }
+    for (size_t e = 0; e < ne; e++) {
+        if (bench_ctx_close(&ctxs[e]) != 0) {
+            fprintf(stderr, "trine_bench: close %s: %s\n", ctxs[e].engine->name, bench_error());
+            failed = true;
+        }
+    }
+
+    if (cfg.repeat > 1) {
+        if (!cfg.json) {
+            printf("------------------------------------------------------------------------\n");
+        }
+        for (size_t e = 0; e < ne; e++) {
+            for (size_t i = 0; i < nw; i++) {
+                size_t slot = e * nw + i;
+                if (nok[slot] == 0) {
+                    continue;
+                }
+                double *v = &ops[slot * cfg.repeat];
+                double median = bench_median(v, nok[slot]); /* sorts v */
+                const char *engine =
+                    (list[i]->flags & W_NO_ENGINE) ? "posix" : ctxs[e].engine->name;
+                bench_report_median(&cfg, list[i]->name, engine, median, v[0], v[nok[slot] - 1],
+                                    nok[slot]);
+            }
+        }
+    }
+
+    if (cfg.db != NULL) {
+        for (size_t e = 0; e < ne; e++) {
+            bench_dir_remove(ctxs[e].path); /* leave the marker, not gigabytes */
+        }
+    }
+    free(list);
+    free(ctxs);
+    free(ops);
+    free(nok);
+    free_list(wnames, nw);
+    free_list(enames, ne);
+    if (failed) {
+        fprintf(stderr, "trine_bench: FAILED (see the first failing key above)\n");
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+#
+# install-deps.sh: installs what building and testing Trine KV needs, from
+# Debian's packages.
+#
+# Idempotent: each package is checked with dpkg-query first; when all are
+# present the script prints nothing and exits 0. Only when something is
+# missing does it run `apt-get update` (quietly) and install the missing
+# packages, through sudo when not root.
+#
+# Environment:
+#   TRINE_BENCH_PEERS=1   also install the peer engines the benchmark can
+#                         drive (RocksDB, LevelDB, LMDB development packages).
+#
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libck-dev libzstd-dev libxxhash-dev check)
+if [[ "${TRINE_BENCH_PEERS:-0}" == "1" ]]; then
+    packages+=(librocksdb-dev libleveldb-dev liblmdb-dev)
+fi
+
+# A package counts as present only when dpkg says "install ok installed";
+# a removed package whose config files remain reports "deinstall ok config-files".
+is_installed() {
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [[ "$status" == "install ok installed" ]]
+}
+
+missing=()
+for pkg in "${packages[@]}"; do
+    if ! is_installed "$pkg"; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+if [[ "$(id -u)" == "0" ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-deps.sh: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+# Wait for a concurrent apt/dpkg run instead of failing on its lock.
+apt_opts=(-qq -o DPkg::Lock::Timeout=300)
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update >/dev/null
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+
+# Verify, so a silently failed install is caught here and not at cmake time.
+still_missing=()
+for pkg in "${missing[@]}"; do
+    is_installed "$pkg" || still_missing+=("$pkg")
+done
+if ((${#still_missing[@]} > 0)); then
+    echo "install-deps.sh: still missing after install: ${still_missing[*]}" >&2
+    exit 1
+fi
+echo "install-deps.sh: done"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+#
+# test.sh: the whole test run, as CI runs it (.ci/run execs this script).
+#
+# Stages, each in its own build tree under build/:
+#   plain      build/test-plain  RelWithDebInfo, -Werror, every target, all
+#                                suites, then the examples and a short bench
+#                                run (they exercise the public API end to end)
+#   asan+ubsan build/test-asan   TRINE_SANITIZE=address,undefined, all suites
+#                                and the examples; leaks are errors
+#   tsan       build/test-tsan   TRINE_SANITIZE=thread, the suites labelled
+#                                "concurrency" only (tests/tsan.supp)
+#
+# Environment:
+#   TRINE_TEST_QUICK=1  plain stage only (local use; CI never sets it).
+#
+# Time budget: CI allows under 30 minutes on 2 cores. The library is compiled
+# three times; bench and examples are left out of the builds that do not run
+# them.
+#
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+jobs=2
+
+stage=setup
+passed=()
+on_exit() {
+    local rc=$?
+    if ((rc != 0)); then
+        echo
+        echo "test.sh: FAILED in stage '$stage' (exit $rc); passed before it: ${passed[*]:-none}" >&2
+    fi
+}
+trap on_exit EXIT
+
+header() {
+    stage=$1
+    echo
+    echo "=================================================================="
+    echo "== test.sh: $1 ($2)"
+    echo "=================================================================="
+}
+
+# configure BUILD_DIR [cmake -D options...]
+configure() {
+    local dir=$1
+    shift
+    cmake -S "$root" -B "$dir" "$@"
+}
+
+header deps "scripts/install-deps.sh"
+bash scripts/install-deps.sh
+
+# ---------------------------------------------------------------- plain ---
+header plain "build/test-plain: RelWithDebInfo, -Werror"
+configure build/test-plain -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRINE_WERROR=ON \
+    -DTRINE_SANITIZE= -DTRINE_BUILD_TESTS=ON -DTRINE_BUILD_EXAMPLES=ON -DTRINE_BUILD_BENCH=ON
+cmake --build build/test-plain -j"$jobs"
+(cd build/test-plain && ctest --output-on-failure -j"$jobs")
+echo "-- examples"
+./build/test-plain/quickstart
+./build/test-plain/sync_quickstart
+echo "-- bench smoke (small, verifies every read)"
+./build/test-plain/trine_bench --num=20000 --reads=20000 \
+    --benchmarks=fillseq,fillrandom,readrandom,readseq,fillseq_async,readrandom_async
+passed+=(plain)
+
+if [[ "${TRINE_TEST_QUICK:-0}" == "1" ]]; then
+    echo
+    echo "test.sh: plain: passed (asan+ubsan and tsan skipped: TRINE_TEST_QUICK=1)"
+    exit 0
+fi
+
+# ----------------------------------------------------------- asan+ubsan ---
+header asan+ubsan "build/test-asan: -fsanitize=address,undefined"
+configure build/test-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRINE_SANITIZE=address,undefined \
+    -DTRINE_BUILD_TESTS=ON -DTRINE_BUILD_EXAMPLES=ON -DTRINE_BUILD_BENCH=OFF
+cmake --build build/test-asan -j"$jobs"
+export ASAN_OPTIONS="halt_on_error=1:print_stacktrace=1:detect_leaks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+(cd build/test-asan && ctest --output-on-failure -j"$jobs")
+echo "-- examples"
+./build/test-asan/quickstart
+./build/test-asan/sync_quickstart
+unset ASAN_OPTIONS UBSAN_OPTIONS
+passed+=(asan+ubsan)
+
+# ----------------------------------------------------------------- tsan ---
+header tsan "build/test-tsan: -fsanitize=thread, label 'concurrency'"
+configure build/test-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRINE_SANITIZE=thread \
+    -DTRINE_BUILD_TESTS=ON -DTRINE_BUILD_EXAMPLES=OFF -DTRINE_BUILD_BENCH=OFF
+cmake --build build/test-tsan -j"$jobs"
+export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
+# --no-tests=error: an empty label selection must not pass silently.
+(cd build/test-tsan && ctest --output-on-failure -j"$jobs" -L concurrency --no-tests=error)
+unset TSAN_OPTIONS
+passed+=(tsan)
+
+stage=finished
+echo
+echo "test.sh: plain, asan+ubsan, tsan: all passed"
