@@ -49,6 +49,7 @@ typedef struct trine__writer {
     uint64_t next_file;
     trine__memtable *active;   /* borrowed from the installed super */
     size_t sealed_bytes;       /* bytes of the sealed memtables */
+    bool dir_dirty;            /* a WAL was created without a directory sync */
     uint8_t *buf;              /* group payload */
     size_t buf_cap;
     trine__msg shutdown_msg;   /* preallocated: stopping never fails for lack of memory */
@@ -107,7 +108,7 @@ static trine_status roll(trine__writer *w, trine__err *err) {
         trine__log_writer log;
         uint64_t number = w->next_file;
         if (st == TRINE_OK)
-            st = trine__files_create_wal(db, number, &file, &log, err);
+            st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, &file, &log, err);
         if (st != TRINE_OK) {
             trine__memtable_unref(mem);
             return st;
@@ -118,6 +119,8 @@ static trine_status roll(trine__writer *w, trine__err *err) {
         trine__log_writer_destroy(&w->log);
         w->log = log;
         w->wal = file;
+        /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
+        w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
         w->wal_number = number;
     }
     trine__super *old = atomic_load_explicit(&db->super, memory_order_relaxed);
@@ -279,6 +282,8 @@ static void shutdown_writer(trine__writer *w) {
     if (atomic_load(&w->db->fatal) == 0) {
         if (trine__file_sync(w->wal, false, err) == TRINE_OK)
             atomic_fetch_add(&w->db->stats.wal_syncs, 1);
+        if (err->status == TRINE_OK && w->dir_dirty)
+            (void)trine__files_sync_dir(w->db, err);
     }
     trine__err close_err;
     trine__err_clear(&close_err);

@@ -58,7 +58,7 @@ trine_status trine__files_sync_dir(trine_db *db, trine__err *err) {
     return st;
 }
 
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, trine__file **out,
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, trine__file **out,
                                      trine__log_writer *log, trine__err *err) {
     char name[32], path[TRINE__PATH_MAX];
     trine__wal_name(name, sizeof name, number);
@@ -75,7 +75,7 @@ trine_status trine__files_create_wal(trine_db *db, uint64_t number, trine__file 
     st = trine__log_writer_init_new(log, f, trine__log_magic_wal, err);
     if (st == TRINE_OK)
         st = trine__file_sync(f, false, err);
-    if (st == TRINE_OK && db->opts.durability == TRINE_SYNC_ALL)
+    if (st == TRINE_OK && sync_dir)
         st = trine__files_sync_dir(db, err);
     if (st != TRINE_OK) {
         trine__err ignored;

@@ -38,8 +38,8 @@ void trine__wal_name(char *out, size_t cap, uint64_t number);      /* "000007.lo
 void trine__manifest_name(char *out, size_t cap, uint64_t number); /* "MANIFEST-000007" */
 
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
- * directory when the durability mode is SYNC_ALL. */
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, trine__file **out,
+ * directory when sync_dir is true. */
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, trine__file **out,
                                      trine__log_writer *log, trine__err *err);
 
 /* Syncs db's directory and counts it. */

@@ -119,6 +119,7 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
 
 typedef struct replay {
     trine__recovered *out;
+    uint64_t replayed_seq; /* last sequence of the last record replayed */
     uint64_t seed;
     size_t memtable_bytes;
 } replay;
@@ -159,11 +160,11 @@ static trine_status replay_wal(trine_db *db, replay *rp, uint64_t number, size_t
         uint64_t first;
         uint32_t count;
         st = trine__wbatch_reader_init(&br, payload, len, &first, &count, err);
-        if (st == TRINE_OK && first <= r->last_seq)
+        if (st == TRINE_OK && first <= rp->replayed_seq)
             st = trine__err_set(err, TRINE_CORRUPTION,
                                 "%s/%s: record at offset %llu starts at sequence %llu, not after %llu",
                                 db->path, name, (unsigned long long)rec_off, (unsigned long long)first,
-                                (unsigned long long)r->last_seq);
+                                (unsigned long long)rp->replayed_seq);
         trine__wbatch_op op;
         while (st == TRINE_OK && (st = trine__wbatch_next(&br, &op, err)) == TRINE_OK) {
             trine__memtable *m = r->mems[r->count - 1];
@@ -177,7 +178,9 @@ static trine_status replay_wal(trine_db *db, replay *rp, uint64_t number, size_t
         }
         if (st == TRINE_DONE) {
             st = TRINE_OK;
-            r->last_seq = first + count - 1;
+            rp->replayed_seq = first + count - 1;
+            if (rp->replayed_seq > r->last_seq)
+                r->last_seq = rp->replayed_seq;
             (*records)++;
         } else if (st == TRINE_CORRUPTION && strstr(err->msg, name) == NULL) {
             char inner[TRINE__ERR_MSG_MAX];
@@ -358,23 +361,28 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
     for (size_t i = 0; i < scan.nwals && !log_number; i++)
         if (scan.wals[i] >= state.log_number && records[i] > 0)
             log_number = scan.wals[i];
-    if (db->wal_enabled) {
-        out->wal_number = out->next_file++;
-        trine__log_writer log;
-        if ((st = trine__files_create_wal(db, out->wal_number, &out->wal, &log, err)) != TRINE_OK)
-            goto done;
-        out->wal_offset = log.offset;
-        trine__log_writer_destroy(&log);
-        if (!log_number)
-            log_number = out->wal_number;
-    }
+    /* Numbers first, files after: the manifest is installed before the new
+     * WAL exists, so a crash in between leaves a database whose log number
+     * simply names a WAL that was never written. */
     uint64_t manifest_number = out->next_file++;
+    if (db->wal_enabled)
+        out->wal_number = out->next_file++;
+    if (!log_number)
+        log_number = out->wal_number;
     trine__version_edit fresh = {.has_log_number = true, .log_number = log_number,
                                  .has_next_file = true, .next_file = out->next_file,
                                  .has_last_seq = true, .last_seq = out->last_seq};
     if ((st = write_manifest(db, manifest_number, &fresh, err)) != TRINE_OK ||
         (st = set_current(db, manifest_number, err)) != TRINE_OK)
         goto done;
+    if (db->wal_enabled) {
+        /* Directory synced in every mode: writes start in this file. */
+        trine__log_writer log;
+        if ((st = trine__files_create_wal(db, out->wal_number, true, &out->wal, &log, err)) != TRINE_OK)
+            goto done;
+        out->wal_offset = log.offset;
+        trine__log_writer_destroy(&log);
+    }
 
     /* The new manifest is durable: what it no longer needs can go. */
     char name[40];

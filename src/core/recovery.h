@@ -9,10 +9,11 @@
  *   2. replay every WAL numbered >= the log number, oldest first, into
  *      memtables; a torn tail is dropped, damage before it is CORRUPTION;
  *   3. truncate a torn WAL to its last good record and sync it;
- *   4. create the new WAL (file, header, sync, directory sync);
- *   5. write MANIFEST-N with the whole state, sync it; write CURRENT.tmp,
- *      sync, rename over CURRENT, sync the directory (in every durability
- *      mode: the structure of the database never depends on luck);
+ *   4. write MANIFEST-N with the whole state (its log number names the new
+ *      WAL's number when no older WAL holds records), sync it; write
+ *      CURRENT.tmp, sync, rename over CURRENT, sync the directory (in every
+ *      durability mode: the structure of the database never depends on luck);
+ *   5. create the new WAL (file, header, sync, directory sync);
  *   6. remove the old manifest and WALs that held no record.
  * A read-only open does 1-2 only and changes nothing on disk.
  */

@@ -1,17 +1,48 @@
 /*
  * Fault-injecting VFS for tests (internal header, not installed).
  *
- * Wraps another backend (usually memory). It can:
+ * Wraps another backend (usually memory; posix works too). It can:
  *  - fail the Nth matching call, or every matching call, with EIO or ENOSPC
  *    (as TRINE_IO_ERROR / TRINE_NO_SPACE with a message saying "injected");
  *  - simulate power loss ("crash"): for every file, drop all bytes appended
  *    after its last successful sync, optionally keeping the first `tear_bytes`
- *    of the unsynced tail of one file (a torn write); undo creates and renames
- *    whose directory was not synced afterwards (a created file disappears, a
- *    renamed file goes back to its old name, replacing nothing).
+ *    of the unsynced tail of one file (a torn write); undo creates, renames
+ *    and removes whose directory was not synced afterwards (a created file
+ *    disappears, a renamed file goes back to its old name and the file it
+ *    replaced comes back with its content, a removed file comes back).
+ *
+ * Crash model, precisely:
+ *  - Content. A file is tracked once it is opened for writing through this
+ *    VFS. Its durable length starts at its size at that open (0 with
+ *    TRUNCATE) and becomes the current size at each successful sync (data or
+ *    full). At a crash a tracked file is cut to its durable length; bytes
+ *    before it are kept as they are now (the model has no unsynced
+ *    overwrites: files are append-only). A truncate below the durable length
+ *    lowers it at once (the conservative choice: the cut-off bytes never come
+ *    back). Files never written through this VFS are left alone.
+ *  - Names. Each create (open with CREATE of a missing file, or lock creating
+ *    LOCK), rename and remove is pending until a successful sync_dir of the
+ *    directory that holds the new name (for a rename: the directory of
+ *    `to`). At a crash pending operations are undone newest first. mkdir is
+ *    durable at once.
+ *  - How: remove and rename-over do not delete in the base. The victim is
+ *    renamed to a hidden ".trine-fault-N" entry in the same directory (list
+ *    through this VFS skips those names), deleted for real when the
+ *    directory is synced, the fault VFS destroyed or a directory removed,
+ *    and renamed back at a crash. No file content is copied.
+ *  - Injected failures (rules and dead mode) do nothing in the base: a
+ *    failed append appends nothing, a failed sync syncs nothing.
+ *  - After trine__fault_crash the VFS is alive again (dead mode and
+ *    die_after_syncs cleared, nothing pending, nothing tracked: what is in
+ *    the base now is durable). An armed rule and the counters stay.
  *
  * Operations are counted from creation (or the last reset), so a test can run
  * a workload once to count calls and then fail each in turn.
+ *
+ * Thread safety: like any trine__vfs; the control calls below may come from
+ * any thread. Counters, the rule and the crash bookkeeping sit under one
+ * mutex; read_at and append take it only to count, then call the base
+ * unlocked. trine__fault_crash must not race with other calls.
  */
 #ifndef TRINE_STORAGE_FAULT_H
 #define TRINE_STORAGE_FAULT_H
@@ -58,18 +89,26 @@ trine__vfs *trine__vfs_fault_new(trine__vfs *base, bool own_base, trine__err *er
 /* Fail the nth (1-based, counting from now) call matching op (or
  * TRINE__FOP_ANY) and kind (or TRINE__FK_ANY) with status (TRINE_IO_ERROR or
  * TRINE_NO_SPACE). every = true: fail that call and every later match. n = 0
- * disarms. One rule at a time; setting a rule resets the match counter. */
+ * disarms. One rule at a time; setting a rule resets the match counter.
+ * The kind of a file call is that of the handle's path; a rename matches when
+ * either name matches; directory calls (mkdir, list, sync_dir) have the kind
+ * of the directory name (usually TRINE__FK_OTHER). A failed close or unlock
+ * still closes and frees the handle. */
 void trine__fault_arm(trine__vfs *fault, int op, trine__file_kind kind, uint64_t nth,
                       bool every, trine_status status);
 void trine__fault_disarm(trine__vfs *fault);
-/* Calls seen since creation/reset (all ops), and failures injected. */
+/* Calls seen since creation/reset (all ops, dead-mode calls included), and
+ * failures injected by the rule (dead-mode failures are not counted). */
 uint64_t trine__fault_calls(trine__vfs *fault);
+/* Calls of one op (TRINE__FOP_ANY: all) since creation/reset. */
+uint64_t trine__fault_op_calls(trine__vfs *fault, int op);
 uint64_t trine__fault_injected(trine__vfs *fault);
 uint64_t trine__fault_syncs(trine__vfs *fault); /* successful file syncs + dir syncs */
 void trine__fault_reset_counts(trine__vfs *fault);
 
 /* While true, every call fails with TRINE_IO_ERROR "crashed" (the process is
- * "dead"); handles opened before may be closed (close succeeds silently). */
+ * "dead"); handles opened before may be closed (close and unlock succeed
+ * silently and free the handle). */
 void trine__fault_set_dead(trine__vfs *fault, bool dead);
 
 /* Goes dead right after the kth successful sync (file or directory) from
@@ -79,13 +118,16 @@ void trine__fault_die_after_syncs(trine__vfs *fault, uint64_t k);
 bool trine__fault_is_dead(trine__vfs *fault);
 
 /* Power loss: applies the crash rules above to the base backend. If
- * tear_path is non-NULL, that file keeps tear_bytes of its unsynced tail.
- * Open files of the fault VFS must have been closed (or the VFS set dead
- * first and the database closed). Returns OK or the base's error. */
+ * tear_path is non-NULL, that file keeps tear_bytes of its unsynced tail
+ * (all of it if the tail is shorter). Open files of the fault VFS must have
+ * been closed (or the VFS set dead first and the database closed). Works
+ * whether or not the VFS is dead. Returns OK or the first base error (it
+ * still applies every other rule). */
 trine_status trine__fault_crash(trine__vfs *fault, const char *tear_path, uint64_t tear_bytes,
                                 trine__err *err);
 
-/* Unsynced bytes of path (appended after its last sync), for picking tears. */
+/* Unsynced bytes of path (appended after its last sync), for picking tears;
+ * 0 for a file not tracked. */
 uint64_t trine__fault_unsynced(trine__vfs *fault, const char *path);
 
 #endif

@@ -14,6 +14,25 @@
  * trine__file is used by one thread at a time, except read_at, which may run
  * concurrently with other read_at calls and with append (later: readers
  * reading a table while nobody writes it).
+ *
+ * Errors common to every backend (the memory backend mirrors posix):
+ *  - a missing file or directory (or a missing parent on create) →
+ *    TRINE_NOT_FOUND; ENOSPC → TRINE_NO_SPACE; EROFS → TRINE_READ_ONLY;
+ *    other OS failures → TRINE_IO_ERROR (trine__status_from_errno);
+ *  - CREATE|EXCL on an existing path → TRINE_INVALID ("... File exists");
+ *  - misuse of a handle (append/truncate without WRITE, read_at without
+ *    READ, open with neither READ nor WRITE, TRUNCATE without WRITE) →
+ *    TRINE_INVALID;
+ *  - opening a directory as a file → TRINE_IO_ERROR ("Is a directory").
+ * Every message has the form "op path: reason".
+ *
+ * Backend differences, on purpose:
+ *  - memory mkdir creates missing parent directories (mkdir -p): an
+ *    in-memory database is named by any path, "/tmp/x" included, and its
+ *    parents need not exist anywhere. posix mkdir needs the parent.
+ *  - memory locks are per trine__vfs instance (no processes to exclude);
+ *    posix locks are flock(2): per open, hence also between two opens in
+ *    one process.
  */
 #ifndef TRINE_STORAGE_VFS_H
 #define TRINE_STORAGE_VFS_H
@@ -69,18 +88,27 @@ typedef struct trine__vfs_ops {
     trine_status (*list)(trine__vfs *v, const char *dir, trine__vfs_list_fn fn, void *arg, trine__err *err);
     /* Atomic replace of to by from. */
     trine_status (*rename)(trine__vfs *v, const char *from, const char *to, trine__err *err);
+    /* Removes a file (open handles keep their data, as with unlink) or an
+     * empty directory. */
     trine_status (*remove)(trine__vfs *v, const char *path, trine__err *err);
     /* Makes the directory's entries (creates, renames, removes) durable. */
     trine_status (*sync_dir)(trine__vfs *v, const char *dir, trine__err *err);
 
     /* Advisory lock on path (created if missing), held until unlock:
-     * exclusive or shared; cross-process. Already held elsewhere → TRINE_LOCKED.
-     * Backends without processes (memory) grant it. */
+     * exclusive or shared; cross-process. Already held elsewhere → TRINE_LOCKED
+     * ("lock PATH: LOCK held by another handle/process"): exclusive
+     * conflicts with anything, shared with exclusive. posix: flock(2), so
+     * two opens in one process also conflict. memory: the same rules
+     * within one trine__vfs instance. */
     trine_status (*lock)(trine__vfs *v, const char *path, bool shared, trine__file **out, trine__err *err);
     trine_status (*unlock)(trine__file *lock, trine__err *err);
 
-    /* Frees the backend (not the files it stored on disk). */
+    /* Frees the backend (not the files it stored on disk). Every file and
+     * lock handle must have been closed. */
     void (*destroy)(trine__vfs *v);
+
+    /* Optional (NULL = the path copied): see trine__vfs_canonical. */
+    char *(*canonical)(trine__vfs *v, const char *path, trine__err *err);
 } trine__vfs_ops;
 
 /* Every backend's object starts with this. */
@@ -116,8 +144,28 @@ static inline trine_status trine__vfs_unlock(trine__file *lock, trine__err *err)
 static inline void trine__vfs_destroy(trine__vfs *v) { if (v) v->ops->destroy(v); }
 
 /* Resolves path to an absolute canonical form (posix: realpath of the
- * directory) for the in-process open registry; memory: the path as given.
- * Returns a malloc'd string or NULL with err set. */
+ * directory, which must exist: else TRINE_NOT_FOUND) for the in-process open
+ * registry; memory: the path as given; fault: whatever its base says.
+ * Returns a malloc'd string (free) or NULL with err set; NULL path →
+ * TRINE_INVALID. */
 char *trine__vfs_canonical(trine__vfs *v, const char *path, trine__err *err);
+
+/* Path helpers (vfs_common.c). Each returns a malloc'd string, NULL only on
+ * allocation failure. */
+/* dir + "/" + name; dir "" → name; no doubled '/'. */
+char *trine__vfs_path_join(const char *dir, const char *name);
+/* Drops empty and "." components and a trailing '/': "a//b/./c/" → "a/b/c",
+ * "." → "", "/" → "/". ".." is kept as is (no symlink knowledge). */
+char *trine__vfs_path_normalize(const char *path);
+/* Normalized parent: "a/b/c" → "a/b", "c" → "", "/c" → "/". */
+char *trine__vfs_path_parent(const char *path);
+/* Last component, pointing into path: "a/b.log" → "b.log", "a/b/" → "". */
+const char *trine__vfs_path_base(const char *path);
+
+/* For backends: sets err to trine__status_from_errno(errnum) with
+ * "op path: strerror" or, when path2 is not NULL, "op path -> path2: strerror".
+ * Returns the status. */
+trine_status trine__vfs_errno(trine__err *err, int errnum, const char *op, const char *path,
+                              const char *path2);
 
 #endif

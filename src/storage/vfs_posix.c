@@ -1,0 +1,346 @@
+/*
+ * posix backend: the only file in the tree that calls the OS file API.
+ *
+ * Every descriptor is opened with O_CLOEXEC. Writable files are opened with
+ * O_APPEND, so append always lands at the current end even after a truncate
+ * or a second handle's writes; read_at uses pread and never moves an offset,
+ * which is what lets read_at run concurrently with append.
+ *
+ * Locks are flock(2): they belong to the open file description, so two
+ * opens of LOCK in one process conflict just as two processes do, and
+ * closing the descriptor releases the lock (also when the process dies).
+ *
+ * The backend is stateless: the trine__vfs object only carries the ops.
+ */
+#include "storage/vfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct posix_file {
+    trine__file base;
+    int fd;
+    int flags;  /* TRINE__OPEN_* (0 for a lock handle) */
+    char *path; /* as given, for messages */
+} posix_file;
+
+static trine_status posix_file_new(trine__vfs *v, const char *path, int fd, int flags,
+                                   trine__file **out, trine__err *err) {
+    posix_file *pf = calloc(1, sizeof *pf);
+    char *copy = strdup(path);
+    if (!pf || !copy) {
+        free(pf);
+        free(copy);
+        close(fd);
+        return trine__err_set(err, TRINE_NO_MEMORY, "open %s: out of memory", path);
+    }
+    pf->base.vfs = v;
+    pf->fd = fd;
+    pf->flags = flags;
+    pf->path = copy;
+    *out = &pf->base;
+    return TRINE_OK;
+}
+
+static trine_status posix_open(trine__vfs *v, const char *path, int flags, trine__file **out,
+                               trine__err *err) {
+    *out = NULL;
+    bool rd = flags & TRINE__OPEN_READ, wr = flags & TRINE__OPEN_WRITE;
+    if (!rd && !wr)
+        return trine__err_set(err, TRINE_INVALID, "open %s: neither READ nor WRITE requested", path);
+    if ((flags & TRINE__OPEN_TRUNCATE) && !wr)
+        return trine__err_set(err, TRINE_INVALID, "open %s: TRUNCATE needs WRITE", path);
+
+    int oflags = O_CLOEXEC | (rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY);
+    if (wr)
+        oflags |= O_APPEND;
+    if (flags & TRINE__OPEN_CREATE) {
+        oflags |= O_CREAT;
+        if (flags & TRINE__OPEN_EXCL)
+            oflags |= O_EXCL;
+    }
+    if (flags & TRINE__OPEN_TRUNCATE)
+        oflags |= O_TRUNC;
+
+    int fd;
+    do {
+        fd = open(path, oflags, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == EEXIST) /* EXCL on an existing file: a caller error */
+            return trine__err_set(err, TRINE_INVALID, "open %s: File exists", path);
+        return trine__vfs_errno(err, errno, "open", path, NULL);
+    }
+    /* A read-only open of a directory succeeds on Linux; refuse it here so
+     * that every backend reports "Is a directory" at open. */
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return trine__vfs_errno(err, e, "fstat", path, NULL);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return trine__vfs_errno(err, EISDIR, "open", path, NULL);
+    }
+    return posix_file_new(v, path, fd, flags, out, err);
+}
+
+/* close(2) without retry: on Linux the descriptor is gone even on EINTR. */
+static trine_status posix_close(trine__file *f, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    trine_status st = TRINE_OK;
+    if (close(pf->fd) != 0 && errno != EINTR)
+        st = trine__vfs_errno(err, errno, "close", pf->path, NULL);
+    free(pf->path);
+    free(pf);
+    return st;
+}
+
+static trine_status posix_read_at(trine__file *f, uint64_t off, void *buf, size_t len, size_t *got,
+                                  trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    *got = 0;
+    if (!(pf->flags & TRINE__OPEN_READ))
+        return trine__err_set(err, TRINE_INVALID, "pread %s: file not open for reading", pf->path);
+    size_t done = 0;
+    while (done < len) {
+        size_t chunk = len - done;
+        if (chunk > ((size_t)1 << 30))
+            chunk = (size_t)1 << 30; /* keep each call well inside ssize_t */
+        ssize_t n = pread(pf->fd, (char *)buf + done, chunk, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            *got = done;
+            return trine__vfs_errno(err, errno, "pread", pf->path, NULL);
+        }
+        if (n == 0)
+            break; /* end of file */
+        done += (size_t)n;
+    }
+    *got = done;
+    return TRINE_OK;
+}
+
+static trine_status posix_append(trine__file *f, const void *buf, size_t len, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    if (!(pf->flags & TRINE__OPEN_WRITE))
+        return trine__err_set(err, TRINE_INVALID, "write %s: file not open for writing", pf->path);
+    size_t done = 0;
+    while (done < len) {
+        size_t chunk = len - done;
+        if (chunk > ((size_t)1 << 30))
+            chunk = (size_t)1 << 30;
+        ssize_t n = write(pf->fd, (const char *)buf + done, chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return trine__vfs_errno(err, errno, "write", pf->path, NULL);
+        }
+        if (n == 0) /* not expected for regular files; avoid spinning */
+            return trine__vfs_errno(err, EIO, "write", pf->path, NULL);
+        done += (size_t)n;
+    }
+    return TRINE_OK;
+}
+
+static trine_status posix_sync(trine__file *f, bool metadata, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    int rc;
+    do {
+        rc = metadata ? fsync(pf->fd) : fdatasync(pf->fd);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0)
+        return trine__vfs_errno(err, errno, metadata ? "fsync" : "fdatasync", pf->path, NULL);
+    return TRINE_OK;
+}
+
+static trine_status posix_size(trine__file *f, uint64_t *out, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    struct stat st;
+    if (fstat(pf->fd, &st) != 0) {
+        *out = 0;
+        return trine__vfs_errno(err, errno, "fstat", pf->path, NULL);
+    }
+    *out = (uint64_t)st.st_size;
+    return TRINE_OK;
+}
+
+static trine_status posix_truncate(trine__file *f, uint64_t size, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    if (!(pf->flags & TRINE__OPEN_WRITE))
+        return trine__err_set(err, TRINE_INVALID, "ftruncate %s: file not open for writing", pf->path);
+    int rc;
+    do {
+        rc = ftruncate(pf->fd, (off_t)size);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0)
+        return trine__vfs_errno(err, errno, "ftruncate", pf->path, NULL);
+    return TRINE_OK;
+}
+
+static trine_status posix_kind(trine__vfs *v, const char *path, trine__path_kind *out, trine__err *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *out = TRINE__PATH_MISSING;
+        if (errno == ENOENT || errno == ENOTDIR)
+            return TRINE_OK;
+        return trine__vfs_errno(err, errno, "stat", path, NULL);
+    }
+    *out = S_ISREG(st.st_mode) ? TRINE__PATH_FILE : S_ISDIR(st.st_mode) ? TRINE__PATH_DIR : TRINE__PATH_OTHER;
+    return TRINE_OK;
+}
+
+static trine_status posix_mkdir(trine__vfs *v, const char *path, trine__err *err) {
+    if (mkdir(path, 0755) == 0)
+        return TRINE_OK;
+    int e = errno;
+    if (e != EEXIST)
+        return trine__vfs_errno(err, e, "mkdir", path, NULL);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return trine__vfs_errno(err, errno, "stat", path, NULL);
+    if (!S_ISDIR(st.st_mode))
+        return trine__err_set(err, TRINE_INVALID, "mkdir %s: not a directory", path);
+    return TRINE_OK;
+}
+
+static trine_status posix_list(trine__vfs *v, const char *dir, trine__vfs_list_fn fn, void *arg,
+                               trine__err *err) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return trine__vfs_errno(err, errno, "opendir", dir, NULL);
+    trine_status st = TRINE_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno != 0)
+                st = trine__vfs_errno(err, errno, "readdir", dir, NULL);
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (!fn(arg, de->d_name))
+            break;
+    }
+    closedir(d);
+    return st;
+}
+
+static trine_status posix_rename(trine__vfs *v, const char *from, const char *to, trine__err *err) {
+    if (rename(from, to) != 0)
+        return trine__vfs_errno(err, errno, "rename", from, to);
+    return TRINE_OK;
+}
+
+static trine_status posix_remove(trine__vfs *v, const char *path, trine__err *err) {
+    if (unlink(path) == 0)
+        return TRINE_OK;
+    int e = errno;
+    /* Linux says EISDIR for a directory, POSIX allows EPERM. */
+    if (e == EISDIR || e == EPERM) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (rmdir(path) == 0)
+                return TRINE_OK;
+            return trine__vfs_errno(err, errno, "rmdir", path, NULL);
+        }
+    }
+    return trine__vfs_errno(err, e, "unlink", path, NULL);
+}
+
+static trine_status posix_sync_dir(trine__vfs *v, const char *dir, trine__err *err) {
+    int fd;
+    do {
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return trine__vfs_errno(err, errno, "open", dir, NULL);
+    int rc;
+    do {
+        rc = fsync(fd);
+    } while (rc != 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    /* Some file systems cannot fsync a directory and say EINVAL: there is
+     * nothing more we could do there, so it is not an error. */
+    if (rc != 0 && e != EINVAL)
+        return trine__vfs_errno(err, e, "fsync", dir, NULL);
+    return TRINE_OK;
+}
+
+static trine_status posix_lock(trine__vfs *v, const char *path, bool shared, trine__file **out,
+                               trine__err *err) {
+    *out = NULL;
+    /* A shared (read-only) holder does not need write access to LOCK. */
+    int fd;
+    do {
+        fd = open(path, (shared ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return trine__vfs_errno(err, errno, "open", path, NULL);
+    int rc;
+    do {
+        rc = flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK || e == EAGAIN)
+            return trine__err_set(err, TRINE_LOCKED, "lock %s: LOCK held by another handle/process", path);
+        return trine__vfs_errno(err, e, "flock", path, NULL);
+    }
+    return posix_file_new(v, path, fd, 0, out, err);
+}
+
+/* Closing the descriptor drops the flock. */
+static trine_status posix_unlock(trine__file *lock, trine__err *err) { return posix_close(lock, err); }
+
+static void posix_destroy(trine__vfs *v) { free(v); }
+
+static char *posix_canonical(trine__vfs *v, const char *path, trine__err *err) {
+    char *real = realpath(path, NULL);
+    if (!real)
+        trine__vfs_errno(err, errno, "realpath", path, NULL);
+    return real;
+}
+
+static const trine__vfs_ops posix_ops = {
+    .name = "posix",
+    .open = posix_open,
+    .close = posix_close,
+    .read_at = posix_read_at,
+    .append = posix_append,
+    .sync = posix_sync,
+    .size = posix_size,
+    .truncate = posix_truncate,
+    .kind = posix_kind,
+    .mkdir = posix_mkdir,
+    .list = posix_list,
+    .rename = posix_rename,
+    .remove = posix_remove,
+    .sync_dir = posix_sync_dir,
+    .lock = posix_lock,
+    .unlock = posix_unlock,
+    .destroy = posix_destroy,
+    .canonical = posix_canonical,
+};
+
+trine__vfs *trine__vfs_posix_new(trine__err *err) {
+    trine__vfs *v = malloc(sizeof *v);
+    if (!v) {
+        trine__err_set(err, TRINE_NO_MEMORY, "posix vfs: out of memory");
+        return NULL;
+    }
+    v->ops = &posix_ops;
+    return v;
+}
