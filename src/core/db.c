@@ -110,7 +110,8 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     memset(&rec, 0, sizeof rec);
     if ((st = prepare_dir(db, err)) != TRINE_OK)
         goto fail;
-    if (!params || params->use_registry) {
+    /* In-memory databases are private to their handle: nothing to register. */
+    if (params ? params->use_registry : !memory) {
         char *canon = trine__vfs_canonical(db->vfs, db->path, err);
         if (!canon) {
             st = err->status;

@@ -337,6 +337,8 @@ trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_sca
     if (!out)
         return trine__last_error_set(TRINE_INVALID, "trine_scan_sync: out is NULL");
     *out = NULL;
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_scan_sync called from an engine thread (a callback)");
     trine__err err;
     trine__err_clear(&err);
     trine_status st = scan_checked(db, r, o, out, &err, "trine_scan_sync");
@@ -356,6 +358,8 @@ trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const tri
     if (!out)
         return trine__last_error_set(TRINE_INVALID, "trine_prefix_sync: out is NULL");
     *out = NULL;
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_prefix_sync called from an engine thread (a callback)");
     trine__err err;
     trine__err_clear(&err);
     trine_status st = prefix_checked(db, p, pl, o, out, &err, "trine_prefix_sync");

@@ -170,6 +170,8 @@ trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value 
         return trine__last_error_set(TRINE_INVALID, "trine_get_sync: out is NULL");
     out->data = NULL;
     out->len = 0;
+    if (engine_guard("trine_get_sync") != TRINE_OK)
+        return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
     trine_status st = get_checked(db, k, kl, out, &err, "trine_get_sync");

@@ -27,14 +27,14 @@ trine_options trine_options_memory(void) {
 
 trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err) {
     trine_options_init(out);
-    if (!in)
-        return TRINE_OK;
-    if (in->struct_size == 0 || in->struct_size > sizeof *in)
+    if (in && (in->struct_size == 0 || in->struct_size > sizeof *in))
         return trine__err_set(err, TRINE_INVALID,
                               "options.struct_size is %u: fill the options with trine_options_init",
                               (unsigned)in->struct_size);
-    memcpy(out, in, in->struct_size);
-    out->struct_size = (uint32_t)sizeof *out;
+    if (in) {
+        memcpy(out, in, in->struct_size);
+        out->struct_size = (uint32_t)sizeof *out;
+    }
     if ((unsigned)out->storage > TRINE_STORAGE_BROWSER)
         return trine__err_set(err, TRINE_INVALID, "options.storage: unknown value %d", (int)out->storage);
     if ((unsigned)out->durability > TRINE_BUFFERED)

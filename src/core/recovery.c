@@ -290,7 +290,8 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory listing %s", db->path);
     if (st != TRINE_OK)
         goto done;
-    qsort(scan.wals, scan.nwals, sizeof *scan.wals, cmp_u64);
+    if (scan.nwals)
+        qsort(scan.wals, scan.nwals, sizeof *scan.wals, cmp_u64);
 
     trine__version_edit state;
     memset(&state, 0, sizeof state);
