@@ -69,15 +69,23 @@ static trine_status prepare_dir(trine_db *db, trine__err *err) {
     return TRINE_OK;
 }
 
+/* Checks that need no I/O, so a bad open fails at once rather than on a thread. */
+static trine_status open_precheck(const char *path, const trine_options *opts, trine__err *err) {
+    trine_options o;
+    trine_status st = trine__options_resolve(opts, &o, err);
+    if (st == TRINE_OK && o.storage != TRINE_STORAGE_MEMORY && (!path || !*path))
+        st = trine__err_set(err, TRINE_INVALID, "path is %s", path ? "empty" : "NULL");
+    return st;
+}
+
 trine_status trine__db_open(const char *path, const trine_options *opts,
                             const trine__open_params *params, trine_db **out, trine__err *err) {
     trine_options o;
-    trine_status st = trine__options_resolve(opts, &o, err);
+    trine_status st = open_precheck(path, opts, err);
     if (st != TRINE_OK)
         return st;
+    trine__options_resolve(opts, &o, err);
     bool memory = o.storage == TRINE_STORAGE_MEMORY;
-    if (!memory && (!path || !*path))
-        return trine__err_set(err, TRINE_INVALID, "path is %s", path ? "empty" : "NULL");
     if (!memory && strlen(path) > TRINE__PATH_MAX - 64)
         return trine__err_set(err, TRINE_INVALID, "path is longer than %d bytes", TRINE__PATH_MAX - 64);
 
@@ -222,6 +230,10 @@ static void run_detached(void *(*fn)(void *), void *arg) {
 }
 
 trine_future *trine_open(const char *path, const trine_options *opts) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (open_precheck(path, opts, &err) != TRINE_OK)
+        return trine__future_from_err(&err);
     trine_future *f = trine__future_new();
     if (!f)
         return NULL;
