@@ -181,6 +181,13 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
                 if (st == TRINE_OK)
                     atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
             }
+            /* A SYNC_ALL write in a WAL created without a directory sync
+             * (the database's mode is weaker) needs that sync now. */
+            if (st == TRINE_OK && durability == TRINE_SYNC_ALL && w->dir_dirty) {
+                st = trine__files_sync_dir(db, &err);
+                if (st == TRINE_OK)
+                    w->dir_dirty = false;
+            }
         }
         if (st != TRINE_OK) {
             set_fatal(db, &err);
