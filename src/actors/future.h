@@ -6,7 +6,9 @@
  * Completion stores the result, publishes READY with a release store, wakes
  * waiters through a ck_ec event count, then runs the callback if one was
  * registered. Whoever comes second of "callback registered" and "completed"
- * runs the callback, so it runs exactly once.
+ * runs the callback, so it runs exactly once. A callback always runs with
+ * the engine-thread flag set (below), also when trine_future_on_ready runs it
+ * at once on the caller's thread; the previous flag is restored after it.
  *
  * A result that nobody took when the last reference drops is disposed of:
  * values and iterators are freed, a database is closed.
@@ -39,7 +41,8 @@ trine_future *trine__future_failed(trine_status status, const char *fmt, ...)
 trine_future *trine__future_from_err(const trine__err *err);
 
 /* Result setters: call before trine__future_complete, at most once. The future
- * owns the result until a take moves it out. */
+ * owns the result until a take moves it out; one nobody took is disposed of
+ * with the future, whatever the status it completed with. */
 void trine__future_set_db(trine_future *f, trine_db *db);
 void trine__future_set_bucket(trine_future *f, trine_bucket *b);
 void trine__future_set_value(trine_future *f, void *data, size_t len); /* takes ownership of data (malloc'd) */
@@ -53,7 +56,9 @@ void trine__future_complete(trine_future *f, trine_status status, const char *fm
 void trine__future_complete_msg(trine_future *f, trine_status status, const char *msg);
 
 /* Inline scheduling: waiting on f drives sched (runs actor handlers on the
- * waiting thread) until f is ready. NULL = threaded, just park. */
+ * waiting thread) until f is ready; if f is still pending when no actor has
+ * work left, the wait returns TRINE_INVALID (it would deadlock). NULL or a
+ * THREADS scheduler = just park. Set it before handing f out. */
 void trine__future_set_driver(trine_future *f, struct trine__sched *sched);
 
 /* Thread marking: actor threads and callbacks set this so _sync calls and

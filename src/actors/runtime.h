@@ -2,11 +2,12 @@
  * Actor runtime: mailboxes, actors and the two schedulers.
  *
  * A mailbox is a bounded ck_ring of message pointers: many producers
- * (ck_ring_enqueue_mpmc), exactly one consumer (ck_ring_dequeue_spsc on the
- * consumer side is safe with multi-producer enqueue because the consumer only
- * reads the producers' published tail). A producer that finds the ring full
- * never drops the message: it spins briefly, then parks on the mailbox's
- * "space" event count until the consumer frees slots (backpressure reaches the
+ * (ck_ring_enqueue_reserve_mpsc plus an in-order commit of our own that
+ * yields instead of spinning without bound: see runtime.c), exactly one
+ * consumer (ck_ring_dequeue_mpsc; CK 0.7.1 has the _mpsc names, the same code
+ * as enqueue_mpmc / dequeue_spsc). A producer that finds the ring full never
+ * drops the message: it spins briefly, then parks on the mailbox's "space"
+ * event count until the consumer frees slots (backpressure reaches the
  * caller as a wait, memory stays bounded).
  *
  * An actor is a handler plus a mailbox. The handler receives messages in
@@ -20,6 +21,12 @@
  *    drives the scheduler, which picks a non-empty mailbox by a seeded PRNG
  *    and runs one handler group on the waiting thread. Deterministic for a
  *    given seed and sequence of calls: used by tests, later by WASI/browser.
+ *    All INLINE calls come from one thread. trine__actor_send to a full
+ *    mailbox cannot wait for another thread there: from application code it
+ *    drives the scheduler until a slot frees (the caller does the engine's
+ *    work: backpressure); from inside a handler it doubles the ring instead
+ *    (running handlers re-entrantly would break their ordering).
+ *    Handlers run with the engine-thread flag set (future.h), as on THREADS.
  *
  * Lifecycle: init → start → (send...) → stop. trine__actor_stop sends nothing
  * itself: the owner first sends its own shutdown message (so it is ordered
@@ -48,8 +55,15 @@ typedef struct trine__mailbox {
     ck_ring_t ring;
     ck_ring_buffer_t *slots;
     unsigned capacity;       /* power of two; usable slots = capacity - 1 */
-    struct ck_ec32 items;    /* incremented by producers after an enqueue */
+    struct ck_ec32 items;    /* incremented by producers after an enqueue; the
+                                consumer and producers waiting to commit in
+                                order sleep on it */
     struct ck_ec32 space;    /* incremented by the consumer after a dequeue */
+    /* Diagnostics, atomic counters (read them with the functions below):
+     * times the consumer went to sleep on `items`, and times a producer went
+     * to sleep on `space` because the ring was full. */
+    uint64_t parks;
+    uint64_t send_parks;
 } trine__mailbox;
 
 /* capacity: power of two >= 4. */
@@ -64,6 +78,9 @@ size_t trine__mailbox_take(trine__mailbox *mb, trine__msg **out, size_t max);
 /* Single consumer: parks until the mailbox may be non-empty (spins first). */
 void trine__mailbox_park(trine__mailbox *mb);
 bool trine__mailbox_empty(trine__mailbox *mb);
+/* Diagnostics (any thread): see the fields above. */
+uint64_t trine__mailbox_parks(const trine__mailbox *mb);
+uint64_t trine__mailbox_send_parks(const trine__mailbox *mb);
 
 typedef enum trine__actor_verdict {
     TRINE__ACTOR_CONTINUE = 0,
@@ -83,6 +100,7 @@ struct trine__actor {
     void *state;             /* the actor's own state, owned by the handler */
     size_t group_max;        /* most messages per handler call */
     trine__sched *sched;
+    trine__msg **group;      /* group_max slots for take; start allocates, stop frees */
     pthread_t thread;        /* THREADS scheduler only */
     bool started;
     bool exited;             /* set when the handler returned EXIT */
@@ -93,21 +111,31 @@ typedef enum trine__sched_kind {
     TRINE__SCHED_INLINE
 } trine__sched_kind;
 
-/* kind INLINE uses seed for its message order; THREADS ignores it. */
+/* kind INLINE uses seed for its message order; THREADS ignores it. Free only
+ * after every actor registered with s has been stopped. */
 trine__sched *trine__sched_new(trine__sched_kind kind, uint64_t seed, trine__err *err);
 void trine__sched_free(trine__sched *s);
 trine__sched_kind trine__sched_kind_of(const trine__sched *s);
 
+/* Zeroes a and creates its mailbox. name is borrowed (a string literal);
+ * capacity as for trine__mailbox_init; group_max >= 1. Messages may be sent
+ * before start (at most capacity - 1 of them: a full mailbox with no consumer
+ * would wait forever). */
 trine_status trine__actor_init(trine__actor *a, const char *name, unsigned capacity,
                                size_t group_max, trine__actor_fn handle, void *state,
                                trine__err *err);
 /* Registers a with s and, for THREADS, starts its thread (marked as an engine
- * thread, see future.h). */
+ * thread, see future.h; named after a->name, cut to 15 bytes; all signals
+ * blocked, so the application's handlers run on its own threads). On failure
+ * nothing is registered and the mailbox is left for the caller to destroy. */
 trine_status trine__actor_start(trine__sched *s, trine__actor *a, trine__err *err);
 /* Enqueues msg for a (waits for space; never drops). */
 void trine__actor_send(trine__actor *a, trine__msg *msg);
 /* After the owner sent its shutdown message: THREADS joins the thread, INLINE
- * drives the scheduler until a has exited. Then frees the mailbox. */
+ * drives the scheduler until a has exited. Then unregisters a and frees the
+ * mailbox; messages still queued after the shutdown one are not freed (the
+ * owner must not send after its shutdown message). Also valid on an actor
+ * that was initialised but never started. */
 void trine__actor_stop(trine__actor *a);
 
 /* INLINE only: runs one handler group of one non-empty mailbox chosen by the
