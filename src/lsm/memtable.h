@@ -35,18 +35,23 @@ bool trine__memtable_insert(trine__memtable *m, const void *key, size_t klen,
                             uint64_t seq, trine__vtype type,
                             const void *value, size_t vlen);
 
-/* Bytes held (arena incl. node overhead); any thread, approximate. */
+/* Bytes held (arena incl. node overhead); any thread, approximate. Counts
+ * what entries cost (key, value, node header and links, padding), not the
+ * arena's unused chunk space: a new memtable reports ~110 bytes (its head
+ * node), not a whole 1 MiB chunk. */
 size_t trine__memtable_bytes(const trine__memtable *m);
 /* Number of entries; any thread, approximate while the writer inserts. */
 size_t trine__memtable_count(const trine__memtable *m);
 
 typedef enum trine__lookup {
     TRINE__LOOKUP_ABSENT = 0, /* no version of key with seq <= horizon */
-    TRINE__LOOKUP_FOUND,      /* *value/*vlen point into the arena */
+    TRINE__LOOKUP_FOUND,      /* *value, *vlen point into the arena */
     TRINE__LOOKUP_DELETED     /* newest visible version is a tombstone */
 } trine__lookup;
 
-/* Newest version of key with seq <= horizon. Any thread, lock-free. */
+/* Newest version of key with seq <= horizon. Any thread, lock-free.
+ * A horizon (or below, a seek seq) above TRINE__SEQ_MAX counts as
+ * TRINE__SEQ_MAX. Any type other than DELETE reports FOUND. */
 trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, size_t klen,
                                   uint64_t horizon, const void **value, size_t *vlen);
 

@@ -1,0 +1,49 @@
+/*
+ * Arena: a chunked bump allocator whose memory is freed all at once.
+ *
+ * Memory comes from the system in chunks (TRINE__ARENA_CHUNK_BYTES unless
+ * the creator asks otherwise); an allocation is carved from the current
+ * chunk by moving a pointer. An allocation larger than a quarter of a chunk
+ * gets a block of its own, so a big value neither wastes the rest of a chunk
+ * nor forces a new one. Nothing is freed before trine__arena_free, and
+ * nothing ever moves, so pointers into the arena stay valid until then.
+ *
+ * Thread safety: one owner thread allocates (trine__arena_alloc is not
+ * synchronised). Memory handed out may be read by other threads once the
+ * owner has published it (the caller's release store). The byte counters
+ * may be read from any thread at any time (atomic, approximate while the
+ * owner allocates). trine__arena_free must not race with anything.
+ */
+#ifndef TRINE_LSM_ARENA_H
+#define TRINE_LSM_ARENA_H
+
+#include <stddef.h>
+
+#define TRINE__ARENA_CHUNK_BYTES ((size_t)1 << 20) /* 1 MiB */
+#define TRINE__ARENA_MAX_ALIGN ((size_t)64)
+
+typedef struct trine__arena trine__arena;
+
+/* A new, empty arena. chunk_bytes = 0 means TRINE__ARENA_CHUNK_BYTES; smaller
+ * values are rounded up to 4 KiB. The first chunk is allocated lazily.
+ * NULL on ENOMEM. */
+trine__arena *trine__arena_new(size_t chunk_bytes);
+
+/* Frees every chunk and block and the arena itself. a may be NULL. */
+void trine__arena_free(trine__arena *a);
+
+/* Owner thread only. n bytes aligned to align (a power of two, at most
+ * TRINE__ARENA_MAX_ALIGN; 1 for bytes). n = 0 is served as n = 1. NULL on
+ * ENOMEM or when n is so large that the size computation would overflow;
+ * the arena is then unchanged and still usable. */
+void *trine__arena_alloc(trine__arena *a, size_t n, size_t align);
+
+/* Bytes handed out so far, alignment padding included: what the caller's
+ * data costs. Any thread. */
+size_t trine__arena_bytes(const trine__arena *a);
+
+/* Bytes taken from the system (chunks and big blocks with their headers),
+ * the arena struct excluded. At least trine__arena_bytes. Any thread. */
+size_t trine__arena_reserved(const trine__arena *a);
+
+#endif

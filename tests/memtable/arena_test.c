@@ -1,0 +1,118 @@
+/* Arena: alignment, no overlap, big blocks, byte accounting, overflow. */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lsm/arena.h"
+#include "test_seed.h"
+
+/* ck_assert_msg records a mark point (a write to Check's pipe) on success:
+ * too slow for per-entry checks in long loops, which use this instead. */
+#define MT_EXPECT(cond, ...)              \
+    do {                                  \
+        if (!(cond)) {                    \
+            ck_abort_msg(__VA_ARGS__);    \
+        }                                 \
+    } while (0)
+
+typedef struct arena_piece {
+    unsigned char *p;
+    size_t n;
+} arena_piece;
+
+/* Random sizes and alignments, small chunks so many chunks and big blocks
+ * are used; every piece is filled with its own byte and checked at the end,
+ * so an overlap or a piece outside its block shows up (or trips ASan). */
+START_TEST(arena_random_allocations) {
+    uint64_t rng = trine_test_seed("arena_random_allocations", 0xA7E4A);
+    enum { PIECES = 4000 };
+    static arena_piece pieces[PIECES];
+    static const size_t aligns[] = {1, 2, 8, 16, 64};
+    trine__arena *a = trine__arena_new(4096);
+    ck_assert_ptr_nonnull(a);
+    size_t requested = 0;
+    size_t last_bytes = 0;
+    for (int i = 0; i < PIECES; i++) {
+        uint64_t r = trine_test_rand(&rng);
+        size_t n = r % 16 == 0 ? 1025 + (size_t)(r >> 8) % 8000 /* > chunk/4 */
+                               : (size_t)(r >> 8) % 200;
+        size_t align = aligns[(r >> 40) % 5];
+        unsigned char *p = trine__arena_alloc(a, n, align);
+        MT_EXPECT(p != NULL, "piece %d: alloc(%zu, %zu) failed", i, n, align);
+        MT_EXPECT(((uintptr_t)p & (align - 1)) == 0, "piece %d: %p not aligned to %zu", i,
+                      (void *)p, align);
+        memset(p, (unsigned char)i, n);
+        pieces[i] = (arena_piece){p, n};
+        requested += n ? n : 1;
+        size_t bytes = trine__arena_bytes(a);
+        MT_EXPECT(bytes >= last_bytes + (n ? n : 1),
+                      "piece %d (%zu bytes): bytes went from %zu to %zu", i, n, last_bytes, bytes);
+        last_bytes = bytes;
+    }
+    for (int i = 0; i < PIECES; i++) {
+        for (size_t j = 0; j < pieces[i].n; j++) {
+            MT_EXPECT(pieces[i].p[j] == (unsigned char)i,
+                          "piece %d byte %zu: got %u, want %u (overlap)", i, j, pieces[i].p[j],
+                          (unsigned)(unsigned char)i);
+        }
+    }
+    size_t bytes = trine__arena_bytes(a);
+    size_t reserved = trine__arena_reserved(a);
+    MT_EXPECT(bytes >= requested, "bytes %zu < requested %zu", bytes, requested);
+    /* Padding is at most 63 bytes a piece. */
+    MT_EXPECT(bytes <= requested + (size_t)PIECES * 63, "bytes %zu: too much padding", bytes);
+    MT_EXPECT(reserved >= bytes, "reserved %zu < bytes %zu", reserved, bytes);
+    trine__arena_free(a);
+}
+END_TEST
+
+/* A big allocation does not abandon the current chunk: small pieces keep
+ * coming from it. */
+START_TEST(arena_big_block_keeps_chunk) {
+    trine__arena *a = trine__arena_new(0);
+    ck_assert_ptr_nonnull(a);
+    unsigned char *small1 = trine__arena_alloc(a, 100, 8);
+    size_t reserved1 = trine__arena_reserved(a);
+    MT_EXPECT(reserved1 >= TRINE__ARENA_CHUNK_BYTES, "reserved %zu after the first piece",
+                  reserved1);
+    unsigned char *big = trine__arena_alloc(a, TRINE__ARENA_CHUNK_BYTES, 64);
+    ck_assert_ptr_nonnull(big);
+    MT_EXPECT(((uintptr_t)big & 63) == 0, "big block %p not 64-aligned", (void *)big);
+    memset(big, 0x5a, TRINE__ARENA_CHUNK_BYTES);
+    unsigned char *small2 = trine__arena_alloc(a, 100, 8);
+    MT_EXPECT(small2 == small1 + 104, "second small piece at +%td, want +104 (same chunk)",
+                  small2 - small1);
+    size_t reserved2 = trine__arena_reserved(a);
+    MT_EXPECT(reserved2 < reserved1 + TRINE__ARENA_CHUNK_BYTES + 256,
+                  "reserved grew by %zu for one chunk-sized block", reserved2 - reserved1);
+    trine__arena_free(a);
+    trine__arena_free(NULL);
+}
+END_TEST
+
+/* A size whose computation overflows fails cleanly; the arena still works. */
+START_TEST(arena_overflow_fails_cleanly) {
+    trine__arena *a = trine__arena_new(0);
+    ck_assert_ptr_nonnull(a);
+    unsigned char *p = trine__arena_alloc(a, 10, 1);
+    size_t bytes = trine__arena_bytes(a);
+    ck_assert_ptr_null(trine__arena_alloc(a, SIZE_MAX, 8));
+    ck_assert_ptr_null(trine__arena_alloc(a, SIZE_MAX - 8, 64));
+    MT_EXPECT(trine__arena_bytes(a) == bytes, "bytes %zu after failures, want %zu",
+                  trine__arena_bytes(a), bytes);
+    unsigned char *q = trine__arena_alloc(a, 10, 1);
+    MT_EXPECT(q == p + 10, "next piece at +%td, want +10", q - p);
+    ck_assert_ptr_nonnull(trine__arena_alloc(a, 0, 1));
+    trine__arena_free(a);
+}
+END_TEST
+
+TCase *memtable_arena_tcase(void) {
+    TCase *tc = tcase_create("arena");
+    /* Milliseconds plain; generous for sanitizers on a loaded machine. */
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, arena_random_allocations);
+    tcase_add_test(tc, arena_big_block_keeps_chunk);
+    tcase_add_test(tc, arena_overflow_fails_cleanly);
+    return tc;
+}
