@@ -8,6 +8,9 @@
  */
 #include "actors/park.h"
 
+#include <ck_pr.h>
+#include <sched.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -136,4 +139,24 @@ void trine__park_stats_get(trine__park_stats *out) {
     out->woken = atomic_load_explicit(&park_woken, memory_order_relaxed);
     out->timeouts = atomic_load_explicit(&park_timeouts, memory_order_relaxed);
     out->wakes = atomic_load_explicit(&park_wakes, memory_order_relaxed);
+}
+
+bool trine__spin_until(bool (*done)(void *arg), void *arg, uint64_t ns) {
+    /* A few microseconds of pure spinning catch a reply from a thread on the
+     * other core; after that, yield between checks, so that when cores are
+     * oversubscribed the thread we wait for gets to run on ours. */
+    uint64_t start = trine__now_ns();
+    for (unsigned i = 0;; i++) {
+        if (done(arg))
+            return true;
+        if ((i & 31) != 31) {
+            ck_pr_stall();
+            continue;
+        }
+        uint64_t elapsed = trine__now_ns() - start;
+        if (elapsed >= ns)
+            return done(arg);
+        if (elapsed >= TRINE__SPIN_PURE_NS)
+            sched_yield();
+    }
 }

@@ -12,6 +12,7 @@
 #define TRINE_ACTORS_PARK_H
 
 #include <ck_ec.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -50,5 +51,19 @@ typedef struct trine__park_stats {
 } trine__park_stats;
 
 void trine__park_stats_get(trine__park_stats *out);
+
+/*
+ * Spins (with a pause instruction) until done(arg) is true or ns nanoseconds
+ * have passed; returns done(arg). A cross-core hand-off costs well under a
+ * microsecond while a futex sleep and wake costs several, so both sides of a
+ * request/reply hand-off spin this long before they park.
+ */
+bool trine__spin_until(bool (*done)(void *arg), void *arg, uint64_t ns);
+
+/* How long a waiter spins before it parks: long enough to cover one
+ * in-memory write round trip through the writer, short against a sync. */
+#define TRINE__SPIN_NS 40000u
+/* The first part of it is pure spinning; the rest yields between checks. */
+#define TRINE__SPIN_PURE_NS 3000u
 
 #endif

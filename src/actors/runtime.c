@@ -190,7 +190,11 @@ size_t trine__mailbox_take(trine__mailbox *mb, trine__msg **out, size_t max) {
 
 bool trine__mailbox_empty(trine__mailbox *mb) { return ck_ring_size(&mb->ring) == 0; }
 
+static bool mailbox_nonempty(void *mb) { return !trine__mailbox_empty(mb); }
+
 void trine__mailbox_park(trine__mailbox *mb) {
+    if (trine__spin_until(mailbox_nonempty, mb, TRINE__SPIN_NS))
+        return;
     for (int i = 0; i < PARK_SPIN + PARK_YIELDS; i++) {
         if (!trine__mailbox_empty(mb))
             return;

@@ -268,7 +268,9 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
         }
         commit_chunk(w, reqs + start, end - start);
         start = end;
-        if (atomic_load(&db->fatal) == 0 &&
+        /* Sealing exists to roll the WAL (and, with SSTables, to flush).
+         * Without a WAL it would only leave reads more memtables to search. */
+        if (w->wal && atomic_load(&db->fatal) == 0 &&
             trine__memtable_bytes(w->active) >= db->opts.memtable_bytes) {
             trine__err err;
             trine__err_clear(&err);
