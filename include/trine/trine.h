@@ -224,7 +224,10 @@ typedef struct trine_options {
     trine_durability durability;  /* default TRINE_SYNC_ALL */
     bool read_only;               /* no writes; shared directory lock */
     bool create_if_missing;       /* default true */
-    size_t memtable_bytes;        /* a memtable is sealed at this size; 0 = 64 MiB */
+    size_t memtable_bytes;        /* a memtable is sealed (and a new WAL file
+                                     started) at this size; 0 = 64 MiB. The
+                                     in-memory mode has no WAL and, until
+                                     SSTables land, never seals */
     size_t block_cache_bytes;     /* 0 = default (used once SSTables land) */
     size_t memory_limit_bytes;    /* until SSTables land, memtables cannot be
                                      flushed: writes past this many memtable bytes

@@ -35,6 +35,7 @@
 
 #include "actors/future.h"
 #include "actors/park.h"
+#include "core/tsan.h"
 
 /*
  * Waiting for the ring, before sleeping on an event count: a short pause
@@ -59,21 +60,8 @@ enum { COMMIT_SPIN = 128 };
  * the ring provides. The ring slots themselves are covered by the project's
  * suppressions (tests/tsan.supp, _ck_ring_*).
  */
-#if defined(__SANITIZE_THREAD__)
-#define TRINE__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TRINE__TSAN 1
-#endif
-#endif
-#ifdef TRINE__TSAN
-#include <sanitizer/tsan_interface.h>
-#define MSG_PUBLISHED(m) __tsan_release(m)
-#define MSG_RECEIVED(m) __tsan_acquire(m)
-#else
-#define MSG_PUBLISHED(m) ((void)0)
-#define MSG_RECEIVED(m) ((void)0)
-#endif
+#define MSG_PUBLISHED(m) TRINE__TSAN_RELEASE(m)
+#define MSG_RECEIVED(m) TRINE__TSAN_ACQUIRE(m)
 
 struct trine__sched {
     trine__sched_kind kind;

@@ -88,6 +88,7 @@ static bool reserve(trine__writer *w, size_t need) {
 }
 
 static void super_release_installed(ck_epoch_entry_t *e) {
+    trine__epoch_reclaiming();
     trine__super *s = (trine__super *)((char *)e - offsetof(trine__super, epoch_entry));
     trine__super_unref(s);
 }

@@ -240,13 +240,13 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
     }
     ck_epoch_section_t section;
-    ck_epoch_begin(rec, &section);
+    trine__epoch_enter(rec, &section);
     it->horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
     it->super = atomic_load_explicit(&db->super, memory_order_acquire);
     /* Safe inside the section: the installed reference is only dropped
      * after a grace period, so the count cannot have reached zero. */
     trine__super_ref(it->super);
-    ck_epoch_end(rec, &section);
+    trine__epoch_leave(rec, &section);
     it->ncur = it->super->count;
     it->cur = calloc(it->ncur, sizeof *it->cur);
     if (!it->cur) {

@@ -109,7 +109,7 @@ static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_val
     if (!rec)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
     ck_epoch_section_t section;
-    ck_epoch_begin(rec, &section);
+    trine__epoch_enter(rec, &section);
     uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
     trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
     trine__lookup found = TRINE__LOOKUP_ABSENT;
@@ -130,7 +130,7 @@ static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_val
     } else {
         st = trine__err_set(err, TRINE_NOT_FOUND, "key not found");
     }
-    ck_epoch_end(rec, &section);
+    trine__epoch_leave(rec, &section);
     atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
     return st;
 }

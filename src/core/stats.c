@@ -40,9 +40,9 @@ trine_status trine_stats_get(trine_db *db, trine_stats *out) {
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (rec) {
         ck_epoch_section_t section;
-        ck_epoch_begin(rec, &section);
+        trine__epoch_enter(rec, &section);
         full.memtables = atomic_load_explicit(&db->super, memory_order_acquire)->count;
-        ck_epoch_end(rec, &section);
+        trine__epoch_leave(rec, &section);
     }
     trine__db_leave(db);
     full.struct_size = (uint32_t)n;

@@ -7,6 +7,7 @@
 /* The one epoch of the process: ck_epoch needs a shared object that every
  * reader thread registers with. Initialised once. */
 static ck_epoch_t trine_epoch;
+char trine__epoch_tsan_token;
 static pthread_once_t trine_epoch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t trine_epoch_key;
 static _Thread_local ck_epoch_record_t *thread_record;

@@ -17,6 +17,23 @@
 
 #include <ck_epoch.h>
 
+#include "core/tsan.h"
+
+/* The address TSan uses to model grace periods (never written). */
+extern char trine__epoch_tsan_token;
+
+/* Read-side section. Leave tells TSan that the reads are done before any
+ * later reclamation (ck_epoch's own fences are invisible to it). */
+static inline void trine__epoch_enter(ck_epoch_record_t *rec, ck_epoch_section_t *section) {
+    ck_epoch_begin(rec, section);
+}
+static inline void trine__epoch_leave(ck_epoch_record_t *rec, ck_epoch_section_t *section) {
+    TRINE__TSAN_RELEASE(&trine__epoch_tsan_token);
+    ck_epoch_end(rec, section);
+}
+/* Called first in every deferred callback: after the grace period. */
+static inline void trine__epoch_reclaiming(void) { TRINE__TSAN_ACQUIRE(&trine__epoch_tsan_token); }
+
 /* The calling thread's record (registered on first use); NULL only on ENOMEM. */
 ck_epoch_record_t *trine__epoch_thread_record(void);
 
