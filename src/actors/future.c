@@ -276,7 +276,7 @@ static trine_status future_wait(trine_future *f, uint64_t deadline_ns, const str
                                      "would deadlock");
     }
 
-    if (trine__spin_until(ready_pred, f, TRINE__SPIN_NS))
+    if (trine__spin_until(ready_pred, f, TRINE__WAIT_SPIN_NS))
         return f->status;
     for (;;) {
         uint32_t seen = ck_ec32_value(&f->done);

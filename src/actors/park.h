@@ -60,9 +60,14 @@ void trine__park_stats_get(trine__park_stats *out);
  */
 bool trine__spin_until(bool (*done)(void *arg), void *arg, uint64_t ns);
 
-/* How long a waiter spins before it parks: long enough to cover one
- * in-memory write round trip through the writer, short against a sync. */
+/* How long an idle actor spins before it parks: long enough to catch the
+ * next request of a caller that is busy between requests. */
 #define TRINE__SPIN_NS 40000u
+/* How long a future's waiter spins (mostly yielding) before it parks: a
+ * little over one fdatasync on a typical SSD (~200 us), because on a VM a
+ * futex wake-up costs tens of microseconds, a sixth of a synced write. Like
+ * RocksDB's write-thread yield, it trades some CPU for latency. */
+#define TRINE__WAIT_SPIN_NS 250000u
 /* The first part of it is pure spinning; the rest yields between checks. */
 #define TRINE__SPIN_PURE_NS 3000u
 
