@@ -171,7 +171,10 @@ static void run_callback(trine_future *f) {
 
 void trine__future_complete_msg(trine_future *f, trine_status status, const char *msg) {
     f->status = status;
-    snprintf(f->msg, sizeof f->msg, "%s", msg ? msg : "");
+    if (msg && *msg)
+        snprintf(f->msg, sizeof f->msg, "%s", msg);
+    else
+        f->msg[0] = '\0'; /* the common case: no formatting on the hot path */
     /* Release: publishes status, msg and result to acquire loads of F_READY.
      * Acquire: if on_ready came first, makes its cb/cb_arg visible here. */
     unsigned prev = atomic_fetch_or_explicit(&f->state, F_READY, memory_order_acq_rel);
