@@ -312,11 +312,14 @@ static void shutdown_writer(trine__writer *w) {
  * several threads write synced, they all wait on one sync and come back
  * together; right after a group completes only the fastest have re-queued.
  * So when the last synced group was larger than what is queued now, wait up
- * to LINGER_NS for it to fill to that size before paying for a sync: a few
- * microseconds against a ~200 us fdatasync. A lone writer (last group of 1)
+ * to LINGER_NS for it to fill to that size before paying for a sync. Waiting
+ * stops as soon as the group is full, so in steady state it costs the few
+ * microseconds the writers need to come back; one whole sync each is what it
+ * saves them (8 writers: ~23k -> ~30k synced puts/s on a ~200 us
+ * fdatasync, docs/benchmarks). A lone writer (last group of 1)
  * never waits.
  */
-#define LINGER_NS 30000u
+#define LINGER_NS 150000u
 
 static bool group_wants_sync(trine_db *db, trine__msg **msgs, size_t n) {
     if (!db->wal_enabled)
