@@ -411,34 +411,36 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     return TRINE_OK;
 }
 
-void trine__writer_submit_op(trine_db *db, trine_future *f, trine__vtype type, const void *k,
-                             size_t kl, const void *v, size_t vl, trine_durability durability) {
-    size_t len = trine__wbatch_op_size(type, kl, vl);
+/* A WRITE message with room for len bytes of ops; NULL (and f completed
+ * with TRINE_NO_MEMORY) when it cannot be allocated. */
+static wmsg_write *write_msg_new(trine_future *f, size_t len, uint32_t count, trine_durability durability) {
     wmsg_write *m = malloc(sizeof *m + len);
     if (!m) {
         trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a write");
-        return;
-    }
-    m->hdr.type = WMSG_WRITE;
-    m->future = f;
-    m->durability = durability;
-    m->count = 1;
-    m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl);
-    trine__actor_send(&db->writer, &m->hdr);
-}
-
-void trine__writer_submit(trine_db *db, trine_future *f, const void *ops, size_t ops_len,
-                          uint32_t count, trine_durability durability) {
-    wmsg_write *m = malloc(sizeof *m + ops_len);
-    if (!m) {
-        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a write");
-        return;
+        return NULL;
     }
     m->hdr.type = WMSG_WRITE;
     m->future = f;
     m->durability = durability;
     m->count = count;
-    m->len = ops_len;
+    m->len = len;
+    return m;
+}
+
+void trine__writer_submit_op(trine_db *db, trine_future *f, trine__vtype type, const void *k,
+                             size_t kl, const void *v, size_t vl, trine_durability durability) {
+    wmsg_write *m = write_msg_new(f, trine__wbatch_op_size(type, kl, vl), 1, durability);
+    if (!m)
+        return;
+    m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl); /* op_size is an upper bound */
+    trine__actor_send(&db->writer, &m->hdr);
+}
+
+void trine__writer_submit(trine_db *db, trine_future *f, const void *ops, size_t ops_len,
+                          uint32_t count, trine_durability durability) {
+    wmsg_write *m = write_msg_new(f, ops_len, count, durability);
+    if (!m)
+        return;
     memcpy(m->ops, ops, ops_len);
     trine__actor_send(&db->writer, &m->hdr);
 }
