@@ -73,16 +73,34 @@ bool trine__thread_is_engine(void) { return thread_is_engine; }
 /* Creation, references, disposal                                           */
 /* ------------------------------------------------------------------------ */
 
-trine_future *trine__future_new(void) {
-    trine_future *f = calloc(1, sizeof *f);
+/* Offset of the caller's extra bytes: after the future, 16-byte aligned. */
+#define FUTURE_EXTRA_OFFSET ((sizeof(struct trine_future) + 15u) & ~(size_t)15u)
+
+trine_future *trine__future_new_extra(size_t extra, void **extra_out) {
+    if (extra > SIZE_MAX - FUTURE_EXTRA_OFFSET)
+        return NULL;
+    /* malloc, not calloc: zeroing the message buffer of every future is a
+     * measurable share of a pipelined put. */
+    trine_future *f = malloc(FUTURE_EXTRA_OFFSET + extra);
     if (!f)
         return NULL;
     atomic_init(&f->refs, 2);
     atomic_init(&f->state, 0);
     ck_ec32_init(&f->done, 0);
+    f->driver = NULL;
+    f->cb = NULL;
+    f->cb_arg = NULL;
     f->status = TRINE_OK;
+    f->kind = TRINE__RESULT_NONE;
+    f->taken = false;
+    memset(&f->result, 0, sizeof f->result);
+    f->msg[0] = '\0';
+    if (extra_out)
+        *extra_out = (char *)f + FUTURE_EXTRA_OFFSET;
     return f;
 }
+
+trine_future *trine__future_new(void) { return trine__future_new_extra(0, NULL); }
 
 static void dispose_result(trine_future *f) {
     switch (f->kind) {

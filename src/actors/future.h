@@ -31,6 +31,10 @@ struct trine__sched;
 
 /* New pending future with two references (caller + engine). NULL on ENOMEM. */
 trine_future *trine__future_new(void);
+/* The same with `extra` bytes (16-byte aligned) in the same allocation, for
+ * the engine's request message: it lives exactly as long as the future, so
+ * the engine must not touch it after completing the future. */
+trine_future *trine__future_new_extra(size_t extra, void **extra_out);
 
 /* A future already completed with status and message (fmt may be NULL); the
  * engine reference is already dropped. NULL on ENOMEM. */

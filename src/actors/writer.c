@@ -71,11 +71,11 @@ static void set_fatal(trine_db *db, const trine__err *cause) {
     }
 }
 
+/* Each message lives inside its future: completing the future may free it,
+ * so nothing may touch reqs[i] afterwards. */
 static void complete_all(wmsg_write **reqs, size_t n, trine_status st, const char *msg) {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         trine__future_complete_msg(reqs[i]->future, st, msg);
-        free(reqs[i]);
-    }
 }
 
 static bool reserve(trine__writer *w, size_t need) {
@@ -411,38 +411,45 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     return TRINE_OK;
 }
 
-/* A WRITE message with room for len bytes of ops; NULL (and f completed
- * with TRINE_NO_MEMORY) when it cannot be allocated. */
-static wmsg_write *write_msg_new(trine_future *f, size_t len, uint32_t count, trine_durability durability) {
-    wmsg_write *m = malloc(sizeof *m + len);
-    if (!m) {
-        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a write");
+/* A pending future whose allocation also holds its WRITE message (one
+ * malloc per request, freed by whoever drops the future last). NULL on
+ * ENOMEM. */
+static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability durability,
+                                   wmsg_write **out) {
+    void *extra = NULL;
+    trine_future *f = trine__future_new_extra(sizeof(wmsg_write) + len, &extra);
+    if (!f)
         return NULL;
-    }
+    wmsg_write *m = extra;
     m->hdr.type = WMSG_WRITE;
     m->future = f;
     m->durability = durability;
     m->count = count;
     m->len = len;
-    return m;
+    *out = m;
+    return f;
 }
 
-void trine__writer_submit_op(trine_db *db, trine_future *f, trine__vtype type, const void *k,
-                             size_t kl, const void *v, size_t vl, trine_durability durability) {
-    wmsg_write *m = write_msg_new(f, trine__wbatch_op_size(type, kl, vl), 1, durability);
-    if (!m)
-        return;
+trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+                                      const void *v, size_t vl, trine_durability durability) {
+    wmsg_write *m;
+    trine_future *f = write_msg_new(trine__wbatch_op_size(type, kl, vl), 1, durability, &m);
+    if (!f)
+        return NULL;
     m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl); /* op_size is an upper bound */
     trine__actor_send(&db->writer, &m->hdr);
+    return f;
 }
 
-void trine__writer_submit(trine_db *db, trine_future *f, const void *ops, size_t ops_len,
-                          uint32_t count, trine_durability durability) {
-    wmsg_write *m = write_msg_new(f, ops_len, count, durability);
-    if (!m)
-        return;
+trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
+                                   trine_durability durability) {
+    wmsg_write *m;
+    trine_future *f = write_msg_new(ops_len, count, durability, &m);
+    if (!f)
+        return NULL;
     memcpy(m->ops, ops, ops_len);
     trine__actor_send(&db->writer, &m->hdr);
+    return f;
 }
 
 trine_status trine__writer_stop(trine_db *db, trine__err *err) {

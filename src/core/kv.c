@@ -58,8 +58,8 @@ static trine_future *submit_op(trine_db *db, trine__vtype type, const void *k, s
     trine_future *f = NULL;
     if (write_allowed(db, &err) != TRINE_OK) {
         f = trine__future_from_err(&err);
-    } else if ((f = trine__future_new())) {
-        trine__writer_submit_op(db, f, type, k, kl, v, vl, db->opts.durability);
+    } else {
+        f = trine__writer_submit_op(db, type, k, kl, v, vl, db->opts.durability);
     }
     trine__db_leave(db);
     return f;
@@ -275,11 +275,11 @@ trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_option
     trine_durability durability = wo && !wo->use_db_durability ? wo->durability : db->opts.durability;
     if (write_allowed(db, &err) != TRINE_OK) {
         f = trine__future_from_err(&err);
-    } else if ((f = trine__future_new())) {
-        if (b->ops.count == 0)
+    } else if (b->ops.count == 0) {
+        if ((f = trine__future_new()))
             trine__future_complete(f, TRINE_OK, NULL); /* nothing to write */
-        else
-            trine__writer_submit(db, f, b->ops.data, b->ops.len, b->ops.count, durability);
+    } else {
+        f = trine__writer_submit(db, b->ops.data, b->ops.len, b->ops.count, durability);
     }
     trine__db_leave(db);
     return f;
