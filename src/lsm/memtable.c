@@ -36,6 +36,19 @@
  * at p = 1/4. Measured on 10^6 16-byte keys: ~700k gets/s against ~570k,
  * for 2 links a node on average instead of 1.33 (+5 bytes an entry).
  *
+ * Point lookups go through a hash index instead of the search: a fixed
+ * array of buckets, each a chain (through hnext) holding one node per user
+ * key, the newest version. A get hashes the key, walks the chain to that
+ * node, and if its sequence is above the read horizon steps along level 0,
+ * where the older versions of the key follow it in sequence order. On 10^6
+ * random keys a search costs a dozen dependent DRAM misses; the index costs
+ * one or two. The writer updates the index after the node is linked into
+ * the list, with release stores, so any node a reader reaches through a
+ * chain is complete and linked; entries at or below a published horizon are
+ * always indexed because the horizon is published after the insert. The
+ * bucket array is calloc'd lazily by the kernel (pages are touched as keys
+ * land in them) and is not counted in trine__memtable_bytes.
+ *
  * Lifetime: refs is atomic; the release/acquire pair on the last unref
  * orders every use of the memtable before the free.
  */
@@ -47,9 +60,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "lsm/arena.h"
 
 #define MAX_HEIGHT 20 /* searches degrade slowly past ~2^22 entries */
+#define HASH_BUCKETS ((size_t)1 << 20) /* 8 MiB of address space, touched lazily */
 
 #if defined(__GNUC__)
 #define PREFETCH(p) __builtin_prefetch(p)
@@ -65,6 +81,7 @@ struct mnode {
     uint64_t trailer;
     uint32_t klen;
     uint32_t vlen;
+    mlink hnext; /* next node in this node's hash chain */
     unsigned char bytes[]; /* key, then value */
 };
 
@@ -72,6 +89,7 @@ struct trine__memtable {
     /* Immutable after creation; read by every search. */
     mnode *head; /* height MAX_HEIGHT, no entry */
     trine__arena *arena;
+    mlink *buckets; /* HASH_BUCKETS chains, newest version of each key */
     /* Written by the writer (rarely), read by every search. */
     _Atomic int height;
     /* Written on every insert; kept off the readers' cache line. */
@@ -229,9 +247,11 @@ trine__memtable *trine__memtable_new(uint64_t seed) {
         return NULL;
     }
     m->arena = trine__arena_new(0);
-    mnode *head = m->arena ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
+    m->buckets = calloc(HASH_BUCKETS, sizeof *m->buckets);
+    mnode *head = m->arena && m->buckets ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
     if (!head) {
         trine__arena_free(m->arena);
+        free(m->buckets);
         free(m);
         return NULL;
     }
@@ -241,6 +261,7 @@ trine__memtable *trine__memtable_new(uint64_t seed) {
     head->trailer = 0;
     head->klen = 0;
     head->vlen = 0;
+    atomic_init(&head->hnext, NULL);
     m->head = head;
     atomic_init(&m->height, 1);
     atomic_init(&m->count, 0);
@@ -266,8 +287,38 @@ void trine__memtable_unref(trine__memtable *m) {
     assert(before > 0);
     if (before == 1) {
         trine__arena_free(m->arena);
+        free(m->buckets);
         free(m);
     }
+}
+
+static inline mlink *bucket_of(const trine__memtable *m, const void *key, size_t klen) {
+    return &m->buckets[XXH3_64bits(key, klen) & (HASH_BUCKETS - 1)];
+}
+
+static inline bool same_key(const mnode *n, const void *key, size_t klen) {
+    return n->klen == klen && (klen == 0 || memcmp(node_key(n), key, klen) == 0);
+}
+
+/* Writer only: n (already linked into the list) becomes its key's entry in
+ * bucket `at`, replacing the older version in place (older: the key had one,
+ * as the list search told) or joining the chain's front. */
+static void index_insert(mlink *at, mnode *n, bool older) {
+    mnode *p = NULL;
+    if (older) {
+        p = atomic_load_explicit(at, memory_order_relaxed);
+        while (p && !same_key(p, node_key(n), n->klen)) {
+            at = &p->hnext;
+            p = atomic_load_explicit(at, memory_order_relaxed);
+        }
+    }
+    /* Replacing p: n takes over p's successor. Readers that already hold p
+     * still follow p->hnext, which stays valid; p stays reachable along
+     * level 0 from n. */
+    mnode *rest = p ? atomic_load_explicit(&p->hnext, memory_order_relaxed)
+                    : atomic_load_explicit(at, memory_order_relaxed);
+    atomic_store_explicit(&n->hnext, rest, memory_order_relaxed);
+    atomic_store_explicit(at, n, memory_order_release);
 }
 
 bool trine__memtable_insert(trine__memtable *m, const void *key, size_t klen,
@@ -278,10 +329,19 @@ bool trine__memtable_insert(trine__memtable *m, const void *key, size_t klen,
         return false; /* cannot be represented; callers limit sizes far below */
     }
     uint64_t trailer = trine__trailer(seq, type);
+    /* The bucket is a likely cache miss: start loading it now, the list
+     * search below takes long enough to hide it. */
+    mlink *bucket = bucket_of(m, key, klen);
+    PREFETCH(bucket);
     mnode *prev[MAX_HEIGHT];
     mnode *at = find_ge(m, key, klen, trailer, prev, NULL);
-    (void)at;
     assert(!at || node_cmp(at, key, klen, trailer) != 0); /* no duplicates */
+    /* The new version sorts first among its key's: whatever follows it with
+     * the same key is the version it replaces in the index. */
+    bool older = at && same_key(at, key, klen);
+    /* Versions of a key arrive in sequence order (the index keeps the newest
+     * one): nothing of this key may sort before the new node. */
+    assert(prev[0] == m->head || !same_key(prev[0], key, klen));
 
     int height = random_height(m);
     mnode *n = node_alloc(m->arena, height, klen, vlen);
@@ -315,6 +375,7 @@ bool trine__memtable_insert(trine__memtable *m, const void *key, size_t klen,
     for (int i = 0; i < height; i++) {
         atomic_store_explicit(link_at(prev[i], i), n, memory_order_release);
     }
+    index_insert(bucket, n, older);
     atomic_store_explicit(&m->count, atomic_load_explicit(&m->count, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return true;
@@ -330,8 +391,14 @@ size_t trine__memtable_count(const trine__memtable *m) {
 
 trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, size_t klen,
                                   uint64_t horizon, const void **value, size_t *vlen) {
-    const mnode *n = find_ge(m, key, klen, seek_trailer(horizon), NULL, NULL);
-    if (!n || n->klen != klen || (klen && memcmp(node_key(n), key, klen) != 0)) {
+    const mnode *n = atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire);
+    while (n && !same_key(n, key, klen))
+        n = atomic_load_explicit(&n->hnext, memory_order_acquire);
+    /* n is the newest version; older ones follow it on level 0. */
+    uint64_t trailer = seek_trailer(horizon);
+    while (n && n->trailer > trailer && same_key(n, key, klen))
+        n = next_at(n, 0);
+    if (!n || !same_key(n, key, klen)) {
         return TRINE__LOOKUP_ABSENT;
     }
     if (trine__trailer_type(n->trailer) == TRINE__VTYPE_DELETE) {

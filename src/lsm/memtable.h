@@ -29,7 +29,9 @@ void trine__memtable_ref(trine__memtable *m);
 void trine__memtable_unref(trine__memtable *m); /* frees at zero */
 
 /* Writer only. Copies key and value into the arena. Keys with the same user
- * key and trailer must not be inserted twice. false on ENOMEM (nothing
+ * key and trailer must not be inserted twice, and the versions of one user
+ * key must be inserted in increasing sequence order (the writer assigns
+ * sequences in order; the point-lookup index relies on it). false on ENOMEM (nothing
  * inserted). */
 bool trine__memtable_insert(trine__memtable *m, const void *key, size_t klen,
                             uint64_t seq, trine__vtype type,
