@@ -8,13 +8,8 @@
 #include <string.h>
 
 #include "actors/future.h"
+#include "test_util.h"
 
-#define ASSERT_STATUS(got, want, what)                                                         \
-    do {                                                                                       \
-        trine_status got_ = (got), want_ = (want);                                             \
-        ck_assert_msg(got_ == want_, "%s: got %s, want %s", (what), trine_status_name(got_),   \
-                      trine_status_name(want_));                                               \
-    } while (0)
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;

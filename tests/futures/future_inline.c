@@ -9,13 +9,8 @@
 #include "actors/future.h"
 #include "actors/runtime.h"
 #include "test_seed.h"
+#include "test_util.h"
 
-#define ASSERT_STATUS(got, want, what)                                                         \
-    do {                                                                                       \
-        trine_status got_ = (got), want_ = (want);                                             \
-        ck_assert_msg(got_ == want_, "%s: got %s, want %s", (what), trine_status_name(got_),   \
-                      trine_status_name(want_));                                               \
-    } while (0)
 
 enum { MSG_COMPLETE = 1, MSG_TICK = 2, MSG_STOP = 3 };
 

@@ -15,23 +15,9 @@
 #include "actors/future.h"
 #include "actors/park.h"
 #include "test_seed.h"
+#include "test_util.h"
 
-#define ASSERT_STATUS(got, want, what)                                                         \
-    do {                                                                                       \
-        trine_status got_ = (got), want_ = (want);                                             \
-        ck_assert_msg(got_ == want_, "%s: got %s, want %s", (what), trine_status_name(got_),   \
-                      trine_status_name(want_));                                               \
-    } while (0)
 
-/* TRINE_TEST_SCALE (e.g. 0.1) shrinks loop counts for slow sanitizer runs. */
-static unsigned scaled(unsigned n) {
-    const char *env = getenv("TRINE_TEST_SCALE");
-    double s = env && *env ? strtod(env, NULL) : 1.0;
-    if (!(s > 0.0) || s > 1.0)
-        s = 1.0;
-    unsigned r = (unsigned)(n * s);
-    return r ? r : 1;
-}
 
 static uint64_t park_sleeps(void) {
     trine__park_stats st;
@@ -175,7 +161,7 @@ static void *race_completer(void *p) {
 }
 
 START_TEST(test_on_ready_races_completion) {
-    race r = {.registrar = pthread_self(), .rounds = scaled(10000),
+    race r = {.registrar = pthread_self(), .rounds = trine_test_scaled(10000),
               .seed = trine_test_seed("on_ready_races_completion", 20240601)};
     uint64_t rng = r.seed;
     pthread_t t;
@@ -232,7 +218,7 @@ static void *complete_after_go(void *p) {
 }
 
 START_TEST(test_free_before_completion) {
-    unsigned rounds = scaled(2000);
+    unsigned rounds = trine_test_scaled(2000);
     for (unsigned i = 0; i < rounds; i++) {
         early_free e = {.f = trine__future_new(), .with_callback = (i % 2) == 1};
         if (e.with_callback)

@@ -14,23 +14,9 @@
 
 #include "actors/park.h"
 #include "actors/runtime.h"
+#include "test_util.h"
 
-#define ASSERT_STATUS(got, want, what)                                                         \
-    do {                                                                                       \
-        trine_status got_ = (got), want_ = (want);                                             \
-        ck_assert_msg(got_ == want_, "%s: got %s, want %s", (what), trine_status_name(got_),   \
-                      trine_status_name(want_));                                               \
-    } while (0)
 
-/* TRINE_TEST_SCALE (e.g. 0.1) shrinks message counts for slow sanitizer runs. */
-static uint32_t scaled(uint32_t n) {
-    const char *env = getenv("TRINE_TEST_SCALE");
-    double s = env && *env ? strtod(env, NULL) : 1.0;
-    if (!(s > 0.0) || s > 1.0)
-        s = 1.0;
-    uint32_t r = (uint32_t)(n * s);
-    return r ? r : 1;
-}
 
 START_TEST(test_mailbox_init_rejects_bad_capacity) {
     const unsigned bad[] = {0, 1, 2, 3, 6, 1000, 4097};
@@ -104,7 +90,7 @@ static void *park_wake_consumer(void *p) {
 }
 
 START_TEST(test_consumer_parks_and_is_woken) {
-    park_wake pw = {.rounds = scaled(200)};
+    park_wake pw = {.rounds = trine_test_scaled(200)};
     ASSERT_STATUS(trine__mailbox_init(&pw.mb, 16, NULL), TRINE_OK, "mailbox_init");
     pw.msgs = calloc(pw.rounds, sizeof *pw.msgs);
     trine__park_stats before, now;
@@ -189,7 +175,7 @@ static void *stress_producer(void *p) {
 }
 
 START_TEST(test_four_producers_one_small_ring) {
-    stress s = {.per_producer = scaled(1000000)};
+    stress s = {.per_producer = trine_test_scaled(1000000)};
     ASSERT_STATUS(trine__mailbox_init(&s.mb, 1024, NULL), TRINE_OK, "mailbox_init(1024)");
     for (int p = 0; p < PRODUCERS; p++) {
         s.msgs[p] = calloc(s.per_producer, sizeof(trine__msg));
