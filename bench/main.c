@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define DEFAULT_MEMORY_LIST \
-    "fillseq,fillrandom,readrandom,readseq,fillseq_async,readrandom_async,putsync_latency"
+    "fillseq,fillrandom,readrandom,readseq,fillseq_async,fillrandom_async,readrandom_async,putsync_latency"
 #define DEFAULT_DISK_EXTRA ",fillsync,fillrandom_buffered,probe_fdatasync"
 
 static const bench_engine *const engines[] = {&bench_engine_trine};

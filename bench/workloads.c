@@ -277,7 +277,7 @@ static void body_async(worker *w, bool reads) {
             continue;
         }
         unsigned slot = (oldest + inflight) % window;
-        uint64_t n = reads ? bench_rand_below(&rng, w->ctx->filled) : i;
+        uint64_t n = reads ? bench_rand_below(&rng, w->ctx->filled) : w->order ? w->order[i] : i;
         bench_key(n, key);
         if (reads) {
             ops[slot] = e->get_async(db, key, sizeof key);
@@ -364,6 +364,19 @@ static void w_fillseq_async(bench_ctx *ctx, bench_result *r) {
     ctx->filled = r->ok ? n : 0;
 }
 
+static void w_fillrandom_async(bench_ctx *ctx, bench_result *r) {
+    uint64_t n = ctx->cfg->num;
+    uint64_t *order = bench_permutation(n, ctx->cfg->seed ^ UINT64_C(0xF111));
+    if (!order) {
+        bench_result_fail(r, "out of memory for %llu keys", (unsigned long long)n);
+        ctx->filled = 0;
+        return;
+    }
+    run_workers(ctx, r, body_put_async, 1, n, order, NULL);
+    ctx->filled = r->ok ? n : 0;
+    free(order);
+}
+
 static void w_readrandom_async(bench_ctx *ctx, bench_result *r) {
     run_workers(ctx, r, body_get_async, 1, read_count(ctx->cfg), NULL, NULL);
 }
@@ -384,6 +397,8 @@ const bench_workload bench_workloads[] = {
      BENCH_DUR_DEFAULT, w_readseq},
     {"fillseq_async", "pipelined puts in key order, --inflight futures outstanding",
      W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, w_fillseq_async},
+    {"fillrandom_async", "pipelined puts in random order, --inflight futures outstanding",
+     W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, w_fillrandom_async},
     {"readrandom_async", "pipelined gets of random existing keys, --inflight outstanding, verified",
      W_NEEDS_FILL | W_ASYNC, BENCH_DUR_DEFAULT, w_readrandom_async},
     {"putsync_latency", "round trip of one blocking put (default 100000 ops): mean/p50/p99 ns",
