@@ -375,7 +375,11 @@ TRINE_API trine_status trine_iter_next_sync(trine_iter *it, trine_entry *out);
 TRINE_API trine_status trine_iter_entry(trine_iter *it, trine_entry *out);
 /** The current value (loads a lazy value; borrowed as trine_iter_entry). */
 TRINE_API trine_status trine_iter_value_sync(trine_iter *it, trine_slice *out);
-/** Frees the iterator. Valid after its database closed. NULL is a no-op. */
+/**
+ * Frees the iterator. Valid after its database closed. NULL is a no-op. Using
+ * it afterwards is undefined: the library clears a marker at free time and
+ * refuses a handle without it (TRINE_INVALID), but freed memory may be reused.
+ */
 TRINE_API void trine_iter_free(trine_iter *it);
 
 /* ------------------------------------------------------------------------ */
