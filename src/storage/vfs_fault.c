@@ -14,7 +14,7 @@
  * hold the mutex across the base call so the books and the base agree;
  * read_at and append hold it only for the gate.
  */
-#include "storage/fault.h"
+#include "storage/vfs_fault_internal.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -23,59 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HIDDEN_PREFIX ".trine-fault-"
-
-typedef struct ftrack {
-    char *path;          /* normalized current name in the base; NULL: gone */
-    unsigned handles;    /* open handles pointing here */
-    uint64_t synced_len; /* durable length */
-    bool written;        /* appended or truncated since tracking began */
-} ftrack;
-
-enum { P_CREATE, P_RENAME, P_REMOVE };
-
-typedef struct pending {
-    int type;
-    char *dir;    /* normalized directory whose sync_dir makes it durable */
-    char *path;   /* CREATE: the file; RENAME: to; REMOVE: the removed name */
-    char *from;   /* RENAME only */
-    char *hidden; /* REMOVE: the parked file; RENAME: the replaced file or NULL */
-} pending;
-
-typedef struct fault_vfs {
-    trine__vfs base;
-    trine__vfs *inner;
-    bool own_inner;
-    pthread_mutex_t mu; /* guards everything below */
-
-    int rule_op;
-    trine__file_kind rule_kind;
-    uint64_t rule_nth; /* 0: no rule */
-    bool rule_every;
-    trine_status rule_status;
-    uint64_t rule_matches;
-
-    uint64_t calls;
-    uint64_t op_calls[TRINE__FOP_COUNT_];
-    uint64_t injected;
-    uint64_t syncs;
-    bool dead;
-    uint64_t die_left; /* successful syncs until dead; 0: off */
-
-    ftrack **tracks;
-    size_t ntracks, tracks_cap;
-    pending *pend;
-    size_t npend, pend_cap;
-    uint64_t hidden_seq;
-} fault_vfs;
-
-typedef struct fault_file {
-    trine__file base;
-    trine__file *inner;
-    ftrack *track; /* NULL for a file never opened for writing, and for locks */
-    char *path;    /* as given */
-} fault_file;
-
 static const char *const op_names[TRINE__FOP_COUNT_] = {
     "open", "close", "read", "append", "sync", "size", "truncate", "kind",
     "mkdir", "list", "rename", "remove", "sync_dir", "lock", "unlock",
@@ -83,7 +30,7 @@ static const char *const op_names[TRINE__FOP_COUNT_] = {
 
 static const trine__vfs_ops fault_ops;
 
-static fault_vfs *as_fault(trine__vfs *v) {
+fault_vfs *trine__fault_of(trine__vfs *v) {
     assert(v && v->ops == &fault_ops);
     return (fault_vfs *)v;
 }
@@ -147,7 +94,7 @@ static void sync_succeeded(fault_vfs *fv) {
 
 /* ---- books (mu held) ---------------------------------------------------- */
 
-static ftrack *track_find(fault_vfs *fv, const char *norm) {
+ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm) {
     for (size_t i = 0; i < fv->ntracks; i++)
         if (fv->tracks[i]->path && strcmp(fv->tracks[i]->path, norm) == 0)
             return fv->tracks[i];
@@ -155,7 +102,7 @@ static ftrack *track_find(fault_vfs *fv, const char *norm) {
 }
 
 /* Frees tracks that are neither named nor referenced. */
-static void tracks_collect(fault_vfs *fv) {
+void trine__fault_tracks_collect(fault_vfs *fv) {
     size_t o = 0;
     for (size_t i = 0; i < fv->ntracks; i++) {
         ftrack *t = fv->tracks[i];
@@ -196,14 +143,14 @@ static ftrack *track_new(fault_vfs *fv, const char *norm) {
  * allocation failure the track is dropped: the file is then simply no longer
  * cut at a crash. */
 static void track_move(fault_vfs *fv, const char *old, const char *new_path) {
-    ftrack *t = track_find(fv, old);
+    ftrack *t = trine__fault_track_find(fv, old);
     if (!t)
         return;
     free(t->path);
     t->path = new_path ? strdup(new_path) : NULL;
 }
 
-static void pending_free(pending *p) {
+void trine__fault_pending_free(pending *p) {
     free(p->dir);
     free(p->path);
     free(p->from);
@@ -217,7 +164,7 @@ static trine_status pending_add(fault_vfs *fv, int type, char *path, char *from,
     pending p = {.type = type, .path = path, .from = from, .hidden = hidden};
     p.dir = path ? trine__vfs_path_parent(path) : NULL;
     if (!path || !p.dir || !grow((void **)&fv->pend, &fv->pend_cap, fv->npend + 1, sizeof *fv->pend)) {
-        pending_free(&p);
+        trine__fault_pending_free(&p);
         return trine__err_set(err, TRINE_NO_MEMORY, "fault vfs: out of memory");
     }
     fv->pend[fv->npend++] = p;
@@ -251,13 +198,13 @@ static void pending_commit_dir(fault_vfs *fv, const char *dir) {
             trine__vfs_remove(fv->inner, p->hidden, &ignored); /* best effort: test scaffolding */
             track_move(fv, p->hidden, NULL);
         }
-        pending_free(p);
+        trine__fault_pending_free(p);
     }
     fv->npend = o;
-    tracks_collect(fv);
+    trine__fault_tracks_collect(fv);
 }
 
-static trine__path_kind base_kind(fault_vfs *fv, const char *path) {
+trine__path_kind trine__fault_base_kind(fault_vfs *fv, const char *path) {
     trine__path_kind k = TRINE__PATH_MISSING;
     trine__err ignored;
     if (trine__vfs_kind(fv->inner, path, &k, &ignored) != TRINE_OK)
@@ -289,7 +236,7 @@ static trine_status wrap_file(fault_vfs *fv, const char *path, trine__file *inne
 
 static trine_status fault_open(trine__vfs *v, const char *path, int flags, trine__file **out,
                                trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     *out = NULL;
     char *norm = trine__vfs_path_normalize(path);
     if (!norm)
@@ -300,13 +247,13 @@ static trine_status fault_open(trine__vfs *v, const char *path, int flags, trine
     trine_status st = gate(fv, TRINE__FOP_OPEN, path, NULL, err);
     if (st != TRINE_OK)
         goto out;
-    bool existed = base_kind(fv, path) == TRINE__PATH_FILE;
+    bool existed = trine__fault_base_kind(fv, path) == TRINE__PATH_FILE;
     st = trine__vfs_open(fv->inner, path, flags, &inner, err);
     if (st != TRINE_OK)
         goto out;
     /* Every handle of a tracked file shares its track (a sync through a
      * read-only handle syncs the file too); writers start one. */
-    track = track_find(fv, norm);
+    track = trine__fault_track_find(fv, norm);
     if (flags & TRINE__OPEN_WRITE) {
         if (!track) {
             uint64_t size = 0;
@@ -357,7 +304,7 @@ static trine_status fault_close_op(trine__file *f, trine__fault_op op, trine__er
     pthread_mutex_lock(&fv->mu);
     if (ff->track) {
         ff->track->handles--;
-        tracks_collect(fv);
+        trine__fault_tracks_collect(fv);
     }
     pthread_mutex_unlock(&fv->mu);
     free(ff->path);
@@ -442,7 +389,7 @@ static trine_status fault_truncate(trine__file *f, uint64_t size, trine__err *er
 /* ---- namespace ---------------------------------------------------------- */
 
 static trine_status fault_kind(trine__vfs *v, const char *path, trine__path_kind *out, trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     *out = TRINE__PATH_MISSING;
     trine_status st = gate_locked(fv, TRINE__FOP_KIND, path, err);
     if (st != TRINE_OK)
@@ -451,7 +398,7 @@ static trine_status fault_kind(trine__vfs *v, const char *path, trine__path_kind
 }
 
 static trine_status fault_mkdir(trine__vfs *v, const char *path, trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     trine_status st = gate_locked(fv, TRINE__FOP_MKDIR, path, err);
     if (st != TRINE_OK)
         return st;
@@ -472,7 +419,7 @@ static bool list_skip_hidden(void *arg, const char *name) {
 
 static trine_status fault_list(trine__vfs *v, const char *dir, trine__vfs_list_fn fn, void *arg,
                                trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     trine_status st = gate_locked(fv, TRINE__FOP_LIST, dir, err);
     if (st != TRINE_OK)
         return st;
@@ -481,7 +428,7 @@ static trine_status fault_list(trine__vfs *v, const char *dir, trine__vfs_list_f
 }
 
 static trine_status fault_rename(trine__vfs *v, const char *from, const char *to, trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     char *nfrom = trine__vfs_path_normalize(from);
     char *nto = trine__vfs_path_normalize(to);
     char *hidden = NULL;
@@ -494,13 +441,13 @@ static trine_status fault_rename(trine__vfs *v, const char *from, const char *to
     if ((st = gate(fv, TRINE__FOP_RENAME, from, to, err)) != TRINE_OK)
         goto out;
     /* Directories, same-name renames and errors: pass through, not tracked. */
-    if (strcmp(nfrom, nto) == 0 || base_kind(fv, from) != TRINE__PATH_FILE ||
-        base_kind(fv, to) == TRINE__PATH_DIR) {
+    if (strcmp(nfrom, nto) == 0 || trine__fault_base_kind(fv, from) != TRINE__PATH_FILE ||
+        trine__fault_base_kind(fv, to) == TRINE__PATH_DIR) {
         st = trine__vfs_rename(fv->inner, from, to, err);
         goto out;
     }
     trine__err ignored;
-    if (base_kind(fv, to) == TRINE__PATH_FILE) {
+    if (trine__fault_base_kind(fv, to) == TRINE__PATH_FILE) {
         /* Park the file being replaced so a crash can bring it back. */
         if (!(hidden = hidden_name(fv, nto))) {
             st = trine__err_set(err, TRINE_NO_MEMORY, "rename %s: out of memory", from);
@@ -520,7 +467,7 @@ static trine_status fault_rename(trine__vfs *v, const char *from, const char *to
     st = pending_add(fv, P_RENAME, nto, nfrom, hidden, err);
     nto = nfrom = hidden = NULL; /* owned by the pending entry now */
 out:
-    tracks_collect(fv);
+    trine__fault_tracks_collect(fv);
     pthread_mutex_unlock(&fv->mu);
     free(nfrom);
     free(nto);
@@ -529,7 +476,7 @@ out:
 }
 
 static trine_status fault_remove(trine__vfs *v, const char *path, trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     char *norm = trine__vfs_path_normalize(path);
     char *hidden = NULL;
     trine_status st = TRINE_OK;
@@ -540,7 +487,7 @@ static trine_status fault_remove(trine__vfs *v, const char *path, trine__err *er
     }
     if ((st = gate(fv, TRINE__FOP_REMOVE, path, NULL, err)) != TRINE_OK)
         goto out;
-    if (base_kind(fv, path) != TRINE__PATH_FILE) {
+    if (trine__fault_base_kind(fv, path) != TRINE__PATH_FILE) {
         /* A directory: parked files inside it go for good first, so that an
          * otherwise empty directory can be removed. Missing: the base says so. */
         pending_commit_dir(fv, norm);
@@ -557,7 +504,7 @@ static trine_status fault_remove(trine__vfs *v, const char *path, trine__err *er
     st = pending_add(fv, P_REMOVE, norm, NULL, hidden, err);
     norm = hidden = NULL;
 out:
-    tracks_collect(fv);
+    trine__fault_tracks_collect(fv);
     pthread_mutex_unlock(&fv->mu);
     free(norm);
     free(hidden);
@@ -565,7 +512,7 @@ out:
 }
 
 static trine_status fault_sync_dir(trine__vfs *v, const char *dir, trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     char *norm = trine__vfs_path_normalize(dir);
     if (!norm)
         return trine__err_set(err, TRINE_NO_MEMORY, "sync_dir %s: out of memory", dir);
@@ -584,7 +531,7 @@ static trine_status fault_sync_dir(trine__vfs *v, const char *dir, trine__err *e
 
 static trine_status fault_lock(trine__vfs *v, const char *path, bool shared, trine__file **out,
                                trine__err *err) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     *out = NULL;
     char *norm = trine__vfs_path_normalize(path);
     if (!norm)
@@ -594,7 +541,7 @@ static trine_status fault_lock(trine__vfs *v, const char *path, bool shared, tri
     trine_status st = gate(fv, TRINE__FOP_LOCK, path, NULL, err);
     if (st != TRINE_OK)
         goto out;
-    bool existed = base_kind(fv, path) == TRINE__PATH_FILE;
+    bool existed = trine__fault_base_kind(fv, path) == TRINE__PATH_FILE;
     if ((st = trine__vfs_lock(fv->inner, path, shared, &inner, err)) != TRINE_OK)
         goto out;
     if (!existed) {
@@ -617,13 +564,13 @@ static trine_status fault_unlock(trine__file *lock, trine__err *err) {
 }
 
 static void fault_destroy(trine__vfs *v) {
-    fault_vfs *fv = as_fault(v);
+    fault_vfs *fv = trine__fault_of(v);
     /* The process ends normally: removes and replaces happen for real. */
     trine__err ignored;
     for (size_t i = 0; i < fv->npend; i++) {
         if (fv->pend[i].hidden)
             trine__vfs_remove(fv->inner, fv->pend[i].hidden, &ignored);
-        pending_free(&fv->pend[i]);
+        trine__fault_pending_free(&fv->pend[i]);
     }
     free(fv->pend);
     for (size_t i = 0; i < fv->ntracks; i++) {
@@ -638,7 +585,7 @@ static void fault_destroy(trine__vfs *v) {
 }
 
 static char *fault_canonical(trine__vfs *v, const char *path, trine__err *err) {
-    return trine__vfs_canonical(as_fault(v)->inner, path, err);
+    return trine__vfs_canonical(trine__fault_of(v)->inner, path, err);
 }
 
 static const trine__vfs_ops fault_ops = {
@@ -677,195 +624,4 @@ trine__vfs *trine__vfs_fault_new(trine__vfs *base, bool own_base, trine__err *er
     fv->own_inner = own_base;
     pthread_mutex_init(&fv->mu, NULL);
     return &fv->base;
-}
-
-/* ---- control ------------------------------------------------------------ */
-
-void trine__fault_arm(trine__vfs *fault, int op, trine__file_kind kind, uint64_t nth, bool every,
-                      trine_status status) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    fv->rule_op = op;
-    fv->rule_kind = kind;
-    fv->rule_nth = nth;
-    fv->rule_every = every;
-    fv->rule_status = status;
-    fv->rule_matches = 0;
-    pthread_mutex_unlock(&fv->mu);
-}
-
-void trine__fault_disarm(trine__vfs *fault) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    fv->rule_nth = 0;
-    fv->rule_matches = 0;
-    pthread_mutex_unlock(&fv->mu);
-}
-
-enum { C_CALLS, C_INJECTED, C_SYNCS };
-
-/* Reads one counter under the mutex. */
-static uint64_t counter(trine__vfs *fault, int which) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    uint64_t r = which == C_CALLS ? fv->calls : which == C_INJECTED ? fv->injected : fv->syncs;
-    pthread_mutex_unlock(&fv->mu);
-    return r;
-}
-
-uint64_t trine__fault_calls(trine__vfs *fault) { return counter(fault, C_CALLS); }
-uint64_t trine__fault_injected(trine__vfs *fault) { return counter(fault, C_INJECTED); }
-uint64_t trine__fault_syncs(trine__vfs *fault) { return counter(fault, C_SYNCS); }
-
-uint64_t trine__fault_op_calls(trine__vfs *fault, int op) {
-    if (op == TRINE__FOP_ANY)
-        return trine__fault_calls(fault);
-    fault_vfs *fv = as_fault(fault);
-    if (op < 0 || op >= TRINE__FOP_COUNT_)
-        return 0;
-    pthread_mutex_lock(&fv->mu);
-    uint64_t r = fv->op_calls[op];
-    pthread_mutex_unlock(&fv->mu);
-    return r;
-}
-
-bool trine__fault_is_dead(trine__vfs *fault) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    bool dead = fv->dead;
-    pthread_mutex_unlock(&fv->mu);
-    return dead;
-}
-
-void trine__fault_reset_counts(trine__vfs *fault) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    fv->calls = fv->injected = fv->syncs = 0;
-    memset(fv->op_calls, 0, sizeof fv->op_calls);
-    pthread_mutex_unlock(&fv->mu);
-}
-
-void trine__fault_set_dead(trine__vfs *fault, bool dead) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    fv->dead = dead;
-    pthread_mutex_unlock(&fv->mu);
-}
-
-void trine__fault_die_after_syncs(trine__vfs *fault, uint64_t k) {
-    fault_vfs *fv = as_fault(fault);
-    pthread_mutex_lock(&fv->mu);
-    fv->die_left = k;
-    pthread_mutex_unlock(&fv->mu);
-}
-
-/* Size of a file in the base; false when it cannot be opened. */
-static bool base_size(fault_vfs *fv, const char *path, uint64_t *size) {
-    trine__file *f;
-    trine__err ignored;
-    if (trine__vfs_open(fv->inner, path, TRINE__OPEN_READ, &f, &ignored) != TRINE_OK)
-        return false;
-    bool ok = trine__file_size(f, size, &ignored) == TRINE_OK;
-    trine__file_close(f, &ignored);
-    return ok;
-}
-
-uint64_t trine__fault_unsynced(trine__vfs *fault, const char *path) {
-    fault_vfs *fv = as_fault(fault);
-    char *norm = trine__vfs_path_normalize(path);
-    uint64_t out = 0, size;
-    pthread_mutex_lock(&fv->mu);
-    ftrack *t = norm ? track_find(fv, norm) : NULL;
-    if (t && t->written && base_size(fv, t->path, &size) && size > t->synced_len)
-        out = size - t->synced_len;
-    pthread_mutex_unlock(&fv->mu);
-    free(norm);
-    return out;
-}
-
-/* Keeps the first status that is not OK. */
-static void first_error(trine_status *st, trine__err *err, trine_status s, const trine__err *e) {
-    if (s != TRINE_OK && *st == TRINE_OK) {
-        *st = s;
-        if (err)
-            *err = *e;
-    }
-}
-
-/* Cuts one tracked file to what survives. */
-static trine_status crash_cut(fault_vfs *fv, ftrack *t, const char *tear, uint64_t tear_bytes,
-                              trine__err *e) {
-    trine__file *f;
-    if (base_kind(fv, t->path) != TRINE__PATH_FILE)
-        return TRINE_OK;
-    trine_status s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, e);
-    if (s != TRINE_OK)
-        return s;
-    uint64_t size = 0;
-    s = trine__file_size(f, &size, e);
-    uint64_t keep = t->synced_len;
-    if (s == TRINE_OK && tear && strcmp(tear, t->path) == 0 && size > keep)
-        keep += size - keep < tear_bytes ? size - keep : tear_bytes;
-    if (s == TRINE_OK && size > keep)
-        s = trine__file_truncate(f, keep, e);
-    trine__err close_err;
-    trine_status cs = trine__file_close(f, &close_err);
-    if (s == TRINE_OK && cs != TRINE_OK) {
-        *e = close_err;
-        s = cs;
-    }
-    return s;
-}
-
-trine_status trine__fault_crash(trine__vfs *fault, const char *tear_path, uint64_t tear_bytes,
-                                trine__err *err) {
-    fault_vfs *fv = as_fault(fault);
-    char *tear = tear_path ? trine__vfs_path_normalize(tear_path) : NULL;
-    if (tear_path && !tear)
-        return trine__err_set(err, TRINE_NO_MEMORY, "crash: out of memory");
-    trine_status st = TRINE_OK;
-    trine__err e;
-    pthread_mutex_lock(&fv->mu);
-
-    /* 1. Content: cut every written file at its current (possibly parked)
-     *    name to its durable length. */
-    for (size_t i = 0; i < fv->ntracks; i++) {
-        ftrack *t = fv->tracks[i];
-        if (t->path && t->written)
-            first_error(&st, err, crash_cut(fv, t, tear, tear_bytes, &e), &e);
-    }
-
-    /* 2. Names: undo pending operations, newest first. */
-    trine__vfs *in = fv->inner;
-    for (size_t i = fv->npend; i-- > 0;) {
-        pending *p = &fv->pend[i];
-        switch (p->type) {
-        case P_CREATE:
-            if (base_kind(fv, p->path) == TRINE__PATH_FILE)
-                first_error(&st, err, trine__vfs_remove(in, p->path, &e), &e);
-            break;
-        case P_RENAME:
-            first_error(&st, err, trine__vfs_rename(in, p->path, p->from, &e), &e);
-            if (p->hidden)
-                first_error(&st, err, trine__vfs_rename(in, p->hidden, p->path, &e), &e);
-            break;
-        case P_REMOVE:
-            first_error(&st, err, trine__vfs_rename(in, p->hidden, p->path, &e), &e);
-            break;
-        }
-        pending_free(p);
-    }
-    fv->npend = 0;
-
-    /* 3. After the reboot everything in the base is durable. */
-    for (size_t i = 0; i < fv->ntracks; i++) {
-        free(fv->tracks[i]->path);
-        fv->tracks[i]->path = NULL;
-    }
-    tracks_collect(fv);
-    fv->dead = false;
-    fv->die_left = 0;
-    pthread_mutex_unlock(&fv->mu);
-    free(tear);
-    return st;
 }
