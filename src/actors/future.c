@@ -217,15 +217,21 @@ void trine__future_complete_msg(trine_future *f, trine_status status, const char
     future_unref(f); /* the engine's reference */
 }
 
+/* printf into msg (TRINE__ERR_MSG_MAX bytes); fmt NULL gives "". */
+#define FORMAT_MSG(msg, fmt)                                                   \
+    do {                                                                       \
+        (msg)[0] = '\0';                                                       \
+        if (fmt) {                                                             \
+            va_list ap_;                                                       \
+            va_start(ap_, fmt);                                                \
+            vsnprintf((msg), TRINE__ERR_MSG_MAX, (fmt), ap_);                  \
+            va_end(ap_);                                                       \
+        }                                                                      \
+    } while (0)
+
 void trine__future_complete(trine_future *f, trine_status status, const char *fmt, ...) {
     char msg[TRINE__ERR_MSG_MAX];
-    msg[0] = '\0';
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
+    FORMAT_MSG(msg, fmt);
     trine__future_complete_msg(f, status, msg);
 }
 
@@ -239,13 +245,7 @@ static trine_future *future_failed_msg(trine_status status, const char *msg) {
 
 trine_future *trine__future_failed(trine_status status, const char *fmt, ...) {
     char msg[TRINE__ERR_MSG_MAX];
-    msg[0] = '\0';
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
+    FORMAT_MSG(msg, fmt);
     return future_failed_msg(status, msg);
 }
 

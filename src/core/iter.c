@@ -333,12 +333,19 @@ trine_future *trine_scan(trine_db *db, const trine_range *r, const trine_scan_op
     return iter_future(st, it, &err);
 }
 
-trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_scan_options *o, trine_iter **out) {
+/* The checks every iterator-returning _sync call makes before its work. */
+static trine_status sync_iter_guard(trine_iter **out, const char *call) {
     if (!out)
-        return trine__last_error_set(TRINE_INVALID, "trine_scan_sync: out is NULL");
+        return trine__last_error_set(TRINE_INVALID, "%s: out is NULL", call);
     *out = NULL;
     if (trine__thread_is_engine())
-        return trine__last_error_set(TRINE_INVALID, "trine_scan_sync called from an engine thread (a callback)");
+        return trine__last_error_set(TRINE_INVALID, "%s called from an engine thread (a callback)", call);
+    return TRINE_OK;
+}
+
+trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_scan_options *o, trine_iter **out) {
+    if (sync_iter_guard(out, "trine_scan_sync") != TRINE_OK)
+        return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
     trine_status st = scan_checked(db, r, o, out, &err, "trine_scan_sync");
@@ -355,11 +362,8 @@ trine_future *trine_prefix(trine_db *db, const void *p, size_t pl, const trine_s
 
 trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const trine_scan_options *o,
                                trine_iter **out) {
-    if (!out)
-        return trine__last_error_set(TRINE_INVALID, "trine_prefix_sync: out is NULL");
-    *out = NULL;
-    if (trine__thread_is_engine())
-        return trine__last_error_set(TRINE_INVALID, "trine_prefix_sync called from an engine thread (a callback)");
+    if (sync_iter_guard(out, "trine_prefix_sync") != TRINE_OK)
+        return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
     trine_status st = prefix_checked(db, p, pl, o, out, &err, "trine_prefix_sync");
