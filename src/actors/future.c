@@ -56,6 +56,7 @@ struct trine_future {
     trine_status status;
     trine__result_kind kind;
     bool taken;
+    trine__dispose_fn dispose; /* for a DB or ITER result nobody took */
     union {
         trine_db *db;
         trine_bucket *bucket;
@@ -95,6 +96,7 @@ trine_future *trine__future_new_extra(size_t extra, void **extra_out) {
     f->status = TRINE_OK;
     f->kind = TRINE__RESULT_NONE;
     f->taken = false;
+    f->dispose = NULL;
     memset(&f->result, 0, sizeof f->result);
     f->msg[0] = '\0';
     if (extra_out)
@@ -110,10 +112,10 @@ static void dispose_result(trine_future *f) {
         free(f->result.value.data);
         break;
     case TRINE__RESULT_ITER:
-        trine_iter_free(f->result.iter);
+        f->dispose(f->result.iter);
         break;
     case TRINE__RESULT_DB:
-        trine__db_dispose_untaken(f->result.db);
+        f->dispose(f->result.db);
         break;
     case TRINE__RESULT_BUCKET: /* owned by its database */
     case TRINE__RESULT_NONE:
@@ -167,9 +169,10 @@ static void set_result_kind(trine_future *f, trine__result_kind kind) {
     f->kind = kind;
 }
 
-void trine__future_set_db(trine_future *f, trine_db *db) {
+void trine__future_set_db(trine_future *f, trine_db *db, trine__dispose_fn dispose) {
     set_result_kind(f, TRINE__RESULT_DB);
     f->result.db = db;
+    f->dispose = dispose;
 }
 
 void trine__future_set_bucket(trine_future *f, trine_bucket *b) {
@@ -183,9 +186,10 @@ void trine__future_set_value(trine_future *f, void *data, size_t len) {
     f->result.value.len = len;
 }
 
-void trine__future_set_iter(trine_future *f, trine_iter *it) {
+void trine__future_set_iter(trine_future *f, trine_iter *it, trine__dispose_fn dispose) {
     set_result_kind(f, TRINE__RESULT_ITER);
     f->result.iter = it;
+    f->dispose = dispose;
 }
 
 void trine__future_set_driver(trine_future *f, trine__sched *sched) { f->driver = sched; }

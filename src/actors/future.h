@@ -10,13 +10,14 @@
  * the engine-thread flag set (below), also when trine_future_on_ready runs it
  * at once on the caller's thread; the previous flag is restored after it.
  *
- * A result that nobody took when the last reference drops is disposed of:
- * values and iterators are freed, a database is closed.
+ * A result that nobody took when the last reference drops is disposed of
+ * with the function its setter was given (values are simply freed): the
+ * future knows nothing of the types it carries.
  */
 #ifndef TRINE_ACTORS_FUTURE_H
 #define TRINE_ACTORS_FUTURE_H
 
-#include "core/err.h"
+#include "base/err.h"
 #include "trine/trine.h"
 
 typedef enum trine__result_kind {
@@ -47,10 +48,11 @@ trine_future *trine__future_from_err(const trine__err *err);
 /* Result setters: call before trine__future_complete, at most once. The future
  * owns the result until a take moves it out; one nobody took is disposed of
  * with the future, whatever the status it completed with. */
-void trine__future_set_db(trine_future *f, trine_db *db);
-void trine__future_set_bucket(trine_future *f, trine_bucket *b);
+typedef void (*trine__dispose_fn)(void *result);
+void trine__future_set_db(trine_future *f, trine_db *db, trine__dispose_fn dispose);
+void trine__future_set_bucket(trine_future *f, trine_bucket *b); /* owned by its database */
 void trine__future_set_value(trine_future *f, void *data, size_t len); /* takes ownership of data (malloc'd) */
-void trine__future_set_iter(trine_future *f, trine_iter *it);
+void trine__future_set_iter(trine_future *f, trine_iter *it, trine__dispose_fn dispose);
 
 /* Completes f (status, optional printf message), wakes waiters, runs the
  * callback, drops the engine reference. Exactly once per future. */
@@ -70,10 +72,5 @@ void trine__future_set_driver(trine_future *f, struct trine__sched *sched);
  * deadlocking. */
 void trine__thread_set_engine(bool is_engine);
 bool trine__thread_is_engine(void);
-
-/* Disposal of results nobody took, defined by the core: closes the database
- * asynchronously (the close runs on its own thread, so this is safe from any
- * thread). Untaken iterators are freed with trine_iter_free. */
-void trine__db_dispose_untaken(trine_db *db);
 
 #endif

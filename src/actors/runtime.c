@@ -35,7 +35,7 @@
 
 #include "actors/future.h"
 #include "actors/park.h"
-#include "core/tsan.h"
+#include "base/tsan.h"
 
 /*
  * Waiting for the ring, before sleeping on an event count: a short pause

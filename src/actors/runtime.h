@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 /* Every message starts with this header; concrete messages embed it first. */
 typedef struct trine__msg {

@@ -3,7 +3,7 @@
  * its calls are the database calls.
  */
 #include "actors/future.h"
-#include "core/db.h"
+#include "core/core.h"
 
 trine_bucket *trine_default_bucket(trine_db *db) { return db ? &db->default_bucket : NULL; }
 

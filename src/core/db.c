@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "actors/future.h"
-#include "core/db.h"
-#include "core/files.h"
-#include "core/recovery.h"
+#include "core/core.h"
+#include "engine/writer.h"
+#include "engine/files.h"
+#include "engine/recovery.h"
 #include "mvcc/epoch.h"
 
 #define MEMORY_DIR "/trine-memory"
@@ -203,6 +204,10 @@ typedef struct open_job {
     bool has_opts;
 } open_job;
 
+/* A database that an open future still held when it was freed: close it
+ * (asynchronously, so this is safe from any thread). */
+static void dispose_untaken_db(void *db) { trine_future_free(trine_close(db)); }
+
 static void *open_thread(void *arg) {
     open_job *job = arg;
     trine__err err;
@@ -210,7 +215,7 @@ static void *open_thread(void *arg) {
     trine_db *db = NULL;
     trine_status st = trine__db_open(job->path, job->has_opts ? &job->opts : NULL, NULL, &db, &err);
     if (st == TRINE_OK)
-        trine__future_set_db(job->future, db);
+        trine__future_set_db(job->future, db, dispose_untaken_db);
     trine__future_complete_msg(job->future, st, st == TRINE_OK ? NULL : err.msg);
     free(job->path);
     free(job);
@@ -326,4 +331,4 @@ trine_status trine_close_sync(trine_db *db) {
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 
-void trine__db_dispose_untaken(trine_db *db) { trine_future_free(trine_close(db)); }
+

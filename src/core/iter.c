@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "actors/future.h"
-#include "core/db.h"
+#include "core/core.h"
 #include "mvcc/epoch.h"
 
 #define ITER_MAGIC 0x54524954u /* "TRIT" */
@@ -312,6 +312,9 @@ static trine_status prefix_checked(trine_db *db, const void *p, size_t pl, const
     return st;
 }
 
+/* An iterator that a scan future still held when it was freed. */
+static void dispose_untaken_iter(void *it) { trine_iter_free(it); }
+
 static trine_future *iter_future(trine_status st, trine_iter *it, const trine__err *err) {
     if (st != TRINE_OK)
         return trine__future_from_err(err);
@@ -320,7 +323,7 @@ static trine_future *iter_future(trine_status st, trine_iter *it, const trine__e
         trine_iter_free(it);
         return NULL;
     }
-    trine__future_set_iter(f, it);
+    trine__future_set_iter(f, it, dispose_untaken_iter);
     trine__future_complete(f, TRINE_OK, NULL);
     return f;
 }

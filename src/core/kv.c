@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "actors/future.h"
-#include "core/db.h"
+#include "core/core.h"
+#include "engine/writer.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
 

@@ -1,7 +1,7 @@
 /* Options: defaults and validation. */
 #include <string.h>
 
-#include "core/db.h"
+#include "core/core.h"
 
 #define DEFAULT_MEMTABLE_BYTES ((size_t)64 << 20)
 #define DEFAULT_MEMORY_LIMIT ((size_t)1 << 30)

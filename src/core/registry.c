@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/db.h"
+#include "core/core.h"
 
 typedef struct open_path {
     struct open_path *next;

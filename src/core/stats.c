@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/db.h"
+#include "core/core.h"
 #include "mvcc/epoch.h"
 
 static void fill(trine_db *db, trine_stats *s) {

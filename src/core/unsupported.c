@@ -4,7 +4,7 @@
  * API compiles and fails loudly today.
  */
 #include "actors/future.h"
-#include "core/db.h"
+#include "core/core.h"
 
 #define SNAPSHOTS "snapshots arrive with the MVCC release"
 #define TXNS "transactions arrive with the MVCC release"

@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "storage/vfs.h"
 
 #define TRINE__LOG_VERSION 1u

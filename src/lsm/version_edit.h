@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 
 enum {
     TRINE__EDIT_TAG_LOG_NUMBER = 1,

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/err.h"
 #include "mvcc/sequence.h"
 
 #define TRINE__WBATCH_HEADER_BYTES 12u

@@ -17,7 +17,7 @@
 
 #include <ck_epoch.h>
 
-#include "core/tsan.h"
+#include "base/tsan.h"
 
 /* The address TSan uses to model grace periods (never written). */
 extern char trine__epoch_tsan_token;

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/files.h"
+#include "engine/files.h"
 #include "lsm/log.h"
 
 /* ---- storage ---- */

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/db.h"
+#include "core/core.h"
 #include "storage/fault.h"
 #include "trine/trine.h"
 

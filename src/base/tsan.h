@@ -4,8 +4,8 @@
  * grace periods) we state it with __tsan_release / __tsan_acquire. They
  * compile to nothing in other builds.
  */
-#ifndef TRINE_CORE_TSAN_H
-#define TRINE_CORE_TSAN_H
+#ifndef TRINE_BASE_TSAN_H
+#define TRINE_BASE_TSAN_H
 
 #if defined(__SANITIZE_THREAD__)
 #define TRINE__TSAN 1

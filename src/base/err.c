@@ -1,5 +1,5 @@
 /* Status names, error text and the thread-local last error. */
-#include "core/err.h"
+#include "base/err.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* File names and ordered creation steps (see files.h). */
-#include "core/files.h"
+#include "engine/files.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -17,10 +17,10 @@
  *   6. remove the old manifest and WALs that held no record.
  * A read-only open does 1-2 only and changes nothing on disk.
  */
-#ifndef TRINE_CORE_RECOVERY_H
-#define TRINE_CORE_RECOVERY_H
+#ifndef TRINE_ENGINE_RECOVERY_H
+#define TRINE_ENGINE_RECOVERY_H
 
-#include "core/db.h"
+#include "engine/db.h"
 #include "lsm/log.h"
 
 typedef struct trine__recovered {

@@ -1,10 +1,10 @@
 /* Recovery of a database directory (see recovery.h for the order of steps). */
-#include "core/recovery.h"
+#include "engine/recovery.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/files.h"
+#include "engine/files.h"
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
 

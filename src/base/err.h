@@ -3,8 +3,8 @@
  * function that failed and carried up to a future message or to the calling
  * thread's trine_last_error().
  */
-#ifndef TRINE_CORE_ERR_H
-#define TRINE_CORE_ERR_H
+#ifndef TRINE_BASE_ERR_H
+#define TRINE_BASE_ERR_H
 
 #include "trine/trine.h"
 

@@ -1,7 +1,7 @@
 /* Super versions: the memtables a reader sees (see db.h). */
 #include <stdlib.h>
 
-#include "core/db.h"
+#include "engine/db.h"
 
 static trine__super *alloc_super(size_t count) {
     trine__super *s = calloc(1, sizeof *s);

@@ -8,13 +8,13 @@
  *   NNNNNN.log       WAL (log.h format, magic TRINEWAL)
  *   *.tmp            being written; never referenced
  */
-#ifndef TRINE_CORE_FILES_H
-#define TRINE_CORE_FILES_H
+#ifndef TRINE_ENGINE_FILES_H
+#define TRINE_ENGINE_FILES_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/db.h"
+#include "engine/db.h"
 #include "lsm/log.h"
 
 #define TRINE__PATH_MAX 4096

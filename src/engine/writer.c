@@ -25,8 +25,8 @@
 
 #include "actors/future.h"
 #include "actors/park.h"
-#include "core/db.h"
-#include "core/files.h"
+#include "engine/writer.h"
+#include "engine/files.h"
 #include "lsm/log.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"

@@ -9,8 +9,8 @@
  *    epoch section. Everything at or below that sequence is in that super.
  *  - The handle itself is freed by close, after every request has completed.
  */
-#ifndef TRINE_CORE_DB_H
-#define TRINE_CORE_DB_H
+#ifndef TRINE_ENGINE_DB_H
+#define TRINE_ENGINE_DB_H
 
 #include <ck_epoch.h>
 #include <stdatomic.h>
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "actors/runtime.h"
-#include "core/err.h"
+#include "base/err.h"
 #include "lsm/memtable.h"
 #include "storage/vfs.h"
 #include "trine/trine.h"
@@ -88,42 +88,5 @@ struct trine_db {
     struct trine_bucket default_bucket;
     trine__db_stats stats;
 };
-
-/* Enter/leave a public call. false (and err set to TRINE_CLOSED) if closing. */
-bool trine__db_enter(trine_db *db, trine__err *err);
-void trine__db_leave(trine_db *db);
-
-/* Options: fills defaults for zero fields, rejects bad values. */
-trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err);
-
-/* Opens with explicit parameters (tests use this with a fault VFS). */
-trine_status trine__db_open(const char *path, const trine_options *opts,
-                            const trine__open_params *params, trine_db **out, trine__err *err);
-/* Closes and frees db; returns the first error of the shutdown (a failed
- * final WAL sync), OK otherwise. Not from an engine thread. */
-trine_status trine__db_close(trine_db *db, trine__err *err);
-
-/* In-process registry of open paths (registry.c). exclusive: refuses any
- * other holder; shared: refuses an exclusive holder. */
-trine_status trine__registry_acquire(const char *canon, bool shared, trine__err *err);
-void trine__registry_release(const char *canon, bool shared);
-
-/* Writer entry points (writer.c). */
-trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *wal,
-                                 uint64_t wal_number, uint64_t wal_offset, uint64_t next_file,
-                                 trine__memtable *active, trine__err *err);
-/* Queues one write request (ops copied into the message) and returns its
- * pending future; NULL on ENOMEM (nothing queued). */
-trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
-                                   trine_durability durability);
-/* Same for one put or delete, encoded straight into the message (one copy). */
-trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
-                                      const void *v, size_t vl, trine_durability durability);
-/* Sends shutdown and waits for the writer to exit; final WAL sync status. */
-trine_status trine__writer_stop(trine_db *db, trine__err *err);
-
-/* Validation shared by the API glue. */
-trine_status trine__check_key(const void *k, size_t kl, trine__err *err);
-trine_status trine__check_value(const void *v, size_t vl, trine__err *err);
 
 #endif

@@ -1,0 +1,34 @@
+/*
+ * The public calls' shared glue (src/core): entering and leaving a call,
+ * options, open and close with explicit parameters, the open-path registry,
+ * and the argument checks every call makes.
+ */
+#ifndef TRINE_CORE_CORE_H
+#define TRINE_CORE_CORE_H
+
+#include "engine/db.h"
+
+/* Enter/leave a public call. false (and err set to TRINE_CLOSED) if closing. */
+bool trine__db_enter(trine_db *db, trine__err *err);
+void trine__db_leave(trine_db *db);
+
+/* Options: fills defaults for zero fields, rejects bad values. */
+trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err);
+
+/* Opens with explicit parameters (tests use this with a fault VFS). */
+trine_status trine__db_open(const char *path, const trine_options *opts,
+                            const trine__open_params *params, trine_db **out, trine__err *err);
+/* Closes and frees db; returns the first error of the shutdown (a failed
+ * final WAL sync), OK otherwise. Not from an engine thread. */
+trine_status trine__db_close(trine_db *db, trine__err *err);
+
+/* In-process registry of open paths (registry.c). exclusive: refuses any
+ * other holder; shared: refuses an exclusive holder. */
+trine_status trine__registry_acquire(const char *canon, bool shared, trine__err *err);
+void trine__registry_release(const char *canon, bool shared);
+
+/* Validation shared by the API glue. */
+trine_status trine__check_key(const void *k, size_t kl, trine__err *err);
+trine_status trine__check_value(const void *v, size_t vl, trine__err *err);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * Writer actor entry points (writer.c). The writer owns the WAL, the
+ * sequence counter, the active memtable and every change to the super
+ * version; see the DESIGN block at the top of writer.c.
+ */
+#ifndef TRINE_ENGINE_WRITER_H
+#define TRINE_ENGINE_WRITER_H
+
+#include "engine/db.h"
+
+trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *wal,
+                                 uint64_t wal_number, uint64_t wal_offset, uint64_t next_file,
+                                 trine__memtable *active, trine__err *err);
+/* Queues one write request (ops copied into the message) and returns its
+ * pending future; NULL on ENOMEM (nothing queued). */
+trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
+                                   trine_durability durability);
+/* Same for one put or delete, encoded straight into the message (one copy). */
+trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+                                      const void *v, size_t vl, trine_durability durability);
+/* Sends shutdown and waits for the writer to exit; final WAL sync status. */
+trine_status trine__writer_stop(trine_db *db, trine__err *err);
+
+#endif
