@@ -217,6 +217,33 @@ typedef enum trine_durability {
                            process crash, not power loss */
 } trine_durability;
 
+/*
+ * What an async write call does when the engine cannot take it now (the
+ * writer's queue is full). An engine thread (inside an on_ready callback)
+ * never waits, whatever this says: its call completes with TRINE_BUSY.
+ */
+typedef enum trine_backpressure {
+    TRINE_BACKPRESSURE_WAIT = 0, /* the call waits for room before it returns */
+    TRINE_BACKPRESSURE_BUSY      /* the call returns a future already completed
+                                    with TRINE_BUSY naming the full queue */
+} trine_backpressure;
+
+/*
+ * What opening does with damage in the write-ahead log before its tail (a
+ * torn last record is always dropped quietly: it was never acknowledged as
+ * durable). docs/durability.md has the details.
+ */
+typedef enum trine_wal_recovery {
+    TRINE_WAL_RECOVERY_STRICT = 0, /* refuse to open: TRINE_CORRUPTION naming the
+                                      file and offset; nothing on disk changes */
+    TRINE_WAL_RECOVERY_POINT_IN_TIME /* open with every record before the first
+                                      damage; the damaged log (and any newer one)
+                                      is kept beside the database as
+                                      NNNNNN.log.damaged, never deleted; the open
+                                      future's message and trine_stats report
+                                      what was dropped */
+} trine_wal_recovery;
+
 /** Versioned by struct_size: always fill with trine_options_init first. */
 typedef struct trine_options {
     uint32_t struct_size;         /* set by trine_options_init */
@@ -233,7 +260,10 @@ typedef struct trine_options {
                                      flushed: writes past this many memtable bytes
                                      fail with TRINE_BUSY. 0 = 1 GiB */
     uint32_t writer_queue;        /* writer mailbox slots (power of two); 0 = 4096 */
-    uint32_t max_group_requests;  /* most requests one group commit takes; 0 = 1024 */
+    uint32_t max_group_requests;  /* most requests one group commit takes; 0 = 1024,
+                                     at most 65536 */
+    trine_backpressure backpressure; /* default TRINE_BACKPRESSURE_WAIT */
+    trine_wal_recovery wal_recovery; /* default TRINE_WAL_RECOVERY_STRICT */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -263,7 +293,10 @@ TRINE_API trine_status trine_open_sync(const char *path, const trine_options *op
  * completes, every future of the database has completed and the handle (and
  * its buckets) are freed: do not use db again. Iterators still open keep the
  * data they read alive until trine_iter_free. Any thread except an engine
- * thread for the _sync form.
+ * thread for the _sync form. NULL (out of memory for the future) means
+ * nothing was done: the database is still open. The close runs on a thread
+ * of its own; if none can be made it runs on the calling thread, or, on an
+ * engine thread, fails with TRINE_NO_MEMORY and leaves the database open.
  */
 TRINE_API trine_future *trine_close(trine_db *db);
 TRINE_API trine_status trine_close_sync(trine_db *db);
@@ -513,6 +546,11 @@ typedef struct trine_stats {
     uint64_t gets;                /* point reads served */
     uint64_t iterators_opened;
     bool read_only;               /* true after a failed sync or on a read-only handle */
+    uint64_t writes_busy;         /* write requests refused with TRINE_BUSY (full
+                                     queue, memory limit) */
+    /* What the last open's recovery did (TRINE_WAL_RECOVERY_POINT_IN_TIME): */
+    uint64_t recovery_wal_bytes_dropped;  /* WAL bytes from the first damage on */
+    uint64_t recovery_wal_files_set_aside; /* logs renamed to NNNNNN.log.damaged */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

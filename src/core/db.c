@@ -18,8 +18,9 @@ bool trine__db_enter(trine_db *db, trine__err *err) {
      * for us, or we see `closing` and back out. */
     atomic_fetch_add(&db->active_calls, 1);
     if (atomic_load(&db->closing)) {
-        atomic_fetch_sub(&db->active_calls, 1);
+        /* The message first: once our count is dropped, close may free db. */
         trine__err_set(err, TRINE_CLOSED, "database %s is closing", db->path);
+        atomic_fetch_sub(&db->active_calls, 1);
         return false;
     }
     return true;
@@ -197,6 +198,18 @@ trine_status trine__db_close(trine_db *db, trine__err *err) {
 
 /* ---- public open/close ---- */
 
+/* Runs fn(arg) on a new detached thread; false if none could be made. */
+static bool spawn_detached(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return false;
+    bool ok = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+              pthread_create(&t, &attr, fn, arg) == 0;
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
 typedef struct open_job {
     trine_future *future;
     char *path;
@@ -220,18 +233,6 @@ static void *open_thread(void *arg) {
     free(job->path);
     free(job);
     return NULL;
-}
-
-/* Runs fn(arg) on a detached thread, or inline if no thread can be made. */
-static void run_detached(void *(*fn)(void *), void *arg) {
-    pthread_t t;
-    pthread_attr_t attr;
-    bool ok = pthread_attr_init(&attr) == 0;
-    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
-         pthread_create(&t, &attr, fn, arg) == 0;
-    pthread_attr_destroy(&attr);
-    if (!ok)
-        fn(arg);
 }
 
 trine_future *trine_open(const char *path, const trine_options *opts) {
@@ -258,7 +259,8 @@ trine_future *trine_open(const char *path, const trine_options *opts) {
         job->has_opts = true;
     }
     job->future = f;
-    run_detached(open_thread, job);
+    if (!spawn_detached(open_thread, job))
+        open_thread(job); /* no thread to spare: open here */
     return f;
 }
 
@@ -301,19 +303,33 @@ trine_future *trine_close(trine_db *db) {
     if (!claim_close(db))
         return trine__future_failed(TRINE_CLOSED, "trine_close: database is already closing");
     trine_future *f = trine__future_new();
-    close_job *job = f ? malloc(sizeof *job) : NULL;
-    if (!job) {
-        /* Cannot hand the work to a thread: close here rather than leak. */
-        trine__err err;
-        trine__err_clear(&err);
-        trine__db_close(db, &err);
-        if (f)
-            trine__future_complete(f, TRINE_NO_MEMORY, "out of memory; the database was closed inline");
+    if (!f) {
+        atomic_store(&db->closing, 0); /* nothing was done: the database stays open */
+        return NULL;
+    }
+    close_job *job = malloc(sizeof *job);
+    if (job) {
+        job->future = f;
+        job->db = db;
+        if (spawn_detached(close_thread, job))
+            return f;
+        free(job);
+    }
+    /* No thread for the close. Closing inline would join the writer, which
+     * from a callback on the writer's own thread can never finish: only an
+     * application thread may do it. An engine thread gets an error and the
+     * database stays open (the close can be retried). */
+    if (trine__thread_is_engine()) {
+        atomic_store(&db->closing, 0);
+        trine__future_complete(f, TRINE_NO_MEMORY,
+                               "trine_close: no thread for the close and an engine thread cannot close "
+                               "inline; the database is still open");
         return f;
     }
-    job->future = f;
-    job->db = db;
-    run_detached(close_thread, job);
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__db_close(db, &err);
+    trine__future_complete_msg(f, st, st == TRINE_OK ? NULL : err.msg);
     return f;
 }
 

@@ -7,6 +7,7 @@
 #define DEFAULT_MEMORY_LIMIT ((size_t)1 << 30)
 #define DEFAULT_WRITER_QUEUE 4096u
 #define DEFAULT_GROUP 1024u
+#define MAX_GROUP 65536u /* the writer keeps a gather buffer of this many slots */
 
 void trine_options_init(trine_options *o) {
     if (!o)
@@ -59,6 +60,15 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
                               (unsigned)out->writer_queue);
     if (out->max_group_requests == 0)
         out->max_group_requests = DEFAULT_GROUP;
+    if (out->max_group_requests > MAX_GROUP)
+        return trine__err_set(err, TRINE_INVALID, "options.max_group_requests %u is over the maximum %u",
+                              (unsigned)out->max_group_requests, MAX_GROUP);
+    if ((unsigned)out->backpressure > TRINE_BACKPRESSURE_BUSY)
+        return trine__err_set(err, TRINE_INVALID, "options.backpressure: unknown value %d",
+                              (int)out->backpressure);
+    if ((unsigned)out->wal_recovery > TRINE_WAL_RECOVERY_POINT_IN_TIME)
+        return trine__err_set(err, TRINE_INVALID, "options.wal_recovery: unknown value %d",
+                              (int)out->wal_recovery);
     if (out->storage == TRINE_STORAGE_MEMORY && out->read_only)
         return trine__err_set(err, TRINE_INVALID, "a read-only in-memory database would always be empty");
     return TRINE_OK;

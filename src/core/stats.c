@@ -20,9 +20,12 @@ static void fill(trine_db *db, trine_stats *s) {
     s->dir_syncs = LOAD(dir_syncs);
     s->gets = LOAD(gets);
     s->iterators_opened = LOAD(iterators);
+    s->writes_busy = LOAD(writes_busy);
 #undef LOAD
     s->memtable_bytes = atomic_load_explicit(&db->mem_bytes, memory_order_relaxed);
     s->read_only = db->opts.read_only || atomic_load(&db->fatal) != 0;
+    s->recovery_wal_bytes_dropped = db->stats.recovery_wal_bytes_dropped;
+    s->recovery_wal_files_set_aside = db->stats.recovery_wal_files_set_aside;
 }
 
 trine_status trine_stats_get(trine_db *db, trine_stats *out) {
@@ -60,18 +63,20 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     trine_status st = trine_stats_get(db, &s);
     if (st != TRINE_OK)
         return st;
-    char *buf = malloc(1024);
+    char *buf = malloc(2048);
     if (!buf)
         return trine__last_error_set(TRINE_NO_MEMORY, "trine_stats_json: out of memory");
-    snprintf(buf, 1024,
+    snprintf(buf, 2048,
              "{\"last_sequence\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"deletes\":%" PRIu64
              ",\"write_groups\":%" PRIu64 ",\"write_requests\":%" PRIu64 ",\"max_group_requests\":%" PRIu64
              ",\"wal_bytes\":%" PRIu64 ",\"wal_syncs\":%" PRIu64 ",\"dir_syncs\":%" PRIu64
              ",\"memtable_bytes\":%" PRIu64 ",\"memtables\":%" PRIu64 ",\"gets\":%" PRIu64
-             ",\"iterators_opened\":%" PRIu64 ",\"read_only\":%s}",
+             ",\"iterators_opened\":%" PRIu64 ",\"read_only\":%s,\"writes_busy\":%" PRIu64
+             ",\"recovery_wal_bytes_dropped\":%" PRIu64 ",\"recovery_wal_files_set_aside\":%" PRIu64 "}",
              s.last_sequence, s.puts, s.deletes, s.write_groups, s.write_requests, s.max_group_requests,
              s.wal_bytes, s.wal_syncs, s.dir_syncs, s.memtable_bytes, s.memtables, s.gets,
-             s.iterators_opened, s.read_only ? "true" : "false");
+             s.iterators_opened, s.read_only ? "true" : "false", s.writes_busy,
+             s.recovery_wal_bytes_dropped, s.recovery_wal_files_set_aside);
     *out = buf;
     return TRINE_OK;
 }

@@ -46,6 +46,9 @@ struct trine_bucket {
 typedef struct trine__db_stats {
     atomic_uint_fast64_t puts, deletes, write_groups, write_requests, max_group;
     atomic_uint_fast64_t wal_bytes, wal_syncs, dir_syncs, gets, iterators;
+    atomic_uint_fast64_t writes_busy;
+    /* Set once by recovery (point-in-time mode), read by stats. */
+    uint64_t recovery_wal_bytes_dropped, recovery_wal_files_set_aside;
 } trine__db_stats;
 
 /* How a database was asked to be opened, beyond the public options. */
