@@ -2,9 +2,9 @@
  * Log files (WAL and MANIFEST): framing, checksums and the torn-tail rules
  * documented in log.h.
  *
- * Writer: gathers the 12-byte record header and the payload into one scratch
+ * Writer: gathers the 16-byte record header and the payload into one scratch
  * buffer and hands it to the VFS in a single append, so a group commit is one
- * write and a crash can only tear the last record.
+ * write and a crash can only tear the last record. It writes version 2 only.
  *
  * Reader: keeps a window of the file in buf, covering file bytes
  * [buf_off, buf_off + buf_len), refilled with read_at in chunks of at least
@@ -13,17 +13,27 @@
  * record that straddles two chunks is not read twice. Nothing is allocated
  * beyond the bytes the file actually holds, whatever a length field claims.
  *
- * Deciding "torn tail" versus "corruption" for a bad record at offset o:
- *   1. literal rules of log.h: a short header, a payload running past end of
- *      file, or a bad length / bad checksum followed only by zeros is torn;
- *      a bad length or checksum followed by non-zero data is corruption;
- *   2. then the single-bit length repair (see log.h), which overrides 1
- *      whenever it finds a length that makes the checksum match.
- * This costs at most 32 hashes of the bytes after o, and only on a bad record.
+ * Version 2 (read_v2): the rules of log.h. Why a header checksum plus a
+ * forward scan rather than either alone: the header checksum makes the
+ * length trustworthy, so a valid header whose payload runs past end of file
+ * is certainly a cut tail, and a bad payload under a valid header is located
+ * exactly; but a header that fails its checksum says nothing about where
+ * the record ends, and zeros are not enough to decide (damage can look like
+ * anything). The one property a crash guarantees is that nothing valid
+ * follows a torn record, so that is what the scan (find_valid_record)
+ * checks. Its cost is in log.h: it runs only on a bad record, filters
+ * offsets on the length field before hashing, and stops at the first valid
+ * record; on a tail it reaches end of file, skipping zeros a window at a
+ * time.
+ *
+ * Version 1 (read_v1): the old rules, kept so a database written by the
+ * previous build still opens: the literal "only zeros follow" test, then the
+ * single-bit length repair (at most 32 hashes, only on a bad record).
  */
 #include "lsm/log.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +69,23 @@ static uint64_t record_sum(const void *payload, size_t len) {
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
+    static const uint8_t zeros[256];
+    for (; n > sizeof zeros; p += sizeof zeros, n -= sizeof zeros)
+        if (memcmp(p, zeros, sizeof zeros) != 0)
             return false;
-    return true;
+    return n == 0 || memcmp(p, zeros, n) == 0; /* p may be NULL when n is 0 */
+}
+
+#define HDR TRINE__LOG_RECORD_HEADER_BYTES
+#define HDR_V1 12u /* version 1: length and payload sum, no header sum */
+
+/* Version 2 header checksum: XXH32 of length and payload sum. */
+static uint32_t header_sum(const uint8_t *h) { return XXH32(h, 12, TRINE__LOG_RECORD_HEADER_SEED); }
+
+/* The header checksum matches; an all-zero header never does (zeros are
+ * what preallocated or never-written space holds, whatever XXH32 says). */
+static bool header_ok(const uint8_t *h) {
+    return !all_zero(h, HDR) && header_sum(h) == get_u32le(h + 12);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -127,6 +150,7 @@ trine_status trine__log_append(trine__log_writer *w, const void *payload, size_t
     }
     put_u32le(buf, (uint32_t)len);
     put_u64le(buf + 4, record_sum(payload, len));
+    put_u32le(buf + 12, header_sum(buf));
     memcpy(buf + TRINE__LOG_RECORD_HEADER_BYTES, payload, len);
     trine_status st = trine__file_append(w->file, buf, need, err);
     if (temporary)
@@ -205,12 +229,135 @@ static trine_status rest_is_zero(trine__log_reader *r, uint64_t from, bool *zero
     return TRINE_OK;
 }
 
+static trine_status stop_torn(trine__log_reader *r, uint64_t at) {
+    r->torn_tail = true;
+    r->good_end = at;
+    r->offset = r->file_size;
+    return TRINE_DONE;
+}
+
+/* TRINE_CORRUPTION "NAME: bad record at offset o: why", without moving the
+ * reader: offset and good_end stay at o, where the good records end. */
+__attribute__((format(printf, 4, 5))) static trine_status corrupt(trine__log_reader *r, uint64_t o,
+                                                                  trine__err *err, const char *fmt, ...) {
+    char why[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    r->good_end = o;
+    r->damage_offset = o;
+    return trine__err_set(err, TRINE_CORRUPTION, "%s: bad record at offset %" PRIu64 ": %s", r->name, o, why);
+}
+
+/* Hands out the record at o (header hdr bytes, payload p of rlen bytes). */
+static trine_status take(trine__log_reader *r, uint64_t o, uint32_t hdr, const uint8_t *p, uint32_t rlen,
+                         const void **payload, size_t *len) {
+    r->offset = o + hdr + rlen;
+    r->good_end = r->offset;
+    *payload = p;
+    *len = rlen;
+    return TRINE_OK;
+}
+
+/* ---- version 2 ---- */
+
+#define NO_RECORD UINT64_MAX
+
+/* *found = offset of the first valid record (log.h) starting in
+ * [from, file_size), or NO_RECORD. Reads the file in LOG_READ_CHUNK windows
+ * (consecutive windows overlap by HDR - 1 bytes, kept by window()); an
+ * all-zero window is skipped whole; at each offset the length field is
+ * tested before the header is hashed, and a payload is hashed only under
+ * a matching header. */
+static trine_status find_valid_record(trine__log_reader *r, uint64_t from, uint64_t *found, trine__err *err) {
+    const uint64_t size = r->file_size;
+    *found = NO_RECORD;
+    for (uint64_t pos = from; pos < size && size - pos >= HDR;) {
+        size_t n = size - pos < LOG_READ_CHUNK ? (size_t)(size - pos) : LOG_READ_CHUNK;
+        const uint8_t *chunk = NULL;
+        trine_status st = window(r, pos, n, &chunk, err);
+        if (st != TRINE_OK)
+            return st;
+        size_t last = n - HDR; /* headers at pos .. pos + last lie inside the chunk */
+        if (all_zero(chunk, n)) {
+            pos += last + 1;
+            continue;
+        }
+        size_t i = 0;
+        for (bool moved = false; i <= last && !moved; i++) {
+            const uint8_t *h = chunk + i;
+            uint64_t at = pos + i;
+            uint32_t rlen = get_u32le(h);
+            if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD || rlen > size - at - HDR ||
+                header_sum(h) != get_u32le(h + 12))
+                continue;
+            uint64_t sum = get_u64le(h + 4);
+            const uint8_t *p = NULL;
+            if ((st = window(r, at + HDR, rlen, &p, err)) != TRINE_OK)
+                return st;
+            if (record_sum(p, rlen) == sum) {
+                *found = at;
+                return TRINE_OK;
+            }
+            moved = true; /* chunk is stale: go on from at + 1 with a new window */
+        }
+        pos += i;
+    }
+    return TRINE_OK;
+}
+
+static trine_status read_v2(trine__log_reader *r, const void **payload, size_t *len, trine__err *err) {
+    uint64_t o = r->offset;
+    if (r->file_size - o < HDR)
+        return stop_torn(r, o); /* 1: header cut short */
+    const uint8_t *h = NULL;
+    trine_status st = window(r, o, HDR, &h, err);
+    if (st != TRINE_OK)
+        return st;
+    uint64_t next = NO_RECORD;
+    if (!header_ok(h)) {
+        /* 3: the length is not to be trusted; only a tail has nothing valid after it. */
+        bool zeroed = all_zero(h, HDR);
+        if ((st = find_valid_record(r, o + 1, &next, err)) != TRINE_OK)
+            return st;
+        if (next == NO_RECORD)
+            return stop_torn(r, o);
+        return corrupt(r, o, err, "header checksum mismatch%s; a valid record follows at offset %" PRIu64,
+                       zeroed ? " (header all zero)" : "", next);
+    }
+    /* 2: the header is what the writer wrote. */
+    uint32_t rlen = get_u32le(h);
+    uint64_t sum = get_u64le(h + 4);
+    if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD)
+        return corrupt(r, o, err, "length %" PRIu32 " outside 1..%" PRIu32 " under a valid header checksum", rlen,
+                       TRINE__LOG_MAX_RECORD);
+    if (rlen > r->file_size - o - HDR)
+        return stop_torn(r, o); /* payload cut short by end of file */
+    const uint8_t *p = NULL;
+    if ((st = window(r, o + HDR, rlen, &p, err)) != TRINE_OK)
+        return st;
+    uint64_t computed = record_sum(p, rlen);
+    if (computed == sum)
+        return take(r, o, HDR, p, rlen, payload, len);
+    if ((st = find_valid_record(r, o + HDR + rlen, &next, err)) != TRINE_OK)
+        return st;
+    if (next == NO_RECORD)
+        return stop_torn(r, o);
+    return corrupt(r, o, err,
+                   "payload checksum mismatch (stored %016" PRIx64 ", computed %016" PRIx64
+                   "); a valid record follows at offset %" PRIu64,
+                   sum, computed, next);
+}
+
+/* ---- version 1 ---- */
+
 /* The single-bit length repair: *found = a length len ^ (1 << b) that fits in
  * the file after the record header at o and whose payload matches sum, or 0. */
 static trine_status find_flipped_length(trine__log_reader *r, uint64_t o, uint32_t len, uint64_t sum,
                                         uint32_t *found, trine__err *err) {
     *found = 0;
-    uint64_t room = r->file_size - o - TRINE__LOG_RECORD_HEADER_BYTES;
+    uint64_t room = r->file_size - o - HDR_V1;
     uint32_t longest = 0;
     for (int b = 0; b < 32; b++) {
         uint32_t cand = len ^ ((uint32_t)1 << b);
@@ -220,7 +367,7 @@ static trine_status find_flipped_length(trine__log_reader *r, uint64_t o, uint32
     if (longest == 0)
         return TRINE_OK;
     const uint8_t *payload = NULL;
-    trine_status st = window(r, o + TRINE__LOG_RECORD_HEADER_BYTES, longest, &payload, err);
+    trine_status st = window(r, o + HDR_V1, longest, &payload, err);
     if (st != TRINE_OK)
         return st;
     for (int b = 0; b < 32; b++) {
@@ -233,12 +380,57 @@ static trine_status find_flipped_length(trine__log_reader *r, uint64_t o, uint32
     return TRINE_OK;
 }
 
-static trine_status stop_torn(trine__log_reader *r, uint64_t at) {
-    r->torn_tail = true;
-    r->good_end = at;
-    r->offset = r->file_size;
-    return TRINE_DONE;
+/* Literal rules first (torn = only zeros after the bad part), then the
+ * single-bit length repair, which overrides them when it finds a length
+ * that makes the checksum match. */
+static trine_status read_v1(trine__log_reader *r, const void **payload, size_t *len, trine__err *err) {
+    uint64_t o = r->offset;
+    uint64_t room = r->file_size - o;
+    if (room < HDR_V1)
+        return stop_torn(r, o);
+    room -= HDR_V1;
+    const uint8_t *h = NULL;
+    trine_status st = window(r, o, HDR_V1, &h, err);
+    if (st != TRINE_OK)
+        return st;
+    uint32_t rlen = get_u32le(h);
+    uint64_t sum = get_u64le(h + 4);
+    bool tail = true; /* payload cut short by end of file, unless set below */
+    char why[96] = "";
+    if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD) {
+        if ((st = rest_is_zero(r, o + HDR_V1, &tail, err)) != TRINE_OK)
+            return st;
+        snprintf(why, sizeof why, "length %" PRIu32 " outside 1..%" PRIu32 " with data after it", rlen,
+                 TRINE__LOG_MAX_RECORD);
+    } else if (rlen <= room) {
+        const uint8_t *p = NULL;
+        if ((st = window(r, o + HDR_V1, rlen, &p, err)) != TRINE_OK)
+            return st;
+        uint64_t computed = record_sum(p, rlen);
+        if (computed == sum)
+            return take(r, o, HDR_V1, p, rlen, payload, len);
+        snprintf(why, sizeof why,
+                 "checksum mismatch (stored %016" PRIx64 ", computed %016" PRIx64 ") with data after it", sum,
+                 computed);
+        if ((st = rest_is_zero(r, o + HDR_V1 + rlen, &tail, err)) != TRINE_OK)
+            return st;
+    }
+    /* An all-zero header is preallocated space: no repair to try. */
+    uint32_t fixed = 0;
+    if ((rlen != 0 || sum != 0) && (st = find_flipped_length(r, o, rlen, sum, &fixed, err)) != TRINE_OK)
+        return st;
+    if (fixed) {
+        if ((st = rest_is_zero(r, o + HDR_V1 + fixed, &tail, err)) != TRINE_OK)
+            return st;
+        if (!tail)
+            return corrupt(r, o, err,
+                           "length field damaged (reads %" PRIu32 ", the payload checks out with length %" PRIu32 ")",
+                           rlen, fixed);
+    }
+    return tail ? stop_torn(r, o) : corrupt(r, o, err, "%s", why);
 }
+
+/* ---- open, read ---- */
 
 trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, const char *name,
                                     const char magic[8], trine__err *err) {
@@ -293,6 +485,7 @@ trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, con
                             version, TRINE__LOG_VERSION);
         goto fail;
     }
+    r->version = version;
     r->offset = TRINE__LOG_HEADER_BYTES;
     r->good_end = TRINE__LOG_HEADER_BYTES;
     return TRINE_OK;
@@ -305,72 +498,7 @@ fail:
 trine_status trine__log_read(trine__log_reader *r, const void **payload, size_t *len, trine__err *err) {
     if (r->offset >= r->file_size)
         return TRINE_DONE;
-    uint64_t o = r->offset;
-    uint64_t room = r->file_size - o;
-    if (room < TRINE__LOG_RECORD_HEADER_BYTES)
-        return stop_torn(r, o); /* header cut short */
-    room -= TRINE__LOG_RECORD_HEADER_BYTES;
-
-    const uint8_t *h = NULL;
-    trine_status st = window(r, o, TRINE__LOG_RECORD_HEADER_BYTES, &h, err);
-    if (st != TRINE_OK)
-        return st;
-    uint32_t rlen = get_u32le(h);
-    uint64_t sum = get_u64le(h + 4);
-
-    /* Literal rules first: tail = nothing but zeros after the bad part. */
-    bool tail;
-    char why[96];
-    if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD) {
-        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES, &tail, err)) != TRINE_OK)
-            return st;
-        if (rlen == 0)
-            snprintf(why, sizeof why, "zero length with data after it");
-        else
-            snprintf(why, sizeof why, "length %" PRIu32 " over the maximum %" PRIu32 " with data after it", rlen,
-                     TRINE__LOG_MAX_RECORD);
-    } else if (rlen > room) {
-        tail = true; /* payload cut short by end of file */
-        why[0] = '\0';
-    } else {
-        const uint8_t *p = NULL;
-        if ((st = window(r, o + TRINE__LOG_RECORD_HEADER_BYTES, rlen, &p, err)) != TRINE_OK)
-            return st;
-        uint64_t computed = record_sum(p, rlen);
-        if (computed == sum) {
-            r->offset = o + TRINE__LOG_RECORD_HEADER_BYTES + rlen;
-            r->good_end = r->offset;
-            *payload = p;
-            *len = rlen;
-            return TRINE_OK;
-        }
-        snprintf(why, sizeof why,
-                 "checksum mismatch (stored %016" PRIx64 ", computed %016" PRIx64 ") with data after it", sum,
-                 computed);
-        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES + rlen, &tail, err)) != TRINE_OK)
-            return st;
-    }
-
-    /* A record intact but for one bit of its length decides by itself. An
-     * all-zero header is preallocated space, not a damaged record: skip the
-     * search, which would hash a long run of zeros 32 times. */
-    uint32_t fixed = 0;
-    if ((rlen != 0 || sum != 0) && (st = find_flipped_length(r, o, rlen, sum, &fixed, err)) != TRINE_OK)
-        return st;
-    if (fixed) {
-        bool last;
-        if ((st = rest_is_zero(r, o + TRINE__LOG_RECORD_HEADER_BYTES + fixed, &last, err)) != TRINE_OK)
-            return st;
-        if (last)
-            return stop_torn(r, o);
-        return trine__err_set(err, TRINE_CORRUPTION,
-                              "%s: bad record at offset %" PRIu64 ": length field damaged (reads %" PRIu32
-                              ", the payload checks out with length %" PRIu32 ")",
-                              r->name, o, rlen, fixed);
-    }
-    if (tail)
-        return stop_torn(r, o);
-    return trine__err_set(err, TRINE_CORRUPTION, "%s: bad record at offset %" PRIu64 ": %s", r->name, o, why);
+    return r->version == 1 ? read_v1(r, payload, len, err) : read_v2(r, payload, len, err);
 }
 
 void trine__log_reader_destroy(trine__log_reader *r) {

@@ -188,11 +188,13 @@ static void newer_version_run(const dur_snapshot *snap, const char *name) {
     ck_assert_msg(XXH32(bytes, 12, 0) == ((uint32_t)bytes[12] | (uint32_t)bytes[13] << 8 |
                                           (uint32_t)bytes[14] << 16 | (uint32_t)bytes[15] << 24),
                   "%s: the header checksum is not XXH32(seed 0) of its first 12 bytes as log.h says", name);
-    set_log_version(bytes, 2);
+    uint32_t newer = TRINE__LOG_VERSION + 1;
+    set_log_version(bytes, newer);
     trine__vfs *fault = restore_with(snap, name, bytes, f->len);
-    char what[96];
-    snprintf(what, sizeof what, "%s with format version 2", name);
-    const char *needles[] = {name, "version 2", NULL};
+    char what[96], needle[32];
+    snprintf(what, sizeof what, "%s with format version %u", name, newer);
+    snprintf(needle, sizeof needle, "version %u", newer);
+    const char *needles[] = {name, needle, NULL};
     expect_open_fails(fault, TRINE_UNSUPPORTED, needles, what);
     trine__vfs_destroy(fault);
     free(bytes);

@@ -7,6 +7,8 @@
 /* Each adds its test cases to s. */
 void formats_add_log(Suite *s);
 void formats_add_log_damage(Suite *s);
+void formats_add_log_header(Suite *s);
+void formats_add_log_v1(Suite *s);
 void formats_add_wbatch(Suite *s);
 void formats_add_version_edit(Suite *s);
 

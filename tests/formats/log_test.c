@@ -48,7 +48,7 @@ START_TEST(log_round_trip) {
                       err.msg);
         ck_assert_msg(f->appends == before + 1, "record %zu (%zu bytes) took %u append calls, want 1", i,
                       recs[i].len, f->appends - before);
-        ck_assert_msg(w.offset == starts[i] + 12 + recs[i].len, "record %zu moved offset to %" PRIu64, i, w.offset);
+        ck_assert_msg(w.offset == starts[i] + 16 + recs[i].len, "record %zu moved offset to %" PRIu64, i, w.offset);
     }
     starts[n] = w.offset;
     ck_assert_msg(w.scratch_cap <= ((size_t)1 << 20), "writer keeps a %zu-byte scratch after big records",
@@ -85,16 +85,30 @@ START_TEST(log_header_bytes_exact) {
     uint8_t want[16];
     make_header(want, trine__log_magic_wal, TRINE__LOG_VERSION);
     ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "file header differs from log.h's layout");
-    /* One record: u32 LE length, u64 LE XXH3 seeded with the length. */
+    /* One record: u32 LE length, u64 LE XXH3 seeded with the length, u32 LE
+     * XXH32 of those 12 bytes seeded with TRINE__LOG_RECORD_HEADER_SEED. */
+    ck_assert_msg(TRINE__LOG_VERSION == 2 && TRINE__LOG_RECORD_HEADER_BYTES == 16,
+                  "log.h says version %u with %u-byte record headers, want 2 and 16", TRINE__LOG_VERSION,
+                  TRINE__LOG_RECORD_HEADER_BYTES);
     trine__log_writer w;
     trine__log_writer_init_at(&w, fake_base(f), 16);
     trine__err err;
     ck_assert(trine__log_append(&w, "hello", 5, &err) == TRINE_OK);
     trine__log_writer_destroy(&w);
-    uint8_t hdr[12];
-    put_record_header(hdr, 5, XXH3_64bits_withSeed("hello", 5, 5));
-    ck_assert_msg(f->len == 16 + 12 + 5 && memcmp(f->data + 16, hdr, 12) == 0 && memcmp(f->data + 28, "hello", 5) == 0,
+    uint8_t hdr[16];
+    uint64_t sum = XXH3_64bits_withSeed("hello", 5, 5);
+    for (int i = 0; i < 4; i++)
+        hdr[i] = (uint8_t)(5u >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        hdr[4 + i] = (uint8_t)(sum >> (8 * i));
+    uint32_t hsum = XXH32(hdr, 12, TRINE__LOG_RECORD_HEADER_SEED);
+    for (int i = 0; i < 4; i++)
+        hdr[12 + i] = (uint8_t)(hsum >> (8 * i));
+    ck_assert_msg(f->len == 16 + 16 + 5 && memcmp(f->data + 16, hdr, 16) == 0 && memcmp(f->data + 32, "hello", 5) == 0,
                   "record bytes differ from log.h's layout");
+    /* The header checksum's seed is not zero, and a zeroed header would
+     * not pass even if XXH32 of it matched (checked in log_header_test.c). */
+    ck_assert_msg(TRINE__LOG_RECORD_HEADER_SEED != 0, "record header seed is 0");
     fake_file_free(f);
 }
 END_TEST
@@ -257,7 +271,7 @@ START_TEST(log_wrong_magic) {
 END_TEST
 
 START_TEST(log_newer_version_unsupported) {
-    const uint32_t versions[] = {2, 7, UINT32_MAX};
+    const uint32_t versions[] = {3, 7, UINT32_MAX};
     for (size_t i = 0; i < 3; i++) {
         uint8_t header[16];
         make_header(header, trine__log_magic_wal, versions[i]);
@@ -265,7 +279,7 @@ START_TEST(log_newer_version_unsupported) {
         fake_file_put(f, "\5\0\0\0garbage-of-a-newer-format", 29);
         outcome o = read_log(f, trine__log_magic_wal, NULL, 0);
         char want[128], what[64];
-        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 1)",
+        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 2)",
                  versions[i]);
         snprintf(what, sizeof what, "version %" PRIu32, versions[i]);
         ck_assert_msg(o.st == TRINE_UNSUPPORTED, "%s: got %s \"%s\", want TRINE_UNSUPPORTED", what,

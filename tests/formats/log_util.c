@@ -52,6 +52,23 @@ fake_file *write_log(const rec *recs, size_t n, uint64_t *starts) {
     return f;
 }
 
+fake_file *write_log_v1(const rec *recs, size_t n, uint64_t *starts) {
+    uint8_t header[16];
+    make_header(header, trine__log_magic_wal, 1);
+    fake_file *f = fake_file_from(header, sizeof header);
+    for (size_t i = 0; i < n; i++) {
+        if (starts)
+            starts[i] = f->len;
+        uint8_t hdr[12];
+        put_record_header_v1(hdr, (uint32_t)recs[i].len, payload_sum(recs[i].data, recs[i].len));
+        fake_file_put(f, hdr, sizeof hdr);
+        fake_file_put(f, recs[i].data, recs[i].len);
+    }
+    if (starts)
+        starts[n] = f->len;
+    return f;
+}
+
 outcome read_log(fake_file *f, const char magic[8], const rec *expect, size_t nexpect) {
     outcome o = {.wrong = -1};
     trine__log_reader r;
@@ -74,12 +91,22 @@ outcome read_log(fake_file *f, const char magic[8], const rec *expect, size_t ne
     }
     o.torn = r.torn_tail;
     o.good_end = r.good_end;
+    o.offset = r.offset;
+    o.damage_offset = r.damage_offset;
     snprintf(o.msg, sizeof o.msg, "%s", err.msg);
     /* Reading on after the end or an error repeats the outcome. */
+    trine__err_clear(&err);
     trine_status again = trine__log_read(&r, &payload, &len, &err);
     ck_assert_msg(again == o.st, "second call after %s returned %s", trine_status_name(o.st),
                   trine_status_name(again));
     ck_assert_msg(r.torn_tail == o.torn, "torn_tail changed on a repeated call");
+    if (o.st != TRINE_DONE) {
+        ck_assert_msg(strcmp(err.msg, o.msg) == 0, "repeated call after %s said \"%s\", first \"%s\"",
+                      trine_status_name(o.st), err.msg, o.msg);
+        ck_assert_msg(r.offset == o.offset && r.good_end == o.good_end,
+                      "repeated call after %s moved the reader from %" PRIu64 " to %" PRIu64,
+                      trine_status_name(o.st), o.offset, r.offset);
+    }
     trine__log_reader_destroy(&r);
     return o;
 }
@@ -109,6 +136,10 @@ void expect_corrupt_record(const outcome *o, size_t n, uint64_t offset, const ch
     snprintf(want, sizeof want, NAME ": bad record at offset %" PRIu64 ": ", offset);
     ck_assert_msg(strncmp(o->msg, want, strlen(want)) == 0, "%s: message \"%s\" does not start with \"%s\"", what,
                   o->msg, want);
+    ck_assert_msg(o->offset == offset && o->good_end == offset && o->damage_offset == offset,
+                  "%s: reader at offset %" PRIu64 ", good_end %" PRIu64 ", damage_offset %" PRIu64
+                  ", want all %" PRIu64,
+                  what, o->offset, o->good_end, o->damage_offset, offset);
 }
 
 void expect_header_error(const outcome *o, trine_status st, const char *needle, const char *what) {
@@ -127,9 +158,24 @@ void make_header(uint8_t out[16], const char magic[8], uint32_t version) {
         out[12 + i] = (uint8_t)(sum >> (8 * i));
 }
 
-void put_record_header(uint8_t out[12], uint32_t len, uint64_t sum) {
+void put_record_header_v1(uint8_t out[12], uint32_t len, uint64_t sum) {
     for (int i = 0; i < 4; i++)
         out[i] = (uint8_t)(len >> (8 * i));
     for (int i = 0; i < 8; i++)
         out[4 + i] = (uint8_t)(sum >> (8 * i));
+}
+
+void put_record_header(uint8_t out[16], uint32_t len, uint64_t sum) {
+    put_record_header_v1(out, len, sum);
+    uint32_t hsum = XXH32(out, 12, TRINE__LOG_RECORD_HEADER_SEED);
+    for (int i = 0; i < 4; i++)
+        out[12 + i] = (uint8_t)(hsum >> (8 * i));
+}
+
+uint64_t payload_sum(const void *payload, size_t len) { return XXH3_64bits_withSeed(payload, len, len); }
+
+bool says_follows_at(const char *msg, uint64_t next) {
+    char want[80];
+    snprintf(want, sizeof want, "a valid record follows at offset %" PRIu64, next);
+    return strstr(msg, want) != NULL;
 }

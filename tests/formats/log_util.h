@@ -34,6 +34,9 @@ void free_records(rec *recs, size_t n);
 /* Writes a WAL holding recs through the log writer. starts (n + 1 entries,
  * optional) receives each record's offset and, last, the end of the file. */
 fake_file *write_log(const rec *recs, size_t n, uint64_t *starts);
+/* The same WAL in the version 1 framing (12-byte record headers without a
+ * header checksum), written by hand as the previous build wrote it. */
+fake_file *write_log_v1(const rec *recs, size_t n, uint64_t *starts);
 
 /* How reading a whole file went. */
 typedef struct outcome {
@@ -42,25 +45,36 @@ typedef struct outcome {
     long wrong;      /* index of the first returned record that differs from expect, -1 if none */
     bool torn;
     uint64_t good_end;
+    uint64_t offset;        /* reader's offset after the final call */
+    uint64_t damage_offset; /* reader's damage_offset after the final call */
     char msg[TRINE__ERR_MSG_MAX];
 } outcome;
 
 /* Opens f as NAME and reads to the end, comparing payloads with expect;
- * also checks that one more read call repeats the final status. */
+ * also checks that one more read call repeats the final status (and, for an
+ * error, the same message without moving the reader). */
 outcome read_log(fake_file *f, const char magic[8], const rec *expect, size_t nexpect);
 
 /* A clean end after n records with good_end == end. */
 void expect_clean(const outcome *o, size_t n, uint64_t end, const char *what);
 /* A torn tail after n records at good_end. */
 void expect_torn(const outcome *o, size_t n, uint64_t good_end, const char *what);
-/* n good records, then TRINE_CORRUPTION "NAME: bad record at offset <offset>: ...". */
+/* n good records, then TRINE_CORRUPTION "NAME: bad record at offset <offset>: ...",
+ * with the reader stopped there: offset, good_end and damage_offset all equal
+ * <offset>. */
 void expect_corrupt_record(const outcome *o, size_t n, uint64_t offset, const char *what);
 /* Open failed with st and a message naming the file and saying needle. */
 void expect_header_error(const outcome *o, trine_status st, const char *needle, const char *what);
 
 /* A 16-byte file header with a correct checksum, any version. */
 void make_header(uint8_t out[16], const char magic[8], uint32_t version);
-/* A 12-byte record header. */
-void put_record_header(uint8_t out[12], uint32_t len, uint64_t sum);
+/* A version 2 record header (16 bytes) with a correct header checksum. */
+void put_record_header(uint8_t out[16], uint32_t len, uint64_t sum);
+/* A version 1 record header (12 bytes). */
+void put_record_header_v1(uint8_t out[12], uint32_t len, uint64_t sum);
+/* XXH3-64 of a payload seeded with its length, as both versions store it. */
+uint64_t payload_sum(const void *payload, size_t len);
+/* Whether the message says "a valid record follows at offset <next>". */
+bool says_follows_at(const char *msg, uint64_t next);
 
 #endif

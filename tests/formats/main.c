@@ -8,6 +8,8 @@ int main(void) {
     Suite *s = suite_create("formats");
     formats_add_log(s);
     formats_add_log_damage(s);
+    formats_add_log_header(s);
+    formats_add_log_v1(s);
     formats_add_wbatch(s);
     formats_add_version_edit(s);
     SRunner *runner = srunner_create(s);
