@@ -137,10 +137,14 @@ TRINE_API void trine_free(void *p);
 
 /**
  * Completion callback. Runs exactly once, either on the thread that completes
- * the future (an engine thread: it must not block and must not call _sync
- * functions, which return TRINE_INVALID there) or at once inside
- * trine_future_on_ready when the future is already complete. The callback may
- * call trine_future_take_* and trine_future_free on f.
+ * the future (an engine thread: the writer for writes, the open or close
+ * thread for those futures) or at once inside trine_future_on_ready when the
+ * future is already complete. Either way it runs as engine code: it must not
+ * block, _sync calls and waits on pending futures return TRINE_INVALID there,
+ * and async calls are allowed but never wait for room: a write whose queue
+ * is full completes at once with TRINE_BUSY ("writer queue full ..."), since
+ * waiting could mean waiting for the very thread running the callback. The
+ * callback may call trine_future_take_* and trine_future_free on f.
  */
 typedef void (*trine_callback)(trine_future *f, void *arg);
 
@@ -169,7 +173,11 @@ TRINE_API const char *trine_future_message(const trine_future *f);
 /**
  * Registers cb to run once when f completes (or at once, on this thread, if it
  * already has). Only one callback per future: a second registration returns
- * TRINE_INVALID and is not run.
+ * TRINE_INVALID and is not run. cb runs as engine code (see trine_callback):
+ * an async write issued from it completes with TRINE_BUSY instead of waiting
+ * when the writer's queue is full, whatever options.backpressure says.
+ * A future may be seen ready by a waiter a moment before its callback has
+ * run: hand results from the callback to other threads yourself.
  */
 TRINE_API trine_status trine_future_on_ready(trine_future *f, trine_callback cb, void *arg);
 
@@ -357,7 +365,11 @@ typedef struct trine_entry {
  * Errors: TRINE_INVALID (NULL db or pointer with non-zero length, key length
  * 0 or > TRINE_MAX_KEY_LEN, value > TRINE_MAX_VALUE_LEN), TRINE_CLOSED,
  * TRINE_READ_ONLY (read-only handle, or a previous WAL sync failed: reopen),
- * TRINE_BUSY (memory limit), TRINE_IO_ERROR, TRINE_NO_SPACE, TRINE_NO_MEMORY.
+ * TRINE_BUSY (memory limit; or the writer's queue is full and the call came
+ * from a callback, or options.backpressure is TRINE_BACKPRESSURE_BUSY),
+ * TRINE_IO_ERROR, TRINE_NO_SPACE, TRINE_NO_MEMORY. With the default
+ * TRINE_BACKPRESSURE_WAIT an application thread waits here for room in a
+ * full queue; it never waits for I/O.
  */
 TRINE_API trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl);
@@ -550,7 +562,8 @@ typedef struct trine_stats {
                                      queue, memory limit) */
     /* What the last open's recovery did (TRINE_WAL_RECOVERY_POINT_IN_TIME): */
     uint64_t recovery_wal_bytes_dropped;  /* WAL bytes from the first damage on */
-    uint64_t recovery_wal_files_set_aside; /* logs renamed to NNNNNN.log.damaged */
+    uint64_t recovery_wal_files_set_aside; /* NNNNNN.log.damaged files written: the
+                                             damaged log's copy and each newer log */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

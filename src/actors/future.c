@@ -313,7 +313,17 @@ static trine_status future_wait(trine_future *f, uint64_t deadline_ns, const str
                                      "would deadlock");
     }
 
-    if (trine__spin_until(ready_pred, f, TRINE__WAIT_SPIN_NS))
+    /* Spin no longer than the caller is willing to wait: a zero timeout is
+     * a poll and returns at once. */
+    uint64_t spin = TRINE__WAIT_SPIN_NS;
+    if (deadline_ns) {
+        uint64_t now = trine__now_ns();
+        if (now >= deadline_ns)
+            return TRINE_TIMED_OUT;
+        if (deadline_ns - now < spin)
+            spin = deadline_ns - now;
+    }
+    if (trine__spin_until(ready_pred, f, spin))
         return f->status;
     for (;;) {
         uint32_t seen = ck_ec32_value(&f->done);

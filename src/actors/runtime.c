@@ -62,6 +62,15 @@ enum { COMMIT_SPIN = 128 };
  */
 #define MSG_PUBLISHED(m) TRINE__TSAN_RELEASE(m)
 #define MSG_RECEIVED(m) TRINE__TSAN_ACQUIRE(m)
+/*
+ * The same for the slot itself: a producer writes a slot only after the
+ * consumer has dequeued what it held the previous time round the ring (CK's
+ * reserve CAS sees the consumer's c_head store, invisible to TSan). Without
+ * this, two producers' stores into one slot a lap apart look like a race
+ * with no CK frame in either stack.
+ */
+#define SLOT_FREED(slot) TRINE__TSAN_RELEASE(slot)
+#define SLOT_TAKEN_FOR_WRITE(slot) TRINE__TSAN_ACQUIRE(slot)
 
 struct trine__sched {
     trine__sched_kind kind;
@@ -118,6 +127,7 @@ static bool ring_put(trine__mailbox *mb, trine__msg *msg) {
     ck_ring_buffer_t *slot = ck_ring_enqueue_reserve_mpsc(&mb->ring, mb->slots, &ticket);
     if (!slot)
         return false; /* full */
+    SLOT_TAKEN_FOR_WRITE(slot);
     slot->value = msg;
     for (unsigned spins = 0; ck_pr_load_uint(&mb->ring.p_tail) != ticket; spins++) {
         if (spins < COMMIT_SPIN) {
@@ -167,7 +177,13 @@ void trine__mailbox_send(trine__mailbox *mb, trine__msg *msg) {
 
 size_t trine__mailbox_take(trine__mailbox *mb, trine__msg **out, size_t max) {
     size_t n = 0;
-    while (n < max && ck_ring_dequeue_mpsc(&mb->ring, mb->slots, &out[n])) {
+    for (;;) {
+        /* One consumer: c_head moves only here, so this is the slot the
+         * dequeue below reads. */
+        ck_ring_buffer_t *slot = &mb->slots[mb->ring.c_head & mb->ring.mask];
+        if (n >= max || !ck_ring_dequeue_mpsc(&mb->ring, mb->slots, &out[n]))
+            break;
+        SLOT_FREED(slot);
         MSG_RECEIVED(out[n]);
         n++;
     }
@@ -429,6 +445,10 @@ void trine__actor_send(trine__actor *a, trine__msg *msg) {
             continue;
         mailbox_grow(&a->mailbox);
     }
+}
+
+bool trine__actor_try_send(trine__actor *a, trine__msg *msg) {
+    return trine__mailbox_try_send(&a->mailbox, msg);
 }
 
 static bool actor_exited(void *arg) { return ((trine__actor *)arg)->exited; }

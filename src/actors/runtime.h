@@ -129,8 +129,13 @@ trine_status trine__actor_init(trine__actor *a, const char *name, unsigned capac
  * blocked, so the application's handlers run on its own threads). On failure
  * nothing is registered and the mailbox is left for the caller to destroy. */
 trine_status trine__actor_start(trine__sched *s, trine__actor *a, trine__err *err);
-/* Enqueues msg for a (waits for space; never drops). */
+/* Enqueues msg for a (waits for space; never drops). Not for engine
+ * threads when the mailbox may be full: they must never wait on a mailbox
+ * (the one they would wait for may be their own); use try_send. */
 void trine__actor_send(trine__actor *a, trine__msg *msg);
+/* Enqueues msg if there is room now; false (nothing queued) when full.
+ * Never waits, on any scheduler. */
+bool trine__actor_try_send(trine__actor *a, trine__msg *msg);
 /* After the owner sent its shutdown message: THREADS joins the thread, INLINE
  * drives the scheduler until a has exited. Then unregisters a and frees the
  * mailbox; messages still queued after the shutdown one are not freed (the

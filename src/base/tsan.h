@@ -20,8 +20,8 @@
 #define TRINE__TSAN_RELEASE(addr) __tsan_release((void *)(addr))
 #define TRINE__TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
 #else
-#define TRINE__TSAN_RELEASE(addr) ((void)0)
-#define TRINE__TSAN_ACQUIRE(addr) ((void)0)
+#define TRINE__TSAN_RELEASE(addr) ((void)(addr))
+#define TRINE__TSAN_ACQUIRE(addr) ((void)(addr))
 #endif
 
 #endif

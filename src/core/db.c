@@ -64,7 +64,11 @@ static trine_status prepare_dir(trine_db *db, trine__err *err) {
         if (!db->opts.create_if_missing || db->opts.read_only)
             return trine__err_set(err, TRINE_NOT_FOUND, "%s does not exist%s", db->path,
                                   db->opts.read_only ? " (read-only open)" : " and create_if_missing is false");
-        return trine__vfs_mkdir(db->vfs, db->path, err);
+        /* The new directory's own entry must be durable too (its parent
+         * synced), in every durability mode: files made in it are synced
+         * into it, which is worth nothing if the directory itself can
+         * vanish at a power loss. */
+        return trine__vfs_mkdir_durable(db->vfs, db->path, err);
     }
     if (kind != TRINE__PATH_DIR)
         return trine__err_set(err, TRINE_INVALID, "%s is not a directory", db->path);
@@ -105,6 +109,7 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
         db->vfs = params->vfs;
         db->own_vfs = params->own_vfs;
         db->wal_enabled = params->wal;
+        db->no_close_thread = params->no_close_thread;
     } else {
         db->vfs = memory ? trine__vfs_memory_new(err) : trine__vfs_posix_new(err);
         db->own_vfs = true;
@@ -142,6 +147,9 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     }
     if ((st = trine__recover(db, seed, &rec, err)) != TRINE_OK)
         goto fail;
+    db->stats.recovery_wal_bytes_dropped = rec.wal_bytes_dropped;
+    db->stats.recovery_wal_files_set_aside = rec.wal_files_set_aside;
+    memcpy(db->open_note, rec.recovery_note, sizeof db->open_note);
 
     /* Sealed memtables newest first after the active one. */
     trine__super *s = NULL;
@@ -227,9 +235,14 @@ static void *open_thread(void *arg) {
     trine__err_clear(&err);
     trine_db *db = NULL;
     trine_status st = trine__db_open(job->path, job->has_opts ? &job->opts : NULL, NULL, &db, &err);
-    if (st == TRINE_OK)
+    /* On success the message is recovery's note ("" almost always), copied
+     * before the handle goes into the future. */
+    char note[TRINE__ERR_MSG_MAX] = "";
+    if (st == TRINE_OK) {
+        memcpy(note, db->open_note, sizeof note);
         trine__future_set_db(job->future, db, dispose_untaken_db);
-    trine__future_complete_msg(job->future, st, st == TRINE_OK ? NULL : err.msg);
+    }
+    trine__future_complete_msg(job->future, st, st == TRINE_OK ? note : err.msg);
     free(job->path);
     free(job);
     return NULL;
@@ -311,7 +324,7 @@ trine_future *trine_close(trine_db *db) {
     if (job) {
         job->future = f;
         job->db = db;
-        if (spawn_detached(close_thread, job))
+        if (!db->no_close_thread && spawn_detached(close_thread, job))
             return f;
         free(job);
     }

@@ -264,16 +264,22 @@ trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_option
     trine__err_clear(&err);
     if (!db || !b)
         return trine__future_failed(TRINE_INVALID, "trine_write: %s is NULL", db ? "batch" : "db");
-    if (wo && (wo->struct_size == 0 || wo->struct_size > sizeof *wo))
+    if (wo && (wo->struct_size < sizeof wo->struct_size || wo->struct_size > sizeof *wo))
         return trine__future_failed(TRINE_INVALID,
                                     "trine_write: write options struct_size %u: use trine_write_options_init",
                                     (unsigned)wo->struct_size);
-    if (wo && !wo->use_db_durability && (unsigned)wo->durability > TRINE_BUFFERED)
-        return trine__future_failed(TRINE_INVALID, "trine_write: unknown durability %d", (int)wo->durability);
+    /* Read only the fields the caller's struct holds; the rest keep their
+     * defaults (an older, shorter struct means the database's durability). */
+    trine_write_options opts;
+    trine_write_options_init(&opts);
+    if (wo)
+        memcpy(&opts, wo, wo->struct_size);
+    if (!opts.use_db_durability && (unsigned)opts.durability > TRINE_BUFFERED)
+        return trine__future_failed(TRINE_INVALID, "trine_write: unknown durability %d", (int)opts.durability);
     if (!trine__db_enter(db, &err))
         return trine__future_from_err(&err);
     trine_future *f = NULL;
-    trine_durability durability = wo && !wo->use_db_durability ? wo->durability : db->opts.durability;
+    trine_durability durability = opts.use_db_durability ? db->opts.durability : opts.durability;
     if (write_allowed(db, &err) != TRINE_OK) {
         f = trine__future_from_err(&err);
     } else if (b->ops.count == 0) {

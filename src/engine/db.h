@@ -58,6 +58,7 @@ typedef struct trine__open_params {
     bool wal;                  /* write a WAL (false only for the memory mode) */
     bool use_registry;         /* in-process registry of open paths */
     uint64_t seed;             /* memtable heights */
+    bool no_close_thread;      /* tests: close behaves as if no thread could be made */
 } trine__open_params;
 
 struct trine_db {
@@ -67,6 +68,7 @@ struct trine_db {
     trine__vfs *vfs;
     bool own_vfs;
     bool wal_enabled;
+    bool no_close_thread;       /* trine__open_params.no_close_thread */
     trine__file *lock;          /* LOCK file handle, NULL for no lock */
     trine__sched *sched;
     trine__actor writer;
@@ -87,6 +89,11 @@ struct trine_db {
      * later write fails with TRINE_READ_ONLY and this text. */
     atomic_int fatal;
     char fatal_msg[TRINE__ERR_MSG_MAX];
+
+    /* Set once by open before the handle is handed out: what recovery has to
+     * say (point-in-time recovery's report), the open future's message on
+     * success; "" when nothing. */
+    char open_note[TRINE__ERR_MSG_MAX];
 
     struct trine_bucket default_bucket;
     trine__db_stats stats;

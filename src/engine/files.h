@@ -6,7 +6,11 @@
  *   CURRENT          "MANIFEST-NNNNNN\n", replaced atomically
  *   MANIFEST-NNNNNN  version edits (log.h format, magic TRINEMAN)
  *   NNNNNN.log       WAL (log.h format, magic TRINEWAL)
- *   *.tmp            being written; never referenced
+ *   NNNNNN.log.damaged  a WAL set aside by point-in-time recovery (a copy of
+ *                    the damaged log, or a newer log renamed): never read,
+ *                    never removed by Trine; its number is never reused
+ *   *.tmp            being written; never referenced (a writable open
+ *                    removes leftovers)
  */
 #ifndef TRINE_ENGINE_FILES_H
 #define TRINE_ENGINE_FILES_H
@@ -16,6 +20,7 @@
 
 #include "engine/db.h"
 #include "lsm/log.h"
+#include "lsm/version_edit.h"
 
 #define TRINE__PATH_MAX 4096
 
@@ -25,17 +30,19 @@ typedef enum trine__fname_kind {
     TRINE__FNAME_MANIFEST,
     TRINE__FNAME_CURRENT,
     TRINE__FNAME_LOCK,
-    TRINE__FNAME_TEMP
+    TRINE__FNAME_TEMP,
+    TRINE__FNAME_WAL_DAMAGED
 } trine__fname_kind;
 
-/* Classifies a directory entry; *number gets the file number for WAL and
- * MANIFEST names. */
+/* Classifies a directory entry; *number gets the file number for WAL,
+ * damaged WAL and MANIFEST names. */
 trine__fname_kind trine__fname_parse(const char *name, uint64_t *number);
 
 /* dir/name into out (cap bytes); false if it does not fit. */
 bool trine__path_join(char *out, size_t cap, const char *dir, const char *name);
 void trine__wal_name(char *out, size_t cap, uint64_t number);      /* "000007.log" */
 void trine__manifest_name(char *out, size_t cap, uint64_t number); /* "MANIFEST-000007" */
+void trine__wal_damaged_name(char *out, size_t cap, uint64_t number); /* "000007.log.damaged" */
 
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
  * directory when sync_dir is true. */
@@ -44,5 +51,26 @@ trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_di
 
 /* Syncs db's directory and counts it. */
 trine_status trine__files_sync_dir(trine_db *db, trine__err *err);
+
+/* Reads CURRENT: the number of the manifest it names, or TRINE_CORRUPTION
+ * unless it holds exactly "MANIFEST-NNNNNN\n". */
+trine_status trine__files_read_current(trine_db *db, uint64_t *manifest_number, trine__err *err);
+/* Writes MANIFEST-number holding state as one edit, and syncs it. */
+trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const trine__version_edit *state,
+                                         trine__err *err);
+/* Points CURRENT at MANIFEST-number atomically: CURRENT.tmp written and
+ * synced, renamed over CURRENT, directory synced. */
+trine_status trine__files_set_current(trine_db *db, uint64_t number, trine__err *err);
+
+/* File operations on names inside db's directory. Errors name the file. */
+trine_status trine__files_remove(trine_db *db, const char *name, trine__err *err);
+trine_status trine__files_rename(trine_db *db, const char *from, const char *to, trine__err *err);
+trine_status trine__files_size(trine_db *db, const char *name, uint64_t *size, trine__err *err);
+/* Truncates name to size and syncs it. */
+trine_status trine__files_truncate(trine_db *db, const char *name, uint64_t size, trine__err *err);
+/* Copies from whole to `to`, durably and atomically: to.tmp is written and
+ * synced, renamed over `to`, and the directory synced. A failure leaves
+ * `to` as it was (and maybe a to.tmp, which a later writable open removes). */
+trine_status trine__files_copy(trine_db *db, const char *from, const char *to, trine__err *err);
 
 #endif

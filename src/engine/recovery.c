@@ -1,6 +1,10 @@
-/* Recovery of a database directory (see recovery.h for the order of steps). */
+/* Recovery of a database directory (see recovery.h for the order of steps
+ * and why each is safe to crash after). */
 #include "engine/recovery.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,43 +12,89 @@
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
 
-typedef struct dir_scan {
-    uint64_t *wals;
-    size_t nwals, cap;
-    uint64_t max_number;
+/* One WAL file found in the directory. */
+typedef struct wal_state {
+    uint64_t number;
+    uint64_t size;     /* bytes, once opened */
+    size_t records;    /* complete records replayed (before any damage) */
+    bool torn;         /* ends in a torn tail */
+    bool set_aside;    /* renamed to .log.damaged by point-in-time recovery */
+    uint64_t good_end; /* end of the last good record */
+} wal_state;
+
+/* What the directory holds, and what replay found. */
+typedef struct recovery {
+    trine_db *db;
+    wal_state *wals; /* ascending numbers */
+    size_t nwals, wals_cap;
+    uint64_t *manifests;
+    size_t nmanifests, manifests_cap;
+    char **temps; /* leftover *.tmp names */
+    size_t ntemps, temps_cap;
+    uint64_t max_number; /* of every numbered file, damaged WALs included */
     bool have_current;
     bool oom;
-} dir_scan;
+} recovery;
+
+/* Damage before the tail of the log. */
+typedef struct damage {
+    size_t index;    /* the WAL holding it; SIZE_MAX: none */
+    uint64_t offset; /* where the damage is, for messages */
+    uint64_t keep;   /* end of the last good record before it */
+} damage;
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
 
 static bool scan_entry(void *arg, const char *name) {
-    dir_scan *d = arg;
+    recovery *rc = arg;
     uint64_t number = 0;
     trine__fname_kind kind = trine__fname_parse(name, &number);
     if (kind == TRINE__FNAME_CURRENT)
-        d->have_current = true;
-    if (kind == TRINE__FNAME_WAL || kind == TRINE__FNAME_MANIFEST) {
-        if (number > d->max_number)
-            d->max_number = number;
-    }
+        rc->have_current = true;
+    if ((kind == TRINE__FNAME_WAL || kind == TRINE__FNAME_MANIFEST || kind == TRINE__FNAME_WAL_DAMAGED) &&
+        number > rc->max_number)
+        rc->max_number = number;
     if (kind == TRINE__FNAME_WAL) {
-        if (d->nwals == d->cap) {
-            size_t cap = d->cap ? d->cap * 2 : 16;
-            uint64_t *p = realloc(d->wals, cap * sizeof *p);
-            if (!p) {
-                d->oom = true;
-                return false;
-            }
-            d->wals = p;
-            d->cap = cap;
+        if (!grow((void **)&rc->wals, &rc->wals_cap, rc->nwals + 1, sizeof *rc->wals))
+            return !(rc->oom = true);
+        memset(&rc->wals[rc->nwals], 0, sizeof *rc->wals);
+        rc->wals[rc->nwals++].number = number;
+    } else if (kind == TRINE__FNAME_MANIFEST) {
+        if (!grow((void **)&rc->manifests, &rc->manifests_cap, rc->nmanifests + 1, sizeof *rc->manifests))
+            return !(rc->oom = true);
+        rc->manifests[rc->nmanifests++] = number;
+    } else if (kind == TRINE__FNAME_TEMP) {
+        char *copy = strdup(name);
+        if (!copy || !grow((void **)&rc->temps, &rc->temps_cap, rc->ntemps + 1, sizeof *rc->temps)) {
+            free(copy);
+            return !(rc->oom = true);
         }
-        d->wals[d->nwals++] = number;
+        rc->temps[rc->ntemps++] = copy;
     }
     return true;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int cmp_wal(const void *a, const void *b) {
+    uint64_t x = ((const wal_state *)a)->number, y = ((const wal_state *)b)->number;
     return x < y ? -1 : x > y;
+}
+
+static void recovery_free(recovery *rc) {
+    for (size_t i = 0; i < rc->ntemps; i++)
+        free(rc->temps[i]);
+    free(rc->temps);
+    free(rc->manifests);
+    free(rc->wals);
 }
 
 static trine_status open_in_dir(trine_db *db, const char *name, int flags, trine__file **f,
@@ -53,31 +103,6 @@ static trine_status open_in_dir(trine_db *db, const char *name, int flags, trine
     if (!trine__path_join(path, sizeof path, db->path, name))
         return trine__err_set(err, TRINE_INVALID, "database path too long");
     return trine__vfs_open(db->vfs, path, flags, f, err);
-}
-
-static trine_status read_current(trine_db *db, uint64_t *manifest_number, trine__err *err) {
-    trine__file *f = NULL;
-    trine_status st = open_in_dir(db, "CURRENT", TRINE__OPEN_READ, &f, err);
-    if (st != TRINE_OK)
-        return st;
-    char buf[64];
-    size_t got = 0;
-    st = trine__file_read_at(f, 0, buf, sizeof buf - 1, &got, err);
-    trine__err ignored;
-    trine__file_close(f, &ignored);
-    if (st != TRINE_OK)
-        return st;
-    buf[got] = '\0';
-    uint64_t number = 0;
-    char *nl = memchr(buf, '\n', got);
-    if (nl)
-        *nl = '\0';
-    if (!nl || nl != buf + got - 1 || trine__fname_parse(buf, &number) != TRINE__FNAME_MANIFEST)
-        return trine__err_set(err, TRINE_CORRUPTION,
-                              "%s/CURRENT: expected \"MANIFEST-NNNNNN\" and a newline, found %zu bytes "
-                              "that are not", db->path, got);
-    *manifest_number = number;
-    return TRINE_OK;
 }
 
 static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_edit *state,
@@ -137,174 +162,375 @@ static trine_status push_memtable(replay *rp, trine__err *err) {
     return TRINE_OK;
 }
 
-/* Replays one WAL; *records counts what it held, *torn / *good_end describe
- * its tail. */
-static trine_status replay_wal(trine_db *db, replay *rp, uint64_t number, size_t *records,
-                               bool *torn, uint64_t *good_end, trine__err *err) {
+/* Applies one WAL record whole, or nothing of it: every op is checked
+ * before the first is inserted, so a bad record leaves no trace (point-in-
+ * time recovery opens with exactly the records before it). */
+static trine_status apply_record(trine_db *db, replay *rp, const char *name, uint64_t rec_off,
+                                 const void *payload, size_t len, trine__err *err) {
+    trine__wbatch_reader br;
+    uint64_t first = 0;
+    uint32_t count = 0;
+    trine_status st = trine__wbatch_reader_init(&br, payload, len, &first, &count, err);
+    if (st == TRINE_OK && first <= rp->replayed_seq)
+        st = trine__err_set(err, TRINE_CORRUPTION, "record at offset %" PRIu64 " starts at sequence %" PRIu64
+                            ", not after %" PRIu64, rec_off, first, rp->replayed_seq);
+    trine__wbatch_reader check = br;
+    trine__wbatch_op op;
+    while (st == TRINE_OK && (st = trine__wbatch_next(&check, &op, err)) == TRINE_OK) {
+    }
+    if (st == TRINE_DONE)
+        st = TRINE_OK;
+    trine__recovered *r = rp->out;
+    while (st == TRINE_OK && (st = trine__wbatch_next(&br, &op, err)) == TRINE_OK) {
+        trine__memtable *m = r->mems[r->count - 1];
+        if (trine__memtable_bytes(m) >= rp->memtable_bytes) {
+            if ((st = push_memtable(rp, err)) != TRINE_OK)
+                return st;
+            m = r->mems[r->count - 1];
+        }
+        if (!trine__memtable_insert(m, op.key, op.klen, op.seq, op.type, op.value, op.vlen))
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory replaying %s", name);
+    }
+    if (st == TRINE_CORRUPTION && strstr(err->msg, name) == NULL) {
+        char inner[TRINE__ERR_MSG_MAX];
+        memcpy(inner, err->msg, sizeof inner);
+        trine__err_set(err, st, "%s/%s: %.200s", db->path, name, inner);
+    }
+    if (st != TRINE_DONE)
+        return st;
+    rp->replayed_seq = first + count - 1;
+    if (rp->replayed_seq > r->last_seq)
+        r->last_seq = rp->replayed_seq;
+    return TRINE_OK;
+}
+
+/* Replays one WAL into memtables. TRINE_CORRUPTION fills dmg (offset and
+ * keep; the caller sets index) and err. */
+static trine_status replay_wal(trine_db *db, replay *rp, wal_state *w, damage *dmg, trine__err *err) {
     char name[32];
-    trine__wal_name(name, sizeof name, number);
+    trine__wal_name(name, sizeof name, w->number);
     trine__file *f = NULL;
     trine_status st = open_in_dir(db, name, TRINE__OPEN_READ, &f, err);
     if (st != TRINE_OK)
         return st;
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
-    st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, err);
+    if ((st = trine__file_size(f, &w->size, err)) == TRINE_OK)
+        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, err);
+    if (st == TRINE_CORRUPTION)
+        dmg->offset = dmg->keep = 0; /* a bad file header: nothing in it is good */
     const void *payload;
     size_t len;
-    *records = 0;
-    trine__recovered *r = rp->out;
-    uint64_t rec_off = rd.offset;
-    while (st == TRINE_OK && (rec_off = rd.offset, st = trine__log_read(&rd, &payload, &len, err)) == TRINE_OK) {
-        trine__wbatch_reader br;
-        uint64_t first;
-        uint32_t count;
-        st = trine__wbatch_reader_init(&br, payload, len, &first, &count, err);
-        if (st == TRINE_OK && first <= rp->replayed_seq)
-            st = trine__err_set(err, TRINE_CORRUPTION,
-                                "%s/%s: record at offset %llu starts at sequence %llu, not after %llu",
-                                db->path, name, (unsigned long long)rec_off, (unsigned long long)first,
-                                (unsigned long long)rp->replayed_seq);
-        trine__wbatch_op op;
-        while (st == TRINE_OK && (st = trine__wbatch_next(&br, &op, err)) == TRINE_OK) {
-            trine__memtable *m = r->mems[r->count - 1];
-            if (trine__memtable_bytes(m) >= rp->memtable_bytes) {
-                if ((st = push_memtable(rp, err)) != TRINE_OK)
-                    break;
-                m = r->mems[r->count - 1];
-            }
-            if (!trine__memtable_insert(m, op.key, op.klen, op.seq, op.type, op.value, op.vlen))
-                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory replaying %s", name);
-        }
-        if (st == TRINE_DONE) {
-            st = TRINE_OK;
-            rp->replayed_seq = first + count - 1;
-            if (rp->replayed_seq > r->last_seq)
-                r->last_seq = rp->replayed_seq;
-            (*records)++;
-        } else if (st == TRINE_CORRUPTION && strstr(err->msg, name) == NULL) {
-            char inner[TRINE__ERR_MSG_MAX];
-            memcpy(inner, err->msg, sizeof inner);
-            trine__err_set(err, st, "%s/%s: %.200s", db->path, name, inner);
+    while (st == TRINE_OK) {
+        uint64_t rec_off = rd.offset;
+        st = trine__log_read(&rd, &payload, &len, err);
+        if (st == TRINE_CORRUPTION) {
+            dmg->offset = rd.damage_offset;
+            dmg->keep = rd.good_end;
+        } else if (st == TRINE_OK) {
+            if ((st = apply_record(db, rp, name, rec_off, payload, len, err)) == TRINE_OK)
+                w->records++;
+            else if (st == TRINE_CORRUPTION)
+                dmg->offset = dmg->keep = rec_off;
         }
     }
-    *torn = rd.torn_tail;
-    *good_end = rd.good_end;
+    if (st == TRINE_CORRUPTION && strstr(err->msg, name) == NULL) {
+        char inner[TRINE__ERR_MSG_MAX];
+        memcpy(inner, err->msg, sizeof inner);
+        trine__err_set(err, st, "%s/%s: %.200s", db->path, name, inner);
+    }
+    w->torn = rd.torn_tail;
+    w->good_end = rd.good_end;
     trine__log_reader_destroy(&rd);
     trine__err ignored;
     trine__file_close(f, &ignored);
     return st == TRINE_DONE ? TRINE_OK : st;
 }
 
-static trine_status truncate_wal(trine_db *db, uint64_t number, uint64_t size, trine__err *err) {
+/* Whether a WAL holds anything past its header: a record, or damage. */
+static trine_status wal_holds_data(trine_db *db, wal_state *w, bool *data, trine__err *err) {
     char name[32];
-    trine__wal_name(name, sizeof name, number);
+    trine__wal_name(name, sizeof name, w->number);
     trine__file *f = NULL;
-    trine_status st = open_in_dir(db, name, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, err);
+    trine_status st = open_in_dir(db, name, TRINE__OPEN_READ, &f, err);
     if (st != TRINE_OK)
         return st;
-    st = trine__file_truncate(f, size, err);
-    if (st == TRINE_OK)
-        st = trine__file_sync(f, true, err);
-    trine__err close_err;
-    if (trine__file_close(f, &close_err) != TRINE_OK && st == TRINE_OK) {
-        *err = close_err;
-        st = close_err.status;
+    trine__log_reader rd;
+    memset(&rd, 0, sizeof rd);
+    trine__err scratch;
+    if ((st = trine__file_size(f, &w->size, err)) == TRINE_OK) {
+        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, &scratch);
+        const void *payload;
+        size_t len;
+        if (st == TRINE_OK)
+            st = trine__log_read(&rd, &payload, &len, &scratch);
+        *data = st == TRINE_OK || st == TRINE_CORRUPTION;
+        if (st == TRINE_OK || st == TRINE_CORRUPTION || st == TRINE_DONE)
+            st = TRINE_OK;
+        else
+            *err = scratch;
     }
+    trine__log_reader_destroy(&rd);
+    trine__err ignored;
+    trine__file_close(f, &ignored);
     return st;
 }
 
-static trine_status write_manifest(trine_db *db, uint64_t number, const trine__version_edit *state,
-                                   trine__err *err) {
-    char name[40];
-    trine__manifest_name(name, sizeof name, number);
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    if (!trine__version_edit_encode(state, &bytes, &len))
-        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory encoding the manifest");
-    trine__file *f = NULL;
-    trine_status st = open_in_dir(db, name, TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_TRUNCATE,
-                                  &f, err);
-    if (st == TRINE_OK) {
-        trine__log_writer w;
-        memset(&w, 0, sizeof w);
-        st = trine__log_writer_init_new(&w, f, trine__log_magic_manifest, err);
-        if (st == TRINE_OK)
-            st = trine__log_append(&w, bytes, len, err);
-        if (st == TRINE_OK)
-            st = trine__file_sync(f, false, err);
-        trine__log_writer_destroy(&w);
-        trine__err close_err;
-        if (trine__file_close(f, &close_err) != TRINE_OK && st == TRINE_OK) {
-            *err = close_err;
-            st = close_err.status;
+/* Replays the log: every WAL from the log number on, oldest first, until
+ * the end or the first damage (TRINE_CORRUPTION: dmg says where, err is
+ * what a strict open reports). */
+static trine_status replay_log(recovery *rc, replay *rp, uint64_t log_number, damage *dmg, trine__err *err) {
+    trine_db *db = rc->db;
+    size_t torn = SIZE_MAX; /* the WAL that ended in a torn tail */
+    for (size_t i = 0; i < rc->nwals; i++) {
+        wal_state *w = &rc->wals[i];
+        if (w->number < log_number)
+            continue; /* obsolete */
+        trine_status st;
+        if (torn == SIZE_MAX) {
+            st = replay_wal(db, rp, w, dmg, err);
+            if (st == TRINE_CORRUPTION)
+                dmg->index = i;
+            if (st != TRINE_OK)
+                return st;
+            if (w->torn)
+                torn = i;
+            continue;
+        }
+        /* After a torn tail only empty WALs may follow (a WAL is synced
+         * before the next one is made, so only the newest can tear). */
+        bool data = false;
+        if ((st = wal_holds_data(db, w, &data, err)) != TRINE_OK)
+            return st;
+        if (data) {
+            char name[32], newer[32];
+            trine__wal_name(name, sizeof name, rc->wals[torn].number);
+            trine__wal_name(newer, sizeof newer, w->number);
+            dmg->index = torn;
+            dmg->offset = dmg->keep = rc->wals[torn].good_end;
+            trine__err_set(err, TRINE_CORRUPTION,
+                           "%s/%s: ends in a damaged record at offset %" PRIu64 ", yet a newer WAL (%s) holds "
+                           "data: data in the middle of the log is missing",
+                           db->path, name, dmg->keep, newer);
+            return TRINE_CORRUPTION;
         }
     }
-    free(bytes);
-    return st;
+    return TRINE_OK;
 }
 
-/* CURRENT.tmp → sync → rename over CURRENT → directory sync. */
-static trine_status set_current(trine_db *db, uint64_t manifest_number, trine__err *err) {
-    char text[48], tmp[TRINE__PATH_MAX], cur[TRINE__PATH_MAX];
-    trine__manifest_name(text, sizeof text - 1, manifest_number);
-    strcat(text, "\n");
-    if (!trine__path_join(tmp, sizeof tmp, db->path, "CURRENT.tmp") ||
-        !trine__path_join(cur, sizeof cur, db->path, "CURRENT"))
-        return trine__err_set(err, TRINE_INVALID, "database path too long");
-    trine__file *f = NULL;
-    trine_status st = trine__vfs_open(db->vfs, tmp, TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_TRUNCATE,
-                                      &f, err);
-    if (st != TRINE_OK)
-        return st;
-    st = trine__file_append(f, text, strlen(text), err);
-    if (st == TRINE_OK)
-        st = trine__file_sync(f, true, err);
-    trine__err close_err;
-    if (trine__file_close(f, &close_err) != TRINE_OK && st == TRINE_OK) {
-        *err = close_err;
-        st = close_err.status;
+/* Appends to a note of TRINE__ERR_MSG_MAX bytes; false (note unchanged)
+ * when the text does not fit. */
+static bool note_add(char *note, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool note_add(char *note, const char *fmt, ...) {
+    size_t used = strlen(note);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(note + used, TRINE__ERR_MSG_MAX - used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= TRINE__ERR_MSG_MAX - used) {
+        note[used] = '\0';
+        return false;
     }
-    if (st == TRINE_OK)
-        st = trine__vfs_rename(db->vfs, tmp, cur, err);
-    if (st == TRINE_OK)
+    return true;
+}
+
+static void pit_note(const recovery *rc, const damage *dmg, uint64_t dropped, uint64_t newer_bytes,
+                     trine__recovered *out) {
+    bool writable = !rc->db->opts.read_only;
+    const wal_state *bad = &rc->wals[dmg->index];
+    size_t newer = rc->nwals - dmg->index - 1;
+    char name[40];
+    trine__wal_name(name, sizeof name, bad->number);
+    char *note = out->recovery_note;
+    note[0] = '\0';
+    note_add(note, "point-in-time recovery%s: %s damaged at offset %" PRIu64 "; %s %" PRIu64 " bytes from it",
+             writable ? "" : " (read-only, nothing changed on disk)", name, dmg->offset,
+             writable ? "dropped" : "ignored", dropped);
+    if (newer > 0)
+        note_add(note, " and %zu newer log%s (%" PRIu64 " bytes)", newer, newer == 1 ? "" : "s", newer_bytes);
+    if (!writable)
+        return;
+    trine__wal_damaged_name(name, sizeof name, bad->number);
+    note_add(note, "; kept as %s", name);
+    for (size_t i = dmg->index + 1; i < rc->nwals; i++) {
+        trine__wal_damaged_name(name, sizeof name, rc->wals[i].number);
+        char more[48];
+        snprintf(more, sizeof more, " and %zu more", rc->nwals - i);
+        /* Leave room to say how many did not fit. */
+        if (strlen(note) + 2 + strlen(name) + strlen(more) >= TRINE__ERR_MSG_MAX || !note_add(note, ", %s", name)) {
+            note_add(note, "%s", more);
+            break;
+        }
+    }
+}
+
+/* TRINE_WAL_RECOVERY_POINT_IN_TIME: keep the records before the damage,
+ * set the rest aside (recovery.h, step 3). Read-only: report only. */
+static trine_status point_in_time(recovery *rc, const damage *dmg, trine__recovered *out, trine__err *err) {
+    trine_db *db = rc->db;
+    wal_state *bad = &rc->wals[dmg->index];
+    char name[32], kept[40];
+    trine__wal_name(name, sizeof name, bad->number);
+    trine__wal_damaged_name(kept, sizeof kept, bad->number);
+    uint64_t newer_bytes = 0;
+    trine_status st;
+    for (size_t i = dmg->index + 1; i < rc->nwals; i++) {
+        char n[32];
+        trine__wal_name(n, sizeof n, rc->wals[i].number);
+        if ((st = trine__files_size(db, n, &rc->wals[i].size, err)) != TRINE_OK)
+            return st;
+        newer_bytes += rc->wals[i].size;
+    }
+    uint64_t dropped = bad->size > dmg->keep ? bad->size - dmg->keep : 0;
+    out->wal_bytes_dropped = dropped + newer_bytes;
+    if (!db->opts.read_only) {
+        /* (a) The damaged log whole, durably, before anything of it goes. */
+        if ((st = trine__files_copy(db, name, kept, err)) != TRINE_OK)
+            return st;
+        /* (b) Newer logs aside, newest first: whatever part of this a crash
+         * keeps, the logs still named .log are contiguous from the damaged
+         * one, which is still damaged until (c), so the next open redoes
+         * this; no newer log is ever replayable after a gap. */
+        for (size_t i = rc->nwals; i-- > dmg->index + 1;) {
+            char from[32], to[40];
+            trine__wal_name(from, sizeof from, rc->wals[i].number);
+            trine__wal_damaged_name(to, sizeof to, rc->wals[i].number);
+            if ((st = trine__files_rename(db, from, to, err)) != TRINE_OK)
+                return st;
+            rc->wals[i].set_aside = true;
+        }
+        if (dmg->index + 1 < rc->nwals && (st = trine__files_sync_dir(db, err)) != TRINE_OK)
+            return st;
+        /* (c) Only now may the damaged log become clean. */
+        if ((st = trine__files_truncate(db, name, dmg->keep, err)) != TRINE_OK)
+            return st;
+        bad->size = bad->good_end = dmg->keep;
+        bad->torn = false;
+        out->wal_files_set_aside = rc->nwals - dmg->index;
+    }
+    pit_note(rc, dmg, dropped, newer_bytes, out);
+    return TRINE_OK;
+}
+
+/* Step 5: removes what no state needs — WALs holding no record (obsolete
+ * ones, empty ones, torn ones without a complete record), manifests CURRENT
+ * does not name, leftover *.tmp files — and syncs the directory, so none of
+ * them can come back once the new WAL takes writes. */
+static trine_status remove_stale(recovery *rc, uint64_t current_manifest, trine__err *err) {
+    trine_db *db = rc->db;
+    char name[TRINE__PATH_MAX];
+    bool removed = false;
+    trine_status st = TRINE_OK;
+    for (size_t i = 0; i < rc->nwals && st == TRINE_OK; i++) {
+        if (rc->wals[i].records > 0 || rc->wals[i].set_aside)
+            continue;
+        trine__wal_name(name, sizeof name, rc->wals[i].number);
+        st = trine__files_remove(db, name, err);
+        removed = true;
+    }
+    /* Without CURRENT (a new database) other manifests are not ours to judge. */
+    for (size_t i = 0; i < rc->nmanifests && rc->have_current && st == TRINE_OK; i++) {
+        if (rc->manifests[i] == current_manifest)
+            continue;
+        trine__manifest_name(name, sizeof name, rc->manifests[i]);
+        st = trine__files_remove(db, name, err);
+        removed = true;
+    }
+    for (size_t i = 0; i < rc->ntemps && st == TRINE_OK; i++) {
+        st = trine__files_remove(db, rc->temps[i], err);
+        removed = true;
+    }
+    if (st == TRINE_OK && removed)
         st = trine__files_sync_dir(db, err);
     return st;
 }
 
-static void remove_file(trine_db *db, const char *name) {
-    char path[TRINE__PATH_MAX];
-    trine__err ignored;
-    if (trine__path_join(path, sizeof path, db->path, name))
-        (void)trine__vfs_remove(db->vfs, path, &ignored);
+/* Steps 4-8 of a writable open, after replay (and step 3). */
+static trine_status install(recovery *rc, uint64_t old_manifest, uint64_t old_log_number, trine__recovered *out,
+                            trine__err *err) {
+    trine_db *db = rc->db;
+    trine_status st;
+    /* 4. A torn tail after good records: cut back to the last good one. */
+    for (size_t i = 0; i < rc->nwals; i++) {
+        wal_state *w = &rc->wals[i];
+        if (!w->torn || w->records == 0 || w->set_aside)
+            continue;
+        char name[32];
+        trine__wal_name(name, sizeof name, w->number);
+        if ((st = trine__files_truncate(db, name, w->good_end, err)) != TRINE_OK)
+            return st;
+        w->torn = false;
+    }
+    /* 5. */
+    if ((st = remove_stale(rc, old_manifest, err)) != TRINE_OK)
+        return st;
+    /* 6. Numbers first, files after: the manifest is installed before the
+     * new WAL exists, so a crash in between leaves a database whose log
+     * number simply names a WAL that was never written. */
+    uint64_t log_number = 0;
+    for (size_t i = 0; i < rc->nwals && !log_number; i++)
+        if (rc->wals[i].number >= old_log_number && rc->wals[i].records > 0)
+            log_number = rc->wals[i].number;
+    uint64_t manifest_number = out->next_file++;
+    if (db->wal_enabled)
+        out->wal_number = out->next_file++;
+    if (!log_number)
+        log_number = out->wal_number;
+    trine__version_edit fresh = {.has_log_number = true, .log_number = log_number,
+                                 .has_next_file = true, .next_file = out->next_file,
+                                 .has_last_seq = true, .last_seq = out->last_seq};
+    if ((st = trine__files_write_manifest(db, manifest_number, &fresh, err)) != TRINE_OK ||
+        (st = trine__files_set_current(db, manifest_number, err)) != TRINE_OK)
+        return st;
+    /* 7. Directory synced in every mode: writes start in this file. */
+    if (db->wal_enabled) {
+        trine__log_writer log;
+        if ((st = trine__files_create_wal(db, out->wal_number, true, &out->wal, &log, err)) != TRINE_OK)
+            return st;
+        out->wal_offset = log.offset;
+        trine__log_writer_destroy(&log);
+    }
+    /* 8. The old manifest: best effort, no directory sync and errors
+     * ignored. CURRENT no longer names it, so nothing reads it whether the
+     * removal happens, fails or is undone by a power loss; the next writable
+     * open removes it with the other stale manifests (step 5), before it
+     * writes anything. Failing an open that has already installed its state
+     * over such a file would help no one. */
+    if (old_manifest) {
+        char name[40];
+        trine__err ignored;
+        trine__manifest_name(name, sizeof name, old_manifest);
+        (void)trine__files_remove(db, name, &ignored);
+    }
+    return TRINE_OK;
 }
 
 trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, trine__err *err) {
     memset(out, 0, sizeof *out);
-    dir_scan scan;
-    memset(&scan, 0, sizeof scan);
-    bool writable = !db->opts.read_only;
-    size_t *records = NULL;
-    trine_status st = trine__vfs_list(db->vfs, db->path, scan_entry, &scan, err);
-    if (st == TRINE_OK && scan.oom)
+    recovery rc;
+    memset(&rc, 0, sizeof rc);
+    rc.db = db;
+    trine_status st = trine__vfs_list(db->vfs, db->path, scan_entry, &rc, err);
+    if (st == TRINE_OK && rc.oom)
         st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory listing %s", db->path);
     if (st != TRINE_OK)
         goto done;
-    if (scan.nwals)
-        qsort(scan.wals, scan.nwals, sizeof *scan.wals, cmp_u64);
+    if (rc.nwals)
+        qsort(rc.wals, rc.nwals, sizeof *rc.wals, cmp_wal);
 
+    /* 1. */
     trine__version_edit state;
     memset(&state, 0, sizeof state);
     uint64_t old_manifest = 0;
-    if (scan.have_current) {
-        if ((st = read_current(db, &old_manifest, err)) != TRINE_OK ||
+    if (rc.have_current) {
+        if ((st = trine__files_read_current(db, &old_manifest, err)) != TRINE_OK ||
             (st = read_manifest(db, old_manifest, &state, err)) != TRINE_OK)
             goto done;
     } else {
-        if (scan.nwals > 0) {
+        if (rc.nwals > 0) {
             st = trine__err_set(err, TRINE_CORRUPTION,
                                 "%s: CURRENT is missing but %zu WAL files exist; refusing to guess",
-                                db->path, scan.nwals);
+                                db->path, rc.nwals);
             goto done;
         }
         if (!db->opts.create_if_missing || db->opts.read_only) {
@@ -318,89 +544,24 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         state.last_seq = 0;
     }
 
+    /* 2. */
     replay rp = {.out = out, .seed = seed, .memtable_bytes = db->opts.memtable_bytes};
     out->last_seq = state.last_seq;
     if ((st = push_memtable(&rp, err)) != TRINE_OK)
         goto done;
-    records = calloc(scan.nwals + 1, sizeof *records);
-    if (!records) {
-        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+    damage dmg = {.index = SIZE_MAX};
+    st = replay_log(&rc, &rp, state.log_number, &dmg, err);
+    if (st == TRINE_CORRUPTION && dmg.index != SIZE_MAX &&
+        db->opts.wal_recovery == TRINE_WAL_RECOVERY_POINT_IN_TIME)
+        st = point_in_time(&rc, &dmg, out, err); /* 3. */
+    if (st != TRINE_OK)
         goto done;
-    }
-    size_t torn_index = SIZE_MAX;
-    uint64_t torn_end = 0;
-    for (size_t i = 0; i < scan.nwals; i++) {
-        if (scan.wals[i] < state.log_number)
-            continue;
-        bool torn = false;
-        uint64_t good_end = 0;
-        if ((st = replay_wal(db, &rp, scan.wals[i], &records[i], &torn, &good_end, err)) != TRINE_OK)
-            goto done;
-        if (torn_index != SIZE_MAX && records[i] > 0) {
-            char name[32];
-            trine__wal_name(name, sizeof name, scan.wals[torn_index]);
-            st = trine__err_set(err, TRINE_CORRUPTION,
-                                "%s/%s: ends in a damaged record at offset %llu, yet a newer WAL holds "
-                                "records: data in the middle of the log is missing",
-                                db->path, name, (unsigned long long)torn_end);
-            goto done;
-        }
-        if (torn) {
-            torn_index = i;
-            torn_end = good_end;
-        }
-    }
-    out->next_file = state.next_file > scan.max_number + 1 ? state.next_file : scan.max_number + 1;
-    if (!writable)
-        goto done;
-
-    if (torn_index != SIZE_MAX && records[torn_index] > 0 &&
-        (st = truncate_wal(db, scan.wals[torn_index], torn_end, err)) != TRINE_OK)
-        goto done;
-
-    uint64_t log_number = 0;
-    for (size_t i = 0; i < scan.nwals && !log_number; i++)
-        if (scan.wals[i] >= state.log_number && records[i] > 0)
-            log_number = scan.wals[i];
-    /* Numbers first, files after: the manifest is installed before the new
-     * WAL exists, so a crash in between leaves a database whose log number
-     * simply names a WAL that was never written. */
-    uint64_t manifest_number = out->next_file++;
-    if (db->wal_enabled)
-        out->wal_number = out->next_file++;
-    if (!log_number)
-        log_number = out->wal_number;
-    trine__version_edit fresh = {.has_log_number = true, .log_number = log_number,
-                                 .has_next_file = true, .next_file = out->next_file,
-                                 .has_last_seq = true, .last_seq = out->last_seq};
-    if ((st = write_manifest(db, manifest_number, &fresh, err)) != TRINE_OK ||
-        (st = set_current(db, manifest_number, err)) != TRINE_OK)
-        goto done;
-    if (db->wal_enabled) {
-        /* Directory synced in every mode: writes start in this file. */
-        trine__log_writer log;
-        if ((st = trine__files_create_wal(db, out->wal_number, true, &out->wal, &log, err)) != TRINE_OK)
-            goto done;
-        out->wal_offset = log.offset;
-        trine__log_writer_destroy(&log);
-    }
-
-    /* The new manifest is durable: what it no longer needs can go. */
-    char name[40];
-    if (old_manifest) {
-        trine__manifest_name(name, sizeof name, old_manifest);
-        remove_file(db, name);
-    }
-    for (size_t i = 0; i < scan.nwals; i++) {
-        if (records[i] == 0 && scan.wals[i] != out->wal_number) {
-            trine__wal_name(name, sizeof name, scan.wals[i]);
-            remove_file(db, name);
-        }
-    }
+    out->next_file = state.next_file > rc.max_number + 1 ? state.next_file : rc.max_number + 1;
+    if (!db->opts.read_only)
+        st = install(&rc, old_manifest, state.log_number, out, err);
 
 done:
-    free(records);
-    free(scan.wals);
+    recovery_free(&rc);
     if (st != TRINE_OK)
         trine__recovered_free(out);
     return st;

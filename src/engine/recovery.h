@@ -2,20 +2,44 @@
  * Recovery: from the files in a database directory to memtables and the
  * numbers the writer continues from, then a fresh MANIFEST and CURRENT.
  *
- * Order of a writable open (each step is safe to crash after; the next open
- * simply recovers again):
- *   1. read CURRENT → MANIFEST-M, fold its edits (log number, next file
- *      number, last sequence);
+ * Order of a writable open. The rule behind it: every removal, rename or
+ * truncation is made durable (file or directory synced) before anything
+ * that depends on it is written, so a power loss at any point leaves a
+ * directory that the next open recovers to the same state; the durability
+ * tests crash recovery at every VFS call, and twice in a row.
+ *   1. list the directory; read CURRENT → MANIFEST-M and fold its edits
+ *      (log number, next file number, last sequence);
  *   2. replay every WAL numbered >= the log number, oldest first, into
- *      memtables; a torn tail is dropped, damage before it is CORRUPTION;
- *   3. truncate a torn WAL to its last good record and sync it;
- *   4. write MANIFEST-N with the whole state (its log number names the new
- *      WAL's number when no older WAL holds records), sync it; write
- *      CURRENT.tmp, sync, rename over CURRENT, sync the directory (in every
- *      durability mode: the structure of the database never depends on luck);
- *   5. create the new WAL (file, header, sync, directory sync);
- *   6. remove the old manifest and WALs that held no record.
- * A read-only open does 1-2 only and changes nothing on disk.
+ *      memtables, each record whole or not at all. A torn tail is dropped;
+ *      after a WAL that ends torn only WALs holding nothing may follow.
+ *      Damage before the tail is TRINE_CORRUPTION, and with
+ *      TRINE_WAL_RECOVERY_STRICT the open stops here, nothing changed;
+ *   3. TRINE_WAL_RECOVERY_POINT_IN_TIME with damage in WAL D: keep every
+ *      record before the damage, and
+ *      a. copy D whole to D.log.damaged (tmp file, sync, rename, directory
+ *         sync);
+ *      b. rename every WAL newer than D to NNNNNN.log.damaged, newest
+ *         first, then sync the directory;
+ *      c. truncate D to the end of its last good record and sync it.
+ *      D stays damaged until c, so a crash before c just makes the next
+ *      open do 3 again; after b no newer WAL can be replayed after the gap;
+ *   4. truncate a WAL that ends torn after good records to its last good
+ *      record, and sync it;
+ *   5. remove the WALs that hold no record (obsolete, empty, or torn before
+ *      their first record), the manifests CURRENT does not name and
+ *      leftover *.tmp files, then sync the directory: none of them can come
+ *      back in front of the WAL made in 7;
+ *   6. write MANIFEST-N with the whole state (its log number names the
+ *      oldest WAL that holds records, else the new WAL's number), sync it;
+ *      write CURRENT.tmp, sync, rename over CURRENT, sync the directory (in
+ *      every durability mode: the structure of the database never depends
+ *      on luck). Until the rename is durable the old CURRENT names the old,
+ *      still valid state;
+ *   7. create the new WAL (file, header, sync, directory sync);
+ *   8. remove the old manifest, best effort (recovery.c says why).
+ * Every error of steps 1-7 fails the open with a message naming the file.
+ * A read-only open does 1-2 only (and reports point-in-time damage without
+ * acting on it) and changes nothing on disk.
  */
 #ifndef TRINE_ENGINE_RECOVERY_H
 #define TRINE_ENGINE_RECOVERY_H
@@ -32,6 +56,10 @@ typedef struct trine__recovered {
     trine__file *wal;
     uint64_t wal_number;
     uint64_t wal_offset;
+    /* What point-in-time recovery did (all zero / "" otherwise): */
+    uint64_t wal_bytes_dropped;    /* WAL bytes from the damage on, newer logs included */
+    uint64_t wal_files_set_aside;  /* NNNNNN.log.damaged files written (writable opens) */
+    char recovery_note[TRINE__ERR_MSG_MAX]; /* for the open future's message */
 } trine__recovered;
 
 /* Runs the steps above for db (directory exists and is locked). On error

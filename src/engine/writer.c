@@ -2,6 +2,9 @@
  * writer actor
  *
  * Receives: WRITE{future, op list, count, durability} from any API thread;
+ *           from an engine thread (a callback, possibly on this very
+ *           thread) only if there is room: such a sender never waits, its
+ *           write completes with TRINE_BUSY (enqueue below);
  *           SHUTDOWN from close, after every caller has left the database.
  * Sends:    nothing yet (SSTables will add FLUSH_MEMTABLE to a flush actor).
  * Owns:     the WAL file and its log writer, the sequence counter, the active
@@ -91,6 +94,22 @@ static bool reserve(trine__writer *w, size_t need) {
     w->buf_cap = cap;
     return true;
 }
+
+/* One huge batch must not pin its buffer for the life of the database: past
+ * WRITER_BUF_KEEP, a buffer four times bigger than the group just written is
+ * given back (the next big group allocates again; groups that size are rare
+ * and cost a copy of their own size anyway). */
+#define WRITER_BUF_KEEP ((size_t)1 << 20)
+
+static void shrink_buffer(trine__writer *w, size_t used) {
+    if (w->buf_cap > WRITER_BUF_KEEP && used < w->buf_cap / 4) {
+        free(w->buf);
+        w->buf = NULL;
+        w->buf_cap = 0;
+    }
+}
+
+size_t trine__writer_buffer_bytes(trine_db *db) { return db->wstate ? db->wstate->buf_cap : 0; }
 
 static void super_release_installed(ck_epoch_entry_t *e) {
     trine__epoch_reclaiming();
@@ -239,6 +258,7 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     atomic_fetch_add_explicit(&db->stats.write_requests, n, memory_order_relaxed);
     if (n > atomic_load_explicit(&db->stats.max_group, memory_order_relaxed))
         atomic_store_explicit(&db->stats.max_group, n, memory_order_relaxed);
+    shrink_buffer(w, len);
     complete_all(reqs, n, TRINE_OK, NULL);
 }
 
@@ -268,6 +288,7 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
                      "memory limit reached: memtables hold %zu bytes of a %zu-byte limit "
                      "(memory_limit_bytes); flushing to disk arrives with SSTables",
                      mem, db->opts.memory_limit_bytes);
+            atomic_fetch_add_explicit(&db->stats.writes_busy, end - start, memory_order_relaxed);
             complete_all(reqs + start, end - start, TRINE_BUSY, msg);
             start = end;
             continue;
@@ -430,6 +451,31 @@ static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability 
     return f;
 }
 
+/*
+ * Hands m to the writer. An application thread with the default
+ * TRINE_BACKPRESSURE_WAIT waits for room when the queue is full. An engine
+ * thread never waits: a callback on the writer's own thread would wait for
+ * the only thread that can make room (a deadlock), and one on another
+ * actor's thread would stall that actor behind the writer. It, and any
+ * caller that asked for TRINE_BACKPRESSURE_BUSY, gets TRINE_BUSY instead.
+ */
+static trine_future *enqueue(trine_db *db, wmsg_write *m) {
+    trine_future *f = m->future;
+    bool engine = trine__thread_is_engine();
+    if (!engine && db->opts.backpressure == TRINE_BACKPRESSURE_WAIT) {
+        trine__actor_send(&db->writer, &m->hdr);
+        return f;
+    }
+    if (trine__actor_try_send(&db->writer, &m->hdr))
+        return f;
+    atomic_fetch_add_explicit(&db->stats.writes_busy, 1, memory_order_relaxed);
+    trine__future_complete(f, TRINE_BUSY,
+                           "writer queue full (options.writer_queue = %u slots): %s", (unsigned)db->opts.writer_queue,
+                           engine ? "a call from an engine thread (a future callback) never waits for room"
+                                  : "options.backpressure is TRINE_BACKPRESSURE_BUSY");
+    return f;
+}
+
 trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability) {
     wmsg_write *m;
@@ -437,8 +483,7 @@ trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const voi
     if (!f)
         return NULL;
     m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl); /* op_size is an upper bound */
-    trine__actor_send(&db->writer, &m->hdr);
-    return f;
+    return enqueue(db, m);
 }
 
 trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
@@ -448,8 +493,7 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
     if (!f)
         return NULL;
     memcpy(m->ops, ops, ops_len);
-    trine__actor_send(&db->writer, &m->hdr);
-    return f;
+    return enqueue(db, m);
 }
 
 trine_status trine__writer_stop(trine_db *db, trine__err *err) {

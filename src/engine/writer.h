@@ -18,6 +18,9 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
 /* Same for one put or delete, encoded straight into the message (one copy). */
 trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability);
+/* Capacity of the writer's group buffer (tests: it must not stay at the
+ * largest group ever seen). Read it only while no write is in flight. */
+size_t trine__writer_buffer_bytes(trine_db *db);
 /* Sends shutdown and waits for the writer to exit; final WAL sync status. */
 trine_status trine__writer_stop(trine_db *db, trine__err *err);
 

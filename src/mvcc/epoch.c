@@ -14,7 +14,11 @@ static _Thread_local ck_epoch_record_t *thread_record;
 
 static void thread_exit(void *rec) {
     /* Reader records never defer frees, so unregistering is enough; the
-     * record stays linked in the epoch and is handed to the next new thread. */
+     * record stays linked in the epoch and is handed to the next new thread.
+     * Forget it first: a call from a later thread-local destructor of this
+     * thread must register a record of its own (and set the key again, so
+     * this runs again for it), never reuse one another thread may own. */
+    thread_record = NULL;
     ck_epoch_unregister(rec);
 }
 

@@ -6,10 +6,11 @@
  *    (as TRINE_IO_ERROR / TRINE_NO_SPACE with a message saying "injected");
  *  - simulate power loss ("crash"): for every file, drop all bytes appended
  *    after its last successful sync, optionally keeping the first `tear_bytes`
- *    of the unsynced tail of one file (a torn write); undo creates, renames
- *    and removes whose directory was not synced afterwards (a created file
- *    disappears, a renamed file goes back to its old name and the file it
- *    replaced comes back with its content, a removed file comes back).
+ *    of the unsynced tail of one file (a torn write); undo creates,
+ *    renames, removes and mkdirs whose directory was not synced afterwards
+ *    (a created file disappears, a renamed file goes back to its old name
+ *    and the file it replaced comes back with its content, a removed file
+ *    comes back, a directory made without a sync of its parent vanishes).
  *
  * Crash model, precisely:
  *  - Content. A file is tracked once it is opened for writing through this
@@ -21,10 +22,14 @@
  *    lowers it at once (the conservative choice: the cut-off bytes never come
  *    back). Files never written through this VFS are left alone.
  *  - Names. Each create (open with CREATE of a missing file, or lock creating
- *    LOCK), rename and remove is pending until a successful sync_dir of the
- *    directory that holds the new name (for a rename: the directory of
- *    `to`). At a crash pending operations are undone newest first. mkdir is
- *    durable at once.
+ *    LOCK), rename, remove and mkdir is pending until a successful sync_dir
+ *    of the directory that holds the new name (for a rename: the directory
+ *    of `to`; for a mkdir: the parent of the new directory, so a sync_dir of
+ *    the new directory itself does not make it durable). At a crash pending
+ *    operations are undone newest first; an undone mkdir removes the
+ *    directory with everything inside it, synced or not (each directory a
+ *    memory base's mkdir -p makes is pending on its own parent). Renames and
+ *    removes of directories are not modelled: they are durable at once.
  *  - How: remove and rename-over do not delete in the base. The victim is
  *    renamed to a hidden ".trine-fault-N" entry in the same directory (list
  *    through this VFS skips those names), deleted for real when the

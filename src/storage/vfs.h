@@ -150,6 +150,15 @@ static inline void trine__vfs_destroy(trine__vfs *v) { if (v) v->ops->destroy(v)
  * TRINE_INVALID. */
 char *trine__vfs_canonical(trine__vfs *v, const char *path, trine__err *err);
 
+/* Syncs the directory that holds path (its parent; "." for a bare name),
+ * making path's own entry durable: what a new directory needs after mkdir. */
+trine_status trine__vfs_sync_parent(trine__vfs *v, const char *path, trine__err *err);
+/* mkdir that leaves the new directory durable: every directory it creates
+ * (the memory backend also makes missing parents) gets a sync of its
+ * parent, outermost first, before this returns. OK without any sync when
+ * path already is a directory. */
+trine_status trine__vfs_mkdir_durable(trine__vfs *v, const char *path, trine__err *err);
+
 /* Path helpers (vfs_common.c). Each returns a malloc'd string, NULL only on
  * allocation failure. */
 /* dir + "/" + name; dir "" → name; no doubled '/'. */

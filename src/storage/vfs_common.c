@@ -23,6 +23,49 @@ char *trine__vfs_canonical(trine__vfs *v, const char *path, trine__err *err) {
     return copy;
 }
 
+trine_status trine__vfs_sync_parent(trine__vfs *v, const char *path, trine__err *err) {
+    char *parent = trine__vfs_path_parent(path);
+    if (!parent)
+        return trine__err_set(err, TRINE_NO_MEMORY, "sync_dir (parent of %s): out of memory", path);
+    trine_status st = trine__vfs_sync_dir(v, parent[0] ? parent : ".", err);
+    free(parent);
+    return st;
+}
+
+#define MKDIR_DEPTH_MAX 64
+
+trine_status trine__vfs_mkdir_durable(trine__vfs *v, const char *path, trine__err *err) {
+    /* The directories the mkdir will create: path and its missing parents,
+     * innermost first. Deeper than MKDIR_DEPTH_MAX new levels: the
+     * outermost ones are not synced (no database path needs that). */
+    char *made[MKDIR_DEPTH_MAX];
+    size_t nmade = 0;
+    trine_status st = TRINE_OK;
+    for (char *d = trine__vfs_path_normalize(path); st == TRINE_OK;) {
+        if (!d) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "mkdir %s: out of memory", path);
+            break;
+        }
+        trine__path_kind k = TRINE__PATH_MISSING;
+        if (d[0] == '\0' || strcmp(d, "/") == 0 || nmade == MKDIR_DEPTH_MAX ||
+            (st = trine__vfs_kind(v, d, &k, err)) != TRINE_OK || k != TRINE__PATH_MISSING) {
+            free(d);
+            break;
+        }
+        made[nmade++] = d;
+        d = trine__vfs_path_parent(d);
+    }
+    if (st == TRINE_OK)
+        st = trine__vfs_mkdir(v, path, err);
+    while (nmade > 0) {
+        char *d = made[--nmade];
+        if (st == TRINE_OK)
+            st = trine__vfs_sync_parent(v, d, err);
+        free(d);
+    }
+    return st;
+}
+
 char *trine__vfs_path_join(const char *dir, const char *name) {
     size_t dl = strlen(dir), nl = strlen(name);
     while (dl > 1 && dir[dl - 1] == '/')

@@ -1,14 +1,17 @@
 /*
  * fault backend: wraps another trine__vfs to inject failures and simulate
- * power loss. fault.h states the model; this file keeps two books for it:
+ * power loss. fault.h states the model; the VFS calls here keep two books
+ * for it (their bookkeeping lives in vfs_fault_control.c, next to the crash
+ * that rewinds them):
  *
  *  - tracks: one per file written through this VFS, keyed by its current
  *    name in the base, holding the durable (synced) length. Handles point at
  *    their track, so a rename while open does not lose it. A track lives
  *    while it is named or referenced by a handle.
- *  - pending: creates, renames and removes not yet covered by a sync_dir of
- *    their directory, oldest first. Victims of remove and rename-over are
- *    parked under a hidden name in the base so a crash can bring them back.
+ *  - pending: creates, renames, removes and mkdirs not yet covered by a
+ *    sync_dir of their directory (a mkdir's: its parent), oldest first.
+ *    Victims of remove and rename-over are parked under a hidden name in
+ *    the base so a crash can bring them back.
  *
  * Every call first passes the gate (count, dead mode, rule). Namespace calls
  * hold the mutex across the base call so the books and the base agree;
@@ -92,126 +95,6 @@ static void sync_succeeded(fault_vfs *fv) {
         fv->dead = true;
 }
 
-/* ---- books (mu held) ---------------------------------------------------- */
-
-ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm) {
-    for (size_t i = 0; i < fv->ntracks; i++)
-        if (fv->tracks[i]->path && strcmp(fv->tracks[i]->path, norm) == 0)
-            return fv->tracks[i];
-    return NULL;
-}
-
-/* Frees tracks that are neither named nor referenced. */
-void trine__fault_tracks_collect(fault_vfs *fv) {
-    size_t o = 0;
-    for (size_t i = 0; i < fv->ntracks; i++) {
-        ftrack *t = fv->tracks[i];
-        if (!t->path && t->handles == 0)
-            free(t);
-        else
-            fv->tracks[o++] = t;
-    }
-    fv->ntracks = o;
-}
-
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
-static ftrack *track_new(fault_vfs *fv, const char *norm) {
-    ftrack *t = calloc(1, sizeof *t);
-    if (!t || !(t->path = strdup(norm)) ||
-        !grow((void **)&fv->tracks, &fv->tracks_cap, fv->ntracks + 1, sizeof *fv->tracks)) {
-        if (t)
-            free(t->path);
-        free(t);
-        return NULL;
-    }
-    fv->tracks[fv->ntracks++] = t;
-    return t;
-}
-
-/* The track named old (if any) is now named new_path (NULL: gone). On
- * allocation failure the track is dropped: the file is then simply no longer
- * cut at a crash. */
-static void track_move(fault_vfs *fv, const char *old, const char *new_path) {
-    ftrack *t = trine__fault_track_find(fv, old);
-    if (!t)
-        return;
-    free(t->path);
-    t->path = new_path ? strdup(new_path) : NULL;
-}
-
-void trine__fault_pending_free(pending *p) {
-    free(p->dir);
-    free(p->path);
-    free(p->from);
-    free(p->hidden);
-}
-
-/* Records a pending operation; takes ownership of the strings (also on
- * failure). */
-static trine_status pending_add(fault_vfs *fv, int type, char *path, char *from, char *hidden,
-                                trine__err *err) {
-    pending p = {.type = type, .path = path, .from = from, .hidden = hidden};
-    p.dir = path ? trine__vfs_path_parent(path) : NULL;
-    if (!path || !p.dir || !grow((void **)&fv->pend, &fv->pend_cap, fv->npend + 1, sizeof *fv->pend)) {
-        trine__fault_pending_free(&p);
-        return trine__err_set(err, TRINE_NO_MEMORY, "fault vfs: out of memory");
-    }
-    fv->pend[fv->npend++] = p;
-    return TRINE_OK;
-}
-
-/* A fresh hidden name next to norm. */
-static char *hidden_name(fault_vfs *fv, const char *norm) {
-    char *dir = trine__vfs_path_parent(norm);
-    if (!dir)
-        return NULL;
-    char name[64];
-    snprintf(name, sizeof name, HIDDEN_PREFIX "%" PRIu64, ++fv->hidden_seq);
-    char *out = trine__vfs_path_join(dir, name);
-    free(dir);
-    return out;
-}
-
-/* Makes every pending operation in dir durable: parked victims are deleted
- * for real. */
-static void pending_commit_dir(fault_vfs *fv, const char *dir) {
-    size_t o = 0;
-    for (size_t i = 0; i < fv->npend; i++) {
-        pending *p = &fv->pend[i];
-        if (strcmp(p->dir, dir) != 0) {
-            fv->pend[o++] = *p;
-            continue;
-        }
-        if (p->hidden) {
-            trine__err ignored;
-            trine__vfs_remove(fv->inner, p->hidden, &ignored); /* best effort: test scaffolding */
-            track_move(fv, p->hidden, NULL);
-        }
-        trine__fault_pending_free(p);
-    }
-    fv->npend = o;
-    trine__fault_tracks_collect(fv);
-}
-
-trine__path_kind trine__fault_base_kind(fault_vfs *fv, const char *path) {
-    trine__path_kind k = TRINE__PATH_MISSING;
-    trine__err ignored;
-    if (trine__vfs_kind(fv->inner, path, &k, &ignored) != TRINE_OK)
-        return TRINE__PATH_MISSING;
-    return k;
-}
-
 /* ---- files -------------------------------------------------------------- */
 
 static trine_status wrap_file(fault_vfs *fv, const char *path, trine__file *inner, ftrack *track,
@@ -260,7 +143,7 @@ static trine_status fault_open(trine__vfs *v, const char *path, int flags, trine
             trine__err ignored;
             if (existed && trine__file_size(inner, &size, &ignored) != TRINE_OK)
                 size = 0;
-            if ((track = track_new(fv, norm)))
+            if ((track = trine__fault_track_new(fv, norm)))
                 track->synced_len = size; /* untracked content counts as durable */
         }
         if (track && (flags & TRINE__OPEN_TRUNCATE) && existed) {
@@ -270,7 +153,7 @@ static trine_status fault_open(trine__vfs *v, const char *path, int flags, trine
     }
     if (!existed) {
         char *copy = strdup(norm);
-        st = pending_add(fv, P_CREATE, copy, NULL, NULL, err);
+        st = trine__fault_pending_add(fv, P_CREATE, copy, NULL, NULL, err);
         if (st != TRINE_OK) {
             trine__file_close(inner, NULL);
             goto out;
@@ -397,12 +280,45 @@ static trine_status fault_kind(trine__vfs *v, const char *path, trine__path_kind
     return trine__vfs_kind(fv->inner, path, out, err);
 }
 
+/* A mkdir is pending on its parent directory, like a create; the memory
+ * base also makes missing parents, each pending on its own parent. */
 static trine_status fault_mkdir(trine__vfs *v, const char *path, trine__err *err) {
     fault_vfs *fv = trine__fault_of(v);
-    trine_status st = gate_locked(fv, TRINE__FOP_MKDIR, path, err);
+    char *norm = trine__vfs_path_normalize(path);
+    if (!norm)
+        return trine__err_set(err, TRINE_NO_MEMORY, "mkdir %s: out of memory", path);
+    char *made[64]; /* directories this call creates, innermost first */
+    size_t nmade = 0;
+    pthread_mutex_lock(&fv->mu);
+    trine_status st = gate(fv, TRINE__FOP_MKDIR, path, NULL, err);
     if (st != TRINE_OK)
-        return st;
-    return trine__vfs_mkdir(fv->inner, path, err);
+        goto out;
+    for (char *d = strdup(norm); d;) {
+        if (d[0] == '\0' || strcmp(d, "/") == 0 || nmade == sizeof made / sizeof made[0] ||
+            trine__fault_base_kind(fv, d) != TRINE__PATH_MISSING) {
+            free(d);
+            break;
+        }
+        made[nmade++] = d;
+        d = trine__vfs_path_parent(d);
+    }
+    if ((st = trine__vfs_mkdir(fv->inner, path, err)) != TRINE_OK)
+        goto out;
+    /* Outermost first, so that a crash (newest first) undoes the inner ones
+     * before their parents. */
+    while (st == TRINE_OK && nmade > 0) {
+        char *d = made[--nmade];
+        if (trine__fault_base_kind(fv, d) == TRINE__PATH_DIR)
+            st = trine__fault_pending_add(fv, P_MKDIR, d, NULL, NULL, err);
+        else
+            free(d);
+    }
+out:
+    pthread_mutex_unlock(&fv->mu);
+    while (nmade > 0)
+        free(made[--nmade]);
+    free(norm);
+    return st;
 }
 
 typedef struct list_filter {
@@ -449,7 +365,7 @@ static trine_status fault_rename(trine__vfs *v, const char *from, const char *to
     trine__err ignored;
     if (trine__fault_base_kind(fv, to) == TRINE__PATH_FILE) {
         /* Park the file being replaced so a crash can bring it back. */
-        if (!(hidden = hidden_name(fv, nto))) {
+        if (!(hidden = trine__fault_hidden_name(fv, nto))) {
             st = trine__err_set(err, TRINE_NO_MEMORY, "rename %s: out of memory", from);
             goto out;
         }
@@ -459,12 +375,12 @@ static trine_status fault_rename(trine__vfs *v, const char *from, const char *to
             trine__vfs_rename(fv->inner, hidden, to, &ignored);
             goto out;
         }
-        track_move(fv, nto, hidden);
+        trine__fault_track_move(fv, nto, hidden);
     } else if ((st = trine__vfs_rename(fv->inner, from, to, err)) != TRINE_OK) {
         goto out;
     }
-    track_move(fv, nfrom, nto);
-    st = pending_add(fv, P_RENAME, nto, nfrom, hidden, err);
+    trine__fault_track_move(fv, nfrom, nto);
+    st = trine__fault_pending_add(fv, P_RENAME, nto, nfrom, hidden, err);
     nto = nfrom = hidden = NULL; /* owned by the pending entry now */
 out:
     trine__fault_tracks_collect(fv);
@@ -490,18 +406,18 @@ static trine_status fault_remove(trine__vfs *v, const char *path, trine__err *er
     if (trine__fault_base_kind(fv, path) != TRINE__PATH_FILE) {
         /* A directory: parked files inside it go for good first, so that an
          * otherwise empty directory can be removed. Missing: the base says so. */
-        pending_commit_dir(fv, norm);
+        trine__fault_pending_commit_dir(fv, norm);
         st = trine__vfs_remove(fv->inner, path, err);
         goto out;
     }
-    if (!(hidden = hidden_name(fv, norm))) {
+    if (!(hidden = trine__fault_hidden_name(fv, norm))) {
         st = trine__err_set(err, TRINE_NO_MEMORY, "remove %s: out of memory", path);
         goto out;
     }
     if ((st = trine__vfs_rename(fv->inner, path, hidden, err)) != TRINE_OK)
         goto out;
-    track_move(fv, norm, hidden);
-    st = pending_add(fv, P_REMOVE, norm, NULL, hidden, err);
+    trine__fault_track_move(fv, norm, hidden);
+    st = trine__fault_pending_add(fv, P_REMOVE, norm, NULL, hidden, err);
     norm = hidden = NULL;
 out:
     trine__fault_tracks_collect(fv);
@@ -521,7 +437,7 @@ static trine_status fault_sync_dir(trine__vfs *v, const char *dir, trine__err *e
     if (st == TRINE_OK)
         st = trine__vfs_sync_dir(fv->inner, dir, err);
     if (st == TRINE_OK) {
-        pending_commit_dir(fv, norm);
+        trine__fault_pending_commit_dir(fv, norm);
         sync_succeeded(fv);
     }
     pthread_mutex_unlock(&fv->mu);
@@ -545,7 +461,7 @@ static trine_status fault_lock(trine__vfs *v, const char *path, bool shared, tri
     if ((st = trine__vfs_lock(fv->inner, path, shared, &inner, err)) != TRINE_OK)
         goto out;
     if (!existed) {
-        st = pending_add(fv, P_CREATE, norm, NULL, NULL, err);
+        st = trine__fault_pending_add(fv, P_CREATE, norm, NULL, NULL, err);
         norm = NULL;
         if (st != TRINE_OK) {
             trine__vfs_unlock(inner, NULL);

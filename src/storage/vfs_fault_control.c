@@ -1,7 +1,9 @@
 /*
- * fault backend, the test-facing half: failure rules, counters, dead mode
- * and the power-loss crash (fault.h states the model; vfs_fault.c keeps the
- * books this file reads and rewinds).
+ * fault backend, the books and the test-facing half (fault.h states the
+ * model): the tracks and pending directory operations that vfs_fault.c's
+ * VFS calls record (vfs_fault_internal.h describes them), and what tests
+ * call: failure rules, counters, dead mode and the power-loss crash, which
+ * rewinds those books.
  */
 #include "storage/vfs_fault_internal.h"
 
@@ -9,6 +11,126 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- books (mu held) ---------------------------------------------------- */
+
+ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm) {
+    for (size_t i = 0; i < fv->ntracks; i++)
+        if (fv->tracks[i]->path && strcmp(fv->tracks[i]->path, norm) == 0)
+            return fv->tracks[i];
+    return NULL;
+}
+
+/* Frees tracks that are neither named nor referenced. */
+void trine__fault_tracks_collect(fault_vfs *fv) {
+    size_t o = 0;
+    for (size_t i = 0; i < fv->ntracks; i++) {
+        ftrack *t = fv->tracks[i];
+        if (!t->path && t->handles == 0)
+            free(t);
+        else
+            fv->tracks[o++] = t;
+    }
+    fv->ntracks = o;
+}
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+ftrack *trine__fault_track_new(fault_vfs *fv, const char *norm) {
+    ftrack *t = calloc(1, sizeof *t);
+    if (!t || !(t->path = strdup(norm)) ||
+        !grow((void **)&fv->tracks, &fv->tracks_cap, fv->ntracks + 1, sizeof *fv->tracks)) {
+        if (t)
+            free(t->path);
+        free(t);
+        return NULL;
+    }
+    fv->tracks[fv->ntracks++] = t;
+    return t;
+}
+
+/* The track named old (if any) is now named new_path (NULL: gone). On
+ * allocation failure the track is dropped: the file is then simply no longer
+ * cut at a crash. */
+void trine__fault_track_move(fault_vfs *fv, const char *old, const char *new_path) {
+    ftrack *t = trine__fault_track_find(fv, old);
+    if (!t)
+        return;
+    free(t->path);
+    t->path = new_path ? strdup(new_path) : NULL;
+}
+
+void trine__fault_pending_free(pending *p) {
+    free(p->dir);
+    free(p->path);
+    free(p->from);
+    free(p->hidden);
+}
+
+/* Records a pending operation; takes ownership of the strings (also on
+ * failure). */
+trine_status trine__fault_pending_add(fault_vfs *fv, int type, char *path, char *from, char *hidden,
+                                trine__err *err) {
+    pending p = {.type = type, .path = path, .from = from, .hidden = hidden};
+    p.dir = path ? trine__vfs_path_parent(path) : NULL;
+    if (!path || !p.dir || !grow((void **)&fv->pend, &fv->pend_cap, fv->npend + 1, sizeof *fv->pend)) {
+        trine__fault_pending_free(&p);
+        return trine__err_set(err, TRINE_NO_MEMORY, "fault vfs: out of memory");
+    }
+    fv->pend[fv->npend++] = p;
+    return TRINE_OK;
+}
+
+/* A fresh hidden name next to norm. */
+char *trine__fault_hidden_name(fault_vfs *fv, const char *norm) {
+    char *dir = trine__vfs_path_parent(norm);
+    if (!dir)
+        return NULL;
+    char name[64];
+    snprintf(name, sizeof name, HIDDEN_PREFIX "%" PRIu64, ++fv->hidden_seq);
+    char *out = trine__vfs_path_join(dir, name);
+    free(dir);
+    return out;
+}
+
+/* Makes every pending operation in dir durable: parked victims are deleted
+ * for real. */
+void trine__fault_pending_commit_dir(fault_vfs *fv, const char *dir) {
+    size_t o = 0;
+    for (size_t i = 0; i < fv->npend; i++) {
+        pending *p = &fv->pend[i];
+        if (strcmp(p->dir, dir) != 0) {
+            fv->pend[o++] = *p;
+            continue;
+        }
+        if (p->hidden) {
+            trine__err ignored;
+            trine__vfs_remove(fv->inner, p->hidden, &ignored); /* best effort: test scaffolding */
+            trine__fault_track_move(fv, p->hidden, NULL);
+        }
+        trine__fault_pending_free(p);
+    }
+    fv->npend = o;
+    trine__fault_tracks_collect(fv);
+}
+
+trine__path_kind trine__fault_base_kind(fault_vfs *fv, const char *path) {
+    trine__path_kind k = TRINE__PATH_MISSING;
+    trine__err ignored;
+    if (trine__vfs_kind(fv->inner, path, &k, &ignored) != TRINE_OK)
+        return TRINE__PATH_MISSING;
+    return k;
+}
 
 /* ---- control ------------------------------------------------------------ */
 
@@ -148,6 +270,53 @@ static trine_status crash_cut(fault_vfs *fv, ftrack *t, const char *tear, uint64
     return s;
 }
 
+typedef struct name_vec {
+    char **names;
+    size_t count, cap;
+    bool oom;
+} name_vec;
+
+static bool collect_names(void *arg, const char *name) {
+    name_vec *nv = arg;
+    if (nv->count == nv->cap) {
+        size_t cap = nv->cap ? nv->cap * 2 : 16;
+        char **p = realloc(nv->names, cap * sizeof *p);
+        if (!p) {
+            nv->oom = true;
+            return false;
+        }
+        nv->names = p;
+        nv->cap = cap;
+    }
+    if (!(nv->names[nv->count] = strdup(name))) {
+        nv->oom = true;
+        return false;
+    }
+    nv->count++;
+    return true;
+}
+
+/* Removes dir and everything below it from the base (a mkdir undone by the
+ * crash takes what was made inside it along). */
+static trine_status remove_tree(trine__vfs *in, const char *dir, trine__err *e) {
+    name_vec nv = {0};
+    trine_status st = trine__vfs_list(in, dir, collect_names, &nv, e);
+    if (st == TRINE_OK && nv.oom)
+        st = trine__err_set(e, TRINE_NO_MEMORY, "crash: out of memory listing %s", dir);
+    for (size_t i = 0; i < nv.count; i++) {
+        char *path = st == TRINE_OK ? trine__vfs_path_join(dir, nv.names[i]) : NULL;
+        if (st == TRINE_OK && !path)
+            st = trine__err_set(e, TRINE_NO_MEMORY, "crash: out of memory removing %s", dir);
+        trine__path_kind k = TRINE__PATH_MISSING;
+        if (path && (st = trine__vfs_kind(in, path, &k, e)) == TRINE_OK)
+            st = k == TRINE__PATH_DIR ? remove_tree(in, path, e) : trine__vfs_remove(in, path, e);
+        free(path);
+        free(nv.names[i]);
+    }
+    free(nv.names);
+    return st == TRINE_OK ? trine__vfs_remove(in, dir, e) : st;
+}
+
 trine_status trine__fault_crash(trine__vfs *fault, const char *tear_path, uint64_t tear_bytes,
                                 trine__err *err) {
     fault_vfs *fv = trine__fault_of(fault);
@@ -182,6 +351,11 @@ trine_status trine__fault_crash(trine__vfs *fault, const char *tear_path, uint64
             break;
         case P_REMOVE:
             first_error(&st, err, trine__vfs_rename(in, p->hidden, p->path, &e), &e);
+            break;
+        case P_MKDIR:
+            /* Gone already when it was removed (durable at once) later. */
+            if (trine__fault_base_kind(fv, p->path) == TRINE__PATH_DIR)
+                first_error(&st, err, remove_tree(in, p->path, &e), &e);
             break;
         }
         trine__fault_pending_free(p);

@@ -1,6 +1,7 @@
 /*
  * The fault backend's books, shared by its two files: vfs_fault.c (the VFS
- * calls) and vfs_fault_control.c (what tests call: rules, counters, crash).
+ * calls, which record into the books) and vfs_fault_control.c (the books'
+ * bookkeeping, and what tests call: rules, counters, crash).
  * Internal to src/storage.
  */
 #ifndef TRINE_STORAGE_VFS_FAULT_INTERNAL_H
@@ -21,12 +22,13 @@ typedef struct ftrack {
     bool written;        /* appended or truncated since tracking began */
 } ftrack;
 
-enum { P_CREATE, P_RENAME, P_REMOVE };
+enum { P_CREATE, P_RENAME, P_REMOVE, P_MKDIR };
 
 typedef struct pending {
     int type;
     char *dir;    /* normalized directory whose sync_dir makes it durable */
-    char *path;   /* CREATE: the file; RENAME: to; REMOVE: the removed name */
+    char *path;   /* CREATE: the file; RENAME: to; REMOVE: the removed name;
+                   * MKDIR: the directory made */
     char *from;   /* RENAME only */
     char *hidden; /* REMOVE: the parked file; RENAME: the replaced file or NULL */
 } pending;
@@ -67,10 +69,24 @@ typedef struct fault_file {
 
 /* The fault VFS behind v (v must be one). */
 fault_vfs *trine__fault_of(trine__vfs *v);
-/* Books, called with fv->mu held. */
+/* Books (vfs_fault_control.c), called with fv->mu held. */
 ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm);
+/* Frees tracks that are neither named nor referenced. */
 void trine__fault_tracks_collect(fault_vfs *fv);
+/* A new track named norm; NULL on allocation failure. */
+ftrack *trine__fault_track_new(fault_vfs *fv, const char *norm);
+/* The track named old (if any) is now named new_path (NULL: gone). */
+void trine__fault_track_move(fault_vfs *fv, const char *old, const char *new_path);
 void trine__fault_pending_free(pending *p);
+/* Records a pending operation; takes ownership of the strings (also on
+ * failure). Its directory is path's parent. */
+trine_status trine__fault_pending_add(fault_vfs *fv, int type, char *path, char *from, char *hidden,
+                                      trine__err *err);
+/* A fresh hidden name next to norm (malloc'd; NULL on allocation failure). */
+char *trine__fault_hidden_name(fault_vfs *fv, const char *norm);
+/* Makes every pending operation in dir durable: parked victims are deleted
+ * for real. */
+void trine__fault_pending_commit_dir(fault_vfs *fv, const char *dir);
 trine__path_kind trine__fault_base_kind(fault_vfs *fv, const char *path);
 
 #endif

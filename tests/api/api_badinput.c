@@ -316,6 +316,11 @@ START_TEST(test_open_null_path) {
 }
 END_TEST
 
+static void set_group_too_big(trine_options *o) { o->max_group_requests = 65537; }
+static void set_backpressure_unknown(trine_options *o) { o->backpressure = (trine_backpressure)7; }
+static void set_wal_recovery_unknown(trine_options *o) { o->wal_recovery = (trine_wal_recovery)9; }
+static void set_queue_not_pow2(trine_options *o) { o->writer_queue = 1000; }
+
 START_TEST(test_open_bad_options) {
     trine_db *db = NULL;
     trine_options o = trine_options_memory();
@@ -339,8 +344,52 @@ START_TEST(test_open_bad_options) {
         API_FINISH_FUTURE(trine_open("api-bad-options", &o), TRINE_INVALID,
                           "open(durability %d)", bad_durability[i]);
     }
+    /* Each knob with a bounded range: the message names the field. */
+    struct {
+        const char *field;
+        void (*set)(trine_options *);
+    } bad[] = {
+        {"max_group_requests", set_group_too_big},
+        {"backpressure", set_backpressure_unknown},
+        {"wal_recovery", set_wal_recovery_unknown},
+        {"writer_queue", set_queue_not_pow2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = trine_options_memory();
+        bad[i].set(&o);
+        API_CHECK(trine_open_sync("api-bad-options", &o, &db), TRINE_INVALID, "open_sync(bad %s)", bad[i].field);
+        ck_assert_msg(api_contains_ci(trine_last_error(), bad[i].field), "bad %s: message \"%s\" does not name it",
+                      bad[i].field, trine_last_error());
+    }
+    o = trine_options_memory();
+    o.max_group_requests = 65536; /* the maximum itself is fine */
+    API_CHECK(trine_open_sync("api-bad-options", &o, &db), TRINE_OK, "open_sync(max_group_requests 65536)");
+    api_close(db);
+    db = NULL;
     ck_assert_msg(db == NULL, "an open with bad options returned a handle");
     trine_options_init(NULL); /* documented no-op */
+}
+END_TEST
+
+/* Write options are versioned by struct_size: a caller built against an
+ * older, shorter struct must not have the fields it lacks read. The struct
+ * here is exactly struct_size long (ASan catches a read past it). */
+START_TEST(test_write_options_short_struct) {
+    trine_db *db = api_open_memory();
+    trine_batch *b = trine_batch_new();
+    ck_assert_int_eq(trine_batch_put(b, API_LIT("k"), API_LIT("v")), TRINE_OK);
+    uint32_t *short_wo = malloc(sizeof(uint32_t));
+    ck_assert_ptr_nonnull(short_wo);
+    *short_wo = sizeof(uint32_t);
+    API_CHECK(trine_write_sync(db, b, (const trine_write_options *)(void *)short_wo), TRINE_OK,
+              "write_sync with a struct_size-only write options struct");
+    *short_wo = 0;
+    API_CHECK(trine_write_sync(db, b, (const trine_write_options *)(void *)short_wo), TRINE_INVALID,
+              "write_sync with write options struct_size 0");
+    free(short_wo);
+    api_expect_value(db, API_LIT("k"), API_LIT("v"));
+    trine_batch_free(b);
+    api_close(db);
 }
 END_TEST
 
@@ -379,6 +428,7 @@ TCase *api_badinput_tcase(void) {
     tcase_add_test(tc, test_open_unsupported_storage);
     tcase_add_test(tc, test_open_null_path);
     tcase_add_test(tc, test_open_bad_options);
+    tcase_add_test(tc, test_write_options_short_struct);
     tcase_add_test(tc, test_range_bad_bounds);
     return tc;
 }

@@ -1,15 +1,22 @@
 /*
  * Simulated power loss at every sync point of a scripted workload: 30
- * put_sync (SYNC_ALL) with a memtable small enough to roll the WAL, and a
- * close and reopen after the 15th put. A clean run counts the syncs; then
- * for each k the VFS dies right after its k-th sync, the run goes on
- * against a dead disk, the unsynced bytes and directory changes are lost,
- * and a reopen must find a prefix of the script (no holes) that contains
- * every put acknowledged with TRINE_OK.
+ * steps in SYNC_ALL with a memtable small enough to roll the WAL, and a
+ * close and reopen after the 15th. Every fifth step (2, 7, ...) is a write
+ * batch of three puts (trine_write), the others put_sync. A clean run counts
+ * the syncs; then for each k the VFS dies right after its k-th sync, the
+ * run goes on against a dead disk, the unsynced bytes and directory changes
+ * are lost, and a reopen must find a prefix of the script (no holes, each
+ * batch whole or absent) that contains every step acknowledged with
+ * TRINE_OK.
  *
- * The same in SYNC_DATA (acknowledged puts in a WAL created by a roll may
+ * The same in SYNC_DATA (acknowledged steps in a WAL created by a roll may
  * go until the close syncs the directory: only the prefix is checked) and
  * BUFFERED (prefix only).
+ *
+ * Inside recovery: the disk fails from each VFS call of the reopen in the
+ * middle of the script on (the open of a database holding several WALs),
+ * power loss follows; the next open must hold every acknowledged step.
+ * (dur_recovery_crash.c does the same with torn WALs, and crashes twice.)
  *
  * Torn variants: the disk starts failing at the j-th file sync (SYNC_ALL:
  * the power went during the fsync) or at the j-th append (BUFFERED), and
@@ -28,14 +35,57 @@
 
 static void pl_key(int i, char *out, size_t cap) { snprintf(out, cap, "pl%02d", i); }
 
+/* Step i is a batch when i % 5 == 2: pl%02d, then pl%02d-b and pl%02d-c. */
+#define PL_BATCH_KEYS 3
+static bool pl_is_batch(int i) { return i % 5 == 2; }
+
+static int pl_step_keys(int i) { return pl_is_batch(i) ? PL_BATCH_KEYS : 1; }
+
+/* Key j of step i and its value. */
+static void pl_step_key(int i, int j, char *out, size_t cap) {
+    if (j == 0)
+        pl_key(i, out, cap);
+    else
+        snprintf(out, cap, "pl%02d-%c", i, 'a' + j);
+}
+
+static void pl_step_value(int i, int j, unsigned char *out, size_t len) {
+    dur_fill_value(out, len, (uint32_t)i, 5 + (uint32_t)j);
+}
+
+static trine_status pl_step(trine_db *db, int i) {
+    unsigned char value[PL_VALUE];
+    char key[16];
+    if (!pl_is_batch(i)) {
+        pl_key(i, key, sizeof key);
+        pl_step_value(i, 0, value, sizeof value);
+        return trine_put_sync(db, key, strlen(key), value, sizeof value);
+    }
+    trine_batch *b = trine_batch_new();
+    ck_assert(b != NULL);
+    for (int j = 0; j < PL_BATCH_KEYS; j++) {
+        pl_step_key(i, j, key, sizeof key);
+        pl_step_value(i, j, value, sizeof value);
+        ck_assert_int_eq(trine_batch_put(b, key, strlen(key), value, sizeof value), TRINE_OK);
+    }
+    trine_status st = trine_write_sync(db, b, NULL);
+    trine_batch_free(b);
+    return st;
+}
+
+/* VFS calls made before the reopen in the middle of the script, and by it. */
+typedef struct pl_calls {
+    uint64_t before_reopen, reopen;
+} pl_calls;
+
 static trine_options pl_options(trine_durability d) { return dur_options(d, 4096); }
 
 /* Runs the script; acked[i] tells whether put i returned TRINE_OK. Stops at
  * an open that fails (the disk is dead or failing). */
-static void run_script(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS], bool expect_clean) {
+static void run_script_counted(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS], bool expect_clean,
+                               pl_calls *calls) {
     trine_options o = pl_options(d);
     memset(acked, 0, PL_PUTS * sizeof acked[0]);
-    unsigned char value[PL_VALUE];
     trine_db *db = NULL;
     for (int i = 0; i < PL_PUTS; i++) {
         if (i == 0 || i == PL_REOPEN_AFTER) {
@@ -47,18 +97,20 @@ static void run_script(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS
                               trine_status_name(st), err.msg);
                 db = NULL;
             }
+            uint64_t before = trine__fault_calls(fault);
             trine_status st = dur_open(fault, &o, &db, &err);
+            if (calls && i == PL_REOPEN_AFTER) {
+                calls->before_reopen = before;
+                calls->reopen = trine__fault_calls(fault) - before;
+            }
             if (st != TRINE_OK) {
                 ck_assert_msg(!expect_clean, "clean run: open: %s (%s)", trine_status_name(st), err.msg);
                 ck_assert_msg(err.msg[0] != '\0', "open failed with %s and no message", trine_status_name(st));
                 return;
             }
         }
-        char key[16];
-        pl_key(i, key, sizeof key);
-        dur_fill_value(value, sizeof value, (uint32_t)i, 5);
-        trine_status st = trine_put_sync(db, key, strlen(key), value, sizeof value);
-        ck_assert_msg(!expect_clean || st == TRINE_OK, "clean run: put %s: %s (%s)", key, trine_status_name(st),
+        trine_status st = pl_step(db, i);
+        ck_assert_msg(!expect_clean || st == TRINE_OK, "clean run: step %d: %s (%s)", i, trine_status_name(st),
                       trine_last_error());
         acked[i] = st == TRINE_OK;
     }
@@ -68,8 +120,13 @@ static void run_script(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS
     ck_assert_msg(!expect_clean || st == TRINE_OK, "clean run: close: %s (%s)", trine_status_name(st), err.msg);
 }
 
-/* Reopens after the crash: the recovered keys must be a prefix of the
- * script holding every acknowledged put. Returns the prefix length. */
+static void run_script(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS], bool expect_clean) {
+    run_script_counted(fault, d, acked, expect_clean, NULL);
+}
+
+/* Reopens after the crash: the recovered steps must be a prefix of the
+ * script holding every acknowledged one, each batch whole. Returns the
+ * prefix length. */
 static int check_recovered(trine__vfs *fault, trine_durability d, const bool acked[PL_PUTS],
                            bool require_acked, const char *what) {
     trine_options o = pl_options(d);
@@ -78,28 +135,41 @@ static int check_recovered(trine__vfs *fault, trine_durability d, const bool ack
     trine_db *db = dur_open_ok(fault, &o, step);
     unsigned char value[PL_VALUE];
     int prefix = -1;
+    size_t keys = 0;
     for (int i = 0; i < PL_PUTS; i++) {
         char key[16];
         pl_key(i, key, sizeof key);
-        trine_value got = {0};
-        bool present = dur_get(db, key, &got, step);
-        if (present) {
-            dur_fill_value(value, sizeof value, (uint32_t)i, 5);
-            bool same = got.len == sizeof value && memcmp(got.data, value, sizeof value) == 0;
-            trine_value_free(&got);
-            ck_assert_msg(same, "%s: key %s came back with a wrong value", step, key);
-            ck_assert_msg(prefix < 0, "%s: key %s present but %s%02d absent: the recovered keys are not a "
-                          "prefix of the script", step, key, "pl", prefix);
-        } else if (prefix < 0) {
-            prefix = i;
+        bool present = false;
+        for (int j = 0; j < pl_step_keys(i); j++) {
+            char kj[16];
+            pl_step_key(i, j, kj, sizeof kj);
+            trine_value got = {0};
+            bool here = dur_get(db, kj, &got, step);
+            if (here) {
+                pl_step_value(i, j, value, sizeof value);
+                bool same = got.len == sizeof value && memcmp(got.data, value, sizeof value) == 0;
+                trine_value_free(&got);
+                ck_assert_msg(same, "%s: key %s came back with a wrong value", step, kj);
+                keys++;
+            }
+            if (j == 0)
+                present = here;
+            else
+                ck_assert_msg(here == present, "%s: batch step %d came back in part: %s %s, %s %s", step, i, key,
+                              present ? "present" : "absent", kj, here ? "present" : "absent");
         }
+        if (present)
+            ck_assert_msg(prefix < 0, "%s: step %d present but step %d absent: the recovered steps are not a "
+                          "prefix of the script", step, i, prefix);
+        else if (prefix < 0)
+            prefix = i;
         if (require_acked && acked[i])
-            ck_assert_msg(present, "%s: key %s was acknowledged (TRINE_OK) but is lost", step, key);
+            ck_assert_msg(present, "%s: step %d (%s) was acknowledged (TRINE_OK) but is lost", step, i, key);
     }
     if (prefix < 0)
         prefix = PL_PUTS;
     size_t n = dur_count_keys(db, step);
-    ck_assert_msg(n == (size_t)prefix, "%s: a full scan yields %zu keys, want %d", step, n, prefix);
+    ck_assert_msg(n == keys, "%s: a full scan yields %zu keys, want %zu", step, n, keys);
     /* And the recovered database is healthy. */
     dur_put_ok(db, "zz-after", "a", 1, step);
     dur_close_ok(db, step);
@@ -107,7 +177,7 @@ static int check_recovered(trine__vfs *fault, trine_durability d, const bool ack
     db = dur_open_ok(fault, &o, step);
     dur_expect_value(db, "zz-after", "a", 1, step);
     n = dur_count_keys(db, step);
-    ck_assert_msg(n == (size_t)prefix + 1, "%s: a full scan yields %zu keys, want %d", step, n, prefix + 1);
+    ck_assert_msg(n == keys + 1, "%s: a full scan yields %zu keys, want %zu", step, n, keys + 1);
     dur_close_ok(db, step);
     return prefix;
 }
@@ -187,6 +257,41 @@ END_TEST
 START_TEST(test_power_loss_every_sync_point_buffered) { die_after_every_sync(TRINE_BUFFERED, false, "BUFFERED"); }
 END_TEST
 
+/* The disk fails from the j-th VFS call of the mid-script reopen on (every
+ * later call fails too), then power loss: every step acknowledged before
+ * it must survive, and the database must work on. */
+START_TEST(test_power_loss_inside_recovery) {
+    trine__vfs *probe = dur_vfs_new();
+    bool acked[PL_PUTS];
+    pl_calls calls = {0, 0};
+    run_script_counted(probe, TRINE_SYNC_ALL, acked, true, &calls);
+    uint64_t wals[64];
+    size_t nwals = dur_list_wals(probe, DUR_DIR, wals, 64);
+    trine__vfs_destroy(probe);
+    ck_assert_msg(nwals >= 4 && calls.reopen > 20, "clean run: %zu WALs, %llu calls in the reopen; want several WALs "
+                  "to recover", nwals, (unsigned long long)calls.reopen);
+    fprintf(stderr, "power loss inside recovery: %llu calls\n", (unsigned long long)calls.reopen);
+    int failed_opens = 0;
+    for (uint64_t j = 1; j <= calls.reopen; j++) {
+        char what[128];
+        snprintf(what, sizeof what, "disk failing from call %llu of %llu of the mid-script recovery",
+                 (unsigned long long)j, (unsigned long long)calls.reopen);
+        trine__vfs *fault = dur_vfs_new();
+        trine__fault_arm(fault, TRINE__FOP_ANY, TRINE__FK_ANY, calls.before_reopen + j, true, TRINE_IO_ERROR);
+        run_script(fault, TRINE_SYNC_ALL, acked, false);
+        failed_opens += !acked[PL_REOPEN_AFTER];
+        for (int i = 0; i < PL_REOPEN_AFTER; i++)
+            ck_assert_msg(acked[i], "%s: step %d failed before the reopen", what, i);
+        trine__fault_disarm(fault);
+        dur_crash(fault, NULL, 0);
+        int prefix = check_recovered(fault, TRINE_SYNC_ALL, acked, true, what);
+        ck_assert_msg(prefix >= PL_REOPEN_AFTER, "%s: only %d steps recovered", what, prefix);
+        trine__vfs_destroy(fault);
+    }
+    ck_assert_msg(failed_opens > 0, "no crash point failed the reopen: the enumeration missed recovery");
+}
+END_TEST
+
 /* The disk fails from the j-th call of op on (every later one too), for
  * each j of the clean run; then power loss keeping PL_TEARS different
  * amounts of the WAL's unsynced tail. */
@@ -240,12 +345,14 @@ END_TEST
 
 TCase *dur_powerloss_tcase(void) {
     TCase *tc = tcase_create("powerloss");
-    /* ~115 sync points x (script + 2 reopens), up to 6 runs per point with
-     * tears: under a second plainly, a few seconds under sanitizers. */
+    /* ~125 sync points and ~40 recovery calls x (script + 2 reopens), up to
+     * 6 runs per point with tears: each test a few seconds plainly, under
+     * 20 s under sanitizers. */
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_power_loss_every_sync_point);
     tcase_add_test(tc, test_power_loss_every_sync_point_sync_data);
     tcase_add_test(tc, test_power_loss_every_sync_point_buffered);
+    tcase_add_test(tc, test_power_loss_inside_recovery);
     tcase_add_test(tc, test_power_loss_torn_wal_tail);
     tcase_add_test(tc, test_power_loss_torn_wal_tail_buffered);
     return tc;

@@ -300,7 +300,7 @@ void dur_snapshot_take(trine__vfs *v, const char *dir, dur_snapshot *out) {
 void dur_snapshot_restore(const dur_snapshot *s, trine__vfs *v, const char *dir) {
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = trine__vfs_mkdir(v, dir, &err);
+    trine_status st = trine__vfs_mkdir_durable(v, dir, &err);
     ck_assert_msg(st == TRINE_OK, "mkdir %s: %s (%s)", dir, trine_status_name(st), err.msg);
     for (size_t i = 0; i < s->count; i++) {
         if (strcmp(s->files[i].name, "LOCK") == 0)

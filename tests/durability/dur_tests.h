@@ -35,6 +35,11 @@ TCase *dur_faults_tcase(void);
 TCase *dur_powerloss_tcase(void);
 TCase *dur_modes_tcase(void);
 TCase *dur_lock_tcase(void);
+TCase *dur_walheader_tcase(void);
+TCase *dur_pitr_tcase(void);
+TCase *dur_recovery_crash_tcase(void);
+TCase *dur_groups_tcase(void);
+TCase *dur_engine_tcase(void);
 
 /* ---- storage ---- */
 

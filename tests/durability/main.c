@@ -21,6 +21,11 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_powerloss_tcase());
     suite_add_tcase(s, dur_modes_tcase());
     suite_add_tcase(s, dur_lock_tcase());
+    suite_add_tcase(s, dur_walheader_tcase());
+    suite_add_tcase(s, dur_pitr_tcase());
+    suite_add_tcase(s, dur_recovery_crash_tcase());
+    suite_add_tcase(s, dur_groups_tcase());
+    suite_add_tcase(s, dur_engine_tcase());
     return s;
 }
 

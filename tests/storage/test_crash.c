@@ -3,6 +3,7 @@
  * posix base (loop index 0 = memory, 1 = posix). What survives is checked
  * through the base VFS, i.e. what a reopened database would see.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "storage_test.h"
@@ -146,7 +147,7 @@ START_TEST(t_crash_create_needs_dir_sync) {
     expect_missing(&env, late, "created after the last directory sync");
     expect_content(env.base, kept, "data");
     expect_content(env.base, first, "data"); /* created before the sync_dir: covered */
-    ck_assert_msg(path_kind(env.base, sub) == TRINE__PATH_DIR, "%s: mkdir undone by crash", env.name);
+    expect_missing(&env, sub, "made, then only the new directory itself synced, not its parent");
 
     /* Same again with the create being the only thing pending. */
     const char *tmp = env_path(&env, "CURRENT.tmp");
@@ -297,6 +298,91 @@ START_TEST(t_crash_truncate) {
 }
 END_TEST
 
+/* A mkdir is pending on its parent: without a sync of the parent a crash
+ * takes the directory away with everything inside it, synced or not. */
+START_TEST(t_crash_mkdir_needs_parent_sync) {
+    storage_env env;
+    open_crash_env(&env, _i);
+    trine__err err;
+    const char *sub = env_path(&env, "db"), *outside = env_path(&env, "moved-in");
+    durable_file(&env, outside, "mine");
+    OK(trine__vfs_mkdir(env.vfs, sub, &err));
+    char inside[640], moved[640];
+    snprintf(inside, sizeof inside, "%s/CURRENT", sub);
+    snprintf(moved, sizeof moved, "%s/moved", sub);
+    write_file(env.vfs, inside, "durable inside", 14, TRINE__OPEN_CREATE, true);
+    OK(trine__vfs_sync_dir(env.vfs, sub, &err));          /* the new directory's entries, not its own */
+    OK(trine__vfs_rename(env.vfs, outside, moved, &err)); /* from a durable directory into the new one */
+    ck_assert_msg(path_kind(env.vfs, inside) == TRINE__PATH_FILE, "%s: %s not there before the crash", env.name,
+                  inside);
+    crash(&env, NULL, 0);
+    expect_missing(&env, sub, "mkdir without a sync of its parent");
+    expect_content(env.base, outside, "mine"); /* what was moved in goes back, not away */
+    ck_assert_msg(base_entries(&env) == 1, "%s: %d entries left in the base, want 1", env.name, base_entries(&env));
+
+    /* With the parent synced the directory and its synced contents stay. */
+    OK(trine__vfs_mkdir(env.vfs, sub, &err));
+    OK(trine__vfs_sync_dir(env.vfs, env.root, &err));
+    write_file(env.vfs, inside, "durable inside", 14, TRINE__OPEN_CREATE, true);
+    OK(trine__vfs_sync_dir(env.vfs, sub, &err));
+    const char *unsynced_dir = env_path(&env, "later");
+    OK(trine__vfs_mkdir(env.vfs, unsynced_dir, &err));
+    crash(&env, NULL, 0);
+    ck_assert_msg(path_kind(env.base, sub) == TRINE__PATH_DIR, "%s: %s gone though its parent was synced", env.name,
+                  sub);
+    expect_content(env.base, inside, "durable inside");
+    expect_missing(&env, unsynced_dir, "made after the parent's last sync");
+
+    /* mkdir of an existing directory is nothing to undo. */
+    OK(trine__vfs_mkdir(env.vfs, sub, &err));
+    crash(&env, NULL, 0);
+    expect_content(env.base, inside, "durable inside");
+    env_close(&env);
+}
+END_TEST
+
+/* trine__vfs_mkdir_durable syncs the parent of every directory it makes
+ * (the memory base makes missing parents: mkdir -p). */
+START_TEST(t_crash_mkdir_durable) {
+    storage_env env;
+    open_crash_env(&env, _i);
+    trine__err err;
+    const char *a = env_path(&env, "a");
+    char ab[700], abc[720];
+    snprintf(ab, sizeof ab, "%s/b", a);
+    snprintf(abc, sizeof abc, "%s/c", ab);
+    if (_i == 0) {
+        /* Plain mkdir -p, one sync of the root only: b and c go. */
+        OK(trine__vfs_mkdir(env.vfs, abc, &err));
+        OK(trine__vfs_sync_dir(env.vfs, env.root, &err));
+        crash(&env, NULL, 0);
+        ck_assert_msg(path_kind(env.base, a) == TRINE__PATH_DIR, "%s: %s gone after its parent's sync", env.name, a);
+        expect_missing(&env, ab, "made by mkdir -p, its parent never synced");
+        OK(trine__vfs_mkdir_durable(env.vfs, abc, &err));
+    } else {
+        OK(trine__vfs_mkdir_durable(env.vfs, a, &err));
+        OK(trine__vfs_mkdir_durable(env.vfs, ab, &err));
+        OK(trine__vfs_mkdir_durable(env.vfs, abc, &err));
+    }
+    uint64_t syncs = trine__fault_op_calls(env.vfs, TRINE__FOP_SYNC_DIR);
+    OK(trine__vfs_mkdir_durable(env.vfs, abc, &err)); /* exists: no sync needed */
+    ck_assert_msg(trine__fault_op_calls(env.vfs, TRINE__FOP_SYNC_DIR) == syncs,
+                  "%s: mkdir_durable of an existing directory synced something", env.name);
+    crash(&env, NULL, 0);
+    ck_assert_msg(path_kind(env.base, abc) == TRINE__PATH_DIR, "%s: %s gone after mkdir_durable", env.name, abc);
+
+    /* A failing parent sync is the caller's error, naming the directory. */
+    const char *d = env_path(&env, "d");
+    trine__fault_arm(env.vfs, TRINE__FOP_SYNC_DIR, TRINE__FK_ANY, 1, false, TRINE_IO_ERROR);
+    FAILS(trine__vfs_mkdir_durable(env.vfs, d, &err), TRINE_IO_ERROR);
+    MSG_HAS(env.root);
+    trine__fault_disarm(env.vfs);
+    crash(&env, NULL, 0);
+    expect_missing(&env, d, "its parent's sync failed");
+    env_close(&env);
+}
+END_TEST
+
 TCase *storage_crash_tcase(void) {
     TCase *tc = tcase_create("crash");
     tcase_set_timeout(tc, 10); /* small files, a few crashes each */
@@ -309,5 +395,7 @@ TCase *storage_crash_tcase(void) {
     tcase_add_loop_test(tc, t_crash_remove, 0, 2);
     tcase_add_loop_test(tc, t_crash_after_die, 0, 2);
     tcase_add_loop_test(tc, t_crash_truncate, 0, 2);
+    tcase_add_loop_test(tc, t_crash_mkdir_needs_parent_sync, 0, 2);
+    tcase_add_loop_test(tc, t_crash_mkdir_durable, 0, 2);
     return tc;
 }
