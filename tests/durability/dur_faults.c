@@ -7,12 +7,21 @@
  * and no put may report TRINE_OK unless its data survives: after the run
  * the VFS loses everything unsynced (a crash), and a reopen must find every
  * acknowledged key.
+ *
+ * Recovery itself, of a database holding data in several WALs: each read
+ * of the open fails in turn (the open must fail, not take the error for the
+ * end of the log), then each call of the open (a failed open loses nothing,
+ * not even after a power loss).
+ *
+ * TRINE_TEST_SCALE (slow sanitizer runs) makes each enumeration try an even
+ * spread of the calls instead of every one.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dur_tests.h"
+#include "test_util.h"
 
 #define FAULT_PUTS 6
 #define FAULT_VALUE 900 /* 6 x 900 bytes over a 4096-byte memtable: one roll */
@@ -20,6 +29,13 @@
 static void fault_key(int i, char *out, size_t cap) { snprintf(out, cap, "f%02d", i); }
 
 static trine_options fault_options(void) { return dur_options(TRINE_SYNC_ALL, 4096); }
+
+/* Every call in turn normally; under TRINE_TEST_SCALE (slow sanitizer runs,
+ * test_util.h) an even spread of them. */
+static uint64_t sample_step(uint64_t n) {
+    uint64_t keep = trine_test_scaled((unsigned)n);
+    return keep >= n ? 1 : n / keep;
+}
 
 typedef struct phase_calls {
     uint64_t open, puts, close;
@@ -163,7 +179,7 @@ START_TEST(test_fault_every_call) {
             (unsigned long long)calls.close);
 
     static const trine_status injected[2] = {TRINE_IO_ERROR, TRINE_NO_SPACE};
-    for (uint64_t i = 1; i <= total; i++) {
+    for (uint64_t i = 1; i <= total; i += sample_step(total)) {
         for (int s = 0; s < 2; s++) {
             char what[128];
             snprintf(what, sizeof what, "call %llu of %llu (%s phase) failing with %s", (unsigned long long)i,
@@ -259,7 +275,7 @@ START_TEST(test_fault_persistent_failure) {
     run_workload(probe, TRINE_OK, &clean, &calls, "clean run");
     trine__vfs_destroy(probe);
     uint64_t total = calls.open + calls.puts + calls.close;
-    for (uint64_t i = 1; i <= total; i++) {
+    for (uint64_t i = 1; i <= total; i += sample_step(total)) {
         char what[128];
         snprintf(what, sizeof what, "calls %llu.. of %llu all failing with TRINE_IO_ERROR", (unsigned long long)i,
                  (unsigned long long)total);
@@ -273,6 +289,195 @@ START_TEST(test_fault_persistent_failure) {
 }
 END_TEST
 
+/* ---- faults while recovering a database that holds data ---- */
+
+#define REC_KEYS 48
+#define REC_VALUE 250
+
+static void rec_key(int i, char *out, size_t cap) { snprintf(out, cap, "rec%02d", i); }
+static bool rec_live(int i) { return i % 7 != 3; } /* the others are deleted */
+
+/* A closed SYNC_ALL database whose data spans several WALs (memtable 4096):
+ * batches of three puts, then deletes. Its files go into *snap. */
+static void rec_build(dur_snapshot *snap) {
+    trine__vfs *fault = dur_vfs_new();
+    trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
+    trine_db *db = dur_open_ok(fault, &o, "recovery base");
+    unsigned char value[REC_VALUE];
+    for (int i = 0; i < REC_KEYS; i += 3) {
+        trine_batch *b = trine_batch_new();
+        ck_assert_msg(b != NULL, "out of memory");
+        for (int j = i; j < i + 3 && j < REC_KEYS; j++) {
+            char key[16];
+            rec_key(j, key, sizeof key);
+            dur_fill_value(value, sizeof value, (uint32_t)j, 21);
+            ck_assert_int_eq(trine_batch_put(b, key, strlen(key), value, sizeof value), TRINE_OK);
+        }
+        trine_status st = trine_write_sync(db, b, NULL);
+        trine_batch_free(b);
+        ck_assert_msg(st == TRINE_OK, "recovery base: batch rec%02d..: %s (%s)", i, trine_status_name(st),
+                      trine_last_error());
+    }
+    for (int i = 0; i < REC_KEYS; i++) {
+        if (!rec_live(i)) {
+            char key[16];
+            rec_key(i, key, sizeof key);
+            ck_assert_int_eq(trine_delete_sync(db, key, strlen(key)), TRINE_OK);
+        }
+    }
+    dur_close_ok(db, "recovery base");
+    uint64_t wals[64];
+    size_t n = dur_list_wals(fault, DUR_DIR, wals, 64);
+    ck_assert_msg(n >= 3, "recovery base: %zu WAL files, want its data spread over at least 3", n);
+    dur_snapshot_take(fault, DUR_DIR, snap);
+    trine__vfs_destroy(fault);
+}
+
+static trine__vfs *rec_restore(const dur_snapshot *snap) {
+    trine__vfs *fault = dur_vfs_new();
+    dur_snapshot_restore(snap, fault, DUR_DIR);
+    return fault;
+}
+
+static void rec_expect_all(trine_db *db, const char *what) {
+    unsigned char value[REC_VALUE];
+    for (int i = 0; i < REC_KEYS; i++) {
+        char key[16];
+        rec_key(i, key, sizeof key);
+        if (rec_live(i)) {
+            dur_fill_value(value, sizeof value, (uint32_t)i, 21);
+            dur_expect_value(db, key, value, sizeof value, what);
+        } else {
+            dur_expect_absent(db, key, what);
+        }
+    }
+}
+
+/* Keys of the base that are not as they should be (0 = all fine). */
+static int rec_count_wrong(trine_db *db, const char *what) {
+    unsigned char value[REC_VALUE];
+    int wrong = 0;
+    for (int i = 0; i < REC_KEYS; i++) {
+        char key[16];
+        rec_key(i, key, sizeof key);
+        trine_value v = {0};
+        bool there = dur_get(db, key, &v, what);
+        dur_fill_value(value, sizeof value, (uint32_t)i, 21);
+        if (there != rec_live(i) || (there && (v.len != sizeof value || memcmp(v.data, value, v.len) != 0)))
+            wrong++;
+        trine_value_free(&v);
+    }
+    return wrong;
+}
+
+/* Fault VFS off, power loss, reopen: everything is there and the database
+ * takes writes. */
+static void rec_check_after(trine__vfs *fault, const char *what) {
+    trine__fault_disarm(fault);
+    dur_crash(fault, NULL, 0);
+    char step[200];
+    snprintf(step, sizeof step, "%s, reopened after power loss", what);
+    trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
+    trine_db *db = dur_open_ok(fault, &o, step);
+    rec_expect_all(db, step);
+    dur_put_ok(db, "post", "p", 1, step);
+    dur_close_ok(db, step);
+    db = dur_open_ok(fault, &o, step);
+    rec_expect_all(db, step);
+    dur_expect_value(db, "post", "p", 1, step);
+    dur_close_ok(db, step);
+}
+
+/* A read that fails while the log is replayed is not the end of the log:
+ * the open fails with the I/O status (opening without the rest of the data
+ * would lose it, and taking it for a torn tail would truncate it away), and
+ * the next open finds everything. Each read of the open fails in turn. */
+START_TEST(test_fault_recovery_read_error) {
+    dur_snapshot snap;
+    rec_build(&snap);
+    trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
+    trine__vfs *fault = rec_restore(&snap);
+    uint64_t r0 = trine__fault_op_calls(fault, TRINE__FOP_READ);
+    trine_db *db = dur_open_ok(fault, &o, "clean open");
+    uint64_t reads = trine__fault_op_calls(fault, TRINE__FOP_READ) - r0;
+    rec_expect_all(db, "clean open");
+    dur_close_ok(db, "clean open");
+    trine__vfs_destroy(fault);
+    ck_assert_msg(reads >= 4, "the open made %llu reads: fewer than CURRENT, the manifest and 3 WALs",
+                  (unsigned long long)reads);
+    for (uint64_t i = 1; i <= reads; i += sample_step(reads)) {
+        char what[128];
+        snprintf(what, sizeof what, "open with read %llu of %llu failing (EIO)", (unsigned long long)i,
+                 (unsigned long long)reads);
+        fault = rec_restore(&snap);
+        trine__fault_arm(fault, TRINE__FOP_READ, TRINE__FK_ANY, i, false, TRINE_IO_ERROR);
+        trine__err err;
+        trine_status st = dur_open(fault, &o, &db, &err);
+        ck_assert_msg(trine__fault_injected(fault) == 1, "%s: %llu faults injected, want 1", what,
+                      (unsigned long long)trine__fault_injected(fault));
+        int wrong = 0;
+        if (st == TRINE_OK) {
+            wrong = rec_count_wrong(db, what);
+            trine__db_close(db, &err);
+        }
+        ck_assert_msg(st == TRINE_IO_ERROR, "%s: got %s (%s; %d of %d keys wrong or missing), want TRINE_IO_ERROR: "
+                      "a failed read is not the end of the log", what, trine_status_name(st), err.msg, wrong,
+                      REC_KEYS);
+        ck_assert_msg(db == NULL, "%s: a failed open handed out a database", what);
+        ck_assert_msg(dur_contains(err.msg, "injected"), "%s: message \"%s\" does not carry the VFS error", what,
+                      err.msg);
+        rec_check_after(fault, what);
+        trine__vfs_destroy(fault);
+    }
+    dur_snapshot_free(&snap);
+}
+END_TEST
+
+/* Every call of the open of a database holding data fails in turn (EIO,
+ * ENOSPC): the open fails with that status or succeeds with all the data,
+ * and after a power loss a reopen finds all the data either way (recovery
+ * rewrites the manifest and CURRENT and starts a WAL: a failure in the
+ * middle must not lose what the old files hold). */
+START_TEST(test_fault_recovery_every_call) {
+    dur_snapshot snap;
+    rec_build(&snap);
+    trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
+    trine__vfs *fault = rec_restore(&snap);
+    uint64_t c0 = trine__fault_calls(fault);
+    trine_db *db = dur_open_ok(fault, &o, "clean open");
+    uint64_t calls = trine__fault_calls(fault) - c0;
+    dur_close_ok(db, "clean open");
+    trine__vfs_destroy(fault);
+    fprintf(stderr, "test_fault_recovery_every_call: %llu calls x 2 statuses\n", (unsigned long long)calls);
+    static const trine_status injected[2] = {TRINE_IO_ERROR, TRINE_NO_SPACE};
+    for (uint64_t i = 1; i <= calls; i += sample_step(calls)) {
+        for (int s = 0; s < 2; s++) {
+            char what[128];
+            snprintf(what, sizeof what, "open of a database with data, call %llu of %llu failing with %s",
+                     (unsigned long long)i, (unsigned long long)calls, trine_status_name(injected[s]));
+            fault = rec_restore(&snap);
+            trine__fault_arm(fault, TRINE__FOP_ANY, TRINE__FK_ANY, i, false, injected[s]);
+            trine__err err;
+            trine_status st = dur_open(fault, &o, &db, &err);
+            ck_assert_msg(trine__fault_injected(fault) == 1, "%s: %llu faults injected, want 1", what,
+                          (unsigned long long)trine__fault_injected(fault));
+            if (st == TRINE_OK) {
+                rec_expect_all(db, what);
+                dur_close_ok(db, what);
+            } else {
+                ck_assert_msg(st == injected[s], "%s: open got %s (%s), want TRINE_OK or the injected %s", what,
+                              trine_status_name(st), err.msg, trine_status_name(injected[s]));
+                ck_assert_msg(err.msg[0] != '\0', "%s: open failed without a message", what);
+                ck_assert_msg(db == NULL, "%s: a failed open handed out a database", what);
+            }
+            rec_check_after(fault, what);
+            trine__vfs_destroy(fault);
+        }
+    }
+    dur_snapshot_free(&snap);
+}
+END_TEST
+
 TCase *dur_faults_tcase(void) {
     TCase *tc = tcase_create("faults");
     /* ~3 x 60 calls, each run a handful of opens on a memory VFS. */
@@ -281,5 +486,7 @@ TCase *dur_faults_tcase(void) {
     tcase_add_test(tc, test_fault_read_only_after_failed_sync);
     tcase_add_test(tc, test_fault_read_only_after_failed_append);
     tcase_add_test(tc, test_fault_persistent_failure);
+    tcase_add_test(tc, test_fault_recovery_read_error);
+    tcase_add_test(tc, test_fault_recovery_every_call);
     return tc;
 }
