@@ -1,16 +1,26 @@
 /*
- * trine_bench: a db_bench-style benchmark for Trine KV (and, later, its peers).
+ * trine_bench: a db_bench-style benchmark for Trine KV and its peers
+ * (RocksDB, LevelDB, LMDB), all driven through one engine interface.
  *
  * Layout:
- *   main.c          flags, repetitions, medians
- *   workloads.c     the workload table and each workload's loop
- *   probe.c         probe_fdatasync: the disk's own limit, raw POSIX only
- *   keyval.c        key/value generator and verifier, random numbers
- *   stats.c         clock, latency percentiles, medians
- *   report.c        text and JSON result lines
- *   dbdir.c         preparing / emptying the --db directory
- *   engine.h        the engine interface every driver implements
- *   engine_trine.c  the Trine driver (the only file that includes trine.h)
+ *   main.c            flags, named workload sets, repetitions, medians
+ *   workloads.c       the workload table, opening/closing, compaction, size,
+ *                     cold reopen
+ *   worker.c/.h       running a loop on N threads; checking a read
+ *   wl_write.c        fills, overwrite, synced and pipelined puts
+ *   wl_read.c         point reads, seeks, scans, Trine-only read paths
+ *   probe.c           probe_fdatasync: the disk's own limit, raw POSIX only
+ *   keyval.c          key/value generator and verifier, random numbers
+ *   stats.c           clock, latency percentiles, medians, peak RSS
+ *   report.c          text and JSON result lines
+ *   dbdir.c           preparing / emptying / measuring the --db directory
+ *   engine.h          the engine interface every driver implements
+ *   registry.c        the engines this binary was built with
+ *   engine_trine.c    the Trine driver (the only file that includes trine.h)
+ *   engine_rocksdb.c, engine_leveldb.c, engine_lmdb.c: the peers, each
+ *                     built when its package is found
+ *   render.py         JSON lines of many runs -> Markdown pages + gnuplot
+ *                     charts (scripts/bench.sh runs it)
  *
  * Data: key n is the 16 ASCII digits of n ("%016llu"), so byte order is
  * numeric order. A value of key n is value_size bytes: the key's digits, an
@@ -56,6 +66,12 @@ typedef struct bench_config {
     double seconds;           /* probe_fdatasync time bound */
     uint64_t seed;
     bool json;
+    bool use_existing_db;     /* --db holds a database from an earlier --keep_db
+                                 run of --num keys (generation 0): open it, never
+                                 empty it */
+    bool keep_db;             /* leave the database under --db at exit */
+    const char *tag;          /* copied into every JSON line ("" = none) */
+    unsigned round;           /* copied into every JSON line (0 = none) */
 } bench_config;
 
 const char *bench_durability_name(bench_durability d);
@@ -77,6 +93,11 @@ void bench_key(uint64_t n, char out[BENCH_KEY_LEN]);
 bool bench_key_parse(const void *key, size_t len, uint64_t *n);
 /** Fills out[0..size) with the value of key n at generation gen. */
 void bench_value(uint64_t n, uint32_t gen, uint64_t seed, size_t size, char *out);
+/**
+ * A key that sorts between the keys of the bench (key n with its last digit
+ * replaced by 'x'), so it is never present: readmissing looks these up.
+ */
+void bench_missing_key(uint64_t n, char out[BENCH_KEY_LEN]);
 /**
  * Checks got against the value of key n at generation gen. On mismatch
  * formats what differs with bench_errorf and returns false. scratch holds
@@ -106,6 +127,8 @@ typedef struct bench_latency {
 bench_latency bench_latency_summarise(uint64_t *samples, uint64_t n);
 /** Median of v[0..n) (sorts v). n > 0. */
 double bench_median(double *v, size_t n);
+/** Peak resident set size of this process so far, in KiB. */
+uint64_t bench_peak_rss_kib(void);
 
 /* ----------------------------------------------------------------- results */
 
@@ -120,17 +143,36 @@ typedef struct bench_result {
     bool latency_in_ns;       /* text output unit: ns instead of µs */
     bench_latency latency;
     bool ok;
-    bool skipped;             /* not run (engine lacks the calls); reason in error */
+    bool skipped;             /* not run; reason in error */
+    bool not_yet;             /* skipped because the engine's feature has not
+                                 landed yet (else: the engine has no such thing) */
+    const char *phase;        /* "as_left", "compacted" ("" = not a read/size) */
+    size_t value_size;
+    unsigned nmetrics;        /* extra figures (bytes on disk, open time...) */
+    struct {
+        const char *name;
+        double value;
+    } metrics[6];
     char error[512];          /* first failure when !ok, or why skipped */
 } bench_result;
+
+/** Adds a named figure to r (printed in both formats). */
+void bench_result_metric(bench_result *r, const char *name, double value);
+/** Marks r skipped with a reason; not_yet as above. */
+void bench_result_skip(bench_result *r, bool not_yet, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /** Records the first failure of a run (later ones are ignored). */
 void bench_result_fail(bench_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void bench_report_config(const bench_config *cfg, const char *engine, const char *engine_version);
+void bench_report_config(const bench_config *cfg, const char *engine, const char *engine_version,
+                         const char *settings);
 void bench_report_result(const bench_config *cfg, const bench_result *r);
 void bench_report_median(const bench_config *cfg, const char *benchmark, const char *engine,
                          double median_ops, double min_ops, double max_ops, unsigned runs);
+/** The process's closing line: engine list, peak RSS, wall time. */
+void bench_report_process(const bench_config *cfg, const char *engines, double wall_seconds,
+                          bool ok);
 /** A note for humans: stderr in JSON mode, stdout otherwise. */
 void bench_note(const bench_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -145,6 +187,13 @@ void bench_note(const bench_config *cfg, const char *fmt, ...) __attribute__((fo
 int bench_dir_prepare(const char *dir);
 /** Removes path and everything under it; a missing path is fine. */
 int bench_dir_remove(const char *path);
+/**
+ * Sums the sizes (st_size) and the allocated bytes (st_blocks) of every file
+ * under path. 0, or -1 with bench_error set.
+ */
+int bench_dir_bytes(const char *path, uint64_t *size, uint64_t *allocated);
+/** True if path is an existing directory carrying the bench's marker. */
+bool bench_dir_is_marked(const char *dir);
 
 /* ------------------------------------------------------------------- probe */
 

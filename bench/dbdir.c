@@ -47,6 +47,36 @@ int bench_dir_remove(const char *path) {
     return remove_failed ? -1 : 0;
 }
 
+static uint64_t walk_size, walk_allocated;
+
+static int add_one(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F) {
+        walk_size += (uint64_t)sb->st_size;
+        walk_allocated += (uint64_t)sb->st_blocks * 512;
+    }
+    return 0;
+}
+
+int bench_dir_bytes(const char *path, uint64_t *size, uint64_t *allocated) {
+    walk_size = walk_allocated = 0; /* one thread measures */
+    if (nftw(path, add_one, 16, FTW_PHYS) != 0) {
+        bench_errorf("walk %s: %s", path, strerror(errno));
+        return -1;
+    }
+    *size = walk_size;
+    *allocated = walk_allocated;
+    return 0;
+}
+
+bool bench_dir_is_marked(const char *dir) {
+    char marker[PATH_MAX];
+    struct stat st;
+    snprintf(marker, sizeof marker, "%s/%s", dir, MARKER);
+    return stat(marker, &st) == 0;
+}
+
 int bench_dir_prepare(const char *dir) {
     struct stat st;
     if (stat(dir, &st) != 0) {

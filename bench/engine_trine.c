@@ -2,17 +2,31 @@
  * The Trine driver: the bench's engine interface on the public API only
  * (include/trine/trine.h). Blocking calls use the _sync twins; the pipelined
  * calls hand out the trine_future itself as the op.
+ *
+ * Calls that later releases add: cmake/bench.cmake looks for them in the
+ * header and defines BENCH_TRINE_HAVE_ITER_SEEK / BENCH_TRINE_HAVE_GET_MANY
+ * when it finds them. Until then a seek opens a new scan from the key, and
+ * get_many answers BENCH_UNSUPPORTED ("not yet"). Calls that are declared
+ * but not implemented yet (snapshots, readers, transactions, compaction)
+ * fail at run time and their rows print "not yet" too.
  */
 #include "bench.h"
 #include "engine.h"
 
 #include <trine/trine.h>
 
-#include <stdio.h>
+#include "bench_features.h" /* generated from trine.h by bench/features.cmake */
 
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Until SSTables land nothing leaves memory: the whole data set must fit. */
+#define TRINE_BENCH_MEMORY_LIMIT ((size_t)8 << 30)
+
+/* A feature that has not landed (TRINE_UNSUPPORTED) is "not yet", not an error. */
 static int fail_sync(const char *what, trine_status st) {
     bench_errorf("%s: %s: %s", what, trine_status_name(st), trine_last_error());
-    return BENCH_ERR;
+    return st == TRINE_UNSUPPORTED ? BENCH_UNSUPPORTED : BENCH_ERR;
 }
 
 static const char *trine_engine_version(void) {
@@ -22,18 +36,30 @@ static const char *trine_engine_version(void) {
     return text;
 }
 
+static const char *trine_engine_settings(void) {
+    return "memtable_bytes 64 MiB; memory_limit_bytes 8 GiB (no flush yet: the whole data set "
+           "stays in memtables); block_cache_bytes 64 MiB (unused: no SSTables yet); bloom 10 "
+           "bits/key is the bucket default but has no tables to filter yet; compression: "
+           "default TRINE_COMPRESSION_NONE (the WAL is not compressed); BUFFERED, or SYNC_ALL "
+           "when synced";
+}
+
 static int trine_engine_open(const bench_open_params *p, void **out) {
     trine_options o;
     if (p->path == NULL) {
         o = trine_options_memory();
     } else {
         trine_options_init(&o);
+        o.create_if_missing = !p->existing;
         switch (p->durability) {
         case BENCH_DUR_SYNC_ALL: o.durability = TRINE_SYNC_ALL; break;
         case BENCH_DUR_SYNC_DATA: o.durability = TRINE_SYNC_DATA; break;
         case BENCH_DUR_BUFFERED: o.durability = TRINE_BUFFERED; break;
         }
     }
+    o.memtable_bytes = BENCH_WRITE_BUFFER_BYTES;
+    o.block_cache_bytes = BENCH_CACHE_BYTES;
+    o.memory_limit_bytes = TRINE_BENCH_MEMORY_LIMIT;
     trine_db *db = NULL;
     trine_status st = trine_open_sync(p->path != NULL ? p->path : "trine_bench", &o, &db);
     if (st != TRINE_OK) {
@@ -75,19 +101,45 @@ static void trine_engine_value_release(bench_value_ref *ref) {
     ref->len = 0;
 }
 
-static int trine_engine_iter_open(void *db, bench_iter **out) {
+/* ------------------------------------------------------------- iterators */
+
+typedef struct trine_bench_iter {
+    trine_db *db;
+    bool reverse;
+    trine_iter *it;
+} trine_bench_iter;
+
+static int scan_from(trine_bench_iter *bi, const trine_range *r) {
+    trine_scan_options so = {.reverse = bi->reverse};
     trine_iter *it = NULL;
-    trine_status st = trine_scan_sync(db, NULL, NULL, &it);
+    trine_status st = trine_scan_sync(bi->db, r, &so, &it);
     if (st != TRINE_OK) {
         return fail_sync("trine_scan_sync", st);
     }
-    *out = (bench_iter *)it;
+    trine_iter_free(bi->it);
+    bi->it = it;
+    return BENCH_OK;
+}
+
+static int trine_engine_iter_open(void *db, bool reverse, bench_iter **out) {
+    trine_bench_iter *bi = calloc(1, sizeof *bi);
+    if (bi == NULL) {
+        bench_errorf("out of memory");
+        return BENCH_ERR;
+    }
+    bi->db = db;
+    bi->reverse = reverse;
+    if (scan_from(bi, NULL) != BENCH_OK) {
+        free(bi);
+        return BENCH_ERR;
+    }
+    *out = (bench_iter *)bi;
     return BENCH_OK;
 }
 
 static int trine_engine_iter_next(bench_iter *bit, bench_entry_ref *out) {
     trine_entry e;
-    trine_status st = trine_iter_next_sync((trine_iter *)bit, &e);
+    trine_status st = trine_iter_next_sync(((trine_bench_iter *)bit)->it, &e);
     if (st == TRINE_DONE) {
         return BENCH_DONE;
     }
@@ -101,7 +153,37 @@ static int trine_engine_iter_next(bench_iter *bit, bench_entry_ref *out) {
     return BENCH_OK;
 }
 
-static void trine_engine_iter_close(bench_iter *it) { trine_iter_free((trine_iter *)it); }
+static int trine_engine_iter_seek(bench_iter *bit, const void *k, size_t kl) {
+    trine_bench_iter *bi = (trine_bench_iter *)bit;
+#ifdef BENCH_TRINE_HAVE_ITER_SEEK
+    trine_status st = trine_iter_seek(bi->it, k, kl);
+    return st == TRINE_OK ? BENCH_OK : fail_sync("trine_iter_seek", st);
+#else
+    /* No trine_iter_seek yet (it arrives with SSTables): a new scan per seek. */
+    trine_range r = bi->reverse ? (trine_range){.end = k,
+                                                .end_len = kl,
+                                                .end_kind = TRINE_BOUND_INCLUSIVE}
+                                : trine_range_from(k, kl);
+    return scan_from(bi, &r);
+#endif
+}
+
+static void trine_engine_iter_close(bench_iter *bit) {
+    trine_bench_iter *bi = (trine_bench_iter *)bit;
+    trine_iter_free(bi->it);
+    free(bi);
+}
+
+/* ------------------------------------------------------------ compaction */
+
+static int trine_engine_compact(void *db) {
+    trine_status st = trine_compact_sync(db);
+    if (st == TRINE_UNSUPPORTED) {
+        bench_errorf("%s", trine_last_error());
+        return BENCH_UNSUPPORTED;
+    }
+    return st == TRINE_OK ? BENCH_OK : fail_sync("trine_compact_sync", st);
+}
 
 static bench_op *trine_engine_put_async(void *db, const void *k, size_t kl, const void *v,
                                         size_t vl) {
@@ -146,9 +228,148 @@ static int trine_engine_op_finish(bench_op *op, bench_value_ref *out) {
     return rc;
 }
 
+/* --------------------------------------------------- snapshot-bound reader */
+
+typedef struct trine_bench_reader {
+    trine_db *db;
+    trine_snapshot *snap;
+    trine_reader *reader;
+} trine_bench_reader;
+
+static int trine_engine_reader_open(void *db, bench_reader **out) {
+    trine_snapshot *snap = trine_snapshot_new(db);
+    if (snap == NULL) {
+        bench_errorf("%s", trine_last_error());
+        return BENCH_UNSUPPORTED; /* the only reason for NULL on an open db today */
+    }
+    trine_reader *reader = trine_reader_new(snap);
+    if (reader == NULL) {
+        bench_errorf("%s", trine_last_error());
+        trine_snapshot_release(snap);
+        return BENCH_UNSUPPORTED;
+    }
+    trine_bench_reader *r = malloc(sizeof *r);
+    if (r == NULL) {
+        trine_reader_free(reader);
+        trine_snapshot_release(snap);
+        bench_errorf("out of memory");
+        return BENCH_ERR;
+    }
+    *r = (trine_bench_reader){db, snap, reader};
+    *out = (bench_reader *)r;
+    return BENCH_OK;
+}
+
+static int trine_engine_reader_get(bench_reader *br, const void *k, size_t kl,
+                                   bench_value_ref *out) {
+    trine_bench_reader *r = (trine_bench_reader *)br;
+    trine_slice v;
+    trine_status st = trine_reader_get(r->reader, trine_default_bucket(r->db), k, kl, &v);
+    if (st == TRINE_NOT_FOUND) {
+        return BENCH_NOT_FOUND;
+    }
+    if (st != TRINE_OK) {
+        return fail_sync("trine_reader_get", st);
+    }
+    *out = (bench_value_ref){v.data, v.len, NULL};
+    return BENCH_OK;
+}
+
+static void trine_engine_reader_close(bench_reader *br) {
+    trine_bench_reader *r = (trine_bench_reader *)br;
+    trine_reader_free(r->reader);
+    trine_snapshot_release(r->snap);
+    free(r);
+}
+
+/* ---------------------------------------------------------- batched gets */
+
+static int trine_engine_get_many(void *db, const bench_key_ref *keys, size_t n,
+                                 bench_value_ref *values, int *rcs) {
+#ifdef BENCH_TRINE_HAVE_GET_MANY
+    enum { STACK = 64 };
+    trine_slice kstack[STACK];
+    trine_value vstack[STACK];
+    trine_status sstack[STACK];
+    trine_slice *ks = n <= STACK ? kstack : malloc(n * sizeof *ks);
+    trine_value *vs = n <= STACK ? vstack : calloc(n, sizeof *vs);
+    trine_status *ss = n <= STACK ? sstack : malloc(n * sizeof *ss);
+    int rc = BENCH_OK;
+    if (ks == NULL || vs == NULL || ss == NULL) {
+        bench_errorf("out of memory for %zu keys", n);
+        rc = BENCH_ERR;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ks[i] = (trine_slice){keys[i].data, keys[i].len};
+        vs[i] = (trine_value){0};
+    }
+    trine_status st = trine_get_many_sync(db, ks, n, vs, ss);
+    if (st != TRINE_OK) {
+        rc = st == TRINE_UNSUPPORTED ? BENCH_UNSUPPORTED : BENCH_ERR;
+        bench_errorf("trine_get_many_sync: %s: %s", trine_status_name(st), trine_last_error());
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ss[i] == TRINE_OK) {
+            values[i] = (bench_value_ref){vs[i].data, vs[i].len, vs[i].data};
+            rcs[i] = BENCH_OK;
+        } else if (ss[i] == TRINE_NOT_FOUND) {
+            rcs[i] = BENCH_NOT_FOUND;
+        } else {
+            rcs[i] = BENCH_ERR;
+            bench_errorf("trine_get_many_sync: key %zu: %s", i, trine_status_name(ss[i]));
+        }
+    }
+out:
+    if (n > STACK) {
+        free(ks);
+        free(vs);
+        free(ss);
+    }
+    return rc;
+#else
+    (void)db;
+    (void)keys;
+    (void)n;
+    (void)values;
+    (void)rcs;
+    bench_errorf("trine_get_many is not in this build's trine.h (it arrives in a later release)");
+    return BENCH_UNSUPPORTED;
+#endif
+}
+
+/* ---------------------------------------------------------- transactions */
+
+static int trine_engine_txn_update(void *db, const void *k, size_t kl, const void *v, size_t vl,
+                                   bench_value_ref *old) {
+    trine_txn *t = trine_txn_begin(db, NULL);
+    if (t == NULL) {
+        bench_errorf("%s", trine_last_error());
+        return BENCH_UNSUPPORTED; /* the only reason for NULL on an open db today */
+    }
+    trine_value got = {0};
+    trine_status st = trine_txn_get_sync(t, k, kl, &got);
+    if (st == TRINE_OK) {
+        st = trine_txn_put(t, k, kl, v, vl);
+    }
+    if (st == TRINE_OK) {
+        st = trine_txn_commit_sync(t);
+    }
+    trine_txn_free(t);
+    if (st != TRINE_OK) {
+        trine_value_free(&got);
+        return st == TRINE_NOT_FOUND ? BENCH_NOT_FOUND : fail_sync("transaction", st);
+    }
+    *old = (bench_value_ref){got.data, got.len, got.data};
+    return BENCH_OK;
+}
+
 const bench_engine bench_engine_trine = {
     .name = "trine",
     .version = trine_engine_version,
+    .settings = trine_engine_settings,
+    .needs_dir = false,
     .open = trine_engine_open,
     .close = trine_engine_close,
     .put = trine_engine_put,
@@ -156,8 +377,15 @@ const bench_engine bench_engine_trine = {
     .value_release = trine_engine_value_release,
     .iter_open = trine_engine_iter_open,
     .iter_next = trine_engine_iter_next,
+    .iter_seek = trine_engine_iter_seek,
     .iter_close = trine_engine_iter_close,
+    .compact = trine_engine_compact,
     .put_async = trine_engine_put_async,
     .get_async = trine_engine_get_async,
     .op_finish = trine_engine_op_finish,
+    .reader_open = trine_engine_reader_open,
+    .reader_get = trine_engine_reader_get,
+    .reader_close = trine_engine_reader_close,
+    .get_many = trine_engine_get_many,
+    .txn_update = trine_engine_txn_update,
 };

@@ -26,6 +26,11 @@ void bench_key(uint64_t n, char out[BENCH_KEY_LEN]) {
     }
 }
 
+void bench_missing_key(uint64_t n, char out[BENCH_KEY_LEN]) {
+    bench_key(n, out);
+    out[BENCH_KEY_LEN - 1] = 'x'; /* after "...9", before the next ten: inside the key range */
+}
+
 bool bench_key_parse(const void *key, size_t len, uint64_t *n) {
     if (len != BENCH_KEY_LEN) {
         return false;

@@ -1,5 +1,5 @@
 /*
- * trine_bench: flags, the run loop, medians.
+ * trine_bench: flags, named workload sets, the run loop, medians.
  *
  * For each of --repeat runs, for each engine, the --benchmarks list runs in
  * order (engines interleaved within a run, so slow drift of a noisy machine
@@ -7,6 +7,11 @@
  * median line per (engine, benchmark) follows. Exit status: 0 when every
  * run passed its checks, 1 when any failed (the first failing key is
  * printed), 2 for bad flags.
+ *
+ * The side-by-side comparison (scripts/bench.sh) runs one engine and one
+ * named set (@main, @sync, ...) per process, on a fresh directory, so page
+ * cache, RSS and allocator state never carry over from one engine to the
+ * next; the closing "process" line reports that process's peak RSS.
  */
 #include "bench.h"
 #include "engine.h"
@@ -21,14 +26,32 @@
     "fillseq,fillrandom,readrandom,readseq,fillseq_async,fillrandom_async,readrandom_async,putsync_latency"
 #define DEFAULT_DISK_EXTRA ",fillsync,fillrandom_buffered,probe_fdatasync"
 
-static const bench_engine *const engines[] = {&bench_engine_trine};
+/*
+ * Named sets, used as --benchmarks=@name (and mixed with plain names). An
+ * item "name:N" runs workload name with N threads. scripts/bench.sh runs
+ * each set in its own process per engine; docs/benchmarks/README.md says
+ * what each row means.
+ */
+#define READS_ONCE "readrandom,readmissing,seekrandom,readseq,readreverse,readrandom:2,readrandom:4"
+static const struct {
+    const char *name;
+    const char *list;
+} sets[] = {
+    {"main", "fillseq,fillrandom,overwrite,size," READS_ONCE ",compact,size," READS_ONCE},
+    {"sync", "probe_fdatasync,fillsync:1,fillsync:8"},
+    {"big", "fillrandom,readrandom"},
+    {"trine_only", "fillseq_async,fillrandom_async,readrandom_async,readsnapshot,readmany,txncommit"},
+    {"reopen_fill", "fillrandom"},
+    {"reopen", "reopen"},
+};
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: trine_bench [--flag=value ...]\n"
             "  --benchmarks=a,b,c   workloads, in order (default: the in-memory set; with --db\n"
             "                       also fillsync,fillrandom_buffered,probe_fdatasync)\n"
-            "  --engines=a,b        engines (default trine)\n"
+            "  --engines=a,b|all    engines (default trine); all = every engine built in\n"
+            "  --list_engines       print the engines built in, one a line, and exit\n"
             "  --num=N              keys per fill (default 1000000); also the op count of\n"
             "                       fillsync (default 10000), putsync_latency (default 100000)\n"
             "                       and a cap on probe_fdatasync's iterations\n"
@@ -45,8 +68,17 @@ static void usage(FILE *out) {
             "  --seconds=S          probe_fdatasync duration (default 2)\n"
             "  --seed=N             key order / value content seed (default 301)\n"
             "  --json               one JSON object per stdout line\n"
-            "workloads:\n",
+            "  --keep_db            leave the databases under --db at exit\n"
+            "  --use_existing_db    open the database a --keep_db run left under --db (it\n"
+            "                       holds --num keys, fillrandom or fillseq); never empty it\n"
+            "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
+            "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
+            "sets (--benchmarks=@name):\n",
             BENCH_MIN_VALUE_LEN);
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        fprintf(out, "  @%-19s %s\n", sets[i].name, sets[i].list);
+    }
+    fprintf(out, "workloads:\n");
     for (size_t i = 0; i < bench_workload_count; i++) {
         const bench_workload *w = &bench_workloads[i];
         fprintf(out, "  %-20s %s%s\n", w->name, w->help,
@@ -92,6 +124,22 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
             exit(0);
         } else if (strcmp(a, "--json") == 0) {
             cfg->json = true;
+        } else if (strcmp(a, "--list_engines") == 0) {
+            for (size_t e = 0; e < bench_engine_count; e++) {
+                printf("%s\n", bench_engines[e]->name);
+            }
+            exit(0);
+        } else if (strcmp(a, "--keep_db") == 0) {
+            cfg->keep_db = true;
+        } else if (strcmp(a, "--use_existing_db") == 0) {
+            cfg->use_existing_db = true;
+        } else if ((v = flag_value(a, "--tag")) != NULL) {
+            cfg->tag = v;
+        } else if ((v = flag_value(a, "--round")) != NULL) {
+            if (parse_u64(a, v, 1, 1000000, &u)) {
+                return -1;
+            }
+            cfg->round = (unsigned)u;
         } else if ((v = flag_value(a, "--benchmarks")) != NULL) {
             cfg->benchmarks = v;
         } else if ((v = flag_value(a, "--engines")) != NULL) {
@@ -189,13 +237,60 @@ static void free_list(char **names, size_t n) {
     free(names);
 }
 
-static const bench_engine *find_engine(const char *name) {
-    for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++) {
-        if (strcmp(engines[i]->name, name) == 0) {
-            return engines[i];
-        }
+/* Expands @set items; the result is a malloc'd comma list (NULL: unknown set, or OOM). */
+static char *expand_sets(const char *list) {
+    size_t longest = 0, ats = 0;
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        longest = strlen(sets[i].list) > longest ? strlen(sets[i].list) : longest;
     }
-    return NULL;
+    for (const char *p = list; *p; p++) {
+        ats += *p == '@';
+    }
+    size_t cap = strlen(list) + 1 + ats * (longest + 1);
+    char *out = malloc(cap), *copy = strdup(list);
+    if (out == NULL || copy == NULL) {
+        free(out);
+        free(copy);
+        return NULL;
+    }
+    out[0] = '\0';
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const char *add = tok;
+        if (tok[0] == '@') {
+            add = NULL;
+            for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+                if (strcmp(tok + 1, sets[i].name) == 0) {
+                    add = sets[i].list;
+                }
+            }
+            if (add == NULL) {
+                fprintf(stderr, "trine_bench: unknown set '%s' (see --help)\n", tok);
+                free(out);
+                free(copy);
+                return NULL;
+            }
+        }
+        if (out[0] != '\0') {
+            strcat(out, ",");
+        }
+        strcat(out, add);
+    }
+    free(copy);
+    return out;
+}
+
+/* Splits "name:N" in place: returns N (0 when absent, -1 when malformed). */
+static long split_threads(char *item) {
+    char *colon = strchr(item, ':');
+    if (colon == NULL) {
+        return 0;
+    }
+    *colon = '\0';
+    char *end;
+    errno = 0;
+    long n = strtol(colon + 1, &end, 10);
+    return (errno != 0 || end == colon + 1 || *end != '\0' || n < 1 || n > 1024) ? -1 : n;
 }
 
 int main(int argc, char **argv) {
@@ -209,48 +304,86 @@ int main(int argc, char **argv) {
         .repeat = 1,
         .seconds = 2.0,
         .seed = 301,
+        .tag = "",
     };
     if (parse_args(argc, argv, &cfg) != 0) {
         return 2;
     }
+    uint64_t started = bench_now_ns();
     char default_list[256];
     if (cfg.benchmarks == NULL) {
         snprintf(default_list, sizeof default_list, "%s%s", DEFAULT_MEMORY_LIST,
                  cfg.db != NULL ? DEFAULT_DISK_EXTRA : "");
         cfg.benchmarks = default_list;
     }
+    char all_engines[256] = "";
+    if (strcmp(cfg.engines, "all") == 0) {
+        for (size_t e = 0; e < bench_engine_count; e++) {
+            snprintf(all_engines + strlen(all_engines), sizeof all_engines - strlen(all_engines),
+                     "%s%s", e ? "," : "", bench_engines[e]->name);
+        }
+        cfg.engines = all_engines;
+    }
+    char *expanded = expand_sets(cfg.benchmarks);
+    if (expanded == NULL) {
+        return 2;
+    }
 
     size_t nw = 0, ne = 0;
-    char **wnames = split_list(cfg.benchmarks, &nw);
+    char **wnames = split_list(expanded, &nw);
     char **enames = split_list(cfg.engines, &ne);
     if (wnames == NULL || enames == NULL || nw == 0 || ne == 0) {
         fprintf(stderr, "trine_bench: empty --benchmarks or --engines\n");
         return 2;
     }
     const bench_workload **list = calloc(nw, sizeof *list);
+    unsigned *wthreads = calloc(nw, sizeof *wthreads);
+    char **labels = calloc(nw, sizeof *labels);
     bench_ctx *ctxs = calloc(ne, sizeof *ctxs);
     double *ops = calloc(ne * nw * cfg.repeat, sizeof *ops);    /* ops/s of passing runs */
     unsigned *nok = calloc(ne * nw, sizeof *nok);
-    if (list == NULL || ctxs == NULL || ops == NULL || nok == NULL) {
+    if (list == NULL || wthreads == NULL || labels == NULL || ctxs == NULL || ops == NULL ||
+        nok == NULL) {
         fprintf(stderr, "trine_bench: out of memory\n");
         return 2;
     }
     for (size_t i = 0; i < nw; i++) {
+        labels[i] = strdup(wnames[i]);
+        long threads = split_threads(wnames[i]);
         list[i] = bench_workload_find(wnames[i]);
-        if (list[i] == NULL) {
-            fprintf(stderr, "trine_bench: unknown benchmark '%s' (see --help)\n", wnames[i]);
+        if (list[i] == NULL || threads < 0) {
+            fprintf(stderr, "trine_bench: unknown benchmark '%s' (see --help)\n", labels[i]);
             return 2;
         }
+        if (threads > 0 && !(list[i]->flags & W_THREADED)) {
+            fprintf(stderr, "trine_bench: %s runs on one thread: drop the ':%ld'\n", wnames[i],
+                    threads);
+            return 2;
+        }
+        wthreads[i] = (unsigned)threads;
         if ((list[i]->flags & W_NEEDS_DIR) && cfg.db == NULL) {
             fprintf(stderr, "trine_bench: %s needs --db=DIR (a directory the bench may empty)\n",
                     wnames[i]);
             return 2;
         }
+        if ((list[i]->flags & W_EXISTING) && !cfg.use_existing_db) {
+            fprintf(stderr, "trine_bench: %s needs --use_existing_db\n", wnames[i]);
+            return 2;
+        }
     }
     for (size_t e = 0; e < ne; e++) {
-        const bench_engine *engine = find_engine(enames[e]);
+        const bench_engine *engine = bench_engine_find(enames[e]);
         if (engine == NULL) {
-            fprintf(stderr, "trine_bench: engine '%s' is not built in (have: trine)\n", enames[e]);
+            fprintf(stderr, "trine_bench: engine '%s' is not built in (have:", enames[e]);
+            for (size_t k = 0; k < bench_engine_count; k++) {
+                fprintf(stderr, " %s", bench_engines[k]->name);
+            }
+            fprintf(stderr, "; a peer is built when CMake finds its -dev package)\n");
+            return 2;
+        }
+        if (engine->needs_dir && cfg.db == NULL) {
+            fprintf(stderr, "trine_bench: engine %s needs --db=DIR (no in-memory mode)\n",
+                    engine->name);
             return 2;
         }
         ctxs[e] = (bench_ctx){.cfg = &cfg, .engine = engine};
@@ -261,13 +394,23 @@ int main(int argc, char **argv) {
                 return 2;
             }
         }
+        if (cfg.use_existing_db) {
+            ctxs[e].filled = cfg.num; /* what the --keep_db run wrote, generation 0 */
+        }
     }
-    if (cfg.db != NULL && bench_dir_prepare(cfg.db) != 0) {
+    if (cfg.use_existing_db) {
+        if (cfg.db == NULL || !bench_dir_is_marked(cfg.db)) {
+            fprintf(stderr, "trine_bench: --use_existing_db needs --db=DIR left by a --keep_db "
+                            "run\n");
+            return 2;
+        }
+    } else if (cfg.db != NULL && bench_dir_prepare(cfg.db) != 0) {
         fprintf(stderr, "trine_bench: %s\n", bench_error());
         return 2;
     }
     for (size_t e = 0; e < ne; e++) {
-        bench_report_config(&cfg, ctxs[e].engine->name, ctxs[e].engine->version());
+        bench_report_config(&cfg, ctxs[e].engine->name, ctxs[e].engine->version(),
+                            ctxs[e].engine->settings());
     }
 
     bool failed = false;
@@ -279,7 +422,7 @@ int main(int argc, char **argv) {
                     .engine = ctxs[e].engine->name,
                     .run = run,
                 };
-                bench_workload_run(&ctxs[e], list[i], &r);
+                bench_workload_run(&ctxs[e], list[i], wthreads[i], &r);
                 bench_report_result(&cfg, &r);
                 if (!r.ok) {
                     failed = true;
@@ -311,21 +454,28 @@ int main(int argc, char **argv) {
                 double median = bench_median(v, nok[slot]); /* sorts v */
                 const char *engine =
                     (list[i]->flags & W_NO_ENGINE) ? "posix" : ctxs[e].engine->name;
-                bench_report_median(&cfg, list[i]->name, engine, median, v[0], v[nok[slot] - 1],
+                bench_report_median(&cfg, labels[i], engine, median, v[0], v[nok[slot] - 1],
                                     nok[slot]);
             }
         }
     }
 
-    if (cfg.db != NULL) {
+    if (cfg.db != NULL && !cfg.keep_db && !cfg.use_existing_db) {
         for (size_t e = 0; e < ne; e++) {
             bench_dir_remove(ctxs[e].path); /* leave the marker, not gigabytes */
         }
     }
+    bench_report_process(&cfg, cfg.engines, (double)(bench_now_ns() - started) / 1e9, !failed);
+    for (size_t i = 0; i < nw; i++) {
+        free(labels[i]);
+    }
+    free(labels);
+    free(wthreads);
     free(list);
     free(ctxs);
     free(ops);
     free(nok);
+    free(expanded);
     free_list(wnames, nw);
     free_list(enames, ne);
     if (failed) {

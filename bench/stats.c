@@ -4,6 +4,7 @@
 #include "bench.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 uint64_t bench_now_ns(void) {
@@ -56,4 +57,12 @@ bench_latency bench_latency_summarise(uint64_t *samples, uint64_t n) {
 double bench_median(double *v, size_t n) {
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+uint64_t bench_peak_rss_kib(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        return 0;
+    }
+    return (uint64_t)ru.ru_maxrss; /* KiB on Linux */
 }

@@ -1,416 +1,174 @@
 /*
- * The workloads. Each is a loop over the engine interface (engine.h), run by
- * one or more workers; every read is checked against the value generator.
+ * The workload table, and the workloads that are not loops: manual
+ * compaction, bytes on disk, cold reopen, the fdatasync probe.
  *
  * Database lifetime: a fill (W_FRESH) starts on a new, empty database (in
  * memory: a new one; with --db: the engine's directory removed first) and
- * records how many keys it left, so later reads in the same run know which
- * keys exist. A read with no fill before it fills --num keys first, untimed.
+ * records how many keys it left and at which generation, so later reads in
+ * the same process know what to expect. A read with no fill before it fills
+ * --num keys first, untimed. With --use_existing_db the database under --db
+ * is opened as it is and holds --num keys of generation 0.
+ *
+ * Phases: reads (W_READ) are labelled "as_left" until a compact workload
+ * has run, "compacted" after it. When the engine's compaction has not
+ * landed yet, the reads after it are "not yet" rows rather than a second
+ * copy of the first ones.
  */
-#include "bench.h"
-#include "workloads.h"
+#include "worker.h"
 
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* --------------------------------------------------------------- workers */
+/* ------------------------------------------------------------- compaction */
 
-typedef struct worker worker;
-struct worker {
-    bench_ctx *ctx;
-    void (*body)(worker *w);
-    unsigned id;
-    uint64_t begin, end;   /* this worker's op indexes: [begin, end) */
-    const uint64_t *order; /* key of op i: order[i]; NULL = i */
-    uint64_t *latency;     /* ns of op i (shared array, disjoint ranges); NULL = not timed */
-    char *value;           /* value_size bytes: the value being written */
-    char *scratch;         /* value_size bytes: the expected value of a read */
-    uint64_t done;         /* ops completed */
-    bool ok;
-    char error[512];       /* first failure */
-    pthread_barrier_t *start;
-};
-
-static void worker_fail(worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void worker_fail(worker *w, const char *fmt, ...) {
-    if (!w->ok) {
+static void wl_compact(bench_ctx *ctx, bench_result *r) {
+    const bench_engine *e = ctx->engine;
+    if (e->compact == NULL) {
+        ctx->compaction = BENCH_COMPACT_DONE;
+        bench_result_skip(r, false, "%s has nothing to compact (updates in place): the reads "
+                          "after this run again on the same database", e->name);
         return;
     }
-    w->ok = false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(w->error, sizeof w->error, fmt, ap);
-    va_end(ap);
-}
-
-static void *worker_main(void *arg) {
-    worker *w = arg;
-    pthread_barrier_wait(w->start);
-    w->body(w);
-    return NULL;
-}
-
-/*
- * Runs body on nthreads workers over ops [0, total), split into contiguous
- * ranges, and fills r's ops, seconds, threads and failure. The clock starts
- * when every worker is ready and stops when the last one finishes.
- */
-static void run_workers(bench_ctx *ctx, bench_result *r, void (*body)(worker *), unsigned nthreads,
-                        uint64_t total, const uint64_t *order, uint64_t *latency) {
-    size_t vs = ctx->cfg->value_size;
-    worker *ws = calloc(nthreads, sizeof *ws);
-    char *buffers = malloc((size_t)nthreads * 2 * vs);
-    pthread_t *tids = calloc(nthreads, sizeof *tids);
-    if (ws == NULL || buffers == NULL || tids == NULL) {
-        bench_result_fail(r, "out of memory for %u workers", nthreads);
-        goto out;
-    }
-    pthread_barrier_t start;
-    if (nthreads > 1) {
-        pthread_barrier_init(&start, NULL, nthreads + 1);
-    }
-    for (unsigned t = 0; t < nthreads; t++) {
-        ws[t] = (worker){
-            .ctx = ctx,
-            .body = body,
-            .id = t,
-            .begin = total * t / nthreads,
-            .end = total * (t + 1) / nthreads,
-            .order = order,
-            .latency = latency,
-            .value = buffers + (size_t)t * 2 * vs,
-            .scratch = buffers + (size_t)t * 2 * vs + vs,
-            .ok = true,
-            .start = &start,
-        };
-    }
-
-    uint64_t t0, t1;
-    if (nthreads == 1) {
-        t0 = bench_now_ns();
-        body(&ws[0]);
-        t1 = bench_now_ns();
-    } else {
-        unsigned created = 0;
-        for (; created < nthreads; created++) {
-            if (pthread_create(&tids[created], NULL, worker_main, &ws[created]) != 0) {
-                break;
-            }
-        }
-        if (created < nthreads) {
-            /* Cannot release the barrier without all parties: give up loudly. */
-            fprintf(stderr, "trine_bench: pthread_create failed after %u threads\n", created);
-            exit(1);
-        }
-        pthread_barrier_wait(&start);
-        t0 = bench_now_ns();
-        for (unsigned t = 0; t < nthreads; t++) {
-            pthread_join(tids[t], NULL);
-        }
-        t1 = bench_now_ns();
-        pthread_barrier_destroy(&start);
-    }
-
-    r->threads = nthreads;
-    r->seconds = (double)(t1 - t0) / 1e9;
-    r->ops = 0;
-    for (unsigned t = 0; t < nthreads; t++) {
-        r->ops += ws[t].done;
-        if (!ws[t].ok) {
-            bench_result_fail(r, "%s", ws[t].error);
-        }
-    }
-out:
-    free(ws);
-    free(buffers);
-    free(tids);
-}
-
-/* ----------------------------------------------------------------- bodies */
-
-static void body_fill(worker *w) {
-    const bench_config *cfg = w->ctx->cfg;
-    const bench_engine *e = w->ctx->engine;
-    void *db = w->ctx->db;
-    char key[BENCH_KEY_LEN];
-    for (uint64_t i = w->begin; i < w->end; i++) {
-        uint64_t n = w->order != NULL ? w->order[i] : i;
-        bench_key(n, key);
-        bench_value(n, 0, cfg->seed, cfg->value_size, w->value);
-        uint64_t t0 = w->latency != NULL ? bench_now_ns() : 0;
-        if (e->put(db, key, sizeof key, w->value, cfg->value_size) != BENCH_OK) {
-            worker_fail(w, "key %.16s: put: %s", key, bench_error());
-            return;
-        }
-        if (w->latency != NULL) {
-            w->latency[i] = bench_now_ns() - t0;
-        }
-        w->done++;
-    }
-}
-
-/* Checks one read of key n; releases the value. */
-static void check_read(worker *w, uint64_t n, int rc, bench_value_ref *v) {
-    char key[BENCH_KEY_LEN];
-    bench_key(n, key);
-    if (rc == BENCH_NOT_FOUND) {
-        worker_fail(w, "key %.16s: not found (the fill wrote it)", key);
+    uint64_t t0 = bench_now_ns();
+    int rc = e->compact(ctx->db);
+    uint64_t t1 = bench_now_ns();
+    if (rc == BENCH_UNSUPPORTED) {
+        ctx->compaction = BENCH_COMPACT_NOT_YET;
+        snprintf(ctx->compact_note, sizeof ctx->compact_note, "%s", bench_error());
+        bench_result_skip(r, true, "%s", bench_error());
         return;
     }
     if (rc != BENCH_OK) {
-        worker_fail(w, "key %.16s: get: %s", key, bench_error());
+        bench_result_fail(r, "compact: %s", bench_error());
         return;
     }
-    const bench_config *cfg = w->ctx->cfg;
-    if (!bench_value_check(n, 0, cfg->seed, cfg->value_size, v->data, v->len, w->scratch)) {
-        worker_fail(w, "%s", bench_error());
-    } else {
-        w->done++;
-    }
-    w->ctx->engine->value_release(v);
+    ctx->compaction = BENCH_COMPACT_DONE;
+    r->ops = 1;
+    r->seconds = (double)(t1 - t0) / 1e9;
 }
 
-static uint64_t reader_seed(const bench_config *cfg, unsigned id) {
-    return cfg->seed ^ (UINT64_C(0x5EED0000) + id);
-}
+/* ----------------------------------------------------------- bytes on disk */
 
-static void body_readrandom(worker *w) {
-    const bench_engine *e = w->ctx->engine;
-    void *db = w->ctx->db;
-    uint64_t keys = w->ctx->filled;
-    uint64_t rng = reader_seed(w->ctx->cfg, w->id);
-    char key[BENCH_KEY_LEN];
-    for (uint64_t i = w->begin; i < w->end && w->ok; i++) {
-        uint64_t n = bench_rand_below(&rng, keys);
-        bench_key(n, key);
-        bench_value_ref v = {0};
-        int rc = e->get(db, key, sizeof key, &v);
-        check_read(w, n, rc, &v);
-    }
-}
-
-static void body_readseq(worker *w) {
-    const bench_config *cfg = w->ctx->cfg;
-    const bench_engine *e = w->ctx->engine;
-    uint64_t want = w->end - w->begin;
-    bench_iter *it = NULL;
-    if (e->iter_open(w->ctx->db, &it) != BENCH_OK) {
-        worker_fail(w, "iter_open: %s", bench_error());
+static void wl_size(bench_ctx *ctx, bench_result *r) {
+    uint64_t size, allocated;
+    if (bench_dir_bytes(ctx->path, &size, &allocated) != 0) {
+        bench_result_fail(r, "%s", bench_error());
         return;
     }
-    while (w->done < want) {
-        bench_entry_ref en;
-        int rc = e->iter_next(it, &en);
-        if (rc == BENCH_DONE) {
-            worker_fail(w, "scan ended after %llu entries, want %llu",
-                        (unsigned long long)w->done, (unsigned long long)want);
-            break;
-        }
-        if (rc != BENCH_OK) {
-            worker_fail(w, "after %llu entries: %s", (unsigned long long)w->done, bench_error());
-            break;
-        }
-        uint64_t n;
-        if (!bench_key_parse(en.key, en.key_len, &n)) {
-            worker_fail(w, "entry %llu: not a bench key (%zu bytes)", (unsigned long long)w->done,
-                        en.key_len);
-            break;
-        }
-        if (n != w->done) {
-            worker_fail(w, "entry %llu: got key %.16s, want %016llu (missing or out of order)",
-                        (unsigned long long)w->done, (const char *)en.key,
-                        (unsigned long long)w->done);
-            break;
-        }
-        if (!bench_value_check(n, 0, cfg->seed, cfg->value_size, en.value, en.value_len,
-                               w->scratch)) {
-            worker_fail(w, "%s", bench_error());
-            break;
-        }
-        w->done++;
-    }
-    e->iter_close(it);
+    double raw = (double)ctx->filled * (double)(BENCH_KEY_LEN + ctx->cfg->value_size);
+    bench_result_metric(r, "disk_bytes", (double)size);
+    bench_result_metric(r, "allocated_bytes", (double)allocated);
+    bench_result_metric(r, "raw_bytes", raw);
+    bench_result_metric(r, "space_amp", raw > 0 ? (double)size / raw : 0);
 }
+
+/* ------------------------------------------------------------ cold reopen */
 
 /*
- * Pipelined puts or gets: keeps up to --inflight requests outstanding in a
- * ring of slots; when it is full, waits for the oldest, then submits the
- * next. Gets are checked when they are waited on.
+ * Opens the closed database under --db (--use_existing_db), reads one
+ * random key, then --reads random keys, all checked. The three parts are
+ * timed apart; ops/s is that of the reads after the first.
  */
-static void body_async(worker *w, bool reads) {
-    const bench_config *cfg = w->ctx->cfg;
-    const bench_engine *e = w->ctx->engine;
-    void *db = w->ctx->db;
-    unsigned window = cfg->inflight;
-    bench_op **ops = calloc(window, sizeof *ops);
-    uint64_t *slot_key = calloc(window, sizeof *slot_key);
-    if (ops == NULL || slot_key == NULL) {
-        worker_fail(w, "out of memory for %u in-flight requests", window);
-        goto out;
-    }
-    uint64_t rng = reader_seed(cfg, w->id);
-    unsigned oldest = 0, inflight = 0;
-    char key[BENCH_KEY_LEN];
-
-    for (uint64_t i = w->begin; i < w->end || inflight > 0;) {
-        bool submit = i < w->end && w->ok && inflight < window;
-        if (!submit) {
-            /* Full, finished, or failed: wait for the oldest request. */
-            bench_value_ref v = {0};
-            int rc = e->op_finish(ops[oldest], reads ? &v : NULL);
-            if (reads) {
-                check_read(w, slot_key[oldest], rc, &v);
-            } else if (rc != BENCH_OK) {
-                bench_key(slot_key[oldest], key);
-                worker_fail(w, "key %.16s: put: %s", key, bench_error());
-            } else {
-                w->done++;
-            }
-            oldest = (oldest + 1) % window;
-            inflight--;
-            if (!w->ok) {
-                i = w->end; /* stop submitting; drain what is in flight */
-            }
-            continue;
-        }
-        unsigned slot = (oldest + inflight) % window;
-        uint64_t n = reads ? bench_rand_below(&rng, w->ctx->filled) : w->order ? w->order[i] : i;
-        bench_key(n, key);
-        if (reads) {
-            ops[slot] = e->get_async(db, key, sizeof key);
-        } else {
-            bench_value(n, 0, cfg->seed, cfg->value_size, w->value);
-            ops[slot] = e->put_async(db, key, sizeof key, w->value, cfg->value_size);
-        }
-        if (ops[slot] == NULL) {
-            worker_fail(w, "key %.16s: %s", key, bench_error());
-            i = w->end;
-            continue;
-        }
-        slot_key[slot] = n;
-        inflight++;
-        i++;
-    }
-out:
-    free(ops);
-    free(slot_key);
-}
-
-static void body_put_async(worker *w) { body_async(w, false); }
-static void body_get_async(worker *w) { body_async(w, true); }
-
-/* -------------------------------------------------------------- workloads */
-
-static uint64_t ops_or(const bench_config *cfg, uint64_t fallback) {
-    return cfg->num_set ? cfg->num : fallback;
-}
-
-static uint64_t read_count(const bench_config *cfg) { return cfg->reads ? cfg->reads : cfg->num; }
-
-/* Writes keys 0..n-1 (shuffled when random), each with one blocking put. */
-static void run_fill(bench_ctx *ctx, bench_result *r, uint64_t n, bool random, unsigned threads,
-                     bool timed) {
-    uint64_t *order = random ? bench_permutation(n, ctx->cfg->seed ^ UINT64_C(0xF111)) : NULL;
-    uint64_t *latency = timed ? malloc((n ? n : 1) * sizeof *latency) : NULL;
-    if ((random && order == NULL) || (timed && latency == NULL)) {
-        bench_result_fail(r, "out of memory for %llu keys", (unsigned long long)n);
-    } else {
-        run_workers(ctx, r, body_fill, threads, n, order, latency);
-        if (timed && r->ok) {
-            r->has_latency = true;
-            r->latency = bench_latency_summarise(latency, r->ops);
-        }
-    }
-    ctx->filled = r->ok ? n : 0;
-    free(order);
-    free(latency);
-}
-
-static void w_fillseq(bench_ctx *ctx, bench_result *r) {
-    run_fill(ctx, r, ctx->cfg->num, false, 1, false);
-}
-
-static void w_fillrandom(bench_ctx *ctx, bench_result *r) {
-    run_fill(ctx, r, ctx->cfg->num, true, 1, false);
-}
-
-static void w_fillsync(bench_ctx *ctx, bench_result *r) {
-    run_fill(ctx, r, ops_or(ctx->cfg, 10000), true, ctx->cfg->threads, true);
-}
-
-static void w_putsync_latency(bench_ctx *ctx, bench_result *r) {
-    r->latency_in_ns = true;
-    run_fill(ctx, r, ops_or(ctx->cfg, 100000), false, 1, true);
-}
-
-static void w_readrandom(bench_ctx *ctx, bench_result *r) {
-    run_workers(ctx, r, body_readrandom, ctx->cfg->threads, read_count(ctx->cfg), NULL, NULL);
-}
-
-static void w_readseq(bench_ctx *ctx, bench_result *r) {
-    uint64_t want = read_count(ctx->cfg);
-    if (want > ctx->filled) {
-        want = ctx->filled;
-    }
-    run_workers(ctx, r, body_readseq, 1, want, NULL, NULL);
-}
-
-static void w_fillseq_async(bench_ctx *ctx, bench_result *r) {
-    uint64_t n = ctx->cfg->num;
-    run_workers(ctx, r, body_put_async, 1, n, NULL, NULL);
-    ctx->filled = r->ok ? n : 0;
-}
-
-static void w_fillrandom_async(bench_ctx *ctx, bench_result *r) {
-    uint64_t n = ctx->cfg->num;
-    uint64_t *order = bench_permutation(n, ctx->cfg->seed ^ UINT64_C(0xF111));
-    if (!order) {
-        bench_result_fail(r, "out of memory for %llu keys", (unsigned long long)n);
-        ctx->filled = 0;
+static void wl_reopen(bench_ctx *ctx, bench_result *r) {
+    const bench_engine *e = ctx->engine;
+    if (bench_ctx_close(ctx) != 0) {
+        bench_result_fail(r, "close before reopen: %s", bench_error());
         return;
     }
-    run_workers(ctx, r, body_put_async, 1, n, order, NULL);
-    ctx->filled = r->ok ? n : 0;
-    free(order);
+    bench_open_params p = {ctx->path, ctx->cfg->durability, true};
+    uint64_t t0 = bench_now_ns();
+    if (e->open(&p, &ctx->db) != BENCH_OK) {
+        ctx->db = NULL;
+        bench_result_fail(r, "open %s: %s", ctx->path, bench_error());
+        return;
+    }
+    uint64_t t1 = bench_now_ns();
+    uint64_t rng = worker_reader_seed(ctx->cfg, 99);
+    uint64_t n = bench_rand_below(&rng, ctx->filled);
+    char key[BENCH_KEY_LEN];
+    bench_key(n, key);
+    bench_value_ref v = {0};
+    int rc = e->get(ctx->db, key, sizeof key, &v);
+    uint64_t t2 = bench_now_ns();
+    if (rc != BENCH_OK) {
+        bench_result_fail(r, "key %.16s: first get: %s", key,
+                          rc == BENCH_NOT_FOUND ? "not found (the fill wrote it)" : bench_error());
+        return;
+    }
+    char *scratch = malloc(ctx->cfg->value_size);
+    bool have_scratch = scratch != NULL;
+    bool good = have_scratch &&
+                bench_value_check(n, ctx->gen, ctx->cfg->seed, ctx->cfg->value_size, v.data,
+                                  v.len, scratch);
+    free(scratch);
+    e->value_release(&v);
+    if (!good) {
+        bench_result_fail(r, "first get: %s", have_scratch ? bench_error() : "out of memory");
+        return;
+    }
+    wl_readrandom(ctx, r);
+    bench_result_metric(r, "open_ms", (double)(t1 - t0) / 1e6);
+    bench_result_metric(r, "first_get_us", (double)(t2 - t1) / 1e3);
+    bench_result_metric(r, "gets_ms", r->seconds * 1e3);
 }
 
-static void w_readrandom_async(bench_ctx *ctx, bench_result *r) {
-    run_workers(ctx, r, body_get_async, 1, read_count(ctx->cfg), NULL, NULL);
-}
+/* ------------------------------------------------------------------ probe */
 
-static void w_probe_fdatasync(bench_ctx *ctx, bench_result *r) {
+static void wl_probe_fdatasync(bench_ctx *ctx, bench_result *r) {
     r->engine = "posix";
-    bench_probe_fdatasync(ctx->cfg->db, ops_or(ctx->cfg, UINT64_MAX), ctx->cfg->seconds, r);
+    uint64_t cap = ctx->cfg->num_set ? ctx->cfg->num : UINT64_MAX;
+    bench_probe_fdatasync(ctx->cfg->db, cap, ctx->cfg->seconds, r);
 }
+
+/* ------------------------------------------------------------------ table */
 
 const bench_workload bench_workloads[] = {
     {"fillseq", "write --num keys in key order, one blocking put each", W_FRESH,
-     BENCH_DUR_DEFAULT, w_fillseq},
+     BENCH_DUR_DEFAULT, wl_fillseq},
     {"fillrandom", "write --num keys in random order, one blocking put each", W_FRESH,
-     BENCH_DUR_DEFAULT, w_fillrandom},
+     BENCH_DUR_DEFAULT, wl_fillrandom},
+    {"overwrite", "write every filled key again (next generation), random order", W_NEEDS_FILL,
+     BENCH_DUR_DEFAULT, wl_overwrite},
     {"readrandom", "blocking gets of random existing keys (--reads, --threads), verified",
-     W_NEEDS_FILL | W_THREADED, BENCH_DUR_DEFAULT, w_readrandom},
-    {"readseq", "one scan over all keys in order (up to --reads), verified", W_NEEDS_FILL,
-     BENCH_DUR_DEFAULT, w_readseq},
-    {"fillseq_async", "pipelined puts in key order, --inflight futures outstanding",
-     W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, w_fillseq_async},
-    {"fillrandom_async", "pipelined puts in random order, --inflight futures outstanding",
-     W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, w_fillrandom_async},
+     W_NEEDS_FILL | W_THREADED | W_READ, BENCH_DUR_DEFAULT, wl_readrandom},
+    {"readmissing", "blocking gets of random keys that sort between the filled ones: all absent",
+     W_NEEDS_FILL | W_THREADED | W_READ, BENCH_DUR_DEFAULT, wl_readmissing},
+    {"seekrandom", "seek an open iterator to a random key, read it and the 10 after, verified",
+     W_NEEDS_FILL | W_THREADED | W_READ, BENCH_DUR_DEFAULT, wl_seekrandom},
+    {"readseq", "one scan over all keys in order (up to --reads), verified",
+     W_NEEDS_FILL | W_READ, BENCH_DUR_DEFAULT, wl_readseq},
+    {"readreverse", "one scan over all keys in descending order (up to --reads), verified",
+     W_NEEDS_FILL | W_READ, BENCH_DUR_DEFAULT, wl_readreverse},
+    {"compact", "the engine's full manual compaction (memtables included), timed; the reads "
+                "after it are labelled \"compacted\"",
+     W_NEEDS_FILL, BENCH_DUR_DEFAULT, wl_compact},
+    {"size", "bytes on disk under the engine's directory vs raw key+value bytes",
+     W_NEEDS_FILL | W_NEEDS_DIR | W_READ, BENCH_DUR_DEFAULT, wl_size},
+    {"reopen", "cold reopen of the --use_existing_db database: open, first get, --reads gets",
+     W_NEEDS_DIR | W_EXISTING, BENCH_DUR_DEFAULT, wl_reopen},
+    {"fillseq_async", "pipelined puts in key order, --inflight requests outstanding",
+     W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, wl_fillseq_async},
+    {"fillrandom_async", "pipelined puts in random order, --inflight requests outstanding",
+     W_FRESH | W_ASYNC, BENCH_DUR_DEFAULT, wl_fillrandom_async},
     {"readrandom_async", "pipelined gets of random existing keys, --inflight outstanding, verified",
-     W_NEEDS_FILL | W_ASYNC, BENCH_DUR_DEFAULT, w_readrandom_async},
+     W_NEEDS_FILL | W_ASYNC, BENCH_DUR_DEFAULT, wl_readrandom_async},
+    {"readsnapshot", "gets through a snapshot-bound reader (zero-copy), verified",
+     W_NEEDS_FILL | W_THREADED | W_READER, BENCH_DUR_DEFAULT, wl_readsnapshot},
+    {"readmany", "batched gets, 32 random keys per call, verified",
+     W_NEEDS_FILL | W_THREADED | W_MANY, BENCH_DUR_DEFAULT, wl_readmany},
+    {"txncommit", "transactions: read a random key (verified), write it back, commit",
+     W_NEEDS_FILL | W_TXN, BENCH_DUR_DEFAULT, wl_txncommit},
     {"putsync_latency", "round trip of one blocking put (default 100000 ops): mean/p50/p99 ns",
-     W_FRESH, BENCH_DUR_DEFAULT, w_putsync_latency},
+     W_FRESH, BENCH_DUR_DEFAULT, wl_putsync_latency},
     {"fillsync", "--threads writers, blocking puts, sync_all unless --durability (default 10000 "
                  "ops): ops/s and per-op latency",
-     W_FRESH | W_NEEDS_DIR | W_THREADED, BENCH_DUR_SYNC_ALL, w_fillsync},
+     W_FRESH | W_NEEDS_DIR | W_THREADED, BENCH_DUR_SYNC_ALL, wl_fillsync},
     {"fillrandom_buffered", "fillrandom on disk with durability buffered (always)",
-     W_FRESH | W_NEEDS_DIR, BENCH_DUR_BUFFERED, w_fillrandom},
+     W_FRESH | W_NEEDS_DIR, BENCH_DUR_BUFFERED, wl_fillrandom},
     {"probe_fdatasync", "raw write()+fdatasync() of 100 bytes in --db for --seconds (or --num "
                         "times): the device's limit",
-     W_NEEDS_DIR | W_NO_ENGINE, BENCH_DUR_DEFAULT, w_probe_fdatasync},
+     W_NEEDS_DIR | W_NO_ENGINE, BENCH_DUR_DEFAULT, wl_probe_fdatasync},
 };
 const size_t bench_workload_count = sizeof bench_workloads / sizeof bench_workloads[0];
 
@@ -442,28 +200,70 @@ static int ctx_open(bench_ctx *ctx, bench_durability durability, bool fresh) {
     if (bench_ctx_close(ctx) != 0) {
         return -1;
     }
-    ctx->filled = 0;
     bool on_disk = ctx->path[0] != '\0';
-    if (fresh && on_disk && bench_dir_remove(ctx->path) != 0) {
-        return -1;
+    bool existing = !fresh && ctx->cfg->use_existing_db;
+    if (!existing) {
+        ctx->filled = 0;
+        ctx->gen = 0;
+        ctx->compaction = BENCH_COMPACT_NONE;
+        if (on_disk && bench_dir_remove(ctx->path) != 0) {
+            return -1;
+        }
     }
-    bench_open_params p = {on_disk ? ctx->path : NULL, durability};
+    bench_open_params p = {on_disk ? ctx->path : NULL, durability, existing};
     return ctx->engine->open(&p, &ctx->db) == BENCH_OK ? 0 : -1;
 }
 
-void bench_workload_run(bench_ctx *ctx, const bench_workload *w, bench_result *r) {
-    const bench_config *cfg = ctx->cfg;
+/* Why w cannot run on this engine, or NULL. Sets *not_yet. */
+static const char *unsupported(const bench_ctx *ctx, const bench_workload *w, bool *not_yet) {
     const bench_engine *e = ctx->engine;
+    *not_yet = false;
+    if ((w->flags & W_ASYNC) &&
+        (e->put_async == NULL || e->get_async == NULL || e->op_finish == NULL)) {
+        return "no pipelined calls";
+    }
+    if ((w->flags & W_READER) && e->reader_open == NULL) {
+        return "no snapshot-bound reader";
+    }
+    if ((w->flags & W_MANY) && e->get_many == NULL) {
+        return "no batched get";
+    }
+    if ((w->flags & W_TXN) && e->txn_update == NULL) {
+        return "no transactions in this driver";
+    }
+    if ((w->flags & W_READ) && ctx->compaction == BENCH_COMPACT_NOT_YET) {
+        *not_yet = true;
+        return ctx->compact_note;
+    }
+    return NULL;
+}
+
+void bench_workload_run(bench_ctx *ctx, const bench_workload *w, unsigned threads,
+                        bench_result *r) {
+    const bench_config *cfg = ctx->cfg;
     r->ok = true;
-    r->threads = (w->flags & W_THREADED) ? cfg->threads : 1;
+    r->threads = (w->flags & W_THREADED) ? (threads ? threads : cfg->threads) : 1;
+    r->value_size = cfg->value_size;
+    r->phase = "";
     if (w->flags & W_NO_ENGINE) {
         w->run(ctx, r);
         return;
     }
-    if ((w->flags & W_ASYNC) &&
-        (e->put_async == NULL || e->get_async == NULL || e->op_finish == NULL)) {
-        r->skipped = true;
-        snprintf(r->error, sizeof r->error, "engine %s has no pipelined calls", e->name);
+    if (w->flags & W_READ) {
+        r->phase = ctx->compaction == BENCH_COMPACT_NONE ? "as_left" : "compacted";
+    }
+    bool not_yet;
+    const char *why = unsupported(ctx, w, &not_yet);
+    if (why != NULL) {
+        if (not_yet) {
+            bench_result_skip(r, true, "no manual compaction yet: %s", why);
+        } else {
+            bench_result_skip(r, false, "%s: %s", ctx->engine->name, why);
+        }
+        return;
+    }
+    if ((w->flags & W_EXISTING) && !cfg->use_existing_db) {
+        bench_result_fail(r, "%s needs --use_existing_db (a database left by --keep_db)", w->name);
         return;
     }
 
@@ -473,7 +273,8 @@ void bench_workload_run(bench_ctx *ctx, const bench_workload *w, bench_result *r
     } else if (w->durability != BENCH_DUR_DEFAULT && !cfg->durability_set) {
         durability = (bench_durability)w->durability;
     }
-    if (ctx_open(ctx, durability, (w->flags & W_FRESH) != 0) != 0) {
+    if (!(w->flags & W_EXISTING) &&
+        ctx_open(ctx, durability, (w->flags & W_FRESH) != 0) != 0) {
         bench_result_fail(r, "open: %s", bench_error());
         return;
     }
@@ -482,7 +283,7 @@ void bench_workload_run(bench_ctx *ctx, const bench_workload *w, bench_result *r
         bench_note(cfg, "%s: no fill earlier in this run: writing %llu keys first (fillseq, untimed)",
                    w->name, (unsigned long long)cfg->num);
         bench_result fill = {.ok = true};
-        run_fill(ctx, &fill, cfg->num, false, 1, false);
+        bench_run_fill(ctx, &fill, cfg->num, false, 0, false);
         if (!fill.ok) {
             bench_result_fail(r, "untimed fill: %s", fill.error);
             return;

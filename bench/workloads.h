@@ -9,6 +9,12 @@
 
 #include <limits.h>
 
+typedef enum bench_compaction {
+    BENCH_COMPACT_NONE = 0, /* no compaction since the last fill */
+    BENCH_COMPACT_DONE,     /* compacted, or the engine has nothing to compact */
+    BENCH_COMPACT_NOT_YET,  /* the engine's compaction has not landed yet */
+} bench_compaction;
+
 /*
  * One engine's state across the workloads of a run (and across --repeat
  * runs). Used by the main thread only; worker threads get the db handle.
@@ -18,17 +24,25 @@ typedef struct bench_ctx {
     const bench_engine *engine;
     void *db;                 /* NULL while closed */
     char path[PATH_MAX];      /* the engine's directory under --db; "" in memory */
-    uint64_t filled;          /* keys 0..filled-1 hold their generation-0 values;
+    uint64_t filled;          /* keys 0..filled-1 hold values of generation gen;
                                  0 = nothing known to be there */
+    uint32_t gen;
+    bench_compaction compaction;
+    char compact_note[256];   /* why the compaction did not run (NOT_YET) */
 } bench_ctx;
 
 enum {
     W_FRESH = 1u << 0,      /* starts on a new, empty database (fills) */
     W_NEEDS_DIR = 1u << 1,  /* only with --db */
-    W_NEEDS_FILL = 1u << 2, /* reads: needs keys 0..filled-1; fills first, untimed */
+    W_NEEDS_FILL = 1u << 2, /* needs keys 0..filled-1; fills first, untimed */
     W_ASYNC = 1u << 3,      /* needs the engine's pipelined calls */
     W_NO_ENGINE = 1u << 4,  /* measures the machine, not a database */
-    W_THREADED = 1u << 5,   /* runs with --threads threads */
+    W_THREADED = 1u << 5,   /* runs with --threads (or name:N) threads */
+    W_READ = 1u << 6,       /* reads the fill: labelled with the compaction phase */
+    W_EXISTING = 1u << 7,   /* needs --use_existing_db */
+    W_READER = 1u << 8,     /* needs the engine's snapshot-bound reader */
+    W_MANY = 1u << 9,       /* needs the engine's batched get */
+    W_TXN = 1u << 10,       /* needs the engine's transactions */
 };
 
 typedef struct bench_workload {
@@ -47,10 +61,41 @@ extern const size_t bench_workload_count;
 
 const bench_workload *bench_workload_find(const char *name);
 
-/** Runs w once on ctx's engine and fills r (benchmark, engine, run set by the caller). */
-void bench_workload_run(bench_ctx *ctx, const bench_workload *w, bench_result *r);
+/**
+ * Runs w once on ctx's engine with threads threads (0 = --threads; ignored
+ * unless W_THREADED) and fills r (benchmark, engine, run set by the caller).
+ */
+void bench_workload_run(bench_ctx *ctx, const bench_workload *w, unsigned threads,
+                        bench_result *r);
 
 /** Closes ctx's database if open. 0, or -1 with bench_error set. */
 int bench_ctx_close(bench_ctx *ctx);
+
+/* ------------------------------------------- the loops (wl_write, wl_read) */
+
+/** Writes keys 0..n-1 (shuffled when random) at generation gen, blocking puts. */
+void bench_run_fill(bench_ctx *ctx, bench_result *r, uint64_t n, bool random, uint32_t gen,
+                    bool timed);
+
+void wl_fillseq(bench_ctx *ctx, bench_result *r);
+void wl_fillrandom(bench_ctx *ctx, bench_result *r);
+void wl_overwrite(bench_ctx *ctx, bench_result *r);
+void wl_fillsync(bench_ctx *ctx, bench_result *r);
+void wl_putsync_latency(bench_ctx *ctx, bench_result *r);
+void wl_fillseq_async(bench_ctx *ctx, bench_result *r);
+void wl_fillrandom_async(bench_ctx *ctx, bench_result *r);
+void wl_txncommit(bench_ctx *ctx, bench_result *r);
+
+void wl_readrandom(bench_ctx *ctx, bench_result *r);
+void wl_readmissing(bench_ctx *ctx, bench_result *r);
+void wl_seekrandom(bench_ctx *ctx, bench_result *r);
+void wl_readseq(bench_ctx *ctx, bench_result *r);
+void wl_readreverse(bench_ctx *ctx, bench_result *r);
+void wl_readrandom_async(bench_ctx *ctx, bench_result *r);
+void wl_readsnapshot(bench_ctx *ctx, bench_result *r);
+void wl_readmany(bench_ctx *ctx, bench_result *r);
+
+/** Reads per read workload: --reads, else --num. */
+uint64_t bench_read_count(const bench_config *cfg);
 
 #endif
