@@ -56,6 +56,17 @@ extern "C" {
 #define TRINE_VERSION_MAJOR 0
 #define TRINE_VERSION_MINOR 1
 #define TRINE_VERSION_PATCH 0
+/** The version this header belongs to, as one number: 0.1.0 → 100, 1.2.3 → 10203. */
+#define TRINE_VERSION_NUMBER (TRINE_VERSION_MAJOR * 10000 + TRINE_VERSION_MINOR * 100 + TRINE_VERSION_PATCH)
+#define TRINE_VERSION_STRING "0.1.0"
+
+/**
+ * The version of the library actually linked, "MAJOR.MINOR.PATCH" (compare
+ * with TRINE_VERSION_STRING, the header's). Never NULL; any thread.
+ */
+TRINE_API const char *trine_version(void);
+/** The linked library's version as TRINE_VERSION_NUMBER encodes it. */
+TRINE_API int trine_version_number(void);
 
 /** Longest key accepted, in bytes. */
 #define TRINE_MAX_KEY_LEN ((size_t)64 * 1024)
@@ -311,6 +322,39 @@ TRINE_API trine_status trine_close_sync(trine_db *db);
 
 /** Removes only known-safe temporary files. Later release: TRINE_UNSUPPORTED. */
 TRINE_API trine_status trine_repair(const char *path);
+
+/** What trine_verify found in one file (borrowed for the callback's duration). */
+typedef struct trine_verify_file {
+    const char *name;       /* file name inside the database directory */
+    const char *kind;       /* "CURRENT", "MANIFEST", "WAL", "damaged WAL copy", "lock",
+                               "temporary", "unknown" (and, as they land, "table", "blob") */
+    uint64_t bytes;         /* file size */
+    uint64_t records;       /* records whose checksums were checked */
+    trine_status status;    /* TRINE_OK, or the problem: TRINE_CORRUPTION,
+                               TRINE_IO_ERROR, TRINE_UNSUPPORTED (newer format) */
+    uint64_t offset;        /* byte offset where the problem starts (0 when OK) */
+    const char *message;    /* what is wrong, or a note on a healthy file
+                               (a torn tail; a file no open would read); "" when none */
+} trine_verify_file;
+
+/** Called once per file trine_verify looks at, in a stable order. */
+typedef void (*trine_verify_callback)(const trine_verify_file *f, void *arg);
+
+/**
+ * Checks every file of a closed database at path without changing anything:
+ * CURRENT, each MANIFEST record, each WAL record (every checksum, every
+ * length), and that the files the MANIFEST names exist. Reports each file to
+ * cb (may be NULL) as it goes. Takes the directory lock shared, as a
+ * read-only open does. A torn last record of the newest WAL is not a problem
+ * (an open drops it; it was never acknowledged) but is noted.
+ *
+ * Returns TRINE_OK when every file is sound; TRINE_CORRUPTION when any file
+ * has a problem (trine_last_error() counts them and names the first, by file
+ * and offset); TRINE_NOT_FOUND (no database at path), TRINE_LOCKED (open for
+ * writing by another handle), TRINE_INVALID (NULL path), TRINE_IO_ERROR,
+ * TRINE_NO_MEMORY. Any thread except an engine thread.
+ */
+TRINE_API trine_status trine_verify(const char *path, trine_verify_callback cb, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Ranges and scans                                                         */
