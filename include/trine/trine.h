@@ -232,8 +232,10 @@ typedef enum trine_durability {
     TRINE_SYNC_DATA,    /* fdatasync of the WAL; directory synced only when the
                            database is created: survives power loss unless a
                            WAL file created since then loses its directory entry */
-    TRINE_BUFFERED      /* written to the OS at group end, no sync: survives a
+    TRINE_BUFFERED,     /* written to the OS at group end, no sync: survives a
                            process crash, not power loss */
+    TRINE_DURABILITY_DB /* write options only: the database's own mode (the
+                           default there). In trine_options it is TRINE_INVALID */
 } trine_durability;
 
 /*
@@ -528,20 +530,30 @@ TRINE_API void trine_batch_free(trine_batch *b);
 
 typedef struct trine_write_options {
     uint32_t struct_size;        /* set by trine_write_options_init */
-    trine_durability durability; /* this write only; the database's by default */
-    bool use_db_durability;      /* set by init; cleared when durability is chosen */
+    trine_durability durability; /* this write only; init sets TRINE_DURABILITY_DB
+                                    (the database's mode). A mode set after init
+                                    always takes effect */
 } trine_write_options;
-/** durability = the database's (use_db_durability = true). */
+/** Fills wo with the defaults: durability = TRINE_DURABILITY_DB. NULL is a no-op. */
 TRINE_API void trine_write_options_init(trine_write_options *wo);
 
 /**
  * Applies every operation of b atomically (one WAL record): after a crash
- * either all or none are present. b is copied: it may be reused at once.
- * wo NULL = defaults. To pick a durability for this write, set
- * wo->durability and wo->use_db_durability = false. Errors as trine_put.
+ * either all or none are present. b is only read and copied: it may be
+ * reused, cleared or freed at once. wo NULL = defaults; to choose the
+ * durability of this write alone:
+ *
+ *     trine_write_options wo;
+ *     trine_write_options_init(&wo);
+ *     wo.durability = TRINE_BUFFERED;
+ *     trine_write_sync(db, batch, &wo);
+ *
+ * An empty batch completes OK and writes nothing. Errors as trine_put, plus
+ * TRINE_INVALID for an unknown durability or a struct_size this library does
+ * not know (a struct not filled by trine_write_options_init).
  */
-TRINE_API trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_options *wo);
-TRINE_API trine_status trine_write_sync(trine_db *db, trine_batch *b, const trine_write_options *wo);
+TRINE_API trine_future *trine_write(trine_db *db, const trine_batch *b, const trine_write_options *wo);
+TRINE_API trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo);
 
 /* ------------------------------------------------------------------------ */
 /* Snapshots, readers, transactions (later release: TRINE_UNSUPPORTED/NULL) */

@@ -255,11 +255,10 @@ void trine_write_options_init(trine_write_options *wo) {
         return;
     memset(wo, 0, sizeof *wo);
     wo->struct_size = (uint32_t)sizeof *wo;
-    wo->durability = TRINE_SYNC_ALL;
-    wo->use_db_durability = true;
+    wo->durability = TRINE_DURABILITY_DB;
 }
 
-trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_options *wo) {
+trine_future *trine_write(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
     trine__err err;
     trine__err_clear(&err);
     if (!db || !b)
@@ -274,12 +273,12 @@ trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_option
     trine_write_options_init(&opts);
     if (wo)
         memcpy(&opts, wo, wo->struct_size);
-    if (!opts.use_db_durability && (unsigned)opts.durability > TRINE_BUFFERED)
+    if ((unsigned)opts.durability > TRINE_DURABILITY_DB)
         return trine__future_failed(TRINE_INVALID, "trine_write: unknown durability %d", (int)opts.durability);
     if (!trine__db_enter(db, &err))
         return trine__future_from_err(&err);
     trine_future *f = NULL;
-    trine_durability durability = opts.use_db_durability ? db->opts.durability : opts.durability;
+    trine_durability durability = opts.durability == TRINE_DURABILITY_DB ? db->opts.durability : opts.durability;
     if (write_allowed(db, &err) != TRINE_OK) {
         f = trine__future_from_err(&err);
     } else if (b->ops.count == 0) {
@@ -292,7 +291,7 @@ trine_future *trine_write(trine_db *db, trine_batch *b, const trine_write_option
     return f;
 }
 
-trine_status trine_write_sync(trine_db *db, trine_batch *b, const trine_write_options *wo) {
+trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
     if (engine_guard("trine_write_sync") != TRINE_OK)
         return TRINE_INVALID;
     return finish_sync(trine_write(db, b, wo));

@@ -38,6 +38,10 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
     }
     if ((unsigned)out->storage > TRINE_STORAGE_BROWSER)
         return trine__err_set(err, TRINE_INVALID, "options.storage: unknown value %d", (int)out->storage);
+    if (out->durability == TRINE_DURABILITY_DB)
+        return trine__err_set(err, TRINE_INVALID,
+                              "options.durability: TRINE_DURABILITY_DB is for write options only; "
+                              "a database needs a mode (TRINE_SYNC_ALL, TRINE_SYNC_DATA, TRINE_BUFFERED)");
     if ((unsigned)out->durability > TRINE_BUFFERED)
         return trine__err_set(err, TRINE_INVALID, "options.durability: unknown value %d",
                               (int)out->durability);

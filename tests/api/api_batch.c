@@ -144,7 +144,7 @@ START_TEST(test_write_options) {
     memset(&wo, 0xab, sizeof wo);
     trine_write_options_init(&wo);
     ck_assert_msg(wo.struct_size != 0, "trine_write_options_init left struct_size 0");
-    ck_assert_msg(wo.use_db_durability, "trine_write_options_init: use_db_durability false, want true");
+    ck_assert_msg(wo.durability == TRINE_DURABILITY_DB, "trine_write_options_init: durability %d, want TRINE_DURABILITY_DB", (int)wo.durability);
 
     const trine_durability modes[] = {TRINE_SYNC_ALL, TRINE_SYNC_DATA, TRINE_BUFFERED};
     const char *names[] = {"SYNC_ALL", "SYNC_DATA", "BUFFERED"};
@@ -154,7 +154,6 @@ START_TEST(test_write_options) {
         snprintf(key, sizeof key, "dur-%s", names[i]);
         API_CHECK(trine_batch_put(b, API_STR(key), API_STR(names[i])), TRINE_OK, "batch_put %s", key);
         trine_write_options_init(&wo);
-        wo.use_db_durability = false;
         wo.durability = modes[i];
         API_CHECK(trine_write_sync(batch_db, b, &wo), TRINE_OK, "write_sync with durability %s", names[i]);
         API_FINISH_FUTURE(trine_write(batch_db, b, &wo), TRINE_OK, "write with durability %s", names[i]);
@@ -173,7 +172,6 @@ START_TEST(test_write_options) {
     trine_batch_clear(b);
     API_CHECK(trine_batch_put(b, API_LIT("dur-bad"), API_LIT("x")), TRINE_OK, "batch_put");
     trine_write_options_init(&wo);
-    wo.use_db_durability = false;
     wo.durability = (trine_durability)42;
     API_CHECK(trine_write_sync(batch_db, b, &wo), TRINE_INVALID, "write_sync with durability 42");
     API_FINISH_FUTURE(trine_write(batch_db, b, &wo), TRINE_INVALID, "write with durability 42");

@@ -181,7 +181,6 @@ START_TEST(test_close_with_pending_futures) {
             trine_write_options wo;
             trine_write_options_init(&wo);
             wo.durability = TRINE_SYNC_ALL;
-            wo.use_db_durability = false;
             fs[i] = trine_write(db, b, &wo);
             trine_batch_free(b);
         } else {

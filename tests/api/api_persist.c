@@ -275,7 +275,6 @@ START_TEST(test_persist_batch_durability) {
     API_CHECK(trine_batch_put(b, API_LIT("y"), API_LIT("2")), TRINE_OK, "batch_put y");
     trine_write_options wo;
     trine_write_options_init(&wo);
-    wo.use_db_durability = false;
     wo.durability = TRINE_SYNC_ALL;
     API_CHECK(trine_write_sync(db, b, &wo), TRINE_OK, "write_sync SYNC_ALL on a BUFFERED db");
     trine_batch_free(b);
@@ -309,7 +308,6 @@ START_TEST(test_durability_syncs_counted) {
     API_CHECK(trine_batch_put(b, API_LIT("buffered"), API_LIT("v")), TRINE_OK, "batch_put");
     trine_write_options wo;
     trine_write_options_init(&wo);
-    wo.use_db_durability = false;
     wo.durability = TRINE_BUFFERED;
     before = after;
     for (int i = 0; i < N; i++) {

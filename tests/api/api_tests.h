@@ -37,6 +37,7 @@ TCase *api_batch_tcase(void);
 TCase *api_persist_tcase(void);
 TCase *api_misc_tcase(void);
 TCase *api_backpressure_tcase(void);
+TCase *api_papercuts_tcase(void);
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)

@@ -22,6 +22,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_persist_tcase());
     suite_add_tcase(s, api_misc_tcase());
     suite_add_tcase(s, api_backpressure_tcase());
+    suite_add_tcase(s, api_papercuts_tcase());
     return s;
 }
 

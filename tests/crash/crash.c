@@ -161,7 +161,6 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
     uint32_t pick = (mix(prefix, i) >> 16) % 4; /* 0: the database's durability */
     if (pick) {
         wo.durability = pick == 1 ? TRINE_BUFFERED : pick == 2 ? TRINE_SYNC_DATA : TRINE_SYNC_ALL;
-        wo.use_db_durability = false;
     }
     trine_future *f = trine_write(db, b, &wo);
     trine_batch_free(b);

@@ -212,7 +212,6 @@ static void group_submit(trine_db *db, group *g) {
             trine_write_options_init(&wo);
             if (q->kind != 'd') {
                 wo.durability = kind_durability(q->kind, TRINE_SYNC_ALL);
-                wo.use_db_durability = false;
             }
             q->f = trine_write(db, b, &wo);
             trine_batch_free(b);

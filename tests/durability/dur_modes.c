@@ -210,9 +210,8 @@ static void override_run(trine_durability strong, bool async) {
     ck_assert_int_eq(trine_batch_put(b, "ov-2", 4, "two", 3), TRINE_OK);
     trine_write_options wo;
     trine_write_options_init(&wo);
-    ck_assert_msg(wo.use_db_durability, "trine_write_options_init left use_db_durability false");
+    ck_assert_msg(wo.durability == TRINE_DURABILITY_DB, "trine_write_options_init: durability %d, want TRINE_DURABILITY_DB", (int)wo.durability);
     wo.durability = strong;
-    wo.use_db_durability = false;
     trine_status st;
     if (async) {
         trine_future *f = trine_write(db, b, &wo);
@@ -267,7 +266,6 @@ START_TEST(test_write_override_sync_all_after_roll) {
     trine_write_options wo;
     trine_write_options_init(&wo);
     wo.durability = TRINE_SYNC_ALL;
-    wo.use_db_durability = false;
     trine_status st = trine_write_sync(db, b, &wo);
     trine_batch_free(b);
     ck_assert_msg(st == TRINE_OK, "%s: got %s (%s), want TRINE_OK", what, trine_status_name(st), trine_last_error());
@@ -447,7 +445,6 @@ static void pb_run(trine__vfs *fault, const trine_options *o, bool acked[PB_BATC
         trine_write_options_init(&wo);
         if (pb_kinds[b % 4] != 'd') {
             wo.durability = pb_durability(b, o->durability);
-            wo.use_db_durability = false;
         }
         trine_status st = trine_write_sync(db, batch, &wo);
         trine_batch_free(batch);

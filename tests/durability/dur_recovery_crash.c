@@ -153,7 +153,6 @@ static void rc_build(bool torn_tail, dur_snapshot *out) {
         trine_write_options wo;
         trine_write_options_init(&wo);
         wo.durability = TRINE_BUFFERED;
-        wo.use_db_durability = false;
         trine_status st = rc_step(db, RC_STEPS, &wo);
         ck_assert_msg(st == TRINE_OK, "workload: buffered step: %s (%s)", trine_status_name(st), trine_last_error());
         rc_wal_path(fault, path, sizeof path);

@@ -40,6 +40,7 @@ TCase *dur_pitr_tcase(void);
 TCase *dur_recovery_crash_tcase(void);
 TCase *dur_groups_tcase(void);
 TCase *dur_engine_tcase(void);
+TCase *dur_verify_tcase(void);
 
 /* ---- storage ---- */
 

@@ -26,6 +26,7 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_recovery_crash_tcase());
     suite_add_tcase(s, dur_groups_tcase());
     suite_add_tcase(s, dur_engine_tcase());
+    suite_add_tcase(s, dur_verify_tcase());
     return s;
 }
 
