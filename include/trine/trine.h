@@ -344,11 +344,15 @@ typedef void (*trine_verify_callback)(const trine_verify_file *f, void *arg);
 
 /**
  * Checks every file of a closed database at path without changing anything:
- * CURRENT, each MANIFEST record, each WAL record (every checksum, every
- * length), and that the files the MANIFEST names exist. Reports each file to
- * cb (may be NULL) as it goes. Takes the directory lock shared, as a
- * read-only open does. A torn last record of the newest WAL is not a problem
- * (an open drops it; it was never acknowledged) but is noted.
+ * CURRENT, every MANIFEST record (checksums, and that the edits decode into a
+ * complete state), every WAL record (checksums, lengths, that each write
+ * batch decodes and that sequence numbers rise from record to record and
+ * file to file). Unlike an open, it goes on past a damaged file, so one run
+ * lists every damaged file (within a file, the first damage). Reports each
+ * file to cb (may be NULL) as it goes, in a stable order: CURRENT, MANIFESTs,
+ * WALs by number, then the rest by name. Takes the directory lock shared, as
+ * a read-only open does. A torn last record of the newest WAL is not a
+ * problem (an open drops it; it was never acknowledged) but is noted.
  *
  * Returns TRINE_OK when every file is sound; TRINE_CORRUPTION when any file
  * has a problem (trine_last_error() counts them and names the first, by file

@@ -1,10 +1,407 @@
-/* trine_verify: reads every file of a closed database, changes nothing. */
+/*
+ * trine_verify: reads every file of a closed database and changes nothing.
+ *
+ * Unlike an open, which stops at the first damage, the verifier goes on to
+ * the next file, so one run lists every problem. It reads files in a fixed
+ * order (CURRENT, MANIFESTs, WALs by number, then the rest by name) and
+ * judges each the way recovery would: a torn last record of the newest WAL
+ * is normal after a crash, damage anywhere else is a problem.
+ */
+#include "engine/verify.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
 #include "core/core.h"
+#include "engine/files.h"
+#include "lsm/version_edit.h"
+#include "lsm/wbatch.h"
+
+typedef struct entry {
+    char *name;
+    trine__fname_kind kind;
+    uint64_t number;
+} entry;
+
+typedef struct verifier {
+    trine_db db; /* only path and vfs are set: what the files.c helpers use */
+    trine_verify_callback cb;
+    void *arg;
+    entry *entries;
+    size_t count, cap;
+    bool oom;
+    uint64_t current_manifest; /* 0: CURRENT missing or bad */
+    trine__version_edit state; /* of the current MANIFEST */
+    uint64_t last_seq;         /* across WALs, oldest first */
+    size_t problems;
+    trine_status first_status;
+    char first_msg[TRINE__ERR_MSG_MAX];
+} verifier;
+
+static bool collect(void *arg, const char *name) {
+    verifier *v = arg;
+    if (v->count == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 32;
+        entry *p = realloc(v->entries, ncap * sizeof *p);
+        if (!p)
+            return !(v->oom = true);
+        v->entries = p;
+        v->cap = ncap;
+    }
+    entry *e = &v->entries[v->count];
+    if (!(e->name = strdup(name)))
+        return !(v->oom = true);
+    e->number = 0;
+    e->kind = trine__fname_parse(name, &e->number);
+    v->count++;
+    return true;
+}
+
+/* CURRENT, MANIFESTs, WALs (by number), then everything else by name. */
+static int rank(trine__fname_kind k) {
+    switch (k) {
+    case TRINE__FNAME_CURRENT: return 0;
+    case TRINE__FNAME_MANIFEST: return 1;
+    case TRINE__FNAME_WAL: return 2;
+    default: return 3;
+    }
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    const entry *x = a, *y = b;
+    int rx = rank(x->kind), ry = rank(y->kind);
+    if (rx != ry)
+        return rx - ry;
+    if (rx < 3 && x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static const char *kind_name(trine__fname_kind k) {
+    switch (k) {
+    case TRINE__FNAME_CURRENT: return "CURRENT";
+    case TRINE__FNAME_MANIFEST: return "MANIFEST";
+    case TRINE__FNAME_WAL: return "WAL";
+    case TRINE__FNAME_WAL_DAMAGED: return "damaged WAL copy";
+    case TRINE__FNAME_LOCK: return "lock";
+    case TRINE__FNAME_TEMP: return "temporary";
+    default: return "unknown";
+    }
+}
+
+static void report(verifier *v, const entry *e, uint64_t bytes, uint64_t records, trine_status st,
+                   uint64_t offset, const char *msg) {
+    if (st != TRINE_OK) {
+        if (v->problems++ == 0) {
+            v->first_status = st;
+            snprintf(v->first_msg, sizeof v->first_msg, "%s", msg);
+        } else if (st == TRINE_CORRUPTION) {
+            v->first_status = TRINE_CORRUPTION; /* corruption outranks other problems */
+        }
+    }
+    if (v->cb) {
+        trine_verify_file f = {.name = e->name, .kind = kind_name(e->kind), .bytes = bytes, .records = records,
+                               .status = st, .offset = st == TRINE_OK ? 0 : offset, .message = msg ? msg : ""};
+        v->cb(&f, v->arg);
+    }
+}
+
+static trine_status open_file(verifier *v, const char *name, trine__file **f, uint64_t *size, trine__err *err) {
+    char path[TRINE__PATH_MAX];
+    if (!trine__path_join(path, sizeof path, v->db.path, name))
+        return trine__err_set(err, TRINE_INVALID, "database path too long");
+    trine_status st = trine__vfs_open(v->db.vfs, path, TRINE__OPEN_READ, f, err);
+    if (st == TRINE_OK && (st = trine__file_size(*f, size, err)) != TRINE_OK) {
+        trine__err ignored;
+        trine__file_close(*f, &ignored);
+        *f = NULL;
+    }
+    return st;
+}
+
+static void verify_current(verifier *v, const entry *e) {
+    trine__err err;
+    trine__err_clear(&err);
+    uint64_t number = 0, size = 0;
+    trine__file *f = NULL;
+    trine_status st = open_file(v, e->name, &f, &size, &err);
+    if (f) {
+        trine__err ignored;
+        trine__file_close(f, &ignored);
+    }
+    if (st == TRINE_OK)
+        st = trine__files_read_current(&v->db, &number, &err);
+    char msg[TRINE__ERR_MSG_MAX] = "";
+    bool found = false;
+    for (size_t i = 0; st == TRINE_OK && i < v->count; i++)
+        found |= v->entries[i].kind == TRINE__FNAME_MANIFEST && v->entries[i].number == number;
+    if (st == TRINE_OK && !found)
+        st = trine__err_set(&err, TRINE_CORRUPTION, "CURRENT names MANIFEST-%06" PRIu64 ", which is missing",
+                            number);
+    if (st == TRINE_OK) {
+        v->current_manifest = number;
+        snprintf(msg, sizeof msg, "names MANIFEST-%06" PRIu64, number);
+    }
+    report(v, e, size, 0, st, 0, st == TRINE_OK ? msg : err.msg);
+}
+
+/* What one log file held: records checked, where reading stopped. */
+typedef struct log_result {
+    uint64_t size, records, offset;
+    bool torn;
+    uint64_t torn_at;
+    trine_status st;
+    trine__err err;
+} log_result;
+
+/* Reads every record of a log file; for each, check(payload) decides. */
+typedef trine_status (*record_check)(verifier *v, const entry *e, const void *payload, size_t len,
+                                     uint64_t offset, trine__err *err);
+
+static void read_log(verifier *v, const entry *e, const char magic[8], record_check check, log_result *r) {
+    trine__err_clear(&r->err);
+    trine__file *f = NULL;
+    r->st = open_file(v, e->name, &f, &r->size, &r->err);
+    if (r->st != TRINE_OK)
+        return;
+    trine__log_reader rd;
+    memset(&rd, 0, sizeof rd);
+    r->st = trine__log_reader_open(&rd, f, e->name, magic, &r->err);
+    const void *payload;
+    size_t len;
+    while (r->st == TRINE_OK) {
+        uint64_t at = rd.offset;
+        r->st = trine__log_read(&rd, &payload, &len, &r->err);
+        if (r->st == TRINE_CORRUPTION) {
+            r->offset = rd.damage_offset;
+        } else if (r->st == TRINE_OK) {
+            r->records++;
+            if ((r->st = check(v, e, payload, len, at, &r->err)) != TRINE_OK)
+                r->offset = at;
+        }
+    }
+    if (r->st == TRINE_DONE) {
+        r->st = TRINE_OK;
+        r->torn = rd.torn_tail;
+        r->torn_at = rd.good_end;
+    }
+    trine__log_reader_destroy(&rd);
+    trine__err ignored;
+    trine__file_close(f, &ignored);
+}
+
+static trine_status check_edit(verifier *v, const entry *e, const void *payload, size_t len, uint64_t offset,
+                               trine__err *err) {
+    trine__version_edit edit;
+    trine_status st = trine__version_edit_decode(payload, len, &edit, e->name, err);
+    if (st == TRINE_OK && e->number == v->current_manifest)
+        trine__version_edit_apply(&v->state, &edit);
+    return st;
+}
+
+static void verify_manifest(verifier *v, const entry *e) {
+    log_result r = {0};
+    read_log(v, e, trine__log_magic_manifest, check_edit, &r);
+    char msg[TRINE__ERR_MSG_MAX] = "";
+    bool current = e->number == v->current_manifest;
+    if (r.st == TRINE_OK && current &&
+        (!v->state.has_log_number || !v->state.has_next_file || !v->state.has_last_seq)) {
+        r.st = trine__err_set(&r.err, TRINE_CORRUPTION, "%s: %" PRIu64 " edits but no complete database "
+                              "state (log number, next file, last sequence)", e->name, r.records);
+        r.offset = r.size;
+    }
+    if (r.st == TRINE_OK) {
+        snprintf(msg, sizeof msg, "%s%s", current ? "" : "not named by CURRENT: never read; a writable open "
+                 "removes it", r.torn ? (current ? "torn last edit (an open drops it)" : "; torn last edit") : "");
+    }
+    report(v, e, r.size, r.records, r.st, r.offset, r.st == TRINE_OK ? msg : r.err.msg);
+}
+
+static trine_status check_batch(verifier *v, const entry *e, const void *payload, size_t len, uint64_t offset,
+                                trine__err *err) {
+    trine__wbatch_reader br;
+    uint64_t first = 0;
+    uint32_t count = 0;
+    trine_status st = trine__wbatch_reader_init(&br, payload, len, &first, &count, err);
+    trine__wbatch_op op;
+    while (st == TRINE_OK)
+        st = trine__wbatch_next(&br, &op, err);
+    if (st != TRINE_DONE)
+        return trine__err_set(err, st, "%s: record at offset %" PRIu64 ": %.200s", e->name, offset,
+                              err->msg);
+    if (first <= v->last_seq)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: record at offset %" PRIu64 " starts at sequence %"
+                              PRIu64 ", not after %" PRIu64, e->name, offset, first, v->last_seq);
+    v->last_seq = first + count - 1;
+    return TRINE_OK;
+}
+
+/* WALs from the log number on are what an open replays; a torn tail is
+ * harmless only in the newest of them holding data. */
+static void verify_wals(verifier *v, size_t from, size_t to) {
+    size_t torn_index = SIZE_MAX;
+    uint64_t log_number = v->state.has_log_number ? v->state.log_number : 0;
+    for (size_t i = from; i < to; i++) {
+        const entry *e = &v->entries[i];
+        bool replayed = e->number >= log_number;
+        uint64_t seq_before = v->last_seq;
+        if (!replayed)
+            v->last_seq = 0; /* obsolete: its sequences are not checked against the live log */
+        log_result r = {0};
+        read_log(v, e, trine__log_magic_wal, check_batch, &r);
+        if (!replayed)
+            v->last_seq = seq_before;
+        char msg[TRINE__ERR_MSG_MAX] = "";
+        if (r.st == TRINE_OK && replayed && torn_index != SIZE_MAX && r.records > 0) {
+            r.st = trine__err_set(&r.err, TRINE_CORRUPTION, "%s holds records, yet the older %s ends in a "
+                                  "damaged record: data in the middle of the log is missing", e->name,
+                                  v->entries[torn_index].name);
+            r.offset = TRINE__LOG_HEADER_BYTES;
+        }
+        if (r.st == TRINE_OK && r.torn) {
+            if (replayed && torn_index == SIZE_MAX)
+                torn_index = i;
+            snprintf(msg, sizeof msg, "torn tail at offset %" PRIu64 " (%" PRIu64 " bytes never acknowledged "
+                     "as written; an open drops them)", r.torn_at, r.size - r.torn_at);
+        }
+        if (r.st == TRINE_OK && !replayed)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%sobsolete (older than the MANIFEST's log "
+                     "number): never replayed", *msg ? "; " : "");
+        report(v, e, r.size, r.records, r.st, r.offset, r.st == TRINE_OK ? msg : r.err.msg);
+    }
+}
+
+static void verify_other(verifier *v, const entry *e) {
+    static const char *const notes[] = {
+        [TRINE__FNAME_UNKNOWN] = "not a Trine file: ignored",
+        [TRINE__FNAME_LOCK] = "",
+        [TRINE__FNAME_TEMP] = "left by an interrupted write: never read; a writable open removes it",
+        [TRINE__FNAME_WAL_DAMAGED] = "set aside by point-in-time recovery: never read, never removed",
+    };
+    const char *note = (size_t)e->kind < sizeof notes / sizeof *notes && notes[e->kind] ? notes[e->kind] : "";
+    /* Only the size: these files are not part of the database's state, so
+     * one that cannot be opened (a subdirectory, say) is no problem. */
+    uint64_t size = 0;
+    trine__file *f = NULL;
+    trine__err err;
+    trine__err_clear(&err);
+    if (open_file(v, e->name, &f, &size, &err) == TRINE_OK) {
+        trine__err ignored;
+        trine__file_close(f, &ignored);
+    }
+    report(v, e, size, 0, TRINE_OK, 0, note);
+}
+
+static void verifier_free(verifier *v) {
+    for (size_t i = 0; i < v->count; i++)
+        free(v->entries[i].name);
+    free(v->entries);
+}
+
+/* Walks the listed files in order. */
+static void verify_all(verifier *v) {
+    size_t i = 0;
+    while (i < v->count && v->entries[i].kind == TRINE__FNAME_CURRENT)
+        verify_current(v, &v->entries[i++]);
+    while (i < v->count && v->entries[i].kind == TRINE__FNAME_MANIFEST)
+        verify_manifest(v, &v->entries[i++]);
+    size_t wal_from = i;
+    while (i < v->count && v->entries[i].kind == TRINE__FNAME_WAL)
+        i++;
+    verify_wals(v, wal_from, i);
+    for (; i < v->count; i++)
+        verify_other(v, &v->entries[i]);
+}
+
+trine_status trine__verify(trine__vfs *vfs, const char *path, bool use_registry, trine_verify_callback cb,
+                           void *arg, trine__err *err) {
+    trine__path_kind kind = TRINE__PATH_MISSING;
+    trine_status st = trine__vfs_kind(vfs, path, &kind, err);
+    if (st != TRINE_OK)
+        return st;
+    if (kind == TRINE__PATH_MISSING)
+        return trine__err_set(err, TRINE_NOT_FOUND, "%s does not exist", path);
+    if (kind != TRINE__PATH_DIR)
+        return trine__err_set(err, TRINE_INVALID, "%s is not a directory", path);
+    verifier *v = calloc(1, sizeof *v);
+    if (!v)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory verifying %s", path);
+    v->db.path = (char *)path;
+    v->db.vfs = vfs;
+    v->cb = cb;
+    v->arg = arg;
+    char *canon = NULL;
+    trine__file *lock = NULL;
+    if ((st = trine__vfs_list(vfs, path, collect, v, err)) != TRINE_OK)
+        goto out;
+    if (v->oom) {
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory listing %s", path);
+        goto out;
+    }
+    bool looks_like_db = false;
+    for (size_t i = 0; i < v->count; i++)
+        looks_like_db |= v->entries[i].kind == TRINE__FNAME_CURRENT || v->entries[i].kind == TRINE__FNAME_WAL ||
+                         v->entries[i].kind == TRINE__FNAME_MANIFEST;
+    if (!looks_like_db) {
+        st = trine__err_set(err, TRINE_NOT_FOUND, "%s holds no Trine database (no CURRENT, MANIFEST or WAL)", path);
+        goto out;
+    }
+    /* Shared, as a read-only open: a writer would change files under us. */
+    if (use_registry) {
+        if (!(canon = trine__vfs_canonical(vfs, path, err))) {
+            st = err->status;
+            goto out;
+        }
+        if ((st = trine__registry_acquire(canon, true, err)) != TRINE_OK) {
+            free(canon);
+            canon = NULL;
+            goto out;
+        }
+    }
+    char lock_path[TRINE__PATH_MAX];
+    if (!trine__path_join(lock_path, sizeof lock_path, path, "LOCK")) {
+        st = trine__err_set(err, TRINE_INVALID, "database path too long");
+        goto out;
+    }
+    if ((st = trine__vfs_lock(vfs, lock_path, true, &lock, err)) != TRINE_OK) {
+        if (st == TRINE_LOCKED)
+            trine__err_set(err, TRINE_LOCKED, "%s is open for writing in another process (LOCK is held)", path);
+        goto out;
+    }
+    qsort(v->entries, v->count, sizeof *v->entries, cmp_entry);
+    verify_all(v);
+    if (v->problems)
+        st = trine__err_set(err, v->first_status, "%s: %zu problem%s found; the first: %.300s", path,
+                            v->problems, v->problems == 1 ? "" : "s", v->first_msg);
+out:
+    if (lock) {
+        trine__err ignored;
+        trine__vfs_unlock(lock, &ignored);
+    }
+    if (canon) {
+        trine__registry_release(canon, true);
+        free(canon);
+    }
+    verifier_free(v);
+    free(v);
+    return st;
+}
 
 trine_status trine_verify(const char *path, trine_verify_callback cb, void *arg) {
-    (void)cb;
-    (void)arg;
-    if (!path)
-        return trine__last_error_set(TRINE_INVALID, "trine_verify: path is NULL");
-    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_verify: not yet");
+    if (!path || !*path)
+        return trine__last_error_set(TRINE_INVALID, "trine_verify: path is %s", path ? "empty" : "NULL");
+    trine__err err;
+    trine__err_clear(&err);
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_verify: called from an engine thread (a callback): "
+                                     "it blocks on I/O");
+    trine__vfs *vfs = trine__vfs_posix_new(&err);
+    if (!vfs)
+        return trine__last_error_from(&err);
+    trine_status st = trine__verify(vfs, path, true, cb, arg, &err);
+    trine__vfs_destroy(vfs);
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
