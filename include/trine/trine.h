@@ -11,7 +11,10 @@
  *   both passed as (pointer, length). Anything else is TRINE_INVALID.
  * - Every call that can fail returns a trine_status. Detail text travels with
  *   the future (trine_future_message) or, for _sync calls, in the calling
- *   thread's trine_last_error().
+ *   thread's trine_last_error(). trine_last_error() works like errno: it
+ *   holds the text of the last call that FAILED on this thread and is not
+ *   cleared by later successful calls, so read it only right after a call
+ *   returned an error.
  * - Asynchronous calls return a trine_future and never block on I/O. A request
  *   that cannot even be queued still returns a future, already completed with
  *   the error. Only allocation failure of the future itself returns NULL.
@@ -30,6 +33,25 @@
  * trine_batch and trine_txn belong to one thread at a time. A trine_future may
  * be waited on from any thread, but trine_future_take_* and trine_future_free
  * move or drop the single caller reference: call them from one thread.
+ *
+ * Threads the library starts
+ * --------------------------
+ * Per open database: one writer thread, "trine-writer" (WAL appends, syncs,
+ * memtable inserts), started by the open and joined by the close; a
+ * read-only handle has none. Later releases add flush, compaction, blob-GC
+ * and reader-pool threads, each named "trine-*".
+ * trine_open and trine_close each run on a short-lived detached thread of
+ * their own, so the async calls never block the caller. In-memory reads run
+ * on the calling thread. Nothing else runs in the background, and no thread
+ * outlives the close of its database.
+ *
+ * Ordering
+ * --------
+ * Writes issued from one thread (puts, deletes, batches, async or _sync,
+ * pipelined without waiting) are applied in the order they were issued: a
+ * later write to a key wins, and their futures complete in that order.
+ * Writes from different threads are ordered by their arrival at the writer.
+ * A write is visible to every read that starts after its future completed.
  *
  * Features that arrive in later releases (SSTables, compaction, named buckets,
  * snapshots, transactions, blob files) are declared here with their final
@@ -163,6 +185,11 @@ typedef void (*trine_callback)(trine_future *f, void *arg);
  * Blocks until f completes and returns its status. Any thread. Calling it from
  * an engine thread on a pending future returns TRINE_INVALID (it would
  * deadlock). NULL f → TRINE_INVALID.
+ *
+ * It may return before an on_ready callback registered on f has finished
+ * (the callback runs on the completing thread, and may even free f): do not
+ * use wait to wait for a callback. To hand a callback's work to another
+ * thread, signal from the callback itself (a condition variable, a counter).
  */
 TRINE_API trine_status trine_future_wait(trine_future *f);
 
@@ -178,7 +205,11 @@ TRINE_API bool trine_future_ready(const trine_future *f);
  */
 TRINE_API trine_status trine_future_status(const trine_future *f);
 
-/** Detail text of a completed future, "" when none. Valid until the future is freed. */
+/**
+ * Detail text of a completed future, "" when none; after a trine_future_take_*
+ * misuse (pending, wrong kind, already taken) on a future without text of its
+ * own, the misuse's text. Valid until the future is freed.
+ */
 TRINE_API const char *trine_future_message(const trine_future *f);
 
 /**
@@ -187,8 +218,9 @@ TRINE_API const char *trine_future_message(const trine_future *f);
  * TRINE_INVALID and is not run. cb runs as engine code (see trine_callback):
  * an async write issued from it completes with TRINE_BUSY instead of waiting
  * when the writer's queue is full, whatever options.backpressure says.
- * A future may be seen ready by a waiter a moment before its callback has
- * run: hand results from the callback to other threads yourself.
+ * A future may be seen ready by a waiter (trine_future_wait returns) before
+ * its callback has run or finished, and the callback may free f: a thread
+ * that needs the callback's work must wait for a signal the callback gives.
  */
 TRINE_API trine_status trine_future_on_ready(trine_future *f, trine_callback cb, void *arg);
 
@@ -203,7 +235,8 @@ TRINE_API void trine_future_free(trine_future *f);
  * Typed results. Each is valid once f is ready with TRINE_OK and moves
  * ownership to the caller: a second take returns TRINE_INVALID. A pending
  * future returns TRINE_INVALID; a failed one returns its own status. A take
- * of the wrong kind (take_value on an open) returns TRINE_INVALID.
+ * of the wrong kind (take_value on an open) returns TRINE_INVALID. Each
+ * misuse sets trine_last_error() and the future's message.
  */
 TRINE_API trine_status trine_future_take_db(trine_future *f, trine_db **out);
 TRINE_API trine_status trine_future_take_bucket(trine_future *f, trine_bucket **out);
@@ -391,11 +424,20 @@ TRINE_API trine_range trine_range_closed(const void *start, size_t sl, const voi
 TRINE_API trine_range trine_range_from(const void *start, size_t sl);                           /* [start, +inf) */
 TRINE_API trine_range trine_range_until(const void *end, size_t el);                            /* (-inf, end) */
 
+/*
+ * Scan settings. A zero-initialised struct (`trine_scan_options o = {0};`, or
+ * designated initialisers) is valid and means the defaults; so is NULL where
+ * a call takes one. Unlike the other options structs it has no struct_size:
+ * its layout is fixed for the life of the 0.x/1.x ABI, and settings added
+ * later will come in a new struct.
+ */
 typedef struct trine_scan_options {
     bool lazy_values;                 /* values loaded by trine_iter_value_sync (blob files, later) */
     bool reverse;                     /* descending key order */
     const trine_snapshot *snapshot;   /* NULL = latest (snapshots: later release) */
 } trine_scan_options;
+/** Sets the defaults (all zero). Optional: {0} is the same. NULL is a no-op. */
+TRINE_API void trine_scan_options_init(trine_scan_options *o);
 
 /** One key/value pair, borrowed from the iterator until its next call. */
 typedef struct trine_entry {

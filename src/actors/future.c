@@ -64,6 +64,10 @@ struct trine_future {
         trine_iter *iter;
     } result;
     char msg[TRINE__ERR_MSG_MAX];
+    /* A take_* misuse by the caller: one of the static texts below. Atomic
+     * because the caller may misuse a future the engine is completing, and
+     * waiters on other threads may read the message meanwhile. */
+    _Atomic(const char *) misuse;
 };
 
 static _Thread_local bool thread_is_engine;
@@ -99,6 +103,7 @@ trine_future *trine__future_new_extra(size_t extra, void **extra_out) {
     f->dispose = NULL;
     memset(&f->result, 0, sizeof f->result);
     f->msg[0] = '\0';
+    atomic_init(&f->misuse, NULL);
     if (extra_out)
         *extra_out = (char *)f + FUTURE_EXTRA_OFFSET;
     return f;
@@ -277,9 +282,12 @@ trine_status trine_future_status(const trine_future *f) {
 }
 
 const char *trine_future_message(const trine_future *f) {
-    if (!f || !is_ready(f))
+    if (!f)
         return "";
-    return f->msg;
+    if (is_ready(f) && f->msg[0])
+        return f->msg;
+    const char *misuse = atomic_load_explicit(&((trine_future *)f)->misuse, memory_order_relaxed);
+    return misuse ? misuse : "";
 }
 
 static bool ready_pred(void *arg) { return is_ready(arg); }
@@ -363,20 +371,41 @@ trine_status trine_future_on_ready(trine_future *f, trine_callback cb, void *arg
     return TRINE_OK;
 }
 
+/* Misuse texts, static so that a take can set them on a future that other
+ * threads may be reading (see `misuse`). Columns: pending, wrong kind, taken, NULL out. */
+#define TAKE_TEXTS(fn)                                                                \
+    {fn ": the future is still pending", fn ": the future holds no result of this kind", \
+     fn ": the result was already taken", fn ": out is NULL"}
+static const char *const take_texts[][4] = {
+    [TRINE__RESULT_DB] = TAKE_TEXTS("trine_future_take_db"),
+    [TRINE__RESULT_BUCKET] = TAKE_TEXTS("trine_future_take_bucket"),
+    [TRINE__RESULT_VALUE] = TAKE_TEXTS("trine_future_take_value"),
+    [TRINE__RESULT_ITER] = TAKE_TEXTS("trine_future_take_iter"),
+};
+enum { TAKE_PENDING, TAKE_WRONG_KIND, TAKE_TAKEN, TAKE_NULL_OUT };
+
+/* A misuse sets both trine_last_error and the future's message. */
+static trine_status take_misuse(trine_future *f, trine__result_kind kind, int why) {
+    const char *text = take_texts[kind][why];
+    atomic_store_explicit(&f->misuse, text, memory_order_relaxed);
+    return trine__last_error_set(TRINE_INVALID, "%s", text);
+}
+
 /* The common checks of every take: ready, OK, right kind, not yet taken. */
 static trine_status take_check(trine_future *f, const void *out, trine__result_kind kind,
                                const char *fn) {
-    if (!f || !out)
-        return trine__last_error_set(TRINE_INVALID, "%s: %s is NULL", fn, f ? "out" : "future");
+    if (!f)
+        return trine__last_error_set(TRINE_INVALID, "%s: future is NULL", fn);
+    if (!out)
+        return take_misuse(f, kind, TAKE_NULL_OUT);
     if (!is_ready(f))
-        return trine__last_error_set(TRINE_INVALID, "%s: the future is still pending", fn);
+        return take_misuse(f, kind, TAKE_PENDING);
     if (f->status != TRINE_OK)
         return trine__last_error_set(f->status, "%s", f->msg);
     if (f->kind != kind)
-        return trine__last_error_set(TRINE_INVALID, "%s: the future holds no result of this kind",
-                                     fn);
+        return take_misuse(f, kind, TAKE_WRONG_KIND);
     if (f->taken)
-        return trine__last_error_set(TRINE_INVALID, "%s: the result was already taken", fn);
+        return take_misuse(f, kind, TAKE_TAKEN);
     f->taken = true;
     return TRINE_OK;
 }

@@ -446,6 +446,11 @@ void trine_iter_free(trine_iter *it) {
 
 /* ---- ranges ---- */
 
+void trine_scan_options_init(trine_scan_options *o) {
+    if (o)
+        *o = (trine_scan_options){0};
+}
+
 trine_range trine_range_all(void) { return (trine_range){0}; }
 
 trine_range trine_range_half_open(const void *start, size_t sl, const void *end, size_t el) {
