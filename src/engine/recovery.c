@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
 #include "engine/files.h"
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
@@ -43,18 +44,6 @@ typedef struct damage {
     uint64_t keep;   /* end of the last good record before it */
 } damage;
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static bool scan_entry(void *arg, const char *name) {
     recovery *rc = arg;
     uint64_t number = 0;
@@ -65,17 +54,17 @@ static bool scan_entry(void *arg, const char *name) {
         number > rc->max_number)
         rc->max_number = number;
     if (kind == TRINE__FNAME_WAL) {
-        if (!grow((void **)&rc->wals, &rc->wals_cap, rc->nwals + 1, sizeof *rc->wals))
+        if (!trine__grow((void **)&rc->wals, &rc->wals_cap, rc->nwals + 1, sizeof *rc->wals))
             return !(rc->oom = true);
         memset(&rc->wals[rc->nwals], 0, sizeof *rc->wals);
         rc->wals[rc->nwals++].number = number;
     } else if (kind == TRINE__FNAME_MANIFEST) {
-        if (!grow((void **)&rc->manifests, &rc->manifests_cap, rc->nmanifests + 1, sizeof *rc->manifests))
+        if (!trine__grow((void **)&rc->manifests, &rc->manifests_cap, rc->nmanifests + 1, sizeof *rc->manifests))
             return !(rc->oom = true);
         rc->manifests[rc->nmanifests++] = number;
     } else if (kind == TRINE__FNAME_TEMP) {
         char *copy = strdup(name);
-        if (!copy || !grow((void **)&rc->temps, &rc->temps_cap, rc->ntemps + 1, sizeof *rc->temps)) {
+        if (!copy || !trine__grow((void **)&rc->temps, &rc->temps_cap, rc->ntemps + 1, sizeof *rc->temps)) {
             free(copy);
             return !(rc->oom = true);
         }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "actors/future.h"
+#include "base/grow.h"
 #include "core/core.h"
 #include "engine/files.h"
 #include "lsm/version_edit.h"
@@ -43,14 +44,8 @@ typedef struct verifier {
 
 static bool collect(void *arg, const char *name) {
     verifier *v = arg;
-    if (v->count == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 32;
-        entry *p = realloc(v->entries, ncap * sizeof *p);
-        if (!p)
-            return !(v->oom = true);
-        v->entries = p;
-        v->cap = ncap;
-    }
+    if (!trine__grow((void **)&v->entries, &v->cap, v->count + 1, sizeof *v->entries))
+        return !(v->oom = true);
     entry *e = &v->entries[v->count];
     if (!(e->name = strdup(name)))
         return !(v->oom = true);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
+
 /* ---- books (mu held) ---------------------------------------------------- */
 
 ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm) {
@@ -34,22 +36,10 @@ void trine__fault_tracks_collect(fault_vfs *fv) {
     fv->ntracks = o;
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 ftrack *trine__fault_track_new(fault_vfs *fv, const char *norm) {
     ftrack *t = calloc(1, sizeof *t);
     if (!t || !(t->path = strdup(norm)) ||
-        !grow((void **)&fv->tracks, &fv->tracks_cap, fv->ntracks + 1, sizeof *fv->tracks)) {
+        !trine__grow((void **)&fv->tracks, &fv->tracks_cap, fv->ntracks + 1, sizeof *fv->tracks)) {
         if (t)
             free(t->path);
         free(t);
@@ -83,7 +73,7 @@ trine_status trine__fault_pending_add(fault_vfs *fv, int type, char *path, char 
                                 trine__err *err) {
     pending p = {.type = type, .path = path, .from = from, .hidden = hidden};
     p.dir = path ? trine__vfs_path_parent(path) : NULL;
-    if (!path || !p.dir || !grow((void **)&fv->pend, &fv->pend_cap, fv->npend + 1, sizeof *fv->pend)) {
+    if (!path || !p.dir || !trine__grow((void **)&fv->pend, &fv->pend_cap, fv->npend + 1, sizeof *fv->pend)) {
         trine__fault_pending_free(&p);
         return trine__err_set(err, TRINE_NO_MEMORY, "fault vfs: out of memory");
     }
