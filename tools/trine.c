@@ -1,8 +1,257 @@
-/* trine: the command-line tool (placeholder until the CLI lands). */
+/*
+ * trine: the command-line tool. main, the command table, option parsing and
+ * the help texts. docs/cli.md is the manual; the texts here are its summary.
+ *
+ * Parsing: the first argument names the command; after it, options and
+ * positional arguments may come in any order. "--name value" and
+ * "--name=value" both work, "--" ends the options (for a KEY or VALUE that
+ * starts with '-'), and "-" alone is a positional argument (stdin/stdout).
+ */
 #include <stdio.h>
-#include <trine/trine.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void) {
-    printf("trine %s\n", trine_version());
-    return 0;
+#include "cli.h"
+
+#define ENCODINGS (CLI_OPTBIT(CLI_OPT_HEX) | CLI_OPTBIT(CLI_OPT_BASE64) | CLI_OPTBIT(CLI_OPT_ESCAPED))
+
+typedef struct cli_option {
+    const char *name; /* without the leading "--" */
+    bool takes_value;
+} cli_option;
+
+static const cli_option options[CLI_OPT_COUNT] = {
+    [CLI_OPT_HELP] = {"help", false},     [CLI_OPT_HEX] = {"hex", false},
+    [CLI_OPT_BASE64] = {"base64", false}, [CLI_OPT_ESCAPED] = {"escaped", false},
+    [CLI_OPT_RAW] = {"raw", false},       [CLI_OPT_FROM] = {"from", true},
+    [CLI_OPT_TO] = {"to", true},          [CLI_OPT_PREFIX] = {"prefix", true},
+    [CLI_OPT_REVERSE] = {"reverse", false}, [CLI_OPT_LIMIT] = {"limit", true},
+    [CLI_OPT_JSON] = {"json", false},     [CLI_OPT_CONTINUE] = {"continue", false},
+};
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(const cli_args *a);
+    unsigned opts; /* CLI_OPTBIT of each option taken, besides --help */
+    int min_pos, max_pos;
+    const char *synopsis;
+    const char *help;
+} cli_command;
+
+#define ENCODING_HELP                                                                             \
+    "  --hex        keys and values, in arguments and output, are hex (\"6b6579\")\n"          \
+    "  --base64     ... are base64 (\"a2V5\")\n"                                                   \
+    "  --escaped    ... use the dump escaping (\"a\\tb\", \"\\x00\"); the output always does\n"
+
+static int cmd_help(const cli_args *a);
+
+static const cli_command commands[] = {
+    {"get", cli_cmd_get, ENCODINGS | CLI_OPTBIT(CLI_OPT_RAW), 2, 2, "get DIR KEY [--raw|--hex|--base64]",
+     "Prints the value of KEY and a newline. By default the value is escaped as in a\n"
+     "dump (printable ASCII as is, \\\\ \\t \\n \\r, \\xHH for other bytes), so a terminal\n"
+     "stays sane; --raw prints the exact bytes and no newline; --hex and --base64\n"
+     "print it (and read KEY) in that encoding. A missing key prints a message on\n"
+     "stderr and exits 3. Opens the database read-only.\n\n"
+     "Options:\n" ENCODING_HELP "  --raw        print the value's exact bytes, no newline\n"},
+    {"put", cli_cmd_put, ENCODINGS, 3, 3, "put DIR KEY VALUE",
+     "Sets KEY to VALUE (synced to disk before it returns). Creates the database\n"
+     "when DIR is missing or empty. KEY is 1 to 65536 bytes; VALUE may be empty.\n\n"
+     "Options:\n" ENCODING_HELP},
+    {"delete", cli_cmd_delete, ENCODINGS, 2, 2, "delete DIR KEY",
+     "Deletes KEY; deleting an absent key is not an error. Creates the database\n"
+     "when DIR is missing or empty.\n\n"
+     "Options:\n" ENCODING_HELP},
+    {"scan", cli_cmd_scan,
+     ENCODINGS | CLI_OPTBIT(CLI_OPT_FROM) | CLI_OPTBIT(CLI_OPT_TO) | CLI_OPTBIT(CLI_OPT_PREFIX) |
+         CLI_OPTBIT(CLI_OPT_REVERSE) | CLI_OPTBIT(CLI_OPT_LIMIT),
+     1, 1, "scan DIR [--from K] [--to K] [--prefix P] [--reverse] [--limit N]",
+     "Prints one line per entry: the key, a tab, the value, both escaped as in a\n"
+     "dump, in ascending key order. With --hex or --base64 both columns are in that\n"
+     "encoding instead (and K, P are read in it). Opens the database read-only.\n\n"
+     "Options:\n"
+     "  --from K     start at K, inclusive\n"
+     "  --to K       stop before K, exclusive\n"
+     "  --prefix P   only keys that start with P; with --from/--to, the keys that\n"
+     "               satisfy all of them (the ranges intersect)\n"
+     "  --reverse    descending key order (same keys, last first)\n"
+     "  --limit N    print at most N entries (0 prints none)\n" ENCODING_HELP},
+    {"stats", cli_cmd_stats, CLI_OPTBIT(CLI_OPT_JSON), 1, 1, "stats DIR [--json]",
+     "Opens the database read-only and prints the library's counters (for this\n"
+     "read-only open: recovery figures, memtable size, last sequence), then what a\n"
+     "scan finds (keys, key bytes, value bytes) and the directory's files and bytes.\n\n"
+     "Options:\n"
+     "  --json       one JSON object: {\"path\", \"library\": {...}, \"keys\", ...}\n"},
+    {"dump", cli_cmd_dump, 0, 1, 2, "dump DIR [FILE]",
+     "Writes every record of the database as text, format 'trine-dump 1': a header\n"
+     "line, one 'put<TAB>key<TAB>value' line per record (escaped), an 'end<TAB>N'\n"
+     "line. FILE missing or '-' is stdout; a FILE is replaced only when the dump is\n"
+     "complete. Opens the database read-only. docs/cli.md describes the format.\n"},
+    {"load", cli_cmd_load, CLI_OPTBIT(CLI_OPT_CONTINUE), 1, 2, "load DIR [FILE] [--continue]",
+     "Adds the records of a dump (FILE missing or '-': stdin) to the database,\n"
+     "creating it when missing. The whole input is checked first: any bad line is\n"
+     "reported with its number and nothing is loaded. Records are written in\n"
+     "synced batches (1000 records or 1 MiB).\n\n"
+     "Options:\n"
+     "  --continue   load the good lines, report and skip the bad ones; the exit\n"
+     "               code is still 1 when any line was skipped\n"},
+    {"verify", cli_cmd_verify, 0, 1, 1, "verify DIR",
+     "Checks every file of a closed database (checksums, record structure) and\n"
+     "changes nothing. One line per file ('OK  name  bytes, records' or\n"
+     "'BAD name offset N: problem'), then a summary. Exit 0 when all is sound,\n"
+     "1 when damage was found.\n"},
+    {"flush", cli_cmd_flush, 0, 1, 1, "flush DIR",
+     "Writes the memtables of an existing database to table files (trine_flush).\n"},
+    {"compact", cli_cmd_compact, 0, 1, 1, "compact DIR",
+     "Compacts an existing database into its last level (trine_compact).\n"},
+    {"repair", cli_cmd_repair, 0, 1, 1, "repair DIR",
+     "Removes known-safe temporary files of a closed database (trine_repair).\n"},
+    {"version", cli_cmd_version, 0, 0, 0, "version",
+     "Prints 'trine X.Y.Z', the version of the linked library, and the header's\n"
+     "version when it differs.\n"},
+    {"help", cmd_help, 0, 0, 1, "help [COMMAND]", "Prints the usage, or a command's help.\n"},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof *commands)
+
+static const char usage_text[] =
+    "usage: trine COMMAND [OPTIONS] ARGS...\n"
+    "\n"
+    "Reading commands open the database read-only and never create one:\n"
+    "  get DIR KEY            print the value of KEY\n"
+    "  scan DIR               print key<TAB>value lines (--from, --to, --prefix, ...)\n"
+    "  stats DIR              counters, keys, bytes, files (--json)\n"
+    "  dump DIR [FILE]        write every record as text (format trine-dump 1)\n"
+    "  verify DIR             check every file of the database; change nothing\n"
+    "Writing commands create the database when DIR is missing or empty:\n"
+    "  put DIR KEY VALUE      set KEY to VALUE\n"
+    "  delete DIR KEY         delete KEY\n"
+    "  load DIR [FILE]        add the records of a dump (checked first)\n"
+    "Maintenance:\n"
+    "  flush DIR              write the memtables to table files\n"
+    "  compact DIR            compact every bucket into its last level\n"
+    "  repair DIR             remove known-safe temporary files\n"
+    "Other:\n"
+    "  version                print the version\n"
+    "  help [COMMAND]         this text, or a command's ('trine COMMAND --help')\n"
+    "\n"
+    "Keys and values are text; --hex, --base64 or --escaped read (and print) them\n"
+    "in that encoding. Exit codes: 0 ok, 1 error, 2 usage, 3 key not found,\n"
+    "4 locked, 5 unsupported, 6 no database at DIR. Manual: docs/cli.md.\n";
+
+static const cli_command *find_command(const char *name) {
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static void print_command_help(FILE *f, const cli_command *c) {
+    fprintf(f, "usage: trine %s\n\n%s", c->synopsis, c->help);
+    if (!strstr(c->help, "Options:"))
+        fputs("\nOptions:\n", f);
+    fputs("  -h, --help   this text\n", f);
+}
+
+static int cmd_help(const cli_args *a) {
+    if (a->npos == 0) {
+        fputs(usage_text, stdout);
+        return cli_finish_stdout("help", CLI_EXIT_OK);
+    }
+    const cli_command *c = find_command(a->pos[0]);
+    if (!c) {
+        cli_msg("help", "unknown command '%s'", a->pos[0]);
+        fputs(usage_text, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    print_command_help(stdout, c);
+    return cli_finish_stdout("help", CLI_EXIT_OK);
+}
+
+/* Fills a from argv[0..argc) (the words after the command). */
+static int parse(const cli_command *c, int argc, char **argv, cli_args *a) {
+    bool options_done = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options_done || arg[0] != '-' || !strcmp(arg, "-")) {
+            if (a->npos == c->max_pos)
+                return cli_usage_error(c->name, "unexpected argument '%s' (%s takes at most %d)", arg, c->name,
+                                       c->max_pos);
+            a->pos[a->npos++] = arg;
+            continue;
+        }
+        if (!strcmp(arg, "--")) {
+            options_done = true;
+            continue;
+        }
+        if (!strcmp(arg, "-h")) {
+            a->set[CLI_OPT_HELP] = true;
+            continue;
+        }
+        if (arg[1] != '-')
+            return cli_usage_error(c->name, "unknown option '%s'", arg);
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        int id = -1;
+        for (int o = 0; o < CLI_OPT_COUNT; o++)
+            if (strlen(options[o].name) == name_len && !strncmp(options[o].name, name, name_len))
+                id = o;
+        if (id < 0 || (id != CLI_OPT_HELP && !(c->opts & CLI_OPTBIT(id))))
+            return cli_usage_error(c->name, "unknown option '--%.*s'%s", (int)name_len, name,
+                                   id < 0 ? "" : " for this command");
+        if (a->set[id])
+            return cli_usage_error(c->name, "option '--%s' given twice", options[id].name);
+        if (options[id].takes_value) {
+            if (eq) {
+                a->value[id] = eq + 1;
+            } else if (i + 1 < argc) {
+                a->value[id] = argv[++i];
+            } else {
+                return cli_usage_error(c->name, "option '--%s' needs a value", options[id].name);
+            }
+        } else if (eq) {
+            return cli_usage_error(c->name, "option '--%s' takes no value", options[id].name);
+        }
+        a->set[id] = true;
+    }
+    if (a->set[CLI_OPT_HELP])
+        return CLI_EXIT_OK;
+    int encodings = a->set[CLI_OPT_HEX] + a->set[CLI_OPT_BASE64] + a->set[CLI_OPT_ESCAPED];
+    if (encodings > 1)
+        return cli_usage_error(c->name, "--hex, --base64 and --escaped exclude each other");
+    a->enc = a->set[CLI_OPT_HEX] ? CLI_ENC_HEX : a->set[CLI_OPT_BASE64] ? CLI_ENC_BASE64
+             : a->set[CLI_OPT_ESCAPED] ? CLI_ENC_ESCAPED : CLI_ENC_TEXT;
+    if (a->npos < c->min_pos)
+        return cli_usage_error(c->name, "missing argument%s: usage: trine %s", c->min_pos - a->npos > 1 ? "s" : "",
+                               c->synopsis);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+        fputs(usage_text, stdout);
+        return cli_finish_stdout("help", CLI_EXIT_OK);
+    }
+    if (!strcmp(name, "--version"))
+        name = "version";
+    const cli_command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "trine: unknown command '%s'\n\n", name);
+        fputs(usage_text, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    cli_args a;
+    memset(&a, 0, sizeof a);
+    a.cmd = c->name;
+    int code = parse(c, argc - 2, argv + 2, &a);
+    if (code != CLI_EXIT_OK)
+        return code;
+    if (a.set[CLI_OPT_HELP]) {
+        print_command_help(stdout, c);
+        return cli_finish_stdout(c->name, CLI_EXIT_OK);
+    }
+    return c->run(&a);
 }

@@ -75,6 +75,30 @@ static trine_status prepare_dir(trine_db *db, trine__err *err) {
     return TRINE_OK;
 }
 
+static bool note_wal(void *arg, const char *name) {
+    uint64_t number;
+    if (trine__fname_parse(name, &number) == TRINE__FNAME_WAL)
+        *(bool *)arg = true;
+    return true;
+}
+
+/* An open that may not create a database refuses a directory without one
+ * before it takes the lock, which would leave a LOCK file behind. (CURRENT
+ * missing beside WALs is for recovery to judge, under the lock.) */
+static trine_status require_database(trine_db *db, trine__err *err) {
+    char path[TRINE__PATH_MAX];
+    trine__path_join(path, sizeof path, db->path, "CURRENT");
+    trine__path_kind kind = TRINE__PATH_MISSING;
+    trine_status st = trine__vfs_kind(db->vfs, path, &kind, err);
+    if (st != TRINE_OK || kind != TRINE__PATH_MISSING)
+        return st;
+    bool wals = false;
+    if ((st = trine__vfs_list(db->vfs, db->path, note_wal, &wals, err)) != TRINE_OK || wals)
+        return st;
+    return trine__err_set(err, TRINE_NOT_FOUND, "%s holds no database (no CURRENT file)%s", db->path,
+                          db->opts.read_only ? "" : " and create_if_missing is false");
+}
+
 /* Checks that need no I/O, so a bad open fails at once rather than on a thread. */
 static trine_status open_precheck(const char *path, const trine_options *opts, trine__err *err) {
     trine_options o;
@@ -124,6 +148,8 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     trine__recovered rec;
     memset(&rec, 0, sizeof rec);
     if ((st = prepare_dir(db, err)) != TRINE_OK)
+        goto fail;
+    if ((o.read_only || !o.create_if_missing) && (st = require_database(db, err)) != TRINE_OK)
         goto fail;
     /* In-memory databases are private to their handle: nothing to register. */
     if (params ? params->use_registry : !memory) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_tests.h"
 
@@ -227,6 +228,32 @@ START_TEST(test_one_thread_writes_apply_in_order) {
 }
 END_TEST
 
+/* An open that may not create a database leaves a directory without one
+ * exactly as it was: no LOCK file behind. */
+START_TEST(test_refused_open_leaves_no_trace) {
+    char *dir = api_tmpdir();
+    char *notes = api_path_join(dir, "notes.txt");
+    FILE *f = fopen(notes, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not a database\n", f);
+    fclose(f);
+    trine_options o;
+    trine_options_init(&o);
+    o.read_only = true;
+    trine_db *db = NULL;
+    API_CHECK(trine_open_sync(dir, &o, &db), TRINE_NOT_FOUND, "read-only open of a foreign directory");
+    trine_options_init(&o);
+    o.create_if_missing = false;
+    API_CHECK(trine_open_sync(dir, &o, &db), TRINE_NOT_FOUND, "open without create_if_missing");
+    char *lock = api_path_join(dir, "LOCK");
+    ck_assert_msg(access(lock, F_OK) != 0, "a refused open left %s behind", lock);
+    free(lock);
+    free(notes);
+    api_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 TCase *api_papercuts_tcase(void) {
     TCase *tc = tcase_create("papercuts");
     tcase_add_test(tc, test_version);
@@ -236,5 +263,6 @@ TCase *api_papercuts_tcase(void) {
     tcase_add_test(tc, test_take_misuse_sets_future_message);
     tcase_add_test(tc, test_scan_options_need_no_init);
     tcase_add_test(tc, test_one_thread_writes_apply_in_order);
+    tcase_add_test(tc, test_refused_open_leaves_no_trace);
     return tc;
 }
