@@ -39,6 +39,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 command_line="scripts/bench.sh${*:+ $*}"
 
+# The code measured is the tree as it is now: record it before anything runs
+# (outputs under docs/benchmarks/ do not make it dirty).
+bench_commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+bench_dirty=$(git status --porcelain 2>/dev/null | grep -v ' docs/benchmarks/' | head -1 || true)
+
 mode=full
 rounds= num= engines= build_dir=build/bench work=build/bench-work out=
 build=1 install=1 drop=1
@@ -233,8 +238,8 @@ if [[ -z "$python" ]]; then
     exit 0
 fi
 BENCH_MODE=$mode BENCH_COMMAND=$command_line \
-BENCH_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown) \
-BENCH_DIRTY=$(git status --porcelain 2>/dev/null | head -1) \
+BENCH_COMMIT=$bench_commit \
+BENCH_DIRTY=$bench_dirty \
 BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') \
 BENCH_ELAPSED="$((elapsed / 60)) min $((elapsed % 60)) s" \
 BENCH_MACHINE="$(nproc) × ${cpu:-unknown CPU}, $mem, $fs ($(uname -r)), $os" \
