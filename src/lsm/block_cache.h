@@ -1,0 +1,81 @@
+/*
+ * Block cache: uncompressed blocks of open tables, bounded in bytes.
+ *
+ * Sharded (a power of two of shards, chosen by the key's hash), each shard
+ * an LRU list under its own mutex, with two pools: high priority (index and
+ * filter partitions, the table's top-level index and properties) and low
+ * priority (data blocks). Eviction takes low-priority entries first; the
+ * high-priority pool may hold up to high_pri_ratio of each shard's capacity
+ * before its own oldest entries move to the low-priority end. So metadata
+ * stays cached under a scan that streams data blocks through.
+ *
+ * Entries are reference counted: a lookup or insert returns a pinned handle
+ * whose bytes stay valid (and are never evicted or freed) until released.
+ * Pinned entries count against the capacity; an insert when everything is
+ * pinned still succeeds (the cache goes over capacity and says so in
+ * trine__block_cache_usage) rather than fail a read: the memory budget
+ * (a later issue) bounds pinning instead.
+ *
+ * Keys are (owner, offset): owner is a number unique per open table file
+ * for the life of the process (trine__block_cache_new_owner), offset the
+ * block's offset in the file. trine__block_cache_erase_owner drops a
+ * table's unpinned entries when the table is deleted; pinned ones go when
+ * released.
+ *
+ * Thread safety: every call may come from any thread.
+ */
+#ifndef TRINE_LSM_BLOCK_CACHE_H
+#define TRINE_LSM_BLOCK_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct trine__block_cache trine__block_cache;
+typedef struct trine__cache_handle trine__cache_handle;
+
+typedef enum trine__block_kind {
+    TRINE__BLOCK_DATA = 0,
+    TRINE__BLOCK_INDEX,
+    TRINE__BLOCK_FILTER,
+    TRINE__BLOCK_META,  /* properties, meta-index, top-level index */
+    TRINE__BLOCK_KINDS
+} trine__block_kind;
+
+typedef struct trine__block_cache_stats {
+    uint64_t hits[TRINE__BLOCK_KINDS];
+    uint64_t misses[TRINE__BLOCK_KINDS];
+    uint64_t inserts, evictions;
+    uint64_t usage;      /* bytes charged now (pinned included) */
+    uint64_t pinned;     /* bytes of entries with a handle out */
+    uint64_t high_pri_usage;
+    uint64_t capacity;
+} trine__block_cache_stats;
+
+/* capacity in bytes (0 = a cache that keeps nothing unpinned); shard_bits
+ * 0..8 (shards = 1 << shard_bits; each shard gets capacity >> shard_bits);
+ * high_pri_ratio 0..1 (0.5 is a good default). NULL on out of memory. */
+trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits, double high_pri_ratio);
+/* Every handle must have been released. */
+void trine__block_cache_free(trine__block_cache *c);
+
+uint64_t trine__block_cache_new_owner(trine__block_cache *c);
+
+/* A pinned handle, or NULL on a miss; counts a hit or miss for kind. */
+trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                               trine__block_kind kind);
+/* Inserts data (len bytes, malloc'd: the cache owns it from now on and
+ * frees it with free()) charged at charge bytes; high priority for index,
+ * filter and meta kinds. If the key is present already (two readers missed
+ * at once) the existing entry wins: data is freed and the existing entry
+ * returned. Returns a pinned handle, or NULL on out of memory (data is then
+ * freed too). */
+trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                               trine__block_kind kind, void *data, size_t len, size_t charge);
+const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);
+void trine__block_cache_release(trine__block_cache *c, trine__cache_handle *h);
+
+void trine__block_cache_erase_owner(trine__block_cache *c, uint64_t owner);
+void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stats *out);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * tests/table: the on-disk table layer, piece by piece: blocks (format,
+ * iteration, seek policies, hash index), the cache-local bloom filter, the
+ * block cache. One TCase per file; random tests print their seed and
+ * replay with TRINE_TEST_SEED.
+ */
+#ifndef TRINE_TESTS_TABLE_TESTS_H
+#define TRINE_TESTS_TABLE_TESTS_H
+
+#include <check.h>
+
+TCase *table_block_tcase(void);
+TCase *table_bloom_tcase(void);
+TCase *table_cache_tcase(void);
+
+#endif
