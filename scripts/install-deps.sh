@@ -8,15 +8,22 @@
 # missing does it run `apt-get update` (quietly) and install the missing
 # packages, through sudo when not root.
 #
+# Besides the build and test dependencies it installs, by default, what the
+# side-by-side benchmark needs, since CI runs its smoke (scripts/test.sh, plain
+# stage: scripts/bench.sh --smoke): the peer engines' development packages
+# (RocksDB, LevelDB, LMDB), gnuplot-nox for the charts and python3 for the
+# page. trine_bench builds each peer's driver only when its package is found.
+#
 # Environment:
-#   TRINE_BENCH_PEERS=1   also install the peer engines the benchmark can
-#                         drive (RocksDB, LevelDB, LMDB development packages).
+#   TRINE_BENCH_PEERS=0   skip the benchmark's packages (the library, tests,
+#                         examples and trine_bench itself need none of them;
+#                         the bench smoke then runs only the engines built in).
 #
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libck-dev libzstd-dev libxxhash-dev check)
-if [[ "${TRINE_BENCH_PEERS:-0}" == "1" ]]; then
-    packages+=(librocksdb-dev libleveldb-dev liblmdb-dev)
+if [[ "${TRINE_BENCH_PEERS:-1}" != "0" ]]; then
+    packages+=(librocksdb-dev libleveldb-dev liblmdb-dev gnuplot-nox python3)
 fi
 
 # A package counts as present only when dpkg says "install ok installed";

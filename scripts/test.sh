@@ -4,8 +4,16 @@
 #
 # Stages, each in its own build tree under build/:
 #   plain      build/test-plain  RelWithDebInfo, -Werror, every target, all
-#                                suites, then the examples and a short bench
-#                                run (they exercise the public API end to end)
+#                                suites, then, on that same build:
+#                                - the examples (the public API end to end);
+#                                - scripts/test-package.sh: installs into a
+#                                  temporary prefix and builds a consumer with
+#                                  pkg-config and find_package(trine), shared
+#                                  and static, and runs each;
+#                                - scripts/bench.sh --smoke: Trine, RocksDB,
+#                                  LevelDB and LMDB side by side at 10,000 keys,
+#                                  one round, every read verified (correctness,
+#                                  not speed; renders into build/bench-smoke)
 #   asan+ubsan build/test-asan   TRINE_SANITIZE=address,undefined, all suites
 #                                and the examples; leaks are errors
 #   tsan       build/test-tsan   TRINE_SANITIZE=thread, the suites labelled
@@ -18,7 +26,11 @@
 #
 # Time budget: CI allows under 30 minutes on 2 cores. The library is compiled
 # three times; bench and examples are left out of the builds that do not run
-# them.
+# them. The package test and the bench smoke reuse build/test-plain and
+# compile only the small consumer.
+#
+# scripts/install-deps.sh installs the peer engines' -dev packages too (set
+# TRINE_BENCH_PEERS=0 to skip them; the smoke then runs the engines built in).
 #
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,9 +75,12 @@ cmake --build build/test-plain -j"$jobs"
 echo "-- examples"
 ./build/test-plain/quickstart
 ./build/test-plain/sync_quickstart
-echo "-- bench smoke (small, verifies every read)"
-./build/test-plain/trine_bench --num=20000 --reads=20000 \
-    --benchmarks=fillseq,fillrandom,readrandom,readseq,fillseq_async,readrandom_async
+echo "-- package (install, then build and run a consumer four ways)"
+bash scripts/test-package.sh build/test-plain
+echo "-- bench smoke (every engine built in, side by side; verifies every read)"
+# Its trine_only set covers Trine's async workloads (fillseq_async,
+# readrandom_async and more), so no separate trine_bench run is needed.
+bash scripts/bench.sh --smoke --build-dir=build/test-plain --no-build --work=build/bench-smoke
 passed+=(plain)
 
 if [[ "${TRINE_TEST_QUICK:-0}" == "1" ]]; then
