@@ -144,7 +144,7 @@ static trine_status push_memtable(replay *rp, trine__err *err) {
     if (!p)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
     r->mems = p;
-    r->mems[r->count] = trine__memtable_new(rp->seed + r->count);
+    r->mems[r->count] = trine__memtable_new_sized(rp->seed + r->count, rp->memtable_bytes);
     if (!r->mems[r->count])
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
     r->count++;

@@ -120,7 +120,7 @@ static void super_release_installed(ck_epoch_entry_t *e) {
 /* Seals the active memtable and starts a new one with a new WAL file. */
 static trine_status roll(trine__writer *w, trine__err *err) {
     trine_db *db = w->db;
-    trine__memtable *mem = trine__memtable_new(w->next_seq);
+    trine__memtable *mem = trine__memtable_new_sized(w->next_seq, db->opts.memtable_bytes);
     if (!mem)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
     if (w->wal) {

@@ -36,8 +36,8 @@
  * at p = 1/4. Measured on 10^6 16-byte keys: ~700k gets/s against ~570k,
  * for 2 links a node on average instead of 1.33 (+5 bytes an entry).
  *
- * Point lookups go through a hash index instead of the search: a fixed
- * array of buckets, each a chain (through hnext) holding one node per user
+ * Point lookups go through a hash index instead of the search: an array
+ * of buckets sized from the memtable's target size, each a chain (through hnext) holding one node per user
  * key, the newest version. A get hashes the key, walks the chain to that
  * node, and if its sequence is above the read horizon steps along level 0,
  * where the older versions of the key follow it in sequence order. On 10^6
@@ -65,7 +65,11 @@
 #include "lsm/arena.h"
 
 #define MAX_HEIGHT 20 /* searches degrade slowly past ~2^22 entries */
-#define HASH_BUCKETS ((size_t)1 << 20) /* 8 MiB of address space, touched lazily */
+/* Buckets: about one per 64 bytes of the memtable's target size (an entry
+ * costs at least that with its node and links), a power of two between
+ * these bounds: 8 KiB of index for a tiny memtable, 8 MiB for 64 MiB. */
+#define HASH_BUCKETS_MIN ((size_t)1 << 10)
+#define HASH_BUCKETS_MAX ((size_t)1 << 20)
 
 #if defined(__GNUC__)
 #define PREFETCH(p) __builtin_prefetch(p)
@@ -89,7 +93,8 @@ struct trine__memtable {
     /* Immutable after creation; read by every search. */
     mnode *head; /* height MAX_HEIGHT, no entry */
     trine__arena *arena;
-    mlink *buckets; /* HASH_BUCKETS chains, newest version of each key */
+    mlink *buckets; /* bucket_mask + 1 chains, newest version of each key */
+    size_t bucket_mask;
     /* Written by the writer (rarely), read by every search. */
     _Atomic int height;
     /* Written on every insert; kept off the readers' cache line. */
@@ -241,13 +246,19 @@ static mnode *node_alloc(trine__arena *arena, int height, size_t klen, size_t vl
     return p ? (mnode *)(p + tower) : NULL;
 }
 
-trine__memtable *trine__memtable_new(uint64_t seed) {
+trine__memtable *trine__memtable_new(uint64_t seed) { return trine__memtable_new_sized(seed, (size_t)64 << 20); }
+
+trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes) {
     trine__memtable *m = aligned_alloc(alignof(trine__memtable), sizeof *m);
     if (!m) {
         return NULL;
     }
+    size_t buckets = HASH_BUCKETS_MIN;
+    while (buckets < HASH_BUCKETS_MAX && buckets < target_bytes / 64)
+        buckets *= 2;
+    m->bucket_mask = buckets - 1;
     m->arena = trine__arena_new(0);
-    m->buckets = calloc(HASH_BUCKETS, sizeof *m->buckets);
+    m->buckets = calloc(buckets, sizeof *m->buckets);
     mnode *head = m->arena && m->buckets ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
     if (!head) {
         trine__arena_free(m->arena);
@@ -293,7 +304,7 @@ void trine__memtable_unref(trine__memtable *m) {
 }
 
 static inline mlink *bucket_of(const trine__memtable *m, const void *key, size_t klen) {
-    return &m->buckets[XXH3_64bits(key, klen) & (HASH_BUCKETS - 1)];
+    return &m->buckets[XXH3_64bits(key, klen) & m->bucket_mask];
 }
 
 static inline bool same_key(const mnode *n, const void *key, size_t klen) {

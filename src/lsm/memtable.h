@@ -23,7 +23,11 @@
 
 typedef struct trine__memtable trine__memtable;
 
-/* seed drives node heights (deterministic for tests). NULL on ENOMEM. */
+/* seed drives node heights (deterministic for tests); target_bytes is the
+ * size at which the memtable will be sealed (options.memtable_bytes), which
+ * sizes its point-lookup index. NULL on ENOMEM. */
+trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes);
+/* As trine__memtable_new_sized for a 64 MiB memtable. */
 trine__memtable *trine__memtable_new(uint64_t seed);
 void trine__memtable_ref(trine__memtable *m);
 void trine__memtable_unref(trine__memtable *m); /* frees at zero */
