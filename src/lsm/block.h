@@ -26,9 +26,12 @@
  *
  * Readers never trust the bytes: trine__block_open checks the footer, the
  * restart array and the hash index against the size, and the iterator
- * checks every varint and length against the block's end; any violation is
- * TRINE_CORRUPTION ("block at offset N of FILE: why", the caller supplies
- * the name), never a read outside the block.
+ * checks every varint and length against the block's end (and against the
+ * end of its restart interval: no entry straddles a restart point); any
+ * violation is TRINE_CORRUPTION ("NAME: block at offset N: entry at M: why",
+ * the caller supplies the name), never a read outside the block. What these
+ * checks cannot see (a flipped byte inside a key or a value, keys out of
+ * order) is the table's checksum's job.
  */
 #ifndef TRINE_LSM_BLOCK_H
 #define TRINE_LSM_BLOCK_H
@@ -46,10 +49,10 @@
 /* How a seek finds the restart interval (trine_bucket_options.index_seek:
  * TRINE_SEEK_AUTO = 0, _LINEAR = 1, _BINARY = 2). AUTO picks LINEAR for
  * blocks with at most TRINE__BLOCK_AUTO_LINEAR_MAX restarts, BINARY above
- * (the threshold is measured: see docs/format.md). All three give the same
- * results. */
+ * (the threshold is measured: see docs/format.md and block_read.c). All
+ * three give the same results. */
 enum { TRINE__SEEK_AUTO = 0, TRINE__SEEK_LINEAR = 1, TRINE__SEEK_BINARY = 2 };
-#define TRINE__BLOCK_AUTO_LINEAR_MAX 8u
+#define TRINE__BLOCK_AUTO_LINEAR_MAX 12u
 
 /* ---- building ---- */
 
@@ -58,17 +61,20 @@ typedef struct trine__block_builder {
     size_t len, cap;
     uint32_t *restarts;    /* offsets */
     size_t nrestarts, restarts_cap;
-    uint32_t *restart_hashes; /* with a hash index: one 32-bit user-key hash per
-                                 entry that starts a new user key, and its
-                                 restart index (pairs), for finish */
-    size_t nhashes, hashes_cap;
+    uint32_t *restart_hashes; /* with a hash index: for every entry that starts
+                                 a new user key, its 32-bit user-key hash and
+                                 its restart index (pairs), for finish; kept
+                                 only while nrestarts <= MAX_HASH_RESTARTS */
+    size_t nhashes, hashes_cap; /* in pairs */
     uint8_t *last_key;     /* previous internal key */
     size_t last_len, last_cap;
     uint32_t restart_interval;
     uint32_t since_restart; /* entries since the last restart */
     size_t count;
+    size_t estimate_floor; /* the estimate when the hash index was given up,
+                              so that the estimate never shrinks */
     bool hash_index;       /* asked for */
-    double hash_util;      /* entries per bucket target, e.g. 0.75 */
+    double hash_util;      /* user keys per bucket target, e.g. 0.75 */
     bool oom;
     bool finished;
 } trine__block_builder;
@@ -82,17 +88,24 @@ void trine__block_builder_init(trine__block_builder *b, uint32_t restart_interva
 void trine__block_builder_reset(trine__block_builder *b);
 void trine__block_builder_destroy(trine__block_builder *b);
 
-/* Appends an entry; ikey must sort after the previous one (the caller's
- * duty: checked only by assertions in debug builds... and by the reader).
- * false on out of memory (the builder is then unusable until reset). */
+/* Appends an entry (copied); ikey (>= 8 bytes) must sort after the
+ * previous one: the caller's duty, checked only by assertions in debug
+ * builds. false on out of memory, or when the entries would pass 4 GiB
+ * (restart offsets are 32-bit); the builder is then unusable until reset. */
 bool trine__block_builder_add(trine__block_builder *b, const uint8_t *ikey, size_t ikey_len,
                               const void *value, size_t value_len);
 /* Bytes the block would take if finished now (for the table's block size
- * target). */
+ * target). Never shrinks as entries are added: when the hash index is given
+ * up (past MAX_HASH_RESTARTS restarts) it stays at the last estimate with
+ * the hash index until the entries catch up, so it may exceed the finished
+ * size by at most that hash index. */
 size_t trine__block_builder_estimate(const trine__block_builder *b);
 size_t trine__block_builder_count(const trine__block_builder *b);
-/* Appends restarts, hash index (when asked for and possible) and footer;
- * *out stays valid until reset/destroy. false on out of memory. */
+/* Appends restarts, hash index (when asked for and possible: at least one
+ * entry and at most MAX_HASH_RESTARTS restarts) and footer; *out stays
+ * valid until reset/destroy. false on out of memory (or after a failed
+ * add). No add after finish until reset; finishing again returns the same
+ * block. */
 bool trine__block_builder_finish(trine__block_builder *b, const uint8_t **out, size_t *len);
 
 /* ---- reading ---- */
@@ -107,7 +120,12 @@ typedef struct trine__block {
     uint32_t hash_buckets;
 } trine__block;
 
-/* Parses and checks the layout. name and offset are for messages only. */
+/* Parses and checks the layout: size >= 4; a restart count >= 1 that fits;
+ * the hash index (at most MAX_HASH_RESTARTS restarts, buckets >= 1, every
+ * bucket a restart index, EMPTY or COLLISION) fits; restart offsets
+ * strictly ascending, the first 0, all below the entries' end (an empty
+ * block: one restart at 0). TRINE_CORRUPTION with err set otherwise. blk
+ * borrows data. name and offset are for messages only. */
 trine_status trine__block_open(trine__block *blk, const void *data, size_t size, const char *name,
                                uint64_t offset, trine__err *err);
 
@@ -119,7 +137,8 @@ typedef struct trine__block_iter {
     size_t cur;               /* offset of the current entry; entries_end = invalid */
     size_t next;              /* offset after it */
     uint32_t restart;         /* restart interval of the current entry */
-    uint8_t *key;             /* the current key, decoded (owned) */
+    size_t interval_end;      /* where that interval ends (next restart or entries_end) */
+    uint8_t *key;             /* the current key, decoded (owned, grows with realloc) */
     size_t key_len, key_cap;
     const uint8_t *value;
     size_t value_len;
@@ -127,14 +146,26 @@ typedef struct trine__block_iter {
     trine__err err;
 } trine__block_iter;
 
+/* An iterator over an opened block (borrowed: blk and its bytes must
+ * outlive it), unpositioned. The iterator allocates nothing until it first
+ * decodes a key; its key buffer then only grows. Errors are sticky: after
+ * status leaves TRINE_OK (TRINE_CORRUPTION: err names name, the block
+ * offset and the entry offset; TRINE_NO_MEMORY) the iterator stays invalid
+ * and every move is a no-op. One thread at a time. */
 void trine__block_iter_init(trine__block_iter *it, const trine__block *blk, int seek_policy, const char *name,
                             uint64_t block_offset);
+/* Moves an initialised iterator onto another block (same name and seek
+ * policy), unpositioned and with status OK, keeping its key buffer: a
+ * table iterator crossing blocks allocates nothing. */
+void trine__block_iter_reset(trine__block_iter *it, const trine__block *blk, uint64_t block_offset);
 void trine__block_iter_destroy(trine__block_iter *it);
 /* Valid: positioned on an entry and no error. */
 bool trine__block_iter_valid(const trine__block_iter *it);
 void trine__block_iter_first(trine__block_iter *it);
 void trine__block_iter_last(trine__block_iter *it);
 void trine__block_iter_next(trine__block_iter *it);
+/* next / prev on an invalid iterator do nothing; next past the last entry
+ * and prev before the first leave it invalid (status stays TRINE_OK). */
 /* Previous entry: rescans from the restart point before it. */
 void trine__block_iter_prev(trine__block_iter *it);
 /* First entry with internal key >= target (lsm/ikey.h order). */
@@ -152,7 +183,11 @@ static inline const uint8_t *trine__block_iter_value(const trine__block_iter *it
 }
 
 /* Point lookup through the hash index: the newest entry of ukey with
- * seq <= horizon. */
+ * seq <= horizon (trailer >> 8), found by scanning the one restart interval
+ * the bucket names. The caller inspects the trailer's type (a DELETE is a
+ * tombstone: the key is deleted, not absent). blk must have been opened
+ * (the bucket values are trusted to be restart indexes); the entries are
+ * checked as the iterator checks them. Allocates nothing; any thread. */
 typedef enum trine__block_lookup {
     TRINE__BLOCK_LOOKUP_NO_INDEX = 0, /* no hash index (or a collision): use seek */
     TRINE__BLOCK_LOOKUP_ABSENT,       /* no version of ukey <= horizon in this block */

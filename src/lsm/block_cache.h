@@ -14,15 +14,20 @@
  * Pinned entries count against the capacity; an insert when everything is
  * pinned still succeeds (the cache goes over capacity and says so in
  * trine__block_cache_usage) rather than fail a read: the memory budget
- * (a later issue) bounds pinning instead.
+ * (a later issue) bounds pinning instead. Once the pins are released the
+ * cache is back under capacity: a release while over capacity frees the
+ * entry instead of keeping it.
  *
  * Keys are (owner, offset): owner is a number unique per open table file
- * for the life of the process (trine__block_cache_new_owner), offset the
+ * for the life of the cache (trine__block_cache_new_owner), offset the
  * block's offset in the file. trine__block_cache_erase_owner drops a
  * table's unpinned entries when the table is deleted; pinned ones go when
  * released.
  *
- * Thread safety: every call may come from any thread.
+ * Thread safety: every call may come from any thread, except
+ * trine__block_cache_free (no other call may run, no handle may be out).
+ * A handle may be released by a thread other than the one that got it.
+ * Design and costs: block_cache.c.
  */
 #ifndef TRINE_LSM_BLOCK_CACHE_H
 #define TRINE_LSM_BLOCK_CACHE_H
@@ -45,20 +50,27 @@ typedef enum trine__block_kind {
 typedef struct trine__block_cache_stats {
     uint64_t hits[TRINE__BLOCK_KINDS];
     uint64_t misses[TRINE__BLOCK_KINDS];
-    uint64_t inserts, evictions;
+    uint64_t inserts;    /* new entries (an insert of a present key is not one) */
+    uint64_t evictions;  /* entries dropped for capacity (erase_owner's are not) */
     uint64_t usage;      /* bytes charged now (pinned included) */
     uint64_t pinned;     /* bytes of entries with a handle out */
-    uint64_t high_pri_usage;
-    uint64_t capacity;
+    uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */
+    uint64_t capacity;   /* as last set */
+    uint64_t entries;    /* entries a lookup can find (pinned included) */
 } trine__block_cache_stats;
 
 /* capacity in bytes (0 = a cache that keeps nothing unpinned); shard_bits
- * 0..8 (shards = 1 << shard_bits; each shard gets capacity >> shard_bits);
- * high_pri_ratio 0..1 (0.5 is a good default). NULL on out of memory. */
+ * 0..8 (shards = 1 << shard_bits; each shard gets capacity >> shard_bits;
+ * more is a debug assertion, clamped to 8 otherwise); high_pri_ratio 0..1
+ * (0.5 is a good default; clamped). NULL on out of memory. */
 trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits, double high_pri_ratio);
-/* Every handle must have been released. */
+/* Every handle must have been released. NULL is a no-op. */
 void trine__block_cache_free(trine__block_cache *c);
+/* Sets the capacity (split between the shards as at creation), evicting
+ * unpinned entries at once down to it. Calls are serialised. */
+void trine__block_cache_set_capacity(trine__block_cache *c, size_t capacity);
 
+/* A new owner number: unique in this cache, never 0. */
 uint64_t trine__block_cache_new_owner(trine__block_cache *c);
 
 /* A pinned handle, or NULL on a miss; counts a hit or miss for kind. */
@@ -72,10 +84,23 @@ trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t o
  * freed too). */
 trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind, void *data, size_t len, size_t charge);
+/* The bytes of a handle (valid until it is released) and, if len is not
+ * NULL, their length. No lock: the fields never change. */
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);
+/* Drops one pin (h NULL is a no-op). The last release puts the entry back
+ * in the LRU list, or frees it if it was erased meanwhile, the cache is
+ * over capacity, or its capacity is 0. */
 void trine__block_cache_release(trine__block_cache *c, trine__cache_handle *h);
 
+/* Drops every entry of owner: unpinned ones at once, pinned ones at their
+ * last release (a lookup misses them from now on). Walks every shard:
+ * O(entries), meant for table deletion, not for the read path. */
 void trine__block_cache_erase_owner(trine__block_cache *c, uint64_t owner);
+/* Bytes charged now, pinned included (may exceed the capacity while
+ * entries are pinned). */
+size_t trine__block_cache_usage(trine__block_cache *c);
+/* Sums the shards' counters, locking one shard at a time: each shard's
+ * part is consistent, the sum is not one instant's while others run. */
 void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stats *out);
 
 #endif

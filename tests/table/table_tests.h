@@ -1,8 +1,8 @@
 /*
  * tests/table: the on-disk table layer, piece by piece: blocks (format,
  * iteration, seek policies, hash index), the cache-local bloom filter, the
- * block cache. One TCase per file; random tests print their seed and
- * replay with TRINE_TEST_SEED.
+ * block cache, and whole tables. One TCase per file; random tests print
+ * their seed and replay with TRINE_TEST_SEED.
  */
 #ifndef TRINE_TESTS_TABLE_TESTS_H
 #define TRINE_TESTS_TABLE_TESTS_H
@@ -12,5 +12,6 @@
 TCase *table_block_tcase(void);
 TCase *table_bloom_tcase(void);
 TCase *table_cache_tcase(void);
+TCase *table_table_tcase(void);
 
 #endif

@@ -1,0 +1,155 @@
+/*
+ * Tables (NNNNNN.sst): immutable sorted runs of internal keys. docs/format.md
+ * has the format byte by byte; in short:
+ *
+ *   data blocks          entries in internal-key order (block.h), restart
+ *                        interval 16, optional hash index; a block is cut at
+ *                        the size target, but only between two user keys,
+ *                        so all versions of a user key share one block
+ *   filter partitions    bloom.h filters, each covering the user keys (and,
+ *                        with prefix_len, the prefixes) of a run of data
+ *                        blocks; cut at a data-block boundary near the
+ *                        partition target
+ *   index partitions     block.h, restart interval 1: key = last internal key
+ *                        of a data block, value = its handle
+ *   top-level index      one entry per index partition (its last key, handle)
+ *   filter index         one entry per filter partition (last internal key
+ *                        covered, handle)
+ *   properties           name → value entries (counts, key and sequence
+ *                        range, bucket, compression, filter settings)
+ *   meta-index           "filter.index", "index.top", "properties" → handles
+ *   footer (40 bytes)    u64 meta-index offset | u64 meta-index size |
+ *                        u32 format version (1) | u32 0 |
+ *                        u64 XXH3 of the 24 bytes before it |
+ *                        magic "TRINESST"
+ *
+ * Every block is followed by a 9-byte trailer: u8 compression (0 none,
+ * 1 zstd) and u64 LE XXH3-64 of the stored bytes, seeded with the block's
+ * offset XOR (type << 56) (a block read from the wrong place, or with a
+ * damaged type byte, fails too). A
+ * handle is varint64 offset | varint64 size (stored bytes, trailer
+ * excluded). zstd is kept only when it saves at least 1/8 of the block.
+ *
+ * Readers check everything: footer magic, version (newer → UNSUPPORTED),
+ * footer checksum, each block's checksum before it is decompressed or
+ * parsed, handles within the file. Damage is TRINE_CORRUPTION naming the
+ * file and the block's offset; a wrong value is never returned.
+ */
+#ifndef TRINE_LSM_TABLE_H
+#define TRINE_LSM_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "lsm/block.h"
+#include "lsm/block_cache.h"
+#include "storage/vfs.h"
+
+#define TRINE__TABLE_FORMAT 1u
+#define TRINE__TABLE_FOOTER_BYTES 40u
+#define TRINE__TABLE_TRAILER_BYTES 9u
+#define TRINE__TABLE_MAGIC "TRINESST"
+
+enum { TRINE__TABLE_COMPRESS_NONE = 0, TRINE__TABLE_COMPRESS_ZSTD = 1 };
+
+typedef struct trine__table_options {
+    size_t block_bytes;           /* data block target (default 4096) */
+    size_t partition_bytes;       /* index and filter partition target (default 4096) */
+    uint32_t filter_bits_per_key; /* 0 = no filter */
+    size_t prefix_len;            /* > 0: prefixes of this length join the filter */
+    int compression;              /* TRINE__TABLE_COMPRESS_* */
+    int compression_level;        /* zstd level */
+    bool hash_index;              /* in-block hash index in data blocks */
+    uint32_t bucket_id;
+} trine__table_options;
+
+void trine__table_options_default(trine__table_options *o);
+
+/* What a table holds, from its properties block. */
+typedef struct trine__table_props {
+    uint32_t format;
+    uint32_t bucket_id;
+    uint64_t entries, tombstones;
+    uint64_t data_blocks, index_partitions, filter_partitions;
+    uint64_t raw_key_bytes, raw_value_bytes;
+    uint64_t data_bytes;          /* stored bytes of data blocks (after compression) */
+    uint64_t seq_min, seq_max;
+    int compression;
+    uint32_t filter_bits_per_key;
+    uint64_t prefix_len;
+    uint64_t blob_refs;           /* values that are blob references (later) */
+    uint8_t *smallest, *largest;  /* internal keys (malloc'd; NULL when empty) */
+    size_t smallest_len, largest_len;
+} trine__table_props;
+
+void trine__table_props_free(trine__table_props *p);
+
+/* ---- writing ---- */
+
+typedef struct trine__table_builder trine__table_builder;
+
+/* Writes to file (opened for append, empty). name for messages. */
+trine_status trine__table_builder_new(trine__file *file, const char *name, const trine__table_options *o,
+                                      trine__table_builder **out, trine__err *err);
+/* Appends an entry; keys strictly increasing in internal order. Errors are
+ * sticky (I/O, out of memory). */
+trine_status trine__table_add(trine__table_builder *b, const uint8_t *ikey, size_t ikey_len, const void *value,
+                              size_t value_len, trine__err *err);
+/* Writes the remaining blocks, the metadata and the footer (no sync: the
+ * caller syncs the file). *props filled when not NULL (the caller frees). */
+trine_status trine__table_finish(trine__table_builder *b, trine__table_props *props, uint64_t *file_size,
+                                 trine__err *err);
+/* Frees the builder (after finish, or to abandon the file). */
+void trine__table_builder_free(trine__table_builder *b);
+
+/* ---- reading ---- */
+
+typedef struct trine__table trine__table;
+
+/* Opens a table of file_size bytes: reads and checks the footer, meta-index,
+ * properties, top-level index and filter index (kept in memory for the
+ * table's life). cache may be NULL (every block read from the file). The
+ * table borrows file and cache; the caller keeps them alive. */
+trine_status trine__table_open(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
+                               trine__table **out, trine__err *err);
+void trine__table_close(trine__table *t);
+const trine__table_props *trine__table_props_of(const trine__table *t);
+
+typedef enum trine__table_lookup {
+    TRINE__TABLE_ABSENT = 0, /* no version of the key at or below the horizon */
+    TRINE__TABLE_FOUND,      /* *trailer and the value (copied into *value, malloc'd) */
+    TRINE__TABLE_ERROR       /* err says why (corruption, I/O, out of memory) */
+} trine__table_lookup;
+
+/* The newest version of ukey with seq <= horizon: filter, index, data block
+ * (hash index or seek by seek_policy). A DELETE version is FOUND with its
+ * trailer (the caller stops there: a tombstone). */
+trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                     int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
+                                     trine__err *err);
+
+/* May the table hold a key with this prefix (prefix_len bytes)? false only
+ * when the filter says no. */
+bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len);
+
+/* An iterator over every entry (all versions) in internal order. */
+typedef struct trine__table_iter trine__table_iter;
+
+trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy);
+void trine__table_iter_free(trine__table_iter *it);
+bool trine__table_iter_valid(const trine__table_iter *it);
+void trine__table_iter_first(trine__table_iter *it);
+void trine__table_iter_last(trine__table_iter *it);
+void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len);
+void trine__table_iter_seek_before(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len);
+void trine__table_iter_next(trine__table_iter *it);
+void trine__table_iter_prev(trine__table_iter *it);
+/* Borrowed until the next move. */
+const uint8_t *trine__table_iter_key(const trine__table_iter *it, size_t *len);
+const uint8_t *trine__table_iter_value(const trine__table_iter *it, size_t *len);
+/* TRINE_OK, or the first error met (the iterator is then invalid). */
+trine_status trine__table_iter_status(const trine__table_iter *it, trine__err *err);
+
+#endif

@@ -1,0 +1,42 @@
+/* What table_read.c and table_iter.c share; nothing outside src/lsm/table_*. */
+#ifndef TRINE_LSM_TABLE_INTERNAL_H
+#define TRINE_LSM_TABLE_INTERNAL_H
+
+#include "lsm/table.h"
+#include "lsm/table_format.h"
+
+struct trine__table {
+    trine__file *file;
+    const char *name;
+    uint64_t file_size;
+    trine__block_cache *cache; /* NULL: blocks are read into owned buffers */
+    uint64_t owner;            /* this table's key space in the cache */
+    trine__table_props props;
+    /* Read at open, kept for the table's life (owned bytes). */
+    trine__block props_blk, index_top, filter_index;
+    void *props_bytes, *index_top_bytes, *filter_index_bytes;
+    bool has_filter;
+};
+
+/* A block in use: pinned in the cache, or owned when there is no cache. */
+typedef struct trine__tblock {
+    trine__block blk;            /* for data and index blocks */
+    const uint8_t *filter;       /* for filter blocks */
+    size_t filter_len;
+    trine__cache_handle *handle;
+    void *owned;
+    uint64_t offset;
+} trine__tblock;
+
+/* Loads (or finds in the cache) the block at h and pins it in *b, after
+ * releasing what *b held. */
+trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                trine__err *err);
+void trine__tblock_release(trine__table *t, trine__tblock *b);
+
+/* Whether the filter partition covering target may hold hash: false only
+ * on a definite no. On an error *st says so and the result is true. */
+bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t target_len, uint64_t hash,
+                              trine_status *st, trine__err *err);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * Table iterator: three block iterators stacked, the top-level index over
+ * index partitions, the current index partition over data blocks, and the
+ * current data block. Moving past the end of a data block moves the
+ * partition iterator (and past the end of a partition, the top iterator)
+ * and loads the next block. Blocks stay pinned in the cache while the
+ * iterator is on them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm/ikey.h"
+#include "lsm/table_internal.h"
+
+struct trine__table_iter {
+    trine__table *t;
+    int seek_policy;
+    trine__block_iter top;  /* over t->index_top */
+    trine__tblock part_blk; /* the current index partition */
+    trine__block_iter part;
+    bool part_live;
+    trine__tblock data_blk; /* the current data block */
+    trine__block_iter data;
+    bool data_live;
+    trine_status status;
+    trine__err err;
+};
+
+static void set_error(trine__table_iter *it, trine_status st, const trine__err *err) {
+    if (it->status == TRINE_OK) {
+        it->status = st;
+        it->err = *err;
+    }
+}
+
+static void drop_data(trine__table_iter *it) {
+    if (it->data_live)
+        trine__block_iter_destroy(&it->data);
+    it->data_live = false;
+    trine__tblock_release(it->t, &it->data_blk);
+}
+
+static void drop_part(trine__table_iter *it) {
+    drop_data(it);
+    if (it->part_live)
+        trine__block_iter_destroy(&it->part);
+    it->part_live = false;
+    trine__tblock_release(it->t, &it->part_blk);
+}
+
+/* Loads the block whose handle is the value under `from`; kind picks the
+ * pool. On failure records the error and returns false. */
+static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__block_kind kind, trine__tblock *blk,
+                       trine__block_iter *into, bool *live) {
+    size_t len;
+    const uint8_t *v = trine__block_iter_value(from, &len);
+    trine__handle h;
+    trine__err err;
+    if (!trine__handle_decode(v, len, &h)) {
+        trine__err_set(&err, TRINE_CORRUPTION, "%s: index block at offset %llu: an entry is not a block handle",
+                       it->t->name, (unsigned long long)from->block_offset);
+        set_error(it, TRINE_CORRUPTION, &err);
+        return false;
+    }
+    trine_status st = trine__tblock_load(it->t, h, kind, blk, &err);
+    if (st != TRINE_OK) {
+        set_error(it, st, &err);
+        return false;
+    }
+    trine__block_iter_init(into, &blk->blk, kind == TRINE__BLOCK_DATA ? it->seek_policy : TRINE__SEEK_BINARY,
+                           it->t->name, h.offset);
+    *live = true;
+    return true;
+}
+
+static bool check(trine__table_iter *it, trine__block_iter *b) {
+    if (b->status != TRINE_OK) {
+        set_error(it, b->status, &b->err);
+        return false;
+    }
+    return true;
+}
+
+/* Loads the partition under the top iterator. */
+static bool open_part(trine__table_iter *it) {
+    drop_part(it);
+    return check(it, &it->top) && trine__block_iter_valid(&it->top) &&
+           load_under(it, &it->top, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live);
+}
+
+static bool open_data(trine__table_iter *it) {
+    drop_data(it);
+    return check(it, &it->part) && trine__block_iter_valid(&it->part) &&
+           load_under(it, &it->part, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live);
+}
+
+/* From a data block that ran out (or none), forward to the first entry of
+ * the next non-empty data block. */
+static void skip_forward(trine__table_iter *it) {
+    while (it->status == TRINE_OK && !(it->data_live && trine__block_iter_valid(&it->data))) {
+        if (it->data_live && !check(it, &it->data))
+            return;
+        if (it->part_live && trine__block_iter_valid(&it->part)) {
+            trine__block_iter_next(&it->part);
+        }
+        if (!it->part_live || !trine__block_iter_valid(&it->part)) {
+            if (it->part_live) {
+                if (!check(it, &it->part))
+                    return;
+                trine__block_iter_next(&it->top);
+            }
+            if (!open_part(it))
+                return; /* past the last partition (or an error) */
+            trine__block_iter_first(&it->part);
+        }
+        if (!open_data(it))
+            return;
+        trine__block_iter_first(&it->data);
+    }
+}
+
+static void skip_backward(trine__table_iter *it) {
+    while (it->status == TRINE_OK && !(it->data_live && trine__block_iter_valid(&it->data))) {
+        if (it->data_live && !check(it, &it->data))
+            return;
+        if (it->part_live && trine__block_iter_valid(&it->part))
+            trine__block_iter_prev(&it->part);
+        if (!it->part_live || !trine__block_iter_valid(&it->part)) {
+            if (it->part_live) {
+                if (!check(it, &it->part))
+                    return;
+                trine__block_iter_prev(&it->top);
+            }
+            if (!open_part(it))
+                return;
+            trine__block_iter_last(&it->part);
+        }
+        if (!open_data(it))
+            return;
+        trine__block_iter_last(&it->data);
+    }
+}
+
+trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy) {
+    trine__table_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->t = t;
+    it->seek_policy = seek_policy;
+    trine__block_iter_init(&it->top, &t->index_top, TRINE__SEEK_BINARY, t->name, 0);
+    return it;
+}
+
+void trine__table_iter_free(trine__table_iter *it) {
+    if (!it)
+        return;
+    drop_part(it);
+    trine__block_iter_destroy(&it->top);
+    free(it);
+}
+
+bool trine__table_iter_valid(const trine__table_iter *it) {
+    return it->status == TRINE_OK && it->data_live && trine__block_iter_valid(&it->data);
+}
+
+void trine__table_iter_first(trine__table_iter *it) {
+    drop_part(it);
+    trine__block_iter_first(&it->top);
+    if (open_part(it)) {
+        trine__block_iter_first(&it->part);
+        if (open_data(it))
+            trine__block_iter_first(&it->data);
+    }
+    skip_forward(it);
+}
+
+void trine__table_iter_last(trine__table_iter *it) {
+    drop_part(it);
+    trine__block_iter_last(&it->top);
+    if (open_part(it)) {
+        trine__block_iter_last(&it->part);
+        if (open_data(it))
+            trine__block_iter_last(&it->data);
+    }
+    skip_backward(it);
+}
+
+void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
+    drop_part(it);
+    /* Index keys are the last key of what they cover: the first entry >= the
+     * target names the partition, then the block, that may hold it. */
+    trine__block_iter_seek(&it->top, ikey, ikey_len);
+    if (open_part(it)) {
+        trine__block_iter_seek(&it->part, ikey, ikey_len);
+        if (open_data(it))
+            trine__block_iter_seek(&it->data, ikey, ikey_len);
+    }
+    skip_forward(it);
+}
+
+void trine__table_iter_seek_before(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
+    trine__table_iter_seek(it, ikey, ikey_len);
+    if (it->status != TRINE_OK)
+        return;
+    if (trine__table_iter_valid(it))
+        trine__table_iter_prev(it);
+    else
+        trine__table_iter_last(it); /* every key is < ikey */
+}
+
+void trine__table_iter_next(trine__table_iter *it) {
+    if (!trine__table_iter_valid(it))
+        return;
+    trine__block_iter_next(&it->data);
+    skip_forward(it);
+}
+
+void trine__table_iter_prev(trine__table_iter *it) {
+    if (!trine__table_iter_valid(it))
+        return;
+    trine__block_iter_prev(&it->data);
+    skip_backward(it);
+}
+
+const uint8_t *trine__table_iter_key(const trine__table_iter *it, size_t *len) {
+    return trine__block_iter_key(&it->data, len);
+}
+
+const uint8_t *trine__table_iter_value(const trine__table_iter *it, size_t *len) {
+    return trine__block_iter_value(&it->data, len);
+}
+
+trine_status trine__table_iter_status(const trine__table_iter *it, trine__err *err) {
+    if (it->status != TRINE_OK && err)
+        *err = it->err;
+    return it->status;
+}

@@ -1,0 +1,442 @@
+/*
+ * Reading a table: opening (footer, meta-index, properties, the two
+ * top-level indexes), loading blocks through the block cache, point reads.
+ * The iterator is in table_iter.c; both share table_internal.h.
+ */
+#include "lsm/table_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "lsm/bloom.h"
+#include "lsm/ikey.h"
+#include "lsm/wbatch.h"
+
+/* Largest raw block a reader accepts: one entry of the largest key and
+ * value plus framing. A bigger claimed size is damage. */
+#define MAX_RAW_BLOCK ((uint64_t)TRINE_MAX_VALUE_LEN + TRINE_MAX_KEY_LEN + 4096)
+
+static const trine__block_kind kinds_for_cache[] = {TRINE__BLOCK_DATA, TRINE__BLOCK_INDEX, TRINE__BLOCK_FILTER,
+                                                    TRINE__BLOCK_META};
+
+/* Reads the stored bytes of h, checks the trailer, decompresses: *out is a
+ * malloc'd raw block. */
+static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_t *len, trine__err *err) {
+    if (h.offset > t->file_size || h.size > t->file_size - h.offset ||
+        t->file_size - h.offset - h.size < TRINE__TABLE_TRAILER_BYTES + TRINE__TABLE_FOOTER_BYTES)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block handle (offset %" PRIu64 ", %" PRIu64
+                              " bytes) runs past the table's blocks", t->name, h.offset, h.size);
+    size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
+    size_t got = 0;
+    trine_status st = trine__file_read_at(t->file, h.offset, buf, n, &got, err);
+    if (st == TRINE_OK && got != n)
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it", t->name,
+                            h.offset);
+    uint8_t type = buf[h.size];
+    if (st == TRINE_OK &&
+        trine__get_u64le(buf + h.size + 1) != trine__block_checksum(buf, (size_t)h.size, type, h.offset))
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
+                            h.offset);
+    if (st != TRINE_OK) {
+        free(buf);
+        return st;
+    }
+    if (type == TRINE__TABLE_COMPRESS_NONE) {
+        *out = buf;
+        *len = (size_t)h.size;
+        return TRINE_OK;
+    }
+    if (type != TRINE__TABLE_COMPRESS_ZSTD) {
+        free(buf);
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": compression type %u is unknown",
+                              t->name, h.offset, (unsigned)type);
+    }
+    unsigned long long raw = ZSTD_getFrameContentSize(buf, (size_t)h.size);
+    uint8_t *dst = NULL;
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > MAX_RAW_BLOCK) {
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": bad zstd frame header", t->name,
+                            h.offset);
+    } else if (!(dst = malloc(raw ? (size_t)raw : 1))) {
+        st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
+    } else {
+        size_t r = ZSTD_decompress(dst, (size_t)raw, buf, (size_t)h.size);
+        if (ZSTD_isError(r) || r != raw)
+            st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": zstd: %s", t->name, h.offset,
+                                ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
+    }
+    free(buf);
+    if (st != TRINE_OK) {
+        free(dst);
+        return st;
+    }
+    *out = dst;
+    *len = (size_t)raw;
+    return TRINE_OK;
+}
+
+void trine__tblock_release(trine__table *t, trine__tblock *b) {
+    if (b->handle)
+        trine__block_cache_release(t->cache, b->handle);
+    free(b->owned);
+    memset(b, 0, sizeof *b);
+}
+
+trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                trine__err *err) {
+    trine__tblock_release(t, b);
+    const void *data = NULL;
+    size_t len = 0;
+    if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
+        data = trine__cache_handle_data(b->handle, &len);
+    } else {
+        void *raw = NULL;
+        trine_status st = read_raw(t, h, &raw, &len, err);
+        if (st != TRINE_OK)
+            return st;
+        if (t->cache && (b->handle = trine__block_cache_insert(t->cache, t->owner, h.offset, kind, raw, len, len)))
+            data = trine__cache_handle_data(b->handle, &len);
+        else if (t->cache)
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory caching a block", t->name);
+        else
+            data = b->owned = raw;
+    }
+    if (kind == TRINE__BLOCK_FILTER) {
+        b->filter = data;
+        b->filter_len = len;
+        trine_status st = trine__bloom_check(data, len, t->name, h.offset, err);
+        if (st != TRINE_OK)
+            trine__tblock_release(t, b);
+        return st;
+    }
+    trine_status st = trine__block_open(&b->blk, data, len, t->name, h.offset, err);
+    if (st != TRINE_OK)
+        trine__tblock_release(t, b);
+    b->offset = h.offset;
+    return st;
+}
+
+/* A block read whole at open and kept for the table's life. */
+static trine_status load_owned(trine__table *t, trine__handle h, trine__block *blk, void **keep, trine__err *err) {
+    size_t len = 0;
+    trine_status st = read_raw(t, h, keep, &len, err);
+    if (st == TRINE_OK)
+        st = trine__block_open(blk, *keep, len, t->name, h.offset, err);
+    return st;
+}
+
+/* Finds name in a meta-style block (keys = name + trailer 0). */
+static bool meta_find(const trine__block *blk, const char *name, const uint8_t **value, size_t *len,
+                      trine__err *err, trine_status *st) {
+    uint8_t key[64];
+    size_t n = strlen(name);
+    size_t klen = trine__ikey_encode(key, name, n, 0);
+    trine__block_iter it;
+    trine__block_iter_init(&it, blk, TRINE__SEEK_BINARY, "", 0);
+    trine__block_iter_seek(&it, key, klen);
+    bool found = false;
+    if (trine__block_iter_valid(&it)) {
+        size_t kl;
+        const uint8_t *k = trine__block_iter_key(&it, &kl);
+        if (kl == klen && memcmp(k, key, klen) == 0) {
+            *value = trine__block_iter_value(&it, len);
+            found = true;
+        }
+    }
+    if (it.status != TRINE_OK) {
+        *err = it.err;
+        *st = it.status;
+    }
+    trine__block_iter_destroy(&it);
+    return found;
+}
+
+static trine_status prop_u64(trine__table *t, const char *name, uint64_t *out, trine__err *err) {
+    const uint8_t *v;
+    size_t len;
+    trine_status st = TRINE_OK;
+    if (!meta_find(&t->props_blk, name, &v, &len, err, &st))
+        return st != TRINE_OK ? st
+                              : trine__err_set(err, TRINE_CORRUPTION, "%s: properties lack \"%s\"", t->name, name);
+    const uint8_t *end = v + len;
+    if (!trine__varint_get(&v, end, out) || v != end)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: property \"%s\" is not a number", t->name, name);
+    return TRINE_OK;
+}
+
+static trine_status prop_key(trine__table *t, const char *name, uint8_t **out, size_t *out_len, trine__err *err) {
+    const uint8_t *v;
+    size_t len;
+    trine_status st = TRINE_OK;
+    if (!meta_find(&t->props_blk, name, &v, &len, err, &st))
+        return st != TRINE_OK ? st
+                              : trine__err_set(err, TRINE_CORRUPTION, "%s: properties lack \"%s\"", t->name, name);
+    if (len == 0)
+        return TRINE_OK;
+    if (len < TRINE__IKEY_TRAILER_BYTES)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: property \"%s\" is too short for a key", t->name, name);
+    if (!(*out = malloc(len)))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
+    memcpy(*out, v, len);
+    *out_len = len;
+    return TRINE_OK;
+}
+
+static trine_status meta_handle(trine__table *t, const trine__block *meta, const char *name, bool required,
+                                trine__handle *h, bool *present, trine__err *err) {
+    const uint8_t *v;
+    size_t len;
+    trine_status st = TRINE_OK;
+    *present = meta_find(meta, name, &v, &len, err, &st);
+    if (st != TRINE_OK)
+        return st;
+    if (!*present)
+        return required ? trine__err_set(err, TRINE_CORRUPTION, "%s: meta-index lacks \"%s\"", t->name, name)
+                        : TRINE_OK;
+    if (!trine__handle_decode(v, len, h))
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: meta-index entry \"%s\" is not a block handle", t->name, name);
+    return TRINE_OK;
+}
+
+static trine_status read_props(trine__table *t, trine__err *err) {
+    trine__table_props *p = &t->props;
+    uint64_t v[16];
+    static const char *const names[] = {"blob.refs", "bucket", "compression", "data.blocks", "data.bytes", "entries",
+                                        "filter.bits", "filter.partitions", "format", "index.partitions",
+                                        "prefix.len", "raw.key.bytes", "raw.value.bytes", "seq.max", "seq.min",
+                                        "tombstones"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        trine_status st = prop_u64(t, names[i], &v[i], err);
+        if (st != TRINE_OK)
+            return st;
+    }
+    p->blob_refs = v[0];
+    p->bucket_id = (uint32_t)v[1];
+    p->compression = (int)v[2];
+    p->data_blocks = v[3];
+    p->data_bytes = v[4];
+    p->entries = v[5];
+    p->filter_bits_per_key = (uint32_t)v[6];
+    p->filter_partitions = v[7];
+    p->format = (uint32_t)v[8];
+    p->index_partitions = v[9];
+    p->prefix_len = v[10];
+    p->raw_key_bytes = v[11];
+    p->raw_value_bytes = v[12];
+    p->seq_max = v[13];
+    p->seq_min = v[14];
+    p->tombstones = v[15];
+    trine_status st = prop_key(t, "key.largest", &p->largest, &p->largest_len, err);
+    if (st == TRINE_OK)
+        st = prop_key(t, "key.smallest", &p->smallest, &p->smallest_len, err);
+    return st;
+}
+
+trine_status trine__table_open(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
+                               trine__table **out, trine__err *err) {
+    *out = NULL;
+    if (file_size < TRINE__TABLE_FOOTER_BYTES)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: %" PRIu64 " bytes: too short for a table", name, file_size);
+    trine__table *t = calloc(1, sizeof *t);
+    if (!t)
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", name);
+    t->file = file;
+    t->name = name;
+    t->file_size = file_size;
+    t->cache = cache;
+    t->owner = cache ? trine__block_cache_new_owner(cache) : 0;
+    uint8_t footer[TRINE__TABLE_FOOTER_BYTES];
+    size_t got = 0;
+    trine__footer f;
+    trine__block meta;
+    void *meta_bytes = NULL;
+    trine__handle h_index = {0}, h_filter = {0}, h_props = {0};
+    bool present = false;
+    trine_status st = trine__file_read_at(file, file_size - sizeof footer, footer, sizeof footer, &got, err);
+    if (st == TRINE_OK && got != sizeof footer)
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: file ends inside its footer", name);
+    if (st == TRINE_OK)
+        st = trine__footer_decode(footer, &f, name, err);
+    if (st == TRINE_OK)
+        st = load_owned(t, f.metaindex, &meta, &meta_bytes, err);
+    if (st == TRINE_OK)
+        st = meta_handle(t, &meta, TRINE__META_INDEX_TOP, true, &h_index, &present, err);
+    if (st == TRINE_OK)
+        st = meta_handle(t, &meta, TRINE__META_PROPERTIES, true, &h_props, &present, err);
+    if (st == TRINE_OK)
+        st = meta_handle(t, &meta, TRINE__META_FILTER_INDEX, false, &h_filter, &t->has_filter, err);
+    if (st == TRINE_OK)
+        st = load_owned(t, h_props, &t->props_blk, &t->props_bytes, err);
+    if (st == TRINE_OK)
+        st = read_props(t, err);
+    if (st == TRINE_OK)
+        st = load_owned(t, h_index, &t->index_top, &t->index_top_bytes, err);
+    if (st == TRINE_OK && t->has_filter)
+        st = load_owned(t, h_filter, &t->filter_index, &t->filter_index_bytes, err);
+    free(meta_bytes);
+    if (st != TRINE_OK) {
+        trine__table_close(t);
+        return st;
+    }
+    *out = t;
+    return TRINE_OK;
+}
+
+void trine__table_close(trine__table *t) {
+    if (!t)
+        return;
+    if (t->cache)
+        trine__block_cache_erase_owner(t->cache, t->owner);
+    trine__table_props_free(&t->props);
+    free(t->props_bytes);
+    free(t->index_top_bytes);
+    free(t->filter_index_bytes);
+    free(t);
+}
+
+const trine__table_props *trine__table_props_of(const trine__table *t) { return &t->props; }
+
+/* The value of the first entry >= target in blk, decoded as a handle;
+ * false (with *st OK) when every key is < target. */
+static bool find_handle(trine__table *t, const trine__block *blk, uint64_t blk_offset, const uint8_t *target,
+                        size_t target_len, trine__handle *h, trine_status *st, trine__err *err) {
+    trine__block_iter it;
+    trine__block_iter_init(&it, blk, TRINE__SEEK_BINARY, t->name, blk_offset);
+    trine__block_iter_seek(&it, target, target_len);
+    bool found = trine__block_iter_valid(&it);
+    *st = it.status;
+    if (*st != TRINE_OK) {
+        *err = it.err;
+        found = false;
+    } else if (found) {
+        size_t len;
+        const uint8_t *v = trine__block_iter_value(&it, &len);
+        if (!trine__handle_decode(v, len, h)) {
+            *st = trine__err_set(err, TRINE_CORRUPTION, "%s: index block at offset %" PRIu64
+                                 ": an entry is not a block handle", t->name, blk_offset);
+            found = false;
+        }
+    }
+    trine__block_iter_destroy(&it);
+    return found;
+}
+
+bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t target_len, uint64_t hash,
+                              trine_status *st, trine__err *err) {
+    *st = TRINE_OK;
+    if (!t->has_filter)
+        return true;
+    trine__handle h;
+    if (!find_handle(t, &t->filter_index, 0, target, target_len, &h, st, err))
+        return *st != TRINE_OK; /* past every partition: absent (or report the error) */
+    trine__tblock fb = {0};
+    if ((*st = trine__tblock_load(t, h, TRINE__BLOCK_FILTER, &fb, err)) != TRINE_OK)
+        return true;
+    bool may = trine__bloom_may_contain(fb.filter, fb.filter_len, hash);
+    trine__tblock_release(t, &fb);
+    return may;
+}
+
+trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                     int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
+                                     trine__err *err) {
+    if (horizon > TRINE__SEQ_MAX)
+        horizon = TRINE__SEQ_MAX;
+    uint8_t stack[256];
+    size_t tlen = klen + TRINE__IKEY_TRAILER_BYTES;
+    uint8_t *target = tlen <= sizeof stack ? stack : malloc(tlen);
+    if (!target) {
+        trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
+        return TRINE__TABLE_ERROR;
+    }
+    /* (ukey, horizon | 0xff): the first entry at or after it is the newest
+     * version with seq <= horizon, if ukey has one. */
+    trine__ikey_encode(target, ukey, klen, trine__trailer(horizon, (trine__vtype)0xff));
+    trine__table_lookup res = TRINE__TABLE_ABSENT;
+    trine_status st = TRINE_OK;
+    trine__handle part, data;
+    trine__tblock ib = {0}, db = {0};
+    bool may = trine__table_filter_pass(t, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
+    if (st != TRINE_OK || !may || !find_handle(t, &t->index_top, 0, target, tlen, &part, &st, err))
+        goto out;
+    if ((st = trine__tblock_load(t, part, TRINE__BLOCK_INDEX, &ib, err)) != TRINE_OK ||
+        !find_handle(t, &ib.blk, part.offset, target, tlen, &data, &st, err))
+        goto out;
+    if ((st = trine__tblock_load(t, data, TRINE__BLOCK_DATA, &db, err)) != TRINE_OK)
+        goto out;
+    const uint8_t *v = NULL;
+    size_t vl = 0;
+    trine__block_lookup hl = trine__block_hash_lookup(&db.blk, ukey, klen, horizon, trailer, &v, &vl, t->name,
+                                                      data.offset, err);
+    if (hl == TRINE__BLOCK_LOOKUP_CORRUPT) {
+        st = err->status;
+        goto out;
+    }
+    if (hl == TRINE__BLOCK_LOOKUP_NO_INDEX) {
+        trine__block_iter it;
+        trine__block_iter_init(&it, &db.blk, seek_policy, t->name, data.offset);
+        trine__block_iter_seek(&it, target, tlen);
+        if (trine__block_iter_valid(&it)) {
+            size_t kl;
+            const uint8_t *k = trine__block_iter_key(&it, &kl);
+            if (trine__ukey_cmp(k, trine__ikey_ulen(kl), ukey, klen) == 0) {
+                *trailer = trine__ikey_trailer(k, kl);
+                v = trine__block_iter_value(&it, &vl);
+                hl = TRINE__BLOCK_LOOKUP_FOUND;
+            }
+        }
+        if ((st = it.status) != TRINE_OK)
+            *err = it.err;
+        if (st == TRINE_OK && hl == TRINE__BLOCK_LOOKUP_FOUND) {
+            /* copy while the iterator's block is pinned */
+            if (!(*value = malloc(vl ? vl : 1)))
+                st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
+            else if (vl)
+                memcpy(*value, v, vl);
+            *value_len = vl;
+            res = st == TRINE_OK ? TRINE__TABLE_FOUND : res;
+        }
+        trine__block_iter_destroy(&it);
+        goto out;
+    }
+    if (hl == TRINE__BLOCK_LOOKUP_FOUND) {
+        if (!(*value = malloc(vl ? vl : 1))) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
+            goto out;
+        }
+        if (vl)
+            memcpy(*value, v, vl);
+        *value_len = vl;
+        res = TRINE__TABLE_FOUND;
+    }
+out:
+    trine__tblock_release(t, &ib);
+    trine__tblock_release(t, &db);
+    if (target != stack)
+        free(target);
+    return st != TRINE_OK ? TRINE__TABLE_ERROR : res;
+}
+
+bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len) {
+    if (!t->has_filter || t->props.prefix_len == 0 || len != t->props.prefix_len)
+        return true;
+    /* Every filter partition may hold the prefix's keys (they can span
+     * partitions): the prefix's first possible key picks the first one,
+     * and a prefix whose keys cross a partition boundary is in both. */
+    uint8_t stack[256];
+    size_t tlen = len + TRINE__IKEY_TRAILER_BYTES;
+    uint8_t *target = tlen <= sizeof stack ? stack : malloc(tlen);
+    if (!target)
+        return true;
+    trine__ikey_encode(target, prefix, len, trine__trailer(TRINE__SEQ_MAX, (trine__vtype)0xff));
+    trine_status st;
+    trine__err err;
+    bool may = trine__table_filter_pass(t, target, tlen, trine__table_prefix_hash(prefix, len), &st, &err);
+    if (target != stack)
+        free(target);
+    return may || st != TRINE_OK;
+}

@@ -1,0 +1,487 @@
+/*
+ * Whole tables: a builder's output read back by the reader, against a
+ * model (the sorted entries that went in). Round trips with random keys
+ * (empty values, 64 KiB keys, runs of 0x00 and 0xFF, many versions), point
+ * reads at random horizons, seeks in both directions, all three seek
+ * policies, with and without cache, compression and filter; then damage: a
+ * flipped byte anywhere must be reported, never read as data.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm/ikey.h"
+#include "lsm/table.h"
+#include "lsm/table_format.h"
+#include "storage/vfs.h"
+#include "table_tests.h"
+#include "test_seed.h"
+#include "test_util.h"
+
+#define TT_PATH "/t.sst"
+
+typedef struct tt_entry {
+    uint8_t *ikey;
+    size_t ikey_len;
+    uint8_t *value;
+    size_t value_len;
+} tt_entry;
+
+typedef struct tt_model {
+    tt_entry *e;
+    size_t n, cap;
+} tt_model;
+
+static int tt_cmp(const void *a, const void *b) {
+    const tt_entry *x = a, *y = b;
+    return trine__ikey_cmp(x->ikey, x->ikey_len, y->ikey, y->ikey_len);
+}
+
+static void tt_push(tt_model *m, const void *ukey, size_t klen, uint64_t seq, trine__vtype type, const void *v,
+                    size_t vl) {
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 256;
+        m->e = realloc(m->e, m->cap * sizeof *m->e);
+        ck_assert_ptr_nonnull(m->e);
+    }
+    tt_entry *e = &m->e[m->n++];
+    e->ikey = malloc(klen + 8);
+    e->ikey_len = trine__ikey_encode(e->ikey, ukey, klen, trine__trailer(seq, type));
+    e->value_len = type == TRINE__VTYPE_DELETE ? 0 : vl;
+    e->value = malloc(e->value_len ? e->value_len : 1);
+    if (e->value_len)
+        memcpy(e->value, v, e->value_len);
+}
+
+static void tt_model_free(tt_model *m) {
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].ikey);
+        free(m->e[i].value);
+    }
+    free(m->e);
+}
+
+/* Random entries: user keys of several shapes, 1..4 versions each. */
+static void tt_model_random(tt_model *m, uint64_t *rng, size_t keys, bool big) {
+    uint8_t *k = malloc(TRINE_MAX_KEY_LEN);
+    uint8_t *v = malloc(24 * 1024);
+    for (size_t i = 0; i < keys; i++) {
+        size_t klen;
+        unsigned shape = (unsigned)(trine_test_rand(rng) % 10);
+        if (big && i % 97 == 5) {
+            klen = TRINE_MAX_KEY_LEN;
+            memset(k, (int)(i & 0xff), klen);
+        } else if (shape == 0) {
+            klen = 1 + trine_test_rand(rng) % 12;
+            memset(k, 0x00, klen); /* runs of zeros: prefixes of each other */
+        } else if (shape == 1) {
+            klen = 1 + trine_test_rand(rng) % 12;
+            memset(k, 0xff, klen);
+        } else {
+            klen = 4 + trine_test_rand(rng) % 28;
+            snprintf((char *)k, 16, "k%08zx", (size_t)(trine_test_rand(rng) % (keys * 4)));
+            for (size_t j = 9; j < klen; j++)
+                k[j] = (uint8_t)trine_test_rand(rng);
+        }
+        unsigned versions = 1 + (unsigned)(trine_test_rand(rng) % 4);
+        uint64_t seq = 1 + trine_test_rand(rng) % 1000000;
+        for (unsigned ver = 0; ver < versions; ver++) {
+            size_t vl = trine_test_rand(rng) % 5 == 0 ? 0 : trine_test_rand(rng) % 300;
+            if (big && i % 53 == 7)
+                vl = 20 * 1024; /* bigger than a block */
+            for (size_t j = 0; j < vl; j++)
+                v[j] = j % 2 ? (uint8_t)trine_test_rand(rng) : (uint8_t)'a'; /* about half compressible */
+            trine__vtype type = trine_test_rand(rng) % 6 == 0 ? TRINE__VTYPE_DELETE : TRINE__VTYPE_PUT;
+            tt_push(m, k, klen, seq + ver * 7, type, v, vl);
+        }
+    }
+    qsort(m->e, m->n, sizeof *m->e, tt_cmp);
+    /* Drop exact duplicates (same user key and trailer). */
+    size_t w = 0;
+    for (size_t r = 0; r < m->n; r++) {
+        if (w > 0 && tt_cmp(&m->e[w - 1], &m->e[r]) == 0) {
+            free(m->e[r].ikey);
+            free(m->e[r].value);
+            continue;
+        }
+        m->e[w++] = m->e[r];
+    }
+    m->n = w;
+    free(k);
+    free(v);
+}
+
+/* Writes m as a table on vfs at TT_PATH; returns its size. */
+static uint64_t tt_write(trine__vfs *vfs, const tt_model *m, const trine__table_options *o) {
+    trine__err err;
+    trine__err_clear(&err);
+    trine__file *f = NULL;
+    ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE |
+                                                       TRINE__OPEN_TRUNCATE, &f, &err), TRINE_OK);
+    trine__table_builder *b = NULL;
+    ck_assert_int_eq(trine__table_builder_new(f, TT_PATH, o, &b, &err), TRINE_OK);
+    for (size_t i = 0; i < m->n; i++)
+        ck_assert_msg(trine__table_add(b, m->e[i].ikey, m->e[i].ikey_len, m->e[i].value, m->e[i].value_len, &err) ==
+                      TRINE_OK, "add %zu: %s", i, err.msg);
+    trine__table_props props;
+    uint64_t size = 0;
+    ck_assert_msg(trine__table_finish(b, &props, &size, &err) == TRINE_OK, "finish: %s", err.msg);
+    ck_assert_uint_eq(props.entries, m->n);
+    trine__table_props_free(&props);
+    trine__table_builder_free(b);
+    ck_assert_int_eq(trine__file_close(f, &err), TRINE_OK);
+    return size;
+}
+
+typedef struct tt_reader {
+    trine__file *f;
+    trine__table *t;
+} tt_reader;
+
+static trine_status tt_open(trine__vfs *vfs, trine__block_cache *cache, tt_reader *r, trine__err *err) {
+    memset(r, 0, sizeof *r);
+    trine_status st = trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_READ, &r->f, err);
+    uint64_t size = 0;
+    if (st == TRINE_OK)
+        st = trine__file_size(r->f, &size, err);
+    if (st == TRINE_OK)
+        st = trine__table_open(r->f, TT_PATH, size, cache, &r->t, err);
+    return st;
+}
+
+static void tt_close(tt_reader *r) {
+    trine__table_close(r->t);
+    if (r->f) {
+        trine__err err;
+        trine__file_close(r->f, &err);
+    }
+}
+
+/* Index of the first model entry >= target. */
+static size_t tt_lower_bound(const tt_model *m, const uint8_t *key, size_t len) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (trine__ikey_cmp(m->e[mid].ikey, m->e[mid].ikey_len, key, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void tt_expect_at(trine__table_iter *it, const tt_model *m, size_t i, const char *what) {
+    trine__err err;
+    ck_assert_msg(trine__table_iter_status(it, &err) == TRINE_OK, "%s: %s", what, err.msg);
+    if (i >= m->n) {
+        ck_assert_msg(!trine__table_iter_valid(it), "%s: valid past the model's end", what);
+        return;
+    }
+    ck_assert_msg(trine__table_iter_valid(it), "%s: invalid, want entry %zu of %zu", what, i, m->n);
+    size_t kl, vl;
+    const uint8_t *k = trine__table_iter_key(it, &kl);
+    const uint8_t *v = trine__table_iter_value(it, &vl);
+    ck_assert_msg(kl == m->e[i].ikey_len && memcmp(k, m->e[i].ikey, kl) == 0, "%s: wrong key at entry %zu", what, i);
+    ck_assert_msg(vl == m->e[i].value_len && (vl == 0 || memcmp(v, m->e[i].value, vl) == 0),
+                  "%s: wrong value at entry %zu", what, i);
+}
+
+/* Every way of reading the table must agree with the model. */
+static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int policy) {
+    trine__table_iter *it = trine__table_iter_new(t, policy);
+    trine__table_iter_first(it);
+    for (size_t i = 0; i <= m->n; i++) {
+        tt_expect_at(it, m, i, "forward");
+        trine__table_iter_next(it);
+    }
+    trine__table_iter_last(it);
+    for (size_t i = m->n; i-- > 0;) {
+        tt_expect_at(it, m, i, "backward");
+        trine__table_iter_prev(it);
+    }
+    ck_assert(!trine__table_iter_valid(it));
+    /* Seeks: to each key, and to a key with a random trailer. */
+    size_t probes = m->n < 400 ? m->n : 400;
+    for (size_t p = 0; p < probes; p++) {
+        size_t i = (size_t)(trine_test_rand(rng) % m->n);
+        const tt_entry *e = &m->e[i];
+        uint8_t *target = malloc(e->ikey_len);
+        memcpy(target, e->ikey, e->ikey_len);
+        trine__put_u64le(target + e->ikey_len - 8, trine_test_rand(rng) % (UINT64_C(1) << 40));
+        size_t want = tt_lower_bound(m, target, e->ikey_len);
+        trine__table_iter_seek(it, target, e->ikey_len);
+        tt_expect_at(it, m, want, "seek");
+        if (want < m->n) {
+            trine__table_iter_next(it);
+            tt_expect_at(it, m, want + 1, "next after seek");
+        }
+        trine__table_iter_seek_before(it, target, e->ikey_len);
+        if (want == 0)
+            ck_assert_msg(!trine__table_iter_valid(it), "seek_before the first key is valid");
+        else
+            tt_expect_at(it, m, want - 1, "seek_before");
+        /* Point read at a random horizon. */
+        uint64_t horizon = trine_test_rand(rng) % 1100000;
+        size_t ulen = trine__ikey_ulen(e->ikey_len);
+        uint8_t *probe = malloc(ulen + 8);
+        trine__ikey_encode(probe, e->ikey, ulen, trine__trailer(horizon, (trine__vtype)0xff));
+        size_t j = tt_lower_bound(m, probe, ulen + 8);
+        bool exists = j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), e->ikey, ulen) == 0;
+        uint64_t trailer = 0;
+        void *value = NULL;
+        size_t vl = 0;
+        trine__err err;
+        trine__table_lookup r = trine__table_get(t, e->ikey, ulen, horizon, policy, &trailer, &value, &vl, &err);
+        ck_assert_msg(r != TRINE__TABLE_ERROR, "get: %s", err.msg);
+        ck_assert_msg((r == TRINE__TABLE_FOUND) == exists, "get entry %zu at horizon %" PRIu64 ": %s, model %s", i,
+                      horizon, r == TRINE__TABLE_FOUND ? "found" : "absent", exists ? "found" : "absent");
+        if (exists) {
+            ck_assert_uint_eq(trailer, trine__ikey_trailer(m->e[j].ikey, m->e[j].ikey_len));
+            ck_assert_msg(vl == m->e[j].value_len && (vl == 0 || memcmp(value, m->e[j].value, vl) == 0),
+                          "get entry %zu: wrong value", i);
+        }
+        free(value);
+        free(probe);
+        free(target);
+    }
+    /* Keys that are absent: a byte appended to existing ones. */
+    for (size_t p = 0; p < probes; p++) {
+        const tt_entry *e = &m->e[(size_t)(trine_test_rand(rng) % m->n)];
+        size_t ulen = trine__ikey_ulen(e->ikey_len);
+        if (ulen + 1 > TRINE_MAX_KEY_LEN)
+            continue;
+        uint8_t *k = malloc(ulen + 1);
+        memcpy(k, e->ikey, ulen);
+        k[ulen] = 0x01;
+        uint8_t probe_key[8 + 64];
+        (void)probe_key;
+        uint64_t trailer;
+        void *value = NULL;
+        size_t vl;
+        trine__err err;
+        trine__table_lookup r = trine__table_get(t, k, ulen + 1, TRINE__SEQ_MAX, policy, &trailer, &value, &vl, &err);
+        uint8_t *ik = malloc(ulen + 9);
+        trine__ikey_encode(ik, k, ulen + 1, trine__trailer(TRINE__SEQ_MAX, (trine__vtype)0xff));
+        size_t j = tt_lower_bound(m, ik, ulen + 9);
+        bool exists = j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), k, ulen + 1) == 0;
+        ck_assert_msg(r != TRINE__TABLE_ERROR, "get absent: %s", err.msg);
+        ck_assert_msg((r == TRINE__TABLE_FOUND) == exists, "get of a key one byte longer: wrong answer");
+        free(value);
+        free(ik);
+        free(k);
+    }
+    trine__table_iter_free(it);
+}
+
+static void tt_round_trip(const trine__table_options *o, bool with_cache, bool big, size_t keys, const char *what) {
+    uint64_t seed = trine_test_seed(what, 0x7ab1e + keys);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, keys, big);
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    ck_assert_ptr_nonnull(vfs);
+    tt_write(vfs, &m, o);
+    trine__block_cache *cache = with_cache ? trine__block_cache_new(256 * 1024, 2, 0.5) : NULL;
+    tt_reader r;
+    ck_assert_msg(tt_open(vfs, cache, &r, &err) == TRINE_OK, "%s (seed %" PRIu64 "): open: %s", what, seed, err.msg);
+    const trine__table_props *p = trine__table_props_of(r.t);
+    ck_assert_uint_eq(p->entries, m.n);
+    ck_assert_msg(p->smallest_len == m.e[0].ikey_len && memcmp(p->smallest, m.e[0].ikey, p->smallest_len) == 0,
+                  "smallest key wrong");
+    ck_assert_msg(p->largest_len == m.e[m.n - 1].ikey_len &&
+                  memcmp(p->largest, m.e[m.n - 1].ikey, p->largest_len) == 0, "largest key wrong");
+    for (int policy = TRINE__SEEK_AUTO; policy <= TRINE__SEEK_BINARY; policy++)
+        tt_check_all(r.t, &m, &rng, policy);
+    tt_close(&r);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+
+START_TEST(test_table_round_trip_default) {
+    trine__table_options o;
+    trine__table_options_default(&o);
+    tt_round_trip(&o, true, true, trine_test_scaled(3000), "table default");
+}
+END_TEST
+
+START_TEST(test_table_round_trip_variants) {
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.compression = TRINE__TABLE_COMPRESS_NONE;
+    o.hash_index = false;
+    o.block_bytes = 256; /* many small blocks and partitions */
+    o.partition_bytes = 256;
+    tt_round_trip(&o, false, false, trine_test_scaled(2000), "table small blocks, no cache");
+    trine__table_options_default(&o);
+    o.filter_bits_per_key = 0;
+    o.prefix_len = 0;
+    tt_round_trip(&o, true, false, trine_test_scaled(1000), "table without filter");
+    trine__table_options_default(&o);
+    o.prefix_len = 3;
+    o.partition_bytes = 512;
+    tt_round_trip(&o, true, false, trine_test_scaled(1000), "table with prefix filter");
+}
+END_TEST
+
+START_TEST(test_table_empty_and_one) {
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    tt_model m = {0};
+    trine__table_options o;
+    trine__table_options_default(&o);
+    tt_write(vfs, &m, &o);
+    tt_reader r;
+    ck_assert_msg(tt_open(vfs, NULL, &r, &err) == TRINE_OK, "open empty: %s", err.msg);
+    trine__table_iter *it = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+    trine__table_iter_first(it);
+    ck_assert(!trine__table_iter_valid(it));
+    trine__table_iter_last(it);
+    ck_assert(!trine__table_iter_valid(it));
+    ck_assert_int_eq(trine__table_iter_status(it, &err), TRINE_OK);
+    uint64_t trailer;
+    void *v = NULL;
+    size_t vl;
+    ck_assert_int_eq(trine__table_get(r.t, "a", 1, 5, 0, &trailer, &v, &vl, &err), TRINE__TABLE_ABSENT);
+    trine__table_iter_free(it);
+    tt_close(&r);
+    tt_push(&m, "only", 4, 9, TRINE__VTYPE_PUT, "", 0);
+    tt_write(vfs, &m, &o);
+    ck_assert_int_eq(tt_open(vfs, NULL, &r, &err), TRINE_OK);
+    ck_assert_int_eq(trine__table_get(r.t, "only", 4, 9, 0, &trailer, &v, &vl, &err), TRINE__TABLE_FOUND);
+    ck_assert_uint_eq(vl, 0);
+    free(v);
+    ck_assert_int_eq(trine__table_get(r.t, "only", 4, 8, 0, &trailer, &v, &vl, &err), TRINE__TABLE_ABSENT);
+    tt_close(&r);
+    tt_model_free(&m);
+    trine__vfs_destroy(vfs);
+}
+END_TEST
+
+/* Reads everything the table has: a full scan plus a get of every key
+ * (which touches filter partitions too). Returns the first error status. */
+static trine_status tt_read_everything(trine__table *t, const tt_model *m, bool *wrong) {
+    trine__err err;
+    trine__table_iter *it = trine__table_iter_new(t, TRINE__SEEK_AUTO);
+    size_t i = 0;
+    for (trine__table_iter_first(it); trine__table_iter_valid(it); trine__table_iter_next(it), i++) {
+        size_t kl, vl;
+        const uint8_t *k = trine__table_iter_key(it, &kl);
+        const uint8_t *v = trine__table_iter_value(it, &vl);
+        if (i >= m->n || kl != m->e[i].ikey_len || memcmp(k, m->e[i].ikey, kl) != 0 || vl != m->e[i].value_len ||
+            (vl && memcmp(v, m->e[i].value, vl) != 0))
+            *wrong = true;
+    }
+    trine_status st = trine__table_iter_status(it, &err);
+    trine__table_iter_free(it);
+    if (st != TRINE_OK)
+        return st;
+    if (i != m->n)
+        *wrong = true;
+    for (size_t j = 0; j < m->n; j++) {
+        uint64_t trailer;
+        void *v = NULL;
+        size_t vl = 0;
+        const tt_entry *e = &m->e[j];
+        trine__table_lookup r = trine__table_get(t, e->ikey, trine__ikey_ulen(e->ikey_len),
+                                                 trine__trailer_seq(trine__ikey_trailer(e->ikey, e->ikey_len)), 0,
+                                                 &trailer, &v, &vl, &err);
+        free(v);
+        if (r == TRINE__TABLE_ERROR)
+            return err.status;
+        if (r != TRINE__TABLE_FOUND)
+            *wrong = true;
+    }
+    return TRINE_OK;
+}
+
+/* Every byte of a small table is covered by a block checksum or the
+ * footer's: flipping any one of them must be reported, never read. */
+START_TEST(test_table_every_byte_flip_detected) {
+    uint64_t seed = trine_test_seed("table flips", 4242);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, 60, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 512;
+    o.partition_bytes = 128; /* several blocks of every kind */
+    o.filter_bits_per_key = 32; /* 60 keys fill more than one filter partition */
+    o.prefix_len = 2;
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    uint64_t size = tt_write(vfs, &m, &o);
+    trine__file *f = NULL;
+    ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_READ, &f, &err), TRINE_OK);
+    uint8_t *orig = malloc(size);
+    size_t got = 0;
+    ck_assert_int_eq(trine__file_read_at(f, 0, orig, size, &got, &err), TRINE_OK);
+    trine__file_close(f, &err);
+    tt_reader r;
+    ck_assert_int_eq(tt_open(vfs, NULL, &r, &err), TRINE_OK);
+    const trine__table_props *p = trine__table_props_of(r.t);
+    ck_assert_msg(p->data_blocks > 3 && p->index_partitions > 1 && p->filter_partitions > 1,
+                  "want several blocks of each kind: %" PRIu64 " data, %" PRIu64 " index, %" PRIu64 " filter",
+                  p->data_blocks, p->index_partitions, p->filter_partitions);
+    tt_close(&r);
+    unsigned step = size > trine_test_scaled((unsigned)size) ? (unsigned)(size / trine_test_scaled((unsigned)size)) : 1;
+    for (uint64_t at = 0; at < size; at += step) {
+        for (unsigned pattern = 0; pattern < 2; pattern++) {
+            uint8_t *bytes = malloc(size);
+            memcpy(bytes, orig, size);
+            bytes[at] ^= pattern ? 0xff : (uint8_t)(1u << (at % 8));
+            ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_WRITE | TRINE__OPEN_TRUNCATE, &f, &err),
+                             TRINE_OK);
+            ck_assert_int_eq(trine__file_append(f, bytes, size, &err), TRINE_OK);
+            trine__file_close(f, &err);
+            free(bytes);
+            trine_status st = tt_open(vfs, NULL, &r, &err);
+            bool wrong = false;
+            if (st == TRINE_OK)
+                st = tt_read_everything(r.t, &m, &wrong);
+            tt_close(&r);
+            ck_assert_msg(!wrong, "seed %" PRIu64 ": byte %" PRIu64 " flipped: wrong data returned", seed, at);
+            ck_assert_msg(st == TRINE_CORRUPTION, "seed %" PRIu64 ": byte %" PRIu64 " of %" PRIu64
+                          " flipped: %s, want TRINE_CORRUPTION", seed, at, size, trine_status_name(st));
+        }
+    }
+    /* Truncation: every shorter length fails at open. */
+    for (uint64_t len = 0; len < size; len += 1 + len / 8) {
+        ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_WRITE | TRINE__OPEN_TRUNCATE, &f, &err), TRINE_OK);
+        ck_assert_int_eq(trine__file_append(f, orig, len, &err), TRINE_OK);
+        trine__file_close(f, &err);
+        trine_status st = tt_open(vfs, NULL, &r, &err);
+        tt_close(&r);
+        ck_assert_msg(st == TRINE_CORRUPTION, "truncated to %" PRIu64 ": %s", len, trine_status_name(st));
+    }
+    /* A newer format version with a valid footer checksum: UNSUPPORTED. */
+    uint8_t *bytes = malloc(size);
+    memcpy(bytes, orig, size);
+    trine__footer footer;
+    ck_assert_int_eq(trine__footer_decode(bytes + size - 40, &footer, TT_PATH, &err), TRINE_OK);
+    footer.format = TRINE__TABLE_FORMAT + 1;
+    trine__footer_encode(bytes + size - 40, &footer);
+    ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_WRITE | TRINE__OPEN_TRUNCATE, &f, &err), TRINE_OK);
+    ck_assert_int_eq(trine__file_append(f, bytes, size, &err), TRINE_OK);
+    trine__file_close(f, &err);
+    ck_assert_int_eq(tt_open(vfs, NULL, &r, &err), TRINE_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "newer") != NULL, "message: %s", err.msg);
+    tt_close(&r);
+    free(bytes);
+    free(orig);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
+TCase *table_table_tcase(void) {
+    TCase *tc = tcase_create("table");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_table_round_trip_default);
+    tcase_add_test(tc, test_table_round_trip_variants);
+    tcase_add_test(tc, test_table_empty_and_one);
+    tcase_add_test(tc, test_table_every_byte_flip_detected);
+    return tc;
+}
