@@ -130,6 +130,26 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
                                      int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
                                      trine__err *err);
 
+/* One key of a batched read (trine__table_get_many). */
+typedef struct trine__table_mget {
+    const void *ukey;
+    size_t klen;
+    size_t slot;          /* the caller's index for this key */
+    bool done;            /* in: skip this key; set on FOUND or an error */
+    trine_status status;  /* when done: TRINE_OK (found: trailer, value) or the key's error */
+    uint64_t trailer;     /* FOUND: the version's trailer (a DELETE stops the read) */
+    void *value;          /* FOUND: malloc'd copy, the caller frees */
+    size_t vlen;
+} trine__table_mget;
+
+/* trine__table_get for keys[0..n) in ascending user-key order: a key that
+ * falls in the filter partition, index partition or data block the previous
+ * key used reuses it (pinned, no second cache lookup). Keys not done on
+ * return are absent from this table. The first key error's message goes
+ * to err (when err has none yet); every erring key gets its own status. */
+void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
+                           trine__err *err);
+
 /* May the table hold a key with this prefix (prefix_len bytes)? false only
  * when the filter says no. */
 bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len);

@@ -105,6 +105,7 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
         else
             data = b->owned = raw;
     }
+    b->offset = h.offset;
     if (kind == TRINE__BLOCK_FILTER) {
         b->filter = data;
         b->filter_len = len;
@@ -116,7 +117,6 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
     trine_status st = trine__block_open(&b->blk, data, len, t->name, h.offset, err);
     if (st != TRINE_OK)
         trine__tblock_release(t, b);
-    b->offset = h.offset;
     return st;
 }
 
@@ -341,9 +341,55 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
     return may;
 }
 
-trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
-                                     int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
-                                     trine__err *err) {
+/* The blocks one point read pinned, kept for the next read of a batch: a
+ * key that falls in the same filter partition, index partition or data
+ * block reuses it without a cache lookup. */
+typedef struct get_pins {
+    trine__tblock fb, ib, db;
+} get_pins;
+
+static bool pinned_at(const trine__tblock *b, trine__handle h) {
+    return (b->handle || b->owned) && b->offset == h.offset;
+}
+
+static trine_status pin(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                        trine__err *err) {
+    return pinned_at(b, h) ? TRINE_OK : trine__tblock_load(t, h, kind, b, err);
+}
+
+static void pins_release(trine__table *t, get_pins *p) {
+    trine__tblock_release(t, &p->fb);
+    trine__tblock_release(t, &p->ib);
+    trine__tblock_release(t, &p->db);
+}
+
+/* Filter check through the pinned partition. */
+static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *target, size_t tlen, uint64_t hash,
+                               trine_status *st, trine__err *err) {
+    *st = TRINE_OK;
+    if (!t->has_filter)
+        return true;
+    trine__handle h;
+    if (!find_handle(t, &t->filter_index, 0, target, tlen, &h, st, err))
+        return false; /* past every partition: absent (or *st has the error) */
+    if ((*st = pin(t, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
+        return false;
+    return trine__bloom_may_contain(p->fb.filter, p->fb.filter_len, hash);
+}
+
+static trine_status copy_value(trine__table *t, const uint8_t *v, size_t vl, void **value, size_t *value_len,
+                               trine__err *err) {
+    if (!(*value = malloc(vl ? vl : 1)))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
+    if (vl)
+        memcpy(*value, v, vl);
+    *value_len = vl;
+    return TRINE_OK;
+}
+
+static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *ukey, size_t klen,
+                                      uint64_t horizon, int seek_policy, uint64_t *trailer, void **value,
+                                      size_t *value_len, trine__err *err) {
     if (horizon > TRINE__SEQ_MAX)
         horizon = TRINE__SEQ_MAX;
     uint8_t stack[256];
@@ -359,18 +405,17 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
     trine__table_lookup res = TRINE__TABLE_ABSENT;
     trine_status st = TRINE_OK;
     trine__handle part, data;
-    trine__tblock ib = {0}, db = {0};
-    bool may = trine__table_filter_pass(t, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
+    bool may = filter_pass_pinned(t, p, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
     if (st != TRINE_OK || !may || !find_handle(t, &t->index_top, 0, target, tlen, &part, &st, err))
         goto out;
-    if ((st = trine__tblock_load(t, part, TRINE__BLOCK_INDEX, &ib, err)) != TRINE_OK ||
-        !find_handle(t, &ib.blk, part.offset, target, tlen, &data, &st, err))
+    if ((st = pin(t, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK ||
+        !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    if ((st = trine__tblock_load(t, data, TRINE__BLOCK_DATA, &db, err)) != TRINE_OK)
+    if ((st = pin(t, data, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
         goto out;
     const uint8_t *v = NULL;
     size_t vl = 0;
-    trine__block_lookup hl = trine__block_hash_lookup(&db.blk, ukey, klen, horizon, trailer, &v, &vl, t->name,
+    trine__block_lookup hl = trine__block_hash_lookup(&p->db.blk, ukey, klen, horizon, trailer, &v, &vl, t->name,
                                                       data.offset, err);
     if (hl == TRINE__BLOCK_LOOKUP_CORRUPT) {
         st = err->status;
@@ -378,7 +423,7 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
     }
     if (hl == TRINE__BLOCK_LOOKUP_NO_INDEX) {
         trine__block_iter it;
-        trine__block_iter_init(&it, &db.blk, seek_policy, t->name, data.offset);
+        trine__block_iter_init(&it, &p->db.blk, seek_policy, t->name, data.offset);
         trine__block_iter_seek(&it, target, tlen);
         if (trine__block_iter_valid(&it)) {
             size_t kl;
@@ -391,34 +436,48 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
         }
         if ((st = it.status) != TRINE_OK)
             *err = it.err;
-        if (st == TRINE_OK && hl == TRINE__BLOCK_LOOKUP_FOUND) {
-            /* copy while the iterator's block is pinned */
-            if (!(*value = malloc(vl ? vl : 1)))
-                st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
-            else if (vl)
-                memcpy(*value, v, vl);
-            *value_len = vl;
-            res = st == TRINE_OK ? TRINE__TABLE_FOUND : res;
-        }
+        else if (hl == TRINE__BLOCK_LOOKUP_FOUND) /* copy while the iterator's block is pinned */
+            st = copy_value(t, v, vl, value, value_len, err);
         trine__block_iter_destroy(&it);
-        goto out;
+    } else if (hl == TRINE__BLOCK_LOOKUP_FOUND) {
+        st = copy_value(t, v, vl, value, value_len, err);
     }
-    if (hl == TRINE__BLOCK_LOOKUP_FOUND) {
-        if (!(*value = malloc(vl ? vl : 1))) {
-            st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", t->name);
-            goto out;
-        }
-        if (vl)
-            memcpy(*value, v, vl);
-        *value_len = vl;
+    if (st == TRINE_OK && hl == TRINE__BLOCK_LOOKUP_FOUND)
         res = TRINE__TABLE_FOUND;
-    }
 out:
-    trine__tblock_release(t, &ib);
-    trine__tblock_release(t, &db);
     if (target != stack)
         free(target);
     return st != TRINE_OK ? TRINE__TABLE_ERROR : res;
+}
+
+trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                     int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
+                                     trine__err *err) {
+    get_pins p = {0};
+    trine__table_lookup res = get_pinned(t, &p, ukey, klen, horizon, seek_policy, trailer, value, value_len, err);
+    pins_release(t, &p);
+    return res;
+}
+
+void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
+                           trine__err *err) {
+    get_pins p = {0};
+    for (size_t i = 0; i < n; i++) {
+        trine__table_mget *k = &keys[i];
+        if (k->done)
+            continue;
+        trine__err kerr;
+        trine__err_clear(&kerr);
+        trine__table_lookup r =
+            get_pinned(t, &p, k->ukey, k->klen, horizon, seek_policy, &k->trailer, &k->value, &k->vlen, &kerr);
+        if (r == TRINE__TABLE_ABSENT)
+            continue;
+        k->done = true;
+        k->status = r == TRINE__TABLE_FOUND ? TRINE_OK : kerr.status;
+        if (r == TRINE__TABLE_ERROR && err->status == TRINE_OK)
+            *err = kerr; /* the first error's message */
+    }
+    pins_release(t, &p);
 }
 
 bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len) {

@@ -1,10 +1,16 @@
 /*
  * Version edit codec (format in version_edit.h).
  *
- * Fields are written in tag order; each of today's fields holds one varint
- * that must fill its length exactly. The decoder checks a field's framing
+ * Fields are written in tag order; each scalar field holds one varint that
+ * must fill its length exactly, each table field the items listed in the
+ * header, also filling it exactly. The decoder checks a field's framing
  * (tag, length, bytes present) before looking at its tag, so a truncated
- * edit is TRINE_CORRUPTION even when its last tag is unknown.
+ * edit is TRINE_CORRUPTION even when its last tag is unknown. Items inside a
+ * table field are read against the field's end, never the record's.
+ *
+ * Ownership: an edit owns its added metas (and their keys) and its deleted
+ * refs; decode builds them in place and frees them on any failure, so a
+ * caller never has a half-built edit to clean up.
  */
 #include "lsm/version_edit.h"
 
@@ -12,45 +18,265 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/grow.h"
+#include "lsm/ikey.h"
 #include "lsm/wbatch.h"
 #include "mvcc/sequence.h"
 
 #define EDIT_IGNORABLE_MIN 1001u
 
-static size_t put_field(uint8_t *out, uint64_t tag, uint64_t value) {
+/* ---- tables in an edit ---- */
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
+    uint8_t *q = malloc(n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+bool trine__table_meta_copy(trine__table_meta *dst, const trine__table_meta *src) {
+    *dst = *src;
+    dst->smallest = dup_bytes(src->smallest, src->smallest_len);
+    dst->largest = dup_bytes(src->largest, src->largest_len);
+    if (dst->smallest && dst->largest)
+        return true;
+    trine__table_meta_free(dst);
+    return false;
+}
+
+void trine__table_meta_free(trine__table_meta *m) {
+    free(m->smallest);
+    free(m->largest);
+    m->smallest = m->largest = NULL;
+    m->smallest_len = m->largest_len = 0;
+}
+
+bool trine__version_edit_add_table(trine__version_edit *e, const trine__table_meta *m) {
+    if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
+        return false;
+    if (!trine__table_meta_copy(&e->added[e->nadded], m))
+        return false;
+    e->nadded++;
+    return true;
+}
+
+bool trine__version_edit_delete_table(trine__version_edit *e, uint32_t level, uint64_t number) {
+    if (!trine__grow((void **)&e->deleted, &e->deleted_cap, e->ndeleted + 1, sizeof *e->deleted))
+        return false;
+    e->deleted[e->ndeleted++] = (trine__table_ref){.level = level, .number = number};
+    return true;
+}
+
+void trine__version_edit_free(trine__version_edit *e) {
+    for (size_t i = 0; i < e->nadded; i++)
+        trine__table_meta_free(&e->added[i]);
+    free(e->added);
+    free(e->deleted);
+    memset(e, 0, sizeof *e);
+}
+
+/* ---- encoding ---- */
+
+static size_t scalar_field_len(uint64_t tag, uint64_t value) {
+    return trine__varint_len(tag) + 1 + trine__varint_len(value); /* a varint's length fits one byte */
+}
+
+static size_t put_scalar_field(uint8_t *out, uint64_t tag, uint64_t value) {
     size_t n = trine__varint_put(out, tag);
     n += trine__varint_put(out + n, trine__varint_len(value));
     n += trine__varint_put(out + n, value);
     return n;
 }
 
+static size_t table_body_len(const trine__table_meta *m) {
+    return trine__varint_len(m->level) + trine__varint_len(m->number) + trine__varint_len(m->size) +
+           trine__varint_len(m->entries) + trine__varint_len(m->seq_min) + trine__varint_len(m->seq_max) +
+           trine__varint_len(m->smallest_len) + m->smallest_len + trine__varint_len(m->largest_len) +
+           m->largest_len;
+}
+
+static size_t put_table_field(uint8_t *out, const trine__table_meta *m) {
+    size_t n = trine__varint_put(out, TRINE__EDIT_TAG_NEW_TABLE);
+    n += trine__varint_put(out + n, table_body_len(m));
+    n += trine__varint_put(out + n, m->level);
+    n += trine__varint_put(out + n, m->number);
+    n += trine__varint_put(out + n, m->size);
+    n += trine__varint_put(out + n, m->entries);
+    n += trine__varint_put(out + n, m->seq_min);
+    n += trine__varint_put(out + n, m->seq_max);
+    n += trine__varint_put(out + n, m->smallest_len);
+    if (m->smallest_len)
+        memcpy(out + n, m->smallest, m->smallest_len);
+    n += m->smallest_len;
+    n += trine__varint_put(out + n, m->largest_len);
+    if (m->largest_len)
+        memcpy(out + n, m->largest, m->largest_len);
+    return n + m->largest_len;
+}
+
+static size_t deleted_body_len(const trine__table_ref *r) {
+    return trine__varint_len(r->level) + trine__varint_len(r->number);
+}
+
 bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, size_t *len) {
-    /* Three fields of at most 1 + 1 + 10 bytes. */
-    uint8_t buf[3 * 12];
+    size_t total = 0;
+    if (e->has_log_number)
+        total += scalar_field_len(TRINE__EDIT_TAG_LOG_NUMBER, e->log_number);
+    if (e->has_next_file)
+        total += scalar_field_len(TRINE__EDIT_TAG_NEXT_FILE, e->next_file);
+    if (e->has_last_seq)
+        total += scalar_field_len(TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
+    for (size_t i = 0; i < e->nadded; i++) {
+        size_t body = table_body_len(&e->added[i]);
+        total += trine__varint_len(TRINE__EDIT_TAG_NEW_TABLE) + trine__varint_len(body) + body;
+    }
+    for (size_t i = 0; i < e->ndeleted; i++) {
+        size_t body = deleted_body_len(&e->deleted[i]);
+        total += trine__varint_len(TRINE__EDIT_TAG_DELETED_TABLE) + trine__varint_len(body) + body;
+    }
+    uint8_t *buf = malloc(total ? total : 1);
+    if (!buf)
+        return false;
     size_t n = 0;
     if (e->has_log_number)
-        n += put_field(buf + n, TRINE__EDIT_TAG_LOG_NUMBER, e->log_number);
+        n += put_scalar_field(buf + n, TRINE__EDIT_TAG_LOG_NUMBER, e->log_number);
     if (e->has_next_file)
-        n += put_field(buf + n, TRINE__EDIT_TAG_NEXT_FILE, e->next_file);
+        n += put_scalar_field(buf + n, TRINE__EDIT_TAG_NEXT_FILE, e->next_file);
     if (e->has_last_seq)
-        n += put_field(buf + n, TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
-    uint8_t *copy = malloc(n ? n : 1);
-    if (!copy)
-        return false;
-    memcpy(copy, buf, n);
-    *out = copy;
+        n += put_scalar_field(buf + n, TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
+    for (size_t i = 0; i < e->nadded; i++)
+        n += put_table_field(buf + n, &e->added[i]);
+    for (size_t i = 0; i < e->ndeleted; i++) {
+        const trine__table_ref *r = &e->deleted[i];
+        n += trine__varint_put(buf + n, TRINE__EDIT_TAG_DELETED_TABLE);
+        n += trine__varint_put(buf + n, deleted_body_len(r));
+        n += trine__varint_put(buf + n, r->level);
+        n += trine__varint_put(buf + n, r->number);
+    }
+    *out = buf;
     *len = n;
     return true;
 }
 
-trine_status trine__version_edit_decode(const void *data, size_t len, trine__version_edit *e,
-                                        const char *name, trine__err *err) {
-    if (!name)
-        name = "MANIFEST";
-    memset(e, 0, sizeof *e);
-    if (len == 0)
+/* ---- decoding ---- */
+
+/* Where a table field is being read: for messages. */
+typedef struct field_ctx {
+    const uint8_t *start; /* the record */
+    const uint8_t *end;   /* the field's end */
+    const char *name;
+    const char *kind; /* "new table", "deleted table" */
+    size_t at;        /* the field's first byte */
+} field_ctx;
+
+static trine_status item_corrupt(const field_ctx *c, const uint8_t *item, const char *what, trine__err *err) {
+    return trine__err_set(err, TRINE_CORRUPTION,
+                          "%s: version edit: %s field at byte %zu: %s at byte %zu is malformed or runs past the "
+                          "field",
+                          c->name, c->kind, c->at, what, (size_t)(item - c->start));
+}
+
+static trine_status get_item(const field_ctx *c, const uint8_t **q, uint64_t *v, const char *what,
+                             trine__err *err) {
+    const uint8_t *item = *q;
+    if (!trine__varint_get(q, c->end, v))
+        return item_corrupt(c, item, what, err);
+    return TRINE_OK;
+}
+
+static trine_status get_level(const field_ctx *c, const uint8_t **q, uint32_t *level, trine__err *err) {
+    const uint8_t *item = *q;
+    uint64_t v;
+    trine_status st = get_item(c, q, &v, "level", err);
+    if (st != TRINE_OK)
+        return st;
+    if (v >= TRINE__LEVELS)
+        return trine__err_set(err, TRINE_CORRUPTION,
+                              "%s: version edit: %s field at byte %zu: level %" PRIu64
+                              " at byte %zu is over the last level %d",
+                              c->name, c->kind, c->at, v, (size_t)(item - c->start), TRINE__LEVELS - 1);
+    *level = (uint32_t)v;
+    return TRINE_OK;
+}
+
+/* A length-prefixed internal key, copied into *key. */
+static trine_status get_key(const field_ctx *c, const uint8_t **q, uint8_t **key, size_t *klen, const char *what,
+                            trine__err *err) {
+    const uint8_t *item = *q;
+    uint64_t len;
+    if (!trine__varint_get(q, c->end, &len) || len > (size_t)(c->end - *q))
+        return item_corrupt(c, item, what, err);
+    if (len < TRINE__IKEY_TRAILER_BYTES)
+        return trine__err_set(err, TRINE_CORRUPTION,
+                              "%s: version edit: %s field at byte %zu: %s at byte %zu is %" PRIu64
+                              " bytes, under the 8 of an internal key",
+                              c->name, c->kind, c->at, what, (size_t)(item - c->start), len);
+    if (!(*key = dup_bytes(*q, (size_t)len)))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory reading a table", c->name);
+    *klen = (size_t)len;
+    *q += len;
+    return TRINE_OK;
+}
+
+static trine_status check_filled(const field_ctx *c, const uint8_t *q, trine__err *err) {
+    if (q == c->end)
         return TRINE_OK;
-    const uint8_t *start = data;
+    return trine__err_set(err, TRINE_CORRUPTION,
+                          "%s: version edit: %s field at byte %zu has %zu bytes left over at byte %zu", c->name,
+                          c->kind, c->at, (size_t)(c->end - q), (size_t)(q - c->start));
+}
+
+/* Reads and checks one NEW_TABLE body into *m (on failure m holds nothing). */
+static trine_status decode_table(const field_ctx *c, const uint8_t *q, trine__table_meta *m, trine__err *err) {
+    memset(m, 0, sizeof *m);
+    trine_status st = get_level(c, &q, &m->level, err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &m->number, "number", err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &m->size, "size", err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &m->entries, "entries", err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &m->seq_min, "seq_min", err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &m->seq_max, "seq_max", err);
+    if (st == TRINE_OK)
+        st = get_key(c, &q, &m->smallest, &m->smallest_len, "smallest key", err);
+    if (st == TRINE_OK)
+        st = get_key(c, &q, &m->largest, &m->largest_len, "largest key", err);
+    if (st == TRINE_OK)
+        st = check_filled(c, q, err);
+    if (st == TRINE_OK && m->seq_max > TRINE__SEQ_MAX)
+        st = trine__err_set(err, TRINE_CORRUPTION,
+                            "%s: version edit: new table field at byte %zu: table %06" PRIu64 ".sst seq_max %" PRIu64
+                            " over the maximum %" PRIu64,
+                            c->name, c->at, m->number, m->seq_max, TRINE__SEQ_MAX);
+    if (st == TRINE_OK && m->seq_min > m->seq_max)
+        st = trine__err_set(err, TRINE_CORRUPTION,
+                            "%s: version edit: new table field at byte %zu: table %06" PRIu64 ".sst seq_min %" PRIu64
+                            " over seq_max %" PRIu64,
+                            c->name, c->at, m->number, m->seq_min, m->seq_max);
+    if (st == TRINE_OK && trine__ikey_cmp(m->smallest, m->smallest_len, m->largest, m->largest_len) > 0)
+        st = trine__err_set(err, TRINE_CORRUPTION,
+                            "%s: version edit: new table field at byte %zu: table %06" PRIu64
+                            ".sst smallest key sorts after its largest key",
+                            c->name, c->at, m->number);
+    if (st != TRINE_OK)
+        trine__table_meta_free(m);
+    return st;
+}
+
+static trine_status decode_deleted(const field_ctx *c, const uint8_t *q, trine__table_ref *r, trine__err *err) {
+    trine_status st = get_level(c, &q, &r->level, err);
+    if (st == TRINE_OK)
+        st = get_item(c, &q, &r->number, "number", err);
+    if (st == TRINE_OK)
+        st = check_filled(c, q, err);
+    return st;
+}
+
+static trine_status decode_fields(const uint8_t *start, size_t len, trine__version_edit *e, const char *name,
+                                  trine__err *err) {
     const uint8_t *p = start;
     const uint8_t *end = start + len;
     while (p < end) {
@@ -86,6 +312,26 @@ trine_status trine__version_edit_decode(const void *data, size_t len, trine__ver
             has = &e->has_last_seq;
             value = &e->last_seq;
             break;
+        case TRINE__EDIT_TAG_NEW_TABLE: {
+            field_ctx c = {start, field_end, name, "new table", at};
+            if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
+                return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", name);
+            trine_status st = decode_table(&c, field, &e->added[e->nadded], err);
+            if (st != TRINE_OK)
+                return st;
+            e->nadded++;
+            continue;
+        }
+        case TRINE__EDIT_TAG_DELETED_TABLE: {
+            field_ctx c = {start, field_end, name, "deleted table", at};
+            trine__table_ref r;
+            trine_status st = decode_deleted(&c, field, &r, err);
+            if (st != TRINE_OK)
+                return st;
+            if (!trine__version_edit_delete_table(e, r.level, r.number))
+                return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", name);
+            continue;
+        }
         default:
             if (tag >= EDIT_IGNORABLE_MIN && (tag & 1))
                 continue; /* safe to ignore by construction */
@@ -112,7 +358,43 @@ trine_status trine__version_edit_decode(const void *data, size_t len, trine__ver
     return TRINE_OK;
 }
 
-void trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit) {
+trine_status trine__version_edit_decode(const void *data, size_t len, trine__version_edit *e,
+                                        const char *name, trine__err *err) {
+    if (!name)
+        name = "MANIFEST";
+    memset(e, 0, sizeof *e);
+    if (len == 0)
+        return TRINE_OK;
+    trine_status st = decode_fields(data, len, e, name, err);
+    if (st != TRINE_OK)
+        trine__version_edit_free(e);
+    return st;
+}
+
+/* ---- folding ---- */
+
+static bool is_deleted(const trine__version_edit *edit, const trine__table_meta *m) {
+    for (size_t i = 0; i < edit->ndeleted; i++)
+        if (edit->deleted[i].level == m->level && edit->deleted[i].number == m->number)
+            return true;
+    return false;
+}
+
+bool trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit) {
+    /* Copies first, into the slots past state's end: a failure leaves state
+     * as it was (a bigger array is not a change anyone can see). */
+    size_t old = state->nadded;
+    if (edit->nadded) {
+        if (!trine__grow((void **)&state->added, &state->added_cap, old + edit->nadded, sizeof *state->added))
+            return false;
+        for (size_t i = 0; i < edit->nadded; i++) {
+            if (!trine__table_meta_copy(&state->added[old + i], &edit->added[i])) {
+                while (i-- > 0)
+                    trine__table_meta_free(&state->added[old + i]);
+                return false;
+            }
+        }
+    }
     if (edit->has_log_number) {
         state->has_log_number = true;
         state->log_number = edit->log_number;
@@ -125,4 +407,17 @@ void trine__version_edit_apply(trine__version_edit *state, const trine__version_
         state->has_last_seq = true;
         state->last_seq = edit->last_seq;
     }
+    /* Deletions apply to the tables state held before this edit, so an edit
+     * may move a table (delete at one level, add at another) in one go. */
+    size_t kept = 0;
+    for (size_t i = 0; i < old; i++) {
+        if (edit->ndeleted && is_deleted(edit, &state->added[i]))
+            trine__table_meta_free(&state->added[i]);
+        else
+            state->added[kept++] = state->added[i];
+    }
+    if (kept != old && edit->nadded)
+        memmove(&state->added[kept], &state->added[old], edit->nadded * sizeof *state->added);
+    state->nadded = kept + edit->nadded;
+    return true;
 }

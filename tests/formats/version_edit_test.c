@@ -1,6 +1,8 @@
 /*
  * Version edit codec (src/lsm/version_edit.c): round trips, unknown tags,
- * malformed input and apply.
+ * malformed input and apply; tables: random round trips, every truncation,
+ * malformed nested fields, repeated table fields, apply adding, deleting and
+ * moving tables, and the state as a snapshot edit.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -10,22 +12,40 @@
 #include <time.h>
 
 #include "formats.h"
+#include "lsm/ikey.h"
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
 #include "mvcc/sequence.h"
 #include "test_seed.h"
+#include "test_util.h"
 
 #define NAME "MANIFEST-000002"
 
+static bool metas_equal(const trine__table_meta *a, const trine__table_meta *b) {
+    return a->level == b->level && a->number == b->number && a->size == b->size && a->entries == b->entries &&
+           a->seq_min == b->seq_min && a->seq_max == b->seq_max && a->smallest_len == b->smallest_len &&
+           a->largest_len == b->largest_len && memcmp(a->smallest, b->smallest, a->smallest_len) == 0 &&
+           memcmp(a->largest, b->largest, a->largest_len) == 0;
+}
+
 static bool edits_equal(const trine__version_edit *a, const trine__version_edit *b) {
+    if (a->nadded != b->nadded || a->ndeleted != b->ndeleted)
+        return false;
+    for (size_t i = 0; i < a->nadded; i++)
+        if (!metas_equal(&a->added[i], &b->added[i]))
+            return false;
+    for (size_t i = 0; i < a->ndeleted; i++)
+        if (a->deleted[i].level != b->deleted[i].level || a->deleted[i].number != b->deleted[i].number)
+            return false;
     return a->has_log_number == b->has_log_number && (!a->has_log_number || a->log_number == b->log_number) &&
            a->has_next_file == b->has_next_file && (!a->has_next_file || a->next_file == b->next_file) &&
            a->has_last_seq == b->has_last_seq && (!a->has_last_seq || a->last_seq == b->last_seq);
 }
 
 static void describe(char *out, size_t size, const trine__version_edit *e) {
-    snprintf(out, size, "{log %s%" PRIu64 ", next %s%" PRIu64 ", seq %s%" PRIu64 "}", e->has_log_number ? "" : "-",
-             e->log_number, e->has_next_file ? "" : "-", e->next_file, e->has_last_seq ? "" : "-", e->last_seq);
+    snprintf(out, size, "{log %s%" PRIu64 ", next %s%" PRIu64 ", seq %s%" PRIu64 ", +%zu tables, -%zu tables}",
+             e->has_log_number ? "" : "-", e->log_number, e->has_next_file ? "" : "-", e->next_file,
+             e->has_last_seq ? "" : "-", e->last_seq, e->nadded, e->ndeleted);
 }
 
 /* Decodes an exact-size heap copy of bytes. */
@@ -98,7 +118,7 @@ START_TEST(edit_empty_input) {
 END_TEST
 
 START_TEST(edit_unknown_mandatory_tag) {
-    const uint64_t tags[] = {0, 4, 998, 999, 1000, 1002, UINT64_C(1) << 40};
+    const uint64_t tags[] = {0, 6, 8, 998, 999, 1000, 1002, UINT64_C(1) << 40};
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
         uint8_t buf[64];
         size_t n = 0;
@@ -151,7 +171,8 @@ START_TEST(edit_every_truncation) {
     ends[2] = n;
     put_raw(buf, &n, TRINE__EDIT_TAG_LAST_SEQ, "\x05", 1);
     ends[3] = n;
-    trine__version_edit full = {true, 300, true, 16384, true, 5};
+    trine__version_edit full = {.has_log_number = true, .log_number = 300, .has_next_file = true,
+                                .next_file = 16384, .has_last_seq = true, .last_seq = 5};
     for (size_t cut = 0; cut <= n; cut++) {
         trine__version_edit d;
         trine__err err;
@@ -250,7 +271,8 @@ START_TEST(edit_apply_folds) {
     trine__version_edit_apply(&state, &e2);
     trine__version_edit_apply(&state, &e3);
     trine__version_edit_apply(&state, &e4);
-    trine__version_edit want = {true, 9, true, 10, true, 777};
+    trine__version_edit want = {.has_log_number = true, .log_number = 9, .has_next_file = true, .next_file = 10,
+                                .has_last_seq = true, .last_seq = 777};
     char got[128];
     describe(got, sizeof got, &state);
     ck_assert_msg(edits_equal(&state, &want), "folded state %s, want {log 9, next 10, seq 777}", got);
@@ -284,6 +306,8 @@ START_TEST(edit_random_bytes) {
             ck_assert_msg(!d.has_last_seq || d.last_seq <= TRINE__SEQ_MAX, "round %d: last_seq out of range",
                           round);
             free(bytes);
+            trine__version_edit_free(&again);
+            trine__version_edit_free(&d);
             counts[0]++;
         } else {
             counts[st == TRINE_CORRUPTION ? 1 : 2]++;
@@ -291,6 +315,300 @@ START_TEST(edit_random_bytes) {
     }
     ck_assert_msg(counts[0] && counts[1] && counts[2], "random input never hit one outcome: ok %u corrupt %u "
                   "unsupported %u", counts[0], counts[1], counts[2]);
+}
+END_TEST
+
+/* ---- tables ---- */
+
+/* A random internal key: 0..12 user-key bytes from a small alphabet (so
+ * keys collide and prefix each other), then a trailer. */
+static size_t rand_ikey(uint64_t *rng, uint8_t *out) {
+    size_t ulen = trine_test_rand(rng) % 13;
+    for (size_t i = 0; i < ulen; i++)
+        out[i] = (uint8_t)("ab\x00\xff"[trine_test_rand(rng) % 4]);
+    uint64_t seq = trine_test_rand(rng) % 3 ? trine_test_rand(rng) % 1000 : TRINE__SEQ_MAX;
+    trine__put_u64le(out + ulen, trine__trailer(seq, (trine__vtype)(trine_test_rand(rng) % 2)));
+    return ulen + TRINE__IKEY_TRAILER_BYTES;
+}
+
+/* A valid random meta (keys in the caller's buffers, 20 bytes each). */
+static trine__table_meta rand_meta(uint64_t *rng, uint8_t *a, uint8_t *b) {
+    size_t al = rand_ikey(rng, a), bl = rand_ikey(rng, b);
+    if (trine__ikey_cmp(a, al, b, bl) > 0) {
+        uint8_t *t = a;
+        size_t tl = al;
+        a = b, al = bl, b = t, bl = tl;
+    }
+    static const uint64_t big[] = {0, 1, 127, 128, 1u << 20, UINT32_MAX, UINT64_MAX};
+    trine__table_meta m = {.level = (uint32_t)(trine_test_rand(rng) % TRINE__LEVELS),
+                           .number = big[trine_test_rand(rng) % 7] ^ (trine_test_rand(rng) % 4),
+                           .size = trine_test_rand(rng) >> (trine_test_rand(rng) % 64),
+                           .entries = trine_test_rand(rng) % 100000,
+                           .smallest = a, .smallest_len = al, .largest = b, .largest_len = bl};
+    m.seq_min = trine_test_rand(rng) % 4 ? trine_test_rand(rng) % 5000 : TRINE__SEQ_MAX;
+    m.seq_max = m.seq_min + (TRINE__SEQ_MAX - m.seq_min) / (1 + trine_test_rand(rng) % 1000);
+    return m;
+}
+
+static void expect_round_trip(const trine__version_edit *e, const char *what) {
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(trine__version_edit_encode(e, &bytes, &len));
+    trine__version_edit d;
+    trine__err err;
+    trine_status st = decode(bytes, len, &d, &err);
+    char want[160], got[160];
+    describe(want, sizeof want, e);
+    describe(got, sizeof got, &d);
+    ck_assert_msg(st == TRINE_OK, "%s: decode of %s: %s \"%s\"", what, want, trine_status_name(st), err.msg);
+    ck_assert_msg(edits_equal(e, &d), "%s: round trip gave %s, want %s (or a table differs)", what, got, want);
+    trine__version_edit_free(&d);
+    free(bytes);
+}
+
+START_TEST(edit_tables_round_trip) {
+    uint64_t rng = trine_test_seed("edit_tables_round_trip", (uint64_t)time(NULL) ^ 0x7ab1e);
+    for (int round = 0; round < 2000; round++) {
+        trine__version_edit e = {.has_last_seq = round % 2, .last_seq = (uint64_t)round};
+        size_t nt = trine_test_rand(&rng) % 6, nd = trine_test_rand(&rng) % 4;
+        for (size_t i = 0; i < nt; i++) {
+            uint8_t a[20], b[20];
+            trine__table_meta m = rand_meta(&rng, a, b);
+            ck_assert(trine__version_edit_add_table(&e, &m));
+            memset(a, 0xee, sizeof a); /* add_table copied the keys */
+        }
+        for (size_t i = 0; i < nd; i++)
+            ck_assert(trine__version_edit_delete_table(&e, (uint32_t)(trine_test_rand(&rng) % TRINE__LEVELS),
+                                                       trine_test_rand(&rng) >> (trine_test_rand(&rng) % 64)));
+        char what[32];
+        snprintf(what, sizeof what, "round %d", round);
+        expect_round_trip(&e, what);
+        trine__version_edit_free(&e);
+        trine__version_edit zero = {0};
+        ck_assert_msg(memcmp(&e, &zero, sizeof e) == 0, "version_edit_free left fields set");
+    }
+    /* The documented layout, byte by byte: tag 4, length, level, number,
+     * size, entries, seq_min, seq_max, key lengths and keys; then tag 5. */
+    uint8_t k1[9] = {'a', 7, 0, 0, 0, 0, 0, 0, 0}, k2[9] = {'b', 1, 2, 0, 0, 0, 0, 0, 0};
+    trine__table_meta m = {.level = 1, .number = 300, .size = 5, .entries = 2, .seq_min = 2, .seq_max = 7,
+                           .smallest = k1, .smallest_len = 9, .largest = k2, .largest_len = 9};
+    trine__version_edit e = {0};
+    ck_assert(trine__version_edit_add_table(&e, &m) && trine__version_edit_delete_table(&e, 2, 9));
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(trine__version_edit_encode(&e, &bytes, &len));
+    const uint8_t want[] = {4, 27, 1, 0xac, 0x02, 5, 2, 2, 7, 9, 'a', 7, 0, 0, 0, 0, 0, 0, 0,
+                            9, 'b', 1, 2, 0, 0, 0, 0, 0, 0, 5, 2, 2, 9};
+    ck_assert_msg(len == sizeof want && memcmp(bytes, want, len) == 0,
+                  "table fields encode to %zu bytes, differing from the documented layout", len);
+    free(bytes);
+    /* Table tags repeat; even the same table twice is the codec's to carry
+     * (the version refuses it). */
+    ck_assert(trine__version_edit_add_table(&e, &m) && trine__version_edit_delete_table(&e, 2, 9));
+    expect_round_trip(&e, "the same table and deletion twice");
+    trine__version_edit_free(&e);
+    trine__version_edit_free(&e); /* a freed edit is a zeroed edit */
+}
+END_TEST
+
+START_TEST(edit_tables_every_truncation) {
+    uint64_t rng = 42;
+    uint8_t a[20], b[20];
+    trine__version_edit full = {.has_log_number = true, .log_number = 3};
+    for (int i = 0; i < 3; i++) {
+        trine__table_meta m = rand_meta(&rng, a, b);
+        ck_assert(trine__version_edit_add_table(&full, &m));
+    }
+    ck_assert(trine__version_edit_delete_table(&full, 6, 77));
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(trine__version_edit_encode(&full, &bytes, &len));
+    /* Field ends: log number, three tables, one deletion. */
+    size_t ends[5], n = 0;
+    for (int f = 0; f < 5; f++) {
+        const uint8_t *p = bytes + n;
+        uint64_t tag, flen;
+        ck_assert(trine__varint_get(&p, bytes + len, &tag) && trine__varint_get(&p, bytes + len, &flen));
+        n = (size_t)(p - bytes) + flen;
+        ends[f] = n;
+    }
+    ck_assert_uint_eq(n, len);
+    for (size_t cut = 0; cut <= len; cut++) {
+        trine__version_edit d;
+        trine__err err;
+        trine_status st = decode(bytes, cut, &d, &err);
+        int fields = cut == 0 ? 0 : -1;
+        for (int i = 0; i < 5; i++)
+            if (cut == ends[i])
+                fields = i + 1;
+        if (fields < 0) {
+            ck_assert_msg(st == TRINE_CORRUPTION && strstr(err.msg, NAME),
+                          "cut to %zu of %zu bytes: got %s \"%s\", want TRINE_CORRUPTION naming the file", cut, len,
+                          trine_status_name(st), err.msg);
+            trine__version_edit zero = {0};
+            ck_assert_msg(memcmp(&d, &zero, sizeof d) == 0, "cut to %zu: failed decode left the edit set", cut);
+            continue;
+        }
+        size_t want_tables = fields <= 1 ? 0 : (size_t)(fields - 1 > 3 ? 3 : fields - 1);
+        ck_assert_msg(st == TRINE_OK && d.has_log_number == (fields >= 1) && d.nadded == want_tables &&
+                          d.ndeleted == (fields == 5),
+                      "cut at field boundary %zu: %s, %zu tables %zu deletions", cut, trine_status_name(st),
+                      d.nadded, d.ndeleted);
+        for (size_t i = 0; i < d.nadded; i++)
+            ck_assert_msg(metas_equal(&d.added[i], &full.added[i]), "cut %zu: table %zu differs", cut, i);
+        trine__version_edit_free(&d);
+    }
+    free(bytes);
+    trine__version_edit_free(&full);
+}
+END_TEST
+
+/* Builds a NEW_TABLE field from parts into buf (after a valid first table,
+ * so a failure must also free what was decoded before it). */
+typedef struct raw_table {
+    uint64_t level, number, size, entries, seq_min, seq_max;
+    const uint8_t *small; /* NULL large: the field ends after small */
+    uint64_t small_len;   /* as written; small_have bytes follow */
+    size_t small_have;
+    const uint8_t *large;
+    uint64_t large_len;
+    size_t large_have, extra; /* extra: junk bytes after the items */
+} raw_table;
+
+static size_t put_raw_table(uint8_t *buf, const raw_table *r) {
+    uint8_t body[256];
+    size_t n = 0;
+    n += trine__varint_put(body + n, r->level);
+    n += trine__varint_put(body + n, r->number);
+    n += trine__varint_put(body + n, r->size);
+    n += trine__varint_put(body + n, r->entries);
+    n += trine__varint_put(body + n, r->seq_min);
+    n += trine__varint_put(body + n, r->seq_max);
+    n += trine__varint_put(body + n, r->small_len);
+    memcpy(body + n, r->small, r->small_have);
+    n += r->small_have;
+    if (r->large) {
+        n += trine__varint_put(body + n, r->large_len);
+        memcpy(body + n, r->large, r->large_have);
+        n += r->large_have;
+    }
+    memset(body + n, 0, r->extra);
+    n += r->extra;
+    size_t out = 0;
+    put_raw(buf, &out, TRINE__EDIT_TAG_NEW_TABLE, body, n);
+    return out;
+}
+
+START_TEST(edit_tables_malformed) {
+    const uint8_t lo[9] = {'k', 0, 9, 0, 0, 0, 0, 0, 0}, hi[9] = {'k', 0, 3, 0, 0, 0, 0, 0, 0};
+    const raw_table good = {1, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 9, 9, 0};
+    uint8_t buf[512];
+    size_t first = put_raw_table(buf, &good); /* a valid table first */
+    struct {
+        raw_table r;
+        const char *needle;
+    } cases[] = {
+        {{7, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 9, 9, 0}, "level 7 at byte"},
+        {{UINT64_MAX, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 9, 9, 0}, "over the last level 6"},
+        {{1, 12, 4096, 3, 3, 9, hi, 9, 9, lo, 9, 9, 0}, "smallest key sorts after its largest"},
+        {{1, 12, 4096, 3, 3, 9, lo, 7, 7, hi, 9, 9, 0}, "smallest key at byte"},
+        {{1, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 0, 0, 0}, "under the 8 of an internal key"},
+        {{1, 12, 4096, 3, 9, 3, lo, 9, 9, hi, 9, 9, 0}, "seq_min 9 over seq_max 3"},
+        {{1, 12, 4096, 3, 3, TRINE__SEQ_MAX + 1, lo, 9, 9, hi, 9, 9, 0}, "seq_max 72057594037927936 over"},
+        {{1, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 9, 9, 2}, "2 bytes left over"},
+        {{1, 12, 4096, 3, 3, 9, lo, 9, 9, hi, 12, 9, 0}, "largest key at byte"},    /* key past the field */
+        {{1, 12, 4096, 3, 3, 9, lo, 9, 9, NULL, 0, 0, 0}, "largest key at byte"},  /* key missing */
+        {{1, 12, 4096, 3, 3, 9, lo, 40, 9, NULL, 0, 0, 0}, "smallest key at byte"}, /* length past the field */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = first + put_raw_table(buf + first, &cases[i].r);
+        char what[48];
+        snprintf(what, sizeof what, "malformed table case %zu", i);
+        expect_corrupt(buf, n, cases[i].needle, what);
+        char at[48];
+        snprintf(at, sizeof at, "field at byte %zu", first);
+        expect_corrupt(buf, n, at, what);
+    }
+    /* An item cut by the field's end, inside a record that goes on: the
+     * field's own length bounds it. */
+    uint8_t body[3] = {1, 0x80, 0x80};
+    size_t n = first;
+    put_raw(buf, &n, TRINE__EDIT_TAG_NEW_TABLE, body, sizeof body);
+    put_raw(buf, &n, 1001, "\x01\x01\x01\x01", 4);
+    expect_corrupt(buf, n, "number at byte", "varint running past its table field");
+    /* Deleted-table fields: level range, both items, nothing left over. */
+    n = first;
+    put_raw(buf, &n, TRINE__EDIT_TAG_DELETED_TABLE, "\x09\x05", 2);
+    expect_corrupt(buf, n, "deleted table field at byte", "deleted table at level 9");
+    n = first;
+    put_raw(buf, &n, TRINE__EDIT_TAG_DELETED_TABLE, "\x02", 1);
+    expect_corrupt(buf, n, "number at byte", "deleted table without a number");
+    n = first;
+    put_raw(buf, &n, TRINE__EDIT_TAG_DELETED_TABLE, "\x02\x05\x00", 3);
+    expect_corrupt(buf, n, "1 bytes left over", "deleted table with a byte left over");
+}
+END_TEST
+
+static trine__table_meta fixed_meta(uint32_t level, uint64_t number, uint8_t *k) {
+    trine__ikey_encode(k, "m", 1, trine__trailer(number, TRINE__VTYPE_PUT));
+    return (trine__table_meta){.level = level, .number = number, .size = number * 10, .seq_min = number,
+                               .seq_max = number, .smallest = k, .smallest_len = 9, .largest = k, .largest_len = 9};
+}
+
+/* state's tables as "L.N" in order, e.g. "0.4 1.5". */
+static void table_list(char *out, size_t size, const trine__version_edit *s) {
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < s->nadded && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%s%" PRIu32 ".%" PRIu64, i ? " " : "", s->added[i].level,
+                              s->added[i].number);
+}
+
+START_TEST(edit_apply_tables) {
+    trine__version_edit state = {0}, e = {0};
+    uint8_t k[16];
+    char got[128];
+    for (uint64_t num = 4; num <= 7; num++) {
+        trine__table_meta m = fixed_meta(0, num, k);
+        ck_assert(trine__version_edit_add_table(&e, &m));
+    }
+    e.has_next_file = true, e.next_file = 8;
+    ck_assert(trine__version_edit_apply(&state, &e));
+    trine__version_edit_free(&e);
+    /* A compaction: 4 and 6 leave L0, 5 moves to L1 (deleted and added in
+     * one edit), 8 arrives in L1; deleting an absent table is ignored. */
+    trine__table_meta m5 = fixed_meta(1, 5, k);
+    ck_assert(trine__version_edit_add_table(&e, &m5));
+    trine__table_meta m8 = fixed_meta(1, 8, k);
+    ck_assert(trine__version_edit_add_table(&e, &m8));
+    ck_assert(trine__version_edit_delete_table(&e, 0, 4) && trine__version_edit_delete_table(&e, 0, 6) &&
+              trine__version_edit_delete_table(&e, 0, 5) && trine__version_edit_delete_table(&e, 3, 99) &&
+              trine__version_edit_delete_table(&e, 1, 7)); /* wrong level: 7 stays */
+    ck_assert(trine__version_edit_apply(&state, &e));
+    trine__version_edit_free(&e);
+    table_list(got, sizeof got, &state);
+    ck_assert_msg(strcmp(got, "0.7 1.5 1.8") == 0, "after compaction: tables %s, want 0.7 1.5 1.8", got);
+    ck_assert_msg(state.ndeleted == 0 && state.has_next_file && state.next_file == 8,
+                  "state keeps %zu deletions, next file %" PRIu64, state.ndeleted, state.next_file);
+    ck_assert_msg(state.added[1].size == 50 && state.added[1].smallest != m5.smallest, "L1 5 is not a deep copy");
+    /* The state encodes as a snapshot edit: replayed on an empty state it
+     * gives the same state. */
+    uint8_t *bytes;
+    size_t len;
+    ck_assert(trine__version_edit_encode(&state, &bytes, &len));
+    trine__version_edit snap, again = {0};
+    trine__err err;
+    ASSERT_STATUS(decode(bytes, len, &snap, &err), TRINE_OK, "decode the snapshot");
+    ck_assert(trine__version_edit_apply(&again, &snap));
+    ck_assert_msg(edits_equal(&again, &state), "snapshot replay differs from the state");
+    /* Applying it again appends copies (the state is a multiset; the version
+     * refuses duplicates). */
+    ck_assert(trine__version_edit_apply(&again, &snap));
+    ck_assert_uint_eq(again.nadded, 6);
+    free(bytes);
+    trine__version_edit_free(&snap);
+    trine__version_edit_free(&again);
+    trine__version_edit_free(&state);
 }
 END_TEST
 
@@ -305,5 +623,9 @@ void formats_add_version_edit(Suite *s) {
     tcase_add_test(tc, edit_malformed);
     tcase_add_test(tc, edit_apply_folds);
     tcase_add_test(tc, edit_random_bytes);
+    tcase_add_test(tc, edit_tables_round_trip);
+    tcase_add_test(tc, edit_tables_every_truncation);
+    tcase_add_test(tc, edit_tables_malformed);
+    tcase_add_test(tc, edit_apply_tables);
     suite_add_tcase(s, tc);
 }

@@ -12,6 +12,10 @@ int main(void) {
     suite_add_tcase(s, table_bloom_tcase());
     suite_add_tcase(s, table_cache_tcase());
     suite_add_tcase(s, table_table_tcase());
+    suite_add_tcase(s, table_iiter_tcase());
+    suite_add_tcase(s, table_dbiter_tcase());
+    suite_add_tcase(s, table_version_tcase());
+    suite_add_tcase(s, table_tcache_tcase());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

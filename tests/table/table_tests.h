@@ -13,5 +13,9 @@ TCase *table_block_tcase(void);
 TCase *table_bloom_tcase(void);
 TCase *table_cache_tcase(void);
 TCase *table_table_tcase(void);
+TCase *table_iiter_tcase(void);   /* iiter_test.c: internal iterators, merging */
+TCase *table_dbiter_tcase(void);  /* dbiter_test.c: the user view over them */
+TCase *table_version_tcase(void); /* version_test.c: versions and point reads */
+TCase *table_tcache_tcase(void);  /* tcache_test.c: the table cache */
 
 #endif
