@@ -288,7 +288,7 @@ static int trine_engine_get_many(void *db, const bench_key_ref *keys, size_t n,
                                  bench_value_ref *values, int *rcs) {
 #ifdef BENCH_TRINE_HAVE_GET_MANY
     enum { STACK = 64 };
-    trine_slice kstack[STACK];
+    trine_slice kstack[STACK] = {{0}}; /* zeroed: gcc cannot see the fill loop covers [0, n) */
     trine_value vstack[STACK];
     trine_status sstack[STACK];
     trine_slice *ks = n <= STACK ? kstack : malloc(n * sizeof *ks);

@@ -3,6 +3,8 @@
  * (flush, compact, repair) and version.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,14 +224,46 @@ int cli_cmd_flush(const cli_args *a) { return maintain(a, trine_flush_sync); }
 
 int cli_cmd_compact(const cli_args *a) { return maintain(a, trine_compact_sync); }
 
+/* One line per removed file, as the library reports it. */
+typedef struct repair_run {
+    uint64_t removed;
+    cli_buf line;
+} repair_run;
+
+static void on_removed(const char *file, const char *why, void *arg) {
+    repair_run *run = arg;
+    run->removed++;
+    cli_buf_clear(&run->line);
+    cli_buf_append(&run->line, "removed ", 8);
+    cli_encode(&run->line, CLI_ENC_ESCAPED, file, strlen(file)); /* a name may hold any byte but '/' */
+    cli_buf_append(&run->line, ": ", 2);
+    cli_buf_append(&run->line, why, strlen(why));
+    cli_buf_putc(&run->line, '\n');
+    cli_write(stdout, run->line.data, run->line.len);
+}
+
 int cli_cmd_repair(const cli_args *a) {
     if (!*a->pos[0])
         return cli_usage_error(a->cmd, "DIR is empty");
-    trine_status s = trine_repair(a->pos[0]);
-    if (s == TRINE_OK)
-        return CLI_EXIT_OK;
-    int code = cli_fail(a->cmd, s, NULL);
-    return s == TRINE_NOT_FOUND ? CLI_EXIT_NO_DATABASE : code;
+    repair_run run = {0};
+    trine_status s = trine_repair_report(a->pos[0], on_removed, &run);
+    cli_buf_free(&run.line);
+    int code = CLI_EXIT_OK;
+    if (s == TRINE_OK) {
+        if (run.removed)
+            printf("repair: %" PRIu64 " file%s removed\n", run.removed, run.removed == 1 ? "" : "s");
+        else
+            printf("repair: nothing to remove\n");
+    } else {
+        if (run.removed)
+            printf("repair: %" PRIu64 " file%s removed before the error\n", run.removed,
+                   run.removed == 1 ? "" : "s");
+        fflush(stdout); /* the file lines first, then the error */
+        code = cli_fail(a->cmd, s, NULL);
+        if (s == TRINE_NOT_FOUND || s == TRINE_INVALID)
+            code = CLI_EXIT_NO_DATABASE;
+    }
+    return cli_finish_stdout(a->cmd, code);
 }
 
 int cli_cmd_version(const cli_args *a) {

@@ -298,6 +298,30 @@ typedef enum trine_wal_recovery {
                                       what was dropped */
 } trine_wal_recovery;
 
+enum { TRINE_COMPRESSION_NONE = 0, TRINE_COMPRESSION_ZSTD = 1 };
+enum { TRINE_SEEK_AUTO = 0, TRINE_SEEK_LINEAR = 1, TRINE_SEEK_BINARY = 2 };
+
+/**
+ * Settings of a bucket's tables (the default bucket takes them from
+ * trine_options.default_bucket). Versioned by struct_size: fill with
+ * trine_bucket_options_init first.
+ */
+typedef struct trine_bucket_options {
+    uint32_t struct_size;         /* set by trine_bucket_options_init */
+    size_t prefix_len;            /* fixed-length prefix extractor: prefixes of
+                                     this length join the table filters; 0 = none */
+    uint32_t filter_bits_per_key; /* bloom filter bits per key, 0..64; 0 = no
+                                     filter; default 10 (about 1 % false positives) */
+    int compression;              /* TRINE_COMPRESSION_NONE / _ZSTD; default ZSTD */
+    int compression_level;        /* zstd level 1..19; 0 = default (1) */
+    size_t blob_threshold;        /* values >= this go to blob files; 0 = never
+                                     (blob files: later release) */
+    int index_seek;               /* seek inside a block: TRINE_SEEK_LINEAR /
+                                     _BINARY / _AUTO (default: linear up to 12
+                                     restart points, binary above) */
+} trine_bucket_options;
+TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
+
 /** Versioned by struct_size: always fill with trine_options_init first. */
 typedef struct trine_options {
     uint32_t struct_size;         /* set by trine_options_init */
@@ -305,19 +329,33 @@ typedef struct trine_options {
     trine_durability durability;  /* default TRINE_SYNC_ALL */
     bool read_only;               /* no writes; shared directory lock */
     bool create_if_missing;       /* default true */
-    size_t memtable_bytes;        /* a memtable is sealed (and a new WAL file
-                                     started) at this size; 0 = 64 MiB. The
-                                     in-memory mode has no WAL and, until
-                                     SSTables land, never seals */
-    size_t block_cache_bytes;     /* 0 = default (used once SSTables land) */
-    size_t memory_limit_bytes;    /* until SSTables land, memtables cannot be
-                                     flushed: writes past this many memtable bytes
-                                     fail with TRINE_BUSY. 0 = 1 GiB */
+    size_t memtable_bytes;        /* a memtable is sealed (a new WAL file
+                                     started, the sealed one flushed to a table)
+                                     at this size; 0 = 64 MiB. The in-memory
+                                     mode has no WAL and no tables: it never
+                                     seals */
+    size_t block_cache_bytes;     /* uncompressed table blocks kept in memory;
+                                     0 = 64 MiB */
+    size_t memory_limit_bytes;    /* bounds memtables + block cache: the
+                                     memtables (max_sealed_memtables + 1 of
+                                     memtable_bytes) get at most half, the
+                                     cache the rest; memtable_bytes and
+                                     block_cache_bytes are reduced to fit.
+                                     Data size does not matter. In the
+                                     in-memory mode writes past it fail with
+                                     TRINE_BUSY. 0 = 1 GiB */
     uint32_t writer_queue;        /* writer mailbox slots (power of two); 0 = 4096 */
     uint32_t max_group_requests;  /* most requests one group commit takes; 0 = 1024,
                                      at most 65536 */
     trine_backpressure backpressure; /* default TRINE_BACKPRESSURE_WAIT */
     trine_wal_recovery wal_recovery; /* default TRINE_WAL_RECOVERY_STRICT */
+    uint32_t max_sealed_memtables; /* sealed memtables waiting for flush; past
+                                     it writes wait (their futures stay
+                                     pending) until a flush ends. 0 = 2 */
+    uint32_t max_open_tables;     /* table files kept open (the table cache);
+                                     0 = 1000 */
+    trine_bucket_options default_bucket; /* the default bucket's table settings
+                                     (trine_options_init fills them) */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -355,8 +393,20 @@ TRINE_API trine_status trine_open_sync(const char *path, const trine_options *op
 TRINE_API trine_future *trine_close(trine_db *db);
 TRINE_API trine_status trine_close_sync(trine_db *db);
 
-/** Removes only known-safe temporary files. Later release: TRINE_UNSUPPORTED. */
+/**
+ * Narrow repair of a closed database: removes only known-safe leftovers
+ * (NNNNNN.sst tables numbered at or above the MANIFEST's next file number
+ * that no edit references: a flush cut short; and *.tmp files), never a
+ * file the MANIFEST references, never a WAL. Takes the directory lock:
+ * TRINE_LOCKED while the database is open. TRINE_NOT_FOUND when path holds
+ * no database; TRINE_CORRUPTION (nothing removed) when CURRENT or the
+ * MANIFEST cannot be read.
+ */
 TRINE_API trine_status trine_repair(const char *path);
+/** One call per file trine_repair_report removes (name inside the directory, why). */
+typedef void (*trine_repair_callback)(const char *file, const char *why, void *arg);
+/** trine_repair that reports each removal to cb (NULL: none). */
+TRINE_API trine_status trine_repair_report(const char *path, trine_repair_callback cb, void *arg);
 
 /** What trine_verify found in one file (borrowed for the callback's duration). */
 typedef struct trine_verify_file {
@@ -476,6 +526,23 @@ TRINE_API trine_future *trine_get(trine_db *db, const void *k, size_t kl);
 /** out receives an owned value (trine_value_free); zeroed on any error. */
 TRINE_API trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out);
 
+/**
+ * Reads n keys at one sequence (one consistent view). values[i] and
+ * statuses[i] are filled for each key: TRINE_OK with an owned value
+ * (trine_value_free), TRINE_NOT_FOUND, or the error of that key (a bad key
+ * is TRINE_INVALID for its slot only). The arrays belong to the caller and
+ * must stay valid until the future is ready; the keys are copied before the
+ * call returns. The engine sorts the keys once and shares filter, index and
+ * block work between them. n = 0 is OK and does nothing. The future (and
+ * the _sync return) is TRINE_OK when every slot was filled, even if some
+ * are NOT_FOUND; another status means a slot could not be read (see
+ * statuses).
+ */
+TRINE_API trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                                       trine_status *statuses);
+TRINE_API trine_status trine_get_many_sync(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                                           trine_status *statuses);
+
 /** Deletes key (a tombstone; deleting an absent key is OK). Errors as trine_put. */
 TRINE_API trine_future *trine_delete(trine_db *db, const void *k, size_t kl);
 TRINE_API trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl);
@@ -513,6 +580,15 @@ TRINE_API trine_status trine_iter_entry(trine_iter *it, trine_entry *out);
 /** The current value (loads a lazy value; borrowed as trine_iter_entry). */
 TRINE_API trine_status trine_iter_value_sync(trine_iter *it, trine_slice *out);
 /**
+ * Repositions the iterator inside its range: the next trine_iter_next
+ * returns the first entry >= k (<= k when reverse); a k outside the range
+ * clamps to its start, or ends the scan (TRINE_DONE) beyond its end. The
+ * view (the sequence the iterator reads at) stays the one it was created
+ * at; no new scan is made. There is no current entry until the next
+ * trine_iter_next. TRINE_INVALID for a bad key or iterator.
+ */
+TRINE_API trine_status trine_iter_seek(trine_iter *it, const void *k, size_t kl);
+/**
  * Frees the iterator. Valid after its database closed. NULL is a no-op. Using
  * it afterwards is undefined: the library clears a marker at free time and
  * refuses a handle without it (TRINE_INVALID), but freed memory may be reused.
@@ -523,19 +599,6 @@ TRINE_API void trine_iter_free(trine_iter *it);
 /* Buckets (named buckets: later release)                                   */
 /* ------------------------------------------------------------------------ */
 
-enum { TRINE_COMPRESSION_NONE = 0, TRINE_COMPRESSION_ZSTD = 1 };
-enum { TRINE_SEEK_AUTO = 0, TRINE_SEEK_LINEAR = 1, TRINE_SEEK_BINARY = 2 };
-
-typedef struct trine_bucket_options {
-    uint32_t struct_size;         /* set by trine_bucket_options_init */
-    size_t prefix_len;            /* fixed-length prefix extractor; 0 = none */
-    uint32_t filter_bits_per_key; /* 0 = no filter */
-    int compression;              /* TRINE_COMPRESSION_NONE / _ZSTD */
-    int compression_level;
-    size_t blob_threshold;        /* values >= this go to blob files; 0 = never */
-    int index_seek;               /* TRINE_SEEK_LINEAR / _BINARY / _AUTO */
-} trine_bucket_options;
-TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
 
 /** The default bucket: valid until db closes, never freed by the caller. NULL db → NULL. */
 TRINE_API trine_bucket *trine_default_bucket(trine_db *db);
@@ -549,6 +612,10 @@ TRINE_API trine_future *trine_bucket_put(trine_bucket *b, const void *k, size_t 
 TRINE_API trine_status trine_bucket_put_sync(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_future *trine_bucket_get(trine_bucket *b, const void *k, size_t kl);
 TRINE_API trine_status trine_bucket_get_sync(trine_bucket *b, const void *k, size_t kl, trine_value *out);
+TRINE_API trine_future *trine_bucket_get_many(trine_bucket *b, const trine_slice *keys, size_t n,
+                                              trine_value *values, trine_status *statuses);
+TRINE_API trine_status trine_bucket_get_many_sync(trine_bucket *b, const trine_slice *keys, size_t n,
+                                                  trine_value *values, trine_status *statuses);
 TRINE_API trine_future *trine_bucket_delete(trine_bucket *b, const void *k, size_t kl);
 TRINE_API trine_status trine_bucket_delete_sync(trine_bucket *b, const void *k, size_t kl);
 TRINE_API trine_future *trine_bucket_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o);
@@ -637,9 +704,16 @@ TRINE_API void trine_txn_free(trine_txn *t);
 /* Maintenance and stats                                                    */
 /* ------------------------------------------------------------------------ */
 
-/** Flush and compaction: later release (TRINE_UNSUPPORTED). */
+/**
+ * Flush: seals the active memtable when it holds anything, then completes
+ * when every memtable sealed up to then is in a table and the MANIFEST
+ * edit naming it is durable (a read-only reopen then finds the data in
+ * tables; their WALs are deleted). OK at once for the in-memory mode;
+ * TRINE_READ_ONLY on a read-only handle or after a failed write or flush.
+ */
 TRINE_API trine_future *trine_flush(trine_db *db);
 TRINE_API trine_status trine_flush_sync(trine_db *db);
+/** Compaction: later release (TRINE_UNSUPPORTED). */
 TRINE_API trine_future *trine_compact(trine_db *db);
 TRINE_API trine_status trine_compact_sync(trine_db *db);
 
@@ -666,6 +740,22 @@ typedef struct trine_stats {
     uint64_t recovery_wal_bytes_dropped;  /* WAL bytes from the first damage on */
     uint64_t recovery_wal_files_set_aside; /* NNNNNN.log.damaged files written: the
                                              damaged log's copy and each newer log */
+    /* Tables and flush: */
+    uint64_t table_files;         /* live tables, all levels */
+    uint64_t table_bytes;         /* their bytes on disk */
+    uint64_t l0_files;            /* tables in level 0 */
+    uint64_t flushes;             /* memtables written to tables since open */
+    uint64_t flush_bytes;         /* table bytes those flushes wrote */
+    uint64_t flush_micros;        /* time they took (table write and sync, edit) */
+    uint64_t write_stalls;        /* times writes waited for a flush (max_sealed_memtables) */
+    uint64_t table_gets;          /* point reads that reached the tables */
+    uint64_t block_cache_hits_data, block_cache_misses_data;
+    uint64_t block_cache_hits_index, block_cache_misses_index;   /* index partitions */
+    uint64_t block_cache_hits_filter, block_cache_misses_filter; /* filter partitions */
+    uint64_t block_cache_usage;   /* bytes held now */
+    uint64_t block_cache_capacity;
+    uint64_t table_cache_open;    /* table files open now */
+    uint64_t table_cache_hits, table_cache_misses;
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

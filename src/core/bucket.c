@@ -12,7 +12,8 @@ void trine_bucket_options_init(trine_bucket_options *o) {
         return;
     *o = (trine_bucket_options){.struct_size = (uint32_t)sizeof *o,
                                 .filter_bits_per_key = 10,
-                                .compression = TRINE_COMPRESSION_NONE,
+                                .compression = TRINE_COMPRESSION_ZSTD,
+                                .compression_level = TRINE__DEFAULT_ZSTD_LEVEL,
                                 .index_seek = TRINE_SEEK_AUTO};
 }
 

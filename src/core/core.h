@@ -12,8 +12,14 @@
 bool trine__db_enter(trine_db *db, trine__err *err);
 void trine__db_leave(trine_db *db);
 
+/* zstd level of the default compression (see docs/benchmarks). */
+#define TRINE__DEFAULT_ZSTD_LEVEL 1
+
 /* Options: fills defaults for zero fields, rejects bad values. */
 trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err);
+/* Bucket options: zero fields get defaults; what names the struct in messages. */
+trine_status trine__bucket_options_resolve(const trine_bucket_options *in, trine_bucket_options *out,
+                                           const char *what, trine__err *err);
 
 /* Opens with explicit parameters (tests use this with a fault VFS). */
 trine_status trine__db_open(const char *path, const trine_options *opts,

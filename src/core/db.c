@@ -8,6 +8,7 @@
 #include "core/core.h"
 #include "engine/writer.h"
 #include "engine/files.h"
+#include "engine/flush.h"
 #include "engine/recovery.h"
 #include "mvcc/epoch.h"
 
@@ -44,6 +45,7 @@ static void db_free(trine_db *db) {
     if (db->reclaim)
         trine__epoch_record_retire(db->reclaim);
     trine__super_unref(atomic_load(&db->super));
+    trine__tables_unref(db->tables);
     if (db->lock)
         trine__vfs_unlock(db->lock, &ignored);
     if (db->canon)
@@ -134,6 +136,7 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
         db->own_vfs = params->own_vfs;
         db->wal_enabled = params->wal;
         db->no_close_thread = params->no_close_thread;
+        db->no_flush = params->no_flush;
     } else {
         db->vfs = memory ? trine__vfs_memory_new(err) : trine__vfs_posix_new(err);
         db->own_vfs = true;
@@ -187,6 +190,18 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
             goto fail;
         }
     }
+    /* Tables: every persistent database (the in-memory mode has no WAL and
+     * never flushes). */
+    if (db->wal_enabled) {
+        if (!(db->tables = trine__tables_new(db->vfs, db->path, &db->opts))) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+            goto fail;
+        }
+        s->version = rec.version;
+        trine__version_ref(s->version);
+        s->tables = db->tables;
+        trine__tables_ref(s->tables);
+    }
     atomic_store(&db->super, s);
     atomic_store(&db->last_seq, rec.last_seq);
     size_t bytes = 0;
@@ -203,10 +218,20 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
                              : trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
             goto fail;
         }
+        ck_ec32_init(&db->flushed_ec, 0);
+        atomic_store(&db->next_file, rec.next_file);
+        if (rec.manifest && !db->no_flush) {
+            st = trine__flusher_start(db, rec.version, rec.manifest_number, rec.manifest, rec.manifest_offset, err);
+            if (st != TRINE_OK)
+                goto fail;
+            rec.manifest = NULL; /* the flush actor owns it now */
+        }
         st = trine__writer_start(db, rec.last_seq + 1, rec.wal, rec.wal_number, rec.wal_offset,
                                  rec.next_file, rec.mems[rec.count - 1], err);
-        if (st != TRINE_OK)
+        if (st != TRINE_OK) {
+            trine__flusher_stop(db);
             goto fail;
+        }
         rec.wal = NULL; /* the writer owns it now */
     }
     trine__recovered_free(&rec);
@@ -226,6 +251,7 @@ trine_status trine__db_close(trine_db *db, trine__err *err) {
     while (atomic_load(&db->active_calls) != 0)
         sched_yield();
     trine_status st = trine__writer_stop(db, err);
+    trine__flusher_stop(db); /* after the writer: it sends flushes */
     db_free(db);
     return st;
 }

@@ -1,22 +1,26 @@
 /*
- * Range and prefix iterators over the memtables.
+ * Range and prefix iterators over memtables and tables.
  *
  * An iterator pins the super version it was created from (a reference, not
  * an open epoch section, so it may live as long as the caller likes) and
  * reads at the sequence published when it was created: later writes are
- * invisible to it. Entries are borrowed straight from the memtable arenas,
- * which the pinned super version keeps alive.
+ * invisible to it. The super version keeps its memtables, its version (the
+ * table list) and the table caches alive; the iterator holds a table-cache
+ * handle for each table it has open.
  *
- * Merging: one memtable cursor per memtable. Sequences are global, so the
- * newest visible version of a key is the one with the highest sequence <=
- * the horizon across all cursors. With a handful of memtables a linear
- * pick beats a heap.
+ * Shape: one internal iterator per memtable, one per L0 table, one
+ * concatenating iterator per deeper level (tables opened as it reaches
+ * them), merged into one internal order (lsm/iiter.h); the user view on top
+ * (lsm/dbiter.h) applies the horizon, tombstones and bounds, and copies
+ * what it returns, so an entry stays valid until the next call.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/future.h"
 #include "core/core.h"
+#include "lsm/dbiter.h"
+#include "lsm/iiter.h"
 #include "mvcc/epoch.h"
 
 #define ITER_MAGIC 0x54524954u /* "TRIT" */
@@ -29,6 +33,13 @@ typedef struct bound {
 
 typedef enum iter_state { ITER_BEFORE = 0, ITER_VALID, ITER_DONE } iter_state;
 
+/* What a deeper level's concatenating iterator needs to open its files. */
+typedef struct level_ctx {
+    trine__tables *tables;
+    const trine__table_meta *files;
+    trine__iiter_span *spans;
+} level_ctx;
+
 struct trine_iter {
     uint32_t magic;
     trine__super *super; /* referenced */
@@ -36,164 +47,98 @@ struct trine_iter {
     bound lo, hi;
     bool reverse;
     iter_state state;
-    size_t ncur;
-    trine__memtable_cursor *cur;
-    trine_entry entry; /* current entry, borrowed from a memtable */
+    trine__dbiter *view;
+    level_ctx levels[TRINE__LEVELS];
+    trine_entry entry; /* current entry, borrowed from the view */
 };
 
-static int key_cmp(const void *a, size_t al, const void *b, size_t bl) {
-    size_t n = al < bl ? al : bl;
-    int c = n ? memcmp(a, b, n) : 0;
-    return c ? c : (al < bl ? -1 : al > bl);
+/* A table-cache handle released when its table iterator is freed. */
+typedef struct table_ref {
+    trine__table_cache *tc;
+    trine__table_handle *h;
+} table_ref;
+
+static void release_table(void *arg) {
+    table_ref *r = arg;
+    trine__table_cache_release(r->tc, r->h);
+    free(r);
 }
 
-/* true if key is beyond the end the iterator walks toward */
-static bool past_end(const trine_iter *it, const void *k, size_t kl) {
-    if (!it->reverse) {
-        if (it->hi.kind == TRINE_BOUND_UNBOUNDED)
-            return false;
-        int c = key_cmp(k, kl, it->hi.key, it->hi.len);
-        return it->hi.kind == TRINE_BOUND_INCLUSIVE ? c > 0 : c >= 0;
+static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *m, trine__err *err) {
+    table_ref *r = malloc(sizeof *r);
+    if (!r) {
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
+        return NULL;
     }
-    if (it->lo.kind == TRINE_BOUND_UNBOUNDED)
-        return false;
-    int c = key_cmp(k, kl, it->lo.key, it->lo.len);
-    return it->lo.kind == TRINE_BOUND_INCLUSIVE ? c < 0 : c <= 0;
-}
-
-/* Forward: skip versions newer than the horizon. */
-static void skip_invisible(trine_iter *it, trine__memtable_cursor *c) {
-    while (trine__memcur_valid(c) && trine__trailer_seq(trine__memcur_trailer(c)) > it->horizon)
-        trine__memcur_next(c);
-}
-
-static void position(trine_iter *it) {
-    for (size_t i = 0; i < it->ncur; i++) {
-        trine__memtable_cursor *c = &it->cur[i];
-        trine__memcur_init(c, it->super->mems[i]);
-        if (!it->reverse) {
-            if (it->lo.kind == TRINE_BOUND_UNBOUNDED)
-                trine__memcur_first(c);
-            else
-                trine__memcur_seek(c, it->lo.key, it->lo.len, TRINE__SEQ_MAX);
-            /* an exclusive start is skipped by the bound check in step_forward */
-        } else {
-            if (it->hi.kind == TRINE_BOUND_UNBOUNDED)
-                trine__memcur_last(c);
-            else if (it->hi.kind == TRINE_BOUND_EXCLUSIVE)
-                trine__memcur_seek_before(c, it->hi.key, it->hi.len, TRINE__SEQ_MAX);
-            else /* last version of hi itself: sequences start at 1, so (hi, 0) follows them all */
-                trine__memcur_seek_before(c, it->hi.key, it->hi.len, 0);
-        }
+    trine__table *t = NULL;
+    r->tc = tables->table_cache;
+    if (trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
+        free(r);
+        return NULL;
     }
+    trine__iiter *it = trine__iiter_table(t, tables->seek_policy, release_table, r);
+    if (!it)
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
+    return it;
 }
 
-static bool before_start(const trine_iter *it, const void *k, size_t kl) {
-    /* forward only: an exclusive lower bound excludes the key itself */
-    return !it->reverse && it->lo.kind == TRINE_BOUND_EXCLUSIVE &&
-           key_cmp(k, kl, it->lo.key, it->lo.len) == 0;
+static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
+    level_ctx *l = arg;
+    return open_table(l->tables, &l->files[i], err);
 }
 
-static trine_status step_forward(trine_iter *it) {
-    for (;;) {
-        const void *best = NULL;
-        size_t best_len = 0;
-        uint64_t best_trailer = 0;
-        size_t best_i = 0;
-        for (size_t i = 0; i < it->ncur; i++) {
-            trine__memtable_cursor *c = &it->cur[i];
-            skip_invisible(it, c);
-            if (!trine__memcur_valid(c))
-                continue;
-            size_t kl;
-            const void *k = trine__memcur_key(c, &kl);
-            uint64_t tr = trine__memcur_trailer(c);
-            int cmp = best ? key_cmp(k, kl, best, best_len) : -1;
-            if (cmp < 0 || (cmp == 0 && tr > best_trailer)) {
-                best = k;
-                best_len = kl;
-                best_trailer = tr;
-                best_i = i;
-            }
-        }
-        if (!best || past_end(it, best, best_len))
-            return TRINE_DONE;
-        size_t vl = 0;
-        const void *v = trine__memcur_value(&it->cur[best_i], &vl);
-        /* Move every cursor past all versions of this key. */
-        for (size_t i = 0; i < it->ncur; i++) {
-            trine__memtable_cursor *c = &it->cur[i];
-            while (trine__memcur_valid(c)) {
-                size_t kl;
-                const void *k = trine__memcur_key(c, &kl);
-                if (key_cmp(k, kl, best, best_len) != 0)
-                    break;
-                trine__memcur_next(c);
-            }
-        }
-        if (trine__trailer_type(best_trailer) == TRINE__VTYPE_DELETE || before_start(it, best, best_len))
+/* The merged internal iterator over everything s holds. */
+static trine_status build_view(trine_iter *it, trine__err *err) {
+    trine__super *s = it->super;
+    trine__version *v = s->version;
+    size_t n = s->count;
+    if (v) {
+        n += v->nfiles[0];
+        for (int l = 1; l < TRINE__LEVELS; l++)
+            n += v->nfiles[l] > 0;
+    }
+    trine__iiter **kids = calloc(n ? n : 1, sizeof *kids);
+    if (!kids)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
+    size_t k = 0;
+    trine_status st = TRINE_OK;
+    for (size_t i = 0; i < s->count && st == TRINE_OK; i++)
+        if (!(kids[k++] = trine__iiter_memtable(s->mems[i])))
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
+    for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++)
+        if (!(kids[k++] = open_table(s->tables, &v->files[0][i], err)))
+            st = err->status;
+    for (int l = 1; v && st == TRINE_OK && l < TRINE__LEVELS; l++) {
+        if (v->nfiles[l] == 0)
             continue;
-        it->entry = (trine_entry){.key = best, .key_len = best_len, .value = v, .value_len = vl};
-        return TRINE_OK;
+        level_ctx *lc = &it->levels[l];
+        lc->tables = s->tables;
+        lc->files = v->files[l];
+        lc->spans = calloc(v->nfiles[l], sizeof *lc->spans);
+        if (!lc->spans) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
+            break;
+        }
+        for (size_t i = 0; i < v->nfiles[l]; i++)
+            lc->spans[i] = (trine__iiter_span){v->files[l][i].smallest, v->files[l][i].largest,
+                                               v->files[l][i].smallest_len, v->files[l][i].largest_len};
+        if (!(kids[k++] = trine__iiter_concat(v->nfiles[l], lc->spans, open_level_file, lc)))
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
     }
-}
-
-static trine_status step_reverse(trine_iter *it) {
-    for (;;) {
-        const void *best = NULL;
-        size_t best_len = 0;
-        for (size_t i = 0; i < it->ncur; i++) {
-            trine__memtable_cursor *c = &it->cur[i];
-            if (!trine__memcur_valid(c))
-                continue;
-            size_t kl;
-            const void *k = trine__memcur_key(c, &kl);
-            if (!best || key_cmp(k, kl, best, best_len) > 0) {
-                best = k;
-                best_len = kl;
-            }
-        }
-        if (!best || past_end(it, best, best_len))
-            return TRINE_DONE;
-        /* Newest visible version of best across the memtables. */
-        bool found = false;
-        uint64_t best_trailer = 0;
-        trine_entry e = {0};
-        for (size_t i = 0; i < it->ncur; i++) {
-            trine__memtable_cursor probe;
-            trine__memcur_init(&probe, it->super->mems[i]);
-            trine__memcur_seek(&probe, best, best_len, it->horizon);
-            if (!trine__memcur_valid(&probe))
-                continue;
-            size_t kl;
-            const void *k = trine__memcur_key(&probe, &kl);
-            uint64_t tr = trine__memcur_trailer(&probe);
-            if (key_cmp(k, kl, best, best_len) != 0 || (found && tr <= best_trailer))
-                continue;
-            found = true;
-            best_trailer = tr;
-            e.key = k;
-            e.key_len = kl;
-            e.value = trine__memcur_value(&probe, &e.value_len);
-        }
-        /* Step every cursor sitting on best to the previous key. Cursors hold
-         * pointers into the arena, so copy nothing: best stays valid. */
-        const void *key = best;
-        size_t key_len = best_len;
-        for (size_t i = 0; i < it->ncur; i++) {
-            trine__memtable_cursor *c = &it->cur[i];
-            if (!trine__memcur_valid(c))
-                continue;
-            size_t kl;
-            const void *k = trine__memcur_key(c, &kl);
-            if (key_cmp(k, kl, key, key_len) == 0)
-                trine__memcur_seek_before(c, key, key_len, TRINE__SEQ_MAX);
-        }
-        if (!found || trine__trailer_type(best_trailer) == TRINE__VTYPE_DELETE)
-            continue;
-        it->entry = e;
-        return TRINE_OK;
+    if (st != TRINE_OK) {
+        for (size_t i = 0; i < k; i++)
+            trine__iiter_free(kids[i]);
+        free(kids);
+        return st;
     }
+    trine__iiter *merged = trine__iiter_merge(kids, k);
+    free(kids);
+    if (merged)
+        it->view = trine__dbiter_new(merged, it->horizon, it->reverse, it->lo.key, it->lo.len, it->lo.kind,
+                                     it->hi.key, it->hi.len, it->hi.kind);
+    if (!it->view)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
+    return TRINE_OK;
 }
 
 static bool copy_bound(bound *b, const void *k, size_t kl, trine_bound_kind kind) {
@@ -247,13 +192,11 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
      * after a grace period, so the count cannot have reached zero. */
     trine__super_ref(it->super);
     trine__epoch_leave(rec, &section);
-    it->ncur = it->super->count;
-    it->cur = calloc(it->ncur, sizeof *it->cur);
-    if (!it->cur) {
+    trine_status st = build_view(it, err);
+    if (st != TRINE_OK) {
         trine_iter_free(it);
-        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
+        return st;
     }
-    position(it);
     atomic_fetch_add_explicit(&db->stats.iterators, 1, memory_order_relaxed);
     *out = it;
     return TRINE_OK;
@@ -380,8 +323,13 @@ static trine_status advance(trine_iter *it, trine__err *err) {
         return trine__err_set(err, TRINE_INVALID, "not a live iterator (freed or corrupted handle)");
     if (it->state == ITER_DONE)
         return TRINE_DONE;
-    trine_status st = it->reverse ? step_reverse(it) : step_forward(it);
-    it->state = st == TRINE_OK ? ITER_VALID : ITER_DONE;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    trine_status st = trine__dbiter_next(it->view, &k, &kl, &v, &vl, err);
+    if (st == TRINE_OK)
+        it->entry = (trine_entry){.key = k, .key_len = kl, .value = v, .value_len = vl};
+    /* An error is sticky in the view: the next call reports it again. */
+    it->state = st == TRINE_OK ? ITER_VALID : st == TRINE_DONE ? ITER_DONE : ITER_BEFORE;
     return st;
 }
 
@@ -436,12 +384,34 @@ void trine_iter_free(trine_iter *it) {
     if (!it)
         return;
     it->magic = 0;
+    trine__dbiter_free(it->view); /* releases its tables before the super goes */
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        free(it->levels[l].spans);
     if (it->super)
         trine__super_unref(it->super);
-    free(it->cur);
     free(it->lo.key);
     free(it->hi.key);
     free(it);
+}
+
+trine_status trine_iter_seek(trine_iter *it, const void *k, size_t kl) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (!it)
+        return trine__last_error_set(TRINE_INVALID, "trine_iter_seek: iterator is NULL");
+    if (it->magic != ITER_MAGIC)
+        return trine__last_error_set(TRINE_INVALID, "trine_iter_seek: not a live iterator (freed or corrupted handle)");
+    if (kl > TRINE_MAX_KEY_LEN || (!k && kl))
+        return trine__last_error_set(TRINE_INVALID, "trine_iter_seek: %s", kl > TRINE_MAX_KEY_LEN
+                                     ? "key over the key limit" : "key pointer is NULL with a length");
+    /* k may point at the current entry, which the view owns: the view
+     * copes (dbiter.h), and the entry is gone after the seek anyway. */
+    trine_status st = trine__dbiter_seek(it->view, k ? k : "", kl, &err);
+    it->state = ITER_BEFORE;
+    it->entry = (trine_entry){0};
+    if (st != TRINE_OK)
+        return trine__last_error_from(&err);
+    return TRINE_OK;
 }
 
 /* ---- ranges ---- */

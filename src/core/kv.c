@@ -14,6 +14,7 @@
 #include "actors/future.h"
 #include "core/core.h"
 #include "engine/writer.h"
+#include "lsm/ikey.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
 
@@ -104,7 +105,32 @@ trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
     return finish_sync(trine_delete(db, k, kl));
 }
 
-/* The point read itself; *out gets a malloc'd copy. */
+/* The tables part of a point read, outside any epoch section (it may read
+ * the disk); s is referenced by the caller. */
+static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k, size_t kl, uint64_t horizon,
+                                    trine_value *out, trine__err *err) {
+    uint64_t trailer = 0;
+    void *v = NULL;
+    size_t vl = 0;
+    atomic_fetch_add_explicit(&db->stats.table_gets, 1, memory_order_relaxed);
+    trine__table_lookup r = trine__version_get(s->version, s->tables->table_cache, k, kl, horizon,
+                                               s->tables->seek_policy, &trailer, &v, &vl, err);
+    if (r == TRINE__TABLE_ERROR)
+        return err->status;
+    if (r == TRINE__TABLE_ABSENT || trine__trailer_type(trailer) == TRINE__VTYPE_DELETE) {
+        free(v);
+        return trine__err_set(err, TRINE_NOT_FOUND, "key not found");
+    }
+    if (!v && !(v = malloc(1))) /* an empty value still gets a buffer */
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory copying a value");
+    out->data = v;
+    out->len = vl;
+    return TRINE_OK;
+}
+
+/* The point read itself; *out gets a malloc'd copy. Memtables are read in
+ * the epoch section; tables after it, holding a reference on the super
+ * version instead (a section is never held across I/O). */
 static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_value *out, trine__err *err) {
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec)
@@ -119,6 +145,7 @@ static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_val
     for (size_t i = 0; i < s->count && found == TRINE__LOOKUP_ABSENT; i++)
         found = trine__memtable_get(s->mems[i], k, kl, horizon, &v, &vl);
     trine_status st = TRINE_OK;
+    bool tables = false;
     if (found == TRINE__LOOKUP_FOUND) {
         /* malloc(0) may return NULL: always allocate at least one byte. */
         out->data = malloc(vl ? vl : 1);
@@ -128,10 +155,17 @@ static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_val
         } else {
             st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory copying a %zu-byte value", vl);
         }
+    } else if (found == TRINE__LOOKUP_ABSENT && s->version && trine__version_count(s->version) > 0) {
+        trine__super_ref(s); /* safe in the section: see iter.c */
+        tables = true;
     } else {
         st = trine__err_set(err, TRINE_NOT_FOUND, "key not found");
     }
     trine__epoch_leave(rec, &section);
+    if (tables) {
+        st = get_from_tables(db, s, k, kl, horizon, out, err);
+        trine__super_unref(s);
+    }
     atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
     return st;
 }

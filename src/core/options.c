@@ -1,4 +1,5 @@
 /* Options: defaults and validation. */
+#include <stddef.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -8,6 +9,9 @@
 #define DEFAULT_WRITER_QUEUE 4096u
 #define DEFAULT_GROUP 1024u
 #define MAX_GROUP 65536u /* the writer keeps a gather buffer of this many slots */
+#define DEFAULT_BLOCK_CACHE ((size_t)64 << 20)
+#define DEFAULT_MAX_SEALED 2u
+#define DEFAULT_MAX_OPEN_TABLES 1000u
 
 void trine_options_init(trine_options *o) {
     if (!o)
@@ -17,6 +21,7 @@ void trine_options_init(trine_options *o) {
     o->storage = TRINE_STORAGE_NATIVE;
     o->durability = TRINE_SYNC_ALL;
     o->create_if_missing = true;
+    trine_bucket_options_init(&o->default_bucket);
 }
 
 trine_options trine_options_memory(void) {
@@ -73,7 +78,72 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
     if ((unsigned)out->wal_recovery > TRINE_WAL_RECOVERY_POINT_IN_TIME)
         return trine__err_set(err, TRINE_INVALID, "options.wal_recovery: unknown value %d",
                               (int)out->wal_recovery);
+    if (out->block_cache_bytes == 0)
+        out->block_cache_bytes = DEFAULT_BLOCK_CACHE;
+    if (out->max_sealed_memtables == 0)
+        out->max_sealed_memtables = DEFAULT_MAX_SEALED;
+    if (out->max_sealed_memtables > 64)
+        return trine__err_set(err, TRINE_INVALID, "options.max_sealed_memtables %u is over the maximum 64",
+                              (unsigned)out->max_sealed_memtables);
+    if (out->max_open_tables == 0)
+        out->max_open_tables = DEFAULT_MAX_OPEN_TABLES;
+    /* memory_limit_bytes bounds memtables (the active one plus the sealed
+     * ones waiting for flush) and the block cache: up to half of it for
+     * memtables, the rest for the cache. Settings that do not fit are
+     * reduced to fit (never raised): the limit wins. */
+    size_t mem_slots = (size_t)out->max_sealed_memtables + 1;
+    size_t mem_budget = out->memory_limit_bytes / 2;
+    if (out->storage != TRINE_STORAGE_MEMORY && out->memtable_bytes > mem_budget / mem_slots) {
+        out->memtable_bytes = mem_budget / mem_slots;
+        if (out->memtable_bytes < 4096)
+            return trine__err_set(err, TRINE_INVALID,
+                                  "options.memory_limit_bytes %zu is too small for %zu memtables of at least "
+                                  "4096 bytes and a block cache", out->memory_limit_bytes, mem_slots);
+    }
+    if (out->storage != TRINE_STORAGE_MEMORY) {
+        size_t mem_used = out->memtable_bytes * mem_slots;
+        size_t cache_room = out->memory_limit_bytes > mem_used ? out->memory_limit_bytes - mem_used : 0;
+        if (out->block_cache_bytes > cache_room)
+            out->block_cache_bytes = cache_room;
+    }
+    /* Options from a build without default_bucket: its defaults. */
+    if (!in || in->struct_size < offsetof(trine_options, default_bucket) + sizeof out->default_bucket)
+        trine_bucket_options_init(&out->default_bucket);
+    trine_status st = trine__bucket_options_resolve(&out->default_bucket, &out->default_bucket,
+                                                    "options.default_bucket", err);
+    if (st != TRINE_OK)
+        return st;
     if (out->storage == TRINE_STORAGE_MEMORY && out->read_only)
         return trine__err_set(err, TRINE_INVALID, "a read-only in-memory database would always be empty");
+    return TRINE_OK;
+}
+
+trine_status trine__bucket_options_resolve(const trine_bucket_options *in, trine_bucket_options *out,
+                                           const char *what, trine__err *err) {
+    trine_bucket_options o;
+    trine_bucket_options_init(&o);
+    if (in->struct_size == 0 || in->struct_size > sizeof o)
+        return trine__err_set(err, TRINE_INVALID, "%s.struct_size is %u: fill it with trine_bucket_options_init",
+                              what, (unsigned)in->struct_size);
+    memcpy(&o, in, in->struct_size);
+    o.struct_size = (uint32_t)sizeof o;
+    if (o.prefix_len > TRINE_MAX_KEY_LEN)
+        return trine__err_set(err, TRINE_INVALID, "%s.prefix_len %zu is over the key limit", what, o.prefix_len);
+    if (o.filter_bits_per_key > 64)
+        return trine__err_set(err, TRINE_INVALID, "%s.filter_bits_per_key %u: must be 0 (no filter) to 64", what,
+                              (unsigned)o.filter_bits_per_key);
+    if (o.compression != TRINE_COMPRESSION_NONE && o.compression != TRINE_COMPRESSION_ZSTD)
+        return trine__err_set(err, TRINE_INVALID, "%s.compression: unknown value %d", what, o.compression);
+    if (o.compression_level == 0)
+        o.compression_level = TRINE__DEFAULT_ZSTD_LEVEL;
+    if (o.compression_level < 1 || o.compression_level > 19)
+        return trine__err_set(err, TRINE_INVALID, "%s.compression_level %d: must be 1 to 19 (0 = default)", what,
+                              o.compression_level);
+    if (o.index_seek != TRINE_SEEK_AUTO && o.index_seek != TRINE_SEEK_LINEAR && o.index_seek != TRINE_SEEK_BINARY)
+        return trine__err_set(err, TRINE_INVALID, "%s.index_seek: unknown value %d", what, o.index_seek);
+    if (o.blob_threshold != 0)
+        return trine__err_set(err, TRINE_UNSUPPORTED, "%s.blob_threshold: blob files arrive in a later release",
+                              what);
+    *out = o;
     return TRINE_OK;
 }

@@ -8,7 +8,6 @@
 
 #define SNAPSHOTS "snapshots arrive with the MVCC release"
 #define TXNS "transactions arrive with the MVCC release"
-#define FLUSH "flush arrives with SSTables"
 #define COMPACT "compaction arrives with the compaction release"
 
 trine_snapshot *trine_snapshot_new(trine_db *db) {
@@ -86,14 +85,6 @@ trine_status trine_txn_commit_sync(trine_txn *t) {
 }
 void trine_txn_free(trine_txn *t) { (void)t; }
 
-trine_future *trine_flush(trine_db *db) {
-    return db ? trine__future_failed(TRINE_UNSUPPORTED, "trine_flush: " FLUSH)
-              : trine__future_failed(TRINE_INVALID, "trine_flush: db is NULL");
-}
-trine_status trine_flush_sync(trine_db *db) {
-    return db ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_flush_sync: " FLUSH)
-              : trine__last_error_set(TRINE_INVALID, "trine_flush_sync: db is NULL");
-}
 trine_future *trine_compact(trine_db *db) {
     return db ? trine__future_failed(TRINE_UNSUPPORTED, "trine_compact: " COMPACT)
               : trine__future_failed(TRINE_INVALID, "trine_compact: db is NULL");
@@ -101,8 +92,4 @@ trine_future *trine_compact(trine_db *db) {
 trine_status trine_compact_sync(trine_db *db) {
     return db ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_compact_sync: " COMPACT)
               : trine__last_error_set(TRINE_INVALID, "trine_compact_sync: db is NULL");
-}
-trine_status trine_repair(const char *path) {
-    return path ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_repair: repair arrives with SSTables")
-                : trine__last_error_set(TRINE_INVALID, "trine_repair: path is NULL");
 }

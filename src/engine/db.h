@@ -2,8 +2,11 @@
  * The database handle and its shared read state (internal).
  *
  * Ownership:
- *  - The writer actor (src/actors/writer.c) owns the WAL, the sequence
- *    counter, the active memtable and every change to the super version.
+ *  - The writer actor (writer.c) owns the WAL, the sequence counter, the
+ *    active memtable and every change to the super version.
+ *  - The flush actor (flush.c) owns the version set and the MANIFEST: every
+ *    version edit goes through it; it hands each new version to the writer,
+ *    which publishes it in a super version.
  *  - Readers (any thread) see the database through `super` and `last_seq`
  *    only: load last_seq (acquire) first, then super (acquire), inside an
  *    epoch section. Everything at or below that sequence is in that super.
@@ -19,22 +22,45 @@
 
 #include "actors/runtime.h"
 #include "base/err.h"
+#include "lsm/block_cache.h"
 #include "lsm/memtable.h"
+#include "lsm/table_cache.h"
+#include "lsm/version.h"
 #include "storage/vfs.h"
 #include "trine/trine.h"
 
-/* Memtables visible to readers: the active one plus sealed ones, newest
- * first. Immutable once published. Freed when its `refs` drop to zero: the
- * writer holds one reference while it is installed (dropped one epoch grace
- * period after it is replaced), iterators hold one each. */
+/* The caches tables are read through. Shared by every super version (and
+ * so by iterators, which may outlive the database handle); freed with the
+ * last reference. */
+typedef struct trine__tables {
+    atomic_uint refs;
+    trine__block_cache *block_cache;
+    trine__table_cache *table_cache;
+    int seek_policy; /* the default bucket's index_seek */
+} trine__tables;
+
+trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o);
+void trine__tables_ref(trine__tables *t);
+void trine__tables_unref(trine__tables *t);
+
+/* What readers see: the active memtable, the sealed ones newest first, and
+ * the tables (a version). Immutable once published. Freed when its `refs`
+ * drop to zero: the writer holds one reference while it is installed
+ * (dropped one epoch grace period after it is replaced), iterators and
+ * reads that leave the epoch section for I/O hold one each. */
 typedef struct trine__super {
     atomic_uint refs;
     size_t count;                  /* memtables in mems[] */
     trine__memtable **mems;        /* [0] = active, then sealed newest first */
+    trine__version *version;       /* referenced; NULL in the in-memory mode */
+    trine__tables *tables;         /* referenced; NULL when version is */
     ck_epoch_entry_t epoch_entry;  /* for the deferred release */
 } trine__super;
 
+/* active in front of prev's memtables, prev's version. */
 trine__super *trine__super_new(trine__memtable *active, trine__super *prev);
+/* prev without memtable `gone` (when given), with version v (referenced). */
+trine__super *trine__super_replace(const trine__super *prev, const trine__memtable *gone, trine__version *v);
 void trine__super_ref(trine__super *s);
 void trine__super_unref(trine__super *s);
 
@@ -47,6 +73,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t puts, deletes, write_groups, write_requests, max_group;
     atomic_uint_fast64_t wal_bytes, wal_syncs, dir_syncs, gets, iterators;
     atomic_uint_fast64_t writes_busy;
+    atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     /* Set once by recovery (point-in-time mode), read by stats. */
     uint64_t recovery_wal_bytes_dropped, recovery_wal_files_set_aside;
 } trine__db_stats;
@@ -59,6 +86,9 @@ typedef struct trine__open_params {
     bool use_registry;         /* in-process registry of open paths */
     uint64_t seed;             /* memtable heights */
     bool no_close_thread;      /* tests: close behaves as if no thread could be made */
+    bool no_flush;             /* tests of the WAL alone: sealed memtables and
+                                  their WALs stay (no flush actor, and recovery
+                                  writes no tables); tables still read */
 } trine__open_params;
 
 struct trine_db {
@@ -69,10 +99,19 @@ struct trine_db {
     bool own_vfs;
     bool wal_enabled;
     bool no_close_thread;       /* trine__open_params.no_close_thread */
+    bool no_flush;              /* trine__open_params.no_flush */
     trine__file *lock;          /* LOCK file handle, NULL for no lock */
     trine__sched *sched;
     trine__actor writer;
     struct trine__writer *wstate; /* owned by the writer actor */
+    trine__actor flusher;
+    struct trine__flusher *fstate; /* owned by the flush actor; NULL without tables */
+    trine__tables *tables;           /* referenced; NULL without tables */
+    atomic_uint_fast64_t next_file;  /* file numbers: WALs (writer), tables (flush) */
+    /* Flushed memtables handed from the flush actor to the writer: a
+     * lock-free stack (flush.h); the count moves after every push. */
+    _Atomic(struct trine__flushed *) flushed;
+    struct ck_ec32 flushed_ec;
     ck_epoch_record_t *reclaim;   /* the writer's record for deferred frees */
 
     _Atomic(trine__super *) super;  /* release-published by the writer */
@@ -98,5 +137,9 @@ struct trine_db {
     struct trine_bucket default_bucket;
     trine__db_stats stats;
 };
+
+/* Makes the database read-only for good with cause's text (the first
+ * caller wins); wakes a writer that waits for a flush. */
+void trine__db_set_fatal(trine_db *db, const trine__err *cause);
 
 #endif

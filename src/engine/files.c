@@ -36,6 +36,10 @@ trine__fname_kind trine__fname_parse(const char *name, uint64_t *number) {
         *number = n;
         return TRINE__FNAME_WAL;
     }
+    if (len > 4 && strcmp(name + len - 4, ".sst") == 0 && parse_number(name, len - 4, &n)) {
+        *number = n;
+        return TRINE__FNAME_TABLE;
+    }
     if (strncmp(name, "MANIFEST-", 9) == 0 && parse_number(name + 9, len - 9, &n)) {
         *number = n;
         return TRINE__FNAME_MANIFEST;
@@ -54,6 +58,10 @@ void trine__wal_name(char *out, size_t cap, uint64_t number) {
 
 void trine__manifest_name(char *out, size_t cap, uint64_t number) {
     snprintf(out, cap, "MANIFEST-%06" PRIu64, number);
+}
+
+void trine__table_name(char *out, size_t cap, uint64_t number) {
+    snprintf(out, cap, "%06" PRIu64 ".sst", number);
 }
 
 void trine__wal_damaged_name(char *out, size_t cap, uint64_t number) {
@@ -154,6 +162,18 @@ trine_status trine__files_truncate(trine_db *db, const char *name, uint64_t size
     return close_keep(f, st, err);
 }
 
+trine_status trine__files_sync_file(trine_db *db, const char *name, trine__err *err) {
+    char path[TRINE__PATH_MAX];
+    trine__file *f = NULL;
+    trine_status st = join(db, path, name, err);
+    if (st == TRINE_OK)
+        st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, err);
+    if (st != TRINE_OK)
+        return st;
+    st = trine__file_sync(f, false, err);
+    return close_keep(f, st, err);
+}
+
 #define COPY_CHUNK ((size_t)64 * 1024)
 
 trine_status trine__files_copy(trine_db *db, const char *from, const char *to, trine__err *err) {
@@ -203,7 +223,7 @@ trine_status trine__files_copy(trine_db *db, const char *from, const char *to, t
 }
 
 trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const trine__version_edit *state,
-                                         trine__err *err) {
+                                         trine__file **keep, uint64_t *offset, trine__err *err) {
     char name[40];
     trine__manifest_name(name, sizeof name, number);
     uint8_t *bytes = NULL;
@@ -223,8 +243,13 @@ trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const tr
             st = trine__log_append(&w, bytes, len, err);
         if (st == TRINE_OK)
             st = trine__file_sync(f, false, err);
+        if (offset)
+            *offset = w.offset;
         trine__log_writer_destroy(&w);
-        st = close_keep(f, st, err);
+        if (st == TRINE_OK && keep)
+            *keep = f;
+        else
+            st = close_keep(f, st, err);
     }
     free(bytes);
     return st;

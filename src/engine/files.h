@@ -9,6 +9,9 @@
  *   NNNNNN.log.damaged  a WAL set aside by point-in-time recovery (a copy of
  *                    the damaged log, or a newer log renamed): never read,
  *                    never removed by Trine; its number is never reused
+ *   NNNNNN.sst       a table (docs/format.md); the MANIFEST lists the live
+ *                    ones. A table no edit references is a leftover of a
+ *                    flush that did not finish: a writable open removes it
  *   *.tmp            being written; never referenced (a writable open
  *                    removes leftovers)
  */
@@ -31,11 +34,12 @@ typedef enum trine__fname_kind {
     TRINE__FNAME_CURRENT,
     TRINE__FNAME_LOCK,
     TRINE__FNAME_TEMP,
-    TRINE__FNAME_WAL_DAMAGED
+    TRINE__FNAME_WAL_DAMAGED,
+    TRINE__FNAME_TABLE
 } trine__fname_kind;
 
 /* Classifies a directory entry; *number gets the file number for WAL,
- * damaged WAL and MANIFEST names. */
+ * damaged WAL, MANIFEST and table names. */
 trine__fname_kind trine__fname_parse(const char *name, uint64_t *number);
 
 /* dir/name into out (cap bytes); false if it does not fit. */
@@ -43,6 +47,7 @@ bool trine__path_join(char *out, size_t cap, const char *dir, const char *name);
 void trine__wal_name(char *out, size_t cap, uint64_t number);      /* "000007.log" */
 void trine__manifest_name(char *out, size_t cap, uint64_t number); /* "MANIFEST-000007" */
 void trine__wal_damaged_name(char *out, size_t cap, uint64_t number); /* "000007.log.damaged" */
+void trine__table_name(char *out, size_t cap, uint64_t number);    /* "000007.sst" */
 
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
  * directory when sync_dir is true. */
@@ -55,9 +60,11 @@ trine_status trine__files_sync_dir(trine_db *db, trine__err *err);
 /* Reads CURRENT: the number of the manifest it names, or TRINE_CORRUPTION
  * unless it holds exactly "MANIFEST-NNNNNN\n". */
 trine_status trine__files_read_current(trine_db *db, uint64_t *manifest_number, trine__err *err);
-/* Writes MANIFEST-number holding state as one edit, and syncs it. */
+/* Writes MANIFEST-number holding state as one edit, and syncs it. With
+ * keep, the file stays open for more edits (*keep, and *offset = its size);
+ * else it is closed. */
 trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const trine__version_edit *state,
-                                         trine__err *err);
+                                         trine__file **keep, uint64_t *offset, trine__err *err);
 /* Points CURRENT at MANIFEST-number atomically: CURRENT.tmp written and
  * synced, renamed over CURRENT, directory synced. */
 trine_status trine__files_set_current(trine_db *db, uint64_t number, trine__err *err);
@@ -67,6 +74,10 @@ trine_status trine__files_remove(trine_db *db, const char *name, trine__err *err
 trine_status trine__files_rename(trine_db *db, const char *from, const char *to, trine__err *err);
 trine_status trine__files_size(trine_db *db, const char *name, uint64_t *size, trine__err *err);
 /* Truncates name to size and syncs it. */
+/* Syncs an existing file's data (opened read-write, nothing written): what
+ * an open read may still sit only in the page cache after an earlier
+ * process's failed sync. */
+trine_status trine__files_sync_file(trine_db *db, const char *name, trine__err *err);
 trine_status trine__files_truncate(trine_db *db, const char *name, uint64_t size, trine__err *err);
 /* Copies from whole to `to`, durably and atomically: to.tmp is written and
  * synced, renamed over `to`, and the directory synced. A failure leaves

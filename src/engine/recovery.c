@@ -10,6 +10,7 @@
 
 #include "base/grow.h"
 #include "engine/files.h"
+#include "engine/flush.h"
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
 
@@ -32,6 +33,8 @@ typedef struct recovery {
     size_t nmanifests, manifests_cap;
     char **temps; /* leftover *.tmp names */
     size_t ntemps, temps_cap;
+    uint64_t *tables; /* NNNNNN.sst numbers */
+    size_t ntables, tables_cap;
     uint64_t max_number; /* of every numbered file, damaged WALs included */
     bool have_current;
     bool oom;
@@ -50,9 +53,15 @@ static bool scan_entry(void *arg, const char *name) {
     trine__fname_kind kind = trine__fname_parse(name, &number);
     if (kind == TRINE__FNAME_CURRENT)
         rc->have_current = true;
-    if ((kind == TRINE__FNAME_WAL || kind == TRINE__FNAME_MANIFEST || kind == TRINE__FNAME_WAL_DAMAGED) &&
+    if ((kind == TRINE__FNAME_WAL || kind == TRINE__FNAME_MANIFEST || kind == TRINE__FNAME_WAL_DAMAGED ||
+         kind == TRINE__FNAME_TABLE) &&
         number > rc->max_number)
         rc->max_number = number;
+    if (kind == TRINE__FNAME_TABLE) {
+        if (!trine__grow((void **)&rc->tables, &rc->tables_cap, rc->ntables + 1, sizeof *rc->tables))
+            return !(rc->oom = true);
+        rc->tables[rc->ntables++] = number;
+    }
     if (kind == TRINE__FNAME_WAL) {
         if (!trine__grow((void **)&rc->wals, &rc->wals_cap, rc->nwals + 1, sizeof *rc->wals))
             return !(rc->oom = true);
@@ -82,6 +91,7 @@ static void recovery_free(recovery *rc) {
     for (size_t i = 0; i < rc->ntemps; i++)
         free(rc->temps[i]);
     free(rc->temps);
+    free(rc->tables);
     free(rc->manifests);
     free(rc->wals);
 }
@@ -115,9 +125,11 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
         trine__version_edit edit;
         st = trine__version_edit_decode(payload, len, &edit, name, err);
         if (st == TRINE_OK) {
-            trine__version_edit_apply(state, &edit);
+            if (!trine__version_edit_apply(state, &edit))
+                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", name);
             edits++;
         }
+        trine__version_edit_free(&edit);
     }
     trine__log_reader_destroy(&rd);
     trine__err ignored;
@@ -128,6 +140,31 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
         return trine__err_set(err, TRINE_CORRUPTION,
                               "%s/%s: %zu edits but no complete database state (log number, next "
                               "file, last sequence)", db->path, name, edits);
+    return TRINE_OK;
+}
+
+static bool state_has_table(const trine__version_edit *state, uint64_t number) {
+    for (size_t i = 0; i < state->nadded; i++)
+        if (state->added[i].number == number)
+            return true;
+    return false;
+}
+
+/* Every table the manifest lists must be in the directory. */
+static trine_status check_tables_present(const recovery *rc, const trine__version_edit *state, uint64_t manifest,
+                                         trine__err *err) {
+    for (size_t i = 0; i < state->nadded; i++) {
+        bool found = false;
+        for (size_t j = 0; j < rc->ntables && !found; j++)
+            found = rc->tables[j] == state->added[i].number;
+        if (!found) {
+            char name[32], man[40];
+            trine__table_name(name, sizeof name, state->added[i].number);
+            trine__manifest_name(man, sizeof man, manifest);
+            return trine__err_set(err, TRINE_CORRUPTION, "%s/%s: table file %s referenced by %s is missing",
+                                  rc->db->path, name, name, man);
+        }
+    }
     return TRINE_OK;
 }
 
@@ -405,11 +442,32 @@ static trine_status point_in_time(recovery *rc, const damage *dmg, trine__recove
  * ones, empty ones, torn ones without a complete record), manifests CURRENT
  * does not name, leftover *.tmp files — and syncs the directory, so none of
  * them can come back once the new WAL takes writes. */
-static trine_status remove_stale(recovery *rc, uint64_t current_manifest, trine__err *err) {
+static trine_status remove_stale(recovery *rc, uint64_t current_manifest, const trine__version_edit *state,
+                                 trine__err *err) {
     trine_db *db = rc->db;
     char name[TRINE__PATH_MAX];
     bool removed = false;
     trine_status st = TRINE_OK;
+    /* What follows acts on the manifest just read (obsolete WALs go, tables
+     * it does not list go). The bytes read may never have reached the disk:
+     * an earlier process appended an edit, its sync failed and it went
+     * read-only, but the page cache still serves the edit. Acting on it and
+     * then losing it to a power loss would lose the WALs it made obsolete,
+     * so the manifest is made durable first (or the open fails). */
+    if (rc->have_current) {
+        trine__manifest_name(name, sizeof name, current_manifest);
+        if ((st = trine__files_sync_file(db, name, err)) != TRINE_OK)
+            return st;
+    }
+    /* Tables no edit references: written by a flush that did not reach the
+     * manifest. Without CURRENT there is no manifest to judge by. */
+    for (size_t i = 0; i < rc->ntables && rc->have_current && st == TRINE_OK; i++) {
+        if (state_has_table(state, rc->tables[i]))
+            continue;
+        trine__table_name(name, sizeof name, rc->tables[i]);
+        st = trine__files_remove(db, name, err);
+        removed = true;
+    }
     for (size_t i = 0; i < rc->nwals && st == TRINE_OK; i++) {
         if (rc->wals[i].records > 0 || rc->wals[i].set_aside)
             continue;
@@ -435,8 +493,44 @@ static trine_status remove_stale(recovery *rc, uint64_t current_manifest, trine_
 }
 
 /* Steps 4-8 of a writable open, after replay (and step 3). */
-static trine_status install(recovery *rc, uint64_t old_manifest, uint64_t old_log_number, trine__recovered *out,
+/* Step 5b: every memtable replay filled becomes an L0 table in state; the
+ * memtables are then replaced by one empty one. */
+static trine_status flush_replayed(recovery *rc, trine__version_edit *state, trine__recovered *out,
+                                   trine__err *err) {
+    trine_db *db = rc->db;
+    bool wrote = false;
+    for (size_t i = 0; i < out->count; i++) {
+        if (trine__memtable_count(out->mems[i]) == 0)
+            continue;
+        trine__table_meta meta;
+        trine_status st = trine__flush_write_table(db, out->mems[i], out->next_file++, &meta, err);
+        if (st != TRINE_OK)
+            return st;
+        bool ok = trine__version_edit_add_table(state, &meta);
+        free(meta.smallest);
+        free(meta.largest);
+        if (!ok)
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+        wrote = true;
+    }
+    if (!wrote)
+        return TRINE_OK;
+    trine_status st = trine__files_sync_dir(db, err);
+    if (st != TRINE_OK)
+        return st;
+    trine__memtable *fresh = trine__memtable_new_sized(out->count, db->opts.memtable_bytes);
+    if (!fresh)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+    for (size_t i = 0; i < out->count; i++)
+        trine__memtable_unref(out->mems[i]);
+    out->mems[0] = fresh;
+    out->count = 1;
+    return TRINE_OK;
+}
+
+static trine_status install(recovery *rc, uint64_t old_manifest, trine__version_edit *state, trine__recovered *out,
                             trine__err *err) {
+    uint64_t old_log_number = state->log_number;
     trine_db *db = rc->db;
     trine_status st;
     /* 4. A torn tail after good records: cut back to the last good one. */
@@ -451,13 +545,17 @@ static trine_status install(recovery *rc, uint64_t old_manifest, uint64_t old_lo
         w->torn = false;
     }
     /* 5. */
-    if ((st = remove_stale(rc, old_manifest, err)) != TRINE_OK)
+    if ((st = remove_stale(rc, old_manifest, state, err)) != TRINE_OK)
+        return st;
+    /* 5b. */
+    bool tables = db->wal_enabled && !db->no_flush;
+    if (tables && (st = flush_replayed(rc, state, out, err)) != TRINE_OK)
         return st;
     /* 6. Numbers first, files after: the manifest is installed before the
      * new WAL exists, so a crash in between leaves a database whose log
      * number simply names a WAL that was never written. */
     uint64_t log_number = 0;
-    for (size_t i = 0; i < rc->nwals && !log_number; i++)
+    for (size_t i = 0; i < rc->nwals && !log_number && !tables; i++)
         if (rc->wals[i].number >= old_log_number && rc->wals[i].records > 0)
             log_number = rc->wals[i].number;
     uint64_t manifest_number = out->next_file++;
@@ -465,12 +563,15 @@ static trine_status install(recovery *rc, uint64_t old_manifest, uint64_t old_lo
         out->wal_number = out->next_file++;
     if (!log_number)
         log_number = out->wal_number;
-    trine__version_edit fresh = {.has_log_number = true, .log_number = log_number,
-                                 .has_next_file = true, .next_file = out->next_file,
-                                 .has_last_seq = true, .last_seq = out->last_seq};
-    if ((st = trine__files_write_manifest(db, manifest_number, &fresh, err)) != TRINE_OK ||
+    state->has_log_number = state->has_next_file = state->has_last_seq = true;
+    state->log_number = log_number;
+    state->next_file = out->next_file;
+    state->last_seq = out->last_seq;
+    if ((st = trine__files_write_manifest(db, manifest_number, state, tables ? &out->manifest : NULL,
+                                          &out->manifest_offset, err)) != TRINE_OK ||
         (st = trine__files_set_current(db, manifest_number, err)) != TRINE_OK)
         return st;
+    out->manifest_number = manifest_number;
     /* 7. Directory synced in every mode: writes start in this file. */
     if (db->wal_enabled) {
         trine__log_writer log;
@@ -491,6 +592,16 @@ static trine_status install(recovery *rc, uint64_t old_manifest, uint64_t old_lo
         trine__manifest_name(name, sizeof name, old_manifest);
         (void)trine__files_remove(db, name, &ignored);
     }
+    /* With tables every replayed record is in a table the new manifest
+     * lists, so the replayed WALs are obsolete: same reasoning. */
+    for (size_t i = 0; i < rc->nwals && tables; i++) {
+        if (rc->wals[i].set_aside || rc->wals[i].records == 0)
+            continue;
+        char name[32];
+        trine__err ignored;
+        trine__wal_name(name, sizeof name, rc->wals[i].number);
+        (void)trine__files_remove(db, name, &ignored);
+    }
     return TRINE_OK;
 }
 
@@ -499,6 +610,8 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
     recovery rc;
     memset(&rc, 0, sizeof rc);
     rc.db = db;
+    trine__version_edit state;
+    memset(&state, 0, sizeof state);
     trine_status st = trine__vfs_list(db->vfs, db->path, scan_entry, &rc, err);
     if (st == TRINE_OK && rc.oom)
         st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory listing %s", db->path);
@@ -508,8 +621,6 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         qsort(rc.wals, rc.nwals, sizeof *rc.wals, cmp_wal);
 
     /* 1. */
-    trine__version_edit state;
-    memset(&state, 0, sizeof state);
     uint64_t old_manifest = 0;
     if (rc.have_current) {
         if ((st = trine__files_read_current(db, &old_manifest, err)) != TRINE_OK ||
@@ -533,6 +644,9 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         state.last_seq = 0;
     }
 
+    if (rc.have_current && (st = check_tables_present(&rc, &state, old_manifest, err)) != TRINE_OK)
+        goto done;
+
     /* 2. */
     replay rp = {.out = out, .seed = seed, .memtable_bytes = db->opts.memtable_bytes};
     out->last_seq = state.last_seq;
@@ -547,9 +661,12 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         goto done;
     out->next_file = state.next_file > rc.max_number + 1 ? state.next_file : rc.max_number + 1;
     if (!db->opts.read_only)
-        st = install(&rc, old_manifest, state.log_number, out, err);
+        st = install(&rc, old_manifest, &state, out, err);
+    if (st == TRINE_OK && !(out->version = trine__version_new(&state, err)))
+        st = err->status != TRINE_OK ? err->status : trine__err_set(err, TRINE_NO_MEMORY, "out of memory");
 
 done:
+    trine__version_edit_free(&state);
     recovery_free(&rc);
     if (st != TRINE_OK)
         trine__recovered_free(out);
@@ -566,5 +683,14 @@ void trine__recovered_free(trine__recovered *r) {
         trine__err ignored;
         trine__file_close(r->wal, &ignored);
         r->wal = NULL;
+    }
+    if (r->manifest) {
+        trine__err ignored;
+        trine__file_close(r->manifest, &ignored);
+        r->manifest = NULL;
+    }
+    if (r->version) {
+        trine__version_unref(r->version);
+        r->version = NULL;
     }
 }

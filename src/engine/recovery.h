@@ -26,17 +26,24 @@
  *   4. truncate a WAL that ends torn after good records to its last good
  *      record, and sync it;
  *   5. remove the WALs that hold no record (obsolete, empty, or torn before
- *      their first record), the manifests CURRENT does not name and
- *      leftover *.tmp files, then sync the directory: none of them can come
- *      back in front of the WAL made in 7;
- *   6. write MANIFEST-N with the whole state (its log number names the
- *      oldest WAL that holds records, else the new WAL's number), sync it;
+ *      their first record), the manifests CURRENT does not name, tables no
+ *      edit references (a flush that did not finish) and leftover *.tmp
+ *      files, then sync the directory: none of them can come back in front
+ *      of the WAL made in 7;
+ *   5b. (tables) write what replay put in memtables as L0 tables, sync
+ *      each, sync the directory: from here on the WALs are not needed once
+ *      a manifest lists these tables;
+ *   6. write MANIFEST-N with the whole state (the live tables; its log
+ *      number is the new WAL's: every record is in a table), sync it;
  *      write CURRENT.tmp, sync, rename over CURRENT, sync the directory (in
  *      every durability mode: the structure of the database never depends
  *      on luck). Until the rename is durable the old CURRENT names the old,
  *      still valid state;
  *   7. create the new WAL (file, header, sync, directory sync);
- *   8. remove the old manifest, best effort (recovery.c says why).
+ *   8. remove the old manifest and the replayed WALs, best effort
+ *      (recovery.c says why).
+ * Tables referenced by the MANIFEST but missing from the directory fail
+ * the open (TRINE_CORRUPTION naming the file) before anything changes.
  * Every error of steps 1-7 fails the open with a message naming the file.
  * A read-only open does 1-2 only (and reports point-in-time damage without
  * acting on it) and changes nothing on disk.
@@ -52,6 +59,11 @@ typedef struct trine__recovered {
     size_t count;
     uint64_t last_seq;
     uint64_t next_file;
+    trine__version *version; /* the tables (referenced); always set on success */
+    /* writable opens with tables: the new MANIFEST, open for the flush actor */
+    trine__file *manifest;
+    uint64_t manifest_number;
+    uint64_t manifest_offset;
     /* writable opens only: */
     trine__file *wal;
     uint64_t wal_number;
@@ -65,6 +77,6 @@ typedef struct trine__recovered {
 /* Runs the steps above for db (directory exists and is locked). On error
  * nothing is left open and err names the file. */
 trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, trine__err *err);
-void trine__recovered_free(trine__recovered *r); /* unrefs memtables; closes wal if still set */
+void trine__recovered_free(trine__recovered *r); /* unrefs memtables and version; closes what is still set */
 
 #endif

@@ -1,4 +1,4 @@
-/* Super versions: the memtables a reader sees (see db.h). */
+/* Super versions: the memtables and tables a reader sees (see db.h). */
 #include <stdlib.h>
 
 #include "engine/db.h"
@@ -7,7 +7,7 @@ static trine__super *alloc_super(size_t count) {
     trine__super *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->mems = calloc(count, sizeof *s->mems);
+    s->mems = calloc(count ? count : 1, sizeof *s->mems);
     if (!s->mems) {
         free(s);
         return NULL;
@@ -28,6 +28,33 @@ trine__super *trine__super_new(trine__memtable *active, trine__super *prev) {
         s->mems[i] = prev->mems[i - 1];
         trine__memtable_ref(s->mems[i]);
     }
+    s->version = prev ? prev->version : NULL;
+    if (s->version)
+        trine__version_ref(s->version);
+    s->tables = prev ? prev->tables : NULL;
+    if (s->tables)
+        trine__tables_ref(s->tables);
+    return s;
+}
+
+trine__super *trine__super_replace(const trine__super *prev, const trine__memtable *gone, trine__version *v) {
+    trine__super *s = alloc_super(prev->count);
+    if (!s)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < prev->count; i++) {
+        if (prev->mems[i] == gone)
+            continue;
+        s->mems[n] = prev->mems[i];
+        trine__memtable_ref(s->mems[n++]);
+    }
+    s->count = n;
+    s->version = v;
+    if (v)
+        trine__version_ref(v);
+    s->tables = prev->tables;
+    if (s->tables)
+        trine__tables_ref(s->tables);
     return s;
 }
 
@@ -38,6 +65,38 @@ void trine__super_unref(trine__super *s) {
         return;
     for (size_t i = 0; i < s->count; i++)
         trine__memtable_unref(s->mems[i]);
+    if (s->version)
+        trine__version_unref(s->version);
+    if (s->tables)
+        trine__tables_unref(s->tables);
     free(s->mems);
     free(s);
+}
+
+trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o) {
+    trine__tables *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    atomic_init(&t->refs, 1);
+    t->seek_policy = o->default_bucket.index_seek;
+    /* 2^4 shards; up to half of the cache for index and filter partitions. */
+    t->block_cache = trine__block_cache_new(o->block_cache_bytes, 4, 0.5);
+    t->table_cache = t->block_cache ? trine__table_cache_new(vfs, dir, o->max_open_tables, t->block_cache) : NULL;
+    if (!t->table_cache) {
+        if (t->block_cache)
+            trine__block_cache_free(t->block_cache);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void trine__tables_ref(trine__tables *t) { atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed); }
+
+void trine__tables_unref(trine__tables *t) {
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    trine__table_cache_free(t->table_cache); /* its tables release their blocks first */
+    trine__block_cache_free(t->block_cache);
+    free(t);
 }

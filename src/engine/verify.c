@@ -6,6 +6,18 @@
  * order (CURRENT, MANIFESTs, WALs by number, then the rest by name) and
  * judges each the way recovery would: a torn last record of the newest WAL
  * is normal after a crash, damage anywhere else is a problem.
+ *
+ * Tables (NNNNNN.sst) are opened without a block cache, so every block is
+ * read from the file, and read whole by a table iterator: the reader checks
+ * the footer, the meta-index, the properties, both top-level indexes and
+ * the checksum of every index partition and data block it loads; here we
+ * check that keys rise strictly in internal order and that the entries
+ * agree with the properties. Filter partitions are not on the iterator's
+ * path and are not read. A table is then held against the MANIFEST state
+ * (the folded edits of the MANIFEST CURRENT names): size, entry count, key
+ * and sequence range must match its edit; a table the state lists but the
+ * directory lacks is reported too. A table no edit references is a
+ * leftover of a flush cut short: listed with a note, never a problem.
  */
 #include "engine/verify.h"
 
@@ -18,6 +30,8 @@
 #include "base/grow.h"
 #include "core/core.h"
 #include "engine/files.h"
+#include "lsm/ikey.h"
+#include "lsm/table.h"
 #include "lsm/version_edit.h"
 #include "lsm/wbatch.h"
 
@@ -25,6 +39,7 @@ typedef struct entry {
     char *name;
     trine__fname_kind kind;
     uint64_t number;
+    bool missing; /* a table the MANIFEST lists that is not in the directory */
 } entry;
 
 typedef struct verifier {
@@ -36,6 +51,7 @@ typedef struct verifier {
     bool oom;
     uint64_t current_manifest; /* 0: CURRENT missing or bad */
     trine__version_edit state; /* of the current MANIFEST */
+    bool state_ok;             /* the current MANIFEST read whole: state is the live set */
     uint64_t last_seq;         /* across WALs, oldest first */
     size_t problems;
     trine_status first_status;
@@ -50,6 +66,7 @@ static bool collect(void *arg, const char *name) {
     if (!(e->name = strdup(name)))
         return !(v->oom = true);
     e->number = 0;
+    e->missing = false;
     e->kind = trine__fname_parse(name, &e->number);
     v->count++;
     return true;
@@ -83,6 +100,7 @@ static const char *kind_name(trine__fname_kind k) {
     case TRINE__FNAME_WAL_DAMAGED: return "damaged WAL copy";
     case TRINE__FNAME_LOCK: return "lock";
     case TRINE__FNAME_TEMP: return "temporary";
+    case TRINE__FNAME_TABLE: return "table";
     default: return "unknown";
     }
 }
@@ -192,8 +210,9 @@ static trine_status check_edit(verifier *v, const entry *e, const void *payload,
                                trine__err *err) {
     trine__version_edit edit;
     trine_status st = trine__version_edit_decode(payload, len, &edit, e->name, err);
-    if (st == TRINE_OK && e->number == v->current_manifest)
-        trine__version_edit_apply(&v->state, &edit);
+    if (st == TRINE_OK && e->number == v->current_manifest && !trine__version_edit_apply(&v->state, &edit))
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", e->name);
+    trine__version_edit_free(&edit);
     return st;
 }
 
@@ -208,6 +227,8 @@ static void verify_manifest(verifier *v, const entry *e) {
                               "state (log number, next file, last sequence)", e->name, r.records);
         r.offset = r.size;
     }
+    if (current)
+        v->state_ok = r.st == TRINE_OK;
     if (r.st == TRINE_OK) {
         snprintf(msg, sizeof msg, "%s%s", current ? "" : "not named by CURRENT: never read; a writable open "
                  "removes it", r.torn ? (current ? "torn last edit (an open drops it)" : "; torn last edit") : "");
@@ -224,9 +245,11 @@ static trine_status check_batch(verifier *v, const entry *e, const void *payload
     trine__wbatch_op op;
     while (st == TRINE_OK)
         st = trine__wbatch_next(&br, &op, err);
-    if (st != TRINE_DONE)
-        return trine__err_set(err, st, "%s: record at offset %" PRIu64 ": %.200s", e->name, offset,
-                              err->msg);
+    if (st != TRINE_DONE) {
+        char cause[TRINE__ERR_MSG_MAX];
+        snprintf(cause, sizeof cause, "%s", err->msg); /* err->msg is rewritten below */
+        return trine__err_set(err, st, "%s: record at offset %" PRIu64 ": %.200s", e->name, offset, cause);
+    }
     if (first <= v->last_seq)
         return trine__err_set(err, TRINE_CORRUPTION, "%s: record at offset %" PRIu64 " starts at sequence %"
                               PRIu64 ", not after %" PRIu64, e->name, offset, first, v->last_seq);
@@ -269,6 +292,194 @@ static void verify_wals(verifier *v, size_t from, size_t to) {
     }
 }
 
+/* ---- tables ---------------------------------------------------------------- */
+
+static const trine__table_meta *find_meta(const verifier *v, uint64_t number) {
+    for (size_t i = 0; v->state_ok && i < v->state.nadded; i++)
+        if (v->state.added[i].number == number)
+            return &v->state.added[i];
+    return NULL;
+}
+
+/* The byte offset a table reader's message names ("... offset N ..."), or
+ * the footer's for the errors found there; 0 when there is none. */
+static uint64_t offset_in(const char *msg, uint64_t size) {
+    const char *p = strstr(msg, "offset ");
+    if (p && p[7] >= '0' && p[7] <= '9')
+        return strtoull(p + 7, NULL, 10);
+    if ((strstr(msg, "footer") || strstr(msg, "magic") || strstr(msg, "format")) &&
+        size >= TRINE__TABLE_FOOTER_BYTES)
+        return size - TRINE__TABLE_FOOTER_BYTES;
+    return 0;
+}
+
+/* What reading a table whole found. */
+typedef struct table_scan {
+    uint64_t entries, seq_min, seq_max;
+    uint8_t *first, *last; /* internal keys (malloc'd) */
+    size_t first_len, last_len, last_cap;
+} table_scan;
+
+static void table_scan_free(table_scan *ts) {
+    free(ts->first);
+    free(ts->last);
+}
+
+static bool keep_key(uint8_t **dst, size_t *dst_len, size_t *cap, const uint8_t *key, size_t len) {
+    if (len > *cap) {
+        uint8_t *p = realloc(*dst, len);
+        if (!p)
+            return false;
+        *dst = p;
+        *cap = len;
+    }
+    memcpy(*dst, key, len);
+    *dst_len = len;
+    return true;
+}
+
+/* Opens the table (no block cache: every block comes from the file) and
+ * reads every entry: checksums are the reader's; key order and the entry
+ * count are checked here. */
+static trine_status scan_table(trine__file *f, const char *name, uint64_t size, table_scan *ts, uint64_t *offset,
+                               trine__err *err) {
+    trine__table *t = NULL;
+    trine_status st = trine__table_open(f, name, size, NULL, &t, err);
+    if (st != TRINE_OK) {
+        *offset = offset_in(err->msg, size);
+        return st;
+    }
+    const trine__table_props *p = trine__table_props_of(t);
+    ts->seq_min = UINT64_MAX;
+    trine__table_iter *it = trine__table_iter_new(t, TRINE__SEEK_AUTO);
+    if (!it) {
+        trine__table_close(t);
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", name);
+    }
+    size_t first_cap = 0;
+    for (trine__table_iter_first(it); trine__table_iter_valid(it); trine__table_iter_next(it)) {
+        size_t kl;
+        const uint8_t *k = trine__table_iter_key(it, &kl);
+        if (kl < TRINE__IKEY_TRAILER_BYTES) {
+            st = trine__err_set(err, TRINE_CORRUPTION, "%s: entry %" PRIu64 " has a %zu-byte key, shorter than "
+                                "its 8-byte trailer", name, ts->entries + 1, kl);
+            break;
+        }
+        if (ts->entries > 0 && trine__ikey_cmp(ts->last, ts->last_len, k, kl) >= 0) {
+            st = trine__err_set(err, TRINE_CORRUPTION, "%s: entry %" PRIu64 " is not after the one before it in "
+                                "internal key order", name, ts->entries + 1);
+            break;
+        }
+        if ((ts->entries == 0 && !keep_key(&ts->first, &ts->first_len, &first_cap, k, kl)) ||
+            !keep_key(&ts->last, &ts->last_len, &ts->last_cap, k, kl)) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", name);
+            break;
+        }
+        uint64_t seq = trine__trailer_seq(trine__ikey_trailer(k, kl));
+        ts->seq_min = seq < ts->seq_min ? seq : ts->seq_min;
+        ts->seq_max = seq > ts->seq_max ? seq : ts->seq_max;
+        ts->entries++;
+    }
+    if (st == TRINE_OK && (st = trine__table_iter_status(it, err)) != TRINE_OK)
+        *offset = offset_in(err->msg, size);
+    if (st == TRINE_OK && ts->entries != p->entries)
+        st = trine__err_set(err, TRINE_CORRUPTION, "%s: %" PRIu64 " entries read, its properties say %" PRIu64,
+                            name, ts->entries, p->entries);
+    trine__table_iter_free(it);
+    trine__table_close(t);
+    return st;
+}
+
+/* Does what the file holds agree with the edit that added it? */
+static trine_status check_meta(const verifier *v, const entry *e, const trine__table_meta *m, const table_scan *ts,
+                               trine__err *err) {
+    char man[40];
+    trine__manifest_name(man, sizeof man, v->current_manifest);
+    if (ts->entries != m->entries)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: holds %" PRIu64 " entries, %s records %" PRIu64, e->name,
+                              ts->entries, man, m->entries);
+    if (ts->entries > 0 &&
+        (trine__ikey_cmp(ts->first, ts->first_len, m->smallest, m->smallest_len) != 0 ||
+         trine__ikey_cmp(ts->last, ts->last_len, m->largest, m->largest_len) != 0))
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: its first or last key differs from the key range %s "
+                              "records for it", e->name, man);
+    if (ts->entries > 0 && (ts->seq_min != m->seq_min || ts->seq_max != m->seq_max))
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: holds sequences %" PRIu64 "..%" PRIu64 ", %s records %"
+                              PRIu64 "..%" PRIu64, e->name, ts->seq_min, ts->seq_max, man, m->seq_min, m->seq_max);
+    if (ts->entries > 0 && ts->seq_max > v->state.last_seq)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: holds sequence %" PRIu64 ", past the last sequence %"
+                              PRIu64 " of %s", e->name, ts->seq_max, v->state.last_seq, man);
+    return TRINE_OK;
+}
+
+static void verify_table(verifier *v, const entry *e) {
+    char man[40], msg[2 * TRINE__ERR_MSG_MAX] = "";
+    trine__manifest_name(man, sizeof man, v->current_manifest);
+    if (e->missing) {
+        const trine__table_meta *m = find_meta(v, e->number);
+        snprintf(msg, sizeof msg, "%s: %s lists it (level %" PRIu32 ", %" PRIu64 " bytes) but the directory "
+                 "lacks it", e->name, man, m ? m->level : 0, m ? m->size : 0);
+        report(v, e, 0, 0, TRINE_CORRUPTION, 0, msg);
+        return;
+    }
+    trine__err err;
+    trine__err_clear(&err);
+    const trine__table_meta *m = find_meta(v, e->number);
+    uint64_t size = 0, offset = 0;
+    trine__file *f = NULL;
+    table_scan ts = {0};
+    trine_status st = open_file(v, e->name, &f, &size, &err);
+    if (st == TRINE_OK && m && size != m->size) {
+        st = trine__err_set(&err, TRINE_CORRUPTION, "%s: %" PRIu64 " bytes, but %s records %" PRIu64 "%s", e->name,
+                            size, man, m->size, size < m->size ? " (cut short)" : "");
+        offset = size < m->size ? size : m->size;
+    }
+    if (st == TRINE_OK)
+        st = scan_table(f, e->name, size, &ts, &offset, &err);
+    if (f) {
+        trine__err ignored;
+        trine__file_close(f, &ignored);
+    }
+    if (st == TRINE_OK && m)
+        st = check_meta(v, e, m, &ts, &err);
+    if (m || !v->state_ok) {
+        /* Part of the database (or no state to judge by): a problem is one. */
+        if (st == TRINE_OK && m)
+            snprintf(msg, sizeof msg, "level %" PRIu32 ", sequences %" PRIu64 "..%" PRIu64, m->level,
+                     ts.entries ? ts.seq_min : 0, ts.seq_max);
+        else if (st == TRINE_OK)
+            snprintf(msg, sizeof msg, "not checked against the MANIFEST (it could not be read)");
+        report(v, e, size, ts.entries, st, offset, st == TRINE_OK ? msg : err.msg);
+    } else {
+        /* No edit references it: never read by an open, so not a problem. */
+        bool leftover = v->state.has_next_file && e->number >= v->state.next_file;
+        snprintf(msg, sizeof msg, "%s%s%.300s", leftover ? "not referenced by the MANIFEST: left by an interrupted "
+                 "flush; trine_repair or a writable open removes it" : "not referenced by the MANIFEST and numbered "
+                 "below its next file number (an obsolete table): a writable open removes it",
+                 st == TRINE_OK ? "" : "; unreadable: ", st == TRINE_OK ? "" : err.msg);
+        report(v, e, size, ts.entries, TRINE_OK, 0, msg);
+    }
+    table_scan_free(&ts);
+}
+
+/* Appends an entry for every table the state lists that the directory
+ * lacks, so it is reported in its place among the tables. */
+static void add_missing_tables(verifier *v) {
+    for (size_t i = 0; v->state_ok && i < v->state.nadded; i++) {
+        uint64_t number = v->state.added[i].number;
+        bool present = false;
+        for (size_t j = 0; j < v->count && !present; j++)
+            present = v->entries[j].kind == TRINE__FNAME_TABLE && v->entries[j].number == number;
+        if (present)
+            continue;
+        char name[32];
+        trine__table_name(name, sizeof name, number);
+        if (!collect(v, name))
+            return;
+        v->entries[v->count - 1].missing = true;
+    }
+}
+
 static void verify_other(verifier *v, const entry *e) {
     static const char *const notes[] = {
         [TRINE__FNAME_UNKNOWN] = "not a Trine file: ignored",
@@ -294,6 +505,7 @@ static void verifier_free(verifier *v) {
     for (size_t i = 0; i < v->count; i++)
         free(v->entries[i].name);
     free(v->entries);
+    trine__version_edit_free(&v->state);
 }
 
 /* Walks the listed files in order. */
@@ -307,8 +519,16 @@ static void verify_all(verifier *v) {
     while (i < v->count && v->entries[i].kind == TRINE__FNAME_WAL)
         i++;
     verify_wals(v, wal_from, i);
-    for (; i < v->count; i++)
-        verify_other(v, &v->entries[i]);
+    size_t listed = v->count;
+    add_missing_tables(v);
+    if (v->count > listed)
+        qsort(v->entries + i, v->count - i, sizeof *v->entries, cmp_entry);
+    for (; i < v->count; i++) {
+        if (v->entries[i].kind == TRINE__FNAME_TABLE)
+            verify_table(v, &v->entries[i]);
+        else
+            verify_other(v, &v->entries[i]);
+    }
 }
 
 trine_status trine__verify(trine__vfs *vfs, const char *path, bool use_registry, trine_verify_callback cb,
@@ -368,6 +588,8 @@ trine_status trine__verify(trine__vfs *vfs, const char *path, bool use_registry,
     }
     qsort(v->entries, v->count, sizeof *v->entries, cmp_entry);
     verify_all(v);
+    if (v->oom && !v->problems)
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory verifying %s", path);
     if (v->problems)
         st = trine__err_set(err, v->first_status, "%s: %zu problem%s found; the first: %.300s", path,
                             v->problems, v->problems == 1 ? "" : "s", v->first_msg);

@@ -5,10 +5,21 @@
  *           from an engine thread (a callback, possibly on this very
  *           thread) only if there is room: such a sender never waits, its
  *           write completes with TRINE_BUSY (enqueue below);
+ *           FLUSH{future} from trine_flush: seal the active memtable if it
+ *           holds anything, then a BARRIER to the flush actor;
+ *           POKE from the flush actor: finished flushes wait in db->flushed;
  *           SHUTDOWN from close, after every caller has left the database.
- * Sends:    nothing yet (SSTables will add FLUSH_MEMTABLE to a flush actor).
+ * Sends:    FLUSH{sealed memtable} and BARRIER to the flush actor.
  * Owns:     the WAL file and its log writer, the sequence counter, the active
- *           memtable, and every replacement of the super version.
+ *           memtable, and every replacement of the super version (a flush
+ *           ends by handing its new version here: install_flushed).
+ * Stall:    at most max_sealed_memtables sealed memtables wait for flush. A
+ *           full active memtable is sealed only below that; past it the
+ *           writer waits for a flush to end before it writes more (its
+ *           mailbox fills, callers wait or get TRINE_BUSY as backpressure
+ *           says). The flush actor never waits for the writer (flush.c), so
+ *           the wait always ends. The database always runs on the THREADS
+ *           scheduler, where the writer may block.
  * Ordering: one group = everything queued, up to max_group_requests. The
  *           group becomes one WAL record and one sync at the strongest
  *           durability any of its requests asked for; then the memtable
@@ -30,11 +41,17 @@
 #include "actors/park.h"
 #include "engine/writer.h"
 #include "engine/files.h"
+#include "engine/flush.h"
 #include "lsm/log.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
 
-enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2 };
+enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4 };
+
+typedef struct wmsg_flush {
+    trine__msg hdr;
+    trine_future *future;
+} wmsg_flush;
 
 typedef struct wmsg_write {
     trine__msg hdr;
@@ -51,9 +68,9 @@ typedef struct trine__writer {
     uint64_t wal_number;
     trine__log_writer log;
     uint64_t next_seq;
-    uint64_t next_file;
     trine__memtable *active;   /* borrowed from the installed super */
     size_t sealed_bytes;       /* bytes of the sealed memtables */
+    size_t sealed_count;       /* sealed memtables not yet flushed (tables only) */
     bool dir_dirty;            /* a WAL was created without a directory sync */
     trine__msg **gather;       /* group buffer for lingering (gather_cap slots) */
     size_t gather_cap;
@@ -62,9 +79,11 @@ typedef struct trine__writer {
     size_t buf_cap;
     trine__msg shutdown_msg;   /* preallocated: stopping never fails for lack of memory */
     trine__err shutdown_err;
+    trine__msg poke_msg;       /* the flush actor's wake-up (trine__writer_poke) */
+    atomic_int poke_queued;
 } trine__writer;
 
-static void set_fatal(trine_db *db, const trine__err *cause) {
+void trine__db_set_fatal(trine_db *db, const trine__err *cause) {
     int expected = 0;
     if (atomic_compare_exchange_strong(&db->fatal, &expected, 1)) {
         snprintf(db->fatal_msg, sizeof db->fatal_msg,
@@ -72,6 +91,19 @@ static void set_fatal(trine_db *db, const trine__err *cause) {
         atomic_thread_fence(memory_order_release);
         atomic_store(&db->fatal, 2); /* 2 = message readable */
     }
+    ck_ec32_inc(&db->flushed_ec, &trine__ec_mp); /* a writer waiting for a flush stops waiting */
+}
+
+static void set_fatal(trine_db *db, const trine__err *cause) { trine__db_set_fatal(db, cause); }
+
+void trine__writer_poke(trine_db *db) {
+    trine__writer *w = db->wstate;
+    int expected = 0;
+    if (!w || !atomic_compare_exchange_strong(&w->poke_queued, &expected, 1))
+        return; /* one is queued: it will see this flush too */
+    /* A full mailbox means the writer runs soon anyway and drains then. */
+    if (!trine__actor_try_send(&db->writer, &w->poke_msg))
+        atomic_store(&w->poke_queued, 0);
 }
 
 /* Each message lives inside its future: completing the future may free it,
@@ -131,14 +163,13 @@ static trine_status roll(trine__writer *w, trine__err *err) {
             atomic_fetch_add(&db->stats.wal_syncs, 1);
         trine__file *file = NULL;
         trine__log_writer log;
-        uint64_t number = w->next_file;
+        uint64_t number = atomic_fetch_add(&db->next_file, 1);
         if (st == TRINE_OK)
             st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, &file, &log, err);
         if (st != TRINE_OK) {
             trine__memtable_unref(mem);
             return st;
         }
-        w->next_file++;
         trine__err ignored;
         trine__file_close(w->wal, &ignored);
         trine__log_writer_destroy(&w->log);
@@ -160,8 +191,85 @@ static trine_status roll(trine__writer *w, trine__err *err) {
     ck_epoch_call(db->reclaim, &old->epoch_entry, super_release_installed);
     ck_epoch_poll(db->reclaim);
     w->sealed_bytes += trine__memtable_bytes(w->active);
+    trine__memtable *sealed = w->active;
     w->active = mem;
+    if (db->fstate) {
+        w->sealed_count++;
+        if (!trine__flusher_flush(db, sealed, w->wal_number, w->next_seq - 1))
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory queueing a flush");
+    }
     return TRINE_OK;
+}
+
+/* Swaps each finished flush's memtable for its table (its new version). */
+static void install_flushed(trine__writer *w) {
+    trine_db *db = w->db;
+    trine__flushed *list = trine__flushed_take(db);
+    if (!list)
+        return;
+    for (trine__flushed *f = list; f; f = f->next) {
+        if (f->barrier) {
+            /* Everything before it is installed (this list is in order). */
+            trine__future_complete(f->barrier, TRINE_OK, NULL);
+            f->barrier = NULL;
+            continue;
+        }
+        trine__super *old = atomic_load_explicit(&db->super, memory_order_relaxed);
+        trine__super *fresh = trine__super_replace(old, f->mem, f->version);
+        if (!fresh)
+            continue; /* out of memory: the memtable stays readable; a later install drops it */
+        atomic_store_explicit(&db->super, fresh, memory_order_release);
+        ck_epoch_call(db->reclaim, &old->epoch_entry, super_release_installed);
+        if (fresh->count < old->count) {
+            size_t bytes = trine__memtable_bytes(f->mem);
+            w->sealed_bytes = w->sealed_bytes > bytes ? w->sealed_bytes - bytes : 0;
+            if (w->sealed_count)
+                w->sealed_count--;
+        }
+    }
+    ck_epoch_poll(db->reclaim);
+    trine__flushed_free(list);
+    atomic_store_explicit(&db->mem_bytes, w->sealed_bytes + trine__memtable_bytes(w->active), memory_order_relaxed);
+}
+
+static bool active_full(const trine__writer *w) {
+    return trine__memtable_bytes(w->active) >= w->db->opts.memtable_bytes;
+}
+
+/* Seals the active memtable when it is full and the flush backlog allows. */
+static void maybe_roll(trine__writer *w) {
+    trine_db *db = w->db;
+    if (!w->wal || atomic_load(&db->fatal) != 0 || !active_full(w))
+        return;
+    if (db->fstate && w->sealed_count >= db->opts.max_sealed_memtables)
+        return; /* stall_for_flush waits before the next write */
+    trine__err err;
+    trine__err_clear(&err);
+    if (roll(w, &err) != TRINE_OK)
+        set_fatal(db, &err);
+}
+
+/* Before a write: while the active memtable is full and max_sealed_memtables
+ * wait for flush, wait for a flush to end (backpressure, see the top). */
+static void stall_for_flush(trine__writer *w) {
+    trine_db *db = w->db;
+    if (!db->fstate)
+        return;
+    bool counted = false;
+    for (;;) {
+        install_flushed(w);
+        maybe_roll(w);
+        if (!active_full(w) || w->sealed_count < db->opts.max_sealed_memtables || atomic_load(&db->fatal) != 0)
+            return;
+        if (!counted) {
+            atomic_fetch_add_explicit(&db->stats.write_stalls, 1, memory_order_relaxed);
+            counted = true;
+        }
+        uint32_t seen = ck_ec32_value(&db->flushed_ec);
+        if (atomic_load_explicit(&db->flushed, memory_order_acquire) != NULL || atomic_load(&db->fatal) != 0)
+            continue;
+        trine__park_wait32(&db->flushed_ec, &trine__ec_mp, seen, NULL);
+    }
 }
 
 static size_t group_bytes_limit(void) { return TRINE__LOG_MAX_RECORD - TRINE__WBATCH_HEADER_BYTES; }
@@ -272,6 +380,7 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
     }
     size_t start = 0;
     while (start < n) {
+        stall_for_flush(w);
         size_t mem = w->sealed_bytes + trine__memtable_bytes(w->active);
         size_t bytes = 0, end = start;
         while (end < n && bytes + reqs[end]->len <= group_bytes_limit())
@@ -282,11 +391,11 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
             start++;
             continue;
         }
-        if (mem + bytes > db->opts.memory_limit_bytes) {
+        if (!db->fstate && mem + bytes > db->opts.memory_limit_bytes) {
             char msg[TRINE__ERR_MSG_MAX];
             snprintf(msg, sizeof msg,
                      "memory limit reached: memtables hold %zu bytes of a %zu-byte limit "
-                     "(memory_limit_bytes); flushing to disk arrives with SSTables",
+                     "(memory_limit_bytes); an in-memory database cannot flush to disk",
                      mem, db->opts.memory_limit_bytes);
             atomic_fetch_add_explicit(&db->stats.writes_busy, end - start, memory_order_relaxed);
             complete_all(reqs + start, end - start, TRINE_BUSY, msg);
@@ -295,15 +404,9 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
         }
         commit_chunk(w, reqs + start, end - start);
         start = end;
-        /* Sealing exists to roll the WAL (and, with SSTables, to flush).
-         * Without a WAL it would only leave reads more memtables to search. */
-        if (w->wal && atomic_load(&db->fatal) == 0 &&
-            trine__memtable_bytes(w->active) >= db->opts.memtable_bytes) {
-            trine__err err;
-            trine__err_clear(&err);
-            if (roll(w, &err) != TRINE_OK)
-                set_fatal(db, &err);
-        }
+        /* Sealing exists to roll the WAL and to flush. Without a WAL it
+         * would only leave reads more memtables to search. */
+        maybe_roll(w);
         if (atomic_load(&db->fatal) == 2 && start < n) {
             complete_all(reqs + start, n - start, TRINE_READ_ONLY, db->fatal_msg);
             return;
@@ -367,6 +470,35 @@ static size_t linger(trine__writer *w, trine__actor *a, trine__msg **msgs, size_
     return n;
 }
 
+/* trine_flush: seal what the active memtable holds, then wait (in the
+ * flush actor's queue) for every flush up to it. */
+static void flush_request(trine__writer *w, wmsg_flush *m) {
+    trine_db *db = w->db;
+    trine_future *f = m->future; /* m lives in f: not touched after completion */
+    if (!db->fstate) {
+        trine__future_complete(f, TRINE_OK, NULL); /* in-memory: nothing to flush */
+        return;
+    }
+    if (atomic_load(&db->fatal) == 2) {
+        trine__future_complete_msg(f, TRINE_READ_ONLY, db->fatal_msg);
+        return;
+    }
+    install_flushed(w);
+    if (trine__memtable_count(w->active) > 0) {
+        /* Sealing past max_sealed_memtables is allowed here: trine_flush
+         * asks for it, and the backlog drains without further writes. */
+        trine__err err;
+        trine__err_clear(&err);
+        if (roll(w, &err) != TRINE_OK) {
+            set_fatal(db, &err);
+            trine__future_complete_msg(f, err.status, err.msg);
+            return;
+        }
+    }
+    if (!trine__flusher_barrier(db, f))
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a flush");
+}
+
 static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, size_t n) {
     trine__writer *w = a->state;
     trine__msg **msgs = group;
@@ -380,11 +512,24 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
      * short group (a writer thread that finished) does not end lingering. */
     if (synced)
         w->last_sync_group = n >= w->last_sync_group ? n : w->last_sync_group - 1;
+    install_flushed(w);
     size_t i = 0;
     while (i < n) {
         if (msgs[i]->type == WMSG_SHUTDOWN) {
             shutdown_writer(w);
             return TRINE__ACTOR_EXIT; /* close sends it last: nothing follows */
+        }
+        if (msgs[i]->type == WMSG_POKE) {
+            atomic_store(&w->poke_queued, 0);
+            install_flushed(w);
+            maybe_roll(w);
+            i++;
+            continue;
+        }
+        if (msgs[i]->type == WMSG_FLUSH) {
+            flush_request(w, (wmsg_flush *)msgs[i]);
+            i++;
+            continue;
         }
         size_t j = i;
         while (j < n && msgs[j]->type == WMSG_WRITE)
@@ -407,11 +552,14 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     if (wal)
         trine__log_writer_init_at(&w->log, wal, wal_offset);
     w->next_seq = first_seq;
-    w->next_file = next_file;
+    atomic_store(&db->next_file, next_file);
     w->active = active;
+    w->poke_msg.type = WMSG_POKE;
     trine__super *s = atomic_load(&db->super);
     for (size_t i = 1; i < s->count; i++)
         w->sealed_bytes += trine__memtable_bytes(s->mems[i]);
+    /* Sealed memtables from recovery are in memory only without tables
+     * (read-only opens have no writer); with tables recovery flushed them. */
     w->shutdown_msg.type = WMSG_SHUTDOWN;
     w->gather_cap = db->opts.max_group_requests;
     w->gather = malloc(w->gather_cap * sizeof *w->gather); /* NULL: just no lingering */
@@ -515,4 +663,22 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     free(w);
     db->wstate = NULL;
     return st;
+}
+
+trine_future *trine__writer_flush(trine_db *db) {
+    void *extra = NULL;
+    trine_future *f = trine__future_new_extra(sizeof(wmsg_flush), &extra);
+    if (!f)
+        return NULL;
+    wmsg_flush *m = extra;
+    m->hdr.type = WMSG_FLUSH;
+    m->future = f;
+    if (trine__thread_is_engine()) {
+        if (!trine__actor_try_send(&db->writer, &m->hdr))
+            trine__future_complete(f, TRINE_BUSY, "writer queue full: a flush from an engine thread (a callback) "
+                                                  "never waits for room");
+        return f;
+    }
+    trine__actor_send(&db->writer, &m->hdr);
+    return f;
 }

@@ -18,6 +18,11 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
 /* Same for one put or delete, encoded straight into the message (one copy). */
 trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability);
+/* trine_flush: a pending future that completes when everything written
+ * before it is in tables, durably (flush.h). NULL on ENOMEM. */
+trine_future *trine__writer_flush(trine_db *db);
+/* The flush actor's wake-up call: never waits (flush.c). */
+void trine__writer_poke(trine_db *db);
 /* Capacity of the writer's group buffer (tests: it must not stay at the
  * largest group ever seen). Read it only while no write is in flight. */
 size_t trine__writer_buffer_bytes(trine_db *db);

@@ -51,6 +51,8 @@ trine__file_kind trine__fault_kind_of(const char *path) {
         return TRINE__FK_CURRENT;
     if (strcmp(name, "LOCK") == 0)
         return TRINE__FK_LOCK;
+    if (len >= 4 && strcmp(name + len - 4, ".sst") == 0)
+        return TRINE__FK_TABLE;
     return TRINE__FK_OTHER;
 }
 

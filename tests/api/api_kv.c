@@ -326,7 +326,7 @@ START_TEST(test_memory_gone_at_close) {
 }
 END_TEST
 
-/* Until SSTables land, memtables cannot be flushed: past memory_limit_bytes
+/* An in-memory database cannot flush to tables: past memory_limit_bytes
  * writes fail with TRINE_BUSY, and what was written stays readable. */
 START_TEST(test_memory_limit_busy) {
     enum { VAL = 4096, MAX_PUTS = 2000 };
@@ -370,6 +370,42 @@ START_TEST(test_memory_limit_busy) {
 }
 END_TEST
 
+/* get_many's contract at the edges: n = 0, NULL arrays, a bad key fails
+ * its own slot only, duplicates and a deleted key, the bucket twin. */
+START_TEST(test_get_many_edges) {
+    api_put(kv_db, API_LIT("a"), API_LIT("1"));
+    api_put(kv_db, API_LIT("b"), API_LIT(""));
+    api_put(kv_db, API_LIT("c"), API_LIT("3"));
+    API_CHECK(trine_delete_sync(kv_db, "c", 1), TRINE_OK, "delete c");
+    API_CHECK(trine_get_many_sync(kv_db, NULL, 0, NULL, NULL), TRINE_OK, "n = 0");
+    trine_slice ks[5] = {{"c", 1}, {"a", 1}, {"", 0}, {"b", 1}, {"a", 1}};
+    trine_value vs[5];
+    trine_status ss[5];
+    API_CHECK(trine_get_many_sync(kv_db, ks, 5, NULL, ss), TRINE_INVALID, "values NULL");
+    API_CHECK(trine_get_many_sync(NULL, ks, 5, vs, ss), TRINE_INVALID, "db NULL");
+    /* The empty key is invalid: the call says so, the other slots are read. */
+    API_CHECK(trine_get_many_sync(kv_db, ks, 5, vs, ss), TRINE_INVALID, "one bad key");
+    ck_assert_msg(strstr(trine_last_error(), "key 2") != NULL, "message names the slot: %s", trine_last_error());
+    ck_assert_int_eq(ss[0], TRINE_NOT_FOUND);
+    ck_assert_int_eq(ss[1], TRINE_OK);
+    ck_assert_int_eq(ss[2], TRINE_INVALID);
+    ck_assert_int_eq(ss[3], TRINE_OK);
+    ck_assert_int_eq(ss[4], TRINE_OK);
+    ck_assert(vs[1].len == 1 && memcmp(vs[1].data, "1", 1) == 0);
+    ck_assert(vs[3].len == 0 && vs[3].data != NULL);
+    ck_assert(vs[4].len == 1 && memcmp(vs[4].data, "1", 1) == 0 && vs[4].data != vs[1].data);
+    for (int i = 0; i < 5; i++)
+        trine_value_free(&vs[i]);
+    trine_slice good[2] = {{"b", 1}, {"a", 1}};
+    trine_future *f = trine_bucket_get_many(trine_default_bucket(kv_db), good, 2, vs, ss);
+    API_CHECK_FUTURE(f, TRINE_OK, "bucket get_many");
+    trine_future_free(f);
+    ck_assert(ss[0] == TRINE_OK && ss[1] == TRINE_OK && vs[1].len == 1);
+    trine_value_free(&vs[0]);
+    trine_value_free(&vs[1]);
+}
+END_TEST
+
 TCase *api_kv_tcase(void) {
     TCase *tc = tcase_create("kv");
     /* A few MiB written in total; 5000 keys in flight: seconds, more under TSan. */
@@ -391,5 +427,6 @@ TCase *api_kv_tcase(void) {
     tcase_add_test(tc, test_free_pending_future);
     tcase_add_test(tc, test_memory_gone_at_close);
     tcase_add_test(tc, test_memory_limit_busy);
+    tcase_add_test(tc, test_get_many_edges);
     return tc;
 }

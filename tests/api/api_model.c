@@ -173,14 +173,26 @@ static void describe_filter(const model_filter *f, bool reverse, char *out, size
 }
 
 /* Walks it and compares it with the model entries that match f. */
-static void model_check_iter(model_run *r, trine_iter *it, const model_filter *f, bool reverse) {
+/* Walks it to the end against the model. seek (when not NULL): the
+ * iterator was repositioned there first, so entries before it (after it in
+ * reverse) are skipped. */
+static void model_check_iter_from(model_run *r, trine_iter *it, const model_filter *f, bool reverse,
+                                  const unsigned char *seek, size_t seek_len) {
     char what[400];
     describe_filter(f, reverse, what, sizeof what);
+    if (seek)
+        snprintf(what + strlen(what), sizeof what - strlen(what), ", after trine_iter_seek(%s)",
+                 api_show(seek, seek_len));
     size_t n = r->ref.count, step = 0;
     for (size_t i = 0; i < n; i++) {
         const model_entry *m = &r->ref.entries[reverse ? n - 1 - i : i];
         if (!filter_match(f, m->key, m->key_len)) {
             continue;
+        }
+        if (seek) {
+            int c = api_key_cmp(m->key, m->key_len, seek, seek_len);
+            if (reverse ? c > 0 : c < 0)
+                continue;
         }
         trine_entry e = {0};
         trine_status st = trine_iter_next_sync(it, &e);
@@ -204,6 +216,10 @@ static void model_check_iter(model_run *r, trine_iter *it, const model_filter *f
                   "%s seed %llu op %ld: %s: after %zu entries got %s (key %s), want TRINE_DONE", r->name,
                   (unsigned long long)r->seed, r->op, what, step, trine_status_name(st),
                   st == TRINE_OK ? api_show(e.key, e.key_len) : "-");
+}
+
+static void model_check_iter(model_run *r, trine_iter *it, const model_filter *f, bool reverse) {
+    model_check_iter_from(r, it, f, reverse, NULL, 0);
 }
 
 static void model_check_get(model_run *r, const unsigned char *key, size_t kl, bool async) {
@@ -238,6 +254,63 @@ static void model_check_get(model_run *r, const unsigned char *key, size_t kl, b
                   "%s seed %llu op %ld: key %s: got %s, want %s", r->name, (unsigned long long)r->seed,
                   r->op, api_show(key, kl), api_show(v.data, v.len), api_show(m->value, m->value_len));
     trine_value_free(&v);
+}
+
+/* get_many of 1..80 keys (existing, random, repeated) in random order, sync
+ * or async, every slot checked against the model. */
+static void model_check_get_many(model_run *r) {
+    enum { MAXN = 80 };
+    unsigned char keys[MAXN][MODEL_MAX_KEY];
+    trine_slice ks[MAXN];
+    trine_value vs[MAXN];
+    trine_status ss[MAXN];
+    size_t n = 1 + (size_t)rnd(r, MAXN);
+    for (size_t i = 0; i < n; i++) {
+        size_t kl;
+        uint64_t pick = rnd(r, 8);
+        if (i > 0 && pick == 0) { /* a repeat of an earlier slot */
+            size_t j = (size_t)rnd(r, i);
+            kl = ks[j].len;
+            memcpy(keys[i], keys[j], kl);
+        } else if (r->ref.count > 0 && pick < 5) {
+            const model_entry *m = &r->ref.entries[rnd(r, r->ref.count)];
+            kl = m->key_len;
+            memcpy(keys[i], m->key, kl);
+        } else {
+            kl = random_key(r, keys[i]);
+        }
+        ks[i] = (trine_slice){keys[i], kl};
+    }
+    bool async = rnd(r, 3) == 0;
+    trine_status st;
+    if (async) {
+        trine_future *f = trine_get_many(r->db, ks, n, vs, ss);
+        ck_assert_msg(f != NULL, "trine_get_many returned NULL");
+        st = trine_future_wait_timeout(f, API_WAIT_NS);
+        trine_future_free(f);
+    } else {
+        st = trine_get_many_sync(r->db, ks, n, vs, ss);
+    }
+    ck_assert_msg(st == TRINE_OK, "%s seed %llu op %ld: get_many of %zu keys: %s (%s)", r->name,
+                  (unsigned long long)r->seed, r->op, n, trine_status_name(st), trine_last_error());
+    for (size_t i = 0; i < n; i++) {
+        bool found;
+        size_t at = model_find(&r->ref, ks[i].data, ks[i].len, &found);
+        if (!found) {
+            ck_assert_msg(ss[i] == TRINE_NOT_FOUND && vs[i].data == NULL,
+                          "%s seed %llu op %ld: get_many slot %zu key %s: got %s, want TRINE_NOT_FOUND", r->name,
+                          (unsigned long long)r->seed, r->op, i, api_show(ks[i].data, ks[i].len),
+                          trine_status_name(ss[i]));
+            continue;
+        }
+        const model_entry *m = &r->ref.entries[at];
+        ck_assert_msg(ss[i] == TRINE_OK && api_key_cmp(vs[i].data, vs[i].len, m->value, m->value_len) == 0,
+                      "%s seed %llu op %ld: get_many slot %zu key %s: got %s %s, want %s", r->name,
+                      (unsigned long long)r->seed, r->op, i, api_show(ks[i].data, ks[i].len),
+                      trine_status_name(ss[i]), ss[i] == TRINE_OK ? api_show(vs[i].data, vs[i].len) : "",
+                      api_show(m->value, m->value_len));
+        trine_value_free(&vs[i]);
+    }
 }
 
 static trine_bound_kind random_kind(model_run *r) {
@@ -294,7 +367,19 @@ static void model_scan(model_run *r) {
     describe_filter(&f, reverse, what, sizeof what);
     ck_assert_msg(st == TRINE_OK, "%s seed %llu op %ld: %s: got %s, want TRINE_OK (%s)", r->name,
                   (unsigned long long)r->seed, r->op, what, trine_status_name(st), trine_last_error());
-    model_check_iter(r, it, &f, reverse);
+    if (rnd(r, 3) == 0) {
+        /* Reposition first, sometimes after reading a few entries. */
+        trine_entry e;
+        for (uint64_t skip = rnd(r, 3); skip > 0 && trine_iter_next_sync(it, &e) == TRINE_OK; skip--) {
+        }
+        unsigned char seek[MODEL_MAX_KEY];
+        size_t seek_len = random_key(r, seek);
+        API_CHECK(trine_iter_seek(it, seek, seek_len), TRINE_OK, "%s seed %llu op %ld: %s: seek %s", r->name,
+                  (unsigned long long)r->seed, r->op, what, api_show(seek, seek_len));
+        model_check_iter_from(r, it, &f, reverse, seek, seek_len);
+    } else {
+        model_check_iter(r, it, &f, reverse);
+    }
     trine_iter_free(it);
 }
 
@@ -375,7 +460,7 @@ static void model_step(model_run *r, unsigned char *vbuf, size_t vcap) {
         model_burst(r, vbuf, vcap);
     } else if (x < 56) {
         model_batch(r, vbuf, vcap);
-    } else if (x < 90) {
+    } else if (x < 86) {
         /* Mostly keys that exist, when there are some. */
         if (r->ref.count > 0 && rnd(r, 2) == 0) {
             const model_entry *m = &r->ref.entries[rnd(r, r->ref.count)];
@@ -385,6 +470,12 @@ static void model_step(model_run *r, unsigned char *vbuf, size_t vcap) {
             size_t kl = random_key(r, key);
             model_check_get(r, key, kl, rnd(r, 4) == 0);
         }
+    } else if (x < 90) {
+        model_check_get_many(r);
+    } else if (x < 92) {
+        /* Everything so far into tables (a no-op in memory). */
+        API_CHECK(trine_flush_sync(r->db), TRINE_OK, "%s seed %llu op %ld: flush", r->name,
+                  (unsigned long long)r->seed, r->op);
     } else {
         model_scan(r);
     }
@@ -405,7 +496,8 @@ static trine_stats model_stats(trine_db *db) {
 }
 
 /* ops operations on db; reopen_every > 0 closes and reopens (native only).
- * At the end the database must hold at least min_memtables memtables. */
+ * At the end the database must hold at least min_memtables memtables and
+ * tables together. */
 static void model_run_ops(const char *name, const char *path, const trine_options *opts, long ops,
                           long reopen_every, uint64_t min_memtables) {
     model_run r = {.name = name};
@@ -425,12 +517,12 @@ static void model_run_ops(const char *name, const char *path, const trine_option
     }
     model_check_all(&r);
     trine_stats st = model_stats(r.db);
-    fprintf(stderr, "%s: %ld ops, %zu live keys, %llu memtables at the end\n", name, ops, r.ref.count,
-            (unsigned long long)st.memtables);
-    ck_assert_msg(st.memtables >= min_memtables,
-                  "%s seed %llu: %llu memtables at the end, want at least %llu: reads never had to merge "
-                  "sealed memtables",
-                  name, (unsigned long long)r.seed, (unsigned long long)st.memtables,
+    fprintf(stderr, "%s: %ld ops, %zu live keys, %llu memtables and %llu tables at the end\n", name, ops,
+            r.ref.count, (unsigned long long)st.memtables, (unsigned long long)st.table_files);
+    ck_assert_msg(st.memtables + st.table_files >= min_memtables,
+                  "%s seed %llu: %llu memtables and tables at the end, want at least %llu: reads never had to "
+                  "merge sealed memtables and tables",
+                  name, (unsigned long long)r.seed, (unsigned long long)(st.memtables + st.table_files),
                   (unsigned long long)min_memtables);
     api_close(r.db);
     free(vbuf);

@@ -1,6 +1,9 @@
 /*
- * verify: a healthy database, a WAL damaged in the middle, and the states
- * where there is nothing to verify (missing, foreign, locked).
+ * verify: a healthy database, a WAL damaged in the middle, tables (sound
+ * and damaged), and the states where there is nothing to verify (missing,
+ * foreign, locked).
+ * repair: the leftovers it removes and prints, the files it leaves, and the
+ * states where it refuses (open elsewhere, no database, damaged MANIFEST).
  *
  * These tests describe trine_verify as the header documents it. While the
  * library's trine_verify is still a stub returning TRINE_UNSUPPORTED they
@@ -179,11 +182,244 @@ START_TEST(test_verify_nothing_to_verify) {
 }
 END_TEST
 
+/* ---- tables and repair ------------------------------------------------ */
+
+#define TABLE_KEYS 1500
+
+/* A database whose data sits in tables: 64 KiB memtables, flushed. */
+static char *seed_tables(char **tmp_out) {
+    char *tmp = tmpdir_new();
+    char *db = path_join(tmp, "db");
+    trine_options o;
+    trine_options_init(&o);
+    o.memtable_bytes = 64 * 1024;
+    trine_db *h = NULL;
+    trine_status s = trine_open_sync(db, &o, &h);
+    ck_assert_msg(s == TRINE_OK, "open %s: %s", db, trine_last_error());
+    for (int i = 0; i < TABLE_KEYS; i++) {
+        char k[16], v[64];
+        snprintf(k, sizeof k, "t%05d", i);
+        snprintf(v, sizeof v, "value %d, long enough to fill a few tables", i);
+        db_puts(h, k, v);
+    }
+    s = trine_flush_sync(h);
+    ck_assert_msg(s == TRINE_OK, "flush: %s: %s", trine_status_name(s), trine_last_error());
+    db_close(h);
+    *tmp_out = tmp;
+    return db;
+}
+
+/* Names in dir ending in suffix, sorted, '\n'-separated; count in *n. */
+static char *names_ending(const char *dir, const char *suffix, size_t *n) {
+    char *listing = dir_listing(dir);
+    size_t cap = strlen(listing) + 1, len = 0;
+    char *out = calloc(1, cap);
+    *n = 0;
+    for (char *line = strtok(listing, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t w = strcspn(line, " \t");
+        line[w] = '\0';
+        if (w > strlen(suffix) && strcmp(line + w - strlen(suffix), suffix) == 0) {
+            len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+            (*n)++;
+        }
+    }
+    free(listing);
+    return out;
+}
+
+/* The first name in a names_ending list (malloc'd). */
+static char *first_name(const char *names) { return strndup(names, strcspn(names, "\n")); }
+
+START_TEST(test_verify_tables) {
+    char *tmp;
+    char *db = seed_tables(&tmp);
+    size_t n = 0;
+    char *tables = names_ending(db, ".sst", &n);
+    ck_assert_msg(n >= 2, "want several tables, found %zu:\n%s", n, tables);
+    cli_result r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_OK_);
+    unsigned long long entries = 0;
+    for (char *t = tables; *t; t += strcspn(t, "\n") + 1) {
+        char want[80];
+        snprintf(want, sizeof want, "OK  %.*s  ", (int)strcspn(t, "\n"), t);
+        const char *line = strstr(r.out, want);
+        ck_assert_msg(line != NULL, "no '%s' line in:\n%s", want, r.out);
+        const char *rec = strstr(line, " bytes, ");
+        ck_assert_msg(rec && strstr(line, "(table: level 0"), "table line: %.200s", line);
+        entries += strtoull(rec + 8, NULL, 10);
+    }
+    ck_assert_msg(entries == TABLE_KEYS, "tables list %llu entries, want %d", entries, TABLE_KEYS);
+    ck_assert_has(r.out, "all sound\n");
+    cli_result_free(&r);
+
+    /* A byte flipped in the middle of the first table. */
+    char *name = first_name(tables);
+    char *path = path_join(db, name);
+    char *data;
+    size_t len;
+    ck_assert(file_read(path, &data, &len));
+    data[len / 3] ^= 0x08;
+    ck_assert(file_write(path, data, len));
+    free(data);
+    r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_ERROR_);
+    char want[80];
+    snprintf(want, sizeof want, "BAD %s offset ", name);
+    const char *line = strstr(r.out, want);
+    ck_assert_msg(line != NULL, "no '%s' line in:\n%s", want, r.out);
+    unsigned long long offset = strtoull(line + strlen(want), NULL, 10);
+    ck_assert_msg(offset > 0 && offset <= len / 3, "offset %llu, want the block holding byte %zu", offset, len / 3);
+    ck_assert_has(r.err, "trine: verify: TRINE_CORRUPTION");
+    ck_assert_has(r.err, name);
+    cli_result_free(&r);
+    free(path);
+    free(name);
+    free(tables);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
+START_TEST(test_repair_removes_and_prints) {
+    char *tmp;
+    char *db = seed_tables(&tmp);
+    char *want_contents = db_contents(db);
+    char *leftover = path_join(db, "999990.sst"), *ctmp = path_join(db, "CURRENT.tmp");
+    ck_assert(file_write(leftover, "a flush cut short", 17));
+    ck_assert(file_write(ctmp, "MANIFEST-000001\n", 16));
+    cli_result r = CLI("repair", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_msg(strncmp(r.out, "removed 999990.sst: table numbered at or above the MANIFEST's next file number",
+                          78) == 0,
+                  "first line should report 999990.sst:\n%s", r.out);
+    ck_assert_has(r.out, "left by a flush cut short\nremoved CURRENT.tmp: temporary file left by an interrupted "
+                         "write: never read\nrepair: 2 files removed\n");
+    ck_assert_uint_eq(r.err_len, 0);
+    cli_result_free(&r);
+    ck_assert(!path_exists(leftover) && !path_exists(ctmp));
+
+    char *before = dir_listing(db);
+    r = CLI("repair", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_str_eq(r.out, "repair: nothing to remove\n");
+    ck_assert_uint_eq(r.err_len, 0);
+    cli_result_free(&r);
+    char *after = dir_listing(db);
+    ck_assert_str_eq(before, after);
+    char *contents = db_contents(db);
+    ck_assert_str_eq(contents, want_contents);
+    free(contents);
+    free(before);
+    free(after);
+    free(want_contents);
+    free(leftover);
+    free(ctmp);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
+START_TEST(test_repair_refuses) {
+    char *tmp;
+    char *db = seed_tables(&tmp);
+    char *leftover = path_join(db, "x.tmp");
+    ck_assert(file_write(leftover, "x", 1));
+
+    /* Open elsewhere, for writing or reading: exit 4, nothing removed. */
+    for (int ro = 0; ro < 2; ro++) {
+        trine_db *h = db_open(db, ro);
+        cli_result r = CLI("repair", db);
+        ck_assert_exit(r, EXIT_LOCKED_);
+        ck_assert_has(r.err, "trine: repair: TRINE_LOCKED: ");
+        ck_assert_has(r.err, "closed database");
+        ck_assert_uint_eq(r.out_len, 0);
+        cli_result_free(&r);
+        db_close(h);
+        if (!ro)
+            ck_assert(file_write(leftover, "x", 1)); /* the writable open removed it */
+        ck_assert(path_exists(leftover));
+    }
+
+    /* A damaged MANIFEST: exit 1, nothing removed. */
+    size_t n = 0;
+    char *manifests = names_ending(db, "", &n);
+    char *mname = NULL;
+    for (char *t = manifests; *t && !mname; t += strcspn(t, "\n") + 1)
+        if (strncmp(t, "MANIFEST-", 9) == 0)
+            mname = first_name(t);
+    ck_assert_msg(mname != NULL, "no MANIFEST in:\n%s", manifests);
+    char *mpath = path_join(db, mname);
+    char *data;
+    size_t len;
+    ck_assert(file_read(mpath, &data, &len));
+    ck_assert_msg(len > 64, "%s: %zu bytes", mname, len);
+    data[32 + 1] ^= 0x20; /* a payload byte of the first edit (16-byte file and record headers) */
+    ck_assert(file_write(mpath, data, len));
+    char *before = dir_listing(db);
+    cli_result r = CLI("repair", db);
+    data[32 + 1] ^= 0x20;
+    ck_assert_exit(r, EXIT_ERROR_);
+    ck_assert_has(r.err, "trine: repair: TRINE_CORRUPTION: ");
+    ck_assert_has(r.err, mname);
+    ck_assert_uint_eq(r.out_len, 0);
+    cli_result_free(&r);
+    char *after = dir_listing(db);
+    ck_assert_str_eq(before, after);
+    ck_assert(file_write(mpath, data, len));
+    free(data);
+    free(before);
+    free(after);
+    r = CLI("repair", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_str_eq(r.out, "removed x.tmp: temporary file left by an interrupted write: never read\n"
+                            "repair: 1 file removed\n");
+    cli_result_free(&r);
+
+    /* No database: exit 6, nothing created. */
+    char *missing = path_join(tmp, "missing"), *foreign = path_join(tmp, "foreign");
+    r = CLI("repair", missing);
+    ck_assert_exit(r, EXIT_NO_DATABASE_);
+    ck_assert_has(r.err, "trine: repair: TRINE_NOT_FOUND: ");
+    cli_result_free(&r);
+    ck_assert(!path_exists(missing));
+    ck_assert_int_eq(mkdir(foreign, 0755), 0);
+    char *txt = path_join(foreign, "notes.tmp");
+    ck_assert(file_write(txt, "mine", 4));
+    before = dir_listing(foreign);
+    r = CLI("repair", foreign);
+    ck_assert_exit(r, EXIT_NO_DATABASE_);
+    ck_assert_has(r.err, "no Trine database");
+    cli_result_free(&r);
+    after = dir_listing(foreign);
+    ck_assert_str_eq(before, after);
+    r = CLI("repair", txt);
+    ck_assert_exit(r, EXIT_NO_DATABASE_);
+    cli_result_free(&r);
+    r = CLI("repair", "");
+    ck_assert_exit(r, EXIT_USAGE_);
+    cli_result_free(&r);
+    free(before);
+    free(after);
+    free(txt);
+    free(missing);
+    free(foreign);
+    free(mpath);
+    free(mname);
+    free(manifests);
+    free(leftover);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
 TCase *cli_tcase_verify(void) {
     TCase *tc = tcase_create("verify");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_verify_healthy);
     tcase_add_test(tc, test_verify_damaged_wal);
     tcase_add_test(tc, test_verify_nothing_to_verify);
+    tcase_add_test(tc, test_verify_tables);
+    tcase_add_test(tc, test_repair_removes_and_prints);
+    tcase_add_test(tc, test_repair_refuses);
     return tc;
 }

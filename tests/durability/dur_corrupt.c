@@ -33,7 +33,7 @@ static void corrupt_key(int i, char *out, size_t cap) { snprintf(out, cap, "c%02
 static void build_base(dur_snapshot *snap, char *wal_name, size_t cap) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, "workload");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "workload");
     for (int i = 0; i < CORRUPT_RECORDS; i++) {
         char key[16];
         unsigned char value[24];
@@ -79,7 +79,7 @@ static void expect_open_fails(trine__vfs *fault, trine_status want, const char *
     for (int attempt = 0; attempt < 2; attempt++) {
         trine__err err;
         trine_db *db = NULL;
-        trine_status st = dur_open(fault, &o, &db, &err);
+        trine_status st = dur_open_wal_only(fault, &o, &db, &err);
         if (st == TRINE_OK)
             trine__db_close(db, &err);
         ck_assert_msg(st == want, "%s (attempt %d): open got %s (%s), want %s", what, attempt + 1,
@@ -241,13 +241,13 @@ END_TEST
 START_TEST(test_corrupt_torn_older_wal) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, "first session");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "first session");
     dur_put_ok(db, "a1", "1", 1, "first session");
     dur_put_ok(db, "a2", "2", 1, "first session");
     dur_close_ok(db, "first session");
     char older[64];
     ck_assert(dur_newest_wal(fault, DUR_DIR, older, sizeof older));
-    db = dur_open_ok(fault, &o, "second session");
+    db = dur_open_ok_wal_only(fault, &o, "second session");
     dur_put_ok(db, "b1", "1", 1, "second session");
     dur_close_ok(db, "second session");
     char newer[64];

@@ -60,7 +60,7 @@ static void run_workload(trine__vfs *fault, trine_status inject, fault_run *r, p
     trine__err err;
     trine_db *db = NULL;
     uint64_t c0 = trine__fault_calls(fault);
-    r->open_st = dur_open(fault, &o, &db, &err);
+    r->open_st = dur_open_wal_only(fault, &o, &db, &err);
     uint64_t c1 = trine__fault_calls(fault);
     if (r->open_st != TRINE_OK) {
         ck_assert_msg(inject != TRINE_OK, "%s: open: got %s (%s), want TRINE_OK", what,
@@ -131,7 +131,7 @@ static void check_after(trine__vfs *fault, const fault_run *r, const char *what)
     trine_options o = fault_options();
     char step[200];
     snprintf(step, sizeof step, "%s, reopen after the crash", what);
-    trine_db *db = dur_open_ok(fault, &o, step);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, step);
     unsigned char value[FAULT_VALUE];
     for (int i = 0; i < FAULT_PUTS; i++) {
         char key[16];
@@ -152,7 +152,7 @@ static void check_after(trine__vfs *fault, const fault_run *r, const char *what)
     dur_put_ok(db, "post", "p", 1, step);
     dur_close_ok(db, step);
     snprintf(step, sizeof step, "%s, second reopen", what);
-    db = dur_open_ok(fault, &o, step);
+    db = dur_open_ok_wal_only(fault, &o, step);
     dur_expect_value(db, "post", "p", 1, step);
     dur_close_ok(db, step);
 }
@@ -210,7 +210,7 @@ static void read_only_after(int op, trine_status inject) {
              trine_status_name(inject));
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     dur_put_ok(db, "before", "b", 1, what);
     trine__fault_arm(fault, op, TRINE__FK_WAL, 1, false, inject);
     trine_status st = trine_put_sync(db, "failing", 7, "f", 1);
@@ -244,7 +244,7 @@ static void read_only_after(int op, trine_status inject) {
     dur_crash(fault, NULL, 0);
     char step[160];
     snprintf(step, sizeof step, "%s, reopened", what);
-    db = dur_open_ok(fault, &o, step);
+    db = dur_open_ok_wal_only(fault, &o, step);
     dur_expect_value(db, "before", "b", 1, step);
     dur_expect_absent(db, "later", step);
     dur_expect_absent(db, "batch", step);
@@ -302,7 +302,7 @@ static bool rec_live(int i) { return i % 7 != 3; } /* the others are deleted */
 static void rec_build(dur_snapshot *snap) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
-    trine_db *db = dur_open_ok(fault, &o, "recovery base");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "recovery base");
     unsigned char value[REC_VALUE];
     for (int i = 0; i < REC_KEYS; i += 3) {
         trine_batch *b = trine_batch_new();
@@ -378,11 +378,11 @@ static void rec_check_after(trine__vfs *fault, const char *what) {
     char step[200];
     snprintf(step, sizeof step, "%s, reopened after power loss", what);
     trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
-    trine_db *db = dur_open_ok(fault, &o, step);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, step);
     rec_expect_all(db, step);
     dur_put_ok(db, "post", "p", 1, step);
     dur_close_ok(db, step);
-    db = dur_open_ok(fault, &o, step);
+    db = dur_open_ok_wal_only(fault, &o, step);
     rec_expect_all(db, step);
     dur_expect_value(db, "post", "p", 1, step);
     dur_close_ok(db, step);
@@ -398,7 +398,7 @@ START_TEST(test_fault_recovery_read_error) {
     trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
     trine__vfs *fault = rec_restore(&snap);
     uint64_t r0 = trine__fault_op_calls(fault, TRINE__FOP_READ);
-    trine_db *db = dur_open_ok(fault, &o, "clean open");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "clean open");
     uint64_t reads = trine__fault_op_calls(fault, TRINE__FOP_READ) - r0;
     rec_expect_all(db, "clean open");
     dur_close_ok(db, "clean open");
@@ -412,7 +412,7 @@ START_TEST(test_fault_recovery_read_error) {
         fault = rec_restore(&snap);
         trine__fault_arm(fault, TRINE__FOP_READ, TRINE__FK_ANY, i, false, TRINE_IO_ERROR);
         trine__err err;
-        trine_status st = dur_open(fault, &o, &db, &err);
+        trine_status st = dur_open_wal_only(fault, &o, &db, &err);
         ck_assert_msg(trine__fault_injected(fault) == 1, "%s: %llu faults injected, want 1", what,
                       (unsigned long long)trine__fault_injected(fault));
         int wrong = 0;
@@ -444,7 +444,7 @@ START_TEST(test_fault_recovery_every_call) {
     trine_options o = dur_options(TRINE_SYNC_ALL, 4096);
     trine__vfs *fault = rec_restore(&snap);
     uint64_t c0 = trine__fault_calls(fault);
-    trine_db *db = dur_open_ok(fault, &o, "clean open");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "clean open");
     uint64_t calls = trine__fault_calls(fault) - c0;
     dur_close_ok(db, "clean open");
     trine__vfs_destroy(fault);
@@ -458,7 +458,7 @@ START_TEST(test_fault_recovery_every_call) {
             fault = rec_restore(&snap);
             trine__fault_arm(fault, TRINE__FOP_ANY, TRINE__FK_ANY, i, false, injected[s]);
             trine__err err;
-            trine_status st = dur_open(fault, &o, &db, &err);
+            trine_status st = dur_open_wal_only(fault, &o, &db, &err);
             ck_assert_msg(trine__fault_injected(fault) == 1, "%s: %llu faults injected, want 1", what,
                           (unsigned long long)trine__fault_injected(fault));
             if (st == TRINE_OK) {

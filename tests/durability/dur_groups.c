@@ -460,7 +460,7 @@ static void run_workload(trine__vfs *fault, uint64_t inject_nth, trine_status in
                          const char *what) {
     memset(w, 0, sizeof *w);
     trine_options o = workload_options();
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     trine_stats before = stats_of(db);
     writer_hold holds[2];
     int cur = 0;

@@ -99,10 +99,10 @@ static void acked_survive_crash(trine_durability d, size_t memtable) {
     snprintf(what, sizeof what, "%s, memtable %zu, power loss without close", mode_name(d), memtable);
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(d, memtable);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     put_range(db, 0, 40, what);
     dur_power_loss(fault, db, NULL, 0);
-    db = dur_open_ok(fault, &o, what);
+    db = dur_open_ok_wal_only(fault, &o, what);
     expect_range(db, 0, 40, what);
     dur_close_ok(db, what);
     trine__vfs_destroy(fault);
@@ -124,7 +124,7 @@ static void clean_close_survives(trine_durability d, size_t memtable) {
     snprintf(what, sizeof what, "%s, memtable %zu, clean close then power loss", mode_name(d), memtable);
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(d, memtable);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     put_range(db, 0, 40, what);
     uint64_t wals[64];
     size_t nwals = dur_list_wals(fault, DUR_DIR, wals, 64);
@@ -132,7 +132,7 @@ static void clean_close_survives(trine_durability d, size_t memtable) {
         ck_assert_msg(nwals >= 2, "%s: 40 puts of %d bytes did not roll the WAL", what, MODE_VALUE);
     dur_close_ok(db, what);
     dur_crash(fault, NULL, 0);
-    db = dur_open_ok(fault, &o, what);
+    db = dur_open_ok_wal_only(fault, &o, what);
     expect_range(db, 0, 40, what);
     dur_close_ok(db, what);
     trine__vfs_destroy(fault);
@@ -158,7 +158,7 @@ START_TEST(test_mode_buffered_loss_window_prefix) {
         snprintf(what, sizeof what, "BUFFERED, %d puts, power loss keeping %llu unsynced WAL bytes", N,
                  (unsigned long long)keep);
         trine__vfs *fault = dur_vfs_new();
-        trine_db *db = dur_open_ok(fault, &o, what);
+        trine_db *db = dur_open_ok_wal_only(fault, &o, what);
         uint64_t syncs_before = wal_syncs(db);
         put_range_len(db, 0, N, VLEN, what);
         ck_assert_msg(wal_syncs(db) == syncs_before, "%s: BUFFERED puts synced the WAL (%llu syncs, was %llu)",
@@ -174,7 +174,7 @@ START_TEST(test_mode_buffered_loss_window_prefix) {
         ck_assert_msg(unsynced == unsynced_total, "%s: %llu unsynced bytes, first run had %llu", what,
                       (unsigned long long)unsynced, (unsigned long long)unsynced_total);
         dur_power_loss(fault, db, path, keep);
-        db = dur_open_ok(fault, &o, what);
+        db = dur_open_ok_wal_only(fault, &o, what);
         int prefix = expect_prefix(db, N, VLEN, what);
         ck_assert_msg(prefix >= last_prefix, "%s: %d keys survived, fewer than the %d kept with fewer bytes",
                       what, prefix, last_prefix);
@@ -201,7 +201,7 @@ static void override_run(trine_durability strong, bool async) {
     snprintf(what, sizeof what, "BUFFERED db, trine_write%s with %s", async ? "" : "_sync", mode_name(strong));
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_BUFFERED, 0);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     put_range(db, 0, 5, what);
     uint64_t syncs = wal_syncs(db);
     trine_batch *b = trine_batch_new();
@@ -229,7 +229,7 @@ static void override_run(trine_durability strong, bool async) {
     ck_assert_msg(wal_syncs(db) > syncs, "%s: the write did not sync the WAL (wal_syncs stayed %llu)", what,
                   (unsigned long long)syncs);
     dur_power_loss(fault, db, NULL, 0);
-    db = dur_open_ok(fault, &o, what);
+    db = dur_open_ok_wal_only(fault, &o, what);
     expect_range(db, 0, 5, what);
     dur_expect_value(db, "ov-1", "one", 3, what);
     dur_expect_value(db, "ov-2", "two", 3, what);
@@ -251,7 +251,7 @@ START_TEST(test_write_override_sync_all_after_roll) {
     const char *what = "BUFFERED db (memtable 4096) after a WAL roll, trine_write_sync with SYNC_ALL";
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_BUFFERED, 4096);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     uint64_t wals[64];
     size_t initial = dur_list_wals(fault, DUR_DIR, wals, 64);
     int n = 0;
@@ -270,7 +270,7 @@ START_TEST(test_write_override_sync_all_after_roll) {
     trine_batch_free(b);
     ck_assert_msg(st == TRINE_OK, "%s: got %s (%s), want TRINE_OK", what, trine_status_name(st), trine_last_error());
     dur_power_loss(fault, db, NULL, 0);
-    db = dur_open_ok(fault, &o, what);
+    db = dur_open_ok_wal_only(fault, &o, what);
     dur_expect_value(db, "ov-after-roll", "v", 1, what);
     /* And everything before it in the log (the roll synced the old WAL,
      * the write the new one). */
@@ -326,7 +326,7 @@ START_TEST(test_mode_buffered_close_reports_failed_sync) {
     snprintf(what, sizeof what, "BUFFERED, memtable %zu, close with its %s failing", c->memtable, c->name);
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_BUFFERED, c->memtable);
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     close_workload(db, what);
     trine__fault_arm(fault, c->op, c->kind, 1, false, TRINE_IO_ERROR);
     trine__err err;
@@ -340,7 +340,7 @@ START_TEST(test_mode_buffered_close_reports_failed_sync) {
                   err.msg);
     trine__fault_disarm(fault);
     dur_crash(fault, NULL, 0);
-    db = dur_open_ok(fault, &o, what);
+    db = dur_open_ok_wal_only(fault, &o, what);
     expect_prefix(db, CLOSE_KEYS, MODE_VALUE, what);
     dur_put_ok(db, "after", "a", 1, what);
     dur_close_ok(db, what);
@@ -360,7 +360,7 @@ START_TEST(test_mode_close_ok_means_durable) {
         snprintf(what, sizeof what, "%s, memtable 4096, close with call %llu of %llu failing", mode_name(d),
                  (unsigned long long)i, (unsigned long long)calls);
         trine__vfs *fault = dur_vfs_new();
-        trine_db *db = dur_open_ok(fault, &o, what);
+        trine_db *db = dur_open_ok_wal_only(fault, &o, what);
         close_workload(db, what);
         if (i > 0)
             trine__fault_arm(fault, TRINE__FOP_ANY, TRINE__FK_ANY, i, false, TRINE_IO_ERROR);
@@ -384,7 +384,7 @@ START_TEST(test_mode_close_ok_means_durable) {
         dur_crash(fault, NULL, 0);
         char step[200];
         snprintf(step, sizeof step, "%s (close got %s), reopened after power loss", what, trine_status_name(st));
-        db = dur_open_ok(fault, &o, step);
+        db = dur_open_ok_wal_only(fault, &o, step);
         if (st == TRINE_OK || d == TRINE_SYNC_ALL)
             expect_range(db, 0, CLOSE_KEYS, step);
         else
@@ -425,7 +425,7 @@ static void pb_run(trine__vfs *fault, const trine_options *o, bool acked[PB_BATC
     memset(acked, 0, PB_BATCHES * sizeof acked[0]);
     trine_db *db = NULL;
     trine__err err;
-    if (dur_open(fault, o, &db, &err) != TRINE_OK)
+    if (dur_open_wal_only(fault, o, &db, &err) != TRINE_OK)
         return;
     unsigned char value[PB_VALUE];
     for (int b = 0; b < PB_BATCHES; b++) {
@@ -465,7 +465,7 @@ static bool pb_expected(int b, int j, int p) {
 }
 
 static void pb_check(trine__vfs *fault, const trine_options *o, const bool acked[PB_BATCHES], const char *what) {
-    trine_db *db = dur_open_ok(fault, o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, o, what);
     int p = 0;
     char key[16];
     for (;; p++) {

@@ -77,7 +77,7 @@ static void pt_build(pt_case *c, size_t memtable_bytes, int keys, int wal_index)
     c->keys = keys;
     trine__vfs *fault = dur_vfs_new();
     trine_options o = pt_options(memtable_bytes, false);
-    trine_db *db = dur_open_ok(fault, &o, "workload");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "workload");
     unsigned char value[PT_VALUE];
     for (int i = 0; i < keys; i++) {
         char key[16];
@@ -236,7 +236,7 @@ static void pt_strict_refuses(const pt_case *c, const char *what) {
     for (int attempt = 1; attempt <= 2; attempt++) {
         trine_db *db = NULL;
         trine__err err;
-        trine_status st = dur_open(fault, &o, &db, &err);
+        trine_status st = dur_open_wal_only(fault, &o, &db, &err);
         ck_assert_msg(st == TRINE_CORRUPTION, "%s: STRICT open (attempt %d): got %s (%s), want TRINE_CORRUPTION",
                       what, attempt, trine_status_name(st), err.msg);
         dur_snapshot now;
@@ -263,7 +263,7 @@ static void pt_story(pt_case *c, const char *what) {
     trine_options pit = pt_options(c->memtable_bytes, true);
     char step[256];
     snprintf(step, sizeof step, "%s: POINT_IN_TIME open", what);
-    trine_db *db = dur_open_ok(fault, &pit, step);
+    trine_db *db = dur_open_ok_wal_only(fault, &pit, step);
     pt_expect_keys(db, c, c->first_lost, NULL, step);
     pt_expect_note(db->open_note, c, true, step);
     uint64_t dropped = pt_expect_files(fault, c, step);
@@ -279,7 +279,7 @@ static void pt_story(pt_case *c, const char *what) {
     trine_options strict = pt_options(c->memtable_bytes, false);
     for (int round = 1; round <= 2; round++) {
         snprintf(step, sizeof step, "%s: STRICT reopen %d after the point-in-time open", what, round);
-        db = dur_open_ok(fault, &strict, step);
+        db = dur_open_ok_wal_only(fault, &strict, step);
         pt_expect_keys(db, c, c->first_lost, "zz-new", step);
         pt_expect_stats(db, 0, 0, step);
         ck_assert_msg(db->open_note[0] == '\0', "%s: open note \"%s\", want none", step, db->open_note);
@@ -322,7 +322,7 @@ START_TEST(test_pitr_read_only_changes_nothing) {
     trine_options o = pt_options(c.memtable_bytes, true);
     o.read_only = true;
     const char *what = "read-only POINT_IN_TIME open";
-    trine_db *db = dur_open_ok(fault, &o, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &o, what);
     pt_expect_keys(db, &c, c.first_lost, NULL, what);
     pt_expect_note(db->open_note, &c, false, what);
     trine_stats s;
@@ -389,7 +389,7 @@ static void pt_append_record(trine__vfs *fault, const char *path, const void *pa
 START_TEST(test_pitr_bad_op_inside_record) {
     trine__vfs *fault = dur_vfs_new();
     trine_options strict = pt_options(0, false), pit = pt_options(0, true);
-    trine_db *db = dur_open_ok(fault, &strict, "workload");
+    trine_db *db = dur_open_ok_wal_only(fault, &strict, "workload");
     dur_put_ok(db, "pt00", "0", 1, "workload");
     dur_put_ok(db, "pt01", "1", 1, "workload");
     dur_close_ok(db, "workload"); /* sequences 1 and 2 */
@@ -408,10 +408,10 @@ START_TEST(test_pitr_bad_op_inside_record) {
     pt_append_record(fault, path, rec, len);
 
     trine__err err;
-    ck_assert_msg(dur_open(fault, &strict, &db, &err) == TRINE_CORRUPTION, "STRICT open: %s, want corruption",
+    ck_assert_msg(dur_open_wal_only(fault, &strict, &db, &err) == TRINE_CORRUPTION, "STRICT open: %s, want corruption",
                   err.msg);
     const char *what = "point-in-time open past a record with a bad op";
-    db = dur_open_ok(fault, &pit, what);
+    db = dur_open_ok_wal_only(fault, &pit, what);
     dur_expect_value(db, "pt00", "0", 1, what);
     dur_expect_value(db, "pt01", "1", 1, what);
     dur_expect_absent(db, "pt-partial", what);
@@ -421,7 +421,7 @@ START_TEST(test_pitr_bad_op_inside_record) {
     dur_put_ok(db, "pt02", "2", 1, what);
     dur_expect_absent(db, "pt-partial", what);
     dur_close_ok(db, what);
-    db = dur_open_ok(fault, &strict, "STRICT reopen");
+    db = dur_open_ok_wal_only(fault, &strict, "STRICT reopen");
     dur_expect_value(db, "pt02", "2", 1, "STRICT reopen");
     dur_expect_absent(db, "pt-partial", "STRICT reopen");
     ck_assert_msg(dur_count_keys(db, "STRICT reopen") == 3, "STRICT reopen: want 3 keys");
@@ -443,7 +443,7 @@ START_TEST(test_pitr_damaged_wal_header) {
     trine__vfs *fault = pt_restore(&c.damaged);
     trine_options pit = pt_options(c.memtable_bytes, true);
     const char *what = "point-in-time open past a damaged WAL header";
-    trine_db *db = dur_open_ok(fault, &pit, what);
+    trine_db *db = dur_open_ok_wal_only(fault, &pit, what);
     pt_expect_keys(db, &c, c.first_lost - 1, NULL, what); /* the damaged WAL's first record goes too */
     pt_expect_note(db->open_note, &c, true, what);
     uint64_t dropped = f->len;
@@ -474,7 +474,7 @@ START_TEST(test_pitr_crash_at_every_call) {
     trine_options pit = pt_options(c.memtable_bytes, true), strict = pt_options(c.memtable_bytes, false);
     trine__vfs *fault = pt_restore(&c.damaged);
     trine__fault_reset_counts(fault);
-    trine_db *db = dur_open_ok(fault, &pit, "counting the calls of a point-in-time open");
+    trine_db *db = dur_open_ok_wal_only(fault, &pit, "counting the calls of a point-in-time open");
     uint64_t calls = trine__fault_calls(fault);
     dur_close_ok(db, "counting the calls of a point-in-time open");
     trine__vfs_destroy(fault);
@@ -488,13 +488,13 @@ START_TEST(test_pitr_crash_at_every_call) {
         trine__fault_arm(fault, TRINE__FOP_ANY, TRINE__FK_ANY, k, true, TRINE_IO_ERROR);
         trine__err err;
         db = NULL;
-        (void)dur_open(fault, &pit, &db, &err);
+        (void)dur_open_wal_only(fault, &pit, &db, &err);
         trine__fault_disarm(fault);
         dur_power_loss(fault, db, NULL, 0);
 
         char step[300];
         snprintf(step, sizeof step, "%s; STRICT open", what);
-        trine_status st = dur_open(fault, &strict, &db, &err);
+        trine_status st = dur_open_wal_only(fault, &strict, &db, &err);
         ck_assert_msg(st == TRINE_OK || st == TRINE_CORRUPTION, "%s: got %s (%s)", step, trine_status_name(st),
                       err.msg);
         if (st == TRINE_OK) {
@@ -505,7 +505,7 @@ START_TEST(test_pitr_crash_at_every_call) {
             refused++;
         }
         snprintf(step, sizeof step, "%s; point-in-time reopen", what);
-        db = dur_open_ok(fault, &pit, step);
+        db = dur_open_ok_wal_only(fault, &pit, step);
         pt_expect_keys(db, &c, c.first_lost, NULL, step);
         dur_close_ok(db, step);
         pt_expect_files(fault, &c, step);

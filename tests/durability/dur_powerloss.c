@@ -80,6 +80,34 @@ typedef struct pl_calls {
 
 static trine_options pl_options(trine_durability d) { return dur_options(d, 4096); }
 
+/* Whether this test's opens run without the flush actor (each test sets it
+ * first): the WAL-roll variants keep every WAL, the flushing ones turn
+ * sealed memtables into tables and delete the WALs they cover. */
+static bool pl_wal_only;
+
+static trine_status pl_open(trine__vfs *fault, const trine_options *o, trine_db **db, trine__err *err) {
+    return pl_wal_only ? dur_open_wal_only(fault, o, db, err) : dur_open(fault, o, db, err);
+}
+
+static trine_db *pl_open_ok(trine__vfs *fault, const trine_options *o, const char *what) {
+    return pl_wal_only ? dur_open_ok_wal_only(fault, o, what) : dur_open_ok(fault, o, what);
+}
+
+static bool count_table(void *arg, const char *name) {
+    size_t n = strlen(name);
+    if (n > 4 && strcmp(name + n - 4, ".sst") == 0)
+        (*(size_t *)arg)++;
+    return true;
+}
+
+static size_t pl_count_tables(trine__vfs *v) {
+    size_t n = 0;
+    trine__err err;
+    trine__err_clear(&err);
+    ck_assert_int_eq(trine__vfs_list(v, DUR_DIR, count_table, &n, &err), TRINE_OK);
+    return n;
+}
+
 /* Runs the script; acked[i] tells whether put i returned TRINE_OK. Stops at
  * an open that fails (the disk is dead or failing). */
 static void run_script_counted(trine__vfs *fault, trine_durability d, bool acked[PL_PUTS], bool expect_clean,
@@ -98,7 +126,7 @@ static void run_script_counted(trine__vfs *fault, trine_durability d, bool acked
                 db = NULL;
             }
             uint64_t before = trine__fault_calls(fault);
-            trine_status st = dur_open(fault, &o, &db, &err);
+            trine_status st = pl_open(fault, &o, &db, &err);
             if (calls && i == PL_REOPEN_AFTER) {
                 calls->before_reopen = before;
                 calls->reopen = trine__fault_calls(fault) - before;
@@ -132,7 +160,7 @@ static int check_recovered(trine__vfs *fault, trine_durability d, const bool ack
     trine_options o = pl_options(d);
     char step[200];
     snprintf(step, sizeof step, "%s: reopen after power loss", what);
-    trine_db *db = dur_open_ok(fault, &o, step);
+    trine_db *db = pl_open_ok(fault, &o, step);
     unsigned char value[PL_VALUE];
     int prefix = -1;
     size_t keys = 0;
@@ -174,7 +202,7 @@ static int check_recovered(trine__vfs *fault, trine_durability d, const bool ack
     dur_put_ok(db, "zz-after", "a", 1, step);
     dur_close_ok(db, step);
     snprintf(step, sizeof step, "%s: second reopen", what);
-    db = dur_open_ok(fault, &o, step);
+    db = pl_open_ok(fault, &o, step);
     dur_expect_value(db, "zz-after", "a", 1, step);
     n = dur_count_keys(db, step);
     ck_assert_msg(n == keys + 1, "%s: a full scan yields %zu keys, want %zu", step, n, keys + 1);
@@ -209,15 +237,21 @@ static uint64_t tear_choice(int t, uint64_t unsynced) {
 }
 
 /* require_acked: every put that returned TRINE_OK must be recovered. */
-static void die_after_every_sync(trine_durability d, bool require_acked, const char *mode) {
+static void die_after_every_sync(trine_durability d, bool require_acked, bool wal_only, const char *mode) {
+    pl_wal_only = wal_only;
     trine__vfs *probe = dur_vfs_new();
     bool acked[PL_PUTS];
     run_script(probe, d, acked, true);
     uint64_t syncs = trine__fault_syncs(probe);
     uint64_t wals[64];
     size_t nwals = dur_list_wals(probe, DUR_DIR, wals, 64);
+    size_t ntables = pl_count_tables(probe);
     trine__vfs_destroy(probe);
-    ck_assert_msg(nwals >= 4, "%s clean run left %zu WAL files: want rolls in both sessions", mode, nwals);
+    if (wal_only)
+        ck_assert_msg(nwals >= 4, "%s clean run left %zu WAL files: want rolls in both sessions", mode, nwals);
+    else
+        ck_assert_msg(ntables >= 2 && nwals <= 2, "%s clean run left %zu tables and %zu WALs: want flushes (tables, "
+                      "the WALs they cover deleted)", mode, ntables, nwals);
     ck_assert_msg(syncs > 10, "%s clean run: only %llu syncs", mode, (unsigned long long)syncs);
     fprintf(stderr, "power loss (%s): %llu sync points\n", mode, (unsigned long long)syncs);
     int min_prefix = PL_PUTS, max_prefix = 0;
@@ -243,24 +277,34 @@ static void die_after_every_sync(trine_durability d, bool require_acked, const c
                   mode, min_prefix, max_prefix, PL_PUTS);
 }
 
-START_TEST(test_power_loss_every_sync_point) { die_after_every_sync(TRINE_SYNC_ALL, true, "SYNC_ALL"); }
+START_TEST(test_power_loss_every_sync_point) { die_after_every_sync(TRINE_SYNC_ALL, true, true, "SYNC_ALL"); }
+END_TEST
+
+/* The same with flushes: the power goes after every sync of a table, the
+ * directory and the MANIFEST too (after the table, before the edit, after
+ * the edit before the WAL is deleted), in the writing sessions and in the
+ * recovery that flushes what it replayed. */
+START_TEST(test_power_loss_every_sync_point_flushing) {
+    die_after_every_sync(TRINE_SYNC_ALL, true, false, "SYNC_ALL flushing");
+}
 END_TEST
 
 /* SYNC_DATA syncs the directory after a WAL roll only at close (the loss
  * window docs/durability.md documents), so acknowledged puts in a rolled
  * WAL may go; what survives is still a prefix, and after the final clean
  * close everything. */
-START_TEST(test_power_loss_every_sync_point_sync_data) { die_after_every_sync(TRINE_SYNC_DATA, false, "SYNC_DATA"); }
+START_TEST(test_power_loss_every_sync_point_sync_data) { die_after_every_sync(TRINE_SYNC_DATA, false, true, "SYNC_DATA"); }
 END_TEST
 
 /* BUFFERED promises nothing before a sync; what survives is a prefix. */
-START_TEST(test_power_loss_every_sync_point_buffered) { die_after_every_sync(TRINE_BUFFERED, false, "BUFFERED"); }
+START_TEST(test_power_loss_every_sync_point_buffered) { die_after_every_sync(TRINE_BUFFERED, false, true, "BUFFERED"); }
 END_TEST
 
 /* The disk fails from the j-th VFS call of the mid-script reopen on (every
  * later call fails too), then power loss: every step acknowledged before
  * it must survive, and the database must work on. */
-START_TEST(test_power_loss_inside_recovery) {
+static void fail_inside_recovery(bool wal_only) {
+    pl_wal_only = wal_only;
     trine__vfs *probe = dur_vfs_new();
     bool acked[PL_PUTS];
     pl_calls calls = {0, 0};
@@ -268,7 +312,7 @@ START_TEST(test_power_loss_inside_recovery) {
     uint64_t wals[64];
     size_t nwals = dur_list_wals(probe, DUR_DIR, wals, 64);
     trine__vfs_destroy(probe);
-    ck_assert_msg(nwals >= 4 && calls.reopen > 20, "clean run: %zu WALs, %llu calls in the reopen; want several WALs "
+    ck_assert_msg((!wal_only || nwals >= 4) && calls.reopen > 20, "clean run: %zu WALs, %llu calls in the reopen; want several WALs "
                   "to recover", nwals, (unsigned long long)calls.reopen);
     fprintf(stderr, "power loss inside recovery: %llu calls\n", (unsigned long long)calls.reopen);
     int failed_opens = 0;
@@ -290,12 +334,20 @@ START_TEST(test_power_loss_inside_recovery) {
     }
     ck_assert_msg(failed_opens > 0, "no crash point failed the reopen: the enumeration missed recovery");
 }
+
+START_TEST(test_power_loss_inside_recovery) { fail_inside_recovery(true); }
+END_TEST
+
+/* With flushes the recovery also writes the replayed data into a table,
+ * installs a manifest naming it and deletes the replayed WALs. */
+START_TEST(test_power_loss_inside_recovery_flushing) { fail_inside_recovery(false); }
 END_TEST
 
 /* The disk fails from the j-th call of op on (every later one too), for
  * each j of the clean run; then power loss keeping PL_TEARS different
  * amounts of the WAL's unsynced tail. */
 static void fail_and_tear(trine_durability d, int op, bool require_acked, const char *mode) {
+    pl_wal_only = false; /* flushing: a failed table or MANIFEST sync is among the points */
     trine__vfs *probe = dur_vfs_new();
     bool acked[PL_PUTS];
     run_script(probe, d, acked, true);
@@ -350,9 +402,11 @@ TCase *dur_powerloss_tcase(void) {
      * 20 s under sanitizers. */
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_power_loss_every_sync_point);
+    tcase_add_test(tc, test_power_loss_every_sync_point_flushing);
     tcase_add_test(tc, test_power_loss_every_sync_point_sync_data);
     tcase_add_test(tc, test_power_loss_every_sync_point_buffered);
     tcase_add_test(tc, test_power_loss_inside_recovery);
+    tcase_add_test(tc, test_power_loss_inside_recovery_flushing);
     tcase_add_test(tc, test_power_loss_torn_wal_tail);
     tcase_add_test(tc, test_power_loss_torn_wal_tail_buffered);
     return tc;

@@ -143,10 +143,10 @@ static void rc_wal_path(trine__vfs *fault, char *path, size_t cap) {
 static void rc_build(bool torn_tail, dur_snapshot *out) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = rc_options();
-    trine_db *db = dur_open_ok(fault, &o, "workload, first session");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "workload, first session");
     rc_steps_ok(db, 0, RC_STEPS_1, "workload, first session");
     dur_close_ok(db, "workload, first session");
-    db = dur_open_ok(fault, &o, "workload, second session");
+    db = dur_open_ok_wal_only(fault, &o, "workload, second session");
     rc_steps_ok(db, RC_STEPS_1, RC_STEPS, "workload, second session");
     char path[128];
     if (torn_tail) {

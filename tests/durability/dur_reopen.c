@@ -129,7 +129,7 @@ START_TEST(test_reopen_keeps_everything) {
         trine_options o = dur_options(modes[cycle % 3], memtable);
         snprintf(what, sizeof what, "cycle %d (%s, memtable %zu) after reopen", cycle,
                  cycle % 3 == 0 ? "SYNC_ALL" : cycle % 3 == 1 ? "SYNC_DATA" : "BUFFERED", memtable);
-        trine_db *db = dur_open_ok(fault, &o, what);
+        trine_db *db = dur_open_ok_wal_only(fault, &o, what);
         model_check(db, &m, what);
         snprintf(what, sizeof what, "cycle %d (memtable %zu) writing", cycle, memtable);
         for (int op = 0; op < 150; op++)
@@ -142,11 +142,11 @@ START_TEST(test_reopen_keeps_everything) {
         dur_close_ok(db, what);
     }
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, "final reopen");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "final reopen");
     model_check(db, &m, "final reopen");
     /* Twice in a row without writes: recovery of recovered state. */
     dur_close_ok(db, "final reopen");
-    db = dur_open_ok(fault, &o, "second final reopen");
+    db = dur_open_ok_wal_only(fault, &o, "second final reopen");
     model_check(db, &m, "second final reopen");
     dur_close_ok(db, "second final reopen");
     ck_assert_msg(max_wals >= 4,
@@ -178,7 +178,7 @@ static bool count_kind(void *arg, const char *name) {
 START_TEST(test_reopen_empty_cycles) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, "first open");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "first open");
     dur_put_ok(db, "alpha", "one", 3, "first open");
     dur_put_ok(db, "beta", "two", 3, "first open");
     ck_assert_int_eq(trine_delete_sync(db, "beta", 4), TRINE_OK);
@@ -186,7 +186,7 @@ START_TEST(test_reopen_empty_cycles) {
     for (int cycle = 0; cycle < 8; cycle++) {
         char what[64];
         snprintf(what, sizeof what, "empty cycle %d", cycle);
-        db = dur_open_ok(fault, &o, what);
+        db = dur_open_ok_wal_only(fault, &o, what);
         dur_expect_value(db, "alpha", "one", 3, what);
         dur_expect_absent(db, "beta", what);
         dur_close_ok(db, what);

@@ -44,6 +44,26 @@ trine_status dur_open(trine__vfs *fault, const trine_options *o, trine_db **out,
     return trine__db_open(DUR_DIR, o, &params, out, err);
 }
 
+trine_status dur_open_wal_only(trine__vfs *fault, const trine_options *o, trine_db **out, trine__err *err) {
+    trine__open_params params = {
+        .vfs = fault, .own_vfs = false, .wal = true, .use_registry = false, .seed = 42, .no_flush = true};
+    trine__err_clear(err);
+    *out = NULL;
+    return trine__db_open(DUR_DIR, o, &params, out, err);
+}
+
+trine_db *dur_open_ok_wal_only(trine__vfs *fault, const trine_options *o, const char *what) {
+    trine__open_params params = {
+        .vfs = fault, .own_vfs = false, .wal = true, .use_registry = false, .seed = 42, .no_flush = true};
+    trine__err err;
+    trine__err_clear(&err);
+    trine_db *db = NULL;
+    trine_status st = trine__db_open(DUR_DIR, o, &params, &db, &err);
+    ck_assert_msg(st == TRINE_OK && db, "%s: open %s: got %s (%s), want TRINE_OK", what, DUR_DIR,
+                  trine_status_name(st), err.msg);
+    return db;
+}
+
 trine_db *dur_open_ok(trine__vfs *fault, const trine_options *o, const char *what) {
     trine__err err;
     trine_db *db = NULL;

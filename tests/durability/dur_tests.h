@@ -41,6 +41,8 @@ TCase *dur_recovery_crash_tcase(void);
 TCase *dur_groups_tcase(void);
 TCase *dur_engine_tcase(void);
 TCase *dur_verify_tcase(void);
+TCase *dur_repair_tcase(void); /* dur_repair.c: narrow repair */
+TCase *dur_flush_tcase(void);  /* dur_flush.c: flush under faults and power loss */
 
 /* ---- storage ---- */
 
@@ -54,6 +56,12 @@ trine_options dur_options(trine_durability durability, size_t memtable_bytes);
 /* trine__db_open(DUR_DIR) on fault with {vfs = fault, own_vfs = false,
  * wal = true, use_registry = false}. On failure *out is NULL and err says why. */
 trine_status dur_open(trine__vfs *fault, const trine_options *o, trine_db **out, trine__err *err);
+/* dur_open without the flush actor: memtables stay in memory and every WAL
+ * stays until the next open (tests of the WAL itself: rolls, tears, damage
+ * in older WALs). Recovery then writes no tables either. */
+trine_status dur_open_wal_only(trine__vfs *fault, const trine_options *o, trine_db **out, trine__err *err);
+/* dur_open_ok_wal_only: dur_open_ok's twin. */
+trine_db *dur_open_ok_wal_only(trine__vfs *fault, const trine_options *o, const char *what);
 /* Same, failing the test unless TRINE_OK; what names the step in messages. */
 trine_db *dur_open_ok(trine__vfs *fault, const trine_options *o, const char *what);
 /* trine__db_close, failing the test unless TRINE_OK. */

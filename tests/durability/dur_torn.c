@@ -47,7 +47,7 @@ static void expect_prefix(trine_db *db, int present, const char *extra_key, cons
 static void build_base(dur_snapshot *snap, char *wal_name, size_t cap) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 0);
-    trine_db *db = dur_open_ok(fault, &o, "workload");
+    trine_db *db = dur_open_ok_wal_only(fault, &o, "workload");
     unsigned char value[TORN_LAST_VALUE];
     for (int i = 0; i < TORN_RECORDS; i++) {
         char key[16];
@@ -94,7 +94,7 @@ static void torn_tail_run(bool zero_fill) {
         }
         dur_write_file(fault, wal_path, bytes, len);
 
-        trine_db *db = dur_open_ok(fault, &o, what);
+        trine_db *db = dur_open_ok_wal_only(fault, &o, what);
         expect_prefix(db, TORN_RECORDS - 1, NULL, what);
         dur_close_ok(db, what);
         /* recovery.h step 3: the torn WAL is cut back to its last good record. */
@@ -104,13 +104,13 @@ static void torn_tail_run(bool zero_fill) {
 
         char again[320];
         snprintf(again, sizeof again, "%s, second reopen", what);
-        db = dur_open_ok(fault, &o, again);
+        db = dur_open_ok_wal_only(fault, &o, again);
         expect_prefix(db, TORN_RECORDS - 1, NULL, again);
         dur_put_ok(db, "zz-after", "x", 1, again);
         dur_close_ok(db, again);
 
         snprintf(again, sizeof again, "%s, reopen after a new write", what);
-        db = dur_open_ok(fault, &o, again);
+        db = dur_open_ok_wal_only(fault, &o, again);
         expect_prefix(db, TORN_RECORDS - 1, "zz-after", again);
         dur_close_ok(db, again);
         trine__vfs_destroy(fault);

@@ -27,6 +27,8 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_groups_tcase());
     suite_add_tcase(s, dur_engine_tcase());
     suite_add_tcase(s, dur_verify_tcase());
+    suite_add_tcase(s, dur_repair_tcase());
+    suite_add_tcase(s, dur_flush_tcase());
     return s;
 }
 

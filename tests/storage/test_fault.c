@@ -17,7 +17,7 @@ START_TEST(t_kind_of) {
     } cases[] = {
         {"db/000004.log", TRINE__FK_WAL},     {"MANIFEST-000001", TRINE__FK_MANIFEST},
         {"/x/CURRENT", TRINE__FK_CURRENT},    {"db/LOCK", TRINE__FK_LOCK},
-        {"db/CURRENT.tmp", TRINE__FK_TEMP},   {"db/000007.sst", TRINE__FK_OTHER},
+        {"db/CURRENT.tmp", TRINE__FK_TEMP},   {"db/000007.sst", TRINE__FK_TABLE},
         {"db/CURRENTLY", TRINE__FK_OTHER},    {"log", TRINE__FK_OTHER},
         {"dir.log/x", TRINE__FK_OTHER},
     };

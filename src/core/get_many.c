@@ -1,0 +1,197 @@
+/*
+ * Batched point reads (trine_get_many and its twins).
+ *
+ * One view for every key: the sequence and the super version are loaded
+ * once, as a single get does. The keys are sorted once (an index array;
+ * the caller's order is kept for the results), looked up in the memtables
+ * inside one epoch section, and the rest go to the tables together
+ * (trine__version_get_many): each table is acquired once for the run of
+ * keys it can hold, and neighbouring keys share the filter partition, index
+ * partition and data block the previous key pinned.
+ *
+ * Like trine_get, the read runs on the calling thread and the future is
+ * complete on return.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "core/core.h"
+#include "lsm/ikey.h"
+#include "lsm/version.h"
+#include "mvcc/epoch.h"
+
+static int cmp_mget(const void *a, const void *b) {
+    const trine__table_mget *x = a, *y = b;
+    int c = trine__ukey_cmp(x->ukey, x->klen, y->ukey, y->klen);
+    if (c != 0)
+        return c;
+    return x->slot < y->slot ? -1 : x->slot > y->slot; /* stable: qsort is not */
+}
+
+/* Copies a memtable value into slot i (inside the epoch section). */
+static void take_mem_value(trine__table_mget *m, const void *v, size_t vl, trine__err *err) {
+    m->done = true;
+    if (!(m->value = malloc(vl ? vl : 1))) {
+        m->status = trine__err_set(err, TRINE_NO_MEMORY, "out of memory copying a %zu-byte value", vl);
+        return;
+    }
+    memcpy(m->value, v, vl);
+    m->vlen = vl;
+    m->trailer = trine__trailer(0, TRINE__VTYPE_PUT);
+    m->status = TRINE_OK;
+}
+
+/* Fills ms (sorted, valid keys only) from the memtables and then the tables. */
+static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, trine__err *err) {
+    ck_epoch_record_t *rec = trine__epoch_thread_record();
+    if (!rec) {
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
+        for (size_t i = 0; i < n; i++)
+            ms[i].done = true, ms[i].status = TRINE_NO_MEMORY;
+        return;
+    }
+    ck_epoch_section_t section;
+    trine__epoch_enter(rec, &section);
+    uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+    trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        trine__table_mget *m = &ms[i];
+        trine__lookup found = TRINE__LOOKUP_ABSENT;
+        const void *v = NULL;
+        size_t vl = 0;
+        for (size_t j = 0; j < s->count && found == TRINE__LOOKUP_ABSENT; j++)
+            found = trine__memtable_get(s->mems[j], m->ukey, m->klen, horizon, &v, &vl);
+        if (found == TRINE__LOOKUP_FOUND) {
+            take_mem_value(m, v, vl, err);
+        } else if (found != TRINE__LOOKUP_ABSENT) { /* a tombstone */
+            m->done = true;
+            m->trailer = trine__trailer(0, TRINE__VTYPE_DELETE);
+            m->status = TRINE_OK;
+        } else {
+            pending++;
+        }
+    }
+    bool tables = pending > 0 && s->version && trine__version_count(s->version) > 0;
+    if (tables)
+        trine__super_ref(s); /* safe in the section: see iter.c */
+    trine__epoch_leave(rec, &section);
+    if (tables) {
+        atomic_fetch_add_explicit(&db->stats.table_gets, pending, memory_order_relaxed);
+        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->tables->seek_policy, err);
+        trine__super_unref(s);
+    }
+}
+
+/* Checks the arguments and reads; values/statuses filled for every slot.
+ * Returns the call's status (OK when every slot was answered). */
+static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                             trine_status *statuses, trine__err *err, const char *call) {
+    if (!db)
+        return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
+    if (n == 0)
+        return TRINE_OK;
+    if (!keys || !values || !statuses)
+        return trine__err_set(err, TRINE_INVALID, "%s: keys, values and statuses must not be NULL when n > 0", call);
+    if (n > SIZE_MAX / sizeof(trine__table_mget))
+        return trine__err_set(err, TRINE_INVALID, "%s: n = %zu is too large", call, n);
+    for (size_t i = 0; i < n; i++) {
+        values[i] = (trine_value){0};
+        statuses[i] = TRINE_NOT_FOUND;
+    }
+    trine__table_mget *ms = malloc(n * sizeof *ms);
+    if (!ms)
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory for %zu keys", call, n);
+    size_t valid = 0;
+    trine_status first_bad = TRINE_OK;
+    trine__err kerr;
+    for (size_t i = 0; i < n; i++) {
+        trine__err_clear(&kerr);
+        if (trine__check_key(keys[i].data, keys[i].len, &kerr) != TRINE_OK) {
+            statuses[i] = TRINE_INVALID; /* a bad key fails its slot only */
+            if (first_bad == TRINE_OK) {
+                first_bad = TRINE_INVALID;
+                trine__err_set(err, TRINE_INVALID, "%s: key %zu: %s", call, i, kerr.msg);
+            }
+            continue;
+        }
+        ms[valid++] = (trine__table_mget){.ukey = keys[i].data, .klen = keys[i].len, .slot = i};
+    }
+    if (valid > 1)
+        qsort(ms, valid, sizeof *ms, cmp_mget);
+    trine_status st = first_bad;
+    if (valid > 0) {
+        if (!trine__db_enter(db, err)) {
+            free(ms);
+            return TRINE_CLOSED;
+        }
+        trine__err rerr;
+        trine__err_clear(&rerr);
+        read_sorted(db, ms, valid, &rerr);
+        atomic_fetch_add_explicit(&db->stats.gets, valid, memory_order_relaxed);
+        trine__db_leave(db);
+        for (size_t i = 0; i < valid; i++) {
+            trine__table_mget *m = &ms[i];
+            size_t slot = m->slot;
+            if (!m->done) {
+                statuses[slot] = TRINE_NOT_FOUND;
+            } else if (m->status != TRINE_OK) {
+                statuses[slot] = m->status;
+                free(m->value);
+            } else if (trine__trailer_type(m->trailer) == TRINE__VTYPE_DELETE) {
+                statuses[slot] = TRINE_NOT_FOUND;
+                free(m->value);
+            } else {
+                statuses[slot] = TRINE_OK;
+                values[slot] = (trine_value){.data = m->value, .len = m->vlen};
+            }
+        }
+        if (rerr.status != TRINE_OK && st == TRINE_OK) {
+            st = rerr.status;
+            trine__err_set(err, rerr.status, "%s: %s", call, rerr.msg);
+        }
+    }
+    free(ms);
+    return st;
+}
+
+/* The async call completes before it returns; its future carries no value
+ * (the results are in the caller's arrays). */
+trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                             trine_status *statuses) {
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = get_many(db, keys, n, values, statuses, &err, "trine_get_many");
+    if (st != TRINE_OK)
+        return trine__future_from_err(&err);
+    trine_future *f = trine__future_new();
+    if (f)
+        trine__future_complete(f, TRINE_OK, NULL);
+    return f;
+}
+
+trine_status trine_get_many_sync(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                                 trine_status *statuses) {
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID,
+                                     "trine_get_many_sync called from an engine thread (a callback) would deadlock");
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = get_many(db, keys, n, values, statuses, &err, "trine_get_many_sync");
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+trine_future *trine_bucket_get_many(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
+                                    trine_status *statuses) {
+    if (!b)
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_get_many: bucket is NULL");
+    return trine_get_many(b->db, keys, n, values, statuses);
+}
+
+trine_status trine_bucket_get_many_sync(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
+                                        trine_status *statuses) {
+    if (!b)
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_get_many_sync: bucket is NULL");
+    return trine_get_many_sync(b->db, keys, n, values, statuses);
+}

@@ -1,0 +1,422 @@
+/*
+ * flush actor
+ *
+ * DESIGN. The flush actor is the one owner of the version set and the
+ * MANIFEST. Every version edit is appended here, by this actor's thread:
+ * flushes now; compaction and blob GC will send their edits here as
+ * messages rather than write the MANIFEST themselves. One owner means edits
+ * never interleave, the MANIFEST needs no lock, and the order of edits in
+ * the file is the order versions were made.
+ *
+ * Receives: FLUSH{sealed memtable, wal_next, last_seq} from the writer, in
+ *           the order the memtables were sealed;
+ *           BARRIER{future} from the writer (trine_flush), after the FLUSH
+ *           of the memtable it sealed for it;
+ *           SHUTDOWN from close, after the writer has stopped.
+ * Sends:    finished flushes to the writer through db->flushed (a lock-free
+ *           stack, never full) plus a POKE message the writer may drop:
+ *           this actor never waits for the writer, so a writer that waits
+ *           for a flush (backpressure) cannot deadlock with it.
+ * Owns:     the MANIFEST file and writer, the version state (the folded
+ *           edits: the live table set) and the current version.
+ * Ordering: per memtable, in this order, each step durable before the next:
+ *             1. write NNNNNN.sst, sync it, sync the directory;
+ *             2. append the edit {add table, log number = wal_next, next
+ *                file, last sequence} to the MANIFEST and sync it;
+ *             3. hand the new version to the writer;
+ *             4. delete the WALs numbered below wal_next.
+ *           A crash after 1 leaves an unreferenced table (the next writable
+ *           open removes it) and the WAL still replays; after 2 the WALs are
+ *           obsolete and the next open removes any that 4 did not.
+ * Failure:  an error in 1 or 2 makes the database read-only with its cause
+ *           (db->fatal): the memtable stays readable and its WAL stays on
+ *           disk, so nothing acknowledged is lost and a reopen recovers.
+ *           Later flushes are skipped; barriers complete with the error.
+ * Shutdown: SHUTDOWN is the last message: queued flushes run first.
+ */
+#include "engine/flush.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "actors/park.h"
+#include "engine/files.h"
+#include "engine/writer.h"
+#include "lsm/ikey.h"
+#include "lsm/log.h"
+#include "lsm/table.h"
+
+enum { FMSG_FLUSH = 1, FMSG_BARRIER = 2, FMSG_SHUTDOWN = 3 };
+
+typedef struct fmsg_flush {
+    trine__msg hdr;
+    trine__memtable *mem;
+    uint64_t wal_next;
+    uint64_t last_seq;
+} fmsg_flush;
+
+typedef struct fmsg_barrier {
+    trine__msg hdr;
+    trine_future *future;
+} fmsg_barrier;
+
+typedef struct trine__flusher {
+    trine_db *db;
+    trine__file *manifest;
+    uint64_t manifest_number;
+    trine__log_writer log;
+    trine__version_edit state; /* folded edits: the live tables and numbers */
+    trine__version *version;   /* built from state; referenced */
+    uint64_t wal_floor;        /* WALs below it are already deleted */
+    bool failed;
+    char fail_msg[TRINE__ERR_MSG_MAX];
+    trine__msg shutdown_msg;
+} trine__flusher;
+
+static void table_options_of(const trine_db *db, trine__table_options *o) {
+    trine__table_options_default(o);
+    const trine_bucket_options *b = &db->opts.default_bucket;
+    o->filter_bits_per_key = b->filter_bits_per_key;
+    o->prefix_len = b->prefix_len;
+    o->compression = b->compression == TRINE_COMPRESSION_ZSTD ? TRINE__TABLE_COMPRESS_ZSTD : TRINE__TABLE_COMPRESS_NONE;
+    o->compression_level = b->compression_level;
+    o->hash_index = true;
+    o->bucket_id = 0;
+}
+
+static bool copy_key(uint8_t **dst, size_t *dst_len, const uint8_t *k, size_t len) {
+    uint8_t *p = realloc(*dst, len);
+    if (!p)
+        return false;
+    memcpy(p, k, len);
+    *dst = p;
+    *dst_len = len;
+    return true;
+}
+
+trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64_t number, trine__table_meta *meta,
+                                      trine__err *err) {
+    char name[32], path[TRINE__PATH_MAX];
+    trine__table_name(name, sizeof name, number);
+    memset(meta, 0, sizeof *meta);
+    if (!trine__path_join(path, sizeof path, db->path, name))
+        return trine__err_set(err, TRINE_INVALID, "database path too long");
+    trine__file *f = NULL;
+    trine_status st = trine__vfs_open(db->vfs, path,
+                                      TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL,
+                                      &f, err);
+    if (st != TRINE_OK)
+        return st;
+    trine__table_options o;
+    table_options_of(db, &o);
+    trine__table_builder *b = NULL;
+    uint8_t *ikey = NULL;
+    size_t ikey_cap = 0, last_len = 0;
+    st = trine__table_builder_new(f, name, &o, &b, err);
+    trine__memtable_cursor c;
+    trine__memcur_init(&c, mem);
+    meta->seq_min = TRINE__SEQ_MAX;
+    for (trine__memcur_first(&c); st == TRINE_OK && trine__memcur_valid(&c); trine__memcur_next(&c)) {
+        size_t kl, vl;
+        const void *k = trine__memcur_key(&c, &kl);
+        const void *v = trine__memcur_value(&c, &vl);
+        uint64_t trailer = trine__memcur_trailer(&c);
+        if (kl + TRINE__IKEY_TRAILER_BYTES > ikey_cap) {
+            size_t cap = kl + TRINE__IKEY_TRAILER_BYTES + 64;
+            uint8_t *p = realloc(ikey, cap);
+            if (!p) {
+                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
+                break;
+            }
+            ikey = p;
+            ikey_cap = cap;
+        }
+        size_t il = trine__ikey_encode(ikey, k, kl, trailer);
+        if (meta->entries == 0 && !copy_key(&meta->smallest, &meta->smallest_len, ikey, il)) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
+            break;
+        }
+        uint64_t seq = trine__trailer_seq(trailer);
+        if (seq < meta->seq_min)
+            meta->seq_min = seq;
+        if (seq > meta->seq_max)
+            meta->seq_max = seq;
+        meta->entries++;
+        st = trine__table_add(b, ikey, il, trine__trailer_type(trailer) == TRINE__VTYPE_DELETE ? NULL : v,
+                              trine__trailer_type(trailer) == TRINE__VTYPE_DELETE ? 0 : vl, err);
+        last_len = il;
+    }
+    /* ikey still holds the last key added. */
+    if (st == TRINE_OK && meta->entries > 0 && !copy_key(&meta->largest, &meta->largest_len, ikey, last_len))
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
+    free(ikey);
+    uint64_t size = 0;
+    if (st == TRINE_OK && meta->entries == 0)
+        st = trine__err_set(err, TRINE_INVALID, "flush of an empty memtable");
+    if (st == TRINE_OK)
+        st = trine__table_finish(b, NULL, &size, err);
+    trine__table_builder_free(b);
+    if (st == TRINE_OK)
+        st = trine__file_sync(f, false, err);
+    trine__err close_err;
+    trine__err_clear(&close_err);
+    if (trine__file_close(f, &close_err) != TRINE_OK && st == TRINE_OK) {
+        *err = close_err;
+        st = close_err.status;
+    }
+    if (st != TRINE_OK) {
+        trine__err ignored;
+        (void)trine__vfs_remove(db->vfs, path, &ignored);
+        free(meta->smallest);
+        free(meta->largest);
+        memset(meta, 0, sizeof *meta);
+        return st;
+    }
+    meta->level = 0;
+    meta->number = number;
+    meta->size = size;
+    return TRINE_OK;
+}
+
+static void fail(trine__flusher *fl, const trine__err *err) {
+    if (!fl->failed) {
+        fl->failed = true;
+        snprintf(fl->fail_msg, sizeof fl->fail_msg, "flush failed: %.200s", err->msg);
+    }
+    trine__err cause;
+    trine__err_set(&cause, err->status, "%s", fl->fail_msg);
+    trine__db_set_fatal(fl->db, &cause);
+}
+
+/* Step 2: the edit, durably. */
+static trine_status log_edit(trine__flusher *fl, const trine__version_edit *edit, trine__err *err) {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (!trine__version_edit_encode(edit, &bytes, &len))
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory encoding a version edit");
+    trine_status st = trine__log_append(&fl->log, bytes, len, err);
+    free(bytes);
+    if (st == TRINE_OK)
+        st = trine__file_sync(fl->manifest, false, err);
+    return st;
+}
+
+static void push_flushed(trine_db *db, trine__flushed *rec) {
+    rec->next = atomic_load_explicit(&db->flushed, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&db->flushed, &rec->next, rec, memory_order_release,
+                                                  memory_order_relaxed)) {
+    }
+    ck_ec32_inc(&db->flushed_ec, &trine__ec_mp);
+    trine__writer_poke(db);
+}
+
+static void hand_to_writer(trine__flusher *fl, trine__memtable *mem, trine__version *v) {
+    trine__flushed *rec = calloc(1, sizeof *rec);
+    if (!rec) {
+        /* The flush is durable; only its installation is lost: readers keep
+         * reading the memtable, which stays correct. */
+        return;
+    }
+    trine__memtable_ref(mem);
+    trine__version_ref(v);
+    rec->mem = mem;
+    rec->version = v;
+    push_flushed(fl->db, rec);
+}
+
+static void delete_obsolete_wals(trine__flusher *fl, uint64_t wal_next) {
+    for (uint64_t n = fl->wal_floor; n < wal_next; n++) {
+        char name[32];
+        trine__wal_name(name, sizeof name, n);
+        trine__err ignored;
+        (void)trine__files_remove(fl->db, name, &ignored); /* not a WAL number, or gone: fine */
+    }
+    if (wal_next > fl->wal_floor)
+        fl->wal_floor = wal_next;
+}
+
+static void flush_one(trine__flusher *fl, fmsg_flush *m) {
+    trine_db *db = fl->db;
+    trine__err err;
+    trine__err_clear(&err);
+    if (fl->failed)
+        return;
+    uint64_t t0 = trine__now_ns();
+    uint64_t number = atomic_fetch_add(&db->next_file, 1);
+    trine__table_meta meta;
+    trine_status st = trine__flush_write_table(db, m->mem, number, &meta, &err);
+    if (st == TRINE_OK)
+        st = trine__files_sync_dir(db, &err);
+    trine__version_edit edit;
+    memset(&edit, 0, sizeof edit);
+    edit.has_log_number = edit.has_next_file = edit.has_last_seq = true;
+    edit.log_number = m->wal_next;
+    edit.next_file = atomic_load(&db->next_file);
+    edit.last_seq = m->last_seq;
+    if (st == TRINE_OK && !trine__version_edit_add_table(&edit, &meta))
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
+    if (st == TRINE_OK)
+        st = log_edit(fl, &edit, &err);
+    trine__version *v = NULL;
+    if (st == TRINE_OK) {
+        /* Durable from here on: a failure below leaves the old version in
+         * memory, still correct (the memtable stays), never a lost write. */
+        if (trine__version_edit_apply(&fl->state, &edit))
+            v = trine__version_new(&fl->state, &err);
+        if (v) {
+            trine__version_unref(fl->version);
+            fl->version = v;
+            hand_to_writer(fl, m->mem, v);
+        }
+        delete_obsolete_wals(fl, m->wal_next);
+        atomic_fetch_add_explicit(&db->stats.flushes, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.flush_bytes, meta.size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.flush_entries, meta.entries, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.flush_ns, trine__now_ns() - t0, memory_order_relaxed);
+    } else {
+        fail(fl, &err);
+    }
+    trine__version_edit_free(&edit);
+    free(meta.smallest);
+    free(meta.largest);
+}
+
+static trine__actor_verdict flusher_handle(trine__actor *a, trine__msg **msgs, size_t n) {
+    trine__flusher *fl = a->state;
+    for (size_t i = 0; i < n; i++) {
+        switch (msgs[i]->type) {
+        case FMSG_FLUSH: {
+            fmsg_flush *m = (fmsg_flush *)msgs[i];
+            flush_one(fl, m);
+            trine__memtable_unref(m->mem);
+            free(m);
+            break;
+        }
+        case FMSG_BARRIER: {
+            /* The message becomes the record: no allocation can fail here. */
+            fmsg_barrier *m = (fmsg_barrier *)msgs[i];
+            trine_future *f = m->future;
+            if (fl->failed) {
+                free(m);
+                trine__future_complete(f, TRINE_READ_ONLY, "%s", fl->fail_msg);
+                break;
+            }
+            trine__flushed *rec = (trine__flushed *)m;
+            memset(rec, 0, sizeof *rec);
+            rec->barrier = f;
+            push_flushed(fl->db, rec);
+            break;
+        }
+        default: /* FMSG_SHUTDOWN: the last message */
+            return TRINE__ACTOR_EXIT;
+        }
+    }
+    return TRINE__ACTOR_CONTINUE;
+}
+
+trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_t manifest_number,
+                                  trine__file *manifest, uint64_t manifest_offset, trine__err *err) {
+    trine__flusher *fl = calloc(1, sizeof *fl);
+    if (!fl)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
+    fl->db = db;
+    fl->manifest = manifest;
+    fl->manifest_number = manifest_number;
+    trine__log_writer_init_at(&fl->log, manifest, manifest_offset);
+    fl->version = version;
+    fl->shutdown_msg.type = FMSG_SHUTDOWN;
+    /* The live table set, as the version holds it. */
+    for (int level = 0; level < TRINE__LEVELS; level++)
+        for (size_t i = 0; i < version->nfiles[level]; i++)
+            if (!trine__version_edit_add_table(&fl->state, &version->files[level][i])) {
+                trine__version_edit_free(&fl->state);
+                trine__log_writer_destroy(&fl->log);
+                free(fl);
+                return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
+            }
+    trine_status st = trine__actor_init(&db->flusher, "trine-flush", 256, 64, flusher_handle, fl, err);
+    if (st == TRINE_OK) {
+        st = trine__actor_start(db->sched, &db->flusher, err);
+        if (st != TRINE_OK)
+            trine__mailbox_destroy(&db->flusher.mailbox);
+    }
+    if (st != TRINE_OK) {
+        trine__version_edit_free(&fl->state);
+        trine__log_writer_destroy(&fl->log);
+        free(fl);
+        return st;
+    }
+    trine__version_ref(version);
+    db->fstate = fl;
+    return TRINE_OK;
+}
+
+bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq) {
+    fmsg_flush *m = malloc(sizeof *m);
+    if (!m)
+        return false;
+    m->hdr.type = FMSG_FLUSH;
+    trine__memtable_ref(mem);
+    m->mem = mem;
+    m->wal_next = wal_next;
+    m->last_seq = last_seq;
+    trine__actor_send(&db->flusher, &m->hdr);
+    return true;
+}
+
+bool trine__flusher_barrier(trine_db *db, trine_future *f) {
+    /* Sized to become a trine__flushed later (flusher_handle). */
+    size_t size = sizeof(fmsg_barrier) > sizeof(trine__flushed) ? sizeof(fmsg_barrier) : sizeof(trine__flushed);
+    fmsg_barrier *m = malloc(size);
+    if (!m)
+        return false;
+    m->hdr.type = FMSG_BARRIER;
+    m->future = f;
+    trine__actor_send(&db->flusher, &m->hdr);
+    return true;
+}
+
+trine__flushed *trine__flushed_take(trine_db *db) {
+    trine__flushed *top = atomic_exchange_explicit(&db->flushed, NULL, memory_order_acquire);
+    trine__flushed *fifo = NULL;
+    while (top) { /* the stack is newest first */
+        trine__flushed *next = top->next;
+        top->next = fifo;
+        fifo = top;
+        top = next;
+    }
+    return fifo;
+}
+
+void trine__flushed_free(trine__flushed *list) {
+    while (list) {
+        trine__flushed *next = list->next;
+        if (list->barrier)
+            trine__future_complete(list->barrier, TRINE_CLOSED, "the database closed before the flush ended");
+        if (list->mem)
+            trine__memtable_unref(list->mem);
+        if (list->version)
+            trine__version_unref(list->version);
+        free(list);
+        list = next;
+    }
+}
+
+void trine__flusher_stop(trine_db *db) {
+    trine__flusher *fl = db->fstate;
+    if (!fl)
+        return;
+    trine__actor_send(&db->flusher, &fl->shutdown_msg);
+    trine__actor_stop(&db->flusher);
+    trine__err ignored;
+    trine__file_close(fl->manifest, &ignored);
+    trine__log_writer_destroy(&fl->log);
+    trine__version_edit_free(&fl->state);
+    trine__version_unref(fl->version);
+    free(fl);
+    db->fstate = NULL;
+    trine__flushed_free(trine__flushed_take(db));
+}

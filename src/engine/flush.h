@@ -1,0 +1,50 @@
+/*
+ * Flush actor entry points (flush.c): memtables become L0 tables, and every
+ * version edit goes to the MANIFEST through this one actor. See the DESIGN
+ * block at the top of flush.c.
+ */
+#ifndef TRINE_ENGINE_FLUSH_H
+#define TRINE_ENGINE_FLUSH_H
+
+#include "engine/db.h"
+
+/* A finished flush, handed to the writer (db->flushed, a lock-free stack):
+ * the writer swaps `mem` out of the super version and `version` in. */
+typedef struct trine__flushed {
+    struct trine__flushed *next;
+    trine__memtable *mem;     /* referenced; NULL for a barrier */
+    trine__version *version;  /* referenced; NULL for a barrier */
+    trine_future *barrier;    /* trine_flush's future: the writer completes
+                                 it once everything before it is installed */
+} trine__flushed;
+
+/* Starts the actor. It takes over the open MANIFEST (manifest_offset bytes
+ * written) and a reference to version. On failure nothing is taken. */
+trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_t manifest_number,
+                                  trine__file *manifest, uint64_t manifest_offset, trine__err *err);
+
+/* Writer side. Queues mem (referenced by the message) for a flush: once its
+ * table is durable in the MANIFEST, every WAL numbered below wal_next is
+ * obsolete and deleted; last_seq is the newest sequence in mem. false on
+ * ENOMEM (nothing queued). */
+bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq);
+/* Completes f when every flush queued before it has ended and the writer
+ * has installed it: OK, or the error that made the database read-only. */
+bool trine__flusher_barrier(trine_db *db, trine_future *f);
+
+/* Takes every finished flush, oldest first (NULL when none). */
+trine__flushed *trine__flushed_take(trine_db *db);
+void trine__flushed_free(trine__flushed *list);
+
+/* Sends shutdown (after the writer stopped: nothing else is sent later),
+ * waits for queued flushes to end and for the actor to exit. */
+void trine__flusher_stop(trine_db *db);
+
+/* Writes every entry of mem (all versions) as table `number` in db's
+ * directory, syncs the file (not the directory) and fills meta (level 0).
+ * A failure removes the partial file (best effort). Shared by the flush actor
+ * and recovery. */
+trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64_t number, trine__table_meta *meta,
+                                      trine__err *err);
+
+#endif
