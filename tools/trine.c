@@ -104,7 +104,9 @@ static const cli_command commands[] = {
     {"compact", cli_cmd_compact, 0, 1, 1, "compact DIR",
      "Compacts an existing database into its last level (trine_compact).\n"},
     {"repair", cli_cmd_repair, 0, 1, 1, "repair DIR",
-     "Removes known-safe temporary files of a closed database (trine_repair).\n"},
+     "Removes known-safe leftovers of a closed database (trine_repair): *.tmp files and\n"
+     "tables a flush cut short that the MANIFEST never referenced. Prints each removal;\n"
+     "never touches a file the MANIFEST references or a WAL.\n"},
     {"version", cli_cmd_version, 0, 0, 0, "version",
      "Prints 'trine X.Y.Z', the version of the linked library, and the header's\n"
      "version when it differs.\n"},
@@ -128,7 +130,7 @@ static const char usage_text[] =
     "Maintenance:\n"
     "  flush DIR              write the memtables to table files\n"
     "  compact DIR            compact every bucket into its last level\n"
-    "  repair DIR             remove known-safe temporary files\n"
+    "  repair DIR             remove known-safe leftovers (temp files, unreferenced tables)\n"
     "Other:\n"
     "  version                print the version\n"
     "  help [COMMAND]         this text, or a command's ('trine COMMAND --help')\n"

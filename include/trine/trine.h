@@ -356,6 +356,9 @@ typedef struct trine_options {
                                      0 = 1000 */
     trine_bucket_options default_bucket; /* the default bucket's table settings
                                      (trine_options_init fills them) */
+    uint32_t reader_threads;      /* threads that finish async reads needing
+                                     the disk (persistent databases); 0 = 2,
+                                     at most 64 */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -405,16 +408,19 @@ TRINE_API trine_status trine_close_sync(trine_db *db);
 TRINE_API trine_status trine_repair(const char *path);
 /** One call per file trine_repair_report removes (name inside the directory, why). */
 typedef void (*trine_repair_callback)(const char *file, const char *why, void *arg);
-/** trine_repair that reports each removal to cb (NULL: none). */
+/** trine_repair that reports each removal to cb (NULL: none), on the
+ * calling thread, before the file goes. Same statuses as trine_repair. Any
+ * thread except an engine thread. */
 TRINE_API trine_status trine_repair_report(const char *path, trine_repair_callback cb, void *arg);
 
 /** What trine_verify found in one file (borrowed for the callback's duration). */
 typedef struct trine_verify_file {
     const char *name;       /* file name inside the database directory */
-    const char *kind;       /* "CURRENT", "MANIFEST", "WAL", "damaged WAL copy", "lock",
-                               "temporary", "unknown" (and, as they land, "table", "blob") */
+    const char *kind;       /* "CURRENT", "MANIFEST", "WAL", "table", "damaged WAL copy",
+                               "lock", "temporary", "unknown" (and, when it lands, "blob") */
     uint64_t bytes;         /* file size */
-    uint64_t records;       /* records whose checksums were checked */
+    uint64_t records;       /* log records (CURRENT, MANIFEST, WAL) or table entries
+                               whose checksums were checked */
     trine_status status;    /* TRINE_OK, or the problem: TRINE_CORRUPTION,
                                TRINE_IO_ERROR, TRINE_UNSUPPORTED (newer format) */
     uint64_t offset;        /* byte offset where the problem starts (0 when OK) */
@@ -430,10 +436,14 @@ typedef void (*trine_verify_callback)(const trine_verify_file *f, void *arg);
  * CURRENT, every MANIFEST record (checksums, and that the edits decode into a
  * complete state), every WAL record (checksums, lengths, that each write
  * batch decodes and that sequence numbers rise from record to record and
- * file to file). Unlike an open, it goes on past a damaged file, so one run
- * lists every damaged file (within a file, the first damage). Reports each
- * file to cb (may be NULL) as it goes, in a stable order: CURRENT, MANIFESTs,
- * WALs by number, then the rest by name. Takes the directory lock shared, as
+ * file to file), every table (footer, every block's checksum, entries in
+ * order, and that its size and key range match what the MANIFEST says; a
+ * table the MANIFEST lists but the directory lacks is damage, one it does
+ * not list is noted as a leftover trine_repair removes). Unlike an open, it
+ * goes on past a damaged file, so one run lists every damaged file (within
+ * a file, the first damage). Reports each file to cb (may be NULL) as it
+ * goes, in a stable order: CURRENT, MANIFESTs, WALs by number, then the
+ * rest by name (tables, NNNNNN.sst, come in number order). Takes the directory lock shared, as
  * a read-only open does. A torn last record of the newest WAL is not a
  * problem (an open drops it; it was never acknowledged) but is noted.
  *
@@ -756,6 +766,9 @@ typedef struct trine_stats {
     uint64_t block_cache_capacity;
     uint64_t table_cache_open;    /* table files open now */
     uint64_t table_cache_hits, table_cache_misses;
+    uint64_t reads_queued;        /* async reads (get, get_many, scan) that needed the
+                                     disk and went to the reader pool; the rest
+                                     completed on the calling thread */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -9,6 +9,7 @@
 #include "engine/writer.h"
 #include "engine/files.h"
 #include "engine/flush.h"
+#include "engine/readers.h"
 #include "engine/recovery.h"
 #include "mvcc/epoch.h"
 
@@ -40,6 +41,7 @@ static char *dup_str(const char *s) {
 /* Releases whatever open acquired, in reverse order. */
 static void db_free(trine_db *db) {
     trine__err ignored;
+    trine__readers_stop(db); /* open's failure path; close stopped it already */
     if (db->sched)
         trine__sched_free(db->sched);
     if (db->reclaim)
@@ -208,6 +210,8 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     for (size_t i = 0; i < rec.count; i++)
         bytes += trine__memtable_bytes(rec.mems[i]);
     atomic_store(&db->mem_bytes, bytes);
+    if (db->tables && (st = trine__readers_new(db, db->opts.reader_threads, err)) != TRINE_OK)
+        goto fail;
 
     if (!o.read_only) {
         db->reclaim = trine__epoch_record_new();
@@ -250,6 +254,7 @@ trine_status trine__db_close(trine_db *db, trine__err *err) {
      * blocks while registered except a full mailbox, which the writer drains). */
     while (atomic_load(&db->active_calls) != 0)
         sched_yield();
+    trine__readers_stop(db); /* runs the reads queued before close */
     trine_status st = trine__writer_stop(db, err);
     trine__flusher_stop(db); /* after the writer: it sends flushes */
     db_free(db);

@@ -9,14 +9,15 @@
  * keys it can hold, and neighbouring keys share the filter partition, index
  * partition and data block the previous key pinned.
  *
- * Like trine_get, the read runs on the calling thread and the future is
- * complete on return.
+ * Like trine_get, the async call reads cache-only on the calling thread
+ * and hands the whole call to the reader pool when a key needs the disk.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/future.h"
 #include "core/core.h"
+#include "engine/readers.h"
 #include "lsm/ikey.h"
 #include "lsm/version.h"
 #include "mvcc/epoch.h"
@@ -42,8 +43,9 @@ static void take_mem_value(trine__table_mget *m, const void *v, size_t vl, trine
     m->status = TRINE_OK;
 }
 
-/* Fills ms (sorted, valid keys only) from the memtables and then the tables. */
-static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, trine__err *err) {
+/* Fills ms (sorted, valid keys only) from the memtables and then the
+ * tables (cache_only: no file read; keys that need one are incomplete). */
+static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec) {
         trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
@@ -78,16 +80,25 @@ static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, trine__er
         trine__super_ref(s); /* safe in the section: see iter.c */
     trine__epoch_leave(rec, &section);
     if (tables) {
-        atomic_fetch_add_explicit(&db->stats.table_gets, pending, memory_order_relaxed);
-        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->tables->seek_policy, err);
+        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->tables->seek_policy,
+                                cache_only, err);
         trine__super_unref(s);
+        bool incomplete = false;
+        for (size_t i = 0; i < n && !incomplete; i++)
+            incomplete = ms[i].incomplete;
+        if (!incomplete) /* counted once, by the read that answers */
+            atomic_fetch_add_explicit(&db->stats.table_gets, pending, memory_order_relaxed);
     }
 }
 
 /* Checks the arguments and reads; values/statuses filled for every slot.
- * Returns the call's status (OK when every slot was answered). */
+ * Returns the call's status (OK when every slot was answered). cache_only:
+ * when any key needs a file read, *would_block is set and every slot is
+ * left empty (status OK). */
 static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
-                             trine_status *statuses, trine__err *err, const char *call) {
+                             trine_status *statuses, bool cache_only, bool *would_block, trine__err *err,
+                             const char *call) {
+    *would_block = false;
     if (!db)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
     if (n == 0)
@@ -128,9 +139,17 @@ static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, tr
         }
         trine__err rerr;
         trine__err_clear(&rerr);
-        read_sorted(db, ms, valid, &rerr);
-        atomic_fetch_add_explicit(&db->stats.gets, valid, memory_order_relaxed);
+        read_sorted(db, ms, valid, cache_only, &rerr);
         trine__db_leave(db);
+        for (size_t i = 0; i < valid; i++)
+            *would_block |= ms[i].incomplete;
+        if (*would_block) { /* all or nothing: the reader pool redoes the whole call */
+            for (size_t i = 0; i < valid; i++)
+                free(ms[i].value);
+            free(ms);
+            return TRINE_OK;
+        }
+        atomic_fetch_add_explicit(&db->stats.gets, valid, memory_order_relaxed);
         for (size_t i = 0; i < valid; i++) {
             trine__table_mget *m = &ms[i];
             size_t slot = m->slot;
@@ -156,17 +175,89 @@ static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, tr
     return st;
 }
 
-/* The async call completes before it returns; its future carries no value
- * (the results are in the caller's arrays). */
+/* A get_many the caller could not finish from memory and the caches: the
+ * reader pool redoes it with the disk (the keys copied into the job). */
+typedef struct many_job {
+    trine__read_job job;
+    trine_db *db;
+    trine_future *f;
+    size_t n;
+    trine_value *values;
+    trine_status *statuses;
+    trine_slice keys[];
+} many_job;
+
+static void run_many_job(trine__read_job *job) {
+    many_job *m = (many_job *)job;
+    trine__err err;
+    trine__err_clear(&err);
+    bool blocked;
+    trine_status st = get_many(m->db, m->keys, m->n, m->values, m->statuses, false, &blocked, &err,
+                               "trine_get_many");
+    trine__future_complete(m->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
+    free(m);
+}
+
+/* Queues the call for a reader; NULL (nothing queued) when it cannot. */
+static trine_future *queue_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                                trine_status *statuses) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += keys[i].len;
+    if (n > (SIZE_MAX - sizeof(many_job) - bytes) / sizeof(trine_slice))
+        return NULL;
+    many_job *m = malloc(sizeof *m + n * sizeof(trine_slice) + bytes);
+    trine_future *f = m ? trine__future_new() : NULL;
+    if (!f) {
+        free(m);
+        return NULL;
+    }
+    unsigned char *at = (unsigned char *)&m->keys[n];
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len)
+            memcpy(at, keys[i].data, keys[i].len);
+        m->keys[i] = (trine_slice){keys[i].data ? at : NULL, keys[i].len};
+        at += keys[i].len;
+    }
+    m->job.run = run_many_job;
+    m->db = db;
+    m->f = f;
+    m->n = n;
+    m->values = values;
+    m->statuses = statuses;
+    if (!trine__readers_submit(db, &m->job)) {
+        trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
+        trine_future_free(f);
+        free(m);
+        return NULL;
+    }
+    return f;
+}
+
+/* Cache-only on the calling thread first; what needs the disk goes to the
+ * reader pool (the arrays are filled there, before the future is ready). */
 trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
                              trine_status *statuses) {
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = get_many(db, keys, n, values, statuses, &err, "trine_get_many");
+    bool blocked = false;
+    trine_status st = get_many(db, keys, n, values, statuses, true, &blocked, &err, "trine_get_many");
+    trine_future *f = NULL;
+    if (blocked) {
+        /* The database is open (the cache-only pass entered it); close waits
+         * for us through the enter below, and runs queued jobs before it
+         * frees anything. */
+        if (!trine__db_enter(db, &err))
+            return trine__future_from_err(&err);
+        f = queue_many(db, keys, n, values, statuses);
+        trine__db_leave(db);
+        if (f)
+            return f;
+        st = get_many(db, keys, n, values, statuses, false, &blocked, &err, "trine_get_many");
+    }
     if (st != TRINE_OK)
         return trine__future_from_err(&err);
-    trine_future *f = trine__future_new();
-    if (f)
+    if ((f = trine__future_new()))
         trine__future_complete(f, TRINE_OK, NULL);
     return f;
 }
@@ -178,7 +269,8 @@ trine_status trine_get_many_sync(trine_db *db, const trine_slice *keys, size_t n
                                      "trine_get_many_sync called from an engine thread (a callback) would deadlock");
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = get_many(db, keys, n, values, statuses, &err, "trine_get_many_sync");
+    bool blocked;
+    trine_status st = get_many(db, keys, n, values, statuses, false, &blocked, &err, "trine_get_many_sync");
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 

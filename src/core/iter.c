@@ -19,6 +19,7 @@
 
 #include "actors/future.h"
 #include "core/core.h"
+#include "engine/readers.h"
 #include "lsm/dbiter.h"
 #include "lsm/iiter.h"
 #include "mvcc/epoch.h"
@@ -64,7 +65,10 @@ static void release_table(void *arg) {
     free(r);
 }
 
-static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *m, trine__err *err) {
+/* cache_only: a table not open in the table cache is not opened; NULL
+ * with *would_block set (err untouched). */
+static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *m, bool cache_only,
+                                bool *would_block, trine__err *err) {
     table_ref *r = malloc(sizeof *r);
     if (!r) {
         trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
@@ -72,7 +76,12 @@ static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *
     }
     trine__table *t = NULL;
     r->tc = tables->table_cache;
-    if (trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
+    if (cache_only && !trine__table_cache_acquire_cached(r->tc, m->number, &t, &r->h)) {
+        *would_block = true;
+        free(r);
+        return NULL;
+    }
+    if (!cache_only && trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
         free(r);
         return NULL;
     }
@@ -84,11 +93,14 @@ static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *
 
 static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
     level_ctx *l = arg;
-    return open_table(l->tables, &l->files[i], err);
+    bool unused = false;
+    return open_table(l->tables, &l->files[i], false, &unused, err);
 }
 
-/* The merged internal iterator over everything s holds. */
-static trine_status build_view(trine_iter *it, trine__err *err) {
+/* The merged internal iterator over everything s holds. cache_only: the L0
+ * tables must be open in the table cache already, else *would_block and
+ * TRINE_BUSY (deeper levels open their tables lazily, as the scan moves). */
+static trine_status build_view(trine_iter *it, bool cache_only, bool *would_block, trine__err *err) {
     trine__super *s = it->super;
     trine__version *v = s->version;
     size_t n = s->count;
@@ -105,9 +117,12 @@ static trine_status build_view(trine_iter *it, trine__err *err) {
     for (size_t i = 0; i < s->count && st == TRINE_OK; i++)
         if (!(kids[k++] = trine__iiter_memtable(s->mems[i])))
             st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
-    for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++)
-        if (!(kids[k++] = open_table(s->tables, &v->files[0][i], err)))
-            st = err->status;
+    for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++) {
+        if (!(kids[k] = open_table(s->tables, &v->files[0][i], cache_only, would_block, err)))
+            st = *would_block ? TRINE_BUSY : err->status;
+        else
+            k++;
+    }
     for (int l = 1; v && st == TRINE_OK && l < TRINE__LEVELS; l++) {
         if (v->nfiles[l] == 0)
             continue;
@@ -169,7 +184,8 @@ static trine_status check_bound(const void *k, size_t kl, trine_bound_kind kind,
 
 /* Builds an iterator over [lo, hi] as described by the bounds. */
 static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
-                             trine_iter **out, trine__err *err) {
+                             bool cache_only, bool *would_block, trine_iter **out, trine__err *err) {
+    *would_block = false;
     if (o && o->snapshot)
         return trine__err_set(err, TRINE_UNSUPPORTED, "scans at a snapshot arrive with snapshots");
     trine_iter *it = calloc(1, sizeof *it);
@@ -192,18 +208,78 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
      * after a grace period, so the count cannot have reached zero. */
     trine__super_ref(it->super);
     trine__epoch_leave(rec, &section);
-    trine_status st = build_view(it, err);
+    trine_status st = build_view(it, cache_only, would_block, err);
     if (st != TRINE_OK) {
         trine_iter_free(it);
-        return st;
+        return *would_block ? TRINE_OK : st;
     }
     atomic_fetch_add_explicit(&db->stats.iterators, 1, memory_order_relaxed);
     *out = it;
     return TRINE_OK;
 }
 
+/* A scan whose L0 tables were not all open: a reader opens them. */
+typedef struct scan_job {
+    trine__read_job job;
+    trine_db *db;
+    trine_future *f;
+    bound lo, hi;
+    trine_scan_options o;
+} scan_job;
+
+static void dispose_untaken_iter(void *it);
+
+static void scan_job_free(scan_job *j) {
+    free(j->lo.key);
+    free(j->hi.key);
+    free(j);
+}
+
+static void run_scan_job(trine__read_job *job) {
+    scan_job *j = (scan_job *)job;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_iter *it = NULL;
+    bool blocked;
+    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, false, &blocked, &it, &err);
+    if (st == TRINE_OK)
+        trine__future_set_iter(j->f, it, dispose_untaken_iter);
+    trine__future_complete(j->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
+    scan_job_free(j);
+}
+
+/* Queues the scan for a reader; NULL (nothing queued) when it cannot. */
+static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o) {
+    scan_job *j = calloc(1, sizeof *j);
+    if (!j || !copy_bound(&j->lo, lo->key, lo->len, lo->kind) || !copy_bound(&j->hi, hi->key, hi->len, hi->kind)) {
+        if (j)
+            scan_job_free(j);
+        return NULL;
+    }
+    trine_future *f = trine__future_new();
+    if (!f) {
+        scan_job_free(j);
+        return NULL;
+    }
+    j->job.run = run_scan_job;
+    j->db = db;
+    j->f = f;
+    if (o)
+        j->o = *o;
+    if (!trine__readers_submit(db, &j->job)) {
+        trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
+        trine_future_free(f);
+        scan_job_free(j);
+        return NULL;
+    }
+    return f;
+}
+
+/* queued NULL: a _sync scan, read inline. Otherwise an async one: opened
+ * cache-only here, or queued for a reader (*queued set) when a table is
+ * not open yet. */
 static trine_status scan_checked(trine_db *db, const trine_range *r, const trine_scan_options *o,
-                                 trine_iter **out, trine__err *err, const char *call) {
+                                 trine_iter **out, trine_future **queued, trine__err *err, const char *call) {
     if (!db)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
     trine_range all = trine_range_all();
@@ -216,7 +292,10 @@ static trine_status scan_checked(trine_db *db, const trine_range *r, const trine
         return TRINE_CLOSED;
     bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
     bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
-    trine_status st = iter_new(db, &lo, &hi, o, out, err);
+    bool blocked = false;
+    trine_status st = iter_new(db, &lo, &hi, o, queued != NULL, &blocked, out, err);
+    if (blocked && !(*queued = queue_scan(db, &lo, &hi, o))) /* no reader: open here after all */
+        st = iter_new(db, &lo, &hi, o, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
@@ -235,7 +314,7 @@ static size_t prefix_successor(const uint8_t *p, size_t pl, uint8_t *out) {
 }
 
 static trine_status prefix_checked(trine_db *db, const void *p, size_t pl, const trine_scan_options *o,
-                                   trine_iter **out, trine__err *err, const char *call) {
+                                   trine_iter **out, trine_future **queued, trine__err *err, const char *call) {
     if (!db)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
     if (pl > TRINE_MAX_KEY_LEN)
@@ -250,7 +329,7 @@ static trine_status prefix_checked(trine_db *db, const void *p, size_t pl, const
                      .start_kind = pl ? TRINE_BOUND_INCLUSIVE : TRINE_BOUND_UNBOUNDED,
                      .end = succ, .end_len = sl,
                      .end_kind = sl ? TRINE_BOUND_EXCLUSIVE : TRINE_BOUND_UNBOUNDED};
-    trine_status st = scan_checked(db, &r, o, out, err, call);
+    trine_status st = scan_checked(db, &r, o, out, queued, err, call);
     free(succ);
     return st;
 }
@@ -258,7 +337,9 @@ static trine_status prefix_checked(trine_db *db, const void *p, size_t pl, const
 /* An iterator that a scan future still held when it was freed. */
 static void dispose_untaken_iter(void *it) { trine_iter_free(it); }
 
-static trine_future *iter_future(trine_status st, trine_iter *it, const trine__err *err) {
+static trine_future *iter_future(trine_status st, trine_iter *it, trine_future *queued, const trine__err *err) {
+    if (queued)
+        return queued;
     if (st != TRINE_OK)
         return trine__future_from_err(err);
     trine_future *f = trine__future_new();
@@ -275,8 +356,9 @@ trine_future *trine_scan(trine_db *db, const trine_range *r, const trine_scan_op
     trine__err err;
     trine__err_clear(&err);
     trine_iter *it = NULL;
-    trine_status st = scan_checked(db, r, o, &it, &err, "trine_scan");
-    return iter_future(st, it, &err);
+    trine_future *queued = NULL;
+    trine_status st = scan_checked(db, r, o, &it, &queued, &err, "trine_scan");
+    return iter_future(st, it, queued, &err);
 }
 
 /* The checks every iterator-returning _sync call makes before its work. */
@@ -294,7 +376,7 @@ trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_sca
         return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = scan_checked(db, r, o, out, &err, "trine_scan_sync");
+    trine_status st = scan_checked(db, r, o, out, NULL, &err, "trine_scan_sync");
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 
@@ -302,8 +384,9 @@ trine_future *trine_prefix(trine_db *db, const void *p, size_t pl, const trine_s
     trine__err err;
     trine__err_clear(&err);
     trine_iter *it = NULL;
-    trine_status st = prefix_checked(db, p, pl, o, &it, &err, "trine_prefix");
-    return iter_future(st, it, &err);
+    trine_future *queued = NULL;
+    trine_status st = prefix_checked(db, p, pl, o, &it, &queued, &err, "trine_prefix");
+    return iter_future(st, it, queued, &err);
 }
 
 trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const trine_scan_options *o,
@@ -312,7 +395,7 @@ trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const tri
         return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = prefix_checked(db, p, pl, o, out, &err, "trine_prefix_sync");
+    trine_status st = prefix_checked(db, p, pl, o, out, NULL, &err, "trine_prefix_sync");
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 

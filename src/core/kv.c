@@ -13,6 +13,7 @@
 
 #include "actors/future.h"
 #include "core/core.h"
+#include "engine/readers.h"
 #include "engine/writer.h"
 #include "lsm/ikey.h"
 #include "lsm/wbatch.h"
@@ -108,13 +109,17 @@ trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
 /* The tables part of a point read, outside any epoch section (it may read
  * the disk); s is referenced by the caller. */
 static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k, size_t kl, uint64_t horizon,
-                                    trine_value *out, trine__err *err) {
+                                    bool cache_only, bool *would_block, trine_value *out, trine__err *err) {
     uint64_t trailer = 0;
     void *v = NULL;
     size_t vl = 0;
-    atomic_fetch_add_explicit(&db->stats.table_gets, 1, memory_order_relaxed);
     trine__table_lookup r = trine__version_get(s->version, s->tables->table_cache, k, kl, horizon,
-                                               s->tables->seek_policy, &trailer, &v, &vl, err);
+                                               s->tables->seek_policy, cache_only, &trailer, &v, &vl, err);
+    if (r == TRINE__TABLE_INCOMPLETE) {
+        *would_block = true;
+        return TRINE_OK;
+    }
+    atomic_fetch_add_explicit(&db->stats.table_gets, 1, memory_order_relaxed);
     if (r == TRINE__TABLE_ERROR)
         return err->status;
     if (r == TRINE__TABLE_ABSENT || trine__trailer_type(trailer) == TRINE__VTYPE_DELETE) {
@@ -130,8 +135,12 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
 
 /* The point read itself; *out gets a malloc'd copy. Memtables are read in
  * the epoch section; tables after it, holding a reference on the super
- * version instead (a section is never held across I/O). */
-static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_value *out, trine__err *err) {
+ * version instead (a section is never held across I/O). cache_only: no
+ * file is read; when one would be, *would_block is set and nothing else
+ * (status OK, *out empty). */
+static trine_status get_inline(trine_db *db, const void *k, size_t kl, bool cache_only, bool *would_block,
+                               trine_value *out, trine__err *err) {
+    *would_block = false;
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
@@ -163,11 +172,63 @@ static trine_status get_inline(trine_db *db, const void *k, size_t kl, trine_val
     }
     trine__epoch_leave(rec, &section);
     if (tables) {
-        st = get_from_tables(db, s, k, kl, horizon, out, err);
+        st = get_from_tables(db, s, k, kl, horizon, cache_only, would_block, out, err);
         trine__super_unref(s);
     }
-    atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
+    if (!*would_block)
+        atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
     return st;
+}
+
+/* A get the caller could not finish from memory and the caches: the
+ * reader pool finishes it (readers.h). */
+typedef struct get_job {
+    trine__read_job job;
+    trine_db *db;
+    trine_future *f;
+    size_t kl;
+    unsigned char key[];
+} get_job;
+
+/* Completes f with the outcome of a get. */
+static void finish_get(trine_future *f, trine_status st, trine_value *v, const trine__err *err) {
+    if (st == TRINE_OK)
+        trine__future_set_value(f, v->data, v->len);
+    trine__future_complete(f, st, st == TRINE_OK ? NULL : "%s", err->msg);
+}
+
+static void run_get_job(trine__read_job *job) {
+    get_job *g = (get_job *)job;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_value v = {0};
+    bool blocked;
+    trine_status st = get_inline(g->db, g->key, g->kl, false, &blocked, &v, &err);
+    finish_get(g->f, st, &v, &err);
+    free(g);
+}
+
+/* Queues the get for a reader; NULL (nothing queued) when it cannot. */
+static trine_future *queue_get(trine_db *db, const void *k, size_t kl) {
+    get_job *g = malloc(sizeof *g + kl);
+    trine_future *f = g ? trine__future_new() : NULL;
+    if (!f) {
+        free(g);
+        return NULL;
+    }
+    /* The job holds the engine's reference; the caller gets its own. */
+    g->job.run = run_get_job;
+    g->db = db;
+    g->f = f;
+    g->kl = kl;
+    memcpy(g->key, k, kl);
+    if (!trine__readers_submit(db, &g->job)) {
+        trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
+        trine_future_free(f);
+        free(g);
+        return NULL;
+    }
+    return f;
 }
 
 static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_value *out,
@@ -178,7 +239,8 @@ static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_va
         return TRINE_INVALID;
     if (!trine__db_enter(db, err))
         return TRINE_CLOSED;
-    trine_status st = get_inline(db, k, kl, out, err);
+    bool blocked;
+    trine_status st = get_inline(db, k, kl, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
@@ -186,17 +248,27 @@ static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_va
 trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
     trine__err err;
     trine__err_clear(&err);
+    if (!db)
+        return trine__future_failed(TRINE_INVALID, "trine_get: db is NULL");
+    if (trine__check_key(k, kl, &err) != TRINE_OK || !trine__db_enter(db, &err))
+        return trine__future_from_err(&err);
     trine_value v = {0};
-    trine_status st = get_checked(db, k, kl, &v, &err, "trine_get");
+    bool blocked = false;
+    /* Cache-only first: the common case completes here, on this thread. */
+    trine_status st = get_inline(db, k, kl, true, &blocked, &v, &err);
+    trine_future *f = NULL;
+    if (blocked && !(f = queue_get(db, k, kl))) /* no reader: read here after all */
+        st = get_inline(db, k, kl, false, &blocked, &v, &err);
+    trine__db_leave(db);
+    if (f)
+        return f;
     if (st != TRINE_OK)
         return trine__future_from_err(&err);
-    trine_future *f = trine__future_new();
-    if (!f) {
+    if (!(f = trine__future_new())) {
         free(v.data);
         return NULL;
     }
-    trine__future_set_value(f, v.data, v.len);
-    trine__future_complete(f, TRINE_OK, NULL);
+    finish_get(f, TRINE_OK, &v, &err);
     return f;
 }
 

@@ -12,6 +12,7 @@
 #define DEFAULT_BLOCK_CACHE ((size_t)64 << 20)
 #define DEFAULT_MAX_SEALED 2u
 #define DEFAULT_MAX_OPEN_TABLES 1000u
+#define DEFAULT_READER_THREADS 2
 
 void trine_options_init(trine_options *o) {
     if (!o)
@@ -87,6 +88,11 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
                               (unsigned)out->max_sealed_memtables);
     if (out->max_open_tables == 0)
         out->max_open_tables = DEFAULT_MAX_OPEN_TABLES;
+    if (out->reader_threads == 0)
+        out->reader_threads = DEFAULT_READER_THREADS;
+    if (out->reader_threads > 64)
+        return trine__err_set(err, TRINE_INVALID, "options.reader_threads %u is over the maximum 64",
+                              (unsigned)out->reader_threads);
     /* memory_limit_bytes bounds memtables (the active one plus the sealed
      * ones waiting for flush) and the block cache: up to half of it for
      * memtables, the rest for the cache. Settings that do not fit are

@@ -31,6 +31,7 @@ static void fill(trine_db *db, trine_stats *s) {
     s->flush_micros = atomic_load_explicit(&db->stats.flush_ns, memory_order_relaxed) / 1000;
     s->write_stalls = atomic_load_explicit(&db->stats.write_stalls, memory_order_relaxed);
     s->table_gets = atomic_load_explicit(&db->stats.table_gets, memory_order_relaxed);
+    s->reads_queued = atomic_load_explicit(&db->stats.reads_queued, memory_order_relaxed);
     if (db->tables) {
         trine__block_cache_stats b;
         trine__block_cache_stats_get(db->tables->block_cache, &b);
@@ -117,7 +118,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
              ",\"block_cache_hits_filter\":%" PRIu64 ",\"block_cache_misses_filter\":%" PRIu64
              ",\"block_cache_usage\":%" PRIu64 ",\"block_cache_capacity\":%" PRIu64
              ",\"table_cache_open\":%" PRIu64 ",\"table_cache_hits\":%" PRIu64 ",\"table_cache_misses\":%" PRIu64
-             "}",
+             ",\"reads_queued\":%" PRIu64 "}",
              s.last_sequence, s.puts, s.deletes, s.write_groups, s.write_requests, s.max_group_requests,
              s.wal_bytes, s.wal_syncs, s.dir_syncs, s.memtable_bytes, s.memtables, s.gets,
              s.iterators_opened, s.read_only ? "true" : "false", s.writes_busy,
@@ -126,7 +127,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
              s.block_cache_hits_data, s.block_cache_misses_data, s.block_cache_hits_index,
              s.block_cache_misses_index, s.block_cache_hits_filter, s.block_cache_misses_filter,
              s.block_cache_usage, s.block_cache_capacity, s.table_cache_open, s.table_cache_hits,
-             s.table_cache_misses);
+             s.table_cache_misses, s.reads_queued);
     *out = buf;
     return TRINE_OK;
 }

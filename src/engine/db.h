@@ -74,6 +74,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t wal_bytes, wal_syncs, dir_syncs, gets, iterators;
     atomic_uint_fast64_t writes_busy;
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
+    atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */
     /* Set once by recovery (point-in-time mode), read by stats. */
     uint64_t recovery_wal_bytes_dropped, recovery_wal_files_set_aside;
 } trine__db_stats;
@@ -107,6 +108,7 @@ struct trine_db {
     trine__actor flusher;
     struct trine__flusher *fstate; /* owned by the flush actor; NULL without tables */
     trine__tables *tables;           /* referenced; NULL without tables */
+    struct trine__readers *readers;  /* the reader pool (readers.h); NULL without tables */
     atomic_uint_fast64_t next_file;  /* file numbers: WALs (writer), tables (flush) */
     /* Flushed memtables handed from the flush actor to the writer: a
      * lock-free stack (flush.h); the count moves after every push. */

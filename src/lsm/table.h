@@ -120,7 +120,8 @@ const trine__table_props *trine__table_props_of(const trine__table *t);
 typedef enum trine__table_lookup {
     TRINE__TABLE_ABSENT = 0, /* no version of the key at or below the horizon */
     TRINE__TABLE_FOUND,      /* *trailer and the value (copied into *value, malloc'd) */
-    TRINE__TABLE_ERROR       /* err says why (corruption, I/O, out of memory) */
+    TRINE__TABLE_ERROR,      /* err says why (corruption, I/O, out of memory) */
+    TRINE__TABLE_INCOMPLETE  /* cache-only read: a block it needs is not cached */
 } trine__table_lookup;
 
 /* The newest version of ukey with seq <= horizon: filter, index, data block
@@ -130,12 +131,20 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
                                      int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
                                      trine__err *err);
 
+/* trine__table_get that reads no file: every block must be in the block
+ * cache, else TRINE__TABLE_INCOMPLETE (nothing returned; the caller retries
+ * where it may block). Never INCOMPLETE for a key the filter rules out. */
+trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                            int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
+                                            trine__err *err);
+
 /* One key of a batched read (trine__table_get_many). */
 typedef struct trine__table_mget {
     const void *ukey;
     size_t klen;
     size_t slot;          /* the caller's index for this key */
     bool done;            /* in: skip this key; set on FOUND or an error */
+    bool incomplete;      /* cache-only batch: a block this key needs is not cached */
     trine_status status;  /* when done: TRINE_OK (found: trailer, value) or the key's error */
     uint64_t trailer;     /* FOUND: the version's trailer (a DELETE stops the read) */
     void *value;          /* FOUND: malloc'd copy, the caller frees */
@@ -146,9 +155,11 @@ typedef struct trine__table_mget {
  * falls in the filter partition, index partition or data block the previous
  * key used reuses it (pinned, no second cache lookup). Keys not done on
  * return are absent from this table. The first key error's message goes
- * to err (when err has none yet); every erring key gets its own status. */
+ * to err (when err has none yet); every erring key gets its own status.
+ * cache_only: no file is read; a key whose blocks are not all cached gets
+ * incomplete = true (and is left not done). */
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
-                           trine__err *err);
+                           bool cache_only, trine__err *err);
 
 /* May the table hold a key with this prefix (prefix_len bytes)? false only
  * when the filter says no. */

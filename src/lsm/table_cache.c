@@ -287,6 +287,26 @@ void trine__table_cache_free(trine__table_cache *tc) {
     free(tc);
 }
 
+bool trine__table_cache_acquire_cached(trine__table_cache *tc, uint64_t number, trine__table **t,
+                                       trine__table_handle **h) {
+    *t = NULL;
+    *h = NULL;
+    uint64_t hash = mix(number);
+    tc_shard *s = shard_of(tc, hash);
+    pthread_mutex_lock(&s->mu);
+    tc_entry *e = *find_slot(s, hash, number);
+    if (e) {
+        if (e->refs == 1)
+            lru_unlink(e);
+        e->refs++;
+        s->hits++;
+        *t = e->table;
+        *h = e;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e != NULL;
+}
+
 trine_status trine__table_cache_acquire(trine__table_cache *tc, uint64_t number, uint64_t size, trine__table **t,
                                         trine__table_handle **h, trine__err *err) {
     *t = NULL;

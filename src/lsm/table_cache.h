@@ -64,6 +64,10 @@ void trine__table_cache_free(trine__table_cache *tc);
  * Errors as in the header comment; *t and *h are then NULL. */
 trine_status trine__table_cache_acquire(trine__table_cache *tc, uint64_t number, uint64_t size, trine__table **t,
                                         trine__table_handle **h, trine__err *err);
+/* acquire without opening: true (and pinned, as acquire) when the table is
+ * open in the cache now, false otherwise. For reads that must not block. */
+bool trine__table_cache_acquire_cached(trine__table_cache *tc, uint64_t number, trine__table **t,
+                                       trine__table_handle **h);
 /* Unpins h (NULL is a no-op). The last release of an entry that was evicted,
  * or that finds the cache over max_open, closes the table. */
 void trine__table_cache_release(trine__table_cache *tc, trine__table_handle *h);

@@ -86,13 +86,17 @@ void trine__tblock_release(trine__table *t, trine__tblock *b) {
     memset(b, 0, sizeof *b);
 }
 
-trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                                trine__err *err) {
+/* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
+ * err untouched (no file is read). */
+static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                bool cache_only, trine__err *err) {
     trine__tblock_release(t, b);
     const void *data = NULL;
     size_t len = 0;
     if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
         data = trine__cache_handle_data(b->handle, &len);
+    } else if (cache_only) {
+        return TRINE_BUSY;
     } else {
         void *raw = NULL;
         trine_status st = read_raw(t, h, &raw, &len, err);
@@ -118,6 +122,11 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
     if (st != TRINE_OK)
         trine__tblock_release(t, b);
     return st;
+}
+
+trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                trine__err *err) {
+    return tblock_load(t, h, kind, b, false, err);
 }
 
 /* A block read whole at open and kept for the table's life. */
@@ -346,15 +355,22 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
  * block reuses it without a cache lookup. */
 typedef struct get_pins {
     trine__tblock fb, ib, db;
+    bool cache_only;  /* read no file: a block not in the cache stops the read */
+    bool would_block; /* set when cache_only stopped a read */
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
     return (b->handle || b->owned) && b->offset == h.offset;
 }
 
-static trine_status pin(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+static trine_status pin(trine__table *t, get_pins *p, trine__handle h, trine__block_kind kind, trine__tblock *b,
                         trine__err *err) {
-    return pinned_at(b, h) ? TRINE_OK : trine__tblock_load(t, h, kind, b, err);
+    if (pinned_at(b, h))
+        return TRINE_OK;
+    trine_status st = tblock_load(t, h, kind, b, p->cache_only, err);
+    if (st == TRINE_BUSY && p->cache_only)
+        p->would_block = true; /* not an error the caller sees: it becomes INCOMPLETE */
+    return st;
 }
 
 static void pins_release(trine__table *t, get_pins *p) {
@@ -372,7 +388,7 @@ static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *targ
     trine__handle h;
     if (!find_handle(t, &t->filter_index, 0, target, tlen, &h, st, err))
         return false; /* past every partition: absent (or *st has the error) */
-    if ((*st = pin(t, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
+    if ((*st = pin(t, p, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
         return false;
     return trine__bloom_may_contain(p->fb.filter, p->fb.filter_len, hash);
 }
@@ -408,10 +424,10 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     bool may = filter_pass_pinned(t, p, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
     if (st != TRINE_OK || !may || !find_handle(t, &t->index_top, 0, target, tlen, &part, &st, err))
         goto out;
-    if ((st = pin(t, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK ||
+    if ((st = pin(t, p, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK ||
         !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    if ((st = pin(t, data, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
+    if ((st = pin(t, p, data, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
         goto out;
     const uint8_t *v = NULL;
     size_t vl = 0;
@@ -447,6 +463,12 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
 out:
     if (target != stack)
         free(target);
+    if (p->would_block) {
+        p->would_block = false;
+        if (res == TRINE__TABLE_FOUND) /* cannot happen: the stop comes first */
+            free(*value);
+        return TRINE__TABLE_INCOMPLETE;
+    }
     return st != TRINE_OK ? TRINE__TABLE_ERROR : res;
 }
 
@@ -459,12 +481,21 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
     return res;
 }
 
+trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                            int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
+                                            trine__err *err) {
+    get_pins p = {.cache_only = true};
+    trine__table_lookup res = get_pinned(t, &p, ukey, klen, horizon, seek_policy, trailer, value, value_len, err);
+    pins_release(t, &p);
+    return res;
+}
+
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
-                           trine__err *err) {
-    get_pins p = {0};
+                           bool cache_only, trine__err *err) {
+    get_pins p = {.cache_only = cache_only};
     for (size_t i = 0; i < n; i++) {
         trine__table_mget *k = &keys[i];
-        if (k->done)
+        if (k->done || k->incomplete) /* incomplete: an older table must not answer it */
             continue;
         trine__err kerr;
         trine__err_clear(&kerr);
@@ -472,6 +503,10 @@ void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, u
             get_pinned(t, &p, k->ukey, k->klen, horizon, seek_policy, &k->trailer, &k->value, &k->vlen, &kerr);
         if (r == TRINE__TABLE_ABSENT)
             continue;
+        if (r == TRINE__TABLE_INCOMPLETE) {
+            k->incomplete = true;
+            continue;
+        }
         k->done = true;
         k->status = r == TRINE__TABLE_FOUND ? TRINE_OK : kerr.status;
         if (r == TRINE__TABLE_ERROR && err->status == TRINE_OK)

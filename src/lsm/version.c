@@ -174,20 +174,26 @@ static bool ikey_at_or_after(const uint8_t *ikey, size_t ilen, const void *ukey,
 }
 
 static trine__table_lookup get_from(trine__table_cache *tc, const trine__table_meta *m, const void *ukey,
-                                    size_t klen, uint64_t horizon, int seek_policy, uint64_t *trailer,
-                                    void **value, size_t *vlen, trine__err *err) {
+                                    size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                    uint64_t *trailer, void **value, size_t *vlen, trine__err *err) {
     trine__table *t;
     trine__table_handle *h;
-    if (trine__table_cache_acquire(tc, m->number, m->size, &t, &h, err) != TRINE_OK)
+    if (cache_only) {
+        if (!trine__table_cache_acquire_cached(tc, m->number, &t, &h))
+            return TRINE__TABLE_INCOMPLETE;
+    } else if (trine__table_cache_acquire(tc, m->number, m->size, &t, &h, err) != TRINE_OK) {
         return TRINE__TABLE_ERROR;
-    trine__table_lookup res = trine__table_get(t, ukey, klen, horizon, seek_policy, trailer, value, vlen, err);
+    }
+    trine__table_lookup res =
+        cache_only ? trine__table_get_cached(t, ukey, klen, horizon, seek_policy, trailer, value, vlen, err)
+                   : trine__table_get(t, ukey, klen, horizon, seek_policy, trailer, value, vlen, err);
     trine__table_cache_release(tc, h);
     return res;
 }
 
 trine__table_lookup trine__version_get(const trine__version *v, trine__table_cache *tc, const void *ukey,
-                                       size_t klen, uint64_t horizon, int seek_policy, uint64_t *trailer,
-                                       void **value, size_t *vlen, trine__err *err) {
+                                       size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                       uint64_t *trailer, void **value, size_t *vlen, trine__err *err) {
     if (horizon > TRINE__SEQ_MAX)
         horizon = TRINE__SEQ_MAX;
     trine__table_lookup res;
@@ -198,7 +204,7 @@ trine__table_lookup trine__version_get(const trine__version *v, trine__table_cac
             continue;
         /* Only versions <= horizon count: a table holding newer ones only
          * answers ABSENT and the older tables are asked. */
-        res = get_from(tc, m, ukey, klen, horizon, seek_policy, trailer, value, vlen, err);
+        res = get_from(tc, m, ukey, klen, horizon, seek_policy, cache_only, trailer, value, vlen, err);
         if (res != TRINE__TABLE_ABSENT)
             return res;
     }
@@ -215,7 +221,7 @@ trine__table_lookup trine__version_get(const trine__version *v, trine__table_cac
         }
         if (lo == v->nfiles[level] || ukey_vs(f[lo].smallest, f[lo].smallest_len, ukey, klen) > 0)
             continue;
-        res = get_from(tc, &f[lo], ukey, klen, horizon, seek_policy, trailer, value, vlen, err);
+        res = get_from(tc, &f[lo], ukey, klen, horizon, seek_policy, cache_only, trailer, value, vlen, err);
         if (res != TRINE__TABLE_ABSENT)
             return res;
     }
@@ -224,12 +230,18 @@ trine__table_lookup trine__version_get(const trine__version *v, trine__table_cac
 
 /* Runs keys[lo..hi) (sorted) against table m, acquiring it once. */
 static void many_from(trine__table_cache *tc, const trine__table_meta *m, trine__table_mget *keys, size_t n,
-                      uint64_t horizon, int seek_policy, trine__err *err) {
+                      uint64_t horizon, int seek_policy, bool cache_only, trine__err *err) {
     trine__table *t;
     trine__table_handle *h;
     trine__err oerr;
     trine__err_clear(&oerr);
-    if (trine__table_cache_acquire(tc, m->number, m->size, &t, &h, &oerr) != TRINE_OK) {
+    if (cache_only) {
+        if (!trine__table_cache_acquire_cached(tc, m->number, &t, &h)) {
+            for (size_t i = 0; i < n; i++)
+                keys[i].incomplete |= !keys[i].done;
+            return;
+        }
+    } else if (trine__table_cache_acquire(tc, m->number, m->size, &t, &h, &oerr) != TRINE_OK) {
         for (size_t i = 0; i < n; i++) { /* every key that needed this table fails */
             if (!keys[i].done) {
                 keys[i].done = true;
@@ -240,12 +252,12 @@ static void many_from(trine__table_cache *tc, const trine__table_meta *m, trine_
             *err = oerr;
         return;
     }
-    trine__table_get_many(t, keys, n, horizon, seek_policy, err);
+    trine__table_get_many(t, keys, n, horizon, seek_policy, cache_only, err);
     trine__table_cache_release(tc, h);
 }
 
 void trine__version_get_many(const trine__version *v, trine__table_cache *tc, trine__table_mget *keys, size_t n,
-                             uint64_t horizon, int seek_policy, trine__err *err) {
+                             uint64_t horizon, int seek_policy, bool cache_only, trine__err *err) {
     if (horizon > TRINE__SEQ_MAX)
         horizon = TRINE__SEQ_MAX;
     /* L0, newest first: each table sees the run of keys inside its range. */
@@ -259,9 +271,9 @@ void trine__version_get_many(const trine__version *v, trine__table_cache *tc, tr
             hi++;
         bool pending = false;
         for (size_t k = lo; k < hi && !pending; k++)
-            pending = !keys[k].done;
+            pending = !keys[k].done && !keys[k].incomplete;
         if (pending)
-            many_from(tc, m, keys + lo, hi - lo, horizon, seek_policy, err);
+            many_from(tc, m, keys + lo, hi - lo, horizon, seek_policy, cache_only, err);
     }
     /* L1+: sorted keys walk the sorted, disjoint tables once per level. */
     uint64_t target = trine__trailer(horizon, (trine__vtype)0xff);
@@ -269,7 +281,7 @@ void trine__version_get_many(const trine__version *v, trine__table_cache *tc, tr
         const trine__table_meta *f = v->files[level];
         size_t nf = v->nfiles[level], fi = 0, k = 0;
         while (k < n && fi < nf) {
-            if (keys[k].done) {
+            if (keys[k].done || keys[k].incomplete) {
                 k++;
                 continue;
             }
@@ -285,7 +297,7 @@ void trine__version_get_many(const trine__version *v, trine__table_cache *tc, tr
             while (end < n && ikey_at_or_after(f[fi].largest, f[fi].largest_len, keys[end].ukey, keys[end].klen,
                                                target))
                 end++;
-            many_from(tc, &f[fi], keys + k, end - k, horizon, seek_policy, err);
+            many_from(tc, &f[fi], keys + k, end - k, horizon, seek_policy, cache_only, err);
             k = end;
         }
     }

@@ -65,18 +65,21 @@ size_t trine__version_count(const trine__version *v);
  * empty value: the caller stops, the key is deleted). ABSENT: no table holds
  * a visible version. ERROR: err says why (the table cache's errors name the
  * file: missing, corrupted, I/O; a damaged block is TRINE_CORRUPTION).
- * seek_policy is TRINE__SEEK_* (block.h). Any thread, concurrently. */
+ * seek_policy is TRINE__SEEK_* (block.h). cache_only: no file is opened
+ * or read (tables must be open in tc, blocks in the block cache), else
+ * INCOMPLETE before any answer. Any thread, concurrently. */
 trine__table_lookup trine__version_get(const trine__version *v, trine__table_cache *tc, const void *ukey,
-                                       size_t klen, uint64_t horizon, int seek_policy, uint64_t *trailer,
-                                       void **value, size_t *vlen, trine__err *err);
+                                       size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                       uint64_t *trailer, void **value, size_t *vlen, trine__err *err);
 
 /* trine__version_get for keys[0..n), sorted by user key (duplicates
  * allowed), at one horizon: each table is acquired once for the run of keys
  * it can hold, and the keys share its pinned blocks
  * (trine__table_get_many). Keys done on entry are skipped; on return a key
- * not done is absent from every table. err gets the first key error's
- * message; each erring key has its own status. */
+ * not done is absent from every table (or, cache_only, incomplete: its
+ * answer needs a file read). err gets the first key error's message; each
+ * erring key has its own status. */
 void trine__version_get_many(const trine__version *v, trine__table_cache *tc, trine__table_mget *keys, size_t n,
-                             uint64_t horizon, int seek_policy, trine__err *err);
+                             uint64_t horizon, int seek_policy, bool cache_only, trine__err *err);
 
 #endif

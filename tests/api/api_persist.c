@@ -552,6 +552,103 @@ START_TEST(test_read_only) {
 }
 END_TEST
 
+static uint64_t reads_queued(trine_db *db) {
+    trine_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
+    return st.reads_queued;
+}
+
+static void expect_value_future(trine_future *f, const char *want, const char *what) {
+    API_CHECK(trine_future_wait(f), TRINE_OK, "%s", what);
+    trine_value v = {0};
+    API_CHECK(trine_future_take_value(f, &v), TRINE_OK, "%s: take", what);
+    ck_assert_msg(v.len == strlen(want) && memcmp(v.data, want, v.len) == 0, "%s: got %s, want %s", what,
+                  api_show(v.data, v.len), want);
+    trine_value_free(&v);
+    trine_future_free(f);
+}
+
+/* Async reads that need the disk go to the reader pool; once the tables
+ * are open and the blocks cached, the same reads complete on the calling
+ * thread (the future is ready when the call returns). Reads still queued
+ * at close are answered, not dropped. */
+START_TEST(test_async_reads_through_reader_pool) {
+    trine_options o = native_options(TRINE_BUFFERED);
+    trine_db *db = api_open(ppath, &o);
+    char key[32], val[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "rp-%04d", i);
+        snprintf(val, sizeof val, "value-%d", i);
+        api_put(db, key, strlen(key), val, strlen(val));
+    }
+    API_CHECK(trine_flush_sync(db), TRINE_OK, "flush");
+    api_close(db);
+
+    db = api_open(ppath, &o);
+    ck_assert_uint_eq(reads_queued(db), 0);
+    expect_value_future(trine_get(db, "rp-0007", 7), "value-7", "cold async get");
+    ck_assert_msg(reads_queued(db) == 1, "cold get: %llu reads queued, want 1 (the table was not open)",
+                  (unsigned long long)reads_queued(db));
+    trine_future *f = trine_get(db, "rp-0007", 7);
+    ck_assert_msg(trine_future_wait_timeout(f, 0) == TRINE_OK, "warm async get: not ready at return");
+    expect_value_future(f, "value-7", "warm async get");
+    ck_assert_uint_eq(reads_queued(db), 1);
+    /* A missing key the filter rules out never needs a data block. */
+    f = trine_get(db, "rp-9999", 7);
+    API_CHECK_FUTURE(f, TRINE_NOT_FOUND, "absent key");
+    trine_future_free(f);
+    api_close(db);
+
+    /* Cold again: a scan and a get_many each go to the pool once. */
+    db = api_open(ppath, &o);
+    f = trine_scan(db, NULL, NULL);
+    API_CHECK(trine_future_wait(f), TRINE_OK, "cold async scan");
+    trine_iter *it = NULL;
+    API_CHECK(trine_future_take_iter(f, &it), TRINE_OK, "take iter");
+    trine_future_free(f);
+    trine_entry e;
+    int n = 0;
+    while (trine_iter_next_sync(it, &e) == TRINE_OK)
+        n++;
+    trine_iter_free(it);
+    ck_assert_int_eq(n, 300);
+    ck_assert_uint_eq(reads_queued(db), 1);
+    api_close(db);
+
+    db = api_open(ppath, &o);
+    trine_slice ks[3] = {{"rp-0299", 7}, {"rp-0000", 7}, {"nope", 4}};
+    trine_value vs[3];
+    trine_status ss[3];
+    f = trine_get_many(db, ks, 3, vs, ss);
+    API_CHECK_FUTURE(f, TRINE_OK, "cold async get_many");
+    trine_future_free(f);
+    ck_assert(ss[0] == TRINE_OK && vs[0].len == 9 && memcmp(vs[0].data, "value-299", 9) == 0);
+    ck_assert(ss[1] == TRINE_OK && vs[1].len == 7 && memcmp(vs[1].data, "value-0", 7) == 0);
+    ck_assert_int_eq(ss[2], TRINE_NOT_FOUND);
+    trine_value_free(&vs[0]);
+    trine_value_free(&vs[1]);
+    ck_assert_uint_eq(reads_queued(db), 1);
+    api_close(db);
+
+    /* Close with reads in flight: every one is answered. */
+    db = api_open(ppath, &o);
+    enum { INFLIGHT = 64 };
+    trine_future *fs[INFLIGHT];
+    for (int i = 0; i < INFLIGHT; i++) {
+        snprintf(key, sizeof key, "rp-%04d", i * 4);
+        fs[i] = trine_get(db, key, strlen(key));
+        ck_assert(fs[i] != NULL);
+    }
+    api_close(db);
+    for (int i = 0; i < INFLIGHT; i++) {
+        snprintf(val, sizeof val, "value-%d", i * 4);
+        expect_value_future(fs[i], val, "get in flight at close");
+    }
+}
+END_TEST
+
 TCase *api_persist_tcase(void) {
     TCase *tc = tcase_create("persist");
     /* SYNC_ALL and SYNC_DATA put a few hundred fdatasyncs on /tmp; a slow
@@ -572,5 +669,6 @@ TCase *api_persist_tcase(void) {
     tcase_add_test(tc, test_lock_other_process);
     tcase_add_test(tc, test_open_regular_file);
     tcase_add_test(tc, test_read_only);
+    tcase_add_test(tc, test_async_reads_through_reader_pool);
     return tc;
 }

@@ -274,7 +274,7 @@ START_TEST(version_get_vs_model) {
     trine__block_cache *bc = trine__block_cache_new(1 << 20, 2, 0.5);
     trine__table_cache *tc = trine__table_cache_new(t.vfs, VT_DIR, 3, bc); /* fewer slots than tables */
     uint64_t max_seq = t.next_seq - 1;
-    unsigned counts[4] = {0}; /* found put, found delete, absent, out of range */
+    unsigned counts[6] = {0}; /* found put, found delete, absent, out of range; cache-only incomplete, answered */
     unsigned rounds = trine_test_scaled(6000);
     for (unsigned r = 0; r < rounds; r++) {
         char ukey[16];
@@ -294,7 +294,7 @@ START_TEST(version_get_vs_model) {
         void *value = NULL;
         size_t vlen = 0;
         trine__err_clear(&err);
-        trine__table_lookup got = trine__version_get(v, tc, ukey, klen, horizon, policy, &trailer, &value, &vlen,
+        trine__table_lookup got = trine__version_get(v, tc, ukey, klen, horizon, policy, false, &trailer, &value, &vlen,
                                                      &err);
         const vt_entry *want = vt_model_get(&t, ukey, klen, horizon);
         ck_assert_msg(got != TRINE__TABLE_ERROR, "get %s at %" PRIu64 ": %s", ukey, horizon, err.msg);
@@ -317,12 +317,26 @@ START_TEST(version_get_vs_model) {
         if (outside)
             ck_assert_msg(vt_acquires(tc) == before, "key %s outside every range opened a table", ukey);
         free(value);
+        /* The cache-only read right after: it answers the same, or says it
+         * would need the disk; never a different answer. */
+        uint64_t trailer2 = 0;
+        void *value2 = NULL;
+        size_t vlen2 = 0;
+        trine__table_lookup got2 = trine__version_get(v, tc, ukey, klen, horizon, policy, true, &trailer2, &value2,
+                                                      &vlen2, &err);
+        ck_assert_msg(got2 == got || got2 == TRINE__TABLE_INCOMPLETE, "cache-only get %s at %" PRIu64
+                      ": %d, the full read said %d", ukey, horizon, (int)got2, (int)got);
+        if (got2 == TRINE__TABLE_FOUND)
+            ck_assert_msg(trailer2 == trailer && vlen2 == vlen, "cache-only get %s: another version", ukey);
+        counts[4] += got2 == TRINE__TABLE_INCOMPLETE;
+        counts[5] += got2 != TRINE__TABLE_INCOMPLETE;
+        free(value2);
         ck_assert_msg(trine__table_cache_open_count(tc) <= 3, "table cache holds %zu tables, over its 3",
                       trine__table_cache_open_count(tc));
     }
-    ck_assert_msg(counts[0] && counts[1] && counts[2] && counts[3],
-                  "some outcome never tested: put %u, delete %u, absent %u, outside %u", counts[0], counts[1],
-                  counts[2], counts[3]);
+    ck_assert_msg(counts[0] && counts[1] && counts[2] && counts[3] && counts[5],
+                  "some outcome never tested: put %u, delete %u, absent %u, outside %u, cache-only answered %u",
+                  counts[0], counts[1], counts[2], counts[3], counts[5]);
     trine__table_cache_free(tc);
     trine__block_cache_free(bc);
     trine__version_unref(v);
@@ -366,7 +380,7 @@ START_TEST(version_get_errors) {
     size_t vlen;
     trine__err_clear(&err);
     trine__table_lookup got = trine__version_get(v, tc, newest->smallest, trine__ikey_ulen(newest->smallest_len),
-                                                 TRINE__SEQ_MAX, 0, &trailer, &value, &vlen, &err);
+                                                 TRINE__SEQ_MAX, 0, false, &trailer, &value, &vlen, &err);
     ck_assert_msg(got == TRINE__TABLE_ERROR && err.status == TRINE_CORRUPTION && strstr(err.msg, "000022.sst"),
                   "damaged block: got %d %s \"%s\", want an error TRINE_CORRUPTION naming 000022.sst", (int)got,
                   trine_status_name(err.status), err.msg);
@@ -379,7 +393,7 @@ START_TEST(version_get_errors) {
     trine__version *lone = trine__version_new(&s, &err);
     ck_assert_ptr_nonnull(lone);
     trine__err_clear(&err);
-    got = trine__version_get(lone, tc, m.smallest, trine__ikey_ulen(m.smallest_len), TRINE__SEQ_MAX, 0, &trailer,
+    got = trine__version_get(lone, tc, m.smallest, trine__ikey_ulen(m.smallest_len), TRINE__SEQ_MAX, 0, false, &trailer,
                              &value, &vlen, &err);
     ck_assert_msg(got == TRINE__TABLE_ERROR && err.status == TRINE_CORRUPTION &&
                       strstr(err.msg, "table file 000040.sst referenced by the manifest is missing"),
