@@ -152,7 +152,7 @@ typedef struct bench_result {
     struct {
         const char *name;
         double value;
-    } metrics[6];
+    } metrics[10];
     char error[512];          /* first failure when !ok, or why skipped */
 } bench_result;
 

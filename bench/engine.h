@@ -65,6 +65,8 @@ typedef struct bench_op bench_op;         /* an engine's pending request */
 typedef struct bench_iter bench_iter;     /* an engine's iterator */
 typedef struct bench_reader bench_reader; /* a snapshot-bound reader */
 
+struct bench_result; /* bench.h */
+
 typedef struct bench_engine {
     const char *name;
     const char *(*version)(void);
@@ -113,6 +115,10 @@ typedef struct bench_engine {
      * caller), writes v under k and commits. */
     int (*txn_update)(void *db, const void *k, size_t kl, const void *v, size_t vl,
                       bench_value_ref *old);
+
+    /* Optional: the engine's own counters after a workload, added to its
+     * result with bench_result_metric (cache hit rate, flush rate ...). */
+    void (*metrics)(void *db, struct bench_result *r);
 } bench_engine;
 
 /* registry.c: the engines this binary was built with, trine first. */

@@ -55,7 +55,8 @@ TRINE_ROWS = [
     ("pipelined put, random order (256 in flight)", "trine_only", "fillrandom_async", 1, ""),
     ("pipelined get (256 in flight)", "trine_only", "readrandom_async", 1, ""),
     ("snapshot-reader get", "trine_only", "readsnapshot", 1, ""),
-    ("trine_get_many, 32 keys a call (keys/s)", "trine_only", "readmany", 1, ""),
+    ("trine_get_sync, one key a call (same set)", "trine_only", "readrandom", 1, ""),
+    ("trine_get_many_sync, 64 keys a call (keys/s)", "trine_only", "readmany", 1, ""),
     ("transaction commit (get + put)", "trine_only", "txncommit", 1, ""),
 ]
 
@@ -248,6 +249,37 @@ def rss_section(procs, engines):
     return md_table(["memory"] + [TITLE[e] for e in engines], rows)
 
 
+INTERNAL_ROWS = [
+    ("fillrandom", "main", "fillrandom", 1, ""),
+    ("readrandom (as left)", "main", "readrandom", 1, "as_left"),
+    ("readmissing (as left)", "main", "readmissing", 1, "as_left"),
+    ("seekrandom (as left)", "main", "seekrandom", 1, "as_left"),
+    ("readseq (as left)", "main", "readseq", 1, "as_left"),
+    ("get_many, 64 keys a call", "trine_only", "readmany", 1, ""),
+]
+
+
+def internals_section(table):
+    """Trine's own counters after each workload (since that process opened)."""
+    fields = (("trine_cache_hit_pct", "block cache hits", lambda v: f"{v:.1f} %"),
+              ("trine_data_hit_pct", "data-block hits", lambda v: f"{v:.1f} %"),
+              ("trine_tables", "tables", lambda v: f"{v:.0f}"),
+              ("trine_flush_mb_s", "flush rate", lambda v: f"{v:.0f} MB/s"),
+              ("trine_write_stalls", "write stalls", lambda v: f"{v:.0f}"))
+    rows = []
+    for row in INTERNAL_ROWS:
+        rows.append([row[0]] + [cell(table, row, "trine", f, fmt)[0] for f, _, fmt in fields])
+    ratio = "—"
+    many = table.per_round(("", "trine_only", "readmany", 1, ""), "trine")
+    one = table.per_round(("", "trine_only", "readrandom", 1, ""), "trine")
+    rs = [many[k] / one[k] for k in many if k in one and one[k] > 0]
+    if rs:
+        ratio = spread(rs, fmt_ratio)[0]
+    return (md_table(["Trine, after the workload"] + [label for _, label, _ in fields], rows) +
+            f"\n\n`trine_get_many_sync` of 64 random keys a call ÷ the same work through "
+            f"`trine_get_sync` one key at a time (same process and database): {ratio}.")
+
+
 def reopen_section(table, engines, peers):
     rows = []
     for tag, what in (("reopen_warm", "page cache as it is"),
@@ -413,6 +445,11 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
               probe_rows(table, present), "",
               "## Space and compaction", "", space_section(table, present), "",
               "## Memory", "", rss_section(procs, present), "",
+              "## Trine's counters", "",
+              "From `trine_stats` after each workload: block cache hit rate (data, index and "
+              "filter blocks; data blocks alone), tables on disk, flush rate (table bytes ÷ flush "
+              "time, sync included) and times writes waited for a flush.", "",
+              internals_section(table), "",
               "## Cold reopen", "",
               "A new process opens the closed database of `fillrandom` "
               f"({meta.get('num', '?')} keys), reads one random key, then 10,000 more. "

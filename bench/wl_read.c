@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #define SEEK_NEXTS 10     /* seekrandom: entries read after each seek */
-#define MANY_BATCH 32     /* readmany: keys per call */
+#define MANY_BATCH 64     /* readmany: keys per call */
 
 uint64_t bench_read_count(const bench_config *cfg) { return cfg->reads ? cfg->reads : cfg->num; }
 

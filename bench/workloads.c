@@ -155,7 +155,7 @@ const bench_workload bench_workloads[] = {
      W_NEEDS_FILL | W_ASYNC, BENCH_DUR_DEFAULT, wl_readrandom_async},
     {"readsnapshot", "gets through a snapshot-bound reader (zero-copy), verified",
      W_NEEDS_FILL | W_THREADED | W_READER, BENCH_DUR_DEFAULT, wl_readsnapshot},
-    {"readmany", "batched gets, 32 random keys per call, verified",
+    {"readmany", "batched gets, 64 random keys per call, verified",
      W_NEEDS_FILL | W_THREADED | W_MANY, BENCH_DUR_DEFAULT, wl_readmany},
     {"txncommit", "transactions: read a random key (verified), write it back, commit",
      W_NEEDS_FILL | W_TXN, BENCH_DUR_DEFAULT, wl_txncommit},
@@ -290,4 +290,6 @@ void bench_workload_run(bench_ctx *ctx, const bench_workload *w, unsigned thread
         }
     }
     w->run(ctx, r);
+    if (r->ok && !r->skipped && ctx->db != NULL && ctx->engine->metrics != NULL)
+        ctx->engine->metrics(ctx->db, r);
 }

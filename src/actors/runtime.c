@@ -453,7 +453,7 @@ bool trine__actor_try_send(trine__actor *a, trine__msg *msg) {
 
 static bool actor_exited(void *arg) { return ((trine__actor *)arg)->exited; }
 
-void trine__actor_stop(trine__actor *a) {
+void trine__actor_join(trine__actor *a) {
     if (a->started) {
         if (a->sched->kind == TRINE__SCHED_INLINE) {
             /* Stops early only if nothing is runnable: the owner did not
@@ -465,6 +465,10 @@ void trine__actor_stop(trine__actor *a) {
         }
         a->started = false;
     }
+}
+
+void trine__actor_stop(trine__actor *a) {
+    trine__actor_join(a);
     free(a->group);
     a->group = NULL;
     a->sched = NULL;

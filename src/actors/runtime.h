@@ -142,6 +142,10 @@ bool trine__actor_try_send(trine__actor *a, trine__msg *msg);
  * owner must not send after its shutdown message). Also valid on an actor
  * that was initialised but never started. */
 void trine__actor_stop(trine__actor *a);
+/* The first half of stop: waits until a has exited (as stop does) but keeps
+ * its mailbox, so other actors may still send to it (nothing runs those
+ * messages; the owner frees what they hold). stop afterwards frees it. */
+void trine__actor_join(trine__actor *a);
 
 /* INLINE only: runs one handler group of one non-empty mailbox chosen by the
  * PRNG; false when every mailbox is empty. THREADS: returns false. */

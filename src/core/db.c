@@ -255,8 +255,12 @@ trine_status trine__db_close(trine_db *db, trine__err *err) {
     while (atomic_load(&db->active_calls) != 0)
         sched_yield();
     trine__readers_stop(db); /* runs the reads queued before close */
+    /* The writer sends flushes and the flush actor pokes the writer: the
+     * writer exits first (no flush is sent after), the flush actor ends
+     * its flushes (poking a mailbox that still exists), then both go. */
+    trine__writer_quiesce(db);
+    trine__flusher_stop(db);
     trine_status st = trine__writer_stop(db, err);
-    trine__flusher_stop(db); /* after the writer: it sends flushes */
     db_free(db);
     return st;
 }

@@ -418,5 +418,18 @@ void trine__flusher_stop(trine_db *db) {
     trine__version_unref(fl->version);
     free(fl);
     db->fstate = NULL;
-    trine__flushed_free(trine__flushed_take(db));
+    /* Finished flushes the writer (gone now) did not install: their tables
+     * are durable, so a trine_flush waiting on them succeeded, unless a
+     * flush failed and made the database read-only. */
+    trine__flushed *list = trine__flushed_take(db);
+    for (trine__flushed *r = list; r; r = r->next) {
+        if (!r->barrier)
+            continue;
+        if (atomic_load(&db->fatal) == 2)
+            trine__future_complete(r->barrier, TRINE_READ_ONLY, "%s", db->fatal_msg);
+        else
+            trine__future_complete(r->barrier, TRINE_OK, NULL);
+        r->barrier = NULL;
+    }
+    trine__flushed_free(list);
 }

@@ -81,6 +81,7 @@ typedef struct trine__writer {
     trine__err shutdown_err;
     trine__msg poke_msg;       /* the flush actor's wake-up (trine__writer_poke) */
     atomic_int poke_queued;
+    bool quiesced;             /* the actor has exited (trine__writer_quiesce) */
 } trine__writer;
 
 void trine__db_set_fatal(trine_db *db, const trine__err *cause) {
@@ -644,11 +645,20 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
     return enqueue(db, m);
 }
 
+void trine__writer_quiesce(trine_db *db) {
+    trine__writer *w = db->wstate;
+    if (!w || w->quiesced)
+        return;
+    trine__actor_send(&db->writer, &w->shutdown_msg);
+    trine__actor_join(&db->writer);
+    w->quiesced = true;
+}
+
 trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     trine__writer *w = db->wstate;
     if (!w)
         return TRINE_OK;
-    trine__actor_send(&db->writer, &w->shutdown_msg);
+    trine__writer_quiesce(db);
     trine__actor_stop(&db->writer);
     trine_status st = w->shutdown_err.status;
     if (st != TRINE_OK && err)

@@ -26,7 +26,12 @@ void trine__writer_poke(trine_db *db);
 /* Capacity of the writer's group buffer (tests: it must not stay at the
  * largest group ever seen). Read it only while no write is in flight. */
 size_t trine__writer_buffer_bytes(trine_db *db);
-/* Sends shutdown and waits for the writer to exit; final WAL sync status. */
+/* Close, first half: sends the shutdown and waits for the actor to exit;
+ * its mailbox stays, so the flush actor may still poke it. */
+void trine__writer_quiesce(trine_db *db);
+/* Close, second half (quiesces first if needed): frees the writer and
+ * returns the final WAL sync status. The flush actor must be stopped by
+ * then: it pokes the writer. */
 trine_status trine__writer_stop(trine_db *db, trine__err *err);
 
 #endif
