@@ -103,4 +103,12 @@ size_t trine__block_cache_usage(trine__block_cache *c);
  * part is consistent, the sum is not one instant's while others run. */
 void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stats *out);
 
+/* Decompression contexts, kept with the cache for the readers that fill
+ * it: creating a zstd context per block costs four times the
+ * decompression. take returns a context (NULL on out of memory); give puts
+ * it back (or frees it when the pool is full). Any thread. */
+struct ZSTD_DCtx_s;
+struct ZSTD_DCtx_s *trine__block_cache_dctx_take(trine__block_cache *c);
+void trine__block_cache_dctx_give(trine__block_cache *c, struct ZSTD_DCtx_s *d);
+
 #endif

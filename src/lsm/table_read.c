@@ -64,7 +64,14 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
     } else if (!(dst = malloc(raw ? (size_t)raw : 1))) {
         st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
     } else {
-        size_t r = ZSTD_decompress(dst, (size_t)raw, buf, (size_t)h.size);
+        /* A pooled context: creating one per block costs 4x the work. */
+        ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : ZSTD_createDCtx();
+        size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, (size_t)raw, buf, (size_t)h.size)
+                        : ZSTD_decompress(dst, (size_t)raw, buf, (size_t)h.size);
+        if (t->cache)
+            trine__block_cache_dctx_give(t->cache, dctx);
+        else
+            ZSTD_freeDCtx(dctx);
         if (ZSTD_isError(r) || r != raw)
             st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": zstd: %s", t->name, h.offset,
                                 ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
