@@ -99,10 +99,10 @@ bool trine__readers_submit(trine_db *db, trine__read_job *job) {
         return false;
     job->hdr.type = RMSG_JOB;
     trine__actor *a = &r->actors[atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed) % r->n];
-    if (trine__thread_is_engine() && !trine__actor_try_send(a, &job->hdr))
-        return false;
     if (!trine__thread_is_engine())
         trine__actor_send(a, &job->hdr);
+    else if (!trine__actor_try_send(a, &job->hdr))
+        return false; /* an engine thread never waits on a mailbox */
     atomic_fetch_add_explicit(&db->stats.reads_queued, 1, memory_order_relaxed);
     return true;
 }

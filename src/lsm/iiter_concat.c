@@ -133,19 +133,30 @@ static void concat_last(trine__iiter *it) {
     skip_backward(c);
 }
 
-static void concat_seek(trine__iiter *it, const void *ukey, size_t klen, uint64_t seq) {
-    concat_iiter *c = cat(it);
-    if (c->status != TRINE_OK)
-        return;
-    size_t lo = 0, hi = c->n; /* first file whose largest key is >= the target */
+/* The first file whose largest (by_largest) or smallest key is at or after
+ * the target (ukey, seq): files are sorted and disjoint, so both bounds
+ * rise with the index. */
+static size_t first_span_at_or_after(const concat_iiter *c, bool by_largest, const void *ukey, size_t klen,
+                                     uint64_t seq) {
+    size_t lo = 0, hi = c->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const trine__iiter_span *s = &c->spans[mid];
-        if (cmp_target(s->largest, s->largest_len, ukey, klen, seq) < 0)
+        int cmp = by_largest ? cmp_target(s->largest, s->largest_len, ukey, klen, seq)
+                             : cmp_target(s->smallest, s->smallest_len, ukey, klen, seq);
+        if (cmp < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+static void concat_seek(trine__iiter *it, const void *ukey, size_t klen, uint64_t seq) {
+    concat_iiter *c = cat(it);
+    if (c->status != TRINE_OK)
+        return;
+    size_t lo = first_span_at_or_after(c, true, ukey, klen, seq);
     if (lo == c->n) {
         close_child(c);
         return;
@@ -160,15 +171,7 @@ static void concat_seek_before(trine__iiter *it, const void *ukey, size_t klen, 
     concat_iiter *c = cat(it);
     if (c->status != TRINE_OK)
         return;
-    size_t lo = 0, hi = c->n; /* first file whose smallest key is >= the target */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const trine__iiter_span *s = &c->spans[mid];
-        if (cmp_target(s->smallest, s->smallest_len, ukey, klen, seq) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = first_span_at_or_after(c, false, ukey, klen, seq);
     if (lo == 0) {
         close_child(c);
         return;

@@ -287,23 +287,27 @@ void trine__table_cache_free(trine__table_cache *tc) {
     free(tc);
 }
 
-bool trine__table_cache_acquire_cached(trine__table_cache *tc, uint64_t number, trine__table **t,
-                                       trine__table_handle **h) {
-    *t = NULL;
-    *h = NULL;
-    uint64_t hash = mix(number);
-    tc_shard *s = shard_of(tc, hash);
-    pthread_mutex_lock(&s->mu);
+/* Pins the open entry for number, if any (the caller holds s->mu). */
+static tc_entry *pin_open(tc_shard *s, uint64_t hash, uint64_t number) {
     tc_entry *e = *find_slot(s, hash, number);
     if (e) {
         if (e->refs == 1)
             lru_unlink(e);
         e->refs++;
         s->hits++;
-        *t = e->table;
-        *h = e;
     }
+    return e;
+}
+
+bool trine__table_cache_acquire_cached(trine__table_cache *tc, uint64_t number, trine__table **t,
+                                       trine__table_handle **h) {
+    uint64_t hash = mix(number);
+    tc_shard *s = shard_of(tc, hash);
+    pthread_mutex_lock(&s->mu);
+    tc_entry *e = pin_open(s, hash, number);
     pthread_mutex_unlock(&s->mu);
+    *t = e ? e->table : NULL;
+    *h = e;
     return e != NULL;
 }
 
@@ -314,12 +318,8 @@ trine_status trine__table_cache_acquire(trine__table_cache *tc, uint64_t number,
     uint64_t hash = mix(number);
     tc_shard *s = shard_of(tc, hash);
     pthread_mutex_lock(&s->mu);
-    tc_entry *e = *find_slot(s, hash, number);
+    tc_entry *e = pin_open(s, hash, number);
     if (e) {
-        if (e->refs == 1)
-            lru_unlink(e);
-        e->refs++;
-        s->hits++;
         pthread_mutex_unlock(&s->mu);
         *t = e->table;
         *h = e;
