@@ -359,6 +359,24 @@ typedef struct trine_options {
     uint32_t reader_threads;      /* threads that finish async reads needing
                                      the disk (persistent databases); 0 = 2,
                                      at most 64 */
+    /* Compaction and backpressure (docs/usage.md, "Compaction"): */
+    uint32_t compaction_threads;  /* compactions that may run at once (on
+                                     disjoint key ranges); 0 = 1, at most 16 */
+    uint32_t l0_compaction_files; /* L0 tables that start a compaction into
+                                     the level below; 0 = 4 */
+    uint32_t l0_slowdown_files;   /* L0 tables at which each write group is
+                                     delayed (1 ms); 0 = 20 */
+    uint32_t l0_stop_files;       /* L0 tables at which writes wait (WAIT) or
+                                     are refused with TRINE_BUSY (BUSY) until
+                                     compaction catches up; 0 = 36 */
+    uint64_t pending_compaction_bytes_stop; /* estimated bytes compaction owes
+                                     at which writes wait or are BUSY;
+                                     0 = 256 GiB */
+    uint64_t target_file_bytes;   /* compaction output table size; 0 = 64 MiB */
+    uint64_t level_base_bytes;    /* the first non-empty level below L0 is
+                                     sized between this and 10x it (levels
+                                     are sized from the last one up, fanout
+                                     10); 0 = 256 MiB */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -723,7 +741,15 @@ TRINE_API void trine_txn_free(trine_txn *t);
  */
 TRINE_API trine_future *trine_flush(trine_db *db);
 TRINE_API trine_status trine_flush_sync(trine_db *db);
-/** Compaction: later release (TRINE_UNSUPPORTED). */
+/**
+ * Manual compaction: flushes the memtables (as trine_flush), then merges
+ * every table into the last level: shadowed versions and tombstones are
+ * dropped and the space they held is returned. Completes when the result is
+ * durable in the MANIFEST and the input files are deleted (or pinned by a
+ * reader still using them: deleted when it lets go). Background compactions
+ * wait while it runs. OK at once for the in-memory mode; TRINE_READ_ONLY on
+ * a read-only handle or after a failed write, flush or compaction.
+ */
 TRINE_API trine_future *trine_compact(trine_db *db);
 TRINE_API trine_status trine_compact_sync(trine_db *db);
 
@@ -769,6 +795,30 @@ typedef struct trine_stats {
     uint64_t reads_queued;        /* async reads (get, get_many, scan) that needed the
                                      disk and went to the reader pool; the rest
                                      completed on the calling thread */
+    /* Compaction, write amplification, backpressure (docs/usage.md, "Stats"): */
+    uint64_t level_files[7];      /* tables per level, L0..L6 */
+    uint64_t level_bytes[7];      /* their bytes on disk */
+    uint64_t compactions;         /* merges finished since open */
+    uint64_t trivial_moves;       /* tables moved down a level by an edit alone */
+    uint64_t compaction_bytes_read;    /* table bytes merges read */
+    uint64_t compaction_bytes_written; /* table bytes merges wrote */
+    uint64_t compaction_entries_dropped; /* shadowed versions and tombstones dropped */
+    uint64_t compaction_micros;   /* time merges took */
+    uint64_t pending_compaction_bytes; /* estimate of what compaction owes */
+    uint64_t obsolete_files_pending; /* replaced tables a reader still holds */
+    uint64_t tables_deleted;      /* replaced tables deleted since open */
+    uint64_t user_bytes;          /* key + value bytes of puts and deletes applied */
+    double write_amplification;   /* (flush_bytes + compaction_bytes_written) /
+                                     user_bytes; 0 before the first write. WAL
+                                     bytes are beside it (wal_bytes), not in it */
+    uint64_t stall_slowdowns, stall_slowdown_micros;  /* write groups delayed (l0_slowdown_files) */
+    uint64_t stall_memtables, stall_memtables_micros; /* waits: max_sealed_memtables */
+    uint64_t stall_l0, stall_l0_micros;               /* waits: l0_stop_files */
+    uint64_t stall_pending, stall_pending_micros;     /* waits: pending_compaction_bytes_stop */
+    uint64_t group_commit_sizes[17]; /* group commits by requests: [0] = 1, [1] = 2-3,
+                                     [2] = 4-7, ... [16] = 65536 */
+    uint64_t live_snapshots;      /* snapshots held now (0 until snapshots arrive) */
+    char background_error[256];   /* why the database turned read-only ("" if not) */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

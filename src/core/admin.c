@@ -1,5 +1,5 @@
 /*
- * Maintenance calls on an open database: flush. (Repair works on a closed
+ * Maintenance calls on an open database: flush and compact. (Repair works on a closed
  * database: src/engine/repair.c.)
  */
 #include "actors/future.h"
@@ -19,7 +19,7 @@ trine_future *trine_flush(trine_db *db) {
     else if (atomic_load(&db->fatal) == 2)
         f = trine__future_failed(TRINE_READ_ONLY, "trine_flush: %s", db->fatal_msg);
     else
-        f = trine__writer_flush(db);
+        f = trine__writer_flush(db, false);
     trine__db_leave(db);
     return f;
 }
@@ -29,6 +29,40 @@ trine_status trine_flush_sync(trine_db *db) {
         return trine__last_error_set(TRINE_INVALID, "trine_flush_sync called from an engine thread (a callback) "
                                                     "would deadlock; use trine_flush");
     trine_future *f = trine_flush(db);
+    if (!f)
+        return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
+    trine_status st = trine_future_wait(f);
+    if (st != TRINE_OK)
+        trine__last_error_set(st, "%s", trine_future_message(f));
+    trine_future_free(f);
+    return st;
+}
+
+trine_future *trine_compact(trine_db *db) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (!db)
+        return trine__future_failed(TRINE_INVALID, "trine_compact: db is NULL");
+    if (!trine__db_enter(db, &err))
+        return trine__future_from_err(&err);
+    trine_future *f;
+    if (db->opts.read_only)
+        f = trine__future_failed(TRINE_READ_ONLY, "trine_compact: %s was opened read-only", db->path);
+    else if (atomic_load(&db->fatal) == 2)
+        f = trine__future_failed(TRINE_READ_ONLY, "trine_compact: %s", db->fatal_msg);
+    else if (!db->fstate)
+        f = trine__future_failed(TRINE_OK, NULL); /* in-memory: no tables */
+    else
+        f = trine__writer_flush(db, true);
+    trine__db_leave(db);
+    return f;
+}
+
+trine_status trine_compact_sync(trine_db *db) {
+    if (trine__thread_is_engine())
+        return trine__last_error_set(TRINE_INVALID, "trine_compact_sync called from an engine thread (a callback) "
+                                                    "would deadlock; use trine_compact");
+    trine_future *f = trine_compact(db);
     if (!f)
         return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
     trine_status st = trine_future_wait(f);

@@ -13,6 +13,13 @@
 #define DEFAULT_MAX_SEALED 2u
 #define DEFAULT_MAX_OPEN_TABLES 1000u
 #define DEFAULT_READER_THREADS 2
+#define DEFAULT_COMPACTION_THREADS 1u
+#define DEFAULT_L0_COMPACTION 4u
+#define DEFAULT_L0_SLOWDOWN 20u
+#define DEFAULT_L0_STOP 36u
+#define DEFAULT_PENDING_STOP ((uint64_t)256 << 30)
+#define DEFAULT_TARGET_FILE ((uint64_t)64 << 20)
+#define DEFAULT_LEVEL_BASE ((uint64_t)256 << 20)
 
 void trine_options_init(trine_options *o) {
     if (!o)
@@ -32,7 +39,43 @@ trine_options trine_options_memory(void) {
     return o;
 }
 
+static trine_status resolve_compaction(trine_options *o, trine__err *err) {
+    if (o->compaction_threads == 0)
+        o->compaction_threads = DEFAULT_COMPACTION_THREADS;
+    if (o->compaction_threads > 16)
+        return trine__err_set(err, TRINE_INVALID, "options.compaction_threads %u is over the maximum 16",
+                              (unsigned)o->compaction_threads);
+    if (o->l0_compaction_files == 0)
+        o->l0_compaction_files = DEFAULT_L0_COMPACTION;
+    if (o->l0_slowdown_files == 0)
+        o->l0_slowdown_files = o->l0_compaction_files > DEFAULT_L0_SLOWDOWN ? o->l0_compaction_files
+                                                                             : DEFAULT_L0_SLOWDOWN;
+    if (o->l0_stop_files == 0)
+        o->l0_stop_files = o->l0_slowdown_files > DEFAULT_L0_STOP ? o->l0_slowdown_files : DEFAULT_L0_STOP;
+    if (o->l0_compaction_files > o->l0_slowdown_files || o->l0_slowdown_files > o->l0_stop_files ||
+        o->l0_stop_files > 10000)
+        return trine__err_set(err, TRINE_INVALID,
+                              "options: l0_compaction_files %u <= l0_slowdown_files %u <= l0_stop_files %u "
+                              "<= 10000 must hold",
+                              (unsigned)o->l0_compaction_files, (unsigned)o->l0_slowdown_files,
+                              (unsigned)o->l0_stop_files);
+    if (o->pending_compaction_bytes_stop == 0)
+        o->pending_compaction_bytes_stop = DEFAULT_PENDING_STOP;
+    if (o->target_file_bytes == 0)
+        o->target_file_bytes = DEFAULT_TARGET_FILE;
+    if (o->target_file_bytes < 4096)
+        return trine__err_set(err, TRINE_INVALID, "options.target_file_bytes %llu is below the 4096-byte minimum",
+                              (unsigned long long)o->target_file_bytes);
+    if (o->level_base_bytes == 0)
+        o->level_base_bytes = DEFAULT_LEVEL_BASE;
+    if (o->level_base_bytes < 4096)
+        return trine__err_set(err, TRINE_INVALID, "options.level_base_bytes %llu is below the 4096-byte minimum",
+                              (unsigned long long)o->level_base_bytes);
+    return TRINE_OK;
+}
+
 trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err) {
+    trine_status st;
     trine_options_init(out);
     if (in && (in->struct_size == 0 || in->struct_size > sizeof *in))
         return trine__err_set(err, TRINE_INVALID,
@@ -93,6 +136,8 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
     if (out->reader_threads > 64)
         return trine__err_set(err, TRINE_INVALID, "options.reader_threads %u is over the maximum 64",
                               (unsigned)out->reader_threads);
+    if ((st = resolve_compaction(out, err)) != TRINE_OK)
+        return st;
     /* memory_limit_bytes bounds memtables (the active one plus the sealed
      * ones waiting for flush) and the block cache: up to half of it for
      * memtables, the rest for the cache. Settings that do not fit are
@@ -115,7 +160,7 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
     /* Options from a build without default_bucket: its defaults. */
     if (!in || in->struct_size < offsetof(trine_options, default_bucket) + sizeof out->default_bucket)
         trine_bucket_options_init(&out->default_bucket);
-    trine_status st = trine__bucket_options_resolve(&out->default_bucket, &out->default_bucket,
+    st = trine__bucket_options_resolve(&out->default_bucket, &out->default_bucket,
                                                     "options.default_bucket", err);
     if (st != TRINE_OK)
         return st;

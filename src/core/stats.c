@@ -1,10 +1,13 @@
 /* Counters: trine_stats_get and trine_stats_json. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "engine/flush.h"
+#include "lsm/compaction_pick.h"
 #include "mvcc/epoch.h"
 
 static void fill(trine_db *db, trine_stats *s) {
@@ -32,6 +35,31 @@ static void fill(trine_db *db, trine_stats *s) {
     s->write_stalls = atomic_load_explicit(&db->stats.write_stalls, memory_order_relaxed);
     s->table_gets = atomic_load_explicit(&db->stats.table_gets, memory_order_relaxed);
     s->reads_queued = atomic_load_explicit(&db->stats.reads_queued, memory_order_relaxed);
+#define LOAD(field) atomic_load_explicit(&db->stats.field, memory_order_relaxed)
+    s->compactions = LOAD(compactions);
+    s->trivial_moves = LOAD(trivial_moves);
+    s->compaction_bytes_read = LOAD(compaction_bytes_read);
+    s->compaction_bytes_written = LOAD(compaction_bytes_written);
+    s->compaction_entries_dropped = LOAD(compaction_entries_dropped);
+    s->compaction_micros = LOAD(compaction_ns) / 1000;
+    s->tables_deleted = LOAD(tables_deleted);
+    s->user_bytes = LOAD(user_bytes);
+    s->write_amplification =
+        s->user_bytes ? (double)(s->flush_bytes + s->compaction_bytes_written) / (double)s->user_bytes : 0.0;
+    s->stall_slowdowns = LOAD(stall_count[TRINE__STALL_SLOWDOWN]);
+    s->stall_slowdown_micros = LOAD(stall_ns[TRINE__STALL_SLOWDOWN]) / 1000;
+    s->stall_memtables = LOAD(stall_count[TRINE__STALL_MEMTABLES]);
+    s->stall_memtables_micros = LOAD(stall_ns[TRINE__STALL_MEMTABLES]) / 1000;
+    s->stall_l0 = LOAD(stall_count[TRINE__STALL_L0]);
+    s->stall_l0_micros = LOAD(stall_ns[TRINE__STALL_L0]) / 1000;
+    s->stall_pending = LOAD(stall_count[TRINE__STALL_PENDING]);
+    s->stall_pending_micros = LOAD(stall_ns[TRINE__STALL_PENDING]) / 1000;
+    for (int i = 0; i < TRINE__GROUP_HIST; i++)
+        s->group_commit_sizes[i] = LOAD(group_hist[i]);
+#undef LOAD
+    s->obsolete_files_pending = trine__flusher_obsolete_pending(db);
+    if (atomic_load(&db->fatal) == 2)
+        snprintf(s->background_error, sizeof s->background_error, "%s", db->fatal_msg);
     if (db->tables) {
         trine__block_cache_stats b;
         trine__block_cache_stats_get(db->tables->block_cache, &b);
@@ -63,6 +91,12 @@ static void fill_shape(trine_db *db, trine_stats *s) {
         s->table_bytes += v->bytes[l];
     }
     s->l0_files = v->nfiles[0];
+    for (int l = 0; l < TRINE__LEVELS; l++) {
+        s->level_files[l] = v->nfiles[l];
+        s->level_bytes[l] = v->bytes[l];
+    }
+    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes};
+    s->pending_compaction_bytes = trine__compaction_pending_bytes(v, &lim);
 }
 
 trine_status trine_stats_get(trine_db *db, trine_stats *out) {
@@ -90,6 +124,63 @@ trine_status trine_stats_get(trine_db *db, trine_stats *out) {
     return TRINE_OK;
 }
 
+/* A growing JSON text; on ENOMEM ok turns false and appends stop. */
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool ok;
+} jbuf;
+
+static void jput(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jput(jbuf *b, const char *fmt, ...) {
+    for (int tries = 0; b->ok && tries < 2; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->ok = false;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n) * 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->ok = false;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+static void ju64(jbuf *b, const char *name, uint64_t v) { jput(b, ",\"%s\":%" PRIu64, name, v); }
+
+static void jarr(jbuf *b, const char *name, const uint64_t *v, size_t n) {
+    jput(b, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++)
+        jput(b, "%s%" PRIu64, i ? "," : "", v[i]);
+    jput(b, "]");
+}
+
+/* s as a JSON string body: quotes, backslashes and control bytes escaped. */
+static void jstr(jbuf *b, const char *name, const char *s) {
+    jput(b, ",\"%s\":\"", name);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            jput(b, "\\%c", c);
+        else if (c < 0x20)
+            jput(b, "\\u%04x", c);
+        else
+            jput(b, "%c", c);
+    }
+    jput(b, "\"");
+}
+
 trine_status trine_stats_json(trine_db *db, char **out) {
     if (!db || !out)
         return trine__last_error_set(TRINE_INVALID, "trine_stats_json: %s is NULL", db ? "out" : "db");
@@ -100,34 +191,74 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     trine_status st = trine_stats_get(db, &s);
     if (st != TRINE_OK)
         return st;
-    char *buf = malloc(4096);
-    if (!buf)
+    jbuf b = {malloc(4096), 0, 4096, true};
+    if (!b.p)
         return trine__last_error_set(TRINE_NO_MEMORY, "trine_stats_json: out of memory");
-    snprintf(buf, 4096,
-             "{\"last_sequence\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"deletes\":%" PRIu64
-             ",\"write_groups\":%" PRIu64 ",\"write_requests\":%" PRIu64 ",\"max_group_requests\":%" PRIu64
-             ",\"wal_bytes\":%" PRIu64 ",\"wal_syncs\":%" PRIu64 ",\"dir_syncs\":%" PRIu64
-             ",\"memtable_bytes\":%" PRIu64 ",\"memtables\":%" PRIu64 ",\"gets\":%" PRIu64
-             ",\"iterators_opened\":%" PRIu64 ",\"read_only\":%s,\"writes_busy\":%" PRIu64
-             ",\"recovery_wal_bytes_dropped\":%" PRIu64 ",\"recovery_wal_files_set_aside\":%" PRIu64
-             ",\"table_files\":%" PRIu64 ",\"table_bytes\":%" PRIu64 ",\"l0_files\":%" PRIu64
-             ",\"flushes\":%" PRIu64 ",\"flush_bytes\":%" PRIu64 ",\"flush_micros\":%" PRIu64
-             ",\"write_stalls\":%" PRIu64 ",\"table_gets\":%" PRIu64
-             ",\"block_cache_hits_data\":%" PRIu64 ",\"block_cache_misses_data\":%" PRIu64
-             ",\"block_cache_hits_index\":%" PRIu64 ",\"block_cache_misses_index\":%" PRIu64
-             ",\"block_cache_hits_filter\":%" PRIu64 ",\"block_cache_misses_filter\":%" PRIu64
-             ",\"block_cache_usage\":%" PRIu64 ",\"block_cache_capacity\":%" PRIu64
-             ",\"table_cache_open\":%" PRIu64 ",\"table_cache_hits\":%" PRIu64 ",\"table_cache_misses\":%" PRIu64
-             ",\"reads_queued\":%" PRIu64 "}",
-             s.last_sequence, s.puts, s.deletes, s.write_groups, s.write_requests, s.max_group_requests,
-             s.wal_bytes, s.wal_syncs, s.dir_syncs, s.memtable_bytes, s.memtables, s.gets,
-             s.iterators_opened, s.read_only ? "true" : "false", s.writes_busy,
-             s.recovery_wal_bytes_dropped, s.recovery_wal_files_set_aside, s.table_files, s.table_bytes,
-             s.l0_files, s.flushes, s.flush_bytes, s.flush_micros, s.write_stalls, s.table_gets,
-             s.block_cache_hits_data, s.block_cache_misses_data, s.block_cache_hits_index,
-             s.block_cache_misses_index, s.block_cache_hits_filter, s.block_cache_misses_filter,
-             s.block_cache_usage, s.block_cache_capacity, s.table_cache_open, s.table_cache_hits,
-             s.table_cache_misses, s.reads_queued);
-    *out = buf;
+    jput(&b, "{\"last_sequence\":%" PRIu64, s.last_sequence);
+    ju64(&b, "puts", s.puts);
+    ju64(&b, "deletes", s.deletes);
+    ju64(&b, "user_bytes", s.user_bytes);
+    ju64(&b, "write_groups", s.write_groups);
+    ju64(&b, "write_requests", s.write_requests);
+    ju64(&b, "max_group_requests", s.max_group_requests);
+    jarr(&b, "group_commit_sizes", s.group_commit_sizes, 17);
+    ju64(&b, "wal_bytes", s.wal_bytes);
+    ju64(&b, "wal_syncs", s.wal_syncs);
+    ju64(&b, "dir_syncs", s.dir_syncs);
+    ju64(&b, "memtable_bytes", s.memtable_bytes);
+    ju64(&b, "memtables", s.memtables);
+    ju64(&b, "gets", s.gets);
+    ju64(&b, "iterators_opened", s.iterators_opened);
+    jput(&b, ",\"read_only\":%s", s.read_only ? "true" : "false");
+    jstr(&b, "background_error", s.background_error);
+    ju64(&b, "writes_busy", s.writes_busy);
+    ju64(&b, "recovery_wal_bytes_dropped", s.recovery_wal_bytes_dropped);
+    ju64(&b, "recovery_wal_files_set_aside", s.recovery_wal_files_set_aside);
+    ju64(&b, "table_files", s.table_files);
+    ju64(&b, "table_bytes", s.table_bytes);
+    ju64(&b, "l0_files", s.l0_files);
+    jarr(&b, "level_files", s.level_files, 7);
+    jarr(&b, "level_bytes", s.level_bytes, 7);
+    ju64(&b, "flushes", s.flushes);
+    ju64(&b, "flush_bytes", s.flush_bytes);
+    ju64(&b, "flush_micros", s.flush_micros);
+    ju64(&b, "compactions", s.compactions);
+    ju64(&b, "trivial_moves", s.trivial_moves);
+    ju64(&b, "compaction_bytes_read", s.compaction_bytes_read);
+    ju64(&b, "compaction_bytes_written", s.compaction_bytes_written);
+    ju64(&b, "compaction_entries_dropped", s.compaction_entries_dropped);
+    ju64(&b, "compaction_micros", s.compaction_micros);
+    ju64(&b, "pending_compaction_bytes", s.pending_compaction_bytes);
+    ju64(&b, "obsolete_files_pending", s.obsolete_files_pending);
+    ju64(&b, "tables_deleted", s.tables_deleted);
+    jput(&b, ",\"write_amplification\":%.3f", s.write_amplification);
+    ju64(&b, "write_stalls", s.write_stalls);
+    jput(&b, ",\"stalls\":{\"slowdown\":{\"count\":%" PRIu64 ",\"micros\":%" PRIu64 "}", s.stall_slowdowns,
+         s.stall_slowdown_micros);
+    jput(&b, ",\"memtables\":{\"count\":%" PRIu64 ",\"micros\":%" PRIu64 "}", s.stall_memtables,
+         s.stall_memtables_micros);
+    jput(&b, ",\"l0_files\":{\"count\":%" PRIu64 ",\"micros\":%" PRIu64 "}", s.stall_l0, s.stall_l0_micros);
+    jput(&b, ",\"pending_compaction_bytes\":{\"count\":%" PRIu64 ",\"micros\":%" PRIu64 "}}", s.stall_pending,
+         s.stall_pending_micros);
+    ju64(&b, "table_gets", s.table_gets);
+    ju64(&b, "block_cache_hits_data", s.block_cache_hits_data);
+    ju64(&b, "block_cache_misses_data", s.block_cache_misses_data);
+    ju64(&b, "block_cache_hits_index", s.block_cache_hits_index);
+    ju64(&b, "block_cache_misses_index", s.block_cache_misses_index);
+    ju64(&b, "block_cache_hits_filter", s.block_cache_hits_filter);
+    ju64(&b, "block_cache_misses_filter", s.block_cache_misses_filter);
+    ju64(&b, "block_cache_usage", s.block_cache_usage);
+    ju64(&b, "block_cache_capacity", s.block_cache_capacity);
+    ju64(&b, "table_cache_open", s.table_cache_open);
+    ju64(&b, "table_cache_hits", s.table_cache_hits);
+    ju64(&b, "table_cache_misses", s.table_cache_misses);
+    ju64(&b, "reads_queued", s.reads_queued);
+    ju64(&b, "live_snapshots", s.live_snapshots);
+    jput(&b, "}");
+    if (!b.ok) {
+        free(b.p);
+        return trine__last_error_set(TRINE_NO_MEMORY, "trine_stats_json: out of memory");
+    }
+    *out = b.p;
     return TRINE_OK;
 }

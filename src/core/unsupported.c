@@ -8,7 +8,6 @@
 
 #define SNAPSHOTS "snapshots arrive with the MVCC release"
 #define TXNS "transactions arrive with the MVCC release"
-#define COMPACT "compaction arrives with the compaction release"
 
 trine_snapshot *trine_snapshot_new(trine_db *db) {
     trine__last_error_set(db ? TRINE_UNSUPPORTED : TRINE_INVALID, "trine_snapshot_new: %s",
@@ -85,11 +84,3 @@ trine_status trine_txn_commit_sync(trine_txn *t) {
 }
 void trine_txn_free(trine_txn *t) { (void)t; }
 
-trine_future *trine_compact(trine_db *db) {
-    return db ? trine__future_failed(TRINE_UNSUPPORTED, "trine_compact: " COMPACT)
-              : trine__future_failed(TRINE_INVALID, "trine_compact: db is NULL");
-}
-trine_status trine_compact_sync(trine_db *db) {
-    return db ? trine__last_error_set(TRINE_UNSUPPORTED, "trine_compact_sync: " COMPACT)
-              : trine__last_error_set(TRINE_INVALID, "trine_compact_sync: db is NULL");
-}

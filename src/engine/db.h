@@ -69,12 +69,28 @@ struct trine_bucket {
     uint32_t id; /* 0 = default bucket */
 };
 
+enum {
+    TRINE__STALL_NONE = 0,
+    TRINE__STALL_MEMTABLES = 1, /* max_sealed_memtables wait for flush */
+    TRINE__STALL_L0 = 2,        /* l0_stop_files */
+    TRINE__STALL_PENDING = 3,   /* pending_compaction_bytes_stop */
+    TRINE__STALL_SLOWDOWN = 0   /* slowdowns are counted in slot 0 of the stats arrays */
+};
+
+#define TRINE__GROUP_HIST 17 /* up to 65536 requests a group */
+
 typedef struct trine__db_stats {
     atomic_uint_fast64_t puts, deletes, write_groups, write_requests, max_group;
     atomic_uint_fast64_t wal_bytes, wal_syncs, dir_syncs, gets, iterators;
     atomic_uint_fast64_t writes_busy;
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */
+    atomic_uint_fast64_t compactions, trivial_moves, compaction_bytes_read, compaction_bytes_written;
+    atomic_uint_fast64_t compaction_entries_dropped, compaction_ns, tables_deleted;
+    atomic_uint_fast64_t user_bytes; /* key + value bytes of applied puts and deletes */
+    atomic_uint_fast64_t group_hist[TRINE__GROUP_HIST]; /* group commits by size: 1, 2-3, 4-7, ... */
+    /* Stalls by reason (stall_reason): times and nanoseconds. */
+    atomic_uint_fast64_t stall_count[4], stall_ns[4];
     /* Set once by recovery (point-in-time mode), read by stats. */
     uint64_t recovery_wal_bytes_dropped, recovery_wal_files_set_aside;
 } trine__db_stats;
@@ -107,6 +123,12 @@ struct trine_db {
     struct trine__writer *wstate; /* owned by the writer actor */
     trine__actor flusher;
     struct trine__flusher *fstate; /* owned by the flush actor; NULL without tables */
+    struct trine__compactor *cstate; /* compaction picker and workers (compact.h), on the flush actor */
+    atomic_int compact_cancel;       /* close: running compactions stop early */
+    /* Why writes wait now (TRINE__STALL_*; 0 = they do not), set by the
+     * writer and read by BUSY-mode callers to refuse with the reason. */
+    atomic_int stall_reason;
+    atomic_uint_fast64_t stall_value; /* the limit's current value */
     trine__tables *tables;           /* referenced; NULL without tables */
     struct trine__readers *readers;  /* the reader pool (readers.h); NULL without tables */
     atomic_uint_fast64_t next_file;  /* file numbers: WALs (writer), tables (flush) */

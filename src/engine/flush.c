@@ -3,22 +3,28 @@
  *
  * DESIGN. The flush actor is the one owner of the version set and the
  * MANIFEST. Every version edit is appended here, by this actor's thread:
- * flushes now; compaction and blob GC will send their edits here as
- * messages rather than write the MANIFEST themselves. One owner means edits
- * never interleave, the MANIFEST needs no lock, and the order of edits in
- * the file is the order versions were made.
+ * flushes, and compactions, whose workers send their results here as
+ * messages (compact.c; blob GC will do the same) rather than write the
+ * MANIFEST themselves. One owner means edits never interleave, the MANIFEST
+ * needs no lock, and the order of edits in the file is the order versions
+ * were made. The compaction picker runs here too, after every new version.
  *
  * Receives: FLUSH{sealed memtable, wal_next, last_seq} from the writer, in
  *           the order the memtables were sealed;
- *           BARRIER{future} from the writer (trine_flush), after the FLUSH
- *           of the memtable it sealed for it;
- *           SHUTDOWN from close, after the writer has stopped.
+ *           BARRIER{future, compact} from the writer (trine_flush,
+ *           trine_compact), after the FLUSH of the memtable it sealed;
+ *           COMPACT_DONE from a compaction worker, COMPACT_FINISH from the
+ *           writer (compact.c);
+ *           POKE when a replaced table lost its last reader (may be dropped);
+ *           SHUTDOWN from close, after the writer has stopped; the actor
+ *           exits once no compaction job is running.
  * Sends:    finished flushes to the writer through db->flushed (a lock-free
  *           stack, never full) plus a POKE message the writer may drop:
  *           this actor never waits for the writer, so a writer that waits
  *           for a flush (backpressure) cannot deadlock with it.
  * Owns:     the MANIFEST file and writer, the version state (the folded
- *           edits: the live table set) and the current version.
+ *           edits: the live table set), the current version, the live-file
+ *           set (lsm/file_set.h) and the deletion of unused tables.
  * Ordering: per memtable, in this order, each step durable before the next:
  *             1. write NNNNNN.sst, sync it, sync the directory;
  *             2. append the edit {add table, log number = wal_next, next
@@ -43,13 +49,14 @@
 
 #include "actors/future.h"
 #include "actors/park.h"
+#include "engine/compact.h"
 #include "engine/files.h"
 #include "engine/writer.h"
 #include "lsm/ikey.h"
 #include "lsm/log.h"
 #include "lsm/table.h"
 
-enum { FMSG_FLUSH = 1, FMSG_BARRIER = 2, FMSG_SHUTDOWN = 3 };
+enum { FMSG_FLUSH = 1, FMSG_BARRIER = 2, FMSG_SHUTDOWN = 3, FMSG_POKE = 4, FMSG_KICK = 5 };
 
 typedef struct fmsg_flush {
     trine__msg hdr;
@@ -61,6 +68,7 @@ typedef struct fmsg_flush {
 typedef struct fmsg_barrier {
     trine__msg hdr;
     trine_future *future;
+    bool compact; /* trine_compact: a manual compaction follows */
 } fmsg_barrier;
 
 typedef struct trine__flusher {
@@ -71,12 +79,16 @@ typedef struct trine__flusher {
     trine__version_edit state; /* folded edits: the live tables and numbers */
     trine__version *version;   /* built from state; referenced */
     uint64_t wal_floor;        /* WALs below it are already deleted */
+    trine__file_set *live;     /* which tables versions still name */
     bool failed;
+    bool stopping;             /* SHUTDOWN seen: exit when no job runs */
     char fail_msg[TRINE__ERR_MSG_MAX];
     trine__msg shutdown_msg;
+    trine__msg poke_msg;
+    atomic_bool poke_pending;
 } trine__flusher;
 
-static void table_options_of(const trine_db *db, trine__table_options *o) {
+void trine__flusher_table_options(const trine_db *db, trine__table_options *o) {
     trine__table_options_default(o);
     const trine_bucket_options *b = &db->opts.default_bucket;
     o->filter_bits_per_key = b->filter_bits_per_key;
@@ -111,7 +123,7 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64
     if (st != TRINE_OK)
         return st;
     trine__table_options o;
-    table_options_of(db, &o);
+    trine__flusher_table_options(db, &o);
     trine__table_builder *b = NULL;
     uint8_t *ikey = NULL;
     size_t ikey_cap = 0, last_len = 0;
@@ -181,14 +193,15 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64
     return TRINE_OK;
 }
 
-static void fail(trine__flusher *fl, const trine__err *err) {
+void trine__flusher_fail(trine_db *db, const char *what, const trine__err *err) {
+    trine__flusher *fl = db->fstate;
     if (!fl->failed) {
         fl->failed = true;
-        snprintf(fl->fail_msg, sizeof fl->fail_msg, "flush failed: %.200s", err->msg);
+        snprintf(fl->fail_msg, sizeof fl->fail_msg, "%s: %.200s", what, err->msg);
     }
     trine__err cause;
     trine__err_set(&cause, err->status, "%s", fl->fail_msg);
-    trine__db_set_fatal(fl->db, &cause);
+    trine__db_set_fatal(db, &cause);
 }
 
 /* Step 2: the edit, durably. */
@@ -216,11 +229,13 @@ static void push_flushed(trine_db *db, trine__flushed *rec) {
 static void hand_to_writer(trine__flusher *fl, trine__memtable *mem, trine__version *v) {
     trine__flushed *rec = calloc(1, sizeof *rec);
     if (!rec) {
-        /* The flush is durable; only its installation is lost: readers keep
-         * reading the memtable, which stays correct. */
+        /* The edit is durable; only its installation is lost: readers keep
+         * reading the memtable and the older version, which stay correct
+         * (their files stay on disk while that version is used). */
         return;
     }
-    trine__memtable_ref(mem);
+    if (mem)
+        trine__memtable_ref(mem);
     trine__version_ref(v);
     rec->mem = mem;
     rec->version = v;
@@ -238,6 +253,55 @@ static void delete_obsolete_wals(trine__flusher *fl, uint64_t wal_next) {
         fl->wal_floor = wal_next;
 }
 
+void trine__flusher_delete_unused(trine_db *db) {
+    trine__flusher *fl = db->fstate;
+    uint64_t numbers[64];
+    size_t n;
+    while ((n = trine__file_set_take(fl->live, numbers, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            char name[32];
+            trine__table_name(name, sizeof name, numbers[i]);
+            trine__table_cache_evict(db->tables->table_cache, numbers[i]);
+            trine__err ignored;
+            /* A failed unlink leaves an orphan that the next open removes. */
+            if (trine__files_remove(db, name, &ignored) == TRINE_OK)
+                atomic_fetch_add_explicit(&db->stats.tables_deleted, 1, memory_order_relaxed);
+        }
+    }
+}
+
+trine__version *trine__flusher_version(trine_db *db) { return db->fstate->version; }
+
+trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem,
+                                    trine__err *err) {
+    trine__flusher *fl = db->fstate;
+    if (fl->failed)
+        return trine__err_set(err, TRINE_READ_ONLY, "%s", fl->fail_msg);
+    edit->has_next_file = true;
+    edit->next_file = atomic_load(&db->next_file);
+    trine_status st = log_edit(fl, edit, err);
+    if (st != TRINE_OK)
+        return st;
+    /* Durable from here on. A failure below keeps the old version in memory,
+     * which stays correct (every file it names stays on disk), but the
+     * state no longer matches the MANIFEST: stop making edits. */
+    trine__version *v = NULL;
+    if (trine__version_edit_apply(&fl->state, edit) && (v = trine__version_new(&fl->state, err)) != NULL &&
+        !trine__version_track(v, fl->live)) {
+        trine__version_unref(v);
+        v = NULL;
+    }
+    if (!v)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory installing a version edit");
+    trine__version_unref(fl->version);
+    fl->version = v;
+    hand_to_writer(fl, mem, v);
+    for (size_t i = 0; i < edit->ndeleted; i++)
+        (void)trine__file_set_obsolete(fl->live, edit->deleted[i].number); /* ENOMEM: next open removes it */
+    trine__flusher_delete_unused(db);
+    return TRINE_OK;
+}
+
 static void flush_one(trine__flusher *fl, fmsg_flush *m) {
     trine_db *db = fl->db;
     trine__err err;
@@ -252,32 +316,22 @@ static void flush_one(trine__flusher *fl, fmsg_flush *m) {
         st = trine__files_sync_dir(db, &err);
     trine__version_edit edit;
     memset(&edit, 0, sizeof edit);
-    edit.has_log_number = edit.has_next_file = edit.has_last_seq = true;
+    edit.has_log_number = edit.has_last_seq = true;
     edit.log_number = m->wal_next;
-    edit.next_file = atomic_load(&db->next_file);
     edit.last_seq = m->last_seq;
     if (st == TRINE_OK && !trine__version_edit_add_table(&edit, &meta))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
     if (st == TRINE_OK)
-        st = log_edit(fl, &edit, &err);
-    trine__version *v = NULL;
+        st = trine__flusher_install(db, &edit, m->mem, &err);
     if (st == TRINE_OK) {
-        /* Durable from here on: a failure below leaves the old version in
-         * memory, still correct (the memtable stays), never a lost write. */
-        if (trine__version_edit_apply(&fl->state, &edit))
-            v = trine__version_new(&fl->state, &err);
-        if (v) {
-            trine__version_unref(fl->version);
-            fl->version = v;
-            hand_to_writer(fl, m->mem, v);
-        }
         delete_obsolete_wals(fl, m->wal_next);
         atomic_fetch_add_explicit(&db->stats.flushes, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_bytes, meta.size, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_entries, meta.entries, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_ns, trine__now_ns() - t0, memory_order_relaxed);
+        trine__compactor_schedule(db, fl->version);
     } else {
-        fail(fl, &err);
+        trine__flusher_fail(db, "flush failed", &err);
     }
     trine__version_edit_free(&edit);
     free(meta.smallest);
@@ -304,17 +358,47 @@ static trine__actor_verdict flusher_handle(trine__actor *a, trine__msg **msgs, s
                 trine__future_complete(f, TRINE_READ_ONLY, "%s", fl->fail_msg);
                 break;
             }
+            if (m->compact) { /* every flush before it has ended */
+                free(m);
+                trine__compactor_manual(fl->db, f);
+                break;
+            }
             trine__flushed *rec = (trine__flushed *)m;
             memset(rec, 0, sizeof *rec);
             rec->barrier = f;
             push_flushed(fl->db, rec);
             break;
         }
-        default: /* FMSG_SHUTDOWN: the last message */
-            return TRINE__ACTOR_EXIT;
+        case FMSG_KICK:
+            free(msgs[i]);
+            trine__compactor_schedule(fl->db, fl->version);
+            break;
+        case FMSG_POKE:
+            atomic_store(&fl->poke_pending, false);
+            trine__flusher_delete_unused(fl->db);
+            break;
+        case FMSG_SHUTDOWN: /* the last message from the writer's side */
+            fl->stopping = true;
+            if (trine__compactor_quiesce(fl->db))
+                return TRINE__ACTOR_EXIT;
+            break;
+        default: /* compaction results */
+            trine__compactor_handle(fl->db, msgs[i]);
+            if (fl->stopping && trine__compactor_running(fl->db) == 0)
+                return TRINE__ACTOR_EXIT;
+            break;
         }
     }
     return TRINE__ACTOR_CONTINUE;
+}
+
+/* file_set notify: a replaced table lost its last user. Runs under the
+ * file set's lock on any thread; never waits. */
+static void poke(void *arg) {
+    trine_db *db = arg;
+    trine__flusher *fl = db->fstate;
+    if (!atomic_exchange(&fl->poke_pending, true) && !trine__actor_try_send(&db->flusher, &fl->poke_msg))
+        atomic_store(&fl->poke_pending, false);
 }
 
 trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_t manifest_number,
@@ -328,12 +412,22 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     trine__log_writer_init_at(&fl->log, manifest, manifest_offset);
     fl->version = version;
     fl->shutdown_msg.type = FMSG_SHUTDOWN;
+    fl->poke_msg.type = FMSG_POKE;
+    /* The recovered version is tracked like every later one (no other
+     * thread sees it yet), so a file it names outlives its readers. */
+    if (!(fl->live = trine__file_set_new()) || (!version->live && !trine__version_track(version, fl->live))) {
+        trine__file_set_unref(fl->live);
+        trine__log_writer_destroy(&fl->log);
+        free(fl);
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
+    }
     /* The live table set, as the version holds it. */
     for (int level = 0; level < TRINE__LEVELS; level++)
         for (size_t i = 0; i < version->nfiles[level]; i++)
             if (!trine__version_edit_add_table(&fl->state, &version->files[level][i])) {
                 trine__version_edit_free(&fl->state);
                 trine__log_writer_destroy(&fl->log);
+                trine__file_set_unref(fl->live);
                 free(fl);
                 return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
             }
@@ -346,11 +440,23 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     if (st != TRINE_OK) {
         trine__version_edit_free(&fl->state);
         trine__log_writer_destroy(&fl->log);
+        trine__file_set_unref(fl->live);
         free(fl);
         return st;
     }
     trine__version_ref(version);
     db->fstate = fl;
+    trine__file_set_notify(fl->live, poke, db);
+    if ((st = trine__compactor_start(db, err)) != TRINE_OK) {
+        trine__flusher_stop(db);
+        return st;
+    }
+    /* A reopened database may already owe compaction. */
+    fmsg_barrier *kick = calloc(1, sizeof *kick);
+    if (kick) {
+        kick->hdr.type = FMSG_KICK;
+        trine__actor_send(&db->flusher, &kick->hdr);
+    }
     return TRINE_OK;
 }
 
@@ -367,7 +473,27 @@ bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next,
     return true;
 }
 
-bool trine__flusher_barrier(trine_db *db, trine_future *f) {
+bool trine__flusher_finish_via_writer(trine_db *db, trine_future *f) {
+    trine__flushed *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return false;
+    rec->barrier = f;
+    rec->compact = true;
+    push_flushed(db, rec);
+    return true;
+}
+
+bool trine__flusher_finish(trine_db *db, trine_future *f) {
+    trine__flusher_finish_msg *m = malloc(sizeof *m);
+    if (!m)
+        return false;
+    m->hdr.type = TRINE__FMSG_COMPACT_FINISH;
+    m->future = f;
+    trine__actor_send(&db->flusher, &m->hdr);
+    return true;
+}
+
+bool trine__flusher_barrier(trine_db *db, trine_future *f, bool compact) {
     /* Sized to become a trine__flushed later (flusher_handle). */
     size_t size = sizeof(fmsg_barrier) > sizeof(trine__flushed) ? sizeof(fmsg_barrier) : sizeof(trine__flushed);
     fmsg_barrier *m = malloc(size);
@@ -375,6 +501,7 @@ bool trine__flusher_barrier(trine_db *db, trine_future *f) {
         return false;
     m->hdr.type = FMSG_BARRIER;
     m->future = f;
+    m->compact = compact;
     trine__actor_send(&db->flusher, &m->hdr);
     return true;
 }
@@ -411,11 +538,15 @@ void trine__flusher_stop(trine_db *db) {
         return;
     trine__actor_send(&db->flusher, &fl->shutdown_msg);
     trine__actor_stop(&db->flusher);
+    trine__compactor_stop(db); /* no job runs: the actor exited after the last */
+    trine__file_set_notify(fl->live, NULL, NULL);
+    trine__flusher_delete_unused(db);
     trine__err ignored;
     trine__file_close(fl->manifest, &ignored);
     trine__log_writer_destroy(&fl->log);
     trine__version_edit_free(&fl->state);
     trine__version_unref(fl->version);
+    trine__file_set_unref(fl->live);
     free(fl);
     db->fstate = NULL;
     /* Finished flushes the writer (gone now) did not install: their tables
@@ -432,4 +563,8 @@ void trine__flusher_stop(trine_db *db) {
         r->barrier = NULL;
     }
     trine__flushed_free(list);
+}
+
+size_t trine__flusher_obsolete_pending(trine_db *db) {
+    return db->fstate ? trine__file_set_pending(db->fstate->live) : 0;
 }

@@ -16,7 +16,16 @@ typedef struct trine__flushed {
     trine__version *version;  /* referenced; NULL for a barrier */
     trine_future *barrier;    /* trine_flush's future: the writer completes
                                  it once everything before it is installed */
+    bool compact;             /* barrier is trine_compact's: the writer waits
+                                 out a grace period and sends it back
+                                 (trine__flusher_finish) instead */
 } trine__flushed;
+
+/* COMPACT_FINISH (compact.h): the writer hands a trine_compact future back. */
+typedef struct trine__flusher_finish_msg {
+    trine__msg hdr;
+    trine_future *future;
+} trine__flusher_finish_msg;
 
 /* Starts the actor. It takes over the open MANIFEST (manifest_offset bytes
  * written) and a reference to version. On failure nothing is taken. */
@@ -29,8 +38,37 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
  * ENOMEM (nothing queued). */
 bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq);
 /* Completes f when every flush queued before it has ended and the writer
- * has installed it: OK, or the error that made the database read-only. */
-bool trine__flusher_barrier(trine_db *db, trine_future *f);
+ * has installed it: OK, or the error that made the database read-only.
+ * compact: then runs a manual compaction and completes f after it
+ * (trine_compact). */
+bool trine__flusher_barrier(trine_db *db, trine_future *f, bool compact);
+/* Writer side: sends a trine_compact future back (COMPACT_FINISH). */
+bool trine__flusher_finish(trine_db *db, trine_future *f);
+
+/* Replaced tables not deleted yet (any thread inside the API). */
+size_t trine__flusher_obsolete_pending(trine_db *db);
+
+/* ---- flush actor thread only (compact.c) ---- */
+
+/* Makes edit durable in the MANIFEST (next_file is filled in), installs the
+ * new version (handing it, and mem when not NULL, to the writer), marks
+ * the edit's deleted tables obsolete and deletes the unused ones. An error
+ * before the edit is durable changes nothing; the caller decides whether it
+ * is fatal. */
+trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem,
+                                    trine__err *err);
+/* The current version (borrowed). */
+trine__version *trine__flusher_version(trine_db *db);
+/* Makes the database read-only: "what: err's text". */
+void trine__flusher_fail(trine_db *db, const char *what, const trine__err *err);
+/* Deletes every obsolete table no version names any more. */
+void trine__flusher_delete_unused(trine_db *db);
+/* Completes f through the writer: after it installed every version handed
+ * to it so far and a grace period passed, it sends f back as
+ * COMPACT_FINISH. false on ENOMEM. */
+bool trine__flusher_finish_via_writer(trine_db *db, trine_future *f);
+/* The table settings flushes and compactions write with. */
+void trine__flusher_table_options(const trine_db *db, trine__table_options *o);
 
 /* Takes every finished flush, oldest first (NULL when none). */
 trine__flushed *trine__flushed_take(trine_db *db);

@@ -36,12 +36,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actors/future.h"
 #include "actors/park.h"
 #include "engine/writer.h"
 #include "engine/files.h"
 #include "engine/flush.h"
+#include "lsm/compaction_pick.h"
 #include "lsm/log.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
@@ -51,6 +53,7 @@ enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4 };
 typedef struct wmsg_flush {
     trine__msg hdr;
     trine_future *future;
+    bool compact; /* trine_compact: a manual compaction follows the flush */
 } wmsg_flush;
 
 typedef struct wmsg_write {
@@ -208,7 +211,12 @@ static void install_flushed(trine__writer *w) {
     trine__flushed *list = trine__flushed_take(db);
     if (!list)
         return;
+    bool grace = false;
     for (trine__flushed *f = list; f; f = f->next) {
+        if (f->barrier && f->compact) {
+            grace = true; /* answered below, after the grace period */
+            continue;
+        }
         if (f->barrier) {
             /* Everything before it is installed (this list is in order). */
             trine__future_complete(f->barrier, TRINE_OK, NULL);
@@ -228,7 +236,21 @@ static void install_flushed(trine__writer *w) {
                 w->sealed_count--;
         }
     }
-    ck_epoch_poll(db->reclaim);
+    if (grace) {
+        /* trine_compact: free the replaced super versions now, so the
+         * flush actor can delete the inputs nothing else reads, then hand
+         * the futures back to it (compact.c). */
+        ck_epoch_barrier(db->reclaim);
+        for (trine__flushed *f = list; f; f = f->next) {
+            if (f->barrier && f->compact) {
+                if (!trine__flusher_finish(db, f->barrier))
+                    trine__future_complete(f->barrier, TRINE_OK, NULL);
+                f->barrier = NULL;
+            }
+        }
+    } else {
+        ck_epoch_poll(db->reclaim);
+    }
     trine__flushed_free(list);
     atomic_store_explicit(&db->mem_bytes, w->sealed_bytes + trine__memtable_bytes(w->active), memory_order_relaxed);
 }
@@ -250,26 +272,74 @@ static void maybe_roll(trine__writer *w) {
         set_fatal(db, &err);
 }
 
-/* Before a write: while the active memtable is full and max_sealed_memtables
- * wait for flush, wait for a flush to end (backpressure, see the top). */
+/* Why the next write must wait (TRINE__STALL_*), with the limit's value. */
+static int stall_reason(trine__writer *w, uint64_t *value) {
+    trine_db *db = w->db;
+    if (active_full(w) && w->sealed_count >= db->opts.max_sealed_memtables) {
+        *value = w->sealed_count;
+        return TRINE__STALL_MEMTABLES;
+    }
+    const trine__version *v = atomic_load_explicit(&db->super, memory_order_relaxed)->version;
+    if (!v)
+        return TRINE__STALL_NONE;
+    if (v->nfiles[0] >= db->opts.l0_stop_files) {
+        *value = v->nfiles[0];
+        return TRINE__STALL_L0;
+    }
+    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes};
+    uint64_t pending = trine__compaction_pending_bytes(v, &lim);
+    if (pending >= db->opts.pending_compaction_bytes_stop) {
+        *value = pending;
+        return TRINE__STALL_PENDING;
+    }
+    return TRINE__STALL_NONE;
+}
+
+/* Before a write: wait while a stop limit holds (backpressure, see the
+ * top): sealed memtables waiting for flush, L0 tables, pending compaction
+ * bytes. Flushes and compactions end by handing a version here (the
+ * flushed stack), which wakes this wait. Past l0_slowdown_files each write
+ * group is delayed 1 ms instead, so compaction gains ground before a stop. */
 static void stall_for_flush(trine__writer *w) {
     trine_db *db = w->db;
     if (!db->fstate)
         return;
-    bool counted = false;
+    int counted = TRINE__STALL_NONE;
+    uint64_t t0 = 0;
     for (;;) {
         install_flushed(w);
         maybe_roll(w);
-        if (!active_full(w) || w->sealed_count < db->opts.max_sealed_memtables || atomic_load(&db->fatal) != 0)
-            return;
-        if (!counted) {
-            atomic_fetch_add_explicit(&db->stats.write_stalls, 1, memory_order_relaxed);
-            counted = true;
+        uint64_t value = 0;
+        int reason = atomic_load(&db->fatal) != 0 ? TRINE__STALL_NONE : stall_reason(w, &value);
+        if (reason == TRINE__STALL_NONE)
+            break;
+        atomic_store_explicit(&db->stall_value, value, memory_order_relaxed);
+        atomic_store_explicit(&db->stall_reason, reason, memory_order_release);
+        if (counted != reason) {
+            atomic_fetch_add_explicit(&db->stats.stall_count[reason], 1, memory_order_relaxed);
+            if (reason == TRINE__STALL_MEMTABLES)
+                atomic_fetch_add_explicit(&db->stats.write_stalls, 1, memory_order_relaxed);
+            if (counted == TRINE__STALL_NONE)
+                t0 = trine__now_ns();
+            counted = reason;
         }
         uint32_t seen = ck_ec32_value(&db->flushed_ec);
         if (atomic_load_explicit(&db->flushed, memory_order_acquire) != NULL || atomic_load(&db->fatal) != 0)
             continue;
         trine__park_wait32(&db->flushed_ec, &trine__ec_mp, seen, NULL);
+    }
+    if (counted != TRINE__STALL_NONE) {
+        atomic_store_explicit(&db->stall_reason, TRINE__STALL_NONE, memory_order_release);
+        atomic_fetch_add_explicit(&db->stats.stall_ns[counted], trine__now_ns() - t0, memory_order_relaxed);
+    }
+    const trine__version *v = atomic_load_explicit(&db->super, memory_order_relaxed)->version;
+    if (v && v->nfiles[0] >= db->opts.l0_slowdown_files && atomic_load(&db->fatal) == 0) {
+        uint64_t s0 = trine__now_ns();
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        atomic_fetch_add_explicit(&db->stats.stall_count[TRINE__STALL_SLOWDOWN], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.stall_ns[TRINE__STALL_SLOWDOWN], trine__now_ns() - s0,
+                                  memory_order_relaxed);
     }
 }
 
@@ -337,8 +407,9 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     uint32_t cnt;
     trine_status st = trine__wbatch_reader_init(&rd, w->buf, len, &seq0, &cnt, &err);
     trine__wbatch_op op;
-    uint64_t puts = 0, dels = 0;
+    uint64_t puts = 0, dels = 0, user_bytes = 0;
     while (st == TRINE_OK && (st = trine__wbatch_next(&rd, &op, &err)) == TRINE_OK) {
+        user_bytes += op.klen + op.vlen;
         if (!trine__memtable_insert(w->active, op.key, op.klen, op.seq, op.type, op.value, op.vlen)) {
             st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory inserting into the memtable");
             break;
@@ -363,6 +434,11 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
 
     atomic_fetch_add_explicit(&db->stats.puts, puts, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.deletes, dels, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->stats.user_bytes, user_bytes, memory_order_relaxed);
+    unsigned bucket = 0; /* group sizes 1, 2-3, 4-7, ... */
+    while (bucket + 1 < TRINE__GROUP_HIST && ((size_t)2 << bucket) <= n)
+        bucket++;
+    atomic_fetch_add_explicit(&db->stats.group_hist[bucket], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.write_groups, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.write_requests, n, memory_order_relaxed);
     if (n > atomic_load_explicit(&db->stats.max_group, memory_order_relaxed))
@@ -496,7 +572,7 @@ static void flush_request(trine__writer *w, wmsg_flush *m) {
             return;
         }
     }
-    if (!trine__flusher_barrier(db, f))
+    if (!trine__flusher_barrier(db, f, m->compact))
         trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a flush");
 }
 
@@ -615,6 +691,26 @@ static trine_future *enqueue(trine_db *db, wmsg_write *m) {
         trine__actor_send(&db->writer, &m->hdr);
         return f;
     }
+    int reason = atomic_load_explicit(&db->stall_reason, memory_order_acquire);
+    if (reason != TRINE__STALL_NONE) {
+        /* Writes wait at a limit: refuse now with its name rather than
+         * fill the queue behind it. */
+        uint64_t value = atomic_load_explicit(&db->stall_value, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.writes_busy, 1, memory_order_relaxed);
+        if (reason == TRINE__STALL_MEMTABLES)
+            trine__future_complete(f, TRINE_BUSY, "writes are stalled: %llu sealed memtables wait for flush "
+                                   "(max_sealed_memtables = %u)", (unsigned long long)value,
+                                   (unsigned)db->opts.max_sealed_memtables);
+        else if (reason == TRINE__STALL_L0)
+            trine__future_complete(f, TRINE_BUSY, "writes are stalled: level 0 holds %llu tables "
+                                   "(l0_stop_files = %u) until compaction catches up", (unsigned long long)value,
+                                   (unsigned)db->opts.l0_stop_files);
+        else
+            trine__future_complete(f, TRINE_BUSY, "writes are stalled: compaction owes %llu bytes "
+                                   "(pending_compaction_bytes_stop = %llu)", (unsigned long long)value,
+                                   (unsigned long long)db->opts.pending_compaction_bytes_stop);
+        return f;
+    }
     if (trine__actor_try_send(&db->writer, &m->hdr))
         return f;
     atomic_fetch_add_explicit(&db->stats.writes_busy, 1, memory_order_relaxed);
@@ -675,7 +771,7 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     return st;
 }
 
-trine_future *trine__writer_flush(trine_db *db) {
+trine_future *trine__writer_flush(trine_db *db, bool compact) {
     void *extra = NULL;
     trine_future *f = trine__future_new_extra(sizeof(wmsg_flush), &extra);
     if (!f)
@@ -683,6 +779,7 @@ trine_future *trine__writer_flush(trine_db *db) {
     wmsg_flush *m = extra;
     m->hdr.type = WMSG_FLUSH;
     m->future = f;
+    m->compact = compact;
     if (trine__thread_is_engine()) {
         if (!trine__actor_try_send(&db->writer, &m->hdr))
             trine__future_complete(f, TRINE_BUSY, "writer queue full: a flush from an engine thread (a callback) "

@@ -19,8 +19,9 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
 trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability);
 /* trine_flush: a pending future that completes when everything written
- * before it is in tables, durably (flush.h). NULL on ENOMEM. */
-trine_future *trine__writer_flush(trine_db *db);
+ * before it is in tables, durably (flush.h); compact: trine_compact, which
+ * then compacts everything into the last level. NULL on ENOMEM. */
+trine_future *trine__writer_flush(trine_db *db, bool compact);
 /* The flush actor's wake-up call: never waits (flush.c). */
 void trine__writer_poke(trine_db *db);
 /* Capacity of the writer's group buffer (tests: it must not stay at the

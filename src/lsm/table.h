@@ -101,6 +101,9 @@ trine_status trine__table_add(trine__table_builder *b, const uint8_t *ikey, size
  * caller syncs the file). *props filled when not NULL (the caller frees). */
 trine_status trine__table_finish(trine__table_builder *b, trine__table_props *props, uint64_t *file_size,
                                  trine__err *err);
+/* Bytes written to the file so far (finished blocks): where compaction
+ * cuts an output file. */
+uint64_t trine__table_builder_bytes(const trine__table_builder *b);
 /* Frees the builder (after finish, or to abandon the file). */
 void trine__table_builder_free(trine__table_builder *b);
 

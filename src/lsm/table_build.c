@@ -401,3 +401,5 @@ void trine__table_builder_free(trine__table_builder *b) {
     free(b->props.smallest);
     free(b);
 }
+
+uint64_t trine__table_builder_bytes(const trine__table_builder *b) { return b->offset; }

@@ -31,7 +31,28 @@
 #include "lsm/ikey.h"
 #include "mvcc/sequence.h"
 
+static uint64_t *numbers_of(const trine__version *v, size_t *n) {
+    *n = trine__version_count(v);
+    uint64_t *numbers = malloc((*n ? *n : 1) * sizeof *numbers);
+    if (!numbers)
+        return NULL;
+    size_t k = 0;
+    for (int level = 0; level < TRINE__LEVELS; level++)
+        for (size_t i = 0; i < v->nfiles[level]; i++)
+            numbers[k++] = v->files[level][i].number;
+    return numbers;
+}
+
 static void version_free(trine__version *v) {
+    if (v->live) {
+        size_t n;
+        uint64_t *numbers = numbers_of(v, &n);
+        /* Out of memory: the files stay until the next open removes them. */
+        if (numbers)
+            trine__file_set_drop(v->live, numbers, n);
+        free(numbers);
+        trine__file_set_unref(v->live);
+    }
     for (int level = 0; level < TRINE__LEVELS; level++) {
         for (size_t i = 0; i < v->nfiles[level]; i++)
             trine__table_meta_free(&v->files[level][i]);
@@ -141,6 +162,18 @@ trine__version *trine__version_new(const trine__version_edit *state, trine__err 
         }
     }
     return v;
+}
+
+bool trine__version_track(trine__version *v, trine__file_set *fs) {
+    size_t n;
+    uint64_t *numbers = numbers_of(v, &n);
+    bool ok = numbers && trine__file_set_use(fs, numbers, n);
+    free(numbers);
+    if (ok) {
+        trine__file_set_ref(fs);
+        v->live = fs;
+    }
+    return ok;
 }
 
 void trine__version_ref(trine__version *v) { atomic_fetch_add_explicit(&v->refs, 1u, memory_order_relaxed); }

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "lsm/file_set.h"
 #include "lsm/table.h"
 #include "lsm/table_cache.h"
 #include "lsm/version_edit.h"
@@ -43,6 +44,7 @@ typedef struct trine__version {
      * descending); L1+ sorted by smallest key, non-overlapping. */
     trine__table_meta *files[TRINE__LEVELS];
     uint64_t bytes[TRINE__LEVELS]; /* sum of the files' sizes */
+    trine__file_set *live;         /* counts this version's files; NULL = untracked */
 } trine__version;
 
 /* A version (one reference, the caller's) holding copies of state's live
@@ -50,6 +52,9 @@ typedef struct trine__version {
  * table number appears twice (the message names both files); TRINE_NO_MEMORY.
  * NULL with err set on failure. state is only read. */
 trine__version *trine__version_new(const trine__version_edit *state, trine__err *err);
+/* Counts v's files as used in fs until v is freed (file_set.h). Call once,
+ * before v is shared. false on out of memory (v stays untracked). */
+bool trine__version_track(trine__version *v, trine__file_set *fs);
 void trine__version_ref(trine__version *v);
 /* Drops a reference; the last frees the version (NULL is a no-op). */
 void trine__version_unref(trine__version *v);

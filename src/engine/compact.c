@@ -1,0 +1,762 @@
+/*
+ * compaction: picker (on the flush actor's thread) and workers
+ *
+ * DESIGN. Picking needs the current version and the set of tables already
+ * being compacted, and every result must be installed in the order edits
+ * are made, so the picker lives with the version set on the flush actor's
+ * thread (it is the version-set owner: flush.c). Merging is long and runs
+ * on the worker actors, which touch no shared state: a job carries its
+ * inputs (a referenced version) and returns an edit.
+ *
+ * Flush actor → worker: JOB{version, picked inputs, snapshot list}. A
+ *           worker holds at most one job, so the send never waits.
+ * Worker → flush actor: the same message back as COMPACT_DONE with the
+ *           edit (inputs deleted, outputs added) or an error. The flush
+ *           actor never waits for a worker, so this send always ends.
+ * Writer → flush actor: COMPACT_FINISH{future} for trine_compact, after the
+ *           writer installed the version and waited out an epoch grace
+ *           period, so the replaced version is gone unless an iterator or
+ *           a queued read still holds it: the flush actor deletes every
+ *           unused input file, then completes the future.
+ *
+ * A job, on its worker:
+ *   1. merge the inputs (a merging iterator over the tables) into tables
+ *      of the output level, cut at target_file_bytes on a user-key
+ *      boundary (a user key's versions never straddle two tables);
+ *   2. drop a version when a newer version of its key lies in the same
+ *      snapshot stripe (no snapshot can tell them apart: today there is
+ *      one stripe, the snapshot issue adds pins), and a tombstone of the
+ *      oldest stripe when no level below the output holds its key;
+ *   3. sync each output, then the directory;
+ *   4. wait out an epoch grace period: a read that loaded its sequence
+ *      horizon before the inputs were flushed could otherwise miss a
+ *      version step 2 dropped; after the grace period every read in
+ *      progress started later and sees at least every input's sequence;
+ *   5. send the edit to the flush actor, which makes it durable and
+ *      installs it (flush.c: trine__flusher_install). Input files are
+ *      deleted once no version names them (lsm/file_set.h).
+ * Failure:  an error in 1-3 or in the edit makes the database read-only
+ *           with the cause (db->fatal); the outputs are removed, the inputs
+ *           stay live, nothing acknowledged is lost, a reopen recovers.
+ * Shutdown: close sets db->compact_cancel; a running merge stops at its
+ *           next check and reports CLOSED, its outputs are removed.
+ */
+#include "engine/compact.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/future.h"
+#include "actors/park.h"
+#include "base/grow.h"
+#include "engine/files.h"
+#include "engine/flush.h"
+#include "lsm/compaction_pick.h"
+#include "lsm/iiter.h"
+#include "lsm/ikey.h"
+#include "mvcc/epoch.h"
+
+enum { CMSG_JOB = 1, CMSG_STOP = 2 };
+
+#define WORKER_MAILBOX 4
+#define CANCEL_CHECK 1024
+
+typedef struct waiter {
+    struct waiter *next;
+    trine_future *future;
+} waiter;
+
+typedef struct cjob {
+    trine__msg hdr;
+    trine_db *db;
+    unsigned worker;
+    trine__version *v; /* referenced: the inputs point into it */
+    trine__compaction c;
+    const uint64_t *snapshots; /* sorted pins; none yet (the snapshot issue) */
+    size_t nsnapshots;
+    waiter *manual;            /* trine_compact futures this job answers */
+    /* result */
+    trine_status status;
+    trine__err err;
+    trine__version_edit edit;
+    uint64_t *outputs;         /* numbers written (removed on failure) */
+    size_t noutputs, outputs_cap;
+    uint64_t bytes_read, bytes_written, entries_in, entries_out, ns;
+} cjob;
+
+struct trine__compactor {
+    trine_db *db;
+    unsigned nworkers;
+    trine__actor *workers;
+    bool *worker_busy;
+    trine__msg *stops;
+    uint64_t *busy; /* sorted table numbers of running jobs */
+    size_t nbusy, busy_cap;
+    unsigned running;
+    waiter *manual_wait; /* trine_compact requests not started yet */
+    bool manual_running;
+    bool stopping;
+};
+
+/* ---- the merge (worker thread) ---- */
+
+typedef struct table_ref {
+    trine__table_cache *tc;
+    trine__table_handle *h;
+} table_ref;
+
+static void release_table(void *arg) {
+    table_ref *r = arg;
+    trine__table_cache_release(r->tc, r->h);
+    free(r);
+}
+
+static trine__iiter *open_table(trine_db *db, const trine__table_meta *m, trine__err *err) {
+    table_ref *r = malloc(sizeof *r);
+    if (!r) {
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a compaction input");
+        return NULL;
+    }
+    trine__table *t;
+    r->tc = db->tables->table_cache;
+    if (trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
+        free(r);
+        return NULL;
+    }
+    trine__iiter *it = trine__iiter_table(t, db->tables->seek_policy, release_table, r);
+    if (!it)
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a compaction input");
+    return it;
+}
+
+typedef struct level_src {
+    trine_db *db;
+    const trine__table_meta **files;
+    trine__iiter_span *spans;
+} level_src;
+
+static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
+    level_src *l = arg;
+    return open_table(l->db, l->files[i], err);
+}
+
+/* The merged input: each L0 table alone, each deeper level as one
+ * concatenation. srcs[] lives as long as the iterator. */
+static trine__iiter *open_inputs(cjob *j, level_src srcs[TRINE__LEVELS], trine__err *err) {
+    size_t n = j->c.ninputs[0];
+    for (int l = 1; l < TRINE__LEVELS; l++)
+        n += j->c.ninputs[l] > 0;
+    trine__iiter **kids = calloc(n ? n : 1, sizeof *kids);
+    if (!kids) {
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening compaction inputs");
+        return NULL;
+    }
+    size_t k = 0;
+    bool ok = true;
+    for (size_t i = 0; ok && i < j->c.ninputs[0]; i++) {
+        j->bytes_read += j->c.inputs[0][i]->size;
+        ok = (kids[k] = open_table(j->db, j->c.inputs[0][i], err)) != NULL;
+        k += ok;
+    }
+    for (int l = 1; ok && l < TRINE__LEVELS; l++) {
+        size_t nf = j->c.ninputs[l];
+        if (nf == 0)
+            continue;
+        srcs[l].db = j->db;
+        srcs[l].files = j->c.inputs[l];
+        if (!(srcs[l].spans = calloc(nf, sizeof *srcs[l].spans))) {
+            trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening compaction inputs");
+            ok = false;
+            break;
+        }
+        for (size_t i = 0; i < nf; i++) {
+            const trine__table_meta *m = j->c.inputs[l][i];
+            srcs[l].spans[i] = (trine__iiter_span){m->smallest, m->largest, m->smallest_len, m->largest_len};
+            j->bytes_read += m->size;
+        }
+        if (!(kids[k++] = trine__iiter_concat(nf, srcs[l].spans, open_level_file, &srcs[l]))) {
+            trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening compaction inputs");
+            ok = false;
+        }
+    }
+    if (!ok) {
+        for (size_t i = 0; i < k; i++)
+            trine__iiter_free(kids[i]);
+        free(kids);
+        return NULL;
+    }
+    trine__iiter *merged = trine__iiter_merge(kids, k);
+    free(kids);
+    if (!merged)
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening compaction inputs");
+    return merged;
+}
+
+/* Does any level below out_level hold ukey's range? Keys arrive in order,
+ * so each level's cursor only moves forward (LevelDB's IsBaseLevelForKey). */
+typedef struct below {
+    const trine__version *v;
+    int out_level;
+    size_t at[TRINE__LEVELS];
+} below;
+
+static bool key_below(below *b, const uint8_t *ukey, size_t klen) {
+    for (int l = b->out_level + 1; l < TRINE__LEVELS; l++) {
+        const trine__table_meta *f = b->v->files[l];
+        size_t n = b->v->nfiles[l];
+        while (b->at[l] < n) {
+            const trine__table_meta *m = &f[b->at[l]];
+            if (trine__ukey_cmp(ukey, klen, m->largest, trine__ikey_ulen(m->largest_len)) <= 0) {
+                if (trine__ukey_cmp(ukey, klen, m->smallest, trine__ikey_ulen(m->smallest_len)) >= 0)
+                    return true;
+                break;
+            }
+            b->at[l]++;
+        }
+    }
+    return false;
+}
+
+/* The snapshot stripe of seq: the index of the first pin >= seq. */
+static size_t stripe_of(const cjob *j, uint64_t seq) {
+    size_t lo = 0, hi = j->nsnapshots;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->snapshots[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct output {
+    trine__file *file;
+    trine__table_builder *b;
+    trine__table_meta meta;
+    char name[32], path[TRINE__PATH_MAX];
+    uint8_t *last;   /* last internal key added */
+    size_t last_len, last_cap;
+} output;
+
+static trine_status out_open(cjob *j, output *o, trine__err *err) {
+    trine_db *db = j->db;
+    uint64_t number = atomic_fetch_add(&db->next_file, 1);
+    memset(&o->meta, 0, sizeof o->meta);
+    o->meta.number = number;
+    o->meta.level = (uint32_t)j->c.out_level;
+    o->meta.seq_min = TRINE__SEQ_MAX;
+    trine__table_name(o->name, sizeof o->name, number);
+    if (!trine__path_join(o->path, sizeof o->path, db->path, o->name))
+        return trine__err_set(err, TRINE_INVALID, "database path too long");
+    if (!trine__grow((void **)&j->outputs, &j->outputs_cap, j->noutputs + 1, sizeof *j->outputs))
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting %s", o->name);
+    trine_status st = trine__vfs_open(db->vfs, o->path,
+                                      TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL,
+                                      &o->file, err);
+    if (st != TRINE_OK)
+        return st;
+    j->outputs[j->noutputs++] = number;
+    trine__table_options topts;
+    trine__flusher_table_options(db, &topts);
+    return trine__table_builder_new(o->file, o->name, &topts, &o->b, err);
+}
+
+static bool copy_key(uint8_t **dst, size_t *len, size_t *cap, const uint8_t *k, size_t klen) {
+    if (klen > *cap) {
+        uint8_t *p = realloc(*dst, klen + 64);
+        if (!p)
+            return false;
+        *dst = p;
+        *cap = klen + 64;
+    }
+    memcpy(*dst, k, klen);
+    *len = klen;
+    return true;
+}
+
+static trine_status out_add(output *o, const uint8_t *ikey, size_t il, uint64_t trailer, const void *v, size_t vl,
+                            trine__err *err) {
+    if (o->meta.entries == 0) {
+        size_t cap = 0;
+        if (!copy_key(&o->meta.smallest, &o->meta.smallest_len, &cap, ikey, il))
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory compacting into %s", o->name);
+    }
+    if (!copy_key(&o->last, &o->last_len, &o->last_cap, ikey, il))
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory compacting into %s", o->name);
+    uint64_t seq = trine__trailer_seq(trailer);
+    if (seq < o->meta.seq_min)
+        o->meta.seq_min = seq;
+    if (seq > o->meta.seq_max)
+        o->meta.seq_max = seq;
+    o->meta.entries++;
+    bool del = trine__trailer_type(trailer) == TRINE__VTYPE_DELETE;
+    return trine__table_add(o->b, ikey, il, del ? NULL : v, del ? 0 : vl, err);
+}
+
+/* Finishes and syncs the open output, adding it to the edit. */
+static trine_status out_close(cjob *j, output *o, trine__err *err) {
+    uint64_t size = 0;
+    trine_status st = trine__table_finish(o->b, NULL, &size, err);
+    trine__table_builder_free(o->b);
+    o->b = NULL;
+    if (st == TRINE_OK)
+        st = trine__file_sync(o->file, false, err);
+    trine__err close_err;
+    trine__err_clear(&close_err);
+    if (trine__file_close(o->file, &close_err) != TRINE_OK && st == TRINE_OK) {
+        *err = close_err;
+        st = close_err.status;
+    }
+    o->file = NULL;
+    if (st == TRINE_OK) {
+        o->meta.size = size;
+        size_t cap = 0;
+        if (!copy_key(&o->meta.largest, &o->meta.largest_len, &cap, o->last, o->last_len) ||
+            !trine__version_edit_add_table(&j->edit, &o->meta))
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory finishing %s", o->name);
+        j->bytes_written += size;
+    }
+    trine__table_meta_free(&o->meta);
+    return st;
+}
+
+static void out_abandon(output *o) {
+    trine__table_builder_free(o->b);
+    o->b = NULL;
+    if (o->file) {
+        trine__err ignored;
+        (void)trine__file_close(o->file, &ignored);
+        o->file = NULL;
+    }
+    trine__table_meta_free(&o->meta);
+}
+
+/* Steps 1-3 of the DESIGN block. */
+static trine_status merge(cjob *j, trine__err *err) {
+    trine_db *db = j->db;
+    level_src srcs[TRINE__LEVELS];
+    memset(srcs, 0, sizeof srcs);
+    trine__iiter *it = open_inputs(j, srcs, err);
+    if (!it) {
+        for (int l = 0; l < TRINE__LEVELS; l++)
+            free(srcs[l].spans);
+        return err->status;
+    }
+    below bl;
+    memset(&bl, 0, sizeof bl);
+    bl.v = j->v;
+    bl.out_level = j->c.out_level;
+    output o;
+    memset(&o, 0, sizeof o);
+    bool open = false;
+    uint8_t *ukey = NULL; /* current user key */
+    size_t ulen = 0, ucap = 0, last_stripe = 0;
+    bool have_key = false;
+    trine_status st = TRINE_OK;
+    uint64_t target = db->opts.target_file_bytes;
+    for (trine__iiter_first(it); st == TRINE_OK && trine__iiter_valid(it); trine__iiter_next(it)) {
+        if ((++j->entries_in % CANCEL_CHECK) == 0 && atomic_load_explicit(&db->compact_cancel, memory_order_relaxed)) {
+            st = trine__err_set(err, TRINE_CLOSED, "compaction stopped: the database is closing");
+            break;
+        }
+        size_t kl, vl;
+        const uint8_t *k = trine__iiter_ukey(it, &kl);
+        uint64_t trailer = trine__iiter_trailer(it);
+        const uint8_t *v = trine__iiter_value(it, &vl);
+        size_t stripe = stripe_of(j, trine__trailer_seq(trailer));
+        bool first_of_key = !have_key || trine__ukey_cmp(k, kl, ukey, ulen) != 0;
+        if (!first_of_key && stripe == last_stripe)
+            continue; /* a newer version in the same stripe hides it from every reader */
+        last_stripe = stripe;
+        if (first_of_key) {
+            if (!copy_key(&ukey, &ulen, &ucap, k, kl)) {
+                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory compacting");
+                break;
+            }
+            have_key = true;
+            /* Cut only between user keys. */
+            if (open && trine__table_builder_bytes(o.b) >= target) {
+                st = out_close(j, &o, err);
+                open = false;
+                if (st != TRINE_OK)
+                    break;
+            }
+        }
+        if (trine__trailer_type(trailer) == TRINE__VTYPE_DELETE && stripe == 0 && !key_below(&bl, k, kl))
+            continue; /* nothing older below, no snapshot between: the tombstone has done its work */
+        if (!open) {
+            memset(&o, 0, sizeof o);
+            if ((st = out_open(j, &o, err)) != TRINE_OK)
+                break;
+            open = true;
+        }
+        uint8_t stack[256];
+        uint8_t *ikey = kl + TRINE__IKEY_TRAILER_BYTES <= sizeof stack ? stack : malloc(kl + TRINE__IKEY_TRAILER_BYTES);
+        if (!ikey) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory compacting");
+            break;
+        }
+        size_t il = trine__ikey_encode(ikey, k, kl, trailer);
+        st = out_add(&o, ikey, il, trailer, v, vl, err);
+        if (ikey != stack)
+            free(ikey);
+        j->entries_out++;
+    }
+    if (st == TRINE_OK)
+        st = trine__iiter_status(it, err);
+    if (st == TRINE_OK && open) {
+        st = out_close(j, &o, err);
+        open = false;
+    }
+    if (open)
+        out_abandon(&o);
+    free(o.last);
+    free(ukey);
+    trine__iiter_free(it);
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        free(srcs[l].spans);
+    if (st == TRINE_OK && j->noutputs > 0)
+        st = trine__files_sync_dir(db, err);
+    return st;
+}
+
+static bool edit_delete_inputs(cjob *j) {
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        for (size_t i = 0; i < j->c.ninputs[l]; i++)
+            if (!trine__version_edit_delete_table(&j->edit, (uint32_t)l, j->c.inputs[l][i]->number))
+                return false;
+    return true;
+}
+
+static void run_job(cjob *j) {
+    trine_db *db = j->db;
+    uint64_t t0 = trine__now_ns();
+    trine__err_clear(&j->err);
+    j->status = merge(j, &j->err);
+    if (j->status == TRINE_OK && !edit_delete_inputs(j))
+        j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory building a compaction edit");
+    if (j->status == TRINE_OK) {
+        ck_epoch_record_t *rec = trine__epoch_thread_record();
+        if (rec)
+            ck_epoch_synchronize(rec);
+        else
+            j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory for an epoch record");
+    }
+    j->ns = trine__now_ns() - t0;
+    j->hdr.type = TRINE__FMSG_COMPACT_DONE;
+    trine__actor_send(&db->flusher, &j->hdr);
+}
+
+static trine__actor_verdict worker_handle(trine__actor *a, trine__msg **msgs, size_t n) {
+    (void)a;
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i]->type == CMSG_STOP)
+            return TRINE__ACTOR_EXIT;
+        run_job((cjob *)msgs[i]);
+    }
+    return TRINE__ACTOR_CONTINUE;
+}
+
+/* ---- the picker (flush actor thread) ---- */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool busy_add(trine__compactor *c, const trine__compaction *p) {
+    size_t n = 0;
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        n += p->ninputs[l];
+    if (!trine__grow((void **)&c->busy, &c->busy_cap, c->nbusy + n, sizeof *c->busy))
+        return false;
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        for (size_t i = 0; i < p->ninputs[l]; i++)
+            c->busy[c->nbusy++] = p->inputs[l][i]->number;
+    qsort(c->busy, c->nbusy, sizeof *c->busy, cmp_u64);
+    return true;
+}
+
+static void busy_remove(trine__compactor *c, const trine__compaction *p) {
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        for (size_t i = 0; i < p->ninputs[l]; i++) {
+            uint64_t n = p->inputs[l][i]->number;
+            for (size_t k = 0; k < c->nbusy; k++)
+                if (c->busy[k] == n) {
+                    memmove(&c->busy[k], &c->busy[k + 1], (c->nbusy - k - 1) * sizeof *c->busy);
+                    c->nbusy--;
+                    break;
+                }
+        }
+}
+
+static void complete_waiters(waiter *w, trine_status st, const char *msg) {
+    while (w) {
+        waiter *next = w->next;
+        trine__future_complete_msg(w->future, st, msg);
+        free(w);
+        w = next;
+    }
+}
+
+/* OK results go back through the writer (COMPACT_FINISH) so the caller
+ * sees the new version installed and the unused inputs deleted. */
+static void finish_waiters(trine_db *db, waiter *w) {
+    while (w) {
+        waiter *next = w->next;
+        if (!trine__flusher_finish_via_writer(db, w->future))
+            trine__future_complete(w->future, TRINE_OK, NULL);
+        free(w);
+        w = next;
+    }
+}
+
+static void move_down(trine_db *db, trine__compaction *p) {
+    /* A trivial move: one table, nothing to merge against. */
+    const trine__table_meta *m = p->inputs[p->level][0];
+    trine__version_edit edit;
+    memset(&edit, 0, sizeof edit);
+    trine__table_meta moved;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = TRINE_OK;
+    if (!trine__table_meta_copy(&moved, m))
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory moving a table");
+    if (st == TRINE_OK) {
+        moved.level = (uint32_t)p->out_level;
+        if (!trine__version_edit_delete_table(&edit, (uint32_t)p->level, m->number) ||
+            !trine__version_edit_add_table(&edit, &moved))
+            st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory moving a table");
+        trine__table_meta_free(&moved);
+    }
+    if (st == TRINE_OK)
+        st = trine__flusher_install(db, &edit, NULL, &err);
+    if (st == TRINE_OK)
+        atomic_fetch_add_explicit(&db->stats.trivial_moves, 1, memory_order_relaxed);
+    else
+        trine__flusher_fail(db, "compaction failed", &err);
+    trine__version_edit_free(&edit);
+}
+
+static int idle_worker(const trine__compactor *c) {
+    for (unsigned i = 0; i < c->nworkers; i++)
+        if (!c->worker_busy[i])
+            return (int)i;
+    return -1;
+}
+
+/* Starts p on an idle worker; false on out of memory (p is freed). */
+static bool dispatch(trine_db *db, trine__version *v, trine__compaction *p, waiter *manual) {
+    trine__compactor *c = db->cstate;
+    int w = idle_worker(c);
+    cjob *j = calloc(1, sizeof *j);
+    if (w < 0 || !j || !busy_add(c, p)) {
+        free(j);
+        trine__compaction_free(p);
+        return false;
+    }
+    j->hdr.type = CMSG_JOB;
+    j->db = db;
+    j->worker = (unsigned)w;
+    trine__version_ref(v);
+    j->v = v;
+    j->c = *p;
+    j->manual = manual;
+    c->worker_busy[w] = true;
+    c->running++;
+    if (manual)
+        c->manual_running = true;
+    trine__actor_send(&c->workers[w], &j->hdr);
+    return true;
+}
+
+static trine__compaction_limits limits_of(const trine_db *db) {
+    return (trine__compaction_limits){db->opts.l0_compaction_files, db->opts.level_base_bytes};
+}
+
+void trine__compactor_schedule(trine_db *db, trine__version *v) {
+    trine__compactor *c = db->cstate;
+    if (!c || c->stopping)
+        return;
+    if (atomic_load(&db->fatal) != 0) {
+        waiter *w = c->manual_wait;
+        c->manual_wait = NULL;
+        complete_waiters(w, TRINE_READ_ONLY, db->fatal_msg);
+        return;
+    }
+    if (c->manual_wait) {
+        /* Manual compaction goes first: new background jobs wait for it. */
+        if (c->running > 0)
+            return;
+        waiter *w = c->manual_wait;
+        c->manual_wait = NULL;
+        trine__compaction p;
+        if (!trine__compaction_pick_all(v, &p)) {
+            if (trine__version_count(v) == 0)
+                finish_waiters(db, w);
+            else
+                complete_waiters(w, TRINE_NO_MEMORY, "out of memory picking a manual compaction");
+            return;
+        }
+        if (!dispatch(db, v, &p, w))
+            complete_waiters(w, TRINE_NO_MEMORY, "out of memory starting a manual compaction");
+        return;
+    }
+    trine__compaction_limits lim = limits_of(db);
+    while (c->running < c->nworkers && atomic_load(&db->fatal) == 0) {
+        trine__compaction p;
+        if (!trine__compaction_pick(v, &lim, c->busy, c->nbusy, &p))
+            return;
+        if (p.trivial_move) {
+            move_down(db, &p);
+            trine__compaction_free(&p);
+            v = trine__flusher_version(db); /* the move made a new one */
+            continue;
+        }
+        if (!dispatch(db, v, &p, NULL))
+            return;
+    }
+}
+
+void trine__compactor_manual(trine_db *db, trine_future *f) {
+    trine__compactor *c = db->cstate;
+    waiter *w = malloc(sizeof *w);
+    if (!c || !w) {
+        free(w);
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a compaction");
+        return;
+    }
+    w->future = f;
+    w->next = c->manual_wait;
+    c->manual_wait = w;
+    trine__compactor_schedule(db, trine__flusher_version(db));
+}
+
+static void remove_outputs(trine_db *db, const cjob *j) {
+    for (size_t i = 0; i < j->noutputs; i++) {
+        char name[32];
+        trine__table_name(name, sizeof name, j->outputs[i]);
+        trine__err ignored;
+        (void)trine__files_remove(db, name, &ignored);
+    }
+}
+
+static void job_done(trine_db *db, cjob *j) {
+    trine__compactor *c = db->cstate;
+    c->worker_busy[j->worker] = false;
+    c->running--;
+    busy_remove(c, &j->c);
+    trine_status st = j->status;
+    trine__err err = j->err;
+    if (st == TRINE_OK && atomic_load(&db->fatal) != 0)
+        st = trine__err_set(&err, TRINE_READ_ONLY, "%s", db->fatal_msg);
+    if (st == TRINE_OK)
+        st = trine__flusher_install(db, &j->edit, NULL, &err);
+    if (st == TRINE_OK) {
+        atomic_fetch_add_explicit(&db->stats.compactions, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.compaction_bytes_read, j->bytes_read, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.compaction_bytes_written, j->bytes_written, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.compaction_entries_dropped, j->entries_in - j->entries_out,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.compaction_ns, j->ns, memory_order_relaxed);
+        if (j->manual)
+            finish_waiters(db, j->manual);
+    } else {
+        remove_outputs(db, j);
+        /* Closing is not a fault; anything else makes the database read-only. */
+        if (st != TRINE_CLOSED && st != TRINE_READ_ONLY)
+            trine__flusher_fail(db, "compaction failed", &err);
+        complete_waiters(j->manual, st == TRINE_CLOSED ? TRINE_CLOSED : TRINE_READ_ONLY,
+                         st == TRINE_CLOSED ? err.msg : (atomic_load(&db->fatal) ? db->fatal_msg : err.msg));
+    }
+    if (j->manual)
+        c->manual_running = false;
+    trine__version_edit_free(&j->edit);
+    trine__compaction_free(&j->c);
+    trine__version_unref(j->v);
+    free(j->outputs);
+    free(j);
+    trine__compactor_schedule(db, trine__flusher_version(db));
+}
+
+void trine__compactor_handle(trine_db *db, trine__msg *m) {
+    if (m->type == TRINE__FMSG_COMPACT_DONE) {
+        job_done(db, (cjob *)m);
+        return;
+    }
+    /* COMPACT_FINISH: the writer installed the version and waited out a
+     * grace period; delete what nothing uses any more, then answer. */
+    trine__flusher_finish_msg *f = (trine__flusher_finish_msg *)m;
+    trine__flusher_delete_unused(db);
+    trine__future_complete(f->future, TRINE_OK, NULL);
+    free(f);
+}
+
+bool trine__compactor_quiesce(trine_db *db) {
+    trine__compactor *c = db->cstate;
+    if (!c)
+        return true;
+    c->stopping = true;
+    atomic_store(&db->compact_cancel, 1);
+    waiter *w = c->manual_wait;
+    c->manual_wait = NULL;
+    complete_waiters(w, TRINE_CLOSED, "the database closed before the compaction ran");
+    return c->running == 0;
+}
+
+unsigned trine__compactor_running(trine_db *db) { return db->cstate ? db->cstate->running : 0; }
+
+trine_status trine__compactor_start(trine_db *db, trine__err *err) {
+    unsigned n = db->opts.compaction_threads;
+    trine__compactor *c = calloc(1, sizeof *c);
+    if (c) {
+        c->workers = calloc(n, sizeof *c->workers);
+        c->worker_busy = calloc(n, sizeof *c->worker_busy);
+        c->stops = calloc(n, sizeof *c->stops);
+    }
+    if (!c || !c->workers || !c->worker_busy || !c->stops) {
+        if (c) {
+            free(c->workers);
+            free(c->worker_busy);
+            free(c->stops);
+        }
+        free(c);
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting compaction");
+    }
+    c->db = db;
+    trine_status st = TRINE_OK;
+    for (unsigned i = 0; i < n && st == TRINE_OK; i++) {
+        c->stops[i].type = CMSG_STOP;
+        st = trine__actor_init(&c->workers[i], "trine-compact", WORKER_MAILBOX, 1, worker_handle, c, err);
+        if (st == TRINE_OK && (st = trine__actor_start(db->sched, &c->workers[i], err)) != TRINE_OK)
+            trine__mailbox_destroy(&c->workers[i].mailbox);
+        if (st == TRINE_OK)
+            c->nworkers++;
+    }
+    db->cstate = c;
+    if (st != TRINE_OK) {
+        trine__compactor_stop(db);
+        return st;
+    }
+    return TRINE_OK;
+}
+
+void trine__compactor_stop(trine_db *db) {
+    trine__compactor *c = db->cstate;
+    if (!c)
+        return;
+    for (unsigned i = 0; i < c->nworkers; i++)
+        trine__actor_send(&c->workers[i], &c->stops[i]);
+    for (unsigned i = 0; i < c->nworkers; i++)
+        trine__actor_stop(&c->workers[i]);
+    complete_waiters(c->manual_wait, TRINE_CLOSED, "the database closed before the compaction ran");
+    free(c->busy);
+    free(c->workers);
+    free(c->worker_busy);
+    free(c->stops);
+    free(c);
+    db->cstate = NULL;
+}
