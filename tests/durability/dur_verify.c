@@ -390,6 +390,8 @@ void vt_value(unsigned char *out, int i) { dur_fill_value(out, VT_VALUE_LEN, (ui
 trine__vfs *vt_build(int keys) {
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_SYNC_ALL, 64 * 1024);
+    /* Several L0 tables side by side: compaction held back. */
+    o.l0_compaction_files = o.l0_slowdown_files = o.l0_stop_files = 1000;
     trine_db *db = dur_open_ok(fault, &o, "table build");
     for (int i = 0; i < keys; i++) {
         char key[24];
@@ -408,6 +410,7 @@ trine__vfs *vt_build(int keys) {
 /* Opens DUR_DIR (writable), reads every key vt_build(keys) wrote, closes. */
 void vt_expect_all(trine__vfs *fault, int keys, const char *what) {
     trine_options o = dur_options(TRINE_SYNC_ALL, 64 * 1024);
+    o.l0_compaction_files = o.l0_slowdown_files = o.l0_stop_files = 1000;
     trine_db *db = dur_open_ok(fault, &o, what);
     for (int i = 0; i < keys; i++) {
         char key[24];
