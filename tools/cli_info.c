@@ -96,7 +96,15 @@ static void stats_text(cli_buf *out, const char *dir, const trine_stats *st, con
     FIELD(writes_busy);
     FIELD(recovery_wal_bytes_dropped);
     FIELD(recovery_wal_files_set_aside);
+    FIELD(table_files);
+    FIELD(table_bytes);
+    FIELD(pending_compaction_bytes);
 #undef FIELD
+    if (st->background_error[0])
+        cli_buf_printf(out, "  %-30s %s\n", "background_error", st->background_error);
+    cli_buf_printf(out, "\nlevels (tables, bytes):\n");
+    for (int l = 0; l < 7; l++)
+        cli_buf_printf(out, "  L%d  %8" PRIu64 "  %14" PRIu64 "\n", l, st->level_files[l], st->level_bytes[l]);
     cli_buf_printf(out, "\ncontents (a full scan):\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n",
                    "keys", c->keys, "key_bytes", c->key_bytes, "value_bytes", c->value_bytes);
     cli_buf_printf(out, "\ndirectory (regular files):\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n",
