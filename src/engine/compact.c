@@ -532,8 +532,9 @@ static void move_down(trine_db *db, trine__compaction *p) {
             st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory moving a table");
         trine__table_meta_free(&moved);
     }
+    bool durable = false;
     if (st == TRINE_OK)
-        st = trine__flusher_install(db, &edit, NULL, &err);
+        st = trine__flusher_install(db, &edit, NULL, &durable, &err);
     if (st == TRINE_OK)
         atomic_fetch_add_explicit(&db->stats.trivial_moves, 1, memory_order_relaxed);
     else
@@ -605,6 +606,8 @@ void trine__compactor_schedule(trine_db *db, trine__version *v) {
             complete_waiters(w, TRINE_NO_MEMORY, "out of memory starting a manual compaction");
         return;
     }
+    if (c->manual_running)
+        return; /* background compactions wait for it */
     trine__compaction_limits lim = limits_of(db);
     while (c->running < c->nworkers && atomic_load(&db->fatal) == 0) {
         trine__compaction p;
@@ -653,8 +656,9 @@ static void job_done(trine_db *db, cjob *j) {
     trine__err err = j->err;
     if (st == TRINE_OK && atomic_load(&db->fatal) != 0)
         st = trine__err_set(&err, TRINE_READ_ONLY, "%s", db->fatal_msg);
+    bool durable = false;
     if (st == TRINE_OK)
-        st = trine__flusher_install(db, &j->edit, NULL, &err);
+        st = trine__flusher_install(db, &j->edit, NULL, &durable, &err);
     if (st == TRINE_OK) {
         atomic_fetch_add_explicit(&db->stats.compactions, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.compaction_bytes_read, j->bytes_read, memory_order_relaxed);
@@ -665,7 +669,8 @@ static void job_done(trine_db *db, cjob *j) {
         if (j->manual)
             finish_waiters(db, j->manual);
     } else {
-        remove_outputs(db, j);
+        if (!durable) /* else the MANIFEST names the outputs: they stay */
+            remove_outputs(db, j);
         /* Closing is not a fault; anything else makes the database read-only. */
         if (st != TRINE_CLOSED && st != TRINE_READ_ONLY)
             trine__flusher_fail(db, "compaction failed", &err);

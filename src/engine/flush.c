@@ -272,9 +272,10 @@ void trine__flusher_delete_unused(trine_db *db) {
 
 trine__version *trine__flusher_version(trine_db *db) { return db->fstate->version; }
 
-trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem,
+trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
                                     trine__err *err) {
     trine__flusher *fl = db->fstate;
+    *durable = false;
     if (fl->failed)
         return trine__err_set(err, TRINE_READ_ONLY, "%s", fl->fail_msg);
     edit->has_next_file = true;
@@ -282,6 +283,7 @@ trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, tri
     trine_status st = log_edit(fl, edit, err);
     if (st != TRINE_OK)
         return st;
+    *durable = true;
     /* Durable from here on. A failure below keeps the old version in memory,
      * which stays correct (every file it names stays on disk), but the
      * state no longer matches the MANIFEST: stop making edits. */
@@ -321,8 +323,9 @@ static void flush_one(trine__flusher *fl, fmsg_flush *m) {
     edit.last_seq = m->last_seq;
     if (st == TRINE_OK && !trine__version_edit_add_table(&edit, &meta))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
+    bool durable = false;
     if (st == TRINE_OK)
-        st = trine__flusher_install(db, &edit, m->mem, &err);
+        st = trine__flusher_install(db, &edit, m->mem, &durable, &err);
     if (st == TRINE_OK) {
         delete_obsolete_wals(fl, m->wal_next);
         atomic_fetch_add_explicit(&db->stats.flushes, 1, memory_order_relaxed);
@@ -537,9 +540,13 @@ void trine__flusher_stop(trine_db *db) {
     if (!fl)
         return;
     trine__actor_send(&db->flusher, &fl->shutdown_msg);
-    trine__actor_stop(&db->flusher);
-    trine__compactor_stop(db); /* no job runs: the actor exited after the last */
+    /* Join first, free the mailbox last: a worker may still be inside its
+     * send of the last COMPACT_DONE after the actor read it and exited, and
+     * a version freed on any thread may poke (under the file set's lock). */
+    trine__actor_join(&db->flusher);
+    trine__compactor_stop(db); /* idle: the actor exited after the last job */
     trine__file_set_notify(fl->live, NULL, NULL);
+    trine__actor_stop(&db->flusher);
     trine__flusher_delete_unused(db);
     trine__err ignored;
     trine__file_close(fl->manifest, &ignored);

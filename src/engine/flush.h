@@ -52,10 +52,12 @@ size_t trine__flusher_obsolete_pending(trine_db *db);
 
 /* Makes edit durable in the MANIFEST (next_file is filled in), installs the
  * new version (handing it, and mem when not NULL, to the writer), marks
- * the edit's deleted tables obsolete and deletes the unused ones. An error
- * before the edit is durable changes nothing; the caller decides whether it
- * is fatal. */
-trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem,
+ * the edit's deleted tables obsolete and deletes the unused ones. *durable
+ * says whether the edit reached the MANIFEST: an error before that changes
+ * nothing; one after it (out of memory building the version) leaves the
+ * old version installed, still correct, but the files the edit added are
+ * the MANIFEST's now and must stay. The caller makes errors fatal. */
+trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
                                     trine__err *err);
 /* The current version (borrowed). */
 trine__version *trine__flusher_version(trine_db *db);
