@@ -72,6 +72,9 @@ typedef struct bench_config {
     bool keep_db;             /* leave the database under --db at exit */
     const char *tag;          /* copied into every JSON line ("" = none) */
     unsigned round;           /* copied into every JSON line (0 = none) */
+    size_t memory_budget;     /* --memory_budget_mib in bytes: every open fits the
+                                 engine's write buffers and cache in it (0 = the
+                                 engine.h defaults; storm: 64 MiB) */
 } bench_config;
 
 const char *bench_durability_name(bench_durability d);
@@ -129,6 +132,16 @@ bench_latency bench_latency_summarise(uint64_t *samples, uint64_t n);
 double bench_median(double *v, size_t n);
 /** Peak resident set size of this process so far, in KiB. */
 uint64_t bench_peak_rss_kib(void);
+/** Resident set size of this process now (VmRSS), in KiB; 0 if unknown. */
+uint64_t bench_rss_kib(void);
+/**
+ * Bytes this process (every thread) has handed to write system calls so far
+ * (/proc/self/io wchar): WAL, tables, manifests, info logs, whether or not
+ * the kernel wrote them out before the file was deleted (write_bytes would
+ * depend on writeback timing). Every engine here writes with write/pwrite,
+ * none through a writable map. false where /proc/self/io is missing.
+ */
+bool bench_io_written(uint64_t *bytes);
 
 /* ----------------------------------------------------------------- results */
 
@@ -150,9 +163,9 @@ typedef struct bench_result {
     size_t value_size;
     unsigned nmetrics;        /* extra figures (bytes on disk, open time...) */
     struct {
-        const char *name;
+        const char *name;     /* a string literal: kept by pointer */
         double value;
-    } metrics[10];
+    } metrics[40];
     char error[512];          /* first failure when !ok, or why skipped */
 } bench_result;
 

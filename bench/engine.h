@@ -40,6 +40,11 @@ typedef struct bench_open_params {
     const char *path;             /* directory; NULL = in-memory (Trine only) */
     bench_durability durability;  /* ignored in memory */
     bool existing;                /* open what is there; never create (cold reopen) */
+    size_t memory_budget;         /* 0: the sizes above. Else write buffers +
+                                     block cache fit in this many bytes: about
+                                     half for the write buffers, half for the
+                                     cache (each driver's settings() says how;
+                                     LMDB has no such knob) */
 } bench_open_params;
 
 /* A value handed out by get: data/len valid until value_release. */
@@ -72,7 +77,8 @@ typedef struct bench_engine {
     const char *(*version)(void);
     /* One line: the settings this driver applies and the knobs it lacks. */
     const char *(*settings)(void);
-    bool needs_dir; /* cannot run in memory: needs --db */
+    bool needs_dir;     /* cannot run in memory: needs --db */
+    bool has_budget;    /* open honours bench_open_params.memory_budget */
 
     int (*open)(const bench_open_params *p, void **db);
     int (*close)(void *db);
@@ -117,7 +123,18 @@ typedef struct bench_engine {
                       bench_value_ref *old);
 
     /* Optional: the engine's own counters after a workload, added to its
-     * result with bench_result_metric (cache hit rate, flush rate ...). */
+     * result with bench_result_metric (cache hit rate, flush rate ...).
+     * Counters run since the open. Names shared by the engines, so the
+     * pages can set them side by side (absent where an engine does not
+     * expose the figure):
+     *   write_amp           table bytes written (flushes + compactions) ÷
+     *                       user key+value bytes put since the open
+     *   sst_mb_written      those table bytes, MB (10^6)
+     *   compact_mb_written  the compactions' share of them, MB
+     *   stall_ms            time writes were delayed or stopped by the engine
+     *   stalls              how many times
+     *   pending_compaction_mb  the engine's estimate of what compaction owes
+     * Engine-specific names carry the engine's prefix (trine_...). */
     void (*metrics)(void *db, struct bench_result *r);
 } bench_engine;
 

@@ -12,12 +12,24 @@
  * LevelDB's C API has no pinned get: leveldb_get returns a malloc'd copy.
  * It has no SeekForPrev either: a reverse seek is Seek, then one Prev when
  * it landed past the key (or SeekToLast when it ran off the end).
+ *
+ * Memory budget M (bench_open_params.memory_budget, the storm):
+ * write_buffer_size M/4 (LevelDB holds at most two memtables: M/2) and a
+ * block cache of M/2. The index and filter blocks of open tables live in
+ * the table cache, outside the budget: LevelDB cannot charge them.
+ *
+ * Metrics (engine.h): write_amp and sst_mb_written from the "leveldb.stats"
+ * property, whose Write(MB) column counts every table written (memtable
+ * flushes and compactions alike, so no compact_mb_written), in whole MiB per
+ * level; user bytes are counted by this driver's put. LevelDB keeps no
+ * stall counter or time (its 1 ms slowdowns and waits are not exposed).
  */
 #include "bench.h"
 #include "engine.h"
 
 #include <leveldb/c.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +41,7 @@ typedef struct ldb {
     leveldb_filterpolicy_t *filter;
     leveldb_writeoptions_t *wopts;
     leveldb_readoptions_t *ropts;
+    atomic_uint_least64_t user_bytes; /* key + value bytes of the puts since open */
 } ldb;
 
 /* Takes LevelDB's error string: formats it, frees it. */
@@ -46,8 +59,12 @@ static const char *ldb_version(void) {
 
 static const char *ldb_settings(void) {
     return "write_buffer_size 64 MiB; LRU block cache 64 MiB; bloom filter 10 bits/key; "
-           "compression snappy (LevelDB's default); other options default; sync=true per write "
-           "when synced";
+           "compression snappy (LevelDB's default); other options default (2 MiB tables, L0 "
+           "trigger 4, slowdown 8, stop 12); under a memory budget M (--memory_budget_mib; "
+           "storm: 64 MiB) write_buffer_size M/4 (two memtables at most) and block cache M/2, "
+           "open tables' index and filter blocks outside it (LevelDB cannot charge them); "
+           "sync=true per write when synced; write_amp from the leveldb.stats property (whole "
+           "MiB per level); no stall counters: LevelDB exposes no stall time or count";
 }
 
 static void ldb_free(ldb *l) {
@@ -69,10 +86,16 @@ static int ldb_open(const bench_open_params *p, void **out) {
         bench_errorf("out of memory");
         return BENCH_ERR;
     }
+    atomic_init(&l->user_bytes, 0);
     l->options = leveldb_options_create();
     leveldb_options_set_create_if_missing(l->options, !p->existing);
-    leveldb_options_set_write_buffer_size(l->options, BENCH_WRITE_BUFFER_BYTES);
-    l->cache = leveldb_cache_create_lru(BENCH_CACHE_BYTES);
+    size_t buffer = BENCH_WRITE_BUFFER_BYTES, cache = BENCH_CACHE_BYTES;
+    if (p->memory_budget > 0) {
+        buffer = p->memory_budget / 4; /* the memtable and the one being written out */
+        cache = p->memory_budget - 2 * buffer;
+    }
+    leveldb_options_set_write_buffer_size(l->options, buffer);
+    l->cache = leveldb_cache_create_lru(cache);
     leveldb_options_set_cache(l->options, l->cache);
     l->filter = leveldb_filterpolicy_create_bloom(BENCH_BLOOM_BITS);
     leveldb_options_set_filter_policy(l->options, l->filter);
@@ -102,7 +125,11 @@ static int ldb_put(void *db, const void *k, size_t kl, const void *v, size_t vl)
     ldb *l = db;
     char *err = NULL;
     leveldb_put(l->db, l->wopts, k, kl, v, vl, &err);
-    return err == NULL ? BENCH_OK : fail("leveldb_put", err);
+    if (err != NULL) {
+        return fail("leveldb_put", err);
+    }
+    atomic_fetch_add_explicit(&l->user_bytes, kl + vl, memory_order_relaxed);
+    return BENCH_OK;
 }
 
 static int ldb_get(void *db, const void *k, size_t kl, bench_value_ref *out) {
@@ -215,11 +242,51 @@ static int ldb_compact(void *db) {
     return BENCH_OK;
 }
 
+/*
+ * Counters since the open, from "leveldb.stats":
+ *                                Compactions
+ *   Level  Files Size(MB) Time(sec) Read(MB) Write(MB)
+ *   --------------------------------------------------
+ *     0        2        0         0        0         3
+ * The last column is the table bytes written into each level (flushes
+ * included), rounded to whole MiB.
+ */
+static void ldb_metrics(void *db, bench_result *r) {
+    ldb *l = db;
+    uint64_t user = atomic_load_explicit(&l->user_bytes, memory_order_relaxed);
+    char *text = leveldb_property_value(l->db, "leveldb.stats");
+    if (text == NULL) {
+        return;
+    }
+    /* Levels with nothing written have no row: a table with no rows is 0. */
+    const char *at = strstr(text, "-----");
+    at = at != NULL ? strchr(at, '\n') : NULL;
+    bool known = at != NULL;
+    double mib = 0;
+    while (at != NULL && at[1] != '\0') {
+        int level;
+        long files;
+        double size, secs, read, write;
+        if (sscanf(at + 1, "%d %ld %lf %lf %lf %lf", &level, &files, &size, &secs, &read,
+                   &write) == 6) {
+            mib += write;
+        }
+        at = strchr(at + 1, '\n');
+    }
+    if (known && user > 0) {
+        double bytes = mib * 1048576.0;
+        bench_result_metric(r, "write_amp", bytes / (double)user);
+        bench_result_metric(r, "sst_mb_written", bytes / 1e6);
+    }
+    leveldb_free(text);
+}
+
 const bench_engine bench_engine_leveldb = {
     .name = "leveldb",
     .version = ldb_version,
     .settings = ldb_settings,
     .needs_dir = true,
+    .has_budget = true,
     .open = ldb_open,
     .close = ldb_close,
     .put = ldb_put,
@@ -230,4 +297,5 @@ const bench_engine bench_engine_leveldb = {
     .iter_seek = ldb_iter_seek,
     .iter_close = ldb_iter_close,
     .compact = ldb_compact,
+    .metrics = ldb_metrics,
 };

@@ -67,7 +67,10 @@ static const char *lmdb_version(void) {
 static const char *lmdb_settings(void) {
     return "no write buffer, block cache, bloom filter or compression (B+tree in a memory map; "
            "the OS page cache is its cache); map size 32 GiB; one write transaction per put; "
-           "MDB_NOSYNC, or LMDB's default durable commit when synced; MDB_NOTLS";
+           "MDB_NOSYNC, or LMDB's default durable commit when synced; MDB_NOTLS; a memory "
+           "budget (--memory_budget_mib, storm) changes nothing: LMDB has no knob for it, and "
+           "its RSS counts the pages of the map it touched; no write amplification or stall "
+           "counters (no metrics hook)";
 }
 
 static int lmdb_open(const bench_open_params *p, void **out) {

@@ -7,8 +7,15 @@
  * header and defines BENCH_TRINE_HAVE_ITER_SEEK / BENCH_TRINE_HAVE_GET_MANY
  * when it finds them. Until then a seek opens a new scan from the key, and
  * get_many answers BENCH_UNSUPPORTED ("not yet"). Calls that are declared
- * but not implemented yet (snapshots, readers, transactions, compaction)
- * fail at run time and their rows print "not yet" too.
+ * but not implemented yet (snapshots, readers, transactions) fail at run
+ * time and their rows print "not yet" too.
+ *
+ * Metrics (engine.h): trine_stats after every workload, counters since the
+ * open: cache hit rates, tables (all levels, L0), flush rate, compactions,
+ * and the figures shared with the peers' drivers: write_amp (trine's own
+ * write_amplification), sst_mb_written, compact_mb_written, stall_ms and
+ * stalls (every reason summed; trine_stall_<reason>[_ms] beside them when
+ * not zero), pending_compaction_mb.
  */
 #include "bench.h"
 #include "engine.h"
@@ -35,9 +42,13 @@ static const char *trine_engine_version(void) {
 
 static const char *trine_engine_settings(void) {
     return "memtable_bytes 64 MiB (max_sealed_memtables 2); block_cache_bytes 64 MiB; "
-           "memory_limit_bytes default (1 GiB); default bucket: bloom 10 bits/key, zstd level 1 "
-           "per block (kept when it saves 1/8), hash index in data blocks, TRINE_SEEK_AUTO; no "
-           "compaction yet (tables stay in L0); BUFFERED, or SYNC_ALL when synced";
+           "memory_limit_bytes default (1 GiB); under a memory budget M (--memory_budget_mib; "
+           "storm: 64 MiB) memory_limit_bytes M, which cuts memtables to M/2 over 3 (64 MiB: "
+           "10.7 MiB each) and the block cache to the rest (32 MiB); default bucket: bloom 10 "
+           "bits/key, zstd level 1 per block (kept when it saves 1/8), hash index in data "
+           "blocks, TRINE_SEEK_AUTO; leveled compaction, dynamic level sizes (from the last "
+           "level up, fanout 10, level base 256 MiB), L0 trigger 4 tables, slowdown 20, stop "
+           "36, target file 64 MiB, compaction_threads 1; BUFFERED, or SYNC_ALL when synced";
 }
 
 static int trine_engine_open(const bench_open_params *p, void **out) {
@@ -55,6 +66,9 @@ static int trine_engine_open(const bench_open_params *p, void **out) {
     }
     o.memtable_bytes = BENCH_WRITE_BUFFER_BYTES;
     o.block_cache_bytes = BENCH_CACHE_BYTES;
+    if (p->memory_budget > 0) {
+        o.memory_limit_bytes = p->memory_budget; /* the two above are cut to fit */
+    }
     trine_db *db = NULL;
     trine_status st = trine_open_sync(p->path != NULL ? p->path : "trine_bench", &o, &db);
     if (st != TRINE_OK) {
@@ -295,8 +309,49 @@ static void trine_engine_metrics(void *db, bench_result *r) {
     if (s.flush_micros > 0)
         bench_result_metric(r, "trine_flush_mb_s", (double)s.flush_bytes / (double)s.flush_micros);
     bench_result_metric(r, "trine_tables", (double)s.table_files);
+    bench_result_metric(r, "trine_l0_files", (double)s.level_files[0]);
     if (s.write_stalls > 0)
         bench_result_metric(r, "trine_write_stalls", (double)s.write_stalls);
+    if (s.compactions > 0)
+        bench_result_metric(r, "trine_compactions", (double)s.compactions);
+    if (s.trivial_moves > 0)
+        bench_result_metric(r, "trine_trivial_moves", (double)s.trivial_moves);
+
+    /* The figures every LSM driver reports (engine.h). */
+    if (s.user_bytes > 0) {
+        bench_result_metric(r, "write_amp", s.write_amplification);
+        bench_result_metric(r, "sst_mb_written",
+                            (double)(s.flush_bytes + s.compaction_bytes_written) / 1e6);
+        bench_result_metric(r, "compact_mb_written", (double)s.compaction_bytes_written / 1e6);
+    }
+    static const struct {
+        const char *count, *ms;
+    } reason[] = {
+        {"trine_stall_slowdown", "trine_stall_slowdown_ms"},
+        {"trine_stall_memtables", "trine_stall_memtables_ms"},
+        {"trine_stall_l0", "trine_stall_l0_ms"},
+        {"trine_stall_pending", "trine_stall_pending_ms"},
+    };
+    const uint64_t counts[] = {s.stall_slowdowns, s.stall_memtables, s.stall_l0, s.stall_pending};
+    const uint64_t micros[] = {s.stall_slowdown_micros, s.stall_memtables_micros,
+                               s.stall_l0_micros, s.stall_pending_micros};
+    uint64_t stalls = 0, stall_micros = 0;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        stalls += counts[i];
+        stall_micros += micros[i];
+    }
+    if (s.user_bytes > 0 || stalls > 0) {
+        bench_result_metric(r, "stall_ms", (double)stall_micros / 1e3);
+        bench_result_metric(r, "stalls", (double)stalls);
+    }
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        if (counts[i] > 0 || micros[i] > 0) {
+            bench_result_metric(r, reason[i].count, (double)counts[i]);
+            bench_result_metric(r, reason[i].ms, (double)micros[i] / 1e3);
+        }
+    }
+    if (s.user_bytes > 0 || s.pending_compaction_bytes > 0)
+        bench_result_metric(r, "pending_compaction_mb", (double)s.pending_compaction_bytes / 1e6);
 }
 
 /* ---------------------------------------------------------- batched gets */
@@ -387,6 +442,7 @@ const bench_engine bench_engine_trine = {
     .version = trine_engine_version,
     .settings = trine_engine_settings,
     .needs_dir = false,
+    .has_budget = true,
     .open = trine_engine_open,
     .close = trine_engine_close,
     .put = trine_engine_put,

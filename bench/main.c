@@ -43,6 +43,7 @@ static const struct {
     {"trine_only", "fillseq_async,fillrandom_async,readrandom_async,readsnapshot,readrandom,readmany,txncommit"},
     {"reopen_fill", "fillrandom"},
     {"reopen", "reopen"},
+    {"storm", "storm"},
 };
 
 static void usage(FILE *out) {
@@ -53,8 +54,9 @@ static void usage(FILE *out) {
             "  --engines=a,b|all    engines (default trine); all = every engine built in\n"
             "  --list_engines       print the engines built in, one a line, and exit\n"
             "  --num=N              keys per fill (default 1000000); also the op count of\n"
-            "                       fillsync (default 10000), putsync_latency (default 100000)\n"
-            "                       and a cap on probe_fdatasync's iterations\n"
+            "                       fillsync (default 10000), putsync_latency (default 100000),\n"
+            "                       storm (default 10000000) and a cap on probe_fdatasync's\n"
+            "                       iterations\n"
             "  --reads=R            reads per read workload (default --num)\n"
             "  --threads=T          fillsync writers / readrandom readers (default 1)\n"
             "  --inflight=K         futures outstanding in *_async (default 256)\n"
@@ -71,6 +73,11 @@ static void usage(FILE *out) {
             "  --keep_db            leave the databases under --db at exit\n"
             "  --use_existing_db    open the database a --keep_db run left under --db (it\n"
             "                       holds --num keys, fillrandom or fillseq); never empty it\n"
+            "  --memory_budget_mib=M  open every engine within M MiB of write buffers + block\n"
+            "                       cache: Trine memory_limit_bytes; RocksDB and LevelDB write\n"
+            "                       buffers M/2, block cache M/2; LMDB has no such knob\n"
+            "                       (default: none, engine.h sizes; storm: 64). In memory\n"
+            "                       (no --db) Trine refuses writes past it\n"
             "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
             "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
             "sets (--benchmarks=@name):\n",
@@ -196,6 +203,11 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
                 return bad_flag(a, "want seconds in (0, 3600]");
             }
             cfg->seconds = s;
+        } else if ((v = flag_value(a, "--memory_budget_mib")) != NULL) {
+            if (parse_u64(a, v, 1, UINT64_C(1) << 20, &u)) {
+                return -1;
+            }
+            cfg->memory_budget = (size_t)u << 20;
         } else if ((v = flag_value(a, "--seed")) != NULL) {
             if (parse_u64(a, v, 0, UINT64_MAX, &cfg->seed)) {
                 return -1;

@@ -6,7 +6,9 @@ Input: one file of JSON lines written by scripts/bench.sh: a "meta" line
 lines of every trine_bench process, each tagged with its set ("tag") and
 round. Output, under --out:
   MODE.md                 ops/s tables (median of the rounds, min-max), the
-                          Trine/peer ratio columns, space, RSS, cold reopen
+                          Trine/peer ratio columns, space, write amplification
+                          and stall time, RSS, cold reopen, the write storm
+                          (storm mode: a page of the storm alone)
   charts/MODE-*.svg       charts drawn by gnuplot from the same numbers
 Ratios are taken round by round (Trine and the peer ran in the same round,
 interleaved) and the median of those per-round ratios is printed, so slow
@@ -102,6 +104,16 @@ def fmt_num(v, unit=""):
     return f"{v:.3g}{unit}"
 
 
+def field_of(result, field):
+    """result[field]; a dotted field reads a nested object (latency_ns.p99)."""
+    v = result
+    for part in field.split("."):
+        if not isinstance(v, dict) or part not in v:
+            return None
+        v = v[part]
+    return v
+
+
 class Table:
     """Per (row key, engine): values by round, and the statuses seen."""
 
@@ -125,7 +137,7 @@ class Table:
         out = {}
         for k in self.find(row, engine):
             for rnd, rs in self.vals.get(k, {}).items():
-                vs = [r[field] for r in rs if field in r]
+                vs = [v for v in (field_of(r, field) for r in rs) if v is not None]
                 if vs:
                     out[rnd] = statistics.median(vs)
         return out
@@ -240,7 +252,10 @@ def rss_section(procs, engines):
         by.setdefault((p.get("tag", ""), p.get("process", "")), []).append(p["peak_rss_kib"] / 1024)
     rows = []
     for tag, what in (("main", "main set (fills, reads, compaction)"), ("big", "16 KiB values"),
-                      ("reopen_warm", "cold reopen (10,000 gets)")):
+                      ("reopen_warm", "cold reopen (10,000 gets)"),
+                      ("storm", "write storm (memory budget)")):
+        if not any(by.get((tag, e)) for e in engines):
+            continue
         line = [f"peak RSS, {what}"]
         for e in engines:
             v = by.get((tag, e))
@@ -251,6 +266,7 @@ def rss_section(procs, engines):
 
 INTERNAL_ROWS = [
     ("fillrandom", "main", "fillrandom", 1, ""),
+    ("overwrite", "main", "overwrite", 1, ""),
     ("readrandom (as left)", "main", "readrandom", 1, "as_left"),
     ("readmissing (as left)", "main", "readmissing", 1, "as_left"),
     ("seekrandom (as left)", "main", "seekrandom", 1, "as_left"),
@@ -264,6 +280,8 @@ def internals_section(table):
     fields = (("trine_cache_hit_pct", "block cache hits", lambda v: f"{v:.1f} %"),
               ("trine_data_hit_pct", "data-block hits", lambda v: f"{v:.1f} %"),
               ("trine_tables", "tables", lambda v: f"{v:.0f}"),
+              ("trine_l0_files", "L0 tables", lambda v: f"{v:.0f}"),
+              ("trine_compactions", "compactions", lambda v: f"{v:.0f}"),
               ("trine_flush_mb_s", "flush rate", lambda v: f"{v:.0f} MB/s"),
               ("trine_write_stalls", "write stalls", lambda v: f"{v:.0f}"))
     rows = []
@@ -294,6 +312,124 @@ def reopen_section(table, engines, peers):
             rows.append(line)
     return md_table(["cold reopen (time)"] + [TITLE[e] for e in engines] +
                     [f"Trine ÷ {TITLE[p]} (time: < 1 = Trine faster)" for p in peers], rows)
+
+
+# Write amplification and stalls: counters since the open of the workload's
+# database (the engines' metrics hooks, engine.h), so the overwrite row holds
+# fillrandom + overwrite and the compaction row all three.
+AMP_ROWS = [
+    ("fillrandom", "main", "fillrandom", 1, ""),
+    ("fillrandom + overwrite", "main", "overwrite", 1, ""),
+    ("+ full compaction", "main", "compact", 1, ""),
+    ("fillrandom, 16 KiB values", "big", "fillrandom", 1, ""),
+    ("write storm", "storm", "storm", 1, ""),
+]
+
+
+def fmt_amp(v):
+    return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×" if v >= 10 else f"{v:.2f}×"
+
+
+def fmt_ms(v):
+    return f"{fmt_num(v)} ms"
+
+
+def amp_section(table, engines):
+    """Markdown, or "" when no engine reported the figures (data from before them)."""
+    rows, seen = [], False
+    for field, what, fmt in (("write_amp", "write amplification", fmt_amp),
+                             ("stall_ms", "write stall time", fmt_ms)):
+        for row in AMP_ROWS:
+            if not any(table.statuses(row, e) for e in engines):
+                continue
+            seen = seen or any(table.per_round(row, e, field) for e in engines)
+            rows.append([f"{what}, {row[0]}"] +
+                        [cell(table, row, e, field, fmt)[0] for e in engines])
+    if not seen:
+        return ""
+    return md_table(["since the open"] + [TITLE[e] for e in engines], rows)
+
+
+STORM_ROW = ("write storm", "storm", "storm", 1, "")
+STORM_FIELDS = [
+    ("ops_per_sec", "puts/s", fmt_ops),
+    ("worst_sec_ops", "fewest puts in one second", fmt_ops),
+    ("latency_ns.p50", "put latency p50", lambda v: f"{fmt_num(v / 1e3)} µs"),
+    ("latency_ns.p99", "put latency p99", lambda v: f"{fmt_num(v / 1e3)} µs"),
+    ("latency_ns.p999", "put latency p99.9", lambda v: f"{fmt_num(v / 1e3)} µs"),
+    ("latency_ns.max", "put latency max", lambda v: f"{fmt_num(v / 1e3)} µs"),
+    ("peak_rss_mib", "peak RSS after the writes", lambda v: f"{v:.0f} MiB"),
+    ("rss_mib", "RSS after the writes", lambda v: f"{v:.0f} MiB"),
+    ("write_amp", "write amplification (table bytes ÷ user bytes)", fmt_amp),
+    ("io_amp", "bytes to write calls ÷ user bytes (WAL included)", fmt_amp),
+    ("sst_mb_written", "table MB written (flushes + compactions)", lambda v: f"{fmt_num(v)} MB"),
+    ("compact_mb_written", "compaction MB written", lambda v: f"{fmt_num(v)} MB"),
+    ("stall_ms", "write stall time", fmt_ms),
+    ("stalls", "write stalls", lambda v: f"{v:.0f}"),
+    ("pending_compaction_mb", "compaction owed at the end", lambda v: f"{fmt_num(v)} MB"),
+    ("trine_l0_files", "L0 tables at the end", lambda v: f"{v:.0f}"),
+    ("budget_mib", "memory budget (\"—\": the engine has no such knob)",
+     lambda v: f"{v:.0f} MiB"),
+]
+
+
+def storm_section(table, engines, peers, num):
+    """The write storm: one row per figure, one column per engine."""
+    if not any(table.statuses(STORM_ROW, e) for e in engines):
+        return ""
+    rows = []
+    for field, label, fmt in STORM_FIELDS:
+        line = [label] + [cell(table, STORM_ROW, e, field, fmt)[0] for e in engines]
+        if field == "ops_per_sec":
+            line += [ratio_cell(table, STORM_ROW, p)[0] for p in peers]
+        else:
+            line += [""] * len(peers)
+        if any(c not in ("—", "") for c in line[1:]):
+            rows.append(line)
+    intro = (f"{num if isinstance(num, str) else f'{num:,}'} keys written once each in random "
+             "order (16-byte keys, 100-byte values), blocking puts from one writer, on a new "
+             "database opened within a memory budget: Trine's `memory_limit_bytes`; RocksDB "
+             "and LevelDB get write buffers of half the budget and a block cache of the other "
+             "half (RocksDB's index and filter blocks charged to it, LevelDB's outside it); "
+             "LMDB has no such knob and runs as always. Each engine runs in its own process. "
+             "Peak RSS is the process's (`getrusage`), taken right after the last put; bytes "
+             "to write calls come from `/proc/self/io` (`wchar`) and are measured the same "
+             "way for every engine; write amplification and stalls are the engine's own "
+             "counters (LevelDB keeps no stall figures, LMDB none of them). Then 10,000 "
+             "random keys are read back and checked.")
+    return intro + "\n\n" + md_table(
+        ["write storm"] + [TITLE[e] for e in engines] +
+        [f"Trine ÷ {TITLE[p]}" for p in peers], rows)
+
+
+def storm_page(meta, results, configs, procs, out_dir, mode, present, peers, table):
+    """A page of the write storm alone (scripts/bench.sh --storm)."""
+    num = meta.get("num", "?")
+    lines = ["# Write storm" + ("" if mode == "storm" else f": {mode} run"), "",
+             "Generated by `scripts/bench.sh --storm` with `bench/render.py`: do not edit by "
+             "hand. The explanations are in [README.md](README.md).", "",
+             f"- **Command:** `{meta.get('command', '?')}`",
+             f"- **Commit:** `{meta.get('commit', '?')}`"
+             f"{' (with local changes)' if meta.get('dirty') else ''}",
+             f"- **Date:** {meta.get('date', '?')}, {meta.get('elapsed', '?')}",
+             f"- **Machine:** {meta.get('machine', '?')}",
+             f"- **Memory budget:** {meta.get('budget_mib', '?')} MiB per engine",
+             "- **Engines:** " + "; ".join(
+                 f"{TITLE[e]} {configs[e].get('engine_version', '?')}" for e in present),
+             "",
+             storm_section(table, present, peers, num), "",
+             "## Settings", ""]
+    for e in present:
+        lines.append(f"- **{TITLE[e]}:** {configs[e].get('settings', '?')}")
+    lines.append("")
+    failed = [r for r in results if r["status"] == "failed"]
+    if failed:
+        lines += ["## Failures", ""] + [
+            f"- {r['engine']} {r['benchmark']} (round {r.get('round')}): {r.get('error', '')}"
+            for r in failed] + [""]
+    with open(os.path.join(out_dir, f"{mode}.md"), "w") as f:
+        f.write("\n".join(lines))
+    return len(failed)
 
 
 # ---------------------------------------------------------------- charts
@@ -412,6 +548,8 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
     present = [e for e in ENGINES if e in configs]
     peers = [p for p in PEERS if p in present]
     rounds = sorted({r.get("round", 0) for r in results})
+    if all(r.get("tag") == "storm" for r in results):
+        return storm_page(meta, results, configs, procs, out_dir, mode, present, peers, table)
     lines = [f"# Side-by-side benchmarks: {mode} run",
              "",
              "Generated by `scripts/bench.sh` with `bench/render.py` from "
@@ -443,12 +581,21 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
                                                "## Trine-only rows, ops/s")
     lines += [trine_md, "", "## Synced writes against the device", "",
               probe_rows(table, present), "",
-              "## Space and compaction", "", space_section(table, present), "",
-              "## Memory", "", rss_section(procs, present), "",
+              "## Space and compaction", "", space_section(table, present), ""]
+    amp_md = amp_section(table, present)
+    if amp_md:
+        lines += ["## Write amplification and stalls", "",
+                  "The engines' own counters since the workload's database was opened: table "
+                  "bytes written by flushes and compactions ÷ key+value bytes put (WAL not "
+                  "included), and the time writes were delayed or stopped. \"—\": the engine "
+                  "does not expose the figure (LevelDB has no stall counters; LMDB neither).",
+                  "", amp_md, ""]
+    lines += ["## Memory", "", rss_section(procs, present), "",
               "## Trine's counters", "",
               "From `trine_stats` after each workload: block cache hit rate (data, index and "
-              "filter blocks; data blocks alone), tables on disk, flush rate (table bytes ÷ flush "
-              "time, sync included) and times writes waited for a flush.", "",
+              "filter blocks; data blocks alone), tables on disk (all levels; level 0), "
+              "compactions since the open, flush rate (table bytes ÷ flush time, sync "
+              "included) and times writes waited for a flush.", "",
               internals_section(table), "",
               "## Cold reopen", "",
               "A new process opens the closed database of `fillrandom` "
@@ -457,7 +604,11 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
                  "second set of rows." if meta.get("dropped") else
                  "The page cache could not be dropped (needs root): the second set of rows is "
                  "missing."),
-              "", reopen_section(table, present, peers), "", "## Settings", ""]
+              "", reopen_section(table, present, peers), ""]
+    storm_md = storm_section(table, present, peers, meta.get("num", "?"))
+    if storm_md:
+        lines += ["## Write storm", "", storm_md, ""]
+    lines += ["## Settings", ""]
     for e in present:
         lines.append(f"- **{TITLE[e]}:** {configs[e].get('settings', '?')}")
     lines.append("")

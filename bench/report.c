@@ -104,11 +104,12 @@ void bench_report_config(const bench_config *cfg, const char *engine, const char
         printf(",\"db\":");
         json_string(where);
         printf(",\"durability\":\"%s\",\"num\":%llu,\"reads\":%llu,\"threads\":%u,"
-               "\"inflight\":%u,\"key_size\":%d,\"value_size\":%zu,\"repeat\":%u,\"seed\":%llu}\n",
+               "\"inflight\":%u,\"key_size\":%d,\"value_size\":%zu,\"repeat\":%u,\"seed\":%llu,"
+               "\"memory_budget_mib\":%zu}\n",
                bench_durability_name(cfg->durability), (unsigned long long)cfg->num,
                (unsigned long long)(cfg->reads ? cfg->reads : cfg->num), cfg->threads,
                cfg->inflight, BENCH_KEY_LEN, cfg->value_size, cfg->repeat,
-               (unsigned long long)cfg->seed);
+               (unsigned long long)cfg->seed, cfg->memory_budget >> 20);
     } else {
         printf("engine      %s %s\n", engine, engine_version);
         printf("settings    %s\n", settings);
@@ -120,6 +121,10 @@ void bench_report_config(const bench_config *cfg, const char *engine, const char
                (unsigned long long)cfg->num,
                (unsigned long long)(cfg->reads ? cfg->reads : cfg->num), cfg->threads,
                cfg->inflight, cfg->repeat, (unsigned long long)cfg->seed);
+        if (cfg->memory_budget > 0) {
+            printf("memory      budget %zu MiB (write buffers + block cache)\n",
+                   cfg->memory_budget >> 20);
+        }
         printf("------------------------------------------------------------------------\n");
     }
     fflush(stdout);

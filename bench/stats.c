@@ -1,9 +1,11 @@
 /*
- * Clock, latency percentiles, medians.
+ * Clock, latency percentiles, medians, RSS and bytes written (/proc/self).
  */
 #include "bench.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -65,4 +67,32 @@ uint64_t bench_peak_rss_kib(void) {
         return 0;
     }
     return (uint64_t)ru.ru_maxrss; /* KiB on Linux */
+}
+
+/* The value of "Name:" in a /proc file of "Name: value" lines; false if absent. */
+static bool proc_field(const char *path, const char *name, uint64_t *out) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    char line[256];
+    size_t n = strlen(name);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, name, n) == 0 && line[n] == ':') {
+            *out = strtoull(line + n + 1, NULL, 10);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+uint64_t bench_rss_kib(void) {
+    uint64_t kib = 0;
+    return proc_field("/proc/self/status", "VmRSS", &kib) ? kib : 0;
+}
+
+bool bench_io_written(uint64_t *bytes) {
+    return proc_field("/proc/self/io", "wchar", bytes);
 }

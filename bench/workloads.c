@@ -76,7 +76,7 @@ static void wl_reopen(bench_ctx *ctx, bench_result *r) {
         bench_result_fail(r, "close before reopen: %s", bench_error());
         return;
     }
-    bench_open_params p = {ctx->path, ctx->cfg->durability, true};
+    bench_open_params p = {ctx->path, ctx->cfg->durability, true, ctx->cfg->memory_budget};
     uint64_t t0 = bench_now_ns();
     if (e->open(&p, &ctx->db) != BENCH_OK) {
         ctx->db = NULL;
@@ -169,6 +169,11 @@ const bench_workload bench_workloads[] = {
     {"probe_fdatasync", "raw write()+fdatasync() of 100 bytes in --db for --seconds (or --num "
                         "times): the device's limit",
      W_NEEDS_DIR | W_NO_ENGINE, BENCH_DUR_DEFAULT, wl_probe_fdatasync},
+    {"storm", "write storm: 10^7 keys (or --num) in random order, blocking puts (--threads "
+              "writers), within a 64 MiB memory budget (or --memory_budget_mib); put latency "
+              "percentiles, worst second, peak RSS, bytes written (/proc/self/io), the engine's "
+              "write amplification and stall time; then 10,000 verified gets",
+     W_FRESH | W_NEEDS_DIR | W_THREADED | W_BUDGET, BENCH_DUR_DEFAULT, wl_storm},
 };
 const size_t bench_workload_count = sizeof bench_workloads / sizeof bench_workloads[0];
 
@@ -192,8 +197,9 @@ int bench_ctx_close(bench_ctx *ctx) {
     return rc == BENCH_OK ? 0 : -1;
 }
 
-/* Opens the database if needed; fresh = a new, empty one. */
-static int ctx_open(bench_ctx *ctx, bench_durability durability, bool fresh) {
+/* Opens the database if needed; fresh = a new, empty one; budget as
+ * bench_open_params.memory_budget. */
+static int ctx_open(bench_ctx *ctx, bench_durability durability, bool fresh, size_t budget) {
     if (ctx->db != NULL && !fresh) {
         return 0;
     }
@@ -210,7 +216,8 @@ static int ctx_open(bench_ctx *ctx, bench_durability durability, bool fresh) {
             return -1;
         }
     }
-    bench_open_params p = {on_disk ? ctx->path : NULL, durability, existing};
+    bench_open_params p = {on_disk ? ctx->path : NULL, durability, existing, budget};
+    ctx->budget = budget;
     return ctx->engine->open(&p, &ctx->db) == BENCH_OK ? 0 : -1;
 }
 
@@ -273,8 +280,12 @@ void bench_workload_run(bench_ctx *ctx, const bench_workload *w, unsigned thread
     } else if (w->durability != BENCH_DUR_DEFAULT && !cfg->durability_set) {
         durability = (bench_durability)w->durability;
     }
+    size_t budget = cfg->memory_budget;
+    if (budget == 0 && (w->flags & W_BUDGET)) {
+        budget = (size_t)BENCH_STORM_BUDGET_MIB << 20;
+    }
     if (!(w->flags & W_EXISTING) &&
-        ctx_open(ctx, durability, (w->flags & W_FRESH) != 0) != 0) {
+        ctx_open(ctx, durability, (w->flags & W_FRESH) != 0, budget) != 0) {
         bench_result_fail(r, "open: %s", bench_error());
         return;
     }

@@ -29,6 +29,7 @@ typedef struct bench_ctx {
     uint32_t gen;
     bench_compaction compaction;
     char compact_note[256];   /* why the compaction did not run (NOT_YET) */
+    size_t budget;            /* memory budget of the open database (0 = none) */
 } bench_ctx;
 
 enum {
@@ -43,7 +44,14 @@ enum {
     W_READER = 1u << 8,     /* needs the engine's snapshot-bound reader */
     W_MANY = 1u << 9,       /* needs the engine's batched get */
     W_TXN = 1u << 10,       /* needs the engine's transactions */
+    W_BUDGET = 1u << 11,    /* opens within --memory_budget_mib, default
+                               BENCH_STORM_BUDGET_MIB when not given */
 };
+
+/* The storm: 10^7 random-order puts unless --num, within 64 MiB unless
+ * --memory_budget_mib. */
+#define BENCH_STORM_NUM UINT64_C(10000000)
+#define BENCH_STORM_BUDGET_MIB 64
 
 typedef struct bench_workload {
     const char *name;
@@ -85,6 +93,7 @@ void wl_putsync_latency(bench_ctx *ctx, bench_result *r);
 void wl_fillseq_async(bench_ctx *ctx, bench_result *r);
 void wl_fillrandom_async(bench_ctx *ctx, bench_result *r);
 void wl_txncommit(bench_ctx *ctx, bench_result *r);
+void wl_storm(bench_ctx *ctx, bench_result *r);
 
 void wl_readrandom(bench_ctx *ctx, bench_result *r);
 void wl_readmissing(bench_ctx *ctx, bench_result *r);

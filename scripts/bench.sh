@@ -8,10 +8,17 @@
 #   scripts/bench.sh --smoke    CI: 10,000 keys, one round, every engine built in;
 #                               checks correctness (every read verified), not speed.
 #                               Installs nothing; renders into the work directory.
+#                               Includes a 10,000-key storm (below).
+#   scripts/bench.sh --storm    the write storm only: 10^7 random-order puts per engine
+#                               within a 64 MiB memory budget (Trine memory_limit_bytes;
+#                               the peers' write buffers and block cache sized to fit),
+#                               one round: throughput, worst second, put latency, peak
+#                               RSS, write amplification, stall time (storm.md). Not in
+#                               CI; --num=100000 makes a quick smoke of it.
 #
 # Options:
-#   --rounds=K        rounds (default: full 3, quick 2, smoke 1)
-#   --num=N           keys of the main and reopen sets
+#   --rounds=K        rounds (default: full 3, quick 2, smoke 1, storm 1)
+#   --num=N           keys of the main and reopen sets, and of the storm
 #   --engines=a,b     engines to run (default: every engine trine_bench was built with)
 #   --build-dir=DIR   build tree (default build/bench; configured and built here)
 #   --no-build        use --build-dir as it is (its trine_bench must exist)
@@ -21,6 +28,7 @@
 #   --out=DIR         where MODE.md, charts/ and data/ go (default docs/benchmarks;
 #                     smoke: WORK/out)
 #   --no-drop-caches  skip the cold-reopen rows that need the page cache dropped
+#   --budget-mib=M    the storm's memory budget per engine (default 64)
 #
 # Method (docs/benchmarks/README.md): each (engine, workload set) runs in its
 # own trine_bench process on a fresh directory, so page cache, RSS and
@@ -46,12 +54,14 @@ bench_dirty=$(git status --porcelain 2>/dev/null | grep -v ' docs/benchmarks/' |
 
 mode=full
 rounds= num= engines= build_dir=build/bench work=build/bench-work out=
-build=1 install=1 drop=1
+build=1 install=1 drop=1 budget_mib=64
 for arg in "$@"; do
     case $arg in
     --quick) mode=quick ;;
     --smoke) mode=smoke ;;
     --full) mode=full ;;
+    --storm) mode=storm ;;
+    --budget-mib=*) budget_mib=${arg#*=} ;;
     --rounds=*) rounds=${arg#*=} ;;
     --num=*) num=${arg#*=} ;;
     --engines=*) engines=${arg#*=} ;;
@@ -79,7 +89,9 @@ full) : "${rounds:=3}" "${num:=1000000}"; big_num=20000 sync_ops=10000 probe_s=2
 quick) : "${rounds:=2}" "${num:=100000}"; big_num=5000 sync_ops=1000 probe_s=1 ;;
 smoke) : "${rounds:=1}" "${num:=10000}"; big_num=1000 sync_ops=200 probe_s=0.2
     install=0 drop=0 ;;
+storm) : "${rounds:=1}" "${num:=10000000}"; big_num=0 sync_ops=0 probe_s=0 drop=0 ;;
 esac
+[[ $budget_mib =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --budget-mib wants a positive integer" >&2; exit 2; }
 reopen_reads=10000
 [[ $num -ge $reopen_reads ]] || reopen_reads=$num
 
@@ -179,11 +191,25 @@ run() {
     fi
 }
 
+# storm_round ROUND: the write storm (set @storm), each engine in its own
+# process within the --budget-mib memory budget.
+storm_round() {
+    for e in "${order[@]}"; do
+        run storm "$e" "$1" "$work/db-storm-$e" --benchmarks=@storm --num="$num" \
+            --memory_budget_mib="$budget_mib"
+        rm -rf "$work/db-storm-$e"
+    done
+}
+
 for ((round = 1; round <= rounds; round++)); do
     n=${#engine_list[@]}
     order=()
     for ((i = 0; i < n; i++)); do order+=("${engine_list[$(((i + round - 1) % n))]}"); done
     echo "bench.sh: round $round of $rounds ($mode, $num keys): ${order[*]}"
+    if [[ $mode == storm ]]; then
+        storm_round "$round"
+        continue
+    fi
     for e in "${order[@]}"; do
         run main "$e" "$round" "$work/db-main-$e" --benchmarks=@main --num="$num"
     done
@@ -222,6 +248,9 @@ for ((round = 1; round <= rounds; round++)); do
         run sync "$e" "$round" "$work/db-sync-$e" --benchmarks=@sync --num="$sync_ops" \
             --seconds="$probe_s"
     done
+    # The storm at the smoke's size: the write path under a memory budget,
+    # a sample of its keys read back and checked.
+    [[ $mode != smoke ]] || storm_round "$round"
 done
 rm -rf "$work"/db-*
 elapsed=$(($(date +%s) - started))
@@ -244,6 +273,7 @@ BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') \
 BENCH_ELAPSED="$((elapsed / 60)) min $((elapsed % 60)) s" \
 BENCH_MACHINE="$(nproc) × ${cpu:-unknown CPU}, $mem, $fs ($(uname -r)), $os" \
 BENCH_NUM=$num BENCH_BIG_NUM=$big_num BENCH_ROUNDS=$rounds BENCH_DROPPED=$drop \
+BENCH_BUDGET_MIB=$budget_mib \
     "$python" - "$data" <<'EOF'
 import json, os, sys
 env = os.environ
@@ -252,7 +282,8 @@ meta = {"type": "meta", "mode": env["BENCH_MODE"], "command": env["BENCH_COMMAND
         "date": env["BENCH_DATE"], "elapsed": env["BENCH_ELAPSED"],
         "machine": env["BENCH_MACHINE"], "num": int(env["BENCH_NUM"]),
         "big_num": int(env["BENCH_BIG_NUM"]), "rounds": int(env["BENCH_ROUNDS"]),
-        "dropped": env["BENCH_DROPPED"] == "1", "data": sys.argv[1]}
+        "dropped": env["BENCH_DROPPED"] == "1", "budget_mib": int(env["BENCH_BUDGET_MIB"]),
+        "data": sys.argv[1]}
 path = sys.argv[1]
 with open(path) as f:
     lines = f.read()
