@@ -388,7 +388,11 @@ static trine_status merge(cjob *j, trine__err *err) {
         if (trine__trailer_type(trailer) == TRINE__VTYPE_DELETE && stripe == 0 && !key_below(&bl, k, kl))
             continue; /* nothing older below, no snapshot between: the tombstone has done its work */
         if (!open) {
+            uint8_t *last = o.last; /* the key buffer is reused across outputs */
+            size_t last_cap = o.last_cap;
             memset(&o, 0, sizeof o);
+            o.last = last;
+            o.last_cap = last_cap;
             if ((st = out_open(j, &o, err)) != TRINE_OK)
                 break;
             open = true;

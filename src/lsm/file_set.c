@@ -131,7 +131,8 @@ bool trine__file_set_obsolete(trine__file_set *fs, uint64_t number) {
 size_t trine__file_set_take(trine__file_set *fs, uint64_t *out, size_t cap) {
     pthread_mutex_lock(&fs->mu);
     size_t n = fs->nready < cap ? fs->nready : cap;
-    memcpy(out, fs->ready + fs->nready - n, n * sizeof *out);
+    if (n > 0)
+        memcpy(out, fs->ready + fs->nready - n, n * sizeof *out);
     fs->nready -= n;
     pthread_mutex_unlock(&fs->mu);
     return n;

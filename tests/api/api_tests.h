@@ -39,6 +39,7 @@ TCase *api_misc_tcase(void);
 TCase *api_backpressure_tcase(void);
 TCase *api_papercuts_tcase(void);
 TCase *api_memory_tcase(void); /* api_memory.c: peak RSS under memory_limit_bytes */
+TCase *api_compact_tcase(void);
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)

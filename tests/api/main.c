@@ -24,6 +24,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_backpressure_tcase());
     suite_add_tcase(s, api_papercuts_tcase());
     suite_add_tcase(s, api_memory_tcase());
+    suite_add_tcase(s, api_compact_tcase());
     return s;
 }
 
