@@ -204,16 +204,22 @@ void trine__flusher_fail(trine_db *db, const char *what, const trine__err *err) 
     trine__db_set_fatal(db, &cause);
 }
 
-/* Step 2: the edit, durably. */
-static trine_status log_edit(trine__flusher *fl, const trine__version_edit *edit, trine__err *err) {
+/* Step 2: the edit, durably. *appended: the record reached the file (if
+ * the sync then fails, the page cache may still write it out, so the files
+ * it names must stay: recovery syncs the MANIFEST it reads and trusts it). */
+static trine_status log_edit(trine__flusher *fl, const trine__version_edit *edit, bool *appended,
+                             trine__err *err) {
     uint8_t *bytes = NULL;
     size_t len = 0;
+    *appended = false;
     if (!trine__version_edit_encode(edit, &bytes, &len))
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory encoding a version edit");
     trine_status st = trine__log_append(&fl->log, bytes, len, err);
     free(bytes);
-    if (st == TRINE_OK)
+    if (st == TRINE_OK) {
+        *appended = true;
         st = trine__file_sync(fl->manifest, false, err);
+    }
     return st;
 }
 
@@ -280,10 +286,9 @@ trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, tri
         return trine__err_set(err, TRINE_READ_ONLY, "%s", fl->fail_msg);
     edit->has_next_file = true;
     edit->next_file = atomic_load(&db->next_file);
-    trine_status st = log_edit(fl, edit, err);
+    trine_status st = log_edit(fl, edit, durable, err);
     if (st != TRINE_OK)
         return st;
-    *durable = true;
     /* Durable from here on. A failure below keeps the old version in memory,
      * which stays correct (every file it names stays on disk), but the
      * state no longer matches the MANIFEST: stop making edits. */

@@ -56,7 +56,9 @@ size_t trine__flusher_obsolete_pending(trine_db *db);
  * says whether the edit reached the MANIFEST: an error before that changes
  * nothing; one after it (out of memory building the version) leaves the
  * old version installed, still correct, but the files the edit added are
- * the MANIFEST's now and must stay. The caller makes errors fatal. */
+ * the MANIFEST's now and must stay. An append whose sync failed counts as
+ * durable too: the page cache may still write it out. The caller makes
+ * errors fatal. */
 trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
                                     trine__err *err);
 /* The current version (borrowed). */

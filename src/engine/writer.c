@@ -236,6 +236,16 @@ static void install_flushed(trine__writer *w) {
                 w->sealed_count--;
         }
     }
+    /* Drop the records' references before any grace period: a replaced
+     * version must be free to die with its super version. */
+    for (trine__flushed *f = list; f; f = f->next) {
+        if (f->mem)
+            trine__memtable_unref(f->mem);
+        if (f->version)
+            trine__version_unref(f->version);
+        f->mem = NULL;
+        f->version = NULL;
+    }
     if (grace) {
         /* trine_compact: free the replaced super versions now, so the
          * flush actor can delete the inputs nothing else reads, then hand

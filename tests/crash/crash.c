@@ -5,16 +5,22 @@
  *
  * Public API only (<trine/trine.h>), native storage in a mkdtemp directory.
  * Each cycle forks a child that opens the database (durability rotating
- * SYNC_ALL / SYNC_DATA / BUFFERED; a 32 KiB memtable, so the WAL rolls every
- * ~300 keys, sealed memtables are flushed into tables and kills land across
- * rolls and flushes) and runs two writer threads, 'k'
- * and 't' (group commit: their requests share WAL records). Each writes its
- * keys "k%010u" with increasing numbers from where the data ends, as a
- * sequence of writes: the write that starts at key i covers write_size(i)
- * keys, one (trine_put) or 2 to 5 (a trine_write batch, its durability the
- * database's or BUFFERED, SYNC_DATA or SYNC_ALL for that write). A callback
- * on each write's future sends the write's last key number down a pipe when
- * it completes TRINE_OK: that is the acknowledgement.
+ * SYNC_ALL / SYNC_DATA / BUFFERED; an 8 KiB memtable, so the WAL rolls every
+ * ~80 keys and sealed memtables are flushed into tables; compaction starts
+ * at 2 L0 tables, with 4 KiB output tables and a 4 KiB base level, so every
+ * open's recovery flush and the flushes after it keep compactions running
+ * and kills land across rolls, flushes and compactions) and runs two writer
+ * threads, 'k' and 't' (group commit: their requests share WAL records).
+ * Each writes its keys "k%010u" with increasing numbers from where the data
+ * ends, as a sequence of writes: the write that starts at key i covers
+ * write_size(i) keys, one (trine_put) or 2 to 5 (a trine_write batch, its
+ * durability the database's or BUFFERED, SYNC_DATA or SYNC_ALL for that
+ * write). A callback on each write's future sends the write's last key
+ * number down a pipe when it completes TRINE_OK: that is the
+ * acknowledgement. After each write the writer thread also sends, when it
+ * has grown, the child's stats.compactions (merges finished since its open,
+ * the open's own included) tagged PROGRESS_BIT: the parent counts the kills
+ * of children that had compacted.
  *
  * The parent kills the child (SIGKILL) once it has read a random number of
  * writer k's acknowledgements (seeded: TRINE_TEST_SEED replays; up to 300 in
@@ -33,8 +39,9 @@
  * acknowledged key among them. Unacknowledged keys may be present: the kill
  * can land between the write and its acknowledgement.
  *
- * A fresh database every CRASH_EPOCH (6) cycles keeps each cycle's reopen
- * and key check short.
+ * The parent reopens with the child's options, so its recovery flushes and
+ * compacts too. A fresh database every CRASH_EPOCH (6) cycles keeps each
+ * cycle's reopen and key check short.
  * TRINE_CRASH_CYCLES sets the number of cycles (default 180, scaled by
  * TRINE_TEST_SCALE); TRINE_CRASH_DIR the parent directory of the database
  * (default $TMPDIR or /tmp). CK_FORK=no runs it in-process.
@@ -51,6 +58,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +73,16 @@
 
 #define ACK_THREAD_BIT 0x80000000u /* set on acks of the second writer */
 #define HOLD_BIT 0x40000000u       /* callback argument only: hold after this ack */
+#define PROGRESS_BIT 0x20000000u   /* not an ack: the child's stats.compactions */
+#define PROGRESS_MAX 0x1fffffffu   /* key numbers and progress values stay below the tag bits */
 #define MAX_ACKS_BUFFERED 300
 #define MAX_ACKS_SYNCED 30
 #define CRASH_CYCLES 180
 #define CRASH_EPOCH 6             /* cycles per database (a multiple of 6: every mode, held or not) */
-#define CRASH_MEMTABLE 32768
+#define CRASH_MEMTABLE 8192
+#define CRASH_L0_COMPACTION 2      /* L0 tables that start a compaction */
+#define CRASH_TARGET_FILE 4096     /* compaction output tables (the minimum) */
+#define CRASH_LEVEL_BASE 4096      /* base level size (the minimum): levels below fill too */
 #define ACK_WAIT_MS 30000          /* no ack for this long: the child hangs */
 #define VALUE_MAX 64
 #define WRITE_MAX_KEYS 5
@@ -108,6 +121,18 @@ static const char *mode_name(trine_durability d) {
     return d == TRINE_SYNC_ALL ? "SYNC_ALL" : d == TRINE_SYNC_DATA ? "SYNC_DATA" : "BUFFERED";
 }
 
+/* The child's options, and the parent's for its reopen. */
+static trine_options crash_options(trine_durability d) {
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = d;
+    o.memtable_bytes = CRASH_MEMTABLE;
+    o.l0_compaction_files = CRASH_L0_COMPACTION;
+    o.target_file_bytes = CRASH_TARGET_FILE;
+    o.level_base_bytes = CRASH_LEVEL_BASE;
+    return o;
+}
+
 /* ---- child ---- */
 
 static int child_fd;           /* the acknowledgement pipe */
@@ -140,6 +165,31 @@ typedef struct child_writer {
     uint32_t start;
     uint32_t tag;
 } child_writer;
+
+/* The highest stats.compactions reported; both writer threads raise it. */
+static _Atomic uint64_t child_compactions_sent;
+
+/* Reports stats.compactions to the parent when it has grown since the last
+ * report (of either thread). Runs on a writer thread, after its wait. The
+ * two threads' reports may reach the pipe out of order: the parent keeps
+ * the highest. */
+static void report_progress(trine_db *db) {
+    trine_stats s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    trine_status st = trine_stats_get(db, &s);
+    if (st != TRINE_OK)
+        child_fail("stats", st, trine_last_error());
+    uint64_t seen = atomic_load(&child_compactions_sent);
+    do {
+        if (seen >= s.compactions)
+            return; /* nothing new, or the other thread reported as much */
+    } while (!atomic_compare_exchange_weak(&child_compactions_sent, &seen, s.compactions));
+    uint32_t msg = PROGRESS_BIT | (uint32_t)(s.compactions < PROGRESS_MAX ? s.compactions : PROGRESS_MAX);
+    /* 4 bytes < PIPE_BUF: written whole beside the acks of the callbacks. */
+    if (write(child_fd, &msg, sizeof msg) != (ssize_t)sizeof msg)
+        _exit(4);
+}
 
 static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_t n) {
     char key[16], value[VALUE_MAX];
@@ -187,7 +237,10 @@ static void *child_write_loop(void *arg) {
         if (st != TRINE_OK)
             child_fail("write", st, trine_future_message(f));
         trine_future_free(f);
+        report_progress(w->db);
         i = last + 1;
+        if (i >= PROGRESS_MAX)
+            child_fail("write", TRINE_INVALID, "key numbers reached the progress tag bits");
     }
     return NULL;
 }
@@ -196,10 +249,7 @@ static void child_main(const char *dir, trine_durability d, uint32_t kstart, uin
                        int fd) {
     child_fd = fd;
     child_hold_at = hold_at;
-    trine_options o;
-    trine_options_init(&o);
-    o.durability = d;
-    o.memtable_bytes = CRASH_MEMTABLE;
+    trine_options o = crash_options(d);
     trine_db *db = NULL;
     trine_status st = trine_open_sync(dir, &o, &db);
     if (st != TRINE_OK)
@@ -341,6 +391,8 @@ static void reset_dir(const char *dir) {
 typedef struct crash_totals {
     uint64_t acks, kacks, tacks, held_cycles, unacked_present, max_cycle_acks;
     uint64_t table_cycles, tables; /* cycles whose killed child left tables; tables left in all */
+    uint64_t compaction_cycles;    /* kills of children that had finished a compaction */
+    uint64_t compactions;          /* compactions those children reported, in all */
 } crash_totals;
 
 /* NNNNNN.sst files in dir: what the killed child's flushes (and its
@@ -399,6 +451,7 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
         close(fds[1]);
 
         ack_state ka = {.prefix = 'k', .next = kstart}, ta = {.prefix = 't', .next = tstart};
+        uint32_t child_compactions = 0; /* the highest the child reported */
         bool killed = false, child_gone = false;
         for (;;) {
             if (!killed && ka.acks >= target) {
@@ -424,6 +477,12 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
             if (n < 0 && errno == EINTR)
                 continue;
             ck_assert_msg(n == (ssize_t)sizeof ack, "cycle %u: short read of an ack (%zd bytes)", c, n);
+            if (ack & PROGRESS_BIT) {
+                uint32_t value = ack & ~PROGRESS_BIT;
+                if (value > child_compactions)
+                    child_compactions = value;
+                continue;
+            }
             ack_take(ack & ACK_THREAD_BIT ? &ta : &ka, ack & ~ACK_THREAD_BIT, c);
         }
         close(fds[0]);
@@ -448,25 +507,26 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
         unsigned tables = count_tables(dir);
         tot.tables += tables;
         tot.table_cycles += tables > tables_before;
+        tot.compaction_cycles += child_compactions > 0;
+        tot.compactions += child_compactions;
 
-        trine_options vo;
-        trine_options_init(&vo);
-        vo.memtable_bytes = CRASH_MEMTABLE;
+        trine_options vo = crash_options(TRINE_SYNC_ALL);
         trine_db *db = NULL;
         trine_status st = trine_open_sync(dir, &vo, &db);
-        ck_assert_msg(st == TRINE_OK, "cycle %u (%s, killed after %" PRIu32 " acks): reopen: %s (%s)", c, mode_name(d),
-                      ka.acks, trine_status_name(st), trine_last_error());
+        ck_assert_msg(st == TRINE_OK, "cycle %u (%s, killed after %" PRIu32 " acks, %" PRIu32 " compactions): reopen: "
+                      "%s (%s); database left in %s", c, mode_name(d), ka.acks, child_compactions,
+                      trine_status_name(st), trine_last_error(), dir);
         writer_check kc, tc;
         check_writer(db, 'k', kstart, &ka, &kc);
         check_writer(db, 't', tstart, &ta, &tc);
         st = trine_close_sync(db);
         ck_assert_msg(st == TRINE_OK, "cycle %u: close: %s (%s)", c, trine_status_name(st), trine_last_error());
         if (kc.lost || kc.holes || kc.bad_value || kc.torn || tc.lost || tc.holes || tc.bad_value || tc.torn) {
-            ck_abort_msg("cycle %u (%s, %s, killed after %" PRIu32 "+%" PRIu32 " acks): writer k: %s; writer t: %s; "
-                         "database left in %s",
+            ck_abort_msg("cycle %u (%s, %s, killed after %" PRIu32 "+%" PRIu32 " acks and %" PRIu32 " compactions): "
+                         "writer k: %s; writer t: %s; database left in %s",
                          c, mode_name(d), held ? "writer held after the last ack" : "running", ka.acks, ta.acks,
-                         kc.first_problem[0] ? kc.first_problem : "ok", tc.first_problem[0] ? tc.first_problem : "ok",
-                         dir);
+                         child_compactions, kc.first_problem[0] ? kc.first_problem : "ok",
+                         tc.first_problem[0] ? tc.first_problem : "ok", dir);
         }
         tot.unacked_present += (kc.count - (ka.any ? ka.max + 1 : kstart)) + (tc.count - (ta.any ? ta.max + 1 : tstart));
         kstart = kc.count;
@@ -476,13 +536,17 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
     fprintf(stderr,
             "crash: %u cycles (%" PRIu64 " held), %" PRIu64 " acks (%" PRIu64 " writer k, %" PRIu64
             " writer t, at most %" PRIu64 " in a cycle), %" PRIu64 " unacknowledged keys survived, %" PRIu64
-            " cycles killed a child that had written tables (%" PRIu64 " tables on disk at the kills), %.1f ms/cycle\n",
+            " cycles killed a child that had written tables (%" PRIu64 " tables on disk at the kills), %" PRIu64
+            " killed a child that had compacted (%" PRIu64 " compactions reported), %.1f ms/cycle\n",
             cycles, tot.held_cycles, tot.acks, tot.kacks, tot.tacks, tot.max_cycle_acks, tot.unacked_present,
-            tot.table_cycles, tot.tables, cycles ? ms / cycles : 0.0);
+            tot.table_cycles, tot.tables, tot.compaction_cycles, tot.compactions, cycles ? ms / cycles : 0.0);
     /* The memtable is small enough that children flush: kills land around
      * flushes (table writes, MANIFEST edits, WAL deletions) too. */
     ck_assert_msg(cycles < 12 || tot.table_cycles > 0, "%u cycles and no child ever flushed: the kills never met a "
                   "flush", cycles);
+    /* And compactions: L0 tables from flushes and recoveries start them. */
+    ck_assert_msg(cycles < 12 || tot.compaction_cycles > 0, "%u cycles and no killed child had compacted: the kills "
+                  "never met a compaction", cycles);
     ck_assert_msg(cycles == 0 || tot.kacks > 0, "%u cycles and not one acknowledged write: nothing was tested",
                   cycles);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -29,6 +29,7 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_verify_tcase());
     suite_add_tcase(s, dur_repair_tcase());
     suite_add_tcase(s, dur_flush_tcase());
+    suite_add_tcase(s, dur_compact_tcase());
     return s;
 }
 
