@@ -39,7 +39,9 @@ TCase *api_misc_tcase(void);
 TCase *api_backpressure_tcase(void);
 TCase *api_papercuts_tcase(void);
 TCase *api_memory_tcase(void); /* api_memory.c: peak RSS under memory_limit_bytes */
-TCase *api_compact_tcase(void);
+TCase *api_compact_tcase(void);       /* api_compact*.c share api_compact.h and */
+TCase *api_compact_model_tcase(void); /* api_compact_support.c (which adds no TCase) */
+TCase *api_compact_storm_tcase(void);
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)

@@ -25,6 +25,8 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_papercuts_tcase());
     suite_add_tcase(s, api_memory_tcase());
     suite_add_tcase(s, api_compact_tcase());
+    suite_add_tcase(s, api_compact_model_tcase());
+    suite_add_tcase(s, api_compact_storm_tcase());
     return s;
 }
 

@@ -17,5 +17,6 @@ TCase *table_iiter_tcase(void);   /* iiter_test.c: internal iterators, merging *
 TCase *table_dbiter_tcase(void);  /* dbiter_test.c: the user view over them */
 TCase *table_version_tcase(void); /* version_test.c: versions and point reads */
 TCase *table_tcache_tcase(void);  /* tcache_test.c: the table cache */
+TCase *table_pick_tcase(void);    /* table_pick.c: the compaction picker */
 
 #endif
