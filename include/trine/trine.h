@@ -377,6 +377,14 @@ typedef struct trine_options {
                                      sized between this and 10x it (levels
                                      are sized from the last one up, fanout
                                      10); 0 = 256 MiB */
+    bool mmap_reads;              /* read table files through read-only
+                                     mappings instead of pread (native
+                                     storage): a block missing from the block
+                                     cache costs a copy from the page cache,
+                                     no system call. The mapped pages count in
+                                     the process's resident size (page cache
+                                     the kernel may drop), so peak RSS grows
+                                     with the data read. Default false */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */

@@ -82,6 +82,8 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     /* 2^4 shards; up to half of the cache for index and filter partitions. */
     t->block_cache = trine__block_cache_new(o->block_cache_bytes, 4, 0.5);
     t->table_cache = t->block_cache ? trine__table_cache_new(vfs, dir, o->max_open_tables, t->block_cache) : NULL;
+    if (t->table_cache)
+        trine__table_cache_set_mmap(t->table_cache, o->mmap_reads);
     if (!t->table_cache) {
         if (t->block_cache)
             trine__block_cache_free(t->block_cache);

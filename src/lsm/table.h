@@ -118,6 +118,11 @@ typedef struct trine__table trine__table;
 trine_status trine__table_open(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
                                trine__table **out, trine__err *err);
 void trine__table_close(trine__table *t);
+/* From now on reads t's blocks through a read-only mapping of its file when
+ * the VFS can map it (posix); otherwise nothing changes. Call before t is
+ * shared. Mapped pages of the file count in the process's resident size
+ * (they are page cache, which the kernel may drop). */
+void trine__table_map(trine__table *t);
 const trine__table_props *trine__table_props_of(const trine__table *t);
 
 typedef enum trine__table_lookup {

@@ -88,6 +88,7 @@ struct trine__table_cache {
     unsigned shard_bits;
     tc_shard *shards;
     atomic_size_t open;
+    bool mmap; /* trine__table_cache_set_mmap */
 };
 
 static uint64_t mix(uint64_t x) {
@@ -215,6 +216,8 @@ static trine_status open_entry(trine__table_cache *tc, uint64_t number, uint64_t
                             size, path);
     if (st == TRINE_OK)
         st = trine__table_open(e->file, e->path, size, tc->bc, &e->table, err);
+    if (st == TRINE_OK && tc->mmap)
+        trine__table_map(e->table);
     if (st != TRINE_OK) {
         if (e->file)
             trine__file_close(e->file, &sub);
@@ -421,3 +424,5 @@ void trine__table_cache_stats_get(trine__table_cache *tc, trine__table_cache_sta
     }
     out->open = trine__table_cache_open_count(tc);
 }
+
+void trine__table_cache_set_mmap(trine__table_cache *tc, bool on) { tc->mmap = on; }

@@ -76,6 +76,9 @@ void trine__table_cache_release(trine__table_cache *tc, trine__table_handle *h);
  * acquire opens the file afresh). Also drops the table's blocks from the
  * block cache when it closes. */
 void trine__table_cache_evict(trine__table_cache *tc, uint64_t number);
+/* Tables opened from now on read through a mapping of their file
+ * (trine__table_map). Set before the cache is shared. */
+void trine__table_cache_set_mmap(trine__table_cache *tc, bool on);
 /* Tables open now, pinned or not. */
 size_t trine__table_cache_open_count(const trine__table_cache *tc);
 /* Counters summed over the shards, a shard locked at a time. */

@@ -9,6 +9,7 @@ struct trine__table {
     trine__file *file;
     const char *name;
     uint64_t file_size;
+    const uint8_t *map;        /* the file mapped (posix), or NULL: read_at */
     trine__block_cache *cache; /* NULL: blocks are read into owned buffers */
     uint64_t owner;            /* this table's key space in the cache */
     trine__table_props props;

@@ -29,17 +29,24 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         return trine__err_set(err, TRINE_CORRUPTION, "%s: block handle (offset %" PRIu64 ", %" PRIu64
                               " bytes) runs past the table's blocks", t->name, h.offset, h.size);
     size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
-    size_t got = 0;
-    trine_status st = trine__file_read_at(t->file, h.offset, buf, n, &got, err);
-    if (st == TRINE_OK && got != n)
-        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it", t->name,
-                            h.offset);
-    uint8_t type = buf[h.size];
+    /* Mapped: the stored bytes are read in place (checked, then copied or
+     * decompressed into the block's own buffer). Else read into buf. */
+    uint8_t *buf = NULL;
+    const uint8_t *stored = t->map ? t->map + h.offset : NULL;
+    trine_status st = TRINE_OK;
+    if (!stored) {
+        if (!(buf = malloc(n ? n : 1)))
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
+        size_t got = 0;
+        st = trine__file_read_at(t->file, h.offset, buf, n, &got, err);
+        if (st == TRINE_OK && got != n)
+            st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it",
+                                t->name, h.offset);
+        stored = buf;
+    }
+    uint8_t type = st == TRINE_OK ? stored[h.size] : 0;
     if (st == TRINE_OK &&
-        trine__get_u64le(buf + h.size + 1) != trine__block_checksum(buf, (size_t)h.size, type, h.offset))
+        trine__get_u64le(stored + h.size + 1) != trine__block_checksum(stored, (size_t)h.size, type, h.offset))
         st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
                             h.offset);
     if (st != TRINE_OK) {
@@ -47,6 +54,11 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         return st;
     }
     if (type == TRINE__TABLE_COMPRESS_NONE) {
+        if (!buf) {
+            if (!(buf = malloc(h.size ? (size_t)h.size : 1)))
+                return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
+            memcpy(buf, stored, (size_t)h.size);
+        }
         *out = buf;
         *len = (size_t)h.size;
         return TRINE_OK;
@@ -56,7 +68,7 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": compression type %u is unknown",
                               t->name, h.offset, (unsigned)type);
     }
-    unsigned long long raw = ZSTD_getFrameContentSize(buf, (size_t)h.size);
+    unsigned long long raw = ZSTD_getFrameContentSize(stored, (size_t)h.size);
     uint8_t *dst = NULL;
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > MAX_RAW_BLOCK) {
         st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": bad zstd frame header", t->name,
@@ -66,8 +78,8 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
     } else {
         /* A pooled context: creating one per block costs 4x the work. */
         ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : ZSTD_createDCtx();
-        size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, (size_t)raw, buf, (size_t)h.size)
-                        : ZSTD_decompress(dst, (size_t)raw, buf, (size_t)h.size);
+        size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, (size_t)raw, stored, (size_t)h.size)
+                        : ZSTD_decompress(dst, (size_t)raw, stored, (size_t)h.size);
         if (t->cache)
             trine__block_cache_dctx_give(t->cache, dctx);
         else
@@ -540,4 +552,9 @@ bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t
     if (target != stack)
         free(target);
     return may || st != TRINE_OK;
+}
+
+void trine__table_map(trine__table *t) {
+    if (!t->map)
+        t->map = trine__file_map(t->file, t->file_size); /* NULL: read_at goes on */
 }

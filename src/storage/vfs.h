@@ -109,6 +109,12 @@ typedef struct trine__vfs_ops {
 
     /* Optional (NULL = the path copied): see trine__vfs_canonical. */
     char *(*canonical)(trine__vfs *v, const char *path, trine__err *err);
+
+    /* Optional (NULL = not supported): the first size bytes of a file that
+     * no one will change again (a finished table), mapped read-only for the
+     * handle's life; unmapped by close. NULL when the backend cannot map it
+     * (the caller then reads with read_at): never an error. */
+    const uint8_t *(*map)(trine__file *f, uint64_t size);
 } trine__vfs_ops;
 
 /* Every backend's object starts with this. */
@@ -142,6 +148,7 @@ static inline trine_status trine__vfs_sync_dir(trine__vfs *v, const char *dir, t
 static inline trine_status trine__vfs_lock(trine__vfs *v, const char *path, bool shared, trine__file **out, trine__err *err) { return v->ops->lock(v, path, shared, out, err); }
 static inline trine_status trine__vfs_unlock(trine__file *lock, trine__err *err) { return lock->vfs->ops->unlock(lock, err); }
 static inline void trine__vfs_destroy(trine__vfs *v) { if (v) v->ops->destroy(v); }
+static inline const uint8_t *trine__file_map(trine__file *f, uint64_t size) { return f->vfs->ops->map ? f->vfs->ops->map(f, size) : NULL; }
 
 /* Resolves path to an absolute canonical form (posix: realpath of the
  * directory, which must exist: else TRINE_NOT_FOUND) for the in-process open

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ typedef struct posix_file {
     int fd;
     int flags;  /* TRINE__OPEN_* (0 for a lock handle) */
     char *path; /* as given, for messages */
+    void *map;  /* posix_map's mapping, or NULL */
+    size_t map_len;
 } posix_file;
 
 static trine_status posix_file_new(trine__vfs *v, const char *path, int fd, int flags,
@@ -97,6 +100,8 @@ static trine_status posix_open(trine__vfs *v, const char *path, int flags, trine
 static trine_status posix_close(trine__file *f, trine__err *err) {
     posix_file *pf = (posix_file *)f;
     trine_status st = TRINE_OK;
+    if (pf->map)
+        munmap(pf->map, pf->map_len);
     if (close(pf->fd) != 0 && errno != EINTR)
         st = trine__vfs_errno(err, errno, "close", pf->path, NULL);
     free(pf->path);
@@ -305,6 +310,25 @@ static trine_status posix_lock(trine__vfs *v, const char *path, bool shared, tri
 /* Closing the descriptor drops the flock. */
 static trine_status posix_unlock(trine__file *lock, trine__err *err) { return posix_close(lock, err); }
 
+/* Tables are read through a mapping: a block that is not cached costs a
+ * copy from the page cache instead of a pread system call. Only when the
+ * file really holds size bytes (a mapping past the end would fault). */
+static const uint8_t *posix_map(trine__file *f, uint64_t size) {
+    posix_file *pf = (posix_file *)f;
+    if (pf->map)
+        return size <= pf->map_len ? pf->map : NULL;
+    struct stat st;
+    if (!(pf->flags & TRINE__OPEN_READ) || size == 0 || size > SIZE_MAX || fstat(pf->fd, &st) != 0 ||
+        (uint64_t)st.st_size < size)
+        return NULL;
+    void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, pf->fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    pf->map = p;
+    pf->map_len = (size_t)size;
+    return p;
+}
+
 static void posix_destroy(trine__vfs *v) { free(v); }
 
 static char *posix_canonical(trine__vfs *v, const char *path, trine__err *err) {
@@ -333,6 +357,7 @@ static const trine__vfs_ops posix_ops = {
     .unlock = posix_unlock,
     .destroy = posix_destroy,
     .canonical = posix_canonical,
+    .map = posix_map,
 };
 
 trine__vfs *trine__vfs_posix_new(trine__err *err) {
