@@ -237,6 +237,8 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
             goto fail;
         }
         rec.wal = NULL; /* the writer owns it now */
+        if (db->fstate)
+            trine__flusher_kick(db); /* compactions hand versions to the writer: only now */
     }
     trine__recovered_free(&rec);
     *out = db;

@@ -95,7 +95,7 @@ static void fill_shape(trine_db *db, trine_stats *s) {
         s->level_files[l] = v->nfiles[l];
         s->level_bytes[l] = v->bytes[l];
     }
-    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes};
+    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
     s->pending_compaction_bytes = trine__compaction_pending_bytes(v, &lim);
 }
 

@@ -579,7 +579,9 @@ static bool dispatch(trine_db *db, trine__version *v, trine__compaction *p, wait
 }
 
 static trine__compaction_limits limits_of(const trine_db *db) {
-    return (trine__compaction_limits){db->opts.l0_compaction_files, db->opts.level_base_bytes};
+    uint32_t batch = db->opts.l0_slowdown_files / 2;
+    return (trine__compaction_limits){db->opts.l0_compaction_files, db->opts.level_base_bytes,
+                                      batch > db->opts.l0_compaction_files ? batch : 0};
 }
 
 void trine__compactor_schedule(trine_db *db, trine__version *v) {

@@ -459,12 +459,6 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
         trine__flusher_stop(db);
         return st;
     }
-    /* A reopened database may already owe compaction. */
-    fmsg_barrier *kick = calloc(1, sizeof *kick);
-    if (kick) {
-        kick->hdr.type = FMSG_KICK;
-        trine__actor_send(&db->flusher, &kick->hdr);
-    }
     return TRINE_OK;
 }
 
@@ -479,6 +473,14 @@ bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next,
     m->last_seq = last_seq;
     trine__actor_send(&db->flusher, &m->hdr);
     return true;
+}
+
+void trine__flusher_kick(trine_db *db) {
+    fmsg_barrier *kick = calloc(1, sizeof *kick);
+    if (kick) { /* out of memory: the next flush picks instead */
+        kick->hdr.type = FMSG_KICK;
+        trine__actor_send(&db->flusher, &kick->hdr);
+    }
 }
 
 bool trine__flusher_finish_via_writer(trine_db *db, trine_future *f) {

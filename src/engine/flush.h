@@ -42,6 +42,9 @@ bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next,
  * compact: then runs a manual compaction and completes f after it
  * (trine_compact). */
 bool trine__flusher_barrier(trine_db *db, trine_future *f, bool compact);
+/* After the writer has started (a compaction hands its version to the
+ * writer): pick what a reopened database already owes. */
+void trine__flusher_kick(trine_db *db);
 /* Writer side: sends a trine_compact future back (COMPACT_FINISH). */
 bool trine__flusher_finish(trine_db *db, trine_future *f);
 

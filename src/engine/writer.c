@@ -296,7 +296,7 @@ static int stall_reason(trine__writer *w, uint64_t *value) {
         *value = v->nfiles[0];
         return TRINE__STALL_L0;
     }
-    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes};
+    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
     uint64_t pending = trine__compaction_pending_bytes(v, &lim);
     if (pending >= db->opts.pending_compaction_bytes_stop) {
         *value = pending;

@@ -48,15 +48,31 @@ static double level_score(const trine__version *v, int l, const uint64_t *target
     return (double)bytes / (double)(target[l] ? target[l] : 1);
 }
 
-static double l0_score(const trine__version *v, const trine__compaction_limits *lim) {
-    return (double)v->nfiles[0] / (double)(lim->l0_trigger ? lim->l0_trigger : 1);
+/* Where L0 goes: the first non-empty level above the base level (its data
+ * is older than L0's, so L0 must land above it), else the base level. */
+static int l0_output(const trine__version *v, int base) {
+    for (int l = 1; l < base; l++)
+        if (v->nfiles[l])
+            return l;
+    return base;
+}
+
+static double l0_score(const trine__version *v, const trine__compaction_limits *lim, int base) {
+    double s = (double)v->nfiles[0] / (double)(lim->l0_trigger ? lim->l0_trigger : 1);
+    if (s >= 1.0 && v->nfiles[0] < lim->l0_batch_files) {
+        uint64_t out = v->bytes[l0_output(v, base)];
+        double batch = (double)v->bytes[0] * FANOUT / (double)(out ? out : 1);
+        if (batch < 1.0)
+            s = batch; /* a small batch into a large level: wait for more */
+    }
+    return s;
 }
 
 double trine__compaction_max_score(const trine__version *v, const trine__compaction_limits *lim) {
     uint64_t target[TRINE__LEVELS];
     int base;
     trine__compaction_targets(v, lim, target, &base);
-    double best = l0_score(v, lim);
+    double best = l0_score(v, lim, base);
     for (int l = 1; l < LAST; l++) {
         double s = level_score(v, l, target, base, lim, NULL, 0);
         if (s > best)
@@ -125,14 +141,7 @@ static bool pick_l0(const trine__version *v, int base, const uint64_t *busy, siz
     size_t n0 = v->nfiles[0];
     if (n0 == 0 || any_busy(v->files[0], 0, n0, busy, nbusy))
         return false;
-    /* Data in a level above the base level is older than L0's: L0 must land
-     * above it, in the first non-empty level. */
-    int out = base;
-    for (int l = 1; l < base; l++)
-        if (v->nfiles[l]) {
-            out = l;
-            break;
-        }
+    int out = l0_output(v, base);
     const trine__table_meta *f = v->files[0];
     size_t lo = 0, hi = 0;
     for (size_t i = 1; i < n0; i++) {
@@ -192,7 +201,7 @@ bool trine__compaction_pick(const trine__version *v, const trine__compaction_lim
     int base;
     trine__compaction_targets(v, lim, target, &base);
     double score[TRINE__LEVELS];
-    score[0] = l0_score(v, lim);
+    score[0] = l0_score(v, lim, base);
     for (int l = 1; l < LAST; l++)
         score[l] = level_score(v, l, target, base, lim, busy, nbusy);
     /* Highest score first; a level whose candidates are all busy yields to

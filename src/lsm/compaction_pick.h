@@ -9,7 +9,10 @@
  * therefore compacts L0 straight into L6, and levels appear above it as
  * the data grows.
  *
- * Scores: L0 scores files / l0_compaction_files; L1..L5 score bytes /
+ * Scores: L0 scores files / l0_compaction_files (held below 1, up to
+ * l0_batch_files tables, while L0's bytes are under a tenth of its output
+ * level's, so each L0 merge brings the level enough new data to be worth
+ * rewriting it); L1..L5 score bytes /
  * target (a level above the base level that holds data scores at least 1
  * so it drains). The highest score >= 1 wins. L0 compactions take every L0
  * table (their ranges overlap) plus the tables of the output level that
@@ -36,6 +39,11 @@
 typedef struct trine__compaction_limits {
     uint32_t l0_trigger;        /* l0_compaction_files */
     uint64_t level_base_bytes;
+    /* Below this many L0 tables (0 = never), L0 waits past the trigger
+     * until its bytes reach a tenth of its output level's: merging a small
+     * batch into a large level rewrites the level for little new data.
+     * The engine passes half of l0_slowdown_files. */
+    uint32_t l0_batch_files;
 } trine__compaction_limits;
 
 /* A picked compaction. inputs point into the version it was picked from

@@ -739,6 +739,54 @@ START_TEST(pick_nothing_to_do) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* (j) L0 waits for a batch worth merging into a large level                */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(pick_l0_batch) {
+    /* L6 holds 2.5 x level_base (base level 6); 4 L0 tables of 0.05 each
+     * (0.2 in all) are past the trigger but under a tenth of L6 (0.25). */
+    trine__version_edit e = {0};
+    pk_add(&e, 6, 1, PK_M(0.5), "a00", "a19");
+    pk_add(&e, 6, 2, PK_M(2.0), "b00", "b19");
+    pk_add_seq(&e, 0, 10, PK_M(0.05), "a05", "a10", 100);
+    pk_add_seq(&e, 0, 11, PK_M(0.05), "a03", "b09", 200);
+    pk_add_seq(&e, 0, 12, PK_M(0.05), "a01", "a02", 300);
+    pk_add_seq(&e, 0, 13, PK_M(0.05), "b15", "b16", 400);
+    trine__version *v = pk_version(&e);
+    trine__compaction_limits batch = {.l0_trigger = 4, .level_base_bytes = PK_BASE, .l0_batch_files = 10};
+    PK_EXPECT_NONE(v, &batch, NULL, 0, "4 small L0 tables over a large L6, batching up to 10 tables");
+    /* Without batching (0) the trigger alone decides. */
+    PK_EXPECT(v, &pk_lim, NULL, 0, 0, 6, false, 1.0, "L0:13,12,11,10 L6:1,2", "4 L0 tables, no batching");
+    /* Reaching l0_batch_files tables ends the wait, whatever the bytes. */
+    trine__compaction_limits batch4 = {.l0_trigger = 4, .level_base_bytes = PK_BASE, .l0_batch_files = 4};
+    PK_EXPECT(v, &batch4, NULL, 0, 0, 6, false, 1.0, "L0:13,12,11,10 L6:1,2", "4 L0 tables, batch of 4");
+    trine__version_unref(v);
+    /* A fifth table brings L0 to 0.3, over a tenth of L6: it goes. */
+    e = (trine__version_edit){0};
+    pk_add(&e, 6, 1, PK_M(0.5), "a00", "a19");
+    pk_add(&e, 6, 2, PK_M(2.0), "b00", "b19");
+    pk_add_seq(&e, 0, 10, PK_M(0.05), "a05", "a10", 100);
+    pk_add_seq(&e, 0, 11, PK_M(0.05), "a03", "b09", 200);
+    pk_add_seq(&e, 0, 12, PK_M(0.05), "a01", "a02", 300);
+    pk_add_seq(&e, 0, 13, PK_M(0.05), "b15", "b16", 400);
+    pk_add_seq(&e, 0, 14, PK_M(0.1), "a00", "a01", 500);
+    v = pk_version(&e);
+    PK_EXPECT(v, &batch, NULL, 0, 0, 6, false, 1.25, "L0:14,13,12,11,10 L6:1,2",
+              "5 L0 tables holding over a tenth of L6");
+    trine__version_unref(v);
+    /* An empty output level never makes L0 wait. */
+    e = (trine__version_edit){0};
+    pk_add_seq(&e, 0, 10, PK_M(0.01), "a05", "a10", 100);
+    pk_add_seq(&e, 0, 11, PK_M(0.01), "a03", "b09", 200);
+    pk_add_seq(&e, 0, 12, PK_M(0.01), "a01", "a02", 300);
+    pk_add_seq(&e, 0, 13, PK_M(0.01), "b15", "b16", 400);
+    v = pk_version(&e);
+    PK_EXPECT(v, &batch, NULL, 0, 0, 6, false, 1.0, "L0:13,12,11,10", "4 L0 tables, empty tree");
+    trine__version_unref(v);
+}
+END_TEST
+
 TCase *table_pick_tcase(void) {
     TCase *tc = tcase_create("pick");
     tcase_set_timeout(tc, 30); /* a few dozen small versions: milliseconds */
@@ -751,5 +799,6 @@ TCase *table_pick_tcase(void) {
     tcase_add_test(tc, pick_all_tables);
     tcase_add_test(tc, pick_pending_bytes);
     tcase_add_test(tc, pick_nothing_to_do);
+    tcase_add_test(tc, pick_l0_batch);
     return tc;
 }
