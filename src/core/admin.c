@@ -24,11 +24,13 @@ trine_future *trine_flush(trine_db *db) {
     return f;
 }
 
-trine_status trine_flush_sync(trine_db *db) {
+/* The _sync twin of a maintenance call: waits for call(db) and passes its
+ * status and message on (trine_last_error). */
+static trine_status wait_for(trine_db *db, trine_future *(*call)(trine_db *), const char *name) {
     if (trine__thread_is_engine())
-        return trine__last_error_set(TRINE_INVALID, "trine_flush_sync called from an engine thread (a callback) "
-                                                    "would deadlock; use trine_flush");
-    trine_future *f = trine_flush(db);
+        return trine__last_error_set(TRINE_INVALID, "%s_sync called from an engine thread (a callback) "
+                                                    "would deadlock; use %s", name, name);
+    trine_future *f = call(db);
     if (!f)
         return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
     trine_status st = trine_future_wait(f);
@@ -37,6 +39,8 @@ trine_status trine_flush_sync(trine_db *db) {
     trine_future_free(f);
     return st;
 }
+
+trine_status trine_flush_sync(trine_db *db) { return wait_for(db, trine_flush, "trine_flush"); }
 
 trine_future *trine_compact(trine_db *db) {
     trine__err err;
@@ -58,16 +62,4 @@ trine_future *trine_compact(trine_db *db) {
     return f;
 }
 
-trine_status trine_compact_sync(trine_db *db) {
-    if (trine__thread_is_engine())
-        return trine__last_error_set(TRINE_INVALID, "trine_compact_sync called from an engine thread (a callback) "
-                                                    "would deadlock; use trine_compact");
-    trine_future *f = trine_compact(db);
-    if (!f)
-        return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
-    trine_status st = trine_future_wait(f);
-    if (st != TRINE_OK)
-        trine__last_error_set(st, "%s", trine_future_message(f));
-    trine_future_free(f);
-    return st;
-}
+trine_status trine_compact_sync(trine_db *db) { return wait_for(db, trine_compact, "trine_compact"); }

@@ -53,48 +53,10 @@ struct trine_iter {
     trine_entry entry; /* current entry, borrowed from the view */
 };
 
-/* A table-cache handle released when its table iterator is freed. */
-typedef struct table_ref {
-    trine__table_cache *tc;
-    trine__table_handle *h;
-} table_ref;
-
-static void release_table(void *arg) {
-    table_ref *r = arg;
-    trine__table_cache_release(r->tc, r->h);
-    free(r);
-}
-
-/* cache_only: a table not open in the table cache is not opened; NULL
- * with *would_block set (err untouched). */
-static trine__iiter *open_table(trine__tables *tables, const trine__table_meta *m, bool cache_only,
-                                bool *would_block, trine__err *err) {
-    table_ref *r = malloc(sizeof *r);
-    if (!r) {
-        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
-        return NULL;
-    }
-    trine__table *t = NULL;
-    r->tc = tables->table_cache;
-    if (cache_only && !trine__table_cache_acquire_cached(r->tc, m->number, &t, &r->h)) {
-        *would_block = true;
-        free(r);
-        return NULL;
-    }
-    if (!cache_only && trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
-        free(r);
-        return NULL;
-    }
-    trine__iiter *it = trine__iiter_table(t, tables->seek_policy, release_table, r);
-    if (!it)
-        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
-    return it;
-}
-
 static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
     level_ctx *l = arg;
     bool unused = false;
-    return open_table(l->tables, &l->files[i], false, &unused, err);
+    return trine__tables_open_iter(l->tables, &l->files[i], false, &unused, err);
 }
 
 /* The merged internal iterator over everything s holds. cache_only: the L0
@@ -118,7 +80,7 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
         if (!(kids[k++] = trine__iiter_memtable(s->mems[i])))
             st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
     for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++) {
-        if (!(kids[k] = open_table(s->tables, &v->files[0][i], cache_only, would_block, err)))
+        if (!(kids[k] = trine__tables_open_iter(s->tables, &v->files[0][i], cache_only, would_block, err)))
             st = *would_block ? TRINE_BUSY : err->status;
         else
             k++;

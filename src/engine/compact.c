@@ -102,33 +102,9 @@ struct trine__compactor {
 
 /* ---- the merge (worker thread) ---- */
 
-typedef struct table_ref {
-    trine__table_cache *tc;
-    trine__table_handle *h;
-} table_ref;
-
-static void release_table(void *arg) {
-    table_ref *r = arg;
-    trine__table_cache_release(r->tc, r->h);
-    free(r);
-}
-
 static trine__iiter *open_table(trine_db *db, const trine__table_meta *m, trine__err *err) {
-    table_ref *r = malloc(sizeof *r);
-    if (!r) {
-        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a compaction input");
-        return NULL;
-    }
-    trine__table *t;
-    r->tc = db->tables->table_cache;
-    if (trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
-        free(r);
-        return NULL;
-    }
-    trine__iiter *it = trine__iiter_table(t, db->tables->seek_policy, release_table, r);
-    if (!it)
-        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a compaction input");
-    return it;
+    bool unused = false;
+    return trine__tables_open_iter(db->tables, m, false, &unused, err);
 }
 
 typedef struct level_src {

@@ -23,6 +23,7 @@
 #include "actors/runtime.h"
 #include "base/err.h"
 #include "lsm/block_cache.h"
+#include "lsm/iiter.h"
 #include "lsm/memtable.h"
 #include "lsm/table_cache.h"
 #include "lsm/version.h"
@@ -42,6 +43,11 @@ typedef struct trine__tables {
 trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o);
 void trine__tables_ref(trine__tables *t);
 void trine__tables_unref(trine__tables *t);
+/* An internal iterator over table m, holding a table-cache handle until it
+ * is freed. cache_only: a table not open in the cache is not opened; NULL
+ * with *would_block set (err untouched). Else NULL with err on failure. */
+trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, bool cache_only,
+                                      bool *would_block, trine__err *err);
 
 /* What readers see: the active memtable, the sealed ones newest first, and
  * the tables (a version). Immutable once published. Freed when its `refs`

@@ -102,3 +102,39 @@ void trine__tables_unref(trine__tables *t) {
     trine__block_cache_free(t->block_cache);
     free(t);
 }
+
+/* A table-cache handle released when its table iterator is freed. */
+typedef struct table_ref {
+    trine__table_cache *tc;
+    trine__table_handle *h;
+} table_ref;
+
+static void release_table(void *arg) {
+    table_ref *r = arg;
+    trine__table_cache_release(r->tc, r->h);
+    free(r);
+}
+
+trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, bool cache_only,
+                                      bool *would_block, trine__err *err) {
+    table_ref *r = malloc(sizeof *r);
+    if (!r) {
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
+        return NULL;
+    }
+    trine__table *t = NULL;
+    r->tc = tables->table_cache;
+    if (cache_only && !trine__table_cache_acquire_cached(r->tc, m->number, &t, &r->h)) {
+        *would_block = true;
+        free(r);
+        return NULL;
+    }
+    if (!cache_only && trine__table_cache_acquire(r->tc, m->number, m->size, &t, &r->h, err) != TRINE_OK) {
+        free(r);
+        return NULL;
+    }
+    trine__iiter *it = trine__iiter_table(t, tables->seek_policy, release_table, r);
+    if (!it)
+        trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
+    return it;
+}

@@ -713,11 +713,11 @@ START_TEST(test_compact_model_random) {
             r.name, OPS, (double)(api_now_ns() - t0) / 1e9, r.ref.count, manual, reopens, t.compactions,
             t.trivial_moves, t.tables_deleted, t.entries_dropped, t.max_levels_below_l0, t.level_seen,
             compact_levels_text(&last), last.write_amplification);
-    REQUIRE(t.compactions > (uint64_t)manual,
+    ck_assert_msg(t.compactions > (uint64_t)manual,
                   "%s seed %" PRIu64 ": %" PRIu64 " compactions in all, %ld of them manual: no background "
                   "compaction ran",
                   r.name, r.seed, t.compactions, manual);
-    REQUIRE(t.max_levels_below_l0 >= 2,
+    ck_assert_msg(t.max_levels_below_l0 >= 2,
                   "%s seed %" PRIu64 ": in %" PRIu64 " samples at most %d level(s) below L0 held tables at once "
                   "(levels seen: mask 0x%02" PRIx64 "); want the leveled shape with at least two",
                   r.name, r.seed, t.samples, t.max_levels_below_l0, t.level_seen);
