@@ -567,7 +567,7 @@ void trine__compactor_schedule(trine_db *db, trine__version *v) {
     if (atomic_load(&db->fatal) != 0) {
         waiter *w = c->manual_wait;
         c->manual_wait = NULL;
-        complete_waiters(w, TRINE_READ_ONLY, db->fatal_msg);
+        complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
         return;
     }
     if (c->manual_wait) {
@@ -637,7 +637,7 @@ static void job_done(trine_db *db, cjob *j) {
     trine_status st = j->status;
     trine__err err = j->err;
     if (st == TRINE_OK && atomic_load(&db->fatal) != 0)
-        st = trine__err_set(&err, TRINE_READ_ONLY, "%s", db->fatal_msg);
+        st = trine__err_set(&err, TRINE_READ_ONLY, "%s", trine__db_fatal_msg(db));
     bool durable = false;
     if (st == TRINE_OK)
         st = trine__flusher_install(db, &j->edit, NULL, &durable, &err);
@@ -657,7 +657,7 @@ static void job_done(trine_db *db, cjob *j) {
         if (st != TRINE_CLOSED && st != TRINE_READ_ONLY)
             trine__flusher_fail(db, "compaction failed", &err);
         complete_waiters(j->manual, st == TRINE_CLOSED ? TRINE_CLOSED : TRINE_READ_ONLY,
-                         st == TRINE_CLOSED ? err.msg : (atomic_load(&db->fatal) ? db->fatal_msg : err.msg));
+                         st == TRINE_CLOSED ? err.msg : (atomic_load(&db->fatal) ? trine__db_fatal_msg(db) : err.msg));
     }
     if (j->manual)
         c->manual_running = false;

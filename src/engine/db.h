@@ -172,4 +172,12 @@ struct trine_db {
  * caller wins); wakes a writer that waits for a flush. */
 void trine__db_set_fatal(trine_db *db, const trine__err *cause);
 
+/* The fatal text once it is readable: between the flag (1) and the message
+ * (2) another thread may still be writing it, so readers get a fixed text. */
+static inline const char *trine__db_fatal_msg(trine_db *db) {
+    if (atomic_load_explicit(&db->fatal, memory_order_acquire) == 2)
+        return db->fatal_msg;
+    return "database is read-only after a failed write (reopen to recover)";
+}
+
 #endif
