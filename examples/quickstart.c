@@ -4,7 +4,7 @@
  * Part 1, in memory (trine_options_memory): open, pipelined puts (several
  * futures in flight, then wait for them all), a get, a range scan walked
  * with trine_iter_next futures, a callback with trine_future_on_ready, a
- * prefix scan, a delete, close.
+ * prefix scan, a snapshot, a delete (the snapshot still sees the key), close.
  * Part 2, on disk: the same open/put/close in a fresh directory under /tmp,
  * reopened to show the value survived, then the directory is removed.
  *
@@ -230,16 +230,31 @@ static int memory_part(void) {
         goto out;
     }
 
+    /* A snapshot taken before the delete still sees user:1. */
+    trine_snapshot *snap = trine_snapshot_new(db);
+    if (snap == NULL) {
+        fprintf(stderr, "snapshot: %s\n", trine_last_error());
+        goto out;
+    }
     f = trine_delete(db, STR_ARG("user:1"));
     trine_status st = wait_checked(f, "delete", TRINE_OK);
     trine_future_free(f);
-    if (st != TRINE_OK) {
+    if (st == TRINE_OK)
+        printf("deleted user:1\n");
+    if (st != TRINE_OK || get_and_print(db, "user:1")) {
+        trine_snapshot_release(snap);
         goto out;
     }
-    printf("deleted user:1\n");
-    if (get_and_print(db, "user:1")) {
+    f = trine_snapshot_get(snap, NULL, STR_ARG("user:1"));
+    trine_snapshot_release(snap); /* the read was queued with its sequence */
+    st = wait_checked(f, "snapshot get user:1", TRINE_OK);
+    if (st != TRINE_OK || failed(trine_future_take_value(f, &v), f, "take_value")) {
+        trine_future_free(f);
         goto out;
     }
+    printf("snapshot get user:1 -> %.*s (taken before the delete)\n", (int)v.len, (const char *)v.data);
+    trine_value_free(&v);
+    trine_future_free(f);
     rc = 0;
 out:
     if (close_db(db)) {

@@ -2,7 +2,7 @@
  * sync_quickstart: the quickstart story with the blocking _sync calls.
  *
  * Part 1, in memory: open, put three users and two orders, get, range scan,
- * prefix scan, delete, close. Part 2, on disk: put in a fresh directory
+ * prefix scan, a snapshot, delete (the snapshot still sees the key), close. Part 2, on disk: put in a fresh directory
  * under /tmp, close, reopen, read it back, remove the directory.
  *
  * A _sync call returns its status; the detail text is in the calling
@@ -96,13 +96,29 @@ static int memory_part(void) {
         goto out;
     }
 
+    /* A snapshot taken before the delete still sees user:1. */
+    trine_snapshot *snap = trine_snapshot_new(db);
+    if (snap == NULL) {
+        fprintf(stderr, "snapshot: %s\n", trine_last_error());
+        goto out;
+    }
     if (failed(trine_delete_sync(db, STR_ARG("user:1")), "delete")) {
+        trine_snapshot_release(snap);
         goto out;
     }
     printf("deleted user:1\n");
     if (get_and_print(db, "user:1")) {
+        trine_snapshot_release(snap);
         goto out;
     }
+    trine_value old = {0};
+    trine_status sst = trine_snapshot_get_sync(snap, NULL, STR_ARG("user:1"), &old);
+    trine_snapshot_release(snap);
+    if (failed(sst, "snapshot get user:1")) {
+        goto out;
+    }
+    printf("snapshot get user:1 -> %.*s (taken before the delete)\n", (int)old.len, (const char *)old.data);
+    trine_value_free(&old);
     rc = 0;
 out:
     if (failed(trine_close_sync(db), "close")) {

@@ -53,8 +53,8 @@
  * Writes from different threads are ordered by their arrival at the writer.
  * A write is visible to every read that starts after its future completed.
  *
- * Features that arrive in later releases (SSTables, compaction, named buckets,
- * snapshots, transactions, blob files) are declared here with their final
+ * Features that arrive in later releases (named buckets, transactions, blob
+ * files) are declared here with their final
  * signatures; until then they return TRINE_UNSUPPORTED with a message naming
  * the missing feature. README.md has the status table.
  */
@@ -520,7 +520,11 @@ TRINE_API trine_range trine_range_until(const void *end, size_t el);            
 typedef struct trine_scan_options {
     bool lazy_values;                 /* values loaded by trine_iter_value_sync (blob files, later) */
     bool reverse;                     /* descending key order */
-    const trine_snapshot *snapshot;   /* NULL = latest (snapshots: later release) */
+    const trine_snapshot *snapshot;   /* NULL = latest; else the state at the snapshot
+                                         (of the same database: TRINE_INVALID otherwise,
+                                         or when it was released). The scan keeps that
+                                         view after the call: the snapshot may be
+                                         released while the iterator lives */
 } trine_scan_options;
 /** Sets the defaults (all zero). Optional: {0} is the same. NULL is a no-op. */
 TRINE_API void trine_scan_options_init(trine_scan_options *o);
@@ -705,17 +709,60 @@ TRINE_API trine_future *trine_write(trine_db *db, const trine_batch *b, const tr
 TRINE_API trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo);
 
 /* ------------------------------------------------------------------------ */
-/* Snapshots, readers, transactions (later release: TRINE_UNSUPPORTED/NULL) */
+/* Snapshots and snapshot-bound readers                                      */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * A snapshot of db: every read through it sees the database as it was when
+ * this returned (every write whose future had completed, none issued
+ * after), across flushes and compactions. Snapshots live in memory only: a
+ * reopen starts with none. O(1): a pin in a lock-free list that compaction
+ * reads, keeping the versions a pin can see. A snapshot holds no epoch
+ * section and no file, but the versions it pins stay on disk until it is
+ * released: release long-lived ones. Any thread; the handle is thread-safe.
+ * NULL on error (trine_last_error): TRINE_INVALID for a NULL db,
+ * TRINE_CLOSED while closing, TRINE_NO_MEMORY.
+ */
 TRINE_API trine_snapshot *trine_snapshot_new(trine_db *db);
+/**
+ * Releases s (NULL is a no-op). Allowed after the database closed. Releasing
+ * twice is reported through trine_last_error when detectable (the handle
+ * may already be freed: do not rely on it). Readers on s keep working only
+ * until their next call, which fails TRINE_INVALID.
+ */
 TRINE_API void trine_snapshot_release(trine_snapshot *s);
+/**
+ * Point reads at the snapshot, as trine_get / trine_get_sync. b: the bucket
+ * (NULL = the default bucket). TRINE_INVALID for a NULL, released or
+ * foreign snapshot or bucket; TRINE_CLOSED once its database closed.
+ */
 TRINE_API trine_future *trine_snapshot_get(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl);
 TRINE_API trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl, trine_value *out);
 
+/**
+ * A reader: point reads at s that lend the value instead of copying it.
+ * Takes a reference on s until trine_reader_free. One thread at a time (a
+ * second thread's concurrent call fails TRINE_INVALID). NULL on error
+ * (trine_last_error): s NULL or released, TRINE_NO_MEMORY.
+ */
 TRINE_API trine_reader *trine_reader_new(const trine_snapshot *s);
+/**
+ * Reads k at the reader's snapshot on the calling thread (never queued; it
+ * may read the disk). *out points at the value where it lies: in a
+ * memtable or in a table's data block, which the reader keeps alive (a
+ * memtable, a pinned block of the block cache) until its next call or
+ * trine_reader_free; then the bytes are gone. Zero-copy: stats
+ * reader_zero_copy counts the values lent in place. TRINE_NOT_FOUND for an
+ * absent or deleted key (*out zeroed); TRINE_INVALID for a bad argument or a
+ * released snapshot; TRINE_CLOSED after the close; table errors as trine_get.
+ */
 TRINE_API trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, size_t kl, trine_slice *out);
+/** Frees r and what it holds (NULL is a no-op). Allowed after the close. */
 TRINE_API void trine_reader_free(trine_reader *r);
+
+/* ------------------------------------------------------------------------ */
+/* Transactions (later release: TRINE_UNSUPPORTED/NULL)                     */
+/* ------------------------------------------------------------------------ */
 
 typedef struct trine_txn_options {
     uint32_t struct_size;
@@ -825,8 +872,11 @@ typedef struct trine_stats {
     uint64_t stall_pending, stall_pending_micros;     /* waits: pending_compaction_bytes_stop */
     uint64_t group_commit_sizes[17]; /* group commits by requests: [0] = 1, [1] = 2-3,
                                      [2] = 4-7, ... [16] = 65536 */
-    uint64_t live_snapshots;      /* snapshots held now (0 until snapshots arrive) */
+    uint64_t live_snapshots;      /* snapshots taken and not released */
     char background_error[256];   /* why the database turned read-only ("" if not) */
+    uint64_t reader_gets;         /* trine_reader_get calls */
+    uint64_t reader_zero_copy;    /* of those, values lent in place (a memtable or a
+                                     cached block), not copied */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -33,6 +33,18 @@ trine_status trine__db_close(trine_db *db, trine__err *err);
 trine_status trine__registry_acquire(const char *canon, bool shared, trine__err *err);
 void trine__registry_release(const char *canon, bool shared);
 
+/* Point reads at a horizon (kv.c): a snapshot's sequence, or
+ * TRINE__HORIZON_LATEST for the last sequence at the time of the read. */
+#define TRINE__HORIZON_LATEST UINT64_MAX
+trine_future *trine__get_at(trine_db *db, uint64_t horizon, const void *k, size_t kl, const char *call);
+trine_status trine__get_at_sync(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
+                                const char *call);
+
+/* A scan's or transaction's horizon from a snapshot of db (snapshot.c):
+ * TRINE_INVALID for a released or foreign snapshot, CLOSED after close. */
+trine_status trine__snapshot_horizon(const trine_snapshot *s, trine_db *db, uint64_t *horizon, trine__err *err,
+                                     const char *call);
+
 /* Validation shared by the API glue. */
 trine_status trine__check_key(const void *k, size_t kl, trine__err *err);
 trine_status trine__check_value(const void *v, size_t vl, trine__err *err);

@@ -12,6 +12,7 @@
 #include "engine/readers.h"
 #include "engine/recovery.h"
 #include "mvcc/epoch.h"
+#include "mvcc/snapshot.h"
 
 #define MEMORY_DIR "/trine-memory"
 
@@ -45,7 +46,9 @@ static void db_free(trine_db *db) {
     if (db->sched)
         trine__sched_free(db->sched);
     if (db->reclaim)
-        trine__epoch_record_retire(db->reclaim);
+        trine__epoch_record_retire(db->reclaim); /* runs deferred pin frees too */
+    trine__pins_close(db->pins); /* open's failure path; close closed it already */
+    trine__pins_unref(db->pins);
     trine__super_unref(atomic_load(&db->super));
     trine__tables_unref(db->tables);
     if (db->lock)
@@ -223,6 +226,10 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
             goto fail;
         }
         ck_ec32_init(&db->flushed_ec, 0);
+        if (!(db->pins = trine__pins_new(db, db->reclaim, trine__writer_poke))) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+            goto fail;
+        }
         atomic_store(&db->next_file, rec.next_file);
         if (rec.manifest && !db->no_flush) {
             st = trine__flusher_start(db, rec.version, rec.manifest_number, rec.manifest, rec.manifest_offset, err);
@@ -239,6 +246,11 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
         rec.wal = NULL; /* the writer owns it now */
         if (db->fstate)
             trine__flusher_kick(db); /* compactions hand versions to the writer: only now */
+    }
+    /* Read-only: no compaction walks the pins, nodes are freed at once. */
+    if (!db->pins && !(db->pins = trine__pins_new(db, NULL, NULL))) {
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+        goto fail;
     }
     trine__recovered_free(&rec);
     *out = db;
@@ -257,6 +269,7 @@ trine_status trine__db_close(trine_db *db, trine__err *err) {
     while (atomic_load(&db->active_calls) != 0)
         sched_yield();
     trine__readers_stop(db); /* runs the reads queued before close */
+    trine__pins_close(db->pins); /* snapshots released from now on only mark */
     /* The writer sends flushes and the flush actor pokes the writer: the
      * writer exits first (no flush is sent after), the flush actor ends
      * its flushes (poking a mailbox that still exists), then both go. */

@@ -146,10 +146,8 @@ static trine_status check_bound(const void *k, size_t kl, trine_bound_kind kind,
 
 /* Builds an iterator over [lo, hi] as described by the bounds. */
 static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
-                             bool cache_only, bool *would_block, trine_iter **out, trine__err *err) {
+                             uint64_t at, bool cache_only, bool *would_block, trine_iter **out, trine__err *err) {
     *would_block = false;
-    if (o && o->snapshot)
-        return trine__err_set(err, TRINE_UNSUPPORTED, "scans at a snapshot arrive with snapshots");
     trine_iter *it = calloc(1, sizeof *it);
     if (!it || !copy_bound(&it->lo, lo->key, lo->len, lo->kind) || !copy_bound(&it->hi, hi->key, hi->len, hi->kind)) {
         trine_iter_free(it);
@@ -164,7 +162,7 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
     }
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
-    it->horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+    it->horizon = at != TRINE__HORIZON_LATEST ? at : atomic_load_explicit(&db->last_seq, memory_order_acquire);
     it->super = atomic_load_explicit(&db->super, memory_order_acquire);
     /* Safe inside the section: the installed reference is only dropped
      * after a grace period, so the count cannot have reached zero. */
@@ -187,6 +185,7 @@ typedef struct scan_job {
     trine_future *f;
     bound lo, hi;
     trine_scan_options o;
+    uint64_t at; /* the horizon, fixed when the scan was called */
 } scan_job;
 
 static void dispose_untaken_iter(void *it);
@@ -203,7 +202,7 @@ static void run_scan_job(trine__read_job *job) {
     trine__err_clear(&err);
     trine_iter *it = NULL;
     bool blocked;
-    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, false, &blocked, &it, &err);
+    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, j->at, false, &blocked, &it, &err);
     if (st == TRINE_OK)
         trine__future_set_iter(j->f, it, dispose_untaken_iter);
     trine__future_complete(j->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
@@ -211,7 +210,8 @@ static void run_scan_job(trine__read_job *job) {
 }
 
 /* Queues the scan for a reader; NULL (nothing queued) when it cannot. */
-static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o) {
+static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
+                                uint64_t at) {
     scan_job *j = calloc(1, sizeof *j);
     if (!j || !copy_bound(&j->lo, lo->key, lo->len, lo->kind) || !copy_bound(&j->hi, hi->key, hi->len, hi->kind)) {
         if (j)
@@ -228,6 +228,8 @@ static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, 
     j->f = f;
     if (o)
         j->o = *o;
+    j->o.snapshot = NULL; /* its horizon is in j->at: the caller may release it */
+    j->at = at;
     if (!trine__readers_submit(db, &j->job)) {
         trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
         trine_future_free(f);
@@ -250,14 +252,17 @@ static trine_status scan_checked(trine_db *db, const trine_range *r, const trine
     if (check_bound(r->start, r->start_len, r->start_kind, "start", err) != TRINE_OK ||
         check_bound(r->end, r->end_len, r->end_kind, "end", err) != TRINE_OK)
         return TRINE_INVALID;
+    uint64_t at = TRINE__HORIZON_LATEST;
+    if (o && o->snapshot && trine__snapshot_horizon(o->snapshot, db, &at, err, call) != TRINE_OK)
+        return err->status;
     if (!trine__db_enter(db, err))
         return TRINE_CLOSED;
     bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
     bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
     bool blocked = false;
-    trine_status st = iter_new(db, &lo, &hi, o, queued != NULL, &blocked, out, err);
-    if (blocked && !(*queued = queue_scan(db, &lo, &hi, o))) /* no reader: open here after all */
-        st = iter_new(db, &lo, &hi, o, false, &blocked, out, err);
+    trine_status st = iter_new(db, &lo, &hi, o, at, queued != NULL, &blocked, out, err);
+    if (blocked && !(*queued = queue_scan(db, &lo, &hi, o, at))) /* no reader: open here after all */
+        st = iter_new(db, &lo, &hi, o, at, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }

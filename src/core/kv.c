@@ -138,15 +138,15 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
  * version instead (a section is never held across I/O). cache_only: no
  * file is read; when one would be, *would_block is set and nothing else
  * (status OK, *out empty). */
-static trine_status get_inline(trine_db *db, const void *k, size_t kl, bool cache_only, bool *would_block,
-                               trine_value *out, trine__err *err) {
+static trine_status get_inline(trine_db *db, uint64_t at, const void *k, size_t kl, bool cache_only,
+                               bool *would_block, trine_value *out, trine__err *err) {
     *would_block = false;
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
-    uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+    uint64_t horizon = at != TRINE__HORIZON_LATEST ? at : atomic_load_explicit(&db->last_seq, memory_order_acquire);
     trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
     trine__lookup found = TRINE__LOOKUP_ABSENT;
     const void *v = NULL;
@@ -186,6 +186,7 @@ typedef struct get_job {
     trine__read_job job;
     trine_db *db;
     trine_future *f;
+    uint64_t horizon; /* TRINE__HORIZON_LATEST: the last sequence when it runs */
     size_t kl;
     unsigned char key[];
 } get_job;
@@ -203,13 +204,13 @@ static void run_get_job(trine__read_job *job) {
     trine__err_clear(&err);
     trine_value v = {0};
     bool blocked;
-    trine_status st = get_inline(g->db, g->key, g->kl, false, &blocked, &v, &err);
+    trine_status st = get_inline(g->db, g->horizon, g->key, g->kl, false, &blocked, &v, &err);
     finish_get(g->f, st, &v, &err);
     free(g);
 }
 
 /* Queues the get for a reader; NULL (nothing queued) when it cannot. */
-static trine_future *queue_get(trine_db *db, const void *k, size_t kl) {
+static trine_future *queue_get(trine_db *db, uint64_t horizon, const void *k, size_t kl) {
     get_job *g = malloc(sizeof *g + kl);
     trine_future *f = g ? trine__future_new() : NULL;
     if (!f) {
@@ -220,6 +221,7 @@ static trine_future *queue_get(trine_db *db, const void *k, size_t kl) {
     g->job.run = run_get_job;
     g->db = db;
     g->f = f;
+    g->horizon = horizon;
     g->kl = kl;
     memcpy(g->key, k, kl);
     if (!trine__readers_submit(db, &g->job)) {
@@ -231,7 +233,7 @@ static trine_future *queue_get(trine_db *db, const void *k, size_t kl) {
     return f;
 }
 
-static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_value *out,
+static trine_status get_checked(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
                                 trine__err *err, const char *call) {
     if (!db)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
@@ -240,25 +242,25 @@ static trine_status get_checked(trine_db *db, const void *k, size_t kl, trine_va
     if (!trine__db_enter(db, err))
         return TRINE_CLOSED;
     bool blocked;
-    trine_status st = get_inline(db, k, kl, false, &blocked, out, err);
+    trine_status st = get_inline(db, horizon, k, kl, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
 
-trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
+trine_future *trine__get_at(trine_db *db, uint64_t horizon, const void *k, size_t kl, const char *call) {
     trine__err err;
     trine__err_clear(&err);
     if (!db)
-        return trine__future_failed(TRINE_INVALID, "trine_get: db is NULL");
+        return trine__future_failed(TRINE_INVALID, "%s: db is NULL", call);
     if (trine__check_key(k, kl, &err) != TRINE_OK || !trine__db_enter(db, &err))
         return trine__future_from_err(&err);
     trine_value v = {0};
     bool blocked = false;
     /* Cache-only first: the common case completes here, on this thread. */
-    trine_status st = get_inline(db, k, kl, true, &blocked, &v, &err);
+    trine_status st = get_inline(db, horizon, k, kl, true, &blocked, &v, &err);
     trine_future *f = NULL;
-    if (blocked && !(f = queue_get(db, k, kl))) /* no reader: read here after all */
-        st = get_inline(db, k, kl, false, &blocked, &v, &err);
+    if (blocked && !(f = queue_get(db, horizon, k, kl))) /* no reader: read here after all */
+        st = get_inline(db, horizon, k, kl, false, &blocked, &v, &err);
     trine__db_leave(db);
     if (f)
         return f;
@@ -272,17 +274,26 @@ trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
     return f;
 }
 
-trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out) {
+trine_status trine__get_at_sync(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
+                                const char *call) {
     if (!out)
-        return trine__last_error_set(TRINE_INVALID, "trine_get_sync: out is NULL");
+        return trine__last_error_set(TRINE_INVALID, "%s: out is NULL", call);
     out->data = NULL;
     out->len = 0;
-    if (engine_guard("trine_get_sync") != TRINE_OK)
+    if (engine_guard(call) != TRINE_OK)
         return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = get_checked(db, k, kl, out, &err, "trine_get_sync");
+    trine_status st = get_checked(db, horizon, k, kl, out, &err, call);
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
+    return trine__get_at(db, TRINE__HORIZON_LATEST, k, kl, "trine_get");
+}
+
+trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out) {
+    return trine__get_at_sync(db, TRINE__HORIZON_LATEST, k, kl, out, "trine_get_sync");
 }
 
 /* ---- batches ---- */

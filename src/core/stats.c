@@ -9,6 +9,7 @@
 #include "engine/flush.h"
 #include "lsm/compaction_pick.h"
 #include "mvcc/epoch.h"
+#include "mvcc/snapshot.h"
 
 static void fill(trine_db *db, trine_stats *s) {
 #define LOAD(field) atomic_load_explicit(&db->stats.field, memory_order_relaxed)
@@ -35,6 +36,9 @@ static void fill(trine_db *db, trine_stats *s) {
     s->write_stalls = atomic_load_explicit(&db->stats.write_stalls, memory_order_relaxed);
     s->table_gets = atomic_load_explicit(&db->stats.table_gets, memory_order_relaxed);
     s->reads_queued = atomic_load_explicit(&db->stats.reads_queued, memory_order_relaxed);
+    s->reader_gets = atomic_load_explicit(&db->stats.reader_gets, memory_order_relaxed);
+    s->reader_zero_copy = atomic_load_explicit(&db->stats.reader_zero_copy, memory_order_relaxed);
+    s->live_snapshots = trine__pins_live(db->pins);
 #define LOAD(field) atomic_load_explicit(&db->stats.field, memory_order_relaxed)
     s->compactions = LOAD(compactions);
     s->trivial_moves = LOAD(trivial_moves);
@@ -254,6 +258,8 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "table_cache_misses", s.table_cache_misses);
     ju64(&b, "reads_queued", s.reads_queued);
     ju64(&b, "live_snapshots", s.live_snapshots);
+    ju64(&b, "reader_gets", s.reader_gets);
+    ju64(&b, "reader_zero_copy", s.reader_zero_copy);
     jput(&b, "}");
     if (!b.ok) {
         free(b.p);

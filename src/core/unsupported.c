@@ -6,32 +6,7 @@
 #include "actors/future.h"
 #include "core/core.h"
 
-#define SNAPSHOTS "snapshots arrive with the MVCC release"
 #define TXNS "transactions arrive with the MVCC release"
-
-trine_snapshot *trine_snapshot_new(trine_db *db) {
-    trine__last_error_set(db ? TRINE_UNSUPPORTED : TRINE_INVALID, "trine_snapshot_new: %s",
-                          db ? SNAPSHOTS : "db is NULL");
-    return NULL;
-}
-void trine_snapshot_release(trine_snapshot *s) { (void)s; }
-trine_future *trine_snapshot_get(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl) {
-    return trine__future_failed(TRINE_UNSUPPORTED, "trine_snapshot_get: " SNAPSHOTS);
-}
-trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl,
-                                     trine_value *out) {
-    if (out)
-        *out = (trine_value){0};
-    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_snapshot_get_sync: " SNAPSHOTS);
-}
-trine_reader *trine_reader_new(const trine_snapshot *s) {
-    trine__last_error_set(TRINE_UNSUPPORTED, "trine_reader_new: " SNAPSHOTS);
-    return NULL;
-}
-trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, size_t kl, trine_slice *out) {
-    return trine__last_error_set(TRINE_UNSUPPORTED, "trine_reader_get: " SNAPSHOTS);
-}
-void trine_reader_free(trine_reader *r) { (void)r; }
 
 trine_txn *trine_txn_begin(trine_db *db, const trine_txn_options *o) {
     trine__last_error_set(db ? TRINE_UNSUPPORTED : TRINE_INVALID, "trine_txn_begin: %s",

@@ -8,8 +8,9 @@
  * on the worker actors, which touch no shared state: a job carries its
  * inputs (a referenced version) and returns an edit.
  *
- * Flush actor → worker: JOB{version, picked inputs, snapshot list}. A
- *           worker holds at most one job, so the send never waits.
+ * Flush actor → worker: JOB{version, picked inputs} (the worker collects
+ *           the snapshot pins). A worker holds at most one job, so the
+ *           send never waits.
  * Worker → flush actor: the same message back as COMPACT_DONE with the
  *           edit (inputs deleted, outputs added) or an error. The flush
  *           actor never waits for a worker, so this send always ends.
@@ -24,9 +25,10 @@
  *      of the output level, cut at target_file_bytes on a user-key
  *      boundary (a user key's versions never straddle two tables);
  *   2. drop a version when a newer version of its key lies in the same
- *      snapshot stripe (no snapshot can tell them apart: today there is
- *      one stripe, the snapshot issue adds pins), and a tombstone of the
- *      oldest stripe when no level below the output holds its key;
+ *      snapshot stripe (no snapshot can tell them apart; the pins are
+ *      collected after a grace period that follows the pick, see
+ *      mvcc/snapshot.h), and a tombstone of the oldest stripe when no
+ *      level below the output holds its key;
  *   3. sync each output, then the directory;
  *   4. wait out an epoch grace period: a read that loaded its sequence
  *      horizon before the inputs were flushed could otherwise miss a
@@ -57,6 +59,7 @@
 #include "lsm/iiter.h"
 #include "lsm/ikey.h"
 #include "mvcc/epoch.h"
+#include "mvcc/snapshot.h"
 
 enum { CMSG_JOB = 1, CMSG_STOP = 2 };
 
@@ -74,7 +77,7 @@ typedef struct cjob {
     unsigned worker;
     trine__version *v; /* referenced: the inputs point into it */
     trine__compaction c;
-    const uint64_t *snapshots; /* sorted pins; none yet (the snapshot issue) */
+    uint64_t *snapshots;       /* live pins, ascending (collected by the worker) */
     size_t nsnapshots;
     waiter *manual;            /* trine_compact futures this job answers */
     /* result */
@@ -415,16 +418,25 @@ static void run_job(cjob *j) {
     trine_db *db = j->db;
     uint64_t t0 = trine__now_ns();
     trine__err_clear(&j->err);
-    j->status = merge(j, &j->err);
+    /* The pins, after a grace period that follows the pick (mvcc/snapshot.h:
+     * a pin this misses sees only versions the merge keeps anyway). */
+    ck_epoch_record_t *rec = trine__epoch_thread_record();
+    if (!rec) {
+        j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory for an epoch record");
+    } else {
+        ck_epoch_synchronize(rec);
+        if (!trine__pins_collect(db->pins, &j->snapshots, &j->nsnapshots))
+            j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory collecting snapshot pins");
+        else
+            j->status = merge(j, &j->err);
+    }
+    free(j->snapshots);
+    j->snapshots = NULL;
+    j->nsnapshots = 0;
     if (j->status == TRINE_OK && !edit_delete_inputs(j))
         j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory building a compaction edit");
-    if (j->status == TRINE_OK) {
-        ck_epoch_record_t *rec = trine__epoch_thread_record();
-        if (rec)
-            ck_epoch_synchronize(rec);
-        else
-            j->status = trine__err_set(&j->err, TRINE_NO_MEMORY, "out of memory for an epoch record");
-    }
+    if (j->status == TRINE_OK)
+        ck_epoch_synchronize(rec);
     j->ns = trine__now_ns() - t0;
     j->hdr.type = TRINE__FMSG_COMPACT_DONE;
     trine__actor_send(&db->flusher, &j->hdr);

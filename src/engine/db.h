@@ -91,6 +91,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t writes_busy;
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */
+    atomic_uint_fast64_t reader_gets, reader_zero_copy; /* trine_reader_get calls, values lent in place */
     atomic_uint_fast64_t compactions, trivial_moves, compaction_bytes_read, compaction_bytes_written;
     atomic_uint_fast64_t compaction_entries_dropped, compaction_ns, tables_deleted;
     atomic_uint_fast64_t user_bytes; /* key + value bytes of applied puts and deletes */
@@ -143,6 +144,7 @@ struct trine_db {
     _Atomic(struct trine__flushed *) flushed;
     struct ck_ec32 flushed_ec;
     ck_epoch_record_t *reclaim;   /* the writer's record for deferred frees */
+    struct trine__pins *pins;     /* snapshot pins (mvcc/snapshot.h); referenced */
 
     _Atomic(trine__super *) super;  /* release-published by the writer */
     atomic_uint_fast64_t last_seq;  /* release-published by the writer */

@@ -192,7 +192,7 @@ static trine_status roll(trine__writer *w, trine__err *err) {
      * built. The old super stays valid for readers already inside an epoch
      * section; its installed reference is dropped after a grace period. */
     atomic_store_explicit(&db->super, fresh, memory_order_release);
-    ck_epoch_call(db->reclaim, &old->epoch_entry, super_release_installed);
+    ck_epoch_call_strict(db->reclaim, &old->epoch_entry, super_release_installed);
     ck_epoch_poll(db->reclaim);
     w->sealed_bytes += trine__memtable_bytes(w->active);
     trine__memtable *sealed = w->active;
@@ -228,7 +228,7 @@ static void install_flushed(trine__writer *w) {
         if (!fresh)
             continue; /* out of memory: the memtable stays readable; a later install drops it */
         atomic_store_explicit(&db->super, fresh, memory_order_release);
-        ck_epoch_call(db->reclaim, &old->epoch_entry, super_release_installed);
+        ck_epoch_call_strict(db->reclaim, &old->epoch_entry, super_release_installed);
         if (fresh->count < old->count) {
             size_t bytes = trine__memtable_bytes(f->mem);
             w->sealed_bytes = w->sealed_bytes > bytes ? w->sealed_bytes - bytes : 0;
@@ -609,6 +609,7 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
         if (msgs[i]->type == WMSG_POKE) {
             atomic_store(&w->poke_queued, 0);
             install_flushed(w);
+            ck_epoch_poll(w->db->reclaim); /* released snapshot pins are deferred here too */
             maybe_roll(w);
             i++;
             continue;

@@ -146,6 +146,22 @@ trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, s
                                             int seek_policy, uint64_t *trailer, void **value, size_t *value_len,
                                             trine__err *err);
 
+/* The block a borrowed value points into, pinned until released. */
+typedef struct trine__block_hold {
+    trine__block_cache *cache;
+    trine__cache_handle *handle; /* a cached block */
+    void *owned;                 /* or a block read without a cache */
+} trine__block_hold;
+void trine__block_hold_release(trine__block_hold *h);
+
+/* trine__table_get without the copy: FOUND sets *value to the bytes inside
+ * the data block, which *hold (empty on entry) pins. Nothing is held on any
+ * other result. cache_only as trine__table_get_cached. */
+trine__table_lookup trine__table_get_borrow(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                            int seek_policy, bool cache_only, uint64_t *trailer,
+                                            const void **value, size_t *value_len, trine__block_hold *hold,
+                                            trine__err *err);
+
 /* One key of a batched read (trine__table_get_many). */
 typedef struct trine__table_mget {
     const void *ukey;

@@ -376,6 +376,9 @@ typedef struct get_pins {
     trine__tblock fb, ib, db;
     bool cache_only;  /* read no file: a block not in the cache stops the read */
     bool would_block; /* set when cache_only stopped a read */
+    bool borrow;      /* FOUND: the value is not copied; it points into db */
+    const uint8_t *borrowed;
+    size_t borrowed_len;
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
@@ -471,11 +474,15 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
         }
         if ((st = it.status) != TRINE_OK)
             *err = it.err;
-        else if (hl == TRINE__BLOCK_LOOKUP_FOUND) /* copy while the iterator's block is pinned */
+        trine__block_iter_destroy(&it); /* v points into the block, not the iterator */
+    }
+    if (st == TRINE_OK && hl == TRINE__BLOCK_LOOKUP_FOUND) {
+        if (p->borrow) {
+            p->borrowed = v;
+            p->borrowed_len = vl;
+        } else {
             st = copy_value(t, v, vl, value, value_len, err);
-        trine__block_iter_destroy(&it);
-    } else if (hl == TRINE__BLOCK_LOOKUP_FOUND) {
-        st = copy_value(t, v, vl, value, value_len, err);
+        }
     }
     if (st == TRINE_OK && hl == TRINE__BLOCK_LOOKUP_FOUND)
         res = TRINE__TABLE_FOUND;
@@ -484,7 +491,7 @@ out:
         free(target);
     if (p->would_block) {
         p->would_block = false;
-        if (res == TRINE__TABLE_FOUND) /* cannot happen: the stop comes first */
+        if (res == TRINE__TABLE_FOUND && !p->borrow) /* cannot happen: the stop comes first */
             free(*value);
         return TRINE__TABLE_INCOMPLETE;
     }
@@ -496,6 +503,32 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
                                      trine__err *err) {
     get_pins p = {0};
     trine__table_lookup res = get_pinned(t, &p, ukey, klen, horizon, seek_policy, trailer, value, value_len, err);
+    pins_release(t, &p);
+    return res;
+}
+
+void trine__block_hold_release(trine__block_hold *h) {
+    if (h->handle)
+        trine__block_cache_release(h->cache, h->handle);
+    free(h->owned);
+    memset(h, 0, sizeof *h);
+}
+
+trine__table_lookup trine__table_get_borrow(trine__table *t, const void *ukey, size_t klen, uint64_t horizon,
+                                            int seek_policy, bool cache_only, uint64_t *trailer,
+                                            const void **value, size_t *value_len, trine__block_hold *hold,
+                                            trine__err *err) {
+    get_pins p = {.cache_only = cache_only, .borrow = true};
+    trine__table_lookup res = get_pinned(t, &p, ukey, klen, horizon, seek_policy, trailer, NULL, NULL, err);
+    if (res == TRINE__TABLE_FOUND) {
+        /* The data block moves to the caller's hold. */
+        *value = p.borrowed;
+        *value_len = p.borrowed_len;
+        hold->cache = t->cache;
+        hold->handle = p.db.handle;
+        hold->owned = p.db.owned;
+        memset(&p.db, 0, sizeof p.db);
+    }
     pins_release(t, &p);
     return res;
 }

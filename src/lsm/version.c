@@ -206,9 +206,19 @@ static bool ikey_at_or_after(const uint8_t *ikey, size_t ilen, const void *ukey,
     return trine__ikey_trailer(ikey, ilen) <= trailer; /* smaller trailer sorts later */
 }
 
+/* hold NULL: the value is copied into *value; else it is borrowed into
+ * *bvalue, pinned by *hold. */
+typedef struct lookup_out {
+    uint64_t *trailer;
+    void **value;
+    const void **bvalue;
+    trine__block_hold *hold;
+    size_t *vlen;
+} lookup_out;
+
 static trine__table_lookup get_from(trine__table_cache *tc, const trine__table_meta *m, const void *ukey,
                                     size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
-                                    uint64_t *trailer, void **value, size_t *vlen, trine__err *err) {
+                                    const lookup_out *o, trine__err *err) {
     trine__table *t;
     trine__table_handle *h;
     if (cache_only) {
@@ -217,16 +227,21 @@ static trine__table_lookup get_from(trine__table_cache *tc, const trine__table_m
     } else if (trine__table_cache_acquire(tc, m->number, m->size, &t, &h, err) != TRINE_OK) {
         return TRINE__TABLE_ERROR;
     }
-    trine__table_lookup res =
-        cache_only ? trine__table_get_cached(t, ukey, klen, horizon, seek_policy, trailer, value, vlen, err)
-                   : trine__table_get(t, ukey, klen, horizon, seek_policy, trailer, value, vlen, err);
+    trine__table_lookup res;
+    if (o->hold)
+        res = trine__table_get_borrow(t, ukey, klen, horizon, seek_policy, cache_only, o->trailer, o->bvalue,
+                                      o->vlen, o->hold, err);
+    else if (cache_only)
+        res = trine__table_get_cached(t, ukey, klen, horizon, seek_policy, o->trailer, o->value, o->vlen, err);
+    else
+        res = trine__table_get(t, ukey, klen, horizon, seek_policy, o->trailer, o->value, o->vlen, err);
     trine__table_cache_release(tc, h);
     return res;
 }
 
-trine__table_lookup trine__version_get(const trine__version *v, trine__table_cache *tc, const void *ukey,
-                                       size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
-                                       uint64_t *trailer, void **value, size_t *vlen, trine__err *err) {
+static trine__table_lookup lookup(const trine__version *v, trine__table_cache *tc, const void *ukey, size_t klen,
+                                  uint64_t horizon, int seek_policy, bool cache_only, const lookup_out *o,
+                                  trine__err *err) {
     if (horizon > TRINE__SEQ_MAX)
         horizon = TRINE__SEQ_MAX;
     trine__table_lookup res;
@@ -237,7 +252,7 @@ trine__table_lookup trine__version_get(const trine__version *v, trine__table_cac
             continue;
         /* Only versions <= horizon count: a table holding newer ones only
          * answers ABSENT and the older tables are asked. */
-        res = get_from(tc, m, ukey, klen, horizon, seek_policy, cache_only, trailer, value, vlen, err);
+        res = get_from(tc, m, ukey, klen, horizon, seek_policy, cache_only, o, err);
         if (res != TRINE__TABLE_ABSENT)
             return res;
     }
@@ -254,11 +269,26 @@ trine__table_lookup trine__version_get(const trine__version *v, trine__table_cac
         }
         if (lo == v->nfiles[level] || ukey_vs(f[lo].smallest, f[lo].smallest_len, ukey, klen) > 0)
             continue;
-        res = get_from(tc, &f[lo], ukey, klen, horizon, seek_policy, cache_only, trailer, value, vlen, err);
+        res = get_from(tc, &f[lo], ukey, klen, horizon, seek_policy, cache_only, o, err);
         if (res != TRINE__TABLE_ABSENT)
             return res;
     }
     return TRINE__TABLE_ABSENT;
+}
+
+trine__table_lookup trine__version_get(const trine__version *v, trine__table_cache *tc, const void *ukey,
+                                       size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                       uint64_t *trailer, void **value, size_t *vlen, trine__err *err) {
+    lookup_out o = {.trailer = trailer, .value = value, .vlen = vlen};
+    return lookup(v, tc, ukey, klen, horizon, seek_policy, cache_only, &o, err);
+}
+
+trine__table_lookup trine__version_get_borrow(const trine__version *v, trine__table_cache *tc, const void *ukey,
+                                              size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                              uint64_t *trailer, const void **value, size_t *vlen,
+                                              trine__block_hold *hold, trine__err *err) {
+    lookup_out o = {.trailer = trailer, .bvalue = value, .hold = hold, .vlen = vlen};
+    return lookup(v, tc, ukey, klen, horizon, seek_policy, cache_only, &o, err);
 }
 
 /* Runs keys[lo..hi) (sorted) against table m, acquiring it once. */

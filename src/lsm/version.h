@@ -76,6 +76,13 @@ size_t trine__version_count(const trine__version *v);
 trine__table_lookup trine__version_get(const trine__version *v, trine__table_cache *tc, const void *ukey,
                                        size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
                                        uint64_t *trailer, void **value, size_t *vlen, trine__err *err);
+/* trine__version_get without the copy: FOUND points *value into a data
+ * block that *hold pins (trine__block_hold_release); nothing is held on any
+ * other result. */
+trine__table_lookup trine__version_get_borrow(const trine__version *v, trine__table_cache *tc, const void *ukey,
+                                              size_t klen, uint64_t horizon, int seek_policy, bool cache_only,
+                                              uint64_t *trailer, const void **value, size_t *vlen,
+                                              trine__block_hold *hold, trine__err *err);
 
 /* trine__version_get for keys[0..n), sorted by user key (duplicates
  * allowed), at one horizon: each table is acquired once for the run of keys

@@ -9,8 +9,10 @@
  * (iterators) take a reference instead.
  *
  * Reclamation: the writer owns a separate record (trine__epoch_record_new)
- * on which it defers frees with ck_epoch_call and polls; whichever thread runs
- * the writer handler uses it, one at a time.
+ * on which it defers frees and polls; whichever thread runs the writer
+ * handler polls it, one at a time. Frees are deferred with
+ * ck_epoch_call_strict, because other threads defer on it too (released
+ * snapshot pins, mvcc/snapshot.h).
  */
 #ifndef TRINE_MVCC_EPOCH_H
 #define TRINE_MVCC_EPOCH_H

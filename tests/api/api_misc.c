@@ -1,6 +1,6 @@
 /*
- * Stats (struct and JSON) and the features of later releases: snapshots,
- * readers, transactions, named buckets, flush, compact and repair return
+ * Stats (struct and JSON) and the features of later releases: transactions,
+ * named buckets, flush, compact and repair return
  * TRINE_UNSUPPORTED (or NULL for constructors) with a message that names the
  * missing feature.
  */
@@ -148,17 +148,6 @@ static void expect_names_feature(const char *msg, const char *call, const char *
                   word1, word2 ? " or " : "", word2 ? word2 : "");
 }
 
-START_TEST(test_unsupported_snapshots) {
-    trine_snapshot *snap = trine_snapshot_new(misc_db);
-    ck_assert_msg(snap == NULL, "trine_snapshot_new: got a snapshot, want NULL (later release)");
-    expect_names_feature(trine_last_error(), "trine_snapshot_new", "snapshot", NULL);
-    trine_snapshot_release(NULL); /* no-op */
-    trine_reader *reader = trine_reader_new(NULL);
-    ck_assert_msg(reader == NULL, "trine_reader_new(NULL): got a reader, want NULL");
-    trine_reader_free(NULL);
-}
-END_TEST
-
 START_TEST(test_unsupported_transactions) {
     trine_txn *txn = trine_txn_begin(misc_db, NULL);
     ck_assert_msg(txn == NULL, "trine_txn_begin: got a transaction, want NULL (later release)");
@@ -247,7 +236,6 @@ TCase *api_misc_tcase(void) {
     tcase_add_test(tc, test_stats_counts);
     tcase_add_test(tc, test_stats_struct_size);
     tcase_add_test(tc, test_stats_json);
-    tcase_add_test(tc, test_unsupported_snapshots);
     tcase_add_test(tc, test_unsupported_transactions);
     tcase_add_test(tc, test_unsupported_named_buckets);
     tcase_add_test(tc, test_compact_memory_and_null);
