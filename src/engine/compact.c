@@ -690,7 +690,12 @@ void trine__compactor_handle(trine_db *db, trine__msg *m) {
      * grace period; delete what nothing uses any more, then answer. */
     trine__flusher_finish_msg *f = (trine__flusher_finish_msg *)m;
     trine__flusher_delete_unused(db);
-    trine__future_complete(f->future, TRINE_OK, NULL);
+    /* The merge is durable, but a failure after it (a MANIFEST rotation)
+     * may have made the database read-only: say so, as trine_flush does. */
+    if (atomic_load(&db->fatal) != 0)
+        trine__future_complete(f->future, TRINE_READ_ONLY, "%s", trine__db_fatal_msg(db));
+    else
+        trine__future_complete(f->future, TRINE_OK, NULL);
     free(f);
 }
 

@@ -256,7 +256,13 @@ trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const tr
 }
 
 trine_status trine__files_set_current(trine_db *db, uint64_t manifest_number, trine__err *err) {
+    bool renamed = false;
+    return trine__files_swap_current(db, manifest_number, &renamed, err);
+}
+
+trine_status trine__files_swap_current(trine_db *db, uint64_t manifest_number, bool *renamed, trine__err *err) {
     char text[48], tmp[TRINE__PATH_MAX], cur[TRINE__PATH_MAX];
+    *renamed = false;
     trine__manifest_name(text, sizeof text - 1, manifest_number);
     strcat(text, "\n");
     if (!trine__path_join(tmp, sizeof tmp, db->path, "CURRENT.tmp") ||
@@ -271,8 +277,13 @@ trine_status trine__files_set_current(trine_db *db, uint64_t manifest_number, tr
     if (st == TRINE_OK)
         st = trine__file_sync(f, true, err);
     st = close_keep(f, st, err);
-    if (st == TRINE_OK)
-        st = trine__vfs_rename(db->vfs, tmp, cur, err);
+    if (st != TRINE_OK)
+        return st;
+    /* From here a failure leaves CURRENT unknown: the rename may have
+     * happened whatever it returned, and until the directory sync succeeds
+     * a power loss may undo it or not. */
+    *renamed = true;
+    st = trine__vfs_rename(db->vfs, tmp, cur, err);
     if (st == TRINE_OK)
         st = trine__files_sync_dir(db, err);
     return st;

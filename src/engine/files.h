@@ -4,7 +4,11 @@
  *
  *   LOCK             advisory lock (see registry.c for the in-process half)
  *   CURRENT          "MANIFEST-NNNNNN\n", replaced atomically
- *   MANIFEST-NNNNNN  version edits (log.h format, magic TRINEMAN)
+ *   MANIFEST-NNNNNN  version edits (log.h format, magic TRINEMAN); the
+ *                    first record is the whole state. Each open writes a
+ *                    new one, and the flush actor starts a new one when it
+ *                    grows (manifest_roll.h). Only the one CURRENT names is
+ *                    read; a writable open removes the others
  *   NNNNNN.log       WAL (log.h format, magic TRINEWAL)
  *   NNNNNN.log.damaged  a WAL set aside by point-in-time recovery (a copy of
  *                    the damaged log, or a newer log renamed): never read,
@@ -68,6 +72,11 @@ trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const tr
 /* Points CURRENT at MANIFEST-number atomically: CURRENT.tmp written and
  * synced, renamed over CURRENT, directory synced. */
 trine_status trine__files_set_current(trine_db *db, uint64_t number, trine__err *err);
+/* The same, saying how far it got: *renamed is false when it failed before
+ * the rename (CURRENT untouched; a CURRENT.tmp may be left, which a writable
+ * open removes), true once the rename was tried: after a failure from there
+ * on CURRENT may name either manifest, durably or not. */
+trine_status trine__files_swap_current(trine_db *db, uint64_t number, bool *renamed, trine__err *err);
 
 /* File operations on names inside db's directory. Errors name the file. */
 trine_status trine__files_remove(trine_db *db, const char *name, trine__err *err);

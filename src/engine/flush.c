@@ -22,22 +22,41 @@
  *           stack, never full) plus a POKE message the writer may drop:
  *           this actor never waits for the writer, so a writer that waits
  *           for a flush (backpressure) cannot deadlock with it.
- * Owns:     the MANIFEST file and writer, the version state (the folded
- *           edits: the live table set), the current version, the live-file
- *           set (lsm/file_set.h) and the deletion of unused tables.
+ * Owns:     the MANIFEST file and writer and its rotation, the version
+ *           state (the folded edits: the live table set), the current
+ *           version, the live-file set (lsm/file_set.h) and the deletion of
+ *           unused tables.
  * Ordering: per memtable, in this order, each step durable before the next:
  *             1. write NNNNNN.sst, sync it, sync the directory;
  *             2. append the edit {add table, log number = wal_next, next
  *                file, last sequence} to the MANIFEST and sync it;
  *             3. hand the new version to the writer;
- *             4. delete the WALs numbered below wal_next.
- *           A crash after 1 leaves an unreferenced table (the next writable
- *           open removes it) and the WAL still replays; after 2 the WALs are
- *           obsolete and the next open removes any that 4 did not.
+ *             4. when the MANIFEST has grown past its threshold
+ *                (manifest_roll.h): write MANIFEST-N holding the folded
+ *                state, sync it, sync the directory, point CURRENT at it
+ *                (CURRENT.tmp, sync, rename, directory sync), switch edits
+ *                to it and remove the old one (no directory sync);
+ *             5. delete the WALs numbered below wal_next.
+ *           Every edit (compactions too: trine__flusher_install) goes
+ *           through 2, 3 and 4. A crash after 1 leaves an unreferenced
+ *           table (the next writable open removes it) and the WAL still
+ *           replays; after 2 the WALs are obsolete and the next open removes
+ *           any that 5 did not. In 4 CURRENT names one MANIFEST or the
+ *           other and both hold the whole state up to 2's edit, so a crash
+ *           anywhere in it reopens to the same state; the next open removes
+ *           the MANIFEST CURRENT does not name.
  * Failure:  an error in 1 or 2 makes the database read-only with its cause
  *           (db->fatal): the memtable stays readable and its WAL stays on
  *           disk, so nothing acknowledged is lost and a reopen recovers.
  *           Later flushes are skipped; barriers complete with the error.
+ *           In 4, an error before CURRENT's rename (writing or syncing
+ *           MANIFEST-N or CURRENT.tmp) removes them and edits go on to the
+ *           old MANIFEST: the database stays writable and the next attempt
+ *           waits until the MANIFEST has doubled. An error in the rename or
+ *           in either directory sync makes the database read-only ("MANIFEST
+ *           rotation failed"): which CURRENT a power loss keeps is unknown,
+ *           so no later edit may go to either file. The edit of 2 stands
+ *           either way and 5 still runs.
  * Shutdown: SHUTDOWN is the last message: queued flushes run first.
  */
 #include "engine/flush.h"
@@ -51,6 +70,7 @@
 #include "actors/park.h"
 #include "engine/compact.h"
 #include "engine/files.h"
+#include "engine/manifest_roll.h"
 #include "engine/writer.h"
 #include "lsm/ikey.h"
 #include "lsm/log.h"
@@ -73,9 +93,8 @@ typedef struct fmsg_barrier {
 
 typedef struct trine__flusher {
     trine_db *db;
-    trine__file *manifest;
-    uint64_t manifest_number;
-    trine__log_writer log;
+    trine__manifest_file manifest; /* the one CURRENT names; edits go here */
+    trine__manifest_roll roll;     /* when to start a new one (manifest_roll.h) */
     trine__version_edit state; /* folded edits: the live tables and numbers */
     trine__version *version;   /* built from state; referenced */
     uint64_t wal_floor;        /* WALs below it are already deleted */
@@ -214,13 +233,28 @@ static trine_status log_edit(trine__flusher *fl, const trine__version_edit *edit
     *appended = false;
     if (!trine__version_edit_encode(edit, &bytes, &len))
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory encoding a version edit");
-    trine_status st = trine__log_append(&fl->log, bytes, len, err);
+    trine_status st = trine__log_append(&fl->manifest.log, bytes, len, err);
     free(bytes);
     if (st == TRINE_OK) {
         *appended = true;
-        st = trine__file_sync(fl->manifest, false, err);
+        st = trine__file_sync(fl->manifest.file, false, err);
     }
     return st;
+}
+
+/* Step 4: a new MANIFEST once this one is big enough (manifest_roll.h).
+ * Runs after the edit is durable and folded into state, so the new file
+ * holds the same state as the old one. A failure before CURRENT changes
+ * keeps the old MANIFEST and the database writable; one at or after the
+ * rename (or a failed directory sync) stops all edits. */
+static void maybe_roll(trine__flusher *fl) {
+    if (!trine__manifest_roll_due(&fl->roll, &fl->manifest, &fl->state))
+        return;
+    trine__err err;
+    trine__err_clear(&err);
+    bool fatal = false;
+    if (trine__manifest_roll_run(fl->db, &fl->roll, &fl->manifest, &fl->state, &fatal, &err) != TRINE_OK && fatal)
+        trine__flusher_fail(fl->db, "MANIFEST rotation failed", &err);
 }
 
 static void push_flushed(trine_db *db, trine__flushed *rec) {
@@ -306,6 +340,10 @@ trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, tri
     for (size_t i = 0; i < edit->ndeleted; i++)
         (void)trine__file_set_obsolete(fl->live, edit->deleted[i].number); /* ENOMEM: next open removes it */
     trine__flusher_delete_unused(db);
+    /* A failed rotation does not undo the edit: the caller goes on (a flush
+     * still deletes its WALs: every MANIFEST CURRENT may name holds the
+     * edit); a fatal one shows at the next edit or barrier. */
+    maybe_roll(fl);
     return TRINE_OK;
 }
 
@@ -415,9 +453,10 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     if (!fl)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
     fl->db = db;
-    fl->manifest = manifest;
-    fl->manifest_number = manifest_number;
-    trine__log_writer_init_at(&fl->log, manifest, manifest_offset);
+    fl->manifest.file = manifest;
+    fl->manifest.number = manifest_number;
+    trine__log_writer_init_at(&fl->manifest.log, manifest, manifest_offset);
+    trine__manifest_roll_init(&fl->roll, &fl->manifest);
     fl->version = version;
     fl->shutdown_msg.type = FMSG_SHUTDOWN;
     fl->poke_msg.type = FMSG_POKE;
@@ -425,7 +464,7 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
      * thread sees it yet), so a file it names outlives its readers. */
     if (!(fl->live = trine__file_set_new()) || (!version->live && !trine__version_track(version, fl->live))) {
         trine__file_set_unref(fl->live);
-        trine__log_writer_destroy(&fl->log);
+        trine__log_writer_destroy(&fl->manifest.log);
         free(fl);
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
     }
@@ -434,7 +473,7 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
         for (size_t i = 0; i < version->nfiles[level]; i++)
             if (!trine__version_edit_add_table(&fl->state, &version->files[level][i])) {
                 trine__version_edit_free(&fl->state);
-                trine__log_writer_destroy(&fl->log);
+                trine__log_writer_destroy(&fl->manifest.log);
                 trine__file_set_unref(fl->live);
                 free(fl);
                 return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
@@ -447,7 +486,7 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     }
     if (st != TRINE_OK) {
         trine__version_edit_free(&fl->state);
-        trine__log_writer_destroy(&fl->log);
+        trine__log_writer_destroy(&fl->manifest.log);
         trine__file_set_unref(fl->live);
         free(fl);
         return st;
@@ -556,8 +595,8 @@ void trine__flusher_stop(trine_db *db) {
     trine__actor_stop(&db->flusher);
     trine__flusher_delete_unused(db);
     trine__err ignored;
-    trine__file_close(fl->manifest, &ignored);
-    trine__log_writer_destroy(&fl->log);
+    trine__file_close(fl->manifest.file, &ignored);
+    trine__log_writer_destroy(&fl->manifest.log);
     trine__version_edit_free(&fl->state);
     trine__version_unref(fl->version);
     trine__file_set_unref(fl->live);
@@ -581,4 +620,15 @@ void trine__flusher_stop(trine_db *db) {
 
 size_t trine__flusher_obsolete_pending(trine_db *db) {
     return db->fstate ? trine__file_set_pending(db->fstate->live) : 0;
+}
+
+void trine__flusher_set_manifest_limit(trine_db *db, uint64_t bytes) {
+    if (db->fstate)
+        trine__manifest_roll_set_min(&db->fstate->roll, bytes);
+}
+
+void trine__flusher_manifest_stats(trine_db *db, trine__manifest_roll_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (db->fstate)
+        trine__manifest_roll_get_stats(&db->fstate->roll, out);
 }

@@ -7,6 +7,7 @@
 #define TRINE_ENGINE_FLUSH_H
 
 #include "engine/db.h"
+#include "engine/manifest_roll.h"
 
 /* A finished flush, handed to the writer (db->flushed, a lock-free stack):
  * the writer swaps `mem` out of the super version and `version` in. */
@@ -51,6 +52,16 @@ bool trine__flusher_finish(trine_db *db, trine_future *f);
 /* Replaced tables not deleted yet (any thread inside the API). */
 size_t trine__flusher_obsolete_pending(trine_db *db);
 
+/* Tests and tuning (any thread; no-ops without a flush actor). The MANIFEST
+ * is rotated once it reaches max(bytes, 4 x its first record's end)
+ * (manifest_roll.h); 0 restores TRINE__MANIFEST_ROLL_MIN_BYTES. Takes effect
+ * at the next edit. */
+void trine__flusher_set_manifest_limit(trine_db *db, uint64_t bytes);
+/* Rotations done and failed since the open, the current MANIFEST's number;
+ * all zero without a flush actor. Exact once the edits of interest have
+ * completed (after trine_flush_sync / trine_compact_sync returned). */
+void trine__flusher_manifest_stats(trine_db *db, trine__manifest_roll_stats *out);
+
 /* ---- flush actor thread only (compact.c) ---- */
 
 /* Makes edit durable in the MANIFEST (next_file is filled in), installs the
@@ -61,7 +72,10 @@ size_t trine__flusher_obsolete_pending(trine_db *db);
  * old version installed, still correct, but the files the edit added are
  * the MANIFEST's now and must stay. An append whose sync failed counts as
  * durable too: the page cache may still write it out. The caller makes
- * errors fatal. */
+ * errors fatal. After a successful edit the MANIFEST is rotated when due
+ * (manifest_roll.h); a failed rotation leaves the result TRINE_OK (the edit
+ * is installed): it is counted, or, in CURRENT's rename or a directory
+ * sync, it makes the database read-only itself. */
 trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
                                     trine__err *err);
 /* The current version (borrowed). */
