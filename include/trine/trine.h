@@ -53,10 +53,9 @@
  * Writes from different threads are ordered by their arrival at the writer.
  * A write is visible to every read that starts after its future completed.
  *
- * Features that arrive in later releases (named buckets, transactions, blob
- * files) are declared here with their final
- * signatures; until then they return TRINE_UNSUPPORTED with a message naming
- * the missing feature. README.md has the status table.
+ * Features that arrive in later releases (named buckets, blob files) are
+ * declared here with their final signatures; until then they return
+ * TRINE_UNSUPPORTED with a message naming the missing feature. README.md has the status table.
  */
 #ifndef TRINE_TRINE_H
 #define TRINE_TRINE_H
@@ -385,6 +384,13 @@ typedef struct trine_options {
                                      the process's resident size (page cache
                                      the kernel may drop), so peak RSS grows
                                      with the data read. Default false */
+    size_t txn_history_keys;      /* transactions: how many recently written
+                                     keys the writer remembers to validate
+                                     commits (0 = 65536, at most 2^26). A
+                                     transaction whose start the index no
+                                     longer covers fails TRINE_CONFLICT
+                                     ("history too old"). About 64 bytes plus
+                                     the key each, outside memory_limit_bytes */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -761,24 +767,57 @@ TRINE_API trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const 
 TRINE_API void trine_reader_free(trine_reader *r);
 
 /* ------------------------------------------------------------------------ */
-/* Transactions (later release: TRINE_UNSUPPORTED/NULL)                     */
+/* Optimistic transactions                                                   */
 /* ------------------------------------------------------------------------ */
+/*
+ * Serializable optimistic transactions. trine_txn_begin pins a snapshot
+ * (the start). Reads see that snapshot plus the transaction's own writes,
+ * and join its read set: the point keys gets read and the ranges scans
+ * cover (an own write answers a get without a read). Writes stay in the
+ * transaction until commit. Commit sends writes, read set and start to the
+ * writer thread, which checks, in the same step as it commits: if any key
+ * read, or any key inside a range read, was written after the start, the
+ * commit fails with TRINE_CONFLICT naming the bucket, the key (and range)
+ * and the conflicting sequence, and writes nothing. The check uses a
+ * bounded index of recently written keys (options.txn_history_keys); when
+ * it no longer covers the start the commit fails TRINE_CONFLICT ("history
+ * too old") instead of guessing. On TRINE_CONFLICT, free the transaction
+ * and run it again. A transaction that wrote nothing commits at once.
+ *
+ * A trine_txn belongs to one thread at a time (a concurrent second call is
+ * TRINE_INVALID). After commit (whatever its outcome) it only accepts
+ * trine_txn_free. trine_txn_free without commit rolls back: nothing was
+ * written. Named buckets are not there yet: bucket names other than
+ * "default" are TRINE_UNSUPPORTED; NULL is the default bucket where a call
+ * takes a name for scans. Errors: TRINE_INVALID for bad arguments or
+ * misuse, TRINE_CLOSED once the database closed (trine_txn_free stays
+ * allowed), TRINE_READ_ONLY for writes on a read-only handle.
+ */
 
 typedef struct trine_txn_options {
-    uint32_t struct_size;
+    uint32_t struct_size;        /* set by trine_txn_options_init */
+    trine_durability durability; /* of the commit, as trine_write_options: init sets
+                                    TRINE_DURABILITY_DB (the database's mode) */
 } trine_txn_options;
+/** Fills o with the defaults: durability = TRINE_DURABILITY_DB. NULL is a no-op. */
+TRINE_API void trine_txn_options_init(trine_txn_options *o);
 
+/** NULL on error (trine_last_error); o NULL = defaults. */
 TRINE_API trine_txn *trine_txn_begin(trine_db *db, const trine_txn_options *o);
 TRINE_API trine_future *trine_txn_get(trine_txn *t, const void *k, size_t kl);
 TRINE_API trine_status trine_txn_get_sync(trine_txn *t, const void *k, size_t kl, trine_value *out);
 TRINE_API trine_future *trine_txn_get_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl);
 TRINE_API trine_status trine_txn_get_bucket_sync(trine_txn *t, const char *bucket, const void *k, size_t kl, trine_value *out);
+/** A forward scan of r (NULL = everything) at the start, own writes
+ * included as of this call; the range joins the read set. */
 TRINE_API trine_future *trine_txn_scan(trine_txn *t, const char *bucket, const trine_range *r);
 TRINE_API trine_status trine_txn_scan_sync(trine_txn *t, const char *bucket, const trine_range *r, trine_iter **out);
 TRINE_API trine_status trine_txn_put(trine_txn *t, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_txn_put_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_txn_delete(trine_txn *t, const void *k, size_t kl);
 TRINE_API trine_status trine_txn_delete_bucket(trine_txn *t, const char *bucket, const void *k, size_t kl);
+/** TRINE_OK (durable as the options' durability says), TRINE_CONFLICT, or
+ * a write error as trine_write. */
 TRINE_API trine_future *trine_txn_commit(trine_txn *t);
 TRINE_API trine_status trine_txn_commit_sync(trine_txn *t);
 TRINE_API void trine_txn_free(trine_txn *t);
@@ -877,6 +916,8 @@ typedef struct trine_stats {
     uint64_t reader_gets;         /* trine_reader_get calls */
     uint64_t reader_zero_copy;    /* of those, values lent in place (a memtable or a
                                      cached block), not copied */
+    uint64_t txn_commits;         /* transactions with writes committed */
+    uint64_t txn_conflicts;       /* commits refused with TRINE_CONFLICT */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

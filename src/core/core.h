@@ -12,6 +12,10 @@
 bool trine__db_enter(trine_db *db, trine__err *err);
 void trine__db_leave(trine_db *db);
 
+/* Conflict history of transactions: keys kept by default, and at most. */
+#define TRINE__DEFAULT_TXN_HISTORY ((size_t)1 << 16)
+#define TRINE__MAX_TXN_HISTORY ((size_t)1 << 26)
+
 /* zstd level of the default compression (see docs/benchmarks). */
 #define TRINE__DEFAULT_ZSTD_LEVEL 1
 
@@ -44,6 +48,11 @@ trine_status trine__get_at_sync(trine_db *db, uint64_t horizon, const void *k, s
  * TRINE_INVALID for a released or foreign snapshot, CLOSED after close. */
 trine_status trine__snapshot_horizon(const trine_snapshot *s, trine_db *db, uint64_t *horizon, trine__err *err,
                                      const char *call);
+
+/* A transaction's scan (iter.c): r at start, with own's entries up to
+ * own_horizon (numbered above start) over it. Reads inline. */
+trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start, trine__memtable *own,
+                             uint64_t own_horizon, trine_iter **out, trine__err *err);
 
 /* Validation shared by the API glue. */
 trine_status trine__check_key(const void *k, size_t kl, trine__err *err);

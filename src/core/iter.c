@@ -45,6 +45,8 @@ struct trine_iter {
     uint32_t magic;
     trine__super *super; /* referenced */
     uint64_t horizon;
+    trine__memtable *own; /* a transaction's writes (referenced), NULL for a plain scan */
+    uint64_t own_horizon; /* the newest own write the view includes */
     bound lo, hi;
     bool reverse;
     iter_state state;
@@ -110,8 +112,22 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
     }
     trine__iiter *merged = trine__iiter_merge(kids, k);
     free(kids);
+    uint64_t horizon = it->horizon;
+    if (merged && it->own) {
+        /* A transaction: its writes (numbered above its start) over the
+         * database cut at the start. */
+        trine__iiter *pair[2] = {trine__iiter_memtable(it->own), trine__iiter_horizon(merged, it->horizon)};
+        if (!pair[0] || !pair[1]) {
+            trine__iiter_free(pair[0]);
+            trine__iiter_free(pair[1]);
+            merged = NULL;
+        } else {
+            merged = trine__iiter_merge(pair, 2);
+            horizon = it->own_horizon;
+        }
+    }
     if (merged)
-        it->view = trine__dbiter_new(merged, it->horizon, it->reverse, it->lo.key, it->lo.len, it->lo.kind,
+        it->view = trine__dbiter_new(merged, horizon, it->reverse, it->lo.key, it->lo.len, it->lo.kind,
                                      it->hi.key, it->hi.len, it->hi.kind);
     if (!it->view)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
@@ -146,7 +162,8 @@ static trine_status check_bound(const void *k, size_t kl, trine_bound_kind kind,
 
 /* Builds an iterator over [lo, hi] as described by the bounds. */
 static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
-                             uint64_t at, bool cache_only, bool *would_block, trine_iter **out, trine__err *err) {
+                             uint64_t at, trine__memtable *own, uint64_t own_horizon, bool cache_only,
+                             bool *would_block, trine_iter **out, trine__err *err) {
     *would_block = false;
     trine_iter *it = calloc(1, sizeof *it);
     if (!it || !copy_bound(&it->lo, lo->key, lo->len, lo->kind) || !copy_bound(&it->hi, hi->key, hi->len, hi->kind)) {
@@ -155,6 +172,11 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
     }
     it->magic = ITER_MAGIC;
     it->reverse = o && o->reverse;
+    if (own) {
+        trine__memtable_ref(own);
+        it->own = own;
+        it->own_horizon = own_horizon;
+    }
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec) {
         trine_iter_free(it);
@@ -202,7 +224,7 @@ static void run_scan_job(trine__read_job *job) {
     trine__err_clear(&err);
     trine_iter *it = NULL;
     bool blocked;
-    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, j->at, false, &blocked, &it, &err);
+    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, j->at, NULL, 0, false, &blocked, &it, &err);
     if (st == TRINE_OK)
         trine__future_set_iter(j->f, it, dispose_untaken_iter);
     trine__future_complete(j->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
@@ -260,9 +282,24 @@ static trine_status scan_checked(trine_db *db, const trine_range *r, const trine
     bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
     bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
     bool blocked = false;
-    trine_status st = iter_new(db, &lo, &hi, o, at, queued != NULL, &blocked, out, err);
+    trine_status st = iter_new(db, &lo, &hi, o, at, NULL, 0, queued != NULL, &blocked, out, err);
     if (blocked && !(*queued = queue_scan(db, &lo, &hi, o, at))) /* no reader: open here after all */
-        st = iter_new(db, &lo, &hi, o, at, false, &blocked, out, err);
+        st = iter_new(db, &lo, &hi, o, at, NULL, 0, false, &blocked, out, err);
+    trine__db_leave(db);
+    return st;
+}
+
+trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start, trine__memtable *own,
+                             uint64_t own_horizon, trine_iter **out, trine__err *err) {
+    if (check_bound(r->start, r->start_len, r->start_kind, "start", err) != TRINE_OK ||
+        check_bound(r->end, r->end_len, r->end_kind, "end", err) != TRINE_OK)
+        return TRINE_INVALID;
+    if (!trine__db_enter(db, err))
+        return TRINE_CLOSED;
+    bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
+    bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
+    bool blocked = false;
+    trine_status st = iter_new(db, &lo, &hi, NULL, start, own, own_horizon, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
@@ -439,6 +476,8 @@ void trine_iter_free(trine_iter *it) {
         free(it->levels[l].spans);
     if (it->super)
         trine__super_unref(it->super);
+    if (it->own)
+        trine__memtable_unref(it->own);
     free(it->lo.key);
     free(it->hi.key);
     free(it);

@@ -59,6 +59,11 @@ static trine_status resolve_compaction(trine_options *o, trine__err *err) {
                               "<= 10000 must hold",
                               (unsigned)o->l0_compaction_files, (unsigned)o->l0_slowdown_files,
                               (unsigned)o->l0_stop_files);
+    if (o->txn_history_keys == 0)
+        o->txn_history_keys = TRINE__DEFAULT_TXN_HISTORY;
+    if (o->txn_history_keys > TRINE__MAX_TXN_HISTORY)
+        return trine__err_set(err, TRINE_INVALID, "options.txn_history_keys %zu is over the maximum %zu",
+                              o->txn_history_keys, (size_t)TRINE__MAX_TXN_HISTORY);
     if (o->pending_compaction_bytes_stop == 0)
         o->pending_compaction_bytes_stop = DEFAULT_PENDING_STOP;
     if (o->target_file_bytes == 0)

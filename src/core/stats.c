@@ -39,6 +39,8 @@ static void fill(trine_db *db, trine_stats *s) {
     s->reader_gets = atomic_load_explicit(&db->stats.reader_gets, memory_order_relaxed);
     s->reader_zero_copy = atomic_load_explicit(&db->stats.reader_zero_copy, memory_order_relaxed);
     s->live_snapshots = trine__pins_live(db->pins);
+    s->txn_commits = atomic_load_explicit(&db->stats.txn_commits, memory_order_relaxed);
+    s->txn_conflicts = atomic_load_explicit(&db->stats.txn_conflicts, memory_order_relaxed);
 #define LOAD(field) atomic_load_explicit(&db->stats.field, memory_order_relaxed)
     s->compactions = LOAD(compactions);
     s->trivial_moves = LOAD(trivial_moves);
@@ -260,6 +262,8 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "live_snapshots", s.live_snapshots);
     ju64(&b, "reader_gets", s.reader_gets);
     ju64(&b, "reader_zero_copy", s.reader_zero_copy);
+    ju64(&b, "txn_commits", s.txn_commits);
+    ju64(&b, "txn_conflicts", s.txn_conflicts);
     jput(&b, "}");
     if (!b.ok) {
         free(b.p);

@@ -92,6 +92,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */
     atomic_uint_fast64_t reader_gets, reader_zero_copy; /* trine_reader_get calls, values lent in place */
+    atomic_uint_fast64_t txn_commits, txn_conflicts;     /* transactions committed, refused */
     atomic_uint_fast64_t compactions, trivial_moves, compaction_bytes_read, compaction_bytes_written;
     atomic_uint_fast64_t compaction_entries_dropped, compaction_ns, tables_deleted;
     atomic_uint_fast64_t user_bytes; /* key + value bytes of applied puts and deletes */
@@ -145,6 +146,9 @@ struct trine_db {
     struct ck_ec32 flushed_ec;
     ck_epoch_record_t *reclaim;   /* the writer's record for deferred frees */
     struct trine__pins *pins;     /* snapshot pins (mvcc/snapshot.h); referenced */
+    /* Conflict tracking for transactions (writer.c): 0 off, 1 asked for by
+     * the first trine_txn_begin, 2 on (set by the writer; stays on). */
+    atomic_int txn_tracking;
 
     _Atomic(trine__super *) super;  /* release-published by the writer */
     atomic_uint_fast64_t last_seq;  /* release-published by the writer */

@@ -1,7 +1,8 @@
 /*
  * writer actor
  *
- * Receives: WRITE{future, op list, count, durability} from any API thread;
+ * Receives: WRITE{future, op list, count, durability} from any API thread,
+ *           with a read set and start sequence for a transaction's commit;
  *           from an engine thread (a callback, possibly on this very
  *           thread) only if there is room: such a sender never waits, its
  *           write completes with TRINE_BUSY (enqueue below);
@@ -28,6 +29,22 @@
  *           makes the database read-only for good (fsyncgate: after a failed
  *           fsync the page cache may hold data that is not on disk, so no
  *           later sync could vouch for it).
+ * Commits:  once the first transaction began (db->txn_tracking; it costs
+ *           the write path, so a database without transactions skips it),
+ *           every write's keys go into the conflict history (a bounded
+ *           index of key -> newest sequence, mvcc/txn_history.h) with the
+ *           sequence it will get, in arrival order, before the group is
+ *           cut into WAL records. The history's floor starts at the last
+ *           sequence before tracking began: older starts are TOO_OLD, and
+ *           trine_txn_begin waits for tracking before it takes its start. A transaction's read set is checked
+ *           against it right there: a key read, or any key in a range read,
+ *           written after the start (by an earlier group or an earlier
+ *           request of this one) fails the commit with TRINE_CONFLICT, and
+ *           nothing of it is written. Validation and commit are one step of
+ *           this single thread: serializable. A request later refused (too
+ *           large, memory limit) leaves its keys in the history with a
+ *           sequence no write got: only spurious conflicts, never a missed
+ *           one.
  * Shutdown: SHUTDOWN is the last message (close waits for callers first).
  *           The WAL is synced (even in BUFFERED mode: a clean close leaves
  *           everything durable) and closed; the actor exits.
@@ -47,6 +64,8 @@
 #include "lsm/log.h"
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
+#include "mvcc/readset.h"
+#include "mvcc/txn_history.h"
 
 enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4 };
 
@@ -62,7 +81,10 @@ typedef struct wmsg_write {
     trine_durability durability;
     uint32_t count;
     size_t len;
-    uint8_t ops[]; /* op list (wbatch.h), count ops */
+    const uint8_t *reads; /* a transaction's read set (readset.h), after ops; NULL otherwise */
+    size_t reads_len;
+    uint64_t start;       /* the transaction's snapshot sequence */
+    uint8_t ops[];        /* op list (wbatch.h), count ops */
 } wmsg_write;
 
 typedef struct trine__writer {
@@ -85,6 +107,8 @@ typedef struct trine__writer {
     trine__msg poke_msg;       /* the flush actor's wake-up (trine__writer_poke) */
     atomic_int poke_queued;
     bool quiesced;             /* the actor has exited (trine__writer_quiesce) */
+    trine__txn_history *hist;  /* keys of recent writes, for commits; NULL until tracking starts */
+    bool tracking;             /* hist is on (db->txn_tracking == 2) */
 } trine__writer;
 
 void trine__db_set_fatal(trine_db *db, const trine__err *cause) {
@@ -454,7 +478,77 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     if (n > atomic_load_explicit(&db->stats.max_group, memory_order_relaxed))
         atomic_store_explicit(&db->stats.max_group, n, memory_order_relaxed);
     shrink_buffer(w, len);
+    uint64_t txns = 0;
+    for (size_t i = 0; i < n; i++)
+        txns += reqs[i]->reads != NULL;
+    if (txns)
+        atomic_fetch_add_explicit(&db->stats.txn_commits, txns, memory_order_relaxed);
     complete_all(reqs, n, TRINE_OK, NULL);
+}
+
+/* Records req's keys at the sequences they will get from `seq` on. */
+static bool record_keys(trine__writer *w, const wmsg_write *req, uint64_t seq, trine__err *err) {
+    trine__wbatch_reader rd;
+    trine__wbatch_reader_init_ops(&rd, req->ops, req->len, req->count, seq);
+    trine__wbatch_op op;
+    trine_status st;
+    while ((st = trine__wbatch_next(&rd, &op, err)) == TRINE_OK) {
+        if (!trine__txn_history_add(w->hist, op.bucket, op.key, op.klen, op.seq)) {
+            trine__err_set(err, TRINE_NO_MEMORY, "out of memory recording a write for conflict checks");
+            return false;
+        }
+    }
+    return st == TRINE_DONE;
+}
+
+/* Turns conflict tracking on once a transaction asked for it: every write
+ * from next_seq on is recorded; the ones before are below the floor. */
+static void maybe_start_tracking(trine__writer *w) {
+    trine_db *db = w->db;
+    if (w->tracking || atomic_load_explicit(&db->txn_tracking, memory_order_acquire) == 0)
+        return;
+    if (!w->hist && !(w->hist = trine__txn_history_new(db->opts.txn_history_keys)))
+        return; /* out of memory: the next group tries again; commits wait for it */
+    trine__txn_history_raise_floor(w->hist, w->next_seq - 1);
+    w->tracking = true;
+    atomic_store_explicit(&db->txn_tracking, 2, memory_order_release);
+}
+
+/* The commit step of the DESIGN block: checks each transaction against
+ * the history, in arrival order, and records every accepted request's keys.
+ * Refused requests complete here; returns how many remain in reqs. */
+static size_t validate_group(trine__writer *w, wmsg_write **reqs, size_t n) {
+    trine_db *db = w->db;
+    maybe_start_tracking(w);
+    uint64_t seq = w->next_seq;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        wmsg_write *r = reqs[i];
+        trine__err err;
+        trine__err_clear(&err);
+        if (r->reads) {
+            trine__hist_result res = w->tracking ? trine__readset_check(r->reads, r->reads_len, w->hist, r->start,
+                                                                        db->opts.txn_history_keys, &err)
+                                                 : TRINE__HIST_TOO_OLD;
+            if (!w->tracking)
+                trine__err_set(&err, TRINE_CONFLICT, "conflict: history too old: conflict tracking could not "
+                                                     "start (out of memory)");
+            if (res != TRINE__HIST_CLEAN) {
+                atomic_fetch_add_explicit(&db->stats.txn_conflicts, 1, memory_order_relaxed);
+                complete_all(&r, 1, TRINE_CONFLICT, err.msg);
+                continue;
+            }
+        }
+        if (w->tracking && !record_keys(w, r, seq, &err)) {
+            /* Keys it would write are not all known to later commits:
+             * refuse it rather than let a conflict pass unseen. */
+            complete_all(&r, 1, err.status == TRINE_OK ? TRINE_NO_MEMORY : err.status, err.msg);
+            continue;
+        }
+        seq += r->count;
+        reqs[kept++] = r;
+    }
+    return kept;
 }
 
 /* Splits a run of write requests into chunks that each fit one WAL record
@@ -465,6 +559,8 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
         complete_all(reqs, n, TRINE_READ_ONLY, db->fatal_msg);
         return;
     }
+    if ((n = validate_group(w, reqs, n)) == 0)
+        return;
     size_t start = 0;
     while (start < n) {
         stall_for_flush(w);
@@ -610,6 +706,7 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
             atomic_store(&w->poke_queued, 0);
             install_flushed(w);
             ck_epoch_poll(w->db->reclaim); /* released snapshot pins are deferred here too */
+            maybe_start_tracking(w);       /* the first trine_txn_begin waits for it */
             maybe_roll(w);
             i++;
             continue;
@@ -660,6 +757,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
             trine__mailbox_destroy(&db->writer.mailbox);
     }
     if (st != TRINE_OK) {
+        trine__txn_history_free(w->hist);
         free(w->gather);
         free(w);
         return st;
@@ -683,6 +781,9 @@ static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability 
     m->durability = durability;
     m->count = count;
     m->len = len;
+    m->reads = NULL;
+    m->reads_len = 0;
+    m->start = 0;
     *out = m;
     return f;
 }
@@ -752,6 +853,23 @@ trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len
     return enqueue(db, m);
 }
 
+trine_future *trine__writer_submit_txn(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
+                                       trine_durability durability, const void *reads, size_t reads_len,
+                                       uint64_t start) {
+    wmsg_write *m;
+    trine_future *f = write_msg_new(ops_len + reads_len, count, durability, &m);
+    if (!f)
+        return NULL;
+    memcpy(m->ops, ops, ops_len);
+    m->len = ops_len;
+    if (reads_len) /* a blind write reads nothing */
+        memcpy(m->ops + ops_len, reads, reads_len);
+    m->reads = m->ops + ops_len;
+    m->reads_len = reads_len;
+    m->start = start;
+    return enqueue(db, m);
+}
+
 void trine__writer_quiesce(trine_db *db) {
     trine__writer *w = db->wstate;
     if (!w || w->quiesced)
@@ -775,6 +893,7 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
         trine__file_close(w->wal, &ignored);
     }
     trine__log_writer_destroy(&w->log);
+    trine__txn_history_free(w->hist);
     free(w->gather);
     free(w->buf);
     free(w);

@@ -21,6 +21,11 @@ trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const voi
 /* trine_flush: a pending future that completes when everything written
  * before it is in tables, durably (flush.h); compact: trine_compact, which
  * then compacts everything into the last level. NULL on ENOMEM. */
+/* A transaction's commit: ops (count of them) if the read set (readset.h)
+ * saw no write after start; TRINE_CONFLICT otherwise (writer.c). */
+trine_future *trine__writer_submit_txn(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
+                                       trine_durability durability, const void *reads, size_t reads_len,
+                                       uint64_t start);
 trine_future *trine__writer_flush(trine_db *db, bool compact);
 /* The flush actor's wake-up call: never waits (flush.c). */
 void trine__writer_poke(trine_db *db);

@@ -152,4 +152,9 @@ trine__iiter *trine__iiter_concat(size_t n, const trine__iiter_span *spans, trin
  * NULL on out of memory. */
 trine__iiter *trine__iiter_merge(trine__iiter **children, size_t n);
 
+/* child without its entries of seq > max_seq (a transaction's view of the
+ * database at its start, merged with its own writes numbered above it).
+ * Takes ownership of child (freed also when this fails). NULL on ENOMEM. */
+trine__iiter *trine__iiter_horizon(trine__iiter *child, uint64_t max_seq);
+
 #endif

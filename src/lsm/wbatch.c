@@ -196,6 +196,16 @@ trine_status trine__wbatch_reader_init(trine__wbatch_reader *r, const void *payl
     return TRINE_OK;
 }
 
+void trine__wbatch_reader_init_ops(trine__wbatch_reader *r, const void *ops, size_t len, uint32_t count,
+                                   uint64_t first_seq) {
+    r->start = ops;
+    r->pos = ops;
+    r->end = (const uint8_t *)ops + len;
+    r->next_seq = first_seq;
+    r->remaining = count;
+    r->count = count;
+}
+
 static trine_status bad_op(const trine__wbatch_reader *r, const char *why, uint64_t value, trine__err *err) {
     return trine__err_set(err, TRINE_CORRUPTION, "write batch: op %" PRIu32 " of %" PRIu32 " at byte %zu: %s %" PRIu64,
                           r->count - r->remaining + 1, r->count, (size_t)(r->pos - r->start), why, value);

@@ -82,6 +82,10 @@ typedef struct trine__wbatch_reader {
  * The reader borrows payload. Messages start with "write batch: ". */
 trine_status trine__wbatch_reader_init(trine__wbatch_reader *r, const void *payload, size_t len,
                                        uint64_t *first_seq, uint32_t *count, trine__err *err);
+/* A reader over a bare op list (no header; ops we encoded ourselves),
+ * numbering them from first_seq. */
+void trine__wbatch_reader_init_ops(trine__wbatch_reader *r, const void *ops, size_t len, uint32_t count,
+                                   uint64_t first_seq);
 /* TRINE_OK with *op, TRINE_DONE after the last op (and the payload must end
  * exactly there), TRINE_CORRUPTION for any malformed op, count mismatch, key
  * length 0 or over TRINE_MAX_KEY_LEN, value over TRINE_MAX_VALUE_LEN,

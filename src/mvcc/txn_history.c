@@ -389,4 +389,9 @@ trine__hist_result trine__txn_history_check_range(const trine__txn_history *h, u
 
 uint64_t trine__txn_history_floor(const trine__txn_history *h) { return h->floor; }
 
+void trine__txn_history_raise_floor(trine__txn_history *h, uint64_t seq) {
+    if (seq > h->floor)
+        h->floor = seq;
+}
+
 size_t trine__txn_history_count(const trine__txn_history *h) { return h->count; }

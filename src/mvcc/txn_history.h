@@ -86,6 +86,10 @@ trine__hist_result trine__txn_history_check_range(const trine__txn_history *h, u
  * start < floor returns TOO_OLD. */
 uint64_t trine__txn_history_floor(const trine__txn_history *h);
 
+/* Declares every write up to seq unknown (the writes before the index
+ * existed): checks with start < seq answer TOO_OLD. Never lowers it. */
+void trine__txn_history_raise_floor(trine__txn_history *h, uint64_t seq);
+
 /* The number of entries (distinct (bucket, key) pairs), at most max_keys. */
 size_t trine__txn_history_count(const trine__txn_history *h);
 

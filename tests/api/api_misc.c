@@ -1,8 +1,7 @@
 /*
- * Stats (struct and JSON) and the features of later releases: transactions,
- * named buckets, flush, compact and repair return
- * TRINE_UNSUPPORTED (or NULL for constructors) with a message that names the
- * missing feature.
+ * Stats (struct and JSON) and the features of later releases (named
+ * buckets): they return TRINE_UNSUPPORTED (or NULL for constructors) with a
+ * message that names the missing feature.
  */
 #include "api_tests.h"
 
@@ -148,16 +147,6 @@ static void expect_names_feature(const char *msg, const char *call, const char *
                   word1, word2 ? " or " : "", word2 ? word2 : "");
 }
 
-START_TEST(test_unsupported_transactions) {
-    trine_txn *txn = trine_txn_begin(misc_db, NULL);
-    ck_assert_msg(txn == NULL, "trine_txn_begin: got a transaction, want NULL (later release)");
-    expect_names_feature(trine_last_error(), "trine_txn_begin", "transaction", "txn");
-    trine_txn_options to = {.struct_size = sizeof to};
-    txn = trine_txn_begin(misc_db, &to);
-    ck_assert_msg(txn == NULL, "trine_txn_begin with options: got a transaction, want NULL");
-    trine_txn_free(NULL);
-}
-END_TEST
 
 START_TEST(test_unsupported_named_buckets) {
     trine_bucket *b = NULL;
@@ -236,7 +225,6 @@ TCase *api_misc_tcase(void) {
     tcase_add_test(tc, test_stats_counts);
     tcase_add_test(tc, test_stats_struct_size);
     tcase_add_test(tc, test_stats_json);
-    tcase_add_test(tc, test_unsupported_transactions);
     tcase_add_test(tc, test_unsupported_named_buckets);
     tcase_add_test(tc, test_compact_memory_and_null);
     tcase_add_test(tc, test_repair_clean);

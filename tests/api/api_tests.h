@@ -44,6 +44,7 @@ TCase *api_compact_model_tcase(void); /* api_compact_support.c (which adds no TC
 TCase *api_compact_storm_tcase(void);
 TCase *api_mmap_tcase(void);
 TCase *api_snapshot_tcase(void); /* snapshots and readers */
+TCase *api_txn_tcase(void);      /* transactions */
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)
