@@ -105,9 +105,14 @@ struct trine__compactor {
 
 /* ---- the merge (worker thread) ---- */
 
+/* A compaction reads each block once: past the cache, so it does not
+ * evict what readers use (blocks already cached are still read there). */
 static trine__iiter *open_table(trine_db *db, const trine__table_meta *m, trine__err *err) {
     bool unused = false;
-    return trine__tables_open_iter(db->tables, m, false, &unused, err);
+    trine__iiter *it = trine__tables_open_iter(db->tables, m, false, &unused, err);
+    if (it)
+        trine__iiter_table_no_fill(it);
+    return it;
 }
 
 typedef struct level_src {

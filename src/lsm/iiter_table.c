@@ -110,6 +110,8 @@ static const trine__iiter_ops table_ops = {
     .destroy = table_destroy,
 };
 
+void trine__iiter_table_no_fill(trine__iiter *it) { trine__table_iter_no_fill(((table_iiter *)it)->ti); }
+
 trine__iiter *trine__iiter_table(trine__table *t, int seek_policy, void (*release)(void *arg), void *arg) {
     table_iiter *it = calloc(1, sizeof *it);
     trine__table_iter *ti = it ? trine__table_iter_new(t, seek_policy) : NULL;

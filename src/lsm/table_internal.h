@@ -30,9 +30,10 @@ typedef struct trine__tblock {
 } trine__tblock;
 
 /* Loads (or finds in the cache) the block at h and pins it in *b, after
- * releasing what *b held. */
+ * releasing what *b held. fill false: a block read from the file is not
+ * added to the cache. */
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                                trine__err *err);
+                                bool fill, trine__err *err);
 void trine__tblock_release(trine__table *t, trine__tblock *b);
 
 /* Whether the filter partition covering target may hold hash: false only

@@ -106,9 +106,10 @@ void trine__tblock_release(trine__table *t, trine__tblock *b) {
 }
 
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
- * err untouched (no file is read). */
-static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                                bool cache_only, trine__err *err) {
+ * err untouched (no file is read). fill: a block read from the file goes
+ * into the cache (else *b owns it: a compaction's one pass). */
+static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                     bool cache_only, bool fill, trine__err *err) {
     trine__tblock_release(t, b);
     const void *data = NULL;
     size_t len = 0;
@@ -121,9 +122,9 @@ static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_k
         trine_status st = read_raw(t, h, &raw, &len, err);
         if (st != TRINE_OK)
             return st;
-        if (t->cache && (b->handle = trine__block_cache_insert(t->cache, t->owner, h.offset, kind, raw, len, len)))
+        if (t->cache && fill && (b->handle = trine__block_cache_insert(t->cache, t->owner, h.offset, kind, raw, len, len)))
             data = trine__cache_handle_data(b->handle, &len);
-        else if (t->cache)
+        else if (t->cache && fill)
             return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory caching a block", t->name);
         else
             data = b->owned = raw;
@@ -143,9 +144,14 @@ static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_k
     return st;
 }
 
+static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
+                                bool cache_only, trine__err *err) {
+    return tblock_load_fill(t, h, kind, b, cache_only, true, err);
+}
+
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                                trine__err *err) {
-    return tblock_load(t, h, kind, b, false, err);
+                                bool fill, trine__err *err) {
+    return tblock_load_fill(t, h, kind, b, false, fill, err);
 }
 
 /* A block read whole at open and kept for the table's life. */
@@ -362,7 +368,7 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
     if (!find_handle(t, &t->filter_index, 0, target, target_len, &h, st, err))
         return *st != TRINE_OK; /* past every partition: absent (or report the error) */
     trine__tblock fb = {0};
-    if ((*st = trine__tblock_load(t, h, TRINE__BLOCK_FILTER, &fb, err)) != TRINE_OK)
+    if ((*st = trine__tblock_load(t, h, TRINE__BLOCK_FILTER, &fb, true, err)) != TRINE_OK)
         return true;
     bool may = trine__bloom_may_contain(fb.filter, fb.filter_len, hash);
     trine__tblock_release(t, &fb);

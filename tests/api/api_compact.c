@@ -364,6 +364,81 @@ static void set_threads_17(trine_options *o) { o->compaction_threads = 17; }
 static void set_target_100(trine_options *o) { o->target_file_bytes = 100; }
 static void set_level_base_100(trine_options *o) { o->level_base_bytes = 100; }
 
+/* A compaction reads every input block once: those blocks must not push
+ * what readers cached out of the block cache. Cold data sits in the last
+ * level; a hot set of its keys is cached; then L0 tables of another key
+ * range are merged in the background, reading over twice the cache's
+ * size. The hot set must still be cached afterwards. */
+static uint64_t data_misses(trine_db *db) {
+    trine_stats s = {.struct_size = sizeof s};
+    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
+    return s.block_cache_misses_data;
+}
+
+static void read_hot_set(trine_db *db) {
+    char key[32];
+    for (int i = 0; i < 16; i++) {
+        snprintf(key, sizeof key, "a%06d", i * 150);
+        trine_value v = {0};
+        API_CHECK(trine_get_sync(db, API_STR(key), &v), TRINE_OK, "get %s", key);
+        trine_value_free(&v);
+    }
+}
+
+START_TEST(test_compact_does_not_fill_the_cache) {
+    enum { K = 2400, VLEN = 1024 };
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = TRINE_BUFFERED;
+    o.memtable_bytes = 256 * 1024;
+    o.block_cache_bytes = 512 * 1024;
+    o.target_file_bytes = 64 * 1024;
+    trine_db *db = api_open(path, &o);
+    unsigned char val[VLEN];
+    char key[32];
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "a%06d", i);
+        reclaim_value(i, 0, val, sizeof val);
+        api_put(db, API_STR(key), val, sizeof val);
+    }
+    API_CHECK(trine_compact_sync(db), TRINE_OK, "compact the cold data");
+    read_hot_set(db);
+    read_hot_set(db);
+    uint64_t m0 = data_misses(db);
+    read_hot_set(db);
+    ck_assert_msg(data_misses(db) == m0, "the hot set is not cached to begin with");
+    trine_stats st = {.struct_size = sizeof st};
+    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
+    uint64_t compactions0 = st.compactions, read0 = st.compaction_bytes_read;
+    /* Random-order keys of another range: each L0 table spans it all, so
+     * L0 is merged, not moved. */
+    for (int i = 0; i < 2 * K; i++) {
+        snprintf(key, sizeof key, "b%06d", (i * 7919) % (2 * K));
+        reclaim_value(i, 1, val, sizeof val);
+        api_put(db, API_STR(key), val, sizeof val);
+    }
+    for (int tries = 0; tries < 200; tries++) {
+        API_CHECK(trine_flush_sync(db), TRINE_OK, "flush"); /* paces the loop */
+        API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
+        if (st.compactions > compactions0 && st.compaction_bytes_read - read0 > 2 * o.block_cache_bytes)
+            break;
+    }
+    ck_assert_msg(st.compaction_bytes_read - read0 > 2 * o.block_cache_bytes,
+                  "background compactions read only %" PRIu64 " bytes", st.compaction_bytes_read - read0);
+    uint64_t m1 = data_misses(db);
+    read_hot_set(db);
+    ck_assert_msg(data_misses(db) == m1,
+                  "compactions that read %" PRIu64 " bytes through a %zu-byte cache evicted %" PRIu64
+                  " hot blocks", st.compaction_bytes_read - read0, o.block_cache_bytes, data_misses(db) - m1);
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_compact_option_validation) {
     static const bad_option bad[] = {
         {"l0_compaction_files 8 > l0_slowdown_files 4", "l0_compaction_files", "l0_slowdown_files",
@@ -785,6 +860,7 @@ TCase *api_compact_tcase(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_compact_reclaims_deleted_space);
     tcase_add_test(tc, test_compact_iterator_keeps_view);
+    tcase_add_test(tc, test_compact_does_not_fill_the_cache);
     tcase_add_test(tc, test_compact_option_validation);
     tcase_add_test(tc, test_compact_read_only_empty_and_stats);
     tcase_add_test(tc, test_compact_threads_concurrent_writers);
