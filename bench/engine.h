@@ -121,6 +121,8 @@ typedef struct bench_engine {
      * caller), writes v under k and commits. */
     int (*txn_update)(void *db, const void *k, size_t kl, const void *v, size_t vl,
                       bench_value_ref *old);
+    /* Optional: take a snapshot and release it. */
+    int (*snapshot_cycle)(void *db);
 
     /* Optional: the engine's own counters after a workload, added to its
      * result with bench_result_metric (cache hit rate, flush rate ...).

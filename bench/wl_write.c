@@ -122,9 +122,29 @@ static void body_txn(worker *w) {
     }
 }
 
-void wl_txncommit(bench_ctx *ctx, bench_result *r) {
-    /* One untimed transaction first: a feature that has not landed is a
-     * "not yet" row, not a failure. It rewrites key 0 with its own value. */
+/* The same on the first TXN_HOT_KEYS keys only: threads collide, the
+ * driver retries on conflict, the engine counts the conflicts. */
+#define TXN_HOT_KEYS 16
+
+static void body_txnhot(worker *w) {
+    const bench_config *cfg = w->ctx->cfg;
+    const bench_engine *e = w->ctx->engine;
+    uint64_t rng = worker_reader_seed(cfg, w->id) ^ UINT64_C(0x7D);
+    uint64_t hot = w->ctx->filled < TXN_HOT_KEYS ? w->ctx->filled : TXN_HOT_KEYS;
+    char key[BENCH_KEY_LEN];
+    for (uint64_t i = w->begin; i < w->end && w->ok; i++) {
+        uint64_t n = bench_rand_below(&rng, hot);
+        bench_key(n, key);
+        bench_value(n, w->gen, cfg->seed, cfg->value_size, w->value);
+        bench_value_ref old = {0};
+        int rc = e->txn_update(w->ctx->db, key, sizeof key, w->value, cfg->value_size, &old);
+        worker_check_read(w, n, rc, &old);
+    }
+}
+
+/* Runs body after one untimed transaction: a feature that has not landed
+ * is a "not yet" row, not a failure. It rewrites key 0 with its own value. */
+static void txn_workload(bench_ctx *ctx, bench_result *r, void (*body)(worker *w)) {
     char key[BENCH_KEY_LEN];
     char *value = malloc(ctx->cfg->value_size);
     if (value == NULL) {
@@ -147,8 +167,36 @@ void wl_txncommit(bench_ctx *ctx, bench_result *r) {
                           rc == BENCH_NOT_FOUND ? "not found" : bench_error());
         return;
     }
-    worker_run(ctx, r, body_txn, 1, bench_read_count(ctx->cfg), NULL, NULL, ctx->gen);
+    worker_run(ctx, r, body, r->threads, bench_read_count(ctx->cfg), NULL, NULL, ctx->gen);
 }
+
+void wl_txnhot(bench_ctx *ctx, bench_result *r) { txn_workload(ctx, r, body_txnhot); }
+
+static void body_snapshot(worker *w) {
+    const bench_engine *e = w->ctx->engine;
+    for (uint64_t i = w->begin; i < w->end && w->ok; i++) {
+        if (e->snapshot_cycle(w->ctx->db) != BENCH_OK) {
+            worker_fail(w, "snapshot: %s", bench_error());
+            return;
+        }
+        w->done++;
+    }
+}
+
+void wl_snapshot(bench_ctx *ctx, bench_result *r) {
+    int rc = ctx->engine->snapshot_cycle(ctx->db);
+    if (rc == BENCH_UNSUPPORTED) {
+        bench_result_skip(r, true, "%s", bench_error());
+        return;
+    }
+    if (rc != BENCH_OK) {
+        bench_result_fail(r, "snapshot: %s", bench_error());
+        return;
+    }
+    worker_run(ctx, r, body_snapshot, r->threads, bench_read_count(ctx->cfg), NULL, NULL, ctx->gen);
+}
+
+void wl_txncommit(bench_ctx *ctx, bench_result *r) { txn_workload(ctx, r, body_txn); }
 
 /* ------------------------------------------------------------------ storm */
 

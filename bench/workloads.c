@@ -157,8 +157,14 @@ const bench_workload bench_workloads[] = {
      W_NEEDS_FILL | W_THREADED | W_READER, BENCH_DUR_DEFAULT, wl_readsnapshot},
     {"readmany", "batched gets, 64 random keys per call, verified",
      W_NEEDS_FILL | W_THREADED | W_MANY, BENCH_DUR_DEFAULT, wl_readmany},
-    {"txncommit", "transactions: read a random key (verified), write it back, commit",
-     W_NEEDS_FILL | W_TXN, BENCH_DUR_DEFAULT, wl_txncommit},
+    {"txncommit", "transactions: read a random key (verified), write it back, commit (retried on "
+                  "conflict); --threads committers",
+     W_NEEDS_FILL | W_TXN | W_THREADED, BENCH_DUR_DEFAULT, wl_txncommit},
+    {"txnhot", "txncommit on the first 16 keys only: committers collide; the conflict rate is "
+               "txn_conflict_pct",
+     W_NEEDS_FILL | W_TXN | W_THREADED, BENCH_DUR_DEFAULT, wl_txnhot},
+    {"snapshot", "take a snapshot and release it", W_NEEDS_FILL | W_SNAPSHOT | W_THREADED, BENCH_DUR_DEFAULT,
+     wl_snapshot},
     {"putsync_latency", "round trip of one blocking put (default 100000 ops): mean/p50/p99 ns",
      W_FRESH, BENCH_DUR_DEFAULT, wl_putsync_latency},
     {"fillsync", "--threads writers, blocking puts, sync_all unless --durability (default 10000 "
@@ -237,6 +243,9 @@ static const char *unsupported(const bench_ctx *ctx, const bench_workload *w, bo
     }
     if ((w->flags & W_TXN) && e->txn_update == NULL) {
         return "no transactions in this driver";
+    }
+    if ((w->flags & W_SNAPSHOT) && e->snapshot_cycle == NULL) {
+        return "no snapshots in this driver";
     }
     if ((w->flags & W_READ) && ctx->compaction == BENCH_COMPACT_NOT_YET) {
         *not_yet = true;

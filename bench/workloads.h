@@ -44,6 +44,7 @@ enum {
     W_READER = 1u << 8,     /* needs the engine's snapshot-bound reader */
     W_MANY = 1u << 9,       /* needs the engine's batched get */
     W_TXN = 1u << 10,       /* needs the engine's transactions */
+    W_SNAPSHOT = 1u << 12,  /* needs the engine's snapshot_cycle */
     W_BUDGET = 1u << 11,    /* opens within --memory_budget_mib, default
                                BENCH_STORM_BUDGET_MIB when not given */
 };
@@ -93,6 +94,8 @@ void wl_putsync_latency(bench_ctx *ctx, bench_result *r);
 void wl_fillseq_async(bench_ctx *ctx, bench_result *r);
 void wl_fillrandom_async(bench_ctx *ctx, bench_result *r);
 void wl_txncommit(bench_ctx *ctx, bench_result *r);
+void wl_txnhot(bench_ctx *ctx, bench_result *r);
+void wl_snapshot(bench_ctx *ctx, bench_result *r);
 void wl_storm(bench_ctx *ctx, bench_result *r);
 
 void wl_readrandom(bench_ctx *ctx, bench_result *r);
