@@ -45,6 +45,7 @@ TCase *api_compact_storm_tcase(void);
 TCase *api_mmap_tcase(void);
 TCase *api_snapshot_tcase(void); /* snapshots and readers */
 TCase *api_txn_tcase(void);      /* transactions */
+TCase *api_mvcc_model_tcase(void); /* snapshots and transactions, model-based */
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)
