@@ -13,9 +13,9 @@
  * threads, 'k' and 't' (group commit: their requests share WAL records).
  * Each writes its keys "k%010u" with increasing numbers from where the data
  * ends, as a sequence of writes: the write that starts at key i covers
- * write_size(i) keys, one (trine_put) or 2 to 5 (a trine_write batch, its
- * durability the database's or BUFFERED, SYNC_DATA or SYNC_ALL for that
- * write). A callback on each write's future sends the write's last key
+ * write_size(i) keys, one (trine_put) or 2 to 5 (a trine_write batch, or a
+ * third of the time a transaction's commit, its durability the database's
+ * or BUFFERED, SYNC_DATA or SYNC_ALL for that write). A callback on each write's future sends the write's last key
  * number down a pipe when it completes TRINE_OK: that is the
  * acknowledgement. After each write the writer thread also sends, when it
  * has grown, the child's stats.compactions (merges finished since its open,
@@ -198,6 +198,29 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
         size_t vl = value_of(prefix, i, value);
         return trine_put(db, key, strlen(key), value, vl);
     }
+    uint32_t pick = (mix(prefix, i) >> 16) % 4; /* 0: the database's durability */
+    trine_durability d = pick == 1 ? TRINE_BUFFERED : pick == 2 ? TRINE_SYNC_DATA : TRINE_SYNC_ALL;
+    if ((mix(prefix, i) >> 20) % 3 == 0) {
+        /* A transaction's commit: one WAL record too (a blind write: it
+         * read nothing, so it never conflicts). */
+        trine_txn_options to;
+        trine_txn_options_init(&to);
+        if (pick)
+            to.durability = d;
+        trine_txn *t = trine_txn_begin(db, &to);
+        if (!t)
+            child_fail("txn begin", TRINE_NO_MEMORY, trine_last_error());
+        for (uint32_t j = i; j < i + n; j++) {
+            key_of(prefix, j, key);
+            size_t vl = value_of(prefix, j, value);
+            trine_status st = trine_txn_put(t, key, strlen(key), value, vl);
+            if (st != TRINE_OK)
+                child_fail("txn put", st, trine_last_error());
+        }
+        trine_future *f = trine_txn_commit(t); /* the commit copied the writes */
+        trine_txn_free(t);
+        return f;
+    }
     trine_batch *b = trine_batch_new();
     if (!b)
         child_fail("batch", TRINE_NO_MEMORY, "trine_batch_new");
@@ -210,9 +233,8 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
     }
     trine_write_options wo;
     trine_write_options_init(&wo);
-    uint32_t pick = (mix(prefix, i) >> 16) % 4; /* 0: the database's durability */
     if (pick) {
-        wo.durability = pick == 1 ? TRINE_BUFFERED : pick == 2 ? TRINE_SYNC_DATA : TRINE_SYNC_ALL;
+        wo.durability = d;
     }
     trine_future *f = trine_write(db, b, &wo);
     trine_batch_free(b);
