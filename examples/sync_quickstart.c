@@ -2,7 +2,8 @@
  * sync_quickstart: the quickstart story with the blocking _sync calls.
  *
  * Part 1, in memory: open, put three users and two orders, get, range scan,
- * prefix scan, a snapshot, delete (the snapshot still sees the key), close. Part 2, on disk: put in a fresh directory
+ * prefix scan, a snapshot, delete (the snapshot still sees the key), a
+ * transaction, close. Part 2, on disk: put in a fresh directory
  * under /tmp, close, reopen, read it back, remove the directory.
  *
  * A _sync call returns its status; the detail text is in the calling
@@ -119,6 +120,26 @@ static int memory_part(void) {
     }
     printf("snapshot get user:1 -> %.*s (taken before the delete)\n", (int)old.len, (const char *)old.data);
     trine_value_free(&old);
+
+    /* A transaction: read user:2, write a derived key; commit checks that
+     * nothing it read changed since it began (else TRINE_CONFLICT: retry). */
+    trine_txn *txn = trine_txn_begin(db, NULL);
+    if (txn == NULL) {
+        fprintf(stderr, "txn begin: %s\n", trine_last_error());
+        goto out;
+    }
+    trine_value u2 = {0};
+    trine_status tst = trine_txn_get_sync(txn, STR_ARG("user:2"), &u2);
+    if (tst == TRINE_OK)
+        tst = trine_txn_put(txn, STR_ARG("greeted:user:2"), u2.data, u2.len);
+    trine_value_free(&u2);
+    if (tst == TRINE_OK)
+        tst = trine_txn_commit_sync(txn);
+    trine_txn_free(txn);
+    if (failed(tst, "transaction")) {
+        goto out;
+    }
+    printf("transaction: read user:2, wrote greeted:user:2, committed\n");
     rc = 0;
 out:
     if (failed(trine_close_sync(db), "close")) {
