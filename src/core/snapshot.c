@@ -23,7 +23,8 @@ struct trine_reader {
     uint32_t magic;
     atomic_int busy;           /* a call is running: a second thread is refused */
     trine_snapshot *snap;      /* referenced */
-    trine__super *held;        /* what the last value lies in (referenced) */
+    trine__super *held;        /* the super version last read (referenced): the last
+                                  value's memtable, the tables' block cache */
     trine__block_hold block;   /* the data block of the last value */
 };
 
@@ -129,14 +130,20 @@ trine_reader *trine_reader_new(const trine_snapshot *cs) {
     return r;
 }
 
-/* Drops what the last value lay in: the block first (its cache belongs to
- * the tables the super version holds). */
-static void reader_let_go(trine_reader *r) {
-    trine__block_hold_release(&r->block);
-    if (r->held) {
-        trine__super_unref(r->held);
-        r->held = NULL;
-    }
+/* Drops the block the last value lay in. The super version stays held
+ * until the reader moves to a newer one (or is freed): a reader that reads
+ * the same super version again takes no reference (no shared counter). */
+static void reader_let_go(trine_reader *r) { trine__block_hold_release(&r->block); }
+
+/* Holds s (current in the caller's epoch section) instead of the older
+ * one; the old one is dropped after the section. */
+static trine__super *reader_hold(trine_reader *r, trine__super *s) {
+    if (r->held == s)
+        return NULL;
+    trine__super_ref(s); /* safe in the section: see iter.c */
+    trine__super *old = r->held;
+    r->held = s;
+    return old;
 }
 
 /* The lookup; on OK *out points into what r now holds. */
@@ -155,12 +162,12 @@ static trine_status reader_lookup(trine_reader *r, trine_db *db, const void *k, 
     for (size_t i = 0; i < s->count && found == TRINE__LOOKUP_ABSENT; i++)
         found = trine__memtable_get(s->mems[i], k, kl, horizon, &v, &vl);
     bool tables = found == TRINE__LOOKUP_ABSENT && s->version && trine__version_count(s->version) > 0;
-    if (found == TRINE__LOOKUP_FOUND || tables)
-        trine__super_ref(s); /* safe in the section: see iter.c */
+    trine__super *old = found == TRINE__LOOKUP_FOUND || tables ? reader_hold(r, s) : NULL;
     trine__epoch_leave(rec, &section);
+    if (old)
+        trine__super_unref(old);
     if (found == TRINE__LOOKUP_FOUND) {
-        r->held = s; /* the memtable's arena holds the value */
-        out->data = v;
+        out->data = v; /* the memtable's arena holds the value, r->held the memtable */
         out->len = vl;
         return TRINE_OK;
     }
@@ -171,7 +178,6 @@ static trine_status reader_lookup(trine_reader *r, trine_db *db, const void *k, 
                                                         s->tables->seek_policy, false, &trailer, &v, &vl,
                                                         &r->block, err);
     atomic_fetch_add_explicit(&db->stats.table_gets, 1, memory_order_relaxed);
-    r->held = s;
     if (res == TRINE__TABLE_ERROR)
         return err->status;
     if (res != TRINE__TABLE_FOUND || trine__trailer_type(trailer) == TRINE__VTYPE_DELETE)
@@ -222,6 +228,8 @@ void trine_reader_free(trine_reader *r) {
         return;
     }
     reader_let_go(r);
+    if (r->held)
+        trine__super_unref(r->held);
     r->magic = 0;
     trine__snapshot_unref(r->snap);
     free(r);

@@ -128,6 +128,10 @@ typedef struct trine__block {
  * borrows data. name and offset are for messages only. */
 trine_status trine__block_open(trine__block *blk, const void *data, size_t size, const char *name,
                                uint64_t offset, trine__err *err);
+/* trine__block_open for bytes that passed it before (a cached block): the
+ * O(1) footer checks only, not the restart and hash arrays. */
+trine_status trine__block_open_trusted(trine__block *blk, const void *data, size_t size, const char *name,
+                                       uint64_t offset, trine__err *err);
 
 typedef struct trine__block_iter {
     const trine__block *blk;

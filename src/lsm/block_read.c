@@ -79,8 +79,8 @@ static inline size_t interval_end(const trine__block *blk, uint32_t i) {
 /* Open                                                                    */
 /* ---------------------------------------------------------------------- */
 
-trine_status trine__block_open(trine__block *blk, const void *data, size_t size, const char *name,
-                               uint64_t offset, trine__err *err) {
+static trine_status block_parse(trine__block *blk, const void *data, size_t size, const char *name,
+                                uint64_t offset, bool check_arrays, trine__err *err) {
     const uint8_t *d = data;
     name = name_or_default(name);
     memset(blk, 0, sizeof *blk);
@@ -125,7 +125,7 @@ trine_status trine__block_open(trine__block *blk, const void *data, size_t size,
                               "%s: block at offset %" PRIu64 ": %" PRIu32 " restarts but no entries", name,
                               offset, nrestarts);
     size_t prev = 0;
-    for (uint32_t i = 0; i < nrestarts; i++) {
+    for (uint32_t i = 0; check_arrays && i < nrestarts; i++) {
         size_t r = trine__get_u32le(restarts + 4 * (size_t)i);
         bool bad = i == 0 ? r != 0 : r <= prev;
         if (bad || (entries_end > 0 && r >= entries_end))
@@ -135,7 +135,7 @@ trine_status trine__block_open(trine__block *blk, const void *data, size_t size,
                                   name, offset, i, nrestarts, r, entries_end);
         prev = r;
     }
-    for (uint32_t i = 0; i < buckets; i++) {
+    for (uint32_t i = 0; check_arrays && i < buckets; i++) {
         if (hash[i] >= nrestarts && hash[i] != TRINE__BLOCK_HASH_EMPTY &&
             hash[i] != TRINE__BLOCK_HASH_COLLISION)
             return trine__err_set(err, TRINE_CORRUPTION,
@@ -151,6 +151,16 @@ trine_status trine__block_open(trine__block *blk, const void *data, size_t size,
     blk->hash = hash;
     blk->hash_buckets = buckets;
     return TRINE_OK;
+}
+
+trine_status trine__block_open(trine__block *blk, const void *data, size_t size, const char *name,
+                               uint64_t offset, trine__err *err) {
+    return block_parse(blk, data, size, name, offset, true, err);
+}
+
+trine_status trine__block_open_trusted(trine__block *blk, const void *data, size_t size, const char *name,
+                                       uint64_t offset, trine__err *err) {
+    return block_parse(blk, data, size, name, offset, false, err);
 }
 
 /* ---------------------------------------------------------------------- */

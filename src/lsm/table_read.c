@@ -122,6 +122,15 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         trine_status st = read_raw(t, h, &raw, &len, err);
         if (st != TRINE_OK)
             return st;
+        /* Checked before anyone can share it: a cached block is trusted on
+         * every later hit (no O(restarts) walk per lookup). */
+        st = kind == TRINE__BLOCK_FILTER ? trine__bloom_check(raw, len, t->name, h.offset, err)
+                                         : trine__block_open(&b->blk, raw, len, t->name, h.offset, err);
+        if (st != TRINE_OK) {
+            free(raw);
+            memset(&b->blk, 0, sizeof b->blk);
+            return st;
+        }
         if (t->cache && fill && (b->handle = trine__block_cache_insert(t->cache, t->owner, h.offset, kind, raw, len, len)))
             data = trine__cache_handle_data(b->handle, &len);
         else if (t->cache && fill)
@@ -138,7 +147,7 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
             trine__tblock_release(t, b);
         return st;
     }
-    trine_status st = trine__block_open(&b->blk, data, len, t->name, h.offset, err);
+    trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
     if (st != TRINE_OK)
         trine__tblock_release(t, b);
     return st;
