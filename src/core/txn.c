@@ -173,7 +173,9 @@ static trine_status txn_write(trine_txn *t, const char *bucket, bool named, trin
         st = trine__check_value(v, vl, &err);
     if (st == TRINE_OK && t->ops.count == UINT32_MAX)
         st = trine__err_set(&err, TRINE_INVALID, "%s: the transaction holds the maximum number of writes", call);
-    if (st == TRINE_OK && !t->own && !(t->own = trine__memtable_new(t->start ^ (uintptr_t)t)))
+    /* Sized for a small write set: the point index of a full-size memtable
+     * would cost a large zeroed allocation per transaction. */
+    if (st == TRINE_OK && !t->own && !(t->own = trine__memtable_new_sized(t->start ^ (uintptr_t)t, 64 * 1024)))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "%s: out of memory", call);
     if (st == TRINE_OK) {
         /* The op list first: a failed memtable insert leaves it one op
