@@ -26,9 +26,23 @@ void trine__err_clear(trine__err *err) {
     }
 }
 
+/* A message without conversions is copied: NOT_FOUND is the common
+ * answer of a get, and formatting it cost a few percent of a miss. */
+static void copy_text(char *out, size_t cap, const char *text) {
+    size_t n = strlen(text);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
 trine_status trine__err_set(trine__err *err, trine_status status, const char *fmt, ...) {
     if (err) {
         err->status = status;
+        if (!strchr(fmt, '%')) {
+            copy_text(err->msg, sizeof err->msg, fmt);
+            return status;
+        }
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -51,7 +65,7 @@ trine_status trine__last_error_set(trine_status status, const char *fmt, ...) {
 
 trine_status trine__last_error_from(const trine__err *err) {
     if (err->status != TRINE_OK && err->status != TRINE_DONE)
-        snprintf(last_error, sizeof last_error, "%s", err->msg);
+        copy_text(last_error, sizeof last_error, err->msg);
     return err->status;
 }
 
