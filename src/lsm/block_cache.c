@@ -144,6 +144,7 @@ struct trine__block_cache {
     double high_pri_ratio;
     pthread_mutex_t capacity_mu; /* serialises set_capacity calls */
     _Atomic size_t capacity;     /* as last set; each shard has its share */
+    _Atomic size_t held;         /* bytes tables hold pinned for their life */
     alignas(64) _Atomic uint64_t next_owner;
 };
 
@@ -562,4 +563,19 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
         pthread_mutex_unlock(&s->mu);
     }
     out->capacity = atomic_load_explicit(&c->capacity, memory_order_relaxed);
+}
+
+bool trine__block_cache_hold_reserve(trine__block_cache *c, size_t bytes) {
+    size_t cap = atomic_load_explicit(&c->capacity, memory_order_relaxed) / 4;
+    size_t cur = atomic_load_explicit(&c->held, memory_order_relaxed);
+    do {
+        if (cur + bytes > cap)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&c->held, &cur, cur + bytes, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+void trine__block_cache_hold_release(trine__block_cache *c, size_t bytes) {
+    atomic_fetch_sub_explicit(&c->held, bytes, memory_order_relaxed);
 }

@@ -92,6 +92,13 @@ const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);
  * over capacity, or its capacity is 0. */
 void trine__block_cache_release(trine__block_cache *c, trine__cache_handle *h);
 
+/* Long-lived pins (a table's index and filter partitions, held while the
+ * table is open): reserve succeeds while the held total stays within a
+ * quarter of the capacity, so those pins never crowd out the blocks the
+ * cache exists for. The bytes stay charged to the cache as usual. */
+bool trine__block_cache_hold_reserve(trine__block_cache *c, size_t bytes);
+void trine__block_cache_hold_release(trine__block_cache *c, size_t bytes);
+
 /* Drops every entry of owner: unpinned ones at once, pinned ones at their
  * last release (a lookup misses them from now on). Walks every shard:
  * O(entries), meant for table deletion, not for the read path. */

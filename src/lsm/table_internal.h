@@ -2,6 +2,8 @@
 #ifndef TRINE_LSM_TABLE_INTERNAL_H
 #define TRINE_LSM_TABLE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "lsm/table.h"
 #include "lsm/table_format.h"
 
@@ -17,6 +19,13 @@ struct trine__table {
     trine__block props_blk, index_top, filter_index;
     void *props_bytes, *index_top_bytes, *filter_index_bytes;
     bool has_filter;
+    /* Index and filter partitions held for the table's life once a get
+     * read them (table_read.c, "held partitions"): a get then makes one
+     * cache lookup (its data block) instead of three. part_offsets lists
+     * every partition's offset, ascending: its slot in parts. */
+    size_t nparts;
+    uint64_t *part_offsets;
+    _Atomic(struct trine__held_part *) *parts;
 };
 
 /* A block in use: pinned in the cache, or owned when there is no cache. */
@@ -26,6 +35,7 @@ typedef struct trine__tblock {
     size_t filter_len;
     trine__cache_handle *handle;
     void *owned;
+    bool shared;                 /* borrowed from a held partition: nothing to release */
     uint64_t offset;
 } trine__tblock;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "base/grow.h"
 #include "lsm/bloom.h"
 #include "lsm/ikey.h"
 #include "lsm/wbatch.h"
@@ -103,6 +104,135 @@ void trine__tblock_release(trine__table *t, trine__tblock *b) {
         trine__block_cache_release(t->cache, b->handle);
     free(b->owned);
     memset(b, 0, sizeof *b);
+}
+
+/* ---- held partitions ----
+ * The first get that reads an index or filter partition from the cache
+ * takes a second pin on it for the table (a slot per partition, published
+ * with a CAS: a racing get that loses releases its pin), while the block
+ * cache's hold budget allows (a quarter of its capacity, block_cache.h).
+ * Later gets borrow the slot's parsed block: no lookup, no lock, no parse.
+ * The table's close releases the pins; the table cache keeps the table
+ * open during every get that borrows. */
+typedef struct trine__held_part {
+    trine__tblock tb; /* its own pin on the cache entry */
+    size_t charge;
+} trine__held_part;
+
+static size_t part_slot(const trine__table *t, uint64_t offset, bool *found) {
+    size_t lo = 0, hi = t->nparts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->part_offsets[mid] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < t->nparts && t->part_offsets[lo] == offset;
+    return lo;
+}
+
+/* b borrows the held partition at offset, if any. */
+static bool held_get(trine__table *t, uint64_t offset, trine__tblock *b) {
+    bool found;
+    size_t slot = t->nparts ? part_slot(t, offset, &found) : 0;
+    if (!t->nparts || !found)
+        return false;
+    trine__held_part *hp = atomic_load_explicit(&t->parts[slot], memory_order_acquire);
+    if (!hp)
+        return false;
+    trine__tblock_release(t, b);
+    *b = hp->tb;
+    b->handle = NULL;
+    b->shared = true;
+    return true;
+}
+
+/* After b was loaded from the cache: hold it for the table if there is
+ * room. Best effort: any failure leaves things as they were. */
+static void held_put(trine__table *t, trine__block_kind kind, const trine__tblock *b) {
+    bool found;
+    size_t slot = t->nparts && b->handle ? part_slot(t, b->offset, &found) : 0;
+    if (!t->nparts || !b->handle || !found || atomic_load_explicit(&t->parts[slot], memory_order_relaxed))
+        return;
+    size_t len = 0;
+    (void)trine__cache_handle_data(b->handle, &len);
+    if (!trine__block_cache_hold_reserve(t->cache, len))
+        return;
+    trine__held_part *hp = malloc(sizeof *hp);
+    trine__cache_handle *pin = hp ? trine__block_cache_lookup(t->cache, t->owner, b->offset, kinds_for_cache[kind])
+                                  : NULL;
+    trine__held_part *none = NULL;
+    if (pin) {
+        hp->tb = *b;
+        hp->tb.handle = pin;
+        hp->charge = len;
+        if (atomic_compare_exchange_strong_explicit(&t->parts[slot], &none, hp, memory_order_release,
+                                                    memory_order_relaxed))
+            return;
+        trine__block_cache_release(t->cache, pin);
+    }
+    free(hp);
+    trine__block_cache_hold_release(t->cache, len);
+}
+
+/* The offsets of every partition the two top-level indexes name. */
+static trine_status collect_parts(trine__table *t, trine__err *err) {
+    size_t cap = 0;
+    const trine__block *tops[2] = {&t->index_top, t->has_filter ? &t->filter_index : NULL};
+    for (int k = 0; k < 2; k++) {
+        if (!tops[k])
+            continue;
+        trine__block_iter it;
+        trine__block_iter_init(&it, tops[k], TRINE__SEEK_BINARY, t->name, 0);
+        for (trine__block_iter_first(&it); trine__block_iter_valid(&it); trine__block_iter_next(&it)) {
+            size_t len;
+            const uint8_t *v = trine__block_iter_value(&it, &len);
+            trine__handle h;
+            if (!trine__handle_decode(v, len, &h)) {
+                trine__block_iter_destroy(&it);
+                return trine__err_set(err, TRINE_CORRUPTION, "%s: a top-level index entry is not a block handle",
+                                      t->name);
+            }
+            if (!trine__grow((void **)&t->part_offsets, &cap, t->nparts + 1, sizeof *t->part_offsets)) {
+                trine__block_iter_destroy(&it);
+                return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", t->name);
+            }
+            t->part_offsets[t->nparts++] = h.offset;
+        }
+        trine_status st = it.status;
+        if (st != TRINE_OK)
+            *err = it.err;
+        trine__block_iter_destroy(&it);
+        if (st != TRINE_OK)
+            return st;
+    }
+    /* Sorted (each index is, the two interleave): insertion sort of two runs. */
+    for (size_t i = 1; i < t->nparts; i++) {
+        uint64_t v = t->part_offsets[i];
+        size_t j = i;
+        while (j > 0 && t->part_offsets[j - 1] > v) {
+            t->part_offsets[j] = t->part_offsets[j - 1];
+            j--;
+        }
+        t->part_offsets[j] = v;
+    }
+    if (t->nparts && !(t->parts = calloc(t->nparts, sizeof *t->parts)))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", t->name);
+    return TRINE_OK;
+}
+
+static void held_free(trine__table *t) {
+    for (size_t i = 0; t->parts && i < t->nparts; i++) {
+        trine__held_part *hp = atomic_load(&t->parts[i]);
+        if (hp) {
+            trine__block_cache_release(t->cache, hp->tb.handle);
+            trine__block_cache_hold_release(t->cache, hp->charge);
+            free(hp);
+        }
+    }
+    free(t->parts);
+    free(t->part_offsets);
 }
 
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
@@ -320,6 +450,8 @@ trine_status trine__table_open(trine__file *file, const char *name, uint64_t fil
         st = load_owned(t, h_index, &t->index_top, &t->index_top_bytes, err);
     if (st == TRINE_OK && t->has_filter)
         st = load_owned(t, h_filter, &t->filter_index, &t->filter_index_bytes, err);
+    if (st == TRINE_OK && t->cache)
+        st = collect_parts(t, err);
     free(meta_bytes);
     if (st != TRINE_OK) {
         trine__table_close(t);
@@ -332,6 +464,7 @@ trine_status trine__table_open(trine__file *file, const char *name, uint64_t fil
 void trine__table_close(trine__table *t) {
     if (!t)
         return;
+    held_free(t); /* before the erase: those pins would keep the entries */
     if (t->cache)
         trine__block_cache_erase_owner(t->cache, t->owner);
     trine__table_props_free(&t->props);
@@ -397,16 +530,21 @@ typedef struct get_pins {
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
-    return (b->handle || b->owned) && b->offset == h.offset;
+    return (b->handle || b->owned || b->shared) && b->offset == h.offset;
 }
 
 static trine_status pin(trine__table *t, get_pins *p, trine__handle h, trine__block_kind kind, trine__tblock *b,
                         trine__err *err) {
     if (pinned_at(b, h))
         return TRINE_OK;
+    bool partition = kind == TRINE__BLOCK_INDEX || kind == TRINE__BLOCK_FILTER;
+    if (partition && held_get(t, h.offset, b))
+        return TRINE_OK;
     trine_status st = tblock_load(t, h, kind, b, p->cache_only, err);
     if (st == TRINE_BUSY && p->cache_only)
         p->would_block = true; /* not an error the caller sees: it becomes INCOMPLETE */
+    if (st == TRINE_OK && partition)
+        held_put(t, kind, b);
     return st;
 }
 

@@ -326,6 +326,67 @@ START_TEST(test_table_round_trip_variants) {
 }
 END_TEST
 
+/* Gets hold the index and filter partitions they read: a second pass over
+ * the same keys makes no index or filter lookup and answers the same; a
+ * cache too small to hold them keeps looking them up; the table's close
+ * lets every hold go (the cache empties). */
+static void tt_get_all(trine__table *t, const tt_model *m, const char *what) {
+    for (size_t i = 0; i < m->n; i++) {
+        size_t ulen = m->e[i].ikey_len - TRINE__IKEY_TRAILER_BYTES;
+        uint64_t trailer = 0;
+        void *v = NULL;
+        size_t vl = 0;
+        trine__err err;
+        trine__err_clear(&err);
+        trine__table_lookup r = trine__table_get(t, m->e[i].ikey, ulen, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer,
+                                                 &v, &vl, &err);
+        ck_assert_msg(r == TRINE__TABLE_FOUND, "%s: entry %zu: lookup %d (%s)", what, i, (int)r, err.msg);
+        free(v);
+    }
+}
+
+START_TEST(test_table_holds_partitions) {
+    uint64_t seed = trine_test_seed("table holds partitions", 0x401d);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, trine_test_scaled(2000), false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.partition_bytes = 512; /* many partitions */
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    ck_assert_ptr_nonnull(vfs);
+    tt_write(vfs, &m, &o);
+    for (int big = 1; big >= 0; big--) {
+        /* big: room for everything; else a cache whose quarter holds no partition. */
+        trine__block_cache *cache = trine__block_cache_new(big ? 64u << 20 : 2048, 0, 0.5);
+        tt_reader r;
+        ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+        tt_get_all(r.t, &m, "first pass");
+        trine__block_cache_stats a, b;
+        trine__block_cache_stats_get(cache, &a);
+        tt_get_all(r.t, &m, "second pass");
+        trine__block_cache_stats_get(cache, &b);
+        uint64_t lookups = 0;
+        for (int k = TRINE__BLOCK_INDEX; k <= TRINE__BLOCK_FILTER; k++)
+            lookups += b.hits[k] + b.misses[k] - a.hits[k] - a.misses[k];
+        if (big)
+            ck_assert_msg(lookups == 0, "seed %" PRIu64 ": %" PRIu64 " partition lookups with every partition held",
+                          seed, lookups);
+        else
+            ck_assert_msg(lookups >= m.n, "seed %" PRIu64 ": %" PRIu64 " partition lookups for %zu gets, "
+                          "held beyond the budget", seed, lookups, m.n);
+        tt_close(&r);
+        trine__block_cache_stats_get(cache, &b);
+        ck_assert_msg(b.usage == 0, "seed %" PRIu64 ": %" PRIu64 " bytes cached after the close", seed,
+                      (uint64_t)b.usage);
+        trine__block_cache_free(cache);
+    }
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
 START_TEST(test_table_empty_and_one) {
     trine__err err;
     trine__vfs *vfs = trine__vfs_memory_new(&err);
@@ -481,6 +542,7 @@ TCase *table_table_tcase(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_table_round_trip_default);
     tcase_add_test(tc, test_table_round_trip_variants);
+    tcase_add_test(tc, test_table_holds_partitions);
     tcase_add_test(tc, test_table_empty_and_one);
     tcase_add_test(tc, test_table_every_byte_flip_detected);
     return tc;
