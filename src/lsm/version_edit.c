@@ -8,9 +8,13 @@
  * edit is TRINE_CORRUPTION even when its last tag is unknown. Items inside a
  * table field are read against the field's end, never the record's.
  *
- * Ownership: an edit owns its added metas (and their keys) and its deleted
- * refs; decode builds them in place and frees them on any failure, so a
- * caller never has a half-built edit to clean up.
+ * Ownership: an edit owns its added metas (and their keys), its deleted
+ * refs and its bucket records; decode builds them in place and frees them on
+ * any failure, so a caller never has a half-built edit to clean up.
+ *
+ * The bucket records (tags 6..10) live in version_edit_bucket.c; this file
+ * writes a table of bucket 0 as tag 4/5 and leaves the others to it, so an
+ * edit of bucket 0 alone is byte for byte what it was before buckets.
  */
 #include "lsm/version_edit.h"
 
@@ -20,6 +24,7 @@
 
 #include "base/grow.h"
 #include "lsm/ikey.h"
+#include "lsm/version_edit_internal.h"
 #include "lsm/wbatch.h"
 #include "mvcc/sequence.h"
 
@@ -27,7 +32,7 @@
 
 /* ---- tables in an edit ---- */
 
-static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
+uint8_t *trine__vedit_dup(const uint8_t *p, size_t n) {
     uint8_t *q = malloc(n ? n : 1);
     if (q && n)
         memcpy(q, p, n);
@@ -36,8 +41,8 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
 
 bool trine__table_meta_copy(trine__table_meta *dst, const trine__table_meta *src) {
     *dst = *src;
-    dst->smallest = dup_bytes(src->smallest, src->smallest_len);
-    dst->largest = dup_bytes(src->largest, src->largest_len);
+    dst->smallest = trine__vedit_dup(src->smallest, src->smallest_len);
+    dst->largest = trine__vedit_dup(src->largest, src->largest_len);
     if (dst->smallest && dst->largest)
         return true;
     trine__table_meta_free(dst);
@@ -60,11 +65,16 @@ bool trine__version_edit_add_table(trine__version_edit *e, const trine__table_me
     return true;
 }
 
-bool trine__version_edit_delete_table(trine__version_edit *e, uint32_t level, uint64_t number) {
+bool trine__version_edit_delete_table_in(trine__version_edit *e, uint32_t bucket, uint32_t level,
+                                         uint64_t number) {
     if (!trine__grow((void **)&e->deleted, &e->deleted_cap, e->ndeleted + 1, sizeof *e->deleted))
         return false;
-    e->deleted[e->ndeleted++] = (trine__table_ref){.level = level, .number = number};
+    e->deleted[e->ndeleted++] = (trine__table_ref){.level = level, .number = number, .bucket = bucket};
     return true;
+}
+
+bool trine__version_edit_delete_table(trine__version_edit *e, uint32_t level, uint64_t number) {
+    return trine__version_edit_delete_table_in(e, 0, level, number);
 }
 
 void trine__version_edit_free(trine__version_edit *e) {
@@ -72,6 +82,7 @@ void trine__version_edit_free(trine__version_edit *e) {
         trine__table_meta_free(&e->added[i]);
     free(e->added);
     free(e->deleted);
+    trine__vedit_free_buckets(e);
     memset(e, 0, sizeof *e);
 }
 
@@ -88,17 +99,15 @@ static size_t put_scalar_field(uint8_t *out, uint64_t tag, uint64_t value) {
     return n;
 }
 
-static size_t table_body_len(const trine__table_meta *m) {
+size_t trine__vedit_table_items_len(const trine__table_meta *m) {
     return trine__varint_len(m->level) + trine__varint_len(m->number) + trine__varint_len(m->size) +
            trine__varint_len(m->entries) + trine__varint_len(m->seq_min) + trine__varint_len(m->seq_max) +
            trine__varint_len(m->smallest_len) + m->smallest_len + trine__varint_len(m->largest_len) +
            m->largest_len;
 }
 
-static size_t put_table_field(uint8_t *out, const trine__table_meta *m) {
-    size_t n = trine__varint_put(out, TRINE__EDIT_TAG_NEW_TABLE);
-    n += trine__varint_put(out + n, table_body_len(m));
-    n += trine__varint_put(out + n, m->level);
+size_t trine__vedit_put_table_items(uint8_t *out, const trine__table_meta *m) {
+    size_t n = trine__varint_put(out, m->level);
     n += trine__varint_put(out + n, m->number);
     n += trine__varint_put(out + n, m->size);
     n += trine__varint_put(out + n, m->entries);
@@ -127,13 +136,18 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
     if (e->has_last_seq)
         total += scalar_field_len(TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
     for (size_t i = 0; i < e->nadded; i++) {
-        size_t body = table_body_len(&e->added[i]);
+        if (e->added[i].bucket != 0)
+            continue;
+        size_t body = trine__vedit_table_items_len(&e->added[i]);
         total += trine__varint_len(TRINE__EDIT_TAG_NEW_TABLE) + trine__varint_len(body) + body;
     }
     for (size_t i = 0; i < e->ndeleted; i++) {
+        if (e->deleted[i].bucket != 0)
+            continue;
         size_t body = deleted_body_len(&e->deleted[i]);
         total += trine__varint_len(TRINE__EDIT_TAG_DELETED_TABLE) + trine__varint_len(body) + body;
     }
+    total += trine__vedit_buckets_len(e);
     uint8_t *buf = malloc(total ? total : 1);
     if (!buf)
         return false;
@@ -144,15 +158,24 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
         n += put_scalar_field(buf + n, TRINE__EDIT_TAG_NEXT_FILE, e->next_file);
     if (e->has_last_seq)
         n += put_scalar_field(buf + n, TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
-    for (size_t i = 0; i < e->nadded; i++)
-        n += put_table_field(buf + n, &e->added[i]);
+    for (size_t i = 0; i < e->nadded; i++) {
+        const trine__table_meta *m = &e->added[i];
+        if (m->bucket != 0)
+            continue;
+        n += trine__varint_put(buf + n, TRINE__EDIT_TAG_NEW_TABLE);
+        n += trine__varint_put(buf + n, trine__vedit_table_items_len(m));
+        n += trine__vedit_put_table_items(buf + n, m);
+    }
     for (size_t i = 0; i < e->ndeleted; i++) {
         const trine__table_ref *r = &e->deleted[i];
+        if (r->bucket != 0)
+            continue;
         n += trine__varint_put(buf + n, TRINE__EDIT_TAG_DELETED_TABLE);
         n += trine__varint_put(buf + n, deleted_body_len(r));
         n += trine__varint_put(buf + n, r->level);
         n += trine__varint_put(buf + n, r->number);
     }
+    n += trine__vedit_put_buckets(buf + n, e);
     *out = buf;
     *len = n;
     return true;
@@ -160,34 +183,28 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
 
 /* ---- decoding ---- */
 
-/* Where a table field is being read: for messages. */
-typedef struct field_ctx {
-    const uint8_t *start; /* the record */
-    const uint8_t *end;   /* the field's end */
-    const char *name;
-    const char *kind; /* "new table", "deleted table" */
-    size_t at;        /* the field's first byte */
-} field_ctx;
+/* Where an item is being read (trine__vedit_field, version_edit_internal.h). */
+typedef trine__vedit_field field_ctx;
 
-static trine_status item_corrupt(const field_ctx *c, const uint8_t *item, const char *what, trine__err *err) {
+trine_status trine__vedit_item_corrupt(const field_ctx *c, const uint8_t *item, const char *what, trine__err *err) {
     return trine__err_set(err, TRINE_CORRUPTION,
                           "%s: version edit: %s field at byte %zu: %s at byte %zu is malformed or runs past the "
                           "field",
                           c->name, c->kind, c->at, what, (size_t)(item - c->start));
 }
 
-static trine_status get_item(const field_ctx *c, const uint8_t **q, uint64_t *v, const char *what,
-                             trine__err *err) {
+trine_status trine__vedit_get_item(const field_ctx *c, const uint8_t **q, uint64_t *v, const char *what,
+                                   trine__err *err) {
     const uint8_t *item = *q;
     if (!trine__varint_get(q, c->end, v))
-        return item_corrupt(c, item, what, err);
+        return trine__vedit_item_corrupt(c, item, what, err);
     return TRINE_OK;
 }
 
-static trine_status get_level(const field_ctx *c, const uint8_t **q, uint32_t *level, trine__err *err) {
+trine_status trine__vedit_get_level(const field_ctx *c, const uint8_t **q, uint32_t *level, trine__err *err) {
     const uint8_t *item = *q;
     uint64_t v;
-    trine_status st = get_item(c, q, &v, "level", err);
+    trine_status st = trine__vedit_get_item(c, q, &v, "level", err);
     if (st != TRINE_OK)
         return st;
     if (v >= TRINE__LEVELS)
@@ -205,20 +222,20 @@ static trine_status get_key(const field_ctx *c, const uint8_t **q, uint8_t **key
     const uint8_t *item = *q;
     uint64_t len;
     if (!trine__varint_get(q, c->end, &len) || len > (size_t)(c->end - *q))
-        return item_corrupt(c, item, what, err);
+        return trine__vedit_item_corrupt(c, item, what, err);
     if (len < TRINE__IKEY_TRAILER_BYTES)
         return trine__err_set(err, TRINE_CORRUPTION,
                               "%s: version edit: %s field at byte %zu: %s at byte %zu is %" PRIu64
                               " bytes, under the 8 of an internal key",
                               c->name, c->kind, c->at, what, (size_t)(item - c->start), len);
-    if (!(*key = dup_bytes(*q, (size_t)len)))
+    if (!(*key = trine__vedit_dup(*q, (size_t)len)))
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory reading a table", c->name);
     *klen = (size_t)len;
     *q += len;
     return TRINE_OK;
 }
 
-static trine_status check_filled(const field_ctx *c, const uint8_t *q, trine__err *err) {
+trine_status trine__vedit_check_filled(const field_ctx *c, const uint8_t *q, trine__err *err) {
     if (q == c->end)
         return TRINE_OK;
     return trine__err_set(err, TRINE_CORRUPTION,
@@ -227,51 +244,52 @@ static trine_status check_filled(const field_ctx *c, const uint8_t *q, trine__er
 }
 
 /* Reads and checks one NEW_TABLE body into *m (on failure m holds nothing). */
-static trine_status decode_table(const field_ctx *c, const uint8_t *q, trine__table_meta *m, trine__err *err) {
+trine_status trine__vedit_decode_table(const field_ctx *c, const uint8_t *q, trine__table_meta *m,
+                                       trine__err *err) {
     memset(m, 0, sizeof *m);
-    trine_status st = get_level(c, &q, &m->level, err);
+    trine_status st = trine__vedit_get_level(c, &q, &m->level, err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &m->number, "number", err);
+        st = trine__vedit_get_item(c, &q, &m->number, "number", err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &m->size, "size", err);
+        st = trine__vedit_get_item(c, &q, &m->size, "size", err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &m->entries, "entries", err);
+        st = trine__vedit_get_item(c, &q, &m->entries, "entries", err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &m->seq_min, "seq_min", err);
+        st = trine__vedit_get_item(c, &q, &m->seq_min, "seq_min", err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &m->seq_max, "seq_max", err);
+        st = trine__vedit_get_item(c, &q, &m->seq_max, "seq_max", err);
     if (st == TRINE_OK)
         st = get_key(c, &q, &m->smallest, &m->smallest_len, "smallest key", err);
     if (st == TRINE_OK)
         st = get_key(c, &q, &m->largest, &m->largest_len, "largest key", err);
     if (st == TRINE_OK)
-        st = check_filled(c, q, err);
+        st = trine__vedit_check_filled(c, q, err);
     if (st == TRINE_OK && m->seq_max > TRINE__SEQ_MAX)
         st = trine__err_set(err, TRINE_CORRUPTION,
-                            "%s: version edit: new table field at byte %zu: table %06" PRIu64 ".sst seq_max %" PRIu64
+                            "%s: version edit: %s field at byte %zu: table %06" PRIu64 ".sst seq_max %" PRIu64
                             " over the maximum %" PRIu64,
-                            c->name, c->at, m->number, m->seq_max, TRINE__SEQ_MAX);
+                            c->name, c->kind, c->at, m->number, m->seq_max, TRINE__SEQ_MAX);
     if (st == TRINE_OK && m->seq_min > m->seq_max)
         st = trine__err_set(err, TRINE_CORRUPTION,
-                            "%s: version edit: new table field at byte %zu: table %06" PRIu64 ".sst seq_min %" PRIu64
+                            "%s: version edit: %s field at byte %zu: table %06" PRIu64 ".sst seq_min %" PRIu64
                             " over seq_max %" PRIu64,
-                            c->name, c->at, m->number, m->seq_min, m->seq_max);
+                            c->name, c->kind, c->at, m->number, m->seq_min, m->seq_max);
     if (st == TRINE_OK && trine__ikey_cmp(m->smallest, m->smallest_len, m->largest, m->largest_len) > 0)
         st = trine__err_set(err, TRINE_CORRUPTION,
-                            "%s: version edit: new table field at byte %zu: table %06" PRIu64
+                            "%s: version edit: %s field at byte %zu: table %06" PRIu64
                             ".sst smallest key sorts after its largest key",
-                            c->name, c->at, m->number);
+                            c->name, c->kind, c->at, m->number);
     if (st != TRINE_OK)
         trine__table_meta_free(m);
     return st;
 }
 
 static trine_status decode_deleted(const field_ctx *c, const uint8_t *q, trine__table_ref *r, trine__err *err) {
-    trine_status st = get_level(c, &q, &r->level, err);
+    trine_status st = trine__vedit_get_level(c, &q, &r->level, err);
     if (st == TRINE_OK)
-        st = get_item(c, &q, &r->number, "number", err);
+        st = trine__vedit_get_item(c, &q, &r->number, "number", err);
     if (st == TRINE_OK)
-        st = check_filled(c, q, err);
+        st = trine__vedit_check_filled(c, q, err);
     return st;
 }
 
@@ -316,7 +334,7 @@ static trine_status decode_fields(const uint8_t *start, size_t len, trine__versi
             field_ctx c = {start, field_end, name, "new table", at};
             if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
                 return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", name);
-            trine_status st = decode_table(&c, field, &e->added[e->nadded], err);
+            trine_status st = trine__vedit_decode_table(&c, field, &e->added[e->nadded], err);
             if (st != TRINE_OK)
                 return st;
             e->nadded++;
@@ -330,6 +348,17 @@ static trine_status decode_fields(const uint8_t *start, size_t len, trine__versi
                 return st;
             if (!trine__version_edit_delete_table(e, r.level, r.number))
                 return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", name);
+            continue;
+        }
+        case TRINE__EDIT_TAG_BUCKET_CREATE:
+        case TRINE__EDIT_TAG_BUCKET_DROP:
+        case TRINE__EDIT_TAG_BUCKET_TABLE:
+        case TRINE__EDIT_TAG_BUCKET_DELETED_TABLE:
+        case TRINE__EDIT_TAG_BUCKET_LOG_NUMBER: {
+            field_ctx c = {start, field_end, name, NULL, at};
+            trine_status st = trine__vedit_decode_bucket_field(tag, &c, field, e, err);
+            if (st != TRINE_OK)
+                return st;
             continue;
         }
         default:
@@ -374,27 +403,47 @@ trine_status trine__version_edit_decode(const void *data, size_t len, trine__ver
 /* ---- folding ---- */
 
 static bool is_deleted(const trine__version_edit *edit, const trine__table_meta *m) {
-    for (size_t i = 0; i < edit->ndeleted; i++)
-        if (edit->deleted[i].level == m->level && edit->deleted[i].number == m->number)
+    for (size_t i = 0; i < edit->ndeleted; i++) {
+        const trine__table_ref *r = &edit->deleted[i];
+        if (r->bucket == m->bucket && r->level == m->level && r->number == m->number)
             return true;
+    }
     return false;
 }
 
-bool trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit) {
+static bool leaves(const trine__version_edit *edit, const trine__table_meta *m) {
+    return (edit->ndeleted && is_deleted(edit, m)) ||
+           (m->bucket != 0 && edit->ndropped && trine__vedit_drops(edit, m->bucket));
+}
+
+trine_status trine__version_edit_apply_checked(trine__version_edit *state, const trine__version_edit *edit,
+                                               const char *name, trine__err *err) {
+    if (!name)
+        name = "MANIFEST";
+    trine_status st = trine__vedit_check_buckets(state, edit, name, err);
+    if (st != TRINE_OK)
+        return st;
     /* Copies first, into the slots past state's end: a failure leaves state
      * as it was (a bigger array is not a change anyone can see). */
+    if (!trine__vedit_reserve_buckets(state, edit))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit", name);
     size_t old = state->nadded;
     if (edit->nadded) {
-        if (!trine__grow((void **)&state->added, &state->added_cap, old + edit->nadded, sizeof *state->added))
-            return false;
+        if (!trine__grow((void **)&state->added, &state->added_cap, old + edit->nadded, sizeof *state->added)) {
+            trine__vedit_unreserve_buckets(state, edit);
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit", name);
+        }
         for (size_t i = 0; i < edit->nadded; i++) {
             if (!trine__table_meta_copy(&state->added[old + i], &edit->added[i])) {
                 while (i-- > 0)
                     trine__table_meta_free(&state->added[old + i]);
-                return false;
+                trine__vedit_unreserve_buckets(state, edit);
+                return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit",
+                                      name);
             }
         }
     }
+    trine__vedit_fold_buckets(state, edit);
     if (edit->has_log_number) {
         state->has_log_number = true;
         state->log_number = edit->log_number;
@@ -407,11 +456,12 @@ bool trine__version_edit_apply(trine__version_edit *state, const trine__version_
         state->has_last_seq = true;
         state->last_seq = edit->last_seq;
     }
-    /* Deletions apply to the tables state held before this edit, so an edit
-     * may move a table (delete at one level, add at another) in one go. */
+    /* Deletions (and drops) apply to the tables state held before this
+     * edit, so an edit may move a table (delete at one level, add at
+     * another) in one go. */
     size_t kept = 0;
     for (size_t i = 0; i < old; i++) {
-        if (edit->ndeleted && is_deleted(edit, &state->added[i]))
+        if (leaves(edit, &state->added[i]))
             trine__table_meta_free(&state->added[i]);
         else
             state->added[kept++] = state->added[i];
@@ -419,5 +469,11 @@ bool trine__version_edit_apply(trine__version_edit *state, const trine__version_
     if (kept != old && edit->nadded)
         memmove(&state->added[kept], &state->added[old], edit->nadded * sizeof *state->added);
     state->nadded = kept + edit->nadded;
-    return true;
+    return TRINE_OK;
+}
+
+bool trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit) {
+    trine__err err;
+    trine__err_clear(&err);
+    return trine__version_edit_apply_checked(state, edit, NULL, &err) == TRINE_OK;
 }

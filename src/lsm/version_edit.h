@@ -25,17 +25,45 @@
  *   5 DELETED_TABLE  a table removed (may repeat): varint level, varint number,
  *                    filling the field exactly
  *
+ * Named buckets (column families). Bucket 0, the default bucket, always
+ * exists and is never in the catalog: its tables and log number keep tags 4,
+ * 5 and 1, so a database with only the default bucket writes the same bytes
+ * as a release without buckets. Every bucket record below names a bucket id
+ * in 1..UINT32_MAX and fills its field exactly.
+ *
+ *   6 BUCKET_CREATE  a bucket created (may repeat):
+ *                      varint id
+ *                      varint name length (1..64), name bytes (no NUL byte)
+ *                      varint options length (<= 4096), options bytes (an
+ *                      opaque blob the bucket layer encodes; carried as is)
+ *   7 BUCKET_DROP    a bucket dropped (may repeat): varint id
+ *   8 BUCKET_TABLE   a table added to a bucket other than 0 (may repeat):
+ *                      varint bucket id, then exactly the items of NEW_TABLE
+ *   9 BUCKET_DELETED_TABLE  a table removed from a bucket other than 0 (may
+ *                    repeat): varint bucket id, varint level, varint number
+ *  10 BUCKET_LOG_NUMBER  varint bucket id, varint log number: the WAL below
+ *                    which the bucket's data is in its tables (at most once
+ *                    per bucket per edit)
+ *
  * Tags 1..3 appear at most once per edit. Every item of a NEW_TABLE field
  * carries its own length (varints end themselves, keys are length-prefixed)
  * and the field's length bounds them all, so a damaged item is caught inside
  * its field and never read past it. A table gaining a new property later gets
  * a new tag rather than a longer NEW_TABLE field: an older reader then fails
- * with TRINE_UNSUPPORTED instead of silently dropping what it cannot read.
+ * with TRINE_UNSUPPORTED instead of silently dropping what it cannot read
+ * (BUCKET_TABLE carries the NEW_TABLE items, so it needs its twin tag too).
+ * Being in tag order, an encoding lists bucket 0's tables before the other
+ * buckets' tables: a decoded edit holds them in that order.
  *
  * A state (an edit that trine__version_edit_apply folds every record into)
- * holds the live table set in its added list and no deletions, so encoding a
- * state gives a full snapshot: the first record of every new MANIFEST.
- * Later releases add blob files, buckets, garbage counts as new tags.
+ * holds the live table set in its added list, the bucket catalog (the live
+ * buckets) in its created list, the buckets' log numbers, and no deletions
+ * or drops, so encoding a state gives a full snapshot: the first record of
+ * every new MANIFEST. Applying an edit takes its records in this order,
+ * whatever their order in the bytes: drops, creates, table deletions, table
+ * additions, then log numbers and the scalars; so a snapshot's catalog is in
+ * place before its tables, and a name may move to a new id in one edit.
+ * Later releases add blob files, garbage counts as new tags.
  *
  * Thread safety: none; an edit belongs to one thread at a time.
  */
@@ -56,8 +84,17 @@ enum {
     TRINE__EDIT_TAG_NEXT_FILE = 2,
     TRINE__EDIT_TAG_LAST_SEQ = 3,
     TRINE__EDIT_TAG_NEW_TABLE = 4,
-    TRINE__EDIT_TAG_DELETED_TABLE = 5
+    TRINE__EDIT_TAG_DELETED_TABLE = 5,
+    TRINE__EDIT_TAG_BUCKET_CREATE = 6,
+    TRINE__EDIT_TAG_BUCKET_DROP = 7,
+    TRINE__EDIT_TAG_BUCKET_TABLE = 8,
+    TRINE__EDIT_TAG_BUCKET_DELETED_TABLE = 9,
+    TRINE__EDIT_TAG_BUCKET_LOG_NUMBER = 10
 };
+
+/* Bucket limits the format enforces (the public API checks them first). */
+#define TRINE__BUCKET_NAME_MAX 64
+#define TRINE__BUCKET_OPTIONS_MAX 4096
 
 /* A table file as the MANIFEST knows it. */
 typedef struct trine__table_meta {
@@ -68,12 +105,28 @@ typedef struct trine__table_meta {
     uint64_t seq_min, seq_max;
     uint8_t *smallest, *largest; /* internal keys (user key + 8-byte trailer), malloc'd */
     size_t smallest_len, largest_len;
+    uint32_t bucket;             /* 0: the default bucket (so a zeroed meta means bucket 0) */
 } trine__table_meta;
 
 typedef struct trine__table_ref {
     uint32_t level;
     uint64_t number;
+    uint32_t bucket; /* last, like the meta's: {level, number} still means bucket 0 */
 } trine__table_ref;
+
+/* A bucket in the catalog (or created by an edit). */
+typedef struct trine__bucket_def {
+    uint32_t id;                             /* >= 1 */
+    char name[TRINE__BUCKET_NAME_MAX + 1];   /* 1..64 bytes, NUL-terminated */
+    uint8_t *options;                        /* owned, malloc'd (never NULL once set) */
+    size_t options_len;                      /* <= TRINE__BUCKET_OPTIONS_MAX */
+} trine__bucket_def;
+
+/* A bucket's log number: its WALs numbered below log are flushed. */
+typedef struct trine__bucket_log {
+    uint32_t id; /* >= 1 */
+    uint64_t log;
+} trine__bucket_log;
 
 typedef struct trine__version_edit {
     bool has_log_number;
@@ -87,6 +140,15 @@ typedef struct trine__version_edit {
     size_t nadded, added_cap;
     trine__table_ref *deleted;
     size_t ndeleted, deleted_cap;
+    /* Buckets created (in a state: the catalog, the live buckets), owned
+     * with their options; dropped ids (none in a state); log numbers of
+     * buckets other than 0, one per id. */
+    trine__bucket_def *created;
+    size_t ncreated, created_cap;
+    uint32_t *dropped;
+    size_t ndropped, dropped_cap;
+    trine__bucket_log *bucket_logs;
+    size_t nbucket_logs, bucket_logs_cap;
 } trine__version_edit;
 
 /* Deep copy of src into *dst (its own keys). false on ENOMEM (*dst then
@@ -95,34 +157,71 @@ bool trine__table_meta_copy(trine__table_meta *dst, const trine__table_meta *src
 /* Frees m's keys and zeroes them (m itself is the caller's). */
 void trine__table_meta_free(trine__table_meta *m);
 
-/* Appends a deep copy of m to e's added tables. false on ENOMEM (e unchanged). */
+/* Appends a deep copy of m to e's added tables; m->bucket picks the field
+ * (0: NEW_TABLE, else BUCKET_TABLE). false on ENOMEM (e unchanged). */
 bool trine__version_edit_add_table(trine__version_edit *e, const trine__table_meta *m);
-/* Appends (level, number) to e's deleted tables. false on ENOMEM (e unchanged). */
+/* Appends (level, number) of bucket 0 to e's deleted tables. false on ENOMEM
+ * (e unchanged). */
 bool trine__version_edit_delete_table(trine__version_edit *e, uint32_t level, uint64_t number);
-/* Frees e's tables and zeroes the whole edit. Safe on a zeroed edit. */
+/* The same for any bucket (0: DELETED_TABLE, else BUCKET_DELETED_TABLE). */
+bool trine__version_edit_delete_table_in(trine__version_edit *e, uint32_t bucket, uint32_t level,
+                                         uint64_t number);
+/* Records bucket id created with name (a C string) and a copy of options
+ * (len bytes, the bucket layer's encoding; NULL when len is 0). false (e
+ * unchanged) on ENOMEM, or when the record could not be read back: id 0, a
+ * name of 0 or over TRINE__BUCKET_NAME_MAX bytes, len over
+ * TRINE__BUCKET_OPTIONS_MAX. Refusing here keeps an unreadable record out of
+ * the MANIFEST; the public API reports these limits to the user first. */
+bool trine__version_edit_create_bucket(trine__version_edit *e, uint32_t id, const char *name,
+                                       const void *options, size_t len);
+/* Records bucket id dropped. false on ENOMEM or id 0 (e unchanged). */
+bool trine__version_edit_drop_bucket(trine__version_edit *e, uint32_t id);
+/* Sets the log number of bucket id (0: the LOG_NUMBER field); a second call
+ * for one id replaces the value. false on ENOMEM (e unchanged). */
+bool trine__version_edit_set_bucket_log(trine__version_edit *e, uint32_t id, uint64_t log);
+/* Frees e's tables and buckets and zeroes the whole edit. Safe on a zeroed
+ * edit. */
 void trine__version_edit_free(trine__version_edit *e);
 
 /* Encodes e into a malloc'd buffer (*out, *len; the caller frees *out).
  * An edit with no field encodes to 0 bytes (not a valid log record: do not
- * append it). false on ENOMEM. */
+ * append it). An edit without bucket records and with only bucket-0 tables
+ * encodes exactly as before buckets existed. false on ENOMEM. */
 bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, size_t *len);
 /* Decodes; TRINE_CORRUPTION on malformed bytes (bad varint, field past the
  * end, a scalar field that is not exactly one varint, a repeated scalar
  * field, last sequence over TRINE__SEQ_MAX, a table field that is malformed:
  * an item past its field or bytes left over, level >= TRINE__LEVELS, a key
  * under 8 bytes, smallest > largest, seq_min > seq_max, a sequence over
- * TRINE__SEQ_MAX; the message names the byte offset in the record),
- * TRINE_UNSUPPORTED on an unknown mandatory tag ("NAME: version edit field
- * tag T is unknown to this build ..."), TRINE_NO_MEMORY. name is used in
- * messages (NULL: "MANIFEST"). e is zeroed first. On success the caller
- * frees e with trine__version_edit_free (a no-op when it holds no table); on
- * failure e is left zeroed, holding nothing. */
+ * TRINE__SEQ_MAX; a bucket record with id 0 or over UINT32_MAX, a name
+ * empty, over 64 bytes or holding a NUL byte, options over 4096 bytes, a
+ * repeated log number for one bucket; the message names the field and the
+ * byte offset in the record), TRINE_UNSUPPORTED on an unknown mandatory tag
+ * ("NAME: version edit field tag T is unknown to this build ..."),
+ * TRINE_NO_MEMORY. name is used in messages (NULL: "MANIFEST"). e is zeroed
+ * first. On success the caller frees e with trine__version_edit_free (a
+ * no-op when it holds nothing); on failure e is left zeroed, holding
+ * nothing. */
 trine_status trine__version_edit_decode(const void *data, size_t len, trine__version_edit *e,
                                         const char *name, trine__err *err);
-/* Folds edit into state: scalar fields present in edit overwrite; then
- * edit's deleted tables leave state's added list (matched by level and
- * number; one not there is ignored), then copies of edit's added tables are
- * appended. All or nothing: false on ENOMEM with state unchanged. */
+/* Folds edit into state, in the order of the header comment:
+ *   drops:     bucket leaves the catalog with its tables and log number;
+ *   creates:   bucket joins the catalog (copied, options too);
+ *   deletions: matched by (bucket, level, number) against the tables state
+ *              held before this edit; one not there is ignored;
+ *   additions: copies appended (a table's bucket must then be 0 or live);
+ *   scalars and log numbers present in edit overwrite state's (as
+ *   LOG_NUMBER always has: neither moves only forward).
+ * TRINE_CORRUPTION (a message naming name, NULL: "MANIFEST", and the bucket)
+ * when edit drops a bucket not in the catalog, creates an id or a name
+ * already live, or adds a table or a log number to a bucket not live;
+ * TRINE_NO_MEMORY. All or nothing: on failure state is unchanged. */
+trine_status trine__version_edit_apply_checked(trine__version_edit *state, const trine__version_edit *edit,
+                                               const char *name, trine__err *err);
+/* trine__version_edit_apply_checked without the detail: false on any
+ * failure (ENOMEM or an edit inconsistent with state), state unchanged.
+ * Kept for callers written before buckets; an edit without bucket records
+ * cannot fail but for ENOMEM. */
 bool trine__version_edit_apply(trine__version_edit *state, const trine__version_edit *edit);
 
 #endif
