@@ -125,8 +125,7 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
         trine__version_edit edit;
         st = trine__version_edit_decode(payload, len, &edit, name, err);
         if (st == TRINE_OK) {
-            if (!trine__version_edit_apply(state, &edit))
-                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", name);
+            st = trine__version_edit_apply_checked(state, &edit, name, err);
             edits++;
         }
         trine__version_edit_free(&edit);

@@ -137,8 +137,7 @@ static trine_status read_state(repairer *r, uint64_t *manifest, trine__version_e
         trine__version_edit edit;
         if ((st = trine__version_edit_decode(payload, len, &edit, name, err)) != TRINE_OK)
             break;
-        if (!trine__version_edit_apply(state, &edit))
-            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", name);
+        st = trine__version_edit_apply_checked(state, &edit, name, err);
         trine__version_edit_free(&edit);
         edits++;
     }

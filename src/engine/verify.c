@@ -210,8 +210,8 @@ static trine_status check_edit(verifier *v, const entry *e, const void *payload,
                                trine__err *err) {
     trine__version_edit edit;
     trine_status st = trine__version_edit_decode(payload, len, &edit, e->name, err);
-    if (st == TRINE_OK && e->number == v->current_manifest && !trine__version_edit_apply(&v->state, &edit))
-        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory reading %s", e->name);
+    if (st == TRINE_OK && e->number == v->current_manifest)
+        st = trine__version_edit_apply_checked(&v->state, &edit, e->name, err);
     trine__version_edit_free(&edit);
     return st;
 }
