@@ -113,7 +113,7 @@ trine__iiter *trine__iiter_memtable(const trine__memtable *m);
  * duty to release. Corruption and I/O errors of the table surface through
  * status(). */
 trine__iiter *trine__iiter_table(trine__table *t, int seek_policy, void (*release)(void *arg), void *arg);
-/* it (from trine__iiter_table) reads data blocks past the block cache
+/* it (from trine__iiter_table) reads blocks past the block cache
  * (trine__table_iter_no_fill). */
 void trine__iiter_table_no_fill(trine__iiter *it);
 

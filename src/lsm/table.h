@@ -194,8 +194,9 @@ typedef struct trine__table_iter trine__table_iter;
 
 trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy);
 void trine__table_iter_free(trine__table_iter *it);
-/* Data blocks this iterator reads from the file do not enter the block
- * cache (a compaction reads each once: it would evict what readers use). */
+/* Blocks this iterator reads from the file (data blocks and index
+ * partitions) do not enter the block cache: a compaction reads each once
+ * and would evict what readers use. */
 void trine__table_iter_no_fill(trine__table_iter *it);
 bool trine__table_iter_valid(const trine__table_iter *it);
 void trine__table_iter_first(trine__table_iter *it);

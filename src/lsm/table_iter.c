@@ -24,7 +24,7 @@ struct trine__table_iter {
     bool data_live;
     trine_status status;
     trine__err err;
-    bool no_fill; /* data blocks read from the file stay out of the cache */
+    bool no_fill; /* blocks read from the file stay out of the cache */
 };
 
 static void set_error(trine__table_iter *it, trine_status st, const trine__err *err) {
@@ -63,7 +63,7 @@ static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__bl
         set_error(it, TRINE_CORRUPTION, &err);
         return false;
     }
-    trine_status st = trine__tblock_load(it->t, h, kind, blk, !(it->no_fill && kind == TRINE__BLOCK_DATA), &err);
+    trine_status st = trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);
         return false;
