@@ -30,14 +30,7 @@ static trine_status wait_for(trine_db *db, trine_future *(*call)(trine_db *), co
     if (trine__thread_is_engine())
         return trine__last_error_set(TRINE_INVALID, "%s_sync called from an engine thread (a callback) "
                                                     "would deadlock; use %s", name, name);
-    trine_future *f = call(db);
-    if (!f)
-        return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
-    trine_status st = trine_future_wait(f);
-    if (st != TRINE_OK)
-        trine__last_error_set(st, "%s", trine_future_message(f));
-    trine_future_free(f);
-    return st;
+    return trine__future_finish_sync(call(db));
 }
 
 trine_status trine_flush_sync(trine_db *db) { return wait_for(db, trine_flush, "trine_flush"); }

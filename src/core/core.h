@@ -54,6 +54,10 @@ trine_status trine__snapshot_horizon(const trine_snapshot *s, trine_db *db, uint
 trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start, trine__memtable *own,
                              uint64_t own_horizon, trine_iter **out, trine__err *err);
 
+/* The end of every _sync twin: waits for f (NULL: out of memory), keeps
+ * its message for trine_last_error, frees it, returns its status. */
+trine_status trine__future_finish_sync(trine_future *f);
+
 /* Validation shared by the API glue. */
 trine_status trine__check_key(const void *k, size_t kl, trine__err *err);
 trine_status trine__check_value(const void *v, size_t vl, trine__err *err);

@@ -68,8 +68,7 @@ static trine_future *submit_op(trine_db *db, trine__vtype type, const void *k, s
     return f;
 }
 
-/* wait + release, keeping the message for trine_last_error. */
-static trine_status finish_sync(trine_future *f) {
+trine_status trine__future_finish_sync(trine_future *f) {
     if (!f)
         return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
     trine_status st = trine_future_wait(f);
@@ -93,7 +92,7 @@ trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, s
 trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
     if (engine_guard("trine_put_sync") != TRINE_OK)
         return TRINE_INVALID;
-    return finish_sync(trine_put(db, k, kl, v, vl));
+    return trine__future_finish_sync(trine_put(db, k, kl, v, vl));
 }
 
 trine_future *trine_delete(trine_db *db, const void *k, size_t kl) {
@@ -103,7 +102,7 @@ trine_future *trine_delete(trine_db *db, const void *k, size_t kl) {
 trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
     if (engine_guard("trine_delete_sync") != TRINE_OK)
         return TRINE_INVALID;
-    return finish_sync(trine_delete(db, k, kl));
+    return trine__future_finish_sync(trine_delete(db, k, kl));
 }
 
 /* The tables part of a point read, outside any epoch section (it may read
@@ -411,5 +410,5 @@ trine_future *trine_write(trine_db *db, const trine_batch *b, const trine_write_
 trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
     if (engine_guard("trine_write_sync") != TRINE_OK)
         return TRINE_INVALID;
-    return finish_sync(trine_write(db, b, wo));
+    return trine__future_finish_sync(trine_write(db, b, wo));
 }

@@ -417,14 +417,7 @@ trine_status trine_txn_commit_sync(trine_txn *t) {
     if (trine__thread_is_engine())
         return trine__last_error_set(TRINE_INVALID,
                                      "trine_txn_commit_sync called from an engine thread (a callback) would deadlock");
-    trine_future *f = trine_txn_commit(t);
-    if (!f)
-        return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
-    trine_status st = trine_future_wait(f);
-    if (st != TRINE_OK)
-        trine__last_error_set(st, "%s", trine_future_message(f));
-    trine_future_free(f);
-    return st;
+    return trine__future_finish_sync(trine_txn_commit(t));
 }
 
 void trine_txn_free(trine_txn *t) {
