@@ -391,6 +391,12 @@ typedef struct trine_options {
                                      longer covers fails TRINE_CONFLICT
                                      ("history too old"). About 64 bytes plus
                                      the key each, outside memory_limit_bytes */
+    uint64_t max_wal_bytes;       /* buckets share the WAL: once the live WAL
+                                     files pass this many bytes, the buckets
+                                     whose unflushed data holds the oldest one
+                                     are flushed, so an idle bucket does not
+                                     keep old WALs forever (0 = max(64 MiB,
+                                     4 x memtable_bytes)) */
 } trine_options;
 
 /** Fills o with the defaults above. NULL is a no-op. */
@@ -642,18 +648,75 @@ TRINE_API trine_status trine_iter_seek(trine_iter *it, const void *k, size_t kl)
 TRINE_API void trine_iter_free(trine_iter *it);
 
 /* ------------------------------------------------------------------------ */
-/* Buckets (named buckets: later release)                                   */
+/* Buckets                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A bucket is a keyspace with its own memtables, tables and settings (a
+ * column family). The default bucket always exists; named buckets are
+ * created by trine_bucket_open and kept in the MANIFEST: they survive
+ * reopen and crash. All buckets share the WAL, the sequence space, the
+ * caches and the memory budget, so a batch or a transaction across buckets
+ * is one WAL record, atomic. Handles belong to the database: valid until it
+ * closes, never freed by the caller.
+ *
+ * Names: 1..64 bytes, letters, digits and "_-.:" only, not "default" (that
+ * is the default bucket, which trine_bucket_open also returns). At most
+ * TRINE_MAX_BUCKETS named buckets at once.
+ */
+#define TRINE_MAX_BUCKET_NAME 64
+#define TRINE_MAX_BUCKETS 1024
 
 /** The default bucket: valid until db closes, never freed by the caller. NULL db → NULL. */
 TRINE_API trine_bucket *trine_default_bucket(trine_db *db);
 
-/** Opens or creates a named bucket. Later release: TRINE_UNSUPPORTED. */
+/**
+ * Opens a named bucket, creating it (durably, in the MANIFEST) when it does
+ * not exist; o NULL = trine_bucket_options_init's defaults. Opening an
+ * existing bucket with a different prefix_len fails with TRINE_INVALID
+ * naming it (its tables' prefix filters were built for the old one); the
+ * other options apply to the tables written from then on, for as long as
+ * this database stays open (a reopen starts from the options the bucket was
+ * created with). Resolves with the handle (trine_future_take_bucket).
+ * TRINE_INVALID for a bad name or options, TRINE_READ_ONLY on a read-only
+ * handle when the bucket does not exist (existing buckets open there),
+ * TRINE_BUSY past TRINE_MAX_BUCKETS.
+ */
 TRINE_API trine_future *trine_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o);
 TRINE_API trine_status trine_bucket_open_sync(trine_db *db, const char *name, const trine_bucket_options *o, trine_bucket **out);
+/**
+ * The live buckets' names, "default" first, then named buckets in creation
+ * order. Release with trine_free(names[i]) and trine_free(names).
+ */
+TRINE_API trine_status trine_bucket_list(trine_db *db, char ***names, size_t *count);
+/**
+ * Drops a named bucket and its data, durably: its handle becomes invalid
+ * (calls through it return TRINE_INVALID), its tables are deleted once no
+ * reader uses them, and a batch or transaction that names it afterwards
+ * fails whole. A later trine_bucket_open of the name creates a new, empty
+ * bucket. TRINE_NOT_FOUND for an unknown name, TRINE_INVALID for
+ * "default", TRINE_READ_ONLY on a read-only handle.
+ */
+TRINE_API trine_future *trine_bucket_drop(trine_db *db, const char *name);
+TRINE_API trine_status trine_bucket_drop_sync(trine_db *db, const char *name);
+/** The bucket's name ("default" for the default bucket); NULL for NULL. */
+TRINE_API const char *trine_bucket_name(const trine_bucket *b);
 
-/* The bucket calls mirror the db calls; on the default bucket they work today. */
+/** One bucket's share of the stats; versioned by struct_size. */
+typedef struct trine_bucket_stats {
+    uint32_t struct_size;
+    uint32_t id;                  /* 0 = default; as in the MANIFEST */
+    uint64_t memtable_bytes;      /* its memtables, active and sealed */
+    uint64_t memtables;
+    uint64_t level_files[7];      /* its tables per level */
+    uint64_t level_bytes[7];
+    uint64_t pending_compaction_bytes;
+    uint64_t puts, deletes;       /* operations applied to it since open */
+} trine_bucket_stats;
+/** Fills *out (out->struct_size set, or 0 for the full struct). */
+TRINE_API trine_status trine_bucket_stats_get(trine_bucket *b, trine_bucket_stats *out);
+
+/* The bucket calls mirror the db calls. */
 TRINE_API trine_future *trine_bucket_put(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_bucket_put_sync(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_future *trine_bucket_get(trine_bucket *b, const void *k, size_t kl);

@@ -6,6 +6,7 @@
 #ifndef TRINE_CORE_CORE_H
 #define TRINE_CORE_CORE_H
 
+#include "engine/cf.h"
 #include "engine/db.h"
 
 /* Enter/leave a public call. false (and err set to TRINE_CLOSED) if closing. */
@@ -40,8 +41,8 @@ void trine__registry_release(const char *canon, bool shared);
 /* Point reads at a horizon (kv.c): a snapshot's sequence, or
  * TRINE__HORIZON_LATEST for the last sequence at the time of the read. */
 #define TRINE__HORIZON_LATEST UINT64_MAX
-trine_future *trine__get_at(trine_db *db, uint64_t horizon, const void *k, size_t kl, const char *call);
-trine_status trine__get_at_sync(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
+trine_future *trine__get_at(trine_bucket *b, uint64_t horizon, const void *k, size_t kl, const char *call);
+trine_status trine__get_at_sync(trine_bucket *b, uint64_t horizon, const void *k, size_t kl, trine_value *out,
                                 const char *call);
 
 /* A scan's or transaction's horizon from a snapshot of db (snapshot.c):
@@ -51,7 +52,7 @@ trine_status trine__snapshot_horizon(const trine_snapshot *s, trine_db *db, uint
 
 /* A transaction's scan (iter.c): r at start, with own's entries up to
  * own_horizon (numbered above start) over it. Reads inline. */
-trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start, trine__memtable *own,
+trine_status trine__iter_txn(trine_bucket *b, const trine_range *r, uint64_t start, trine__memtable *own,
                              uint64_t own_horizon, trine_iter **out, trine__err *err);
 
 /* The end of every _sync twin: waits for f (NULL: out of memory), keeps
@@ -59,6 +60,10 @@ trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start,
 trine_status trine__future_finish_sync(trine_future *f);
 
 /* Validation shared by the API glue. */
+/* TRINE_READ_ONLY for a read-only handle or after a fatal write error. */
+trine_status trine__write_allowed(trine_db *db, trine__err *err);
+/* TRINE_INVALID (and trine_last_error) on an engine thread: a _sync call there could deadlock. */
+trine_status trine__engine_guard(const char *call);
 trine_status trine__check_key(const void *k, size_t kl, trine__err *err);
 trine_status trine__check_value(const void *v, size_t vl, trine__err *err);
 

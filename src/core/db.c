@@ -49,7 +49,7 @@ static void db_free(trine_db *db) {
         trine__epoch_record_retire(db->reclaim); /* runs deferred pin frees too */
     trine__pins_close(db->pins); /* open's failure path; close closed it already */
     trine__pins_unref(db->pins);
-    trine__super_unref(atomic_load(&db->super));
+    trine__catalog_free(db);
     trine__tables_unref(db->tables);
     if (db->lock)
         trine__vfs_unlock(db->lock, &ignored);
@@ -60,6 +60,46 @@ static void db_free(trine_db *db) {
     free(db->canon);
     free(db->path);
     free(db);
+}
+
+/* One bucket per recovered one, in the catalog: its memtables (sealed
+ * newest first after the active one) and its tables. */
+static trine_status make_buckets(trine_db *db, trine__recovered *rec, trine__err *err) {
+    size_t bytes = 0;
+    for (size_t k = 0; k < rec->nbuckets; k++) {
+        trine__recovered_bucket *rb = &rec->buckets[k];
+        trine_bucket *b = trine__cf_new(db, rb->id, rb->name, &rb->opts, db->tables ? rb->version : NULL,
+                                        db->tables);
+        if (b && !trine__catalog_add(db, b)) {
+            trine__cf_free(b);
+            b = NULL;
+        }
+        if (!b)
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+        if (rb->id == 0)
+            db->default_bucket = b;
+        trine__super *s = NULL;
+        for (size_t i = 0; i < rb->count; i++) {
+            trine__super *next = trine__super_new(rb->mems[i], s);
+            trine__super_unref(s);
+            if (!(s = next))
+                return trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+            bytes += trine__memtable_bytes(rb->mems[i]);
+        }
+        trine__super *fresh = atomic_load(&b->super);
+        if ((s->version = fresh->version))
+            trine__version_ref(s->version);
+        if ((s->tables = fresh->tables))
+            trine__tables_ref(s->tables);
+        s->seek_policy = fresh->seek_policy;
+        atomic_store(&b->super, s);
+        trine__super_unref(fresh);
+        b->active = s->mems[0];
+        for (size_t i = 1; i < s->count; i++)
+            b->sealed_bytes += trine__memtable_bytes(s->mems[i]);
+    }
+    atomic_store(&db->mem_bytes, bytes);
+    return TRINE_OK;
 }
 
 static trine_status prepare_dir(trine_db *db, trine__err *err) {
@@ -130,7 +170,6 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     if (!db)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", path ? path : "");
     db->opts = o;
-    db->default_bucket.db = db;
     db->path = dup_str(memory ? MEMORY_DIR : path);
     if (!db->path) {
         free(db);
@@ -185,34 +224,15 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     db->stats.recovery_wal_files_set_aside = rec.wal_files_set_aside;
     memcpy(db->open_note, rec.recovery_note, sizeof db->open_note);
 
-    /* Sealed memtables newest first after the active one. */
-    trine__super *s = NULL;
-    for (size_t i = 0; i < rec.count; i++) {
-        trine__super *next = trine__super_new(rec.mems[i], s);
-        trine__super_unref(s);
-        if (!(s = next)) {
-            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
-            goto fail;
-        }
-    }
     /* Tables: every persistent database (the in-memory mode has no WAL and
      * never flushes). */
-    if (db->wal_enabled) {
-        if (!(db->tables = trine__tables_new(db->vfs, db->path, &db->opts))) {
-            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
-            goto fail;
-        }
-        s->version = rec.version;
-        trine__version_ref(s->version);
-        s->tables = db->tables;
-        trine__tables_ref(s->tables);
+    if (db->wal_enabled && !(db->tables = trine__tables_new(db->vfs, db->path, &db->opts))) {
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening %s", db->path);
+        goto fail;
     }
-    atomic_store(&db->super, s);
+    if ((st = make_buckets(db, &rec, err)) != TRINE_OK)
+        goto fail;
     atomic_store(&db->last_seq, rec.last_seq);
-    size_t bytes = 0;
-    for (size_t i = 0; i < rec.count; i++)
-        bytes += trine__memtable_bytes(rec.mems[i]);
-    atomic_store(&db->mem_bytes, bytes);
     if (db->tables && (st = trine__readers_new(db, db->opts.reader_threads, err)) != TRINE_OK)
         goto fail;
 
@@ -232,13 +252,13 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
         }
         atomic_store(&db->next_file, rec.next_file);
         if (rec.manifest && !db->no_flush) {
-            st = trine__flusher_start(db, rec.version, rec.manifest_number, rec.manifest, rec.manifest_offset, err);
+            st = trine__flusher_start(db, &rec.state, rec.manifest_number, rec.manifest, rec.manifest_offset, err);
             if (st != TRINE_OK)
                 goto fail;
             rec.manifest = NULL; /* the flush actor owns it now */
         }
         st = trine__writer_start(db, rec.last_seq + 1, rec.wal, rec.wal_number, rec.wal_offset,
-                                 rec.next_file, rec.mems[rec.count - 1], err);
+                                 rec.next_file, rec.max_bucket_id, err);
         if (st != TRINE_OK) {
             trine__flusher_stop(db);
             goto fail;

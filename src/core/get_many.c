@@ -45,7 +45,8 @@ static void take_mem_value(trine__table_mget *m, const void *v, size_t vl, trine
 
 /* Fills ms (sorted, valid keys only) from the memtables and then the
  * tables (cache_only: no file read; keys that need one are incomplete). */
-static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
+static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
+    trine_db *db = b->db;
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec) {
         trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
@@ -56,7 +57,7 @@ static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, bool cach
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
     uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
-    trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+    trine__super *s = atomic_load_explicit(&b->super, memory_order_acquire);
     size_t pending = 0;
     for (size_t i = 0; i < n; i++) {
         trine__table_mget *m = &ms[i];
@@ -80,7 +81,7 @@ static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, bool cach
         trine__super_ref(s); /* safe in the section: see iter.c */
     trine__epoch_leave(rec, &section);
     if (tables) {
-        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->tables->seek_policy,
+        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->seek_policy,
                                 cache_only, err);
         trine__super_unref(s);
         bool incomplete = false;
@@ -95,12 +96,15 @@ static void read_sorted(trine_db *db, trine__table_mget *ms, size_t n, bool cach
  * Returns the call's status (OK when every slot was answered). cache_only:
  * when any key needs a file read, *would_block is set and every slot is
  * left empty (status OK). */
-static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+static trine_status get_many(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
                              trine_status *statuses, bool cache_only, bool *would_block, trine__err *err,
                              const char *call) {
     *would_block = false;
-    if (!db)
+    if (!b)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__bucket_check(b, call, err) != TRINE_OK)
+        return TRINE_INVALID;
+    trine_db *db = b->db;
     if (n == 0)
         return TRINE_OK;
     if (!keys || !values || !statuses)
@@ -139,7 +143,7 @@ static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, tr
         }
         trine__err rerr;
         trine__err_clear(&rerr);
-        read_sorted(db, ms, valid, cache_only, &rerr);
+        read_sorted(b, ms, valid, cache_only, &rerr);
         trine__db_leave(db);
         for (size_t i = 0; i < valid; i++)
             *would_block |= ms[i].incomplete;
@@ -179,7 +183,8 @@ static trine_status get_many(trine_db *db, const trine_slice *keys, size_t n, tr
  * reader pool redoes it with the disk (the keys copied into the job). */
 typedef struct many_job {
     trine__read_job job;
-    trine_db *db;
+    trine_bucket *b;
+    const char *call;
     trine_future *f;
     size_t n;
     trine_value *values;
@@ -192,15 +197,14 @@ static void run_many_job(trine__read_job *job) {
     trine__err err;
     trine__err_clear(&err);
     bool blocked;
-    trine_status st = get_many(m->db, m->keys, m->n, m->values, m->statuses, false, &blocked, &err,
-                               "trine_get_many");
+    trine_status st = get_many(m->b, m->keys, m->n, m->values, m->statuses, false, &blocked, &err, m->call);
     trine__future_complete(m->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
     free(m);
 }
 
 /* Queues the call for a reader; NULL (nothing queued) when it cannot. */
-static trine_future *queue_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
-                                trine_status *statuses) {
+static trine_future *queue_many(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
+                                trine_status *statuses, const char *call) {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += keys[i].len;
@@ -220,12 +224,13 @@ static trine_future *queue_many(trine_db *db, const trine_slice *keys, size_t n,
         at += keys[i].len;
     }
     m->job.run = run_many_job;
-    m->db = db;
+    m->b = b;
+    m->call = call;
     m->f = f;
     m->n = n;
     m->values = values;
     m->statuses = statuses;
-    if (!trine__readers_submit(db, &m->job)) {
+    if (!trine__readers_submit(b->db, &m->job)) {
         trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
         trine_future_free(f);
         free(m);
@@ -236,24 +241,24 @@ static trine_future *queue_many(trine_db *db, const trine_slice *keys, size_t n,
 
 /* Cache-only on the calling thread first; what needs the disk goes to the
  * reader pool (the arrays are filled there, before the future is ready). */
-trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
-                             trine_status *statuses) {
+static trine_future *many_async(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
+                                trine_status *statuses, const char *call) {
     trine__err err;
     trine__err_clear(&err);
     bool blocked = false;
-    trine_status st = get_many(db, keys, n, values, statuses, true, &blocked, &err, "trine_get_many");
+    trine_status st = get_many(b, keys, n, values, statuses, true, &blocked, &err, call);
     trine_future *f = NULL;
     if (blocked) {
         /* The database is open (the cache-only pass entered it); close waits
          * for us through the enter below, and runs queued jobs before it
          * frees anything. */
-        if (!trine__db_enter(db, &err))
+        if (!trine__db_enter(b->db, &err))
             return trine__future_from_err(&err);
-        f = queue_many(db, keys, n, values, statuses);
-        trine__db_leave(db);
+        f = queue_many(b, keys, n, values, statuses, call);
+        trine__db_leave(b->db);
         if (f)
             return f;
-        st = get_many(db, keys, n, values, statuses, false, &blocked, &err, "trine_get_many");
+        st = get_many(b, keys, n, values, statuses, false, &blocked, &err, call);
     }
     if (st != TRINE_OK)
         return trine__future_from_err(&err);
@@ -262,28 +267,38 @@ trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, tr
     return f;
 }
 
-trine_status trine_get_many_sync(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
-                                 trine_status *statuses) {
+static trine_status many_sync(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
+                              trine_status *statuses, const char *call) {
     if (trine__thread_is_engine())
-        return trine__last_error_set(TRINE_INVALID,
-                                     "trine_get_many_sync called from an engine thread (a callback) would deadlock");
+        return trine__last_error_set(TRINE_INVALID, "%s called from an engine thread (a callback) would deadlock",
+                                     call);
     trine__err err;
     trine__err_clear(&err);
     bool blocked;
-    trine_status st = get_many(db, keys, n, values, statuses, false, &blocked, &err, "trine_get_many_sync");
+    trine_status st = get_many(b, keys, n, values, statuses, false, &blocked, &err, call);
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+trine_future *trine_get_many(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                             trine_status *statuses) {
+    return many_async(db ? db->default_bucket : NULL, keys, n, values, statuses, "trine_get_many");
+}
+
+trine_status trine_get_many_sync(trine_db *db, const trine_slice *keys, size_t n, trine_value *values,
+                                 trine_status *statuses) {
+    return many_sync(db ? db->default_bucket : NULL, keys, n, values, statuses, "trine_get_many_sync");
 }
 
 trine_future *trine_bucket_get_many(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
                                     trine_status *statuses) {
     if (!b)
         return trine__future_failed(TRINE_INVALID, "trine_bucket_get_many: bucket is NULL");
-    return trine_get_many(b->db, keys, n, values, statuses);
+    return many_async(b, keys, n, values, statuses, "trine_bucket_get_many");
 }
 
 trine_status trine_bucket_get_many_sync(trine_bucket *b, const trine_slice *keys, size_t n, trine_value *values,
                                         trine_status *statuses) {
     if (!b)
         return trine__last_error_set(TRINE_INVALID, "trine_bucket_get_many_sync: bucket is NULL");
-    return trine_get_many_sync(b->db, keys, n, values, statuses);
+    return many_sync(b, keys, n, values, statuses, "trine_bucket_get_many_sync");
 }

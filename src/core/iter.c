@@ -36,6 +36,7 @@ typedef enum iter_state { ITER_BEFORE = 0, ITER_VALID, ITER_DONE } iter_state;
 
 /* What a deeper level's concatenating iterator needs to open its files. */
 typedef struct level_ctx {
+    int seek_policy;
     trine__tables *tables;
     const trine__table_meta *files;
     trine__iiter_span *spans;
@@ -58,7 +59,7 @@ struct trine_iter {
 static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
     level_ctx *l = arg;
     bool unused = false;
-    return trine__tables_open_iter(l->tables, &l->files[i], false, &unused, err);
+    return trine__tables_open_iter(l->tables, &l->files[i], l->seek_policy, false, &unused, err);
 }
 
 /* The merged internal iterator over everything s holds. cache_only: the L0
@@ -82,7 +83,7 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
         if (!(kids[k++] = trine__iiter_memtable(s->mems[i])))
             st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
     for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++) {
-        if (!(kids[k] = trine__tables_open_iter(s->tables, &v->files[0][i], cache_only, would_block, err)))
+        if (!(kids[k] = trine__tables_open_iter(s->tables, &v->files[0][i], s->seek_policy, cache_only, would_block, err)))
             st = *would_block ? TRINE_BUSY : err->status;
         else
             k++;
@@ -92,6 +93,7 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
             continue;
         level_ctx *lc = &it->levels[l];
         lc->tables = s->tables;
+        lc->seek_policy = s->seek_policy;
         lc->files = v->files[l];
         lc->spans = calloc(v->nfiles[l], sizeof *lc->spans);
         if (!lc->spans) {
@@ -161,7 +163,7 @@ static trine_status check_bound(const void *k, size_t kl, trine_bound_kind kind,
 }
 
 /* Builds an iterator over [lo, hi] as described by the bounds. */
-static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
+static trine_status iter_new(trine_bucket *b, const bound *lo, const bound *hi, const trine_scan_options *o,
                              uint64_t at, trine__memtable *own, uint64_t own_horizon, bool cache_only,
                              bool *would_block, trine_iter **out, trine__err *err) {
     *would_block = false;
@@ -184,8 +186,8 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
     }
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
-    it->horizon = at != TRINE__HORIZON_LATEST ? at : atomic_load_explicit(&db->last_seq, memory_order_acquire);
-    it->super = atomic_load_explicit(&db->super, memory_order_acquire);
+    it->horizon = at != TRINE__HORIZON_LATEST ? at : atomic_load_explicit(&b->db->last_seq, memory_order_acquire);
+    it->super = atomic_load_explicit(&b->super, memory_order_acquire);
     /* Safe inside the section: the installed reference is only dropped
      * after a grace period, so the count cannot have reached zero. */
     trine__super_ref(it->super);
@@ -195,7 +197,7 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
         trine_iter_free(it);
         return *would_block ? TRINE_OK : st;
     }
-    atomic_fetch_add_explicit(&db->stats.iterators, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->db->stats.iterators, 1, memory_order_relaxed);
     *out = it;
     return TRINE_OK;
 }
@@ -203,7 +205,7 @@ static trine_status iter_new(trine_db *db, const bound *lo, const bound *hi, con
 /* A scan whose L0 tables were not all open: a reader opens them. */
 typedef struct scan_job {
     trine__read_job job;
-    trine_db *db;
+    trine_bucket *b;
     trine_future *f;
     bound lo, hi;
     trine_scan_options o;
@@ -224,7 +226,7 @@ static void run_scan_job(trine__read_job *job) {
     trine__err_clear(&err);
     trine_iter *it = NULL;
     bool blocked;
-    trine_status st = iter_new(j->db, &j->lo, &j->hi, &j->o, j->at, NULL, 0, false, &blocked, &it, &err);
+    trine_status st = iter_new(j->b, &j->lo, &j->hi, &j->o, j->at, NULL, 0, false, &blocked, &it, &err);
     if (st == TRINE_OK)
         trine__future_set_iter(j->f, it, dispose_untaken_iter);
     trine__future_complete(j->f, st, st == TRINE_OK ? NULL : "%s", err.msg);
@@ -232,7 +234,7 @@ static void run_scan_job(trine__read_job *job) {
 }
 
 /* Queues the scan for a reader; NULL (nothing queued) when it cannot. */
-static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, const trine_scan_options *o,
+static trine_future *queue_scan(trine_bucket *b, const bound *lo, const bound *hi, const trine_scan_options *o,
                                 uint64_t at) {
     scan_job *j = calloc(1, sizeof *j);
     if (!j || !copy_bound(&j->lo, lo->key, lo->len, lo->kind) || !copy_bound(&j->hi, hi->key, hi->len, hi->kind)) {
@@ -246,13 +248,13 @@ static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, 
         return NULL;
     }
     j->job.run = run_scan_job;
-    j->db = db;
+    j->b = b;
     j->f = f;
     if (o)
         j->o = *o;
     j->o.snapshot = NULL; /* its horizon is in j->at: the caller may release it */
     j->at = at;
-    if (!trine__readers_submit(db, &j->job)) {
+    if (!trine__readers_submit(b->db, &j->job)) {
         trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
         trine_future_free(f);
         scan_job_free(j);
@@ -264,10 +266,13 @@ static trine_future *queue_scan(trine_db *db, const bound *lo, const bound *hi, 
 /* queued NULL: a _sync scan, read inline. Otherwise an async one: opened
  * cache-only here, or queued for a reader (*queued set) when a table is
  * not open yet. */
-static trine_status scan_checked(trine_db *db, const trine_range *r, const trine_scan_options *o,
+static trine_status scan_checked(trine_bucket *b, const trine_range *r, const trine_scan_options *o,
                                  trine_iter **out, trine_future **queued, trine__err *err, const char *call) {
-    if (!db)
+    if (!b)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__bucket_check(b, call, err) != TRINE_OK)
+        return err->status;
+    trine_db *db = b->db;
     trine_range all = trine_range_all();
     if (!r)
         r = &all;
@@ -282,15 +287,16 @@ static trine_status scan_checked(trine_db *db, const trine_range *r, const trine
     bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
     bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
     bool blocked = false;
-    trine_status st = iter_new(db, &lo, &hi, o, at, NULL, 0, queued != NULL, &blocked, out, err);
-    if (blocked && !(*queued = queue_scan(db, &lo, &hi, o, at))) /* no reader: open here after all */
-        st = iter_new(db, &lo, &hi, o, at, NULL, 0, false, &blocked, out, err);
+    trine_status st = iter_new(b, &lo, &hi, o, at, NULL, 0, queued != NULL, &blocked, out, err);
+    if (blocked && !(*queued = queue_scan(b, &lo, &hi, o, at))) /* no reader: open here after all */
+        st = iter_new(b, &lo, &hi, o, at, NULL, 0, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
 
-trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start, trine__memtable *own,
+trine_status trine__iter_txn(trine_bucket *b, const trine_range *r, uint64_t start, trine__memtable *own,
                              uint64_t own_horizon, trine_iter **out, trine__err *err) {
+    trine_db *db = b->db;
     if (check_bound(r->start, r->start_len, r->start_kind, "start", err) != TRINE_OK ||
         check_bound(r->end, r->end_len, r->end_kind, "end", err) != TRINE_OK)
         return TRINE_INVALID;
@@ -299,7 +305,7 @@ trine_status trine__iter_txn(trine_db *db, const trine_range *r, uint64_t start,
     bound lo = {(uint8_t *)r->start, r->start_len, r->start_kind};
     bound hi = {(uint8_t *)r->end, r->end_len, r->end_kind};
     bool blocked = false;
-    trine_status st = iter_new(db, &lo, &hi, NULL, start, own, own_horizon, false, &blocked, out, err);
+    trine_status st = iter_new(b, &lo, &hi, NULL, start, own, own_horizon, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
@@ -317,7 +323,7 @@ static size_t prefix_successor(const uint8_t *p, size_t pl, uint8_t *out) {
     return n;
 }
 
-static trine_status prefix_checked(trine_db *db, const void *p, size_t pl, const trine_scan_options *o,
+static trine_status prefix_checked(trine_bucket *db, const void *p, size_t pl, const trine_scan_options *o,
                                    trine_iter **out, trine_future **queued, trine__err *err, const char *call) {
     if (!db)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
@@ -356,12 +362,32 @@ static trine_future *iter_future(trine_status st, trine_iter *it, trine_future *
     return f;
 }
 
-trine_future *trine_scan(trine_db *db, const trine_range *r, const trine_scan_options *o) {
+static trine_bucket *default_of(trine_db *db) { return db ? db->default_bucket : NULL; }
+
+/* A handle that is not a bucket fails as a NULL one would not: say so. */
+static trine_bucket *bucket_arg(trine_bucket *b, const char *call, trine__err *err, bool *bad) {
+    *bad = !b || trine__bucket_check(b, call, err) != TRINE_OK;
+    if (!b)
+        trine__err_set(err, TRINE_INVALID, "%s: bucket is NULL", call);
+    return b;
+}
+
+static trine_future *scan_async(trine_bucket *b, const trine_range *r, const trine_scan_options *o, const char *call) {
     trine__err err;
     trine__err_clear(&err);
     trine_iter *it = NULL;
     trine_future *queued = NULL;
-    trine_status st = scan_checked(db, r, o, &it, &queued, &err, "trine_scan");
+    trine_status st = scan_checked(b, r, o, &it, &queued, &err, call);
+    return iter_future(st, it, queued, &err);
+}
+
+static trine_future *prefix_async(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o,
+                                  const char *call) {
+    trine__err err;
+    trine__err_clear(&err);
+    trine_iter *it = NULL;
+    trine_future *queued = NULL;
+    trine_status st = prefix_checked(b, p, pl, o, &it, &queued, &err, call);
     return iter_future(st, it, queued, &err);
 }
 
@@ -375,32 +401,79 @@ static trine_status sync_iter_guard(trine_iter **out, const char *call) {
     return TRINE_OK;
 }
 
-trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_scan_options *o, trine_iter **out) {
-    if (sync_iter_guard(out, "trine_scan_sync") != TRINE_OK)
+static trine_status scan_sync(trine_bucket *b, const trine_range *r, const trine_scan_options *o, trine_iter **out,
+                              const char *call) {
+    if (sync_iter_guard(out, call) != TRINE_OK)
         return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = scan_checked(db, r, o, out, NULL, &err, "trine_scan_sync");
+    trine_status st = scan_checked(b, r, o, out, NULL, &err, call);
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 
-trine_future *trine_prefix(trine_db *db, const void *p, size_t pl, const trine_scan_options *o) {
+static trine_status prefix_sync(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o,
+                                trine_iter **out, const char *call) {
+    if (sync_iter_guard(out, call) != TRINE_OK)
+        return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_iter *it = NULL;
-    trine_future *queued = NULL;
-    trine_status st = prefix_checked(db, p, pl, o, &it, &queued, &err, "trine_prefix");
-    return iter_future(st, it, queued, &err);
+    trine_status st = prefix_checked(b, p, pl, o, out, NULL, &err, call);
+    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+}
+
+trine_future *trine_scan(trine_db *db, const trine_range *r, const trine_scan_options *o) {
+    return scan_async(default_of(db), r, o, "trine_scan");
+}
+
+trine_status trine_scan_sync(trine_db *db, const trine_range *r, const trine_scan_options *o, trine_iter **out) {
+    return scan_sync(default_of(db), r, o, out, "trine_scan_sync");
+}
+
+trine_future *trine_prefix(trine_db *db, const void *p, size_t pl, const trine_scan_options *o) {
+    return prefix_async(default_of(db), p, pl, o, "trine_prefix");
 }
 
 trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const trine_scan_options *o,
                                trine_iter **out) {
-    if (sync_iter_guard(out, "trine_prefix_sync") != TRINE_OK)
-        return TRINE_INVALID;
+    return prefix_sync(default_of(db), p, pl, o, out, "trine_prefix_sync");
+}
+
+trine_future *trine_bucket_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o) {
     trine__err err;
-    trine__err_clear(&err);
-    trine_status st = prefix_checked(db, p, pl, o, out, NULL, &err, "trine_prefix_sync");
-    return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
+    bool bad;
+    if (bucket_arg(b, "trine_bucket_scan", &err, &bad), bad)
+        return trine__future_from_err(&err);
+    return scan_async(b, r, o, "trine_bucket_scan");
+}
+
+trine_status trine_bucket_scan_sync(trine_bucket *b, const trine_range *r, const trine_scan_options *o,
+                                    trine_iter **out) {
+    trine__err err;
+    bool bad;
+    if (out)
+        *out = NULL;
+    if (bucket_arg(b, "trine_bucket_scan_sync", &err, &bad), bad)
+        return trine__last_error_from(&err);
+    return scan_sync(b, r, o, out, "trine_bucket_scan_sync");
+}
+
+trine_future *trine_bucket_prefix(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o) {
+    trine__err err;
+    bool bad;
+    if (bucket_arg(b, "trine_bucket_prefix", &err, &bad), bad)
+        return trine__future_from_err(&err);
+    return prefix_async(b, p, pl, o, "trine_bucket_prefix");
+}
+
+trine_status trine_bucket_prefix_sync(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o,
+                                      trine_iter **out) {
+    trine__err err;
+    bool bad;
+    if (out)
+        *out = NULL;
+    if (bucket_arg(b, "trine_bucket_prefix_sync", &err, &bad), bad)
+        return trine__last_error_from(&err);
+    return prefix_sync(b, p, pl, o, out, "trine_bucket_prefix_sync");
 }
 
 static trine_status advance(trine_iter *it, trine__err *err) {

@@ -40,7 +40,7 @@ trine_status trine__check_value(const void *v, size_t vl, trine__err *err) {
 }
 
 /* Refusals common to every write. */
-static trine_status write_allowed(trine_db *db, trine__err *err) {
+trine_status trine__write_allowed(trine_db *db, trine__err *err) {
     if (db->opts.read_only)
         return trine__err_set(err, TRINE_READ_ONLY, "%s was opened read-only", db->path);
     if (atomic_load(&db->fatal) == 2)
@@ -48,21 +48,23 @@ static trine_status write_allowed(trine_db *db, trine__err *err) {
     return TRINE_OK;
 }
 
-static trine_future *submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+static trine_future *submit_op(trine_db *db, trine_bucket *b, trine__vtype type, const void *k, size_t kl,
                                const void *v, size_t vl, const char *call) {
     trine__err err;
     trine__err_clear(&err);
     if (!db)
         return trine__future_failed(TRINE_INVALID, "%s: db is NULL", call);
+    if (b && trine__bucket_check(b, call, &err) != TRINE_OK)
+        return trine__future_from_err(&err);
     if (trine__check_key(k, kl, &err) != TRINE_OK || trine__check_value(v, vl, &err) != TRINE_OK)
         return trine__future_from_err(&err);
     if (!trine__db_enter(db, &err))
         return trine__future_from_err(&err);
     trine_future *f = NULL;
-    if (write_allowed(db, &err) != TRINE_OK) {
+    if (trine__write_allowed(db, &err) != TRINE_OK) {
         f = trine__future_from_err(&err);
     } else {
-        f = trine__writer_submit_op(db, type, k, kl, v, vl, db->opts.durability);
+        f = trine__writer_submit_op(db, b ? b->id : 0, type, k, kl, v, vl, db->opts.durability);
     }
     trine__db_leave(db);
     return f;
@@ -78,7 +80,7 @@ trine_status trine__future_finish_sync(trine_future *f) {
     return st;
 }
 
-static trine_status engine_guard(const char *call) {
+trine_status trine__engine_guard(const char *call) {
     if (trine__thread_is_engine())
         return trine__last_error_set(TRINE_INVALID,
                                      "%s called from an engine thread (a callback) would deadlock", call);
@@ -86,21 +88,21 @@ static trine_status engine_guard(const char *call) {
 }
 
 trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
-    return submit_op(db, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_put");
+    return submit_op(db, NULL, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_put");
 }
 
 trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
-    if (engine_guard("trine_put_sync") != TRINE_OK)
+    if (trine__engine_guard("trine_put_sync") != TRINE_OK)
         return TRINE_INVALID;
     return trine__future_finish_sync(trine_put(db, k, kl, v, vl));
 }
 
 trine_future *trine_delete(trine_db *db, const void *k, size_t kl) {
-    return submit_op(db, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_delete");
+    return submit_op(db, NULL, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_delete");
 }
 
 trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
-    if (engine_guard("trine_delete_sync") != TRINE_OK)
+    if (trine__engine_guard("trine_delete_sync") != TRINE_OK)
         return TRINE_INVALID;
     return trine__future_finish_sync(trine_delete(db, k, kl));
 }
@@ -113,7 +115,7 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
     void *v = NULL;
     size_t vl = 0;
     trine__table_lookup r = trine__version_get(s->version, s->tables->table_cache, k, kl, horizon,
-                                               s->tables->seek_policy, cache_only, &trailer, &v, &vl, err);
+                                               s->seek_policy, cache_only, &trailer, &v, &vl, err);
     if (r == TRINE__TABLE_INCOMPLETE) {
         *would_block = true;
         return TRINE_OK;
@@ -137,16 +139,17 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
  * version instead (a section is never held across I/O). cache_only: no
  * file is read; when one would be, *would_block is set and nothing else
  * (status OK, *out empty). */
-static trine_status get_inline(trine_db *db, uint64_t at, const void *k, size_t kl, bool cache_only,
+static trine_status get_inline(trine_bucket *b, uint64_t at, const void *k, size_t kl, bool cache_only,
                                bool *would_block, trine_value *out, trine__err *err) {
     *would_block = false;
+    trine_db *db = b->db;
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
     uint64_t horizon = at != TRINE__HORIZON_LATEST ? at : atomic_load_explicit(&db->last_seq, memory_order_acquire);
-    trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+    trine__super *s = atomic_load_explicit(&b->super, memory_order_acquire);
     trine__lookup found = TRINE__LOOKUP_ABSENT;
     const void *v = NULL;
     size_t vl = 0;
@@ -183,7 +186,7 @@ static trine_status get_inline(trine_db *db, uint64_t at, const void *k, size_t 
  * reader pool finishes it (readers.h). */
 typedef struct get_job {
     trine__read_job job;
-    trine_db *db;
+    trine_bucket *b;
     trine_future *f;
     uint64_t horizon; /* TRINE__HORIZON_LATEST: the last sequence when it runs */
     size_t kl;
@@ -203,13 +206,13 @@ static void run_get_job(trine__read_job *job) {
     trine__err_clear(&err);
     trine_value v = {0};
     bool blocked;
-    trine_status st = get_inline(g->db, g->horizon, g->key, g->kl, false, &blocked, &v, &err);
+    trine_status st = get_inline(g->b, g->horizon, g->key, g->kl, false, &blocked, &v, &err);
     finish_get(g->f, st, &v, &err);
     free(g);
 }
 
 /* Queues the get for a reader; NULL (nothing queued) when it cannot. */
-static trine_future *queue_get(trine_db *db, uint64_t horizon, const void *k, size_t kl) {
+static trine_future *queue_get(trine_bucket *b, uint64_t horizon, const void *k, size_t kl) {
     get_job *g = malloc(sizeof *g + kl);
     trine_future *f = g ? trine__future_new() : NULL;
     if (!f) {
@@ -218,12 +221,12 @@ static trine_future *queue_get(trine_db *db, uint64_t horizon, const void *k, si
     }
     /* The job holds the engine's reference; the caller gets its own. */
     g->job.run = run_get_job;
-    g->db = db;
+    g->b = b;
     g->f = f;
     g->horizon = horizon;
     g->kl = kl;
     memcpy(g->key, k, kl);
-    if (!trine__readers_submit(db, &g->job)) {
+    if (!trine__readers_submit(b->db, &g->job)) {
         trine__future_complete(f, TRINE_OK, NULL); /* drop the engine's reference */
         trine_future_free(f);
         free(g);
@@ -232,34 +235,40 @@ static trine_future *queue_get(trine_db *db, uint64_t horizon, const void *k, si
     return f;
 }
 
-static trine_status get_checked(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
+static trine_status get_checked(trine_bucket *b, uint64_t horizon, const void *k, size_t kl, trine_value *out,
                                 trine__err *err, const char *call) {
-    if (!db)
+    if (!b)
         return trine__err_set(err, TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__bucket_check(b, call, err) != TRINE_OK)
+        return TRINE_INVALID;
+    trine_db *db = b->db;
     if (trine__check_key(k, kl, err) != TRINE_OK)
         return TRINE_INVALID;
     if (!trine__db_enter(db, err))
         return TRINE_CLOSED;
     bool blocked;
-    trine_status st = get_inline(db, horizon, k, kl, false, &blocked, out, err);
+    trine_status st = get_inline(b, horizon, k, kl, false, &blocked, out, err);
     trine__db_leave(db);
     return st;
 }
 
-trine_future *trine__get_at(trine_db *db, uint64_t horizon, const void *k, size_t kl, const char *call) {
+trine_future *trine__get_at(trine_bucket *b, uint64_t horizon, const void *k, size_t kl, const char *call) {
     trine__err err;
     trine__err_clear(&err);
-    if (!db)
+    if (!b)
         return trine__future_failed(TRINE_INVALID, "%s: db is NULL", call);
+    if (trine__bucket_check(b, call, &err) != TRINE_OK)
+        return trine__future_from_err(&err);
+    trine_db *db = b->db;
     if (trine__check_key(k, kl, &err) != TRINE_OK || !trine__db_enter(db, &err))
         return trine__future_from_err(&err);
     trine_value v = {0};
     bool blocked = false;
     /* Cache-only first: the common case completes here, on this thread. */
-    trine_status st = get_inline(db, horizon, k, kl, true, &blocked, &v, &err);
+    trine_status st = get_inline(b, horizon, k, kl, true, &blocked, &v, &err);
     trine_future *f = NULL;
-    if (blocked && !(f = queue_get(db, horizon, k, kl))) /* no reader: read here after all */
-        st = get_inline(db, horizon, k, kl, false, &blocked, &v, &err);
+    if (blocked && !(f = queue_get(b, horizon, k, kl))) /* no reader: read here after all */
+        st = get_inline(b, horizon, k, kl, false, &blocked, &v, &err);
     trine__db_leave(db);
     if (f)
         return f;
@@ -273,142 +282,68 @@ trine_future *trine__get_at(trine_db *db, uint64_t horizon, const void *k, size_
     return f;
 }
 
-trine_status trine__get_at_sync(trine_db *db, uint64_t horizon, const void *k, size_t kl, trine_value *out,
+trine_status trine__get_at_sync(trine_bucket *b, uint64_t horizon, const void *k, size_t kl, trine_value *out,
                                 const char *call) {
     if (!out)
         return trine__last_error_set(TRINE_INVALID, "%s: out is NULL", call);
     out->data = NULL;
     out->len = 0;
-    if (engine_guard(call) != TRINE_OK)
+    if (trine__engine_guard(call) != TRINE_OK)
         return TRINE_INVALID;
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = get_checked(db, horizon, k, kl, out, &err, call);
+    trine_status st = get_checked(b, horizon, k, kl, out, &err, call);
     return st == TRINE_OK ? TRINE_OK : trine__last_error_from(&err);
 }
 
 trine_future *trine_get(trine_db *db, const void *k, size_t kl) {
-    return trine__get_at(db, TRINE__HORIZON_LATEST, k, kl, "trine_get");
+    return trine__get_at(db ? db->default_bucket : NULL, TRINE__HORIZON_LATEST, k, kl, "trine_get");
 }
 
 trine_status trine_get_sync(trine_db *db, const void *k, size_t kl, trine_value *out) {
-    return trine__get_at_sync(db, TRINE__HORIZON_LATEST, k, kl, out, "trine_get_sync");
+    return trine__get_at_sync(db ? db->default_bucket : NULL, TRINE__HORIZON_LATEST, k, kl, out, "trine_get_sync");
 }
 
-/* ---- batches ---- */
+/* ---- the same on a named bucket ---- */
 
-struct trine_batch {
-    trine__wbatch ops;
-};
+static trine_db *db_of(trine_bucket *b) { return b && b->magic == TRINE__BUCKET_MAGIC ? b->db : NULL; }
 
-trine_batch *trine_batch_new(void) {
-    trine_batch *b = calloc(1, sizeof *b);
-    if (b)
-        trine__wbatch_init(&b->ops);
-    return b;
+trine_future *trine_bucket_put(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl) {
+    if (!db_of(b))
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_put: %s", b ? "not a bucket handle" : "bucket is NULL");
+    return submit_op(b->db, b, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_bucket_put");
 }
 
-static trine_status batch_add(trine_batch *b, trine__vtype type, const void *k, size_t kl,
-                              const void *v, size_t vl, const char *call) {
-    trine__err err;
-    trine__err_clear(&err);
-    if (!b)
-        return trine__last_error_set(TRINE_INVALID, "%s: batch is NULL", call);
-    if (trine__check_key(k, kl, &err) != TRINE_OK || trine__check_value(v, vl, &err) != TRINE_OK)
-        return trine__last_error_from(&err);
-    if (b->ops.count == UINT32_MAX)
-        return trine__last_error_set(TRINE_INVALID, "%s: batch holds the maximum number of operations", call);
-    if (!trine__wbatch_add(&b->ops, type, 0, k, kl, v, vl))
-        return trine__last_error_set(TRINE_NO_MEMORY, "%s: out of memory", call);
-    return TRINE_OK;
-}
-
-trine_status trine_batch_put(trine_batch *b, const void *k, size_t kl, const void *v, size_t vl) {
-    return batch_add(b, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_batch_put");
-}
-
-trine_status trine_batch_delete(trine_batch *b, const void *k, size_t kl) {
-    return batch_add(b, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_batch_delete");
-}
-
-static trine_status default_bucket_name(const char *bucket, const char *call) {
-    if (!bucket)
-        return trine__last_error_set(TRINE_INVALID, "%s: bucket name is NULL", call);
-    if (strcmp(bucket, "default") != 0)
-        return trine__last_error_set(TRINE_UNSUPPORTED,
-                                     "%s: named buckets arrive in a later release (only \"default\" exists)",
-                                     call);
-    return TRINE_OK;
-}
-
-trine_status trine_batch_put_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl,
-                                    const void *v, size_t vl) {
-    trine_status st = default_bucket_name(bucket, "trine_batch_put_bucket");
-    return st != TRINE_OK ? st : batch_add(b, TRINE__VTYPE_PUT, k, kl, v, vl, "trine_batch_put_bucket");
-}
-
-trine_status trine_batch_delete_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl) {
-    trine_status st = default_bucket_name(bucket, "trine_batch_delete_bucket");
-    return st != TRINE_OK ? st : batch_add(b, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_batch_delete_bucket");
-}
-
-size_t trine_batch_count(const trine_batch *b) { return b ? b->ops.count : 0; }
-
-void trine_batch_clear(trine_batch *b) {
-    if (b)
-        trine__wbatch_clear(&b->ops);
-}
-
-void trine_batch_free(trine_batch *b) {
-    if (!b)
-        return;
-    trine__wbatch_destroy(&b->ops);
-    free(b);
-}
-
-void trine_write_options_init(trine_write_options *wo) {
-    if (!wo)
-        return;
-    memset(wo, 0, sizeof *wo);
-    wo->struct_size = (uint32_t)sizeof *wo;
-    wo->durability = TRINE_DURABILITY_DB;
-}
-
-trine_future *trine_write(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
-    trine__err err;
-    trine__err_clear(&err);
-    if (!db || !b)
-        return trine__future_failed(TRINE_INVALID, "trine_write: %s is NULL", db ? "batch" : "db");
-    if (wo && (wo->struct_size < sizeof wo->struct_size || wo->struct_size > sizeof *wo))
-        return trine__future_failed(TRINE_INVALID,
-                                    "trine_write: write options struct_size %u: use trine_write_options_init",
-                                    (unsigned)wo->struct_size);
-    /* Read only the fields the caller's struct holds; the rest keep their
-     * defaults (an older, shorter struct means the database's durability). */
-    trine_write_options opts;
-    trine_write_options_init(&opts);
-    if (wo)
-        memcpy(&opts, wo, wo->struct_size);
-    if ((unsigned)opts.durability > TRINE_DURABILITY_DB)
-        return trine__future_failed(TRINE_INVALID, "trine_write: unknown durability %d", (int)opts.durability);
-    if (!trine__db_enter(db, &err))
-        return trine__future_from_err(&err);
-    trine_future *f = NULL;
-    trine_durability durability = opts.durability == TRINE_DURABILITY_DB ? db->opts.durability : opts.durability;
-    if (write_allowed(db, &err) != TRINE_OK) {
-        f = trine__future_from_err(&err);
-    } else if (b->ops.count == 0) {
-        if ((f = trine__future_new()))
-            trine__future_complete(f, TRINE_OK, NULL); /* nothing to write */
-    } else {
-        f = trine__writer_submit(db, b->ops.data, b->ops.len, b->ops.count, durability);
-    }
-    trine__db_leave(db);
-    return f;
-}
-
-trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
-    if (engine_guard("trine_write_sync") != TRINE_OK)
+trine_status trine_bucket_put_sync(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl) {
+    if (trine__engine_guard("trine_bucket_put_sync") != TRINE_OK)
         return TRINE_INVALID;
-    return trine__future_finish_sync(trine_write(db, b, wo));
+    return trine__future_finish_sync(trine_bucket_put(b, k, kl, v, vl));
+}
+
+trine_future *trine_bucket_delete(trine_bucket *b, const void *k, size_t kl) {
+    if (!db_of(b))
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_delete: %s",
+                                    b ? "not a bucket handle" : "bucket is NULL");
+    return submit_op(b->db, b, TRINE__VTYPE_DELETE, k, kl, NULL, 0, "trine_bucket_delete");
+}
+
+trine_status trine_bucket_delete_sync(trine_bucket *b, const void *k, size_t kl) {
+    if (trine__engine_guard("trine_bucket_delete_sync") != TRINE_OK)
+        return TRINE_INVALID;
+    return trine__future_finish_sync(trine_bucket_delete(b, k, kl));
+}
+
+trine_future *trine_bucket_get(trine_bucket *b, const void *k, size_t kl) {
+    if (!b)
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_get: bucket is NULL");
+    return trine__get_at(b, TRINE__HORIZON_LATEST, k, kl, "trine_bucket_get");
+}
+
+trine_status trine_bucket_get_sync(trine_bucket *b, const void *k, size_t kl, trine_value *out) {
+    if (!b) {
+        if (out)
+            *out = (trine_value){0};
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_get_sync: bucket is NULL");
+    }
+    return trine__get_at_sync(b, TRINE__HORIZON_LATEST, k, kl, out, "trine_bucket_get_sync");
 }

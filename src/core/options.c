@@ -165,6 +165,10 @@ trine_status trine__options_resolve(const trine_options *in, trine_options *out,
     /* Options from a build without default_bucket: its defaults. */
     if (!in || in->struct_size < offsetof(trine_options, default_bucket) + sizeof out->default_bucket)
         trine_bucket_options_init(&out->default_bucket);
+    if (out->max_wal_bytes == 0)
+        out->max_wal_bytes = (uint64_t)out->memtable_bytes * 4 > ((uint64_t)64 << 20)
+                                 ? (uint64_t)out->memtable_bytes * 4
+                                 : ((uint64_t)64 << 20);
     st = trine__bucket_options_resolve(&out->default_bucket, &out->default_bucket,
                                                     "options.default_bucket", err);
     if (st != TRINE_OK)

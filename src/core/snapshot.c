@@ -52,11 +52,17 @@ trine_status trine__snapshot_horizon(const trine_snapshot *s, trine_db *db, uint
     return TRINE_OK;
 }
 
-/* b NULL is the default bucket; named buckets arrive with their issue. */
+/* b NULL is the default bucket. */
 static trine_status bucket_check(const trine_snapshot *s, const trine_bucket *b, trine__err *err, const char *call) {
+    if (b && trine__bucket_check(b, call, err) != TRINE_OK)
+        return err->status;
     if (b && b->db != s->db)
         return trine__err_set(err, TRINE_INVALID, "%s: the bucket belongs to another database", call);
     return TRINE_OK;
+}
+
+static trine_bucket *bucket_or_default(const trine_snapshot *s, trine_bucket *b) {
+    return b ? b : s->db->default_bucket;
 }
 
 trine_snapshot *trine_snapshot_new(trine_db *db) {
@@ -94,7 +100,7 @@ trine_future *trine_snapshot_get(const trine_snapshot *s, trine_bucket *b, const
     if (snapshot_check(s, &err, "trine_snapshot_get") != TRINE_OK ||
         bucket_check(s, b, &err, "trine_snapshot_get") != TRINE_OK)
         return trine__future_from_err(&err);
-    return trine__get_at(s->db, s->seq, k, kl, "trine_snapshot_get");
+    return trine__get_at(bucket_or_default(s, b), s->seq, k, kl, "trine_snapshot_get");
 }
 
 trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, const void *k, size_t kl,
@@ -106,7 +112,7 @@ trine_status trine_snapshot_get_sync(const trine_snapshot *s, trine_bucket *b, c
     if (snapshot_check(s, &err, "trine_snapshot_get_sync") != TRINE_OK ||
         bucket_check(s, b, &err, "trine_snapshot_get_sync") != TRINE_OK)
         return trine__last_error_from(&err);
-    return trine__get_at_sync(s->db, s->seq, k, kl, out, "trine_snapshot_get_sync");
+    return trine__get_at_sync(bucket_or_default(s, b), s->seq, k, kl, out, "trine_snapshot_get_sync");
 }
 
 /* ---- readers ---- */
@@ -147,15 +153,16 @@ static trine__super *reader_hold(trine_reader *r, trine__super *s) {
 }
 
 /* The lookup; on OK *out points into what r now holds. */
-static trine_status reader_lookup(trine_reader *r, trine_db *db, const void *k, size_t kl, trine_slice *out,
+static trine_status reader_lookup(trine_reader *r, trine_bucket *b, const void *k, size_t kl, trine_slice *out,
                                   trine__err *err) {
+    trine_db *db = b->db;
     ck_epoch_record_t *rec = trine__epoch_thread_record();
     if (!rec)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory registering the thread");
     uint64_t horizon = r->snap->seq;
     ck_epoch_section_t section;
     trine__epoch_enter(rec, &section);
-    trine__super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+    trine__super *s = atomic_load_explicit(&b->super, memory_order_acquire);
     trine__lookup found = TRINE__LOOKUP_ABSENT;
     const void *v = NULL;
     size_t vl = 0;
@@ -175,7 +182,7 @@ static trine_status reader_lookup(trine_reader *r, trine_db *db, const void *k, 
         return trine__err_set(err, TRINE_NOT_FOUND, "key not found");
     uint64_t trailer = 0;
     trine__table_lookup res = trine__version_get_borrow(s->version, s->tables->table_cache, k, kl, horizon,
-                                                        s->tables->seek_policy, false, &trailer, &v, &vl,
+                                                        s->seek_policy, false, &trailer, &v, &vl,
                                                         &r->block, err);
     atomic_fetch_add_explicit(&db->stats.table_gets, 1, memory_order_relaxed);
     if (res == TRINE__TABLE_ERROR)
@@ -210,7 +217,7 @@ trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, s
     if (st == TRINE_OK && !trine__db_enter(db, &err))
         st = TRINE_CLOSED;
     else if (st == TRINE_OK) {
-        st = reader_lookup(r, db, k, kl, out, &err);
+        st = reader_lookup(r, bucket_or_default(r->snap, b), k, kl, out, &err);
         if (st == TRINE_OK)
             atomic_fetch_add_explicit(&db->stats.reader_zero_copy, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.reader_gets, 1, memory_order_relaxed);

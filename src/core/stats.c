@@ -85,24 +85,72 @@ static void fill(trine_db *db, trine_stats *s) {
     }
 }
 
-/* What the published super version holds (inside an epoch section). */
+/* What the live buckets' published super versions hold, summed (inside
+ * an epoch section); l0_files is the largest L0 of any bucket. */
 static void fill_shape(trine_db *db, trine_stats *s) {
-    trine__super *sv = atomic_load_explicit(&db->super, memory_order_acquire);
-    s->memtables = sv->count;
-    const trine__version *v = sv->version;
-    if (!v)
-        return;
-    for (int l = 0; l < TRINE__LEVELS; l++) {
-        s->table_files += v->nfiles[l];
-        s->table_bytes += v->bytes[l];
-    }
-    s->l0_files = v->nfiles[0];
-    for (int l = 0; l < TRINE__LEVELS; l++) {
-        s->level_files[l] = v->nfiles[l];
-        s->level_bytes[l] = v->bytes[l];
-    }
+    const trine__catalog *cat = trine__catalog_get(db);
     trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
-    s->pending_compaction_bytes = trine__compaction_pending_bytes(v, &lim);
+    for (size_t i = 0; i < cat->count; i++) {
+        if (atomic_load_explicit(&cat->items[i]->dropped, memory_order_acquire))
+            continue;
+        trine__super *sv = atomic_load_explicit(&cat->items[i]->super, memory_order_acquire);
+        s->memtables += sv->count;
+        const trine__version *v = sv->version;
+        if (!v)
+            continue;
+        for (int l = 0; l < TRINE__LEVELS; l++) {
+            s->table_files += v->nfiles[l];
+            s->table_bytes += v->bytes[l];
+            s->level_files[l] += v->nfiles[l];
+            s->level_bytes[l] += v->bytes[l];
+        }
+        if (v->nfiles[0] > s->l0_files)
+            s->l0_files = v->nfiles[0];
+        s->pending_compaction_bytes += trine__compaction_pending_bytes(v, &lim);
+    }
+}
+
+trine_status trine_bucket_stats_get(trine_bucket *b, trine_bucket_stats *out) {
+    trine__err err;
+    trine__err_clear(&err);
+    if (trine__bucket_check(b, "trine_bucket_stats_get", &err) != TRINE_OK)
+        return trine__last_error_from(&err);
+    if (!out)
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_stats_get: out is NULL");
+    size_t n = out->struct_size ? out->struct_size : sizeof *out;
+    if (n > sizeof *out || n < sizeof out->struct_size)
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_stats_get: struct_size %zu is not a "
+                                                    "trine_bucket_stats", n);
+    trine_db *db = b->db;
+    if (!trine__db_enter(db, &err))
+        return trine__last_error_from(&err);
+    trine_bucket_stats full;
+    memset(&full, 0, sizeof full);
+    full.id = b->id;
+    full.puts = atomic_load_explicit(&b->puts, memory_order_relaxed);
+    full.deletes = atomic_load_explicit(&b->deletes, memory_order_relaxed);
+    ck_epoch_record_t *rec = trine__epoch_thread_record();
+    if (rec) {
+        ck_epoch_section_t section;
+        trine__epoch_enter(rec, &section);
+        trine__super *sv = atomic_load_explicit(&b->super, memory_order_acquire);
+        full.memtables = sv->count;
+        for (size_t i = 0; i < sv->count; i++)
+            full.memtable_bytes += trine__memtable_bytes(sv->mems[i]);
+        const trine__version *v = sv->version;
+        trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
+        for (int l = 0; v && l < TRINE__LEVELS; l++) {
+            full.level_files[l] = v->nfiles[l];
+            full.level_bytes[l] = v->bytes[l];
+        }
+        if (v)
+            full.pending_compaction_bytes = trine__compaction_pending_bytes(v, &lim);
+        trine__epoch_leave(rec, &section);
+    }
+    trine__db_leave(db);
+    full.struct_size = (uint32_t)n;
+    memcpy(out, &full, n);
+    return TRINE_OK;
 }
 
 trine_status trine_stats_get(trine_db *db, trine_stats *out) {

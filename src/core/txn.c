@@ -11,8 +11,9 @@
  * transaction without writes commits at once: it read one snapshot, which
  * is serializable by itself.
  *
- * Only the default bucket exists until named buckets land: bucket names
- * other than "default" are TRINE_UNSUPPORTED, as in batches.
+ * Buckets are resolved by name at each call (a missing one is
+ * TRINE_NOT_FOUND); the own writes keep one memtable per bucket. A bucket
+ * dropped before the commit fails it whole (the writer checks).
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -38,7 +39,11 @@ struct trine_txn {
     uint64_t start;
     trine_durability durability;
     trine__wbatch ops;         /* the write set, in call order */
-    trine__memtable *own;      /* the same writes for reads (NULL until the first) */
+    struct own {
+        trine_bucket *b;
+        trine__memtable *mem;  /* b's writes for reads */
+    } *own;                    /* one per bucket written, in first-write order */
+    size_t nown;
     uint64_t own_seq;          /* the last own write's number (start + writes) */
     trine__readset reads;
     txn_state state;
@@ -146,16 +151,40 @@ static trine_status enter(trine_txn *t, bool writing, trine__err *err, const cha
 
 static void leave(trine_txn *t) { atomic_store(&t->busy, 0); }
 
-/* "default" (or NULL from the bucket-less calls) is bucket 0. */
-static trine_status bucket_id(const char *name, bool named_call, trine__err *err, const char *call) {
+/* The bucket a call names: NULL from the bucket-less calls is the
+ * default bucket, as is "default". */
+static trine_status txn_bucket(trine_txn *t, const char *name, bool named_call, trine_bucket **out, trine__err *err,
+                               const char *call) {
+    *out = t->db->default_bucket;
     if (!named_call)
         return TRINE_OK;
-    if (!name)
-        return trine__err_set(err, TRINE_INVALID, "%s: bucket name is NULL", call);
-    if (strcmp(name, "default") != 0)
-        return trine__err_set(err, TRINE_UNSUPPORTED,
-                              "%s: named buckets arrive in a later release (only \"default\" exists)", call);
+    if (trine__bucket_name_check(name, call, err) != TRINE_OK)
+        return err->status;
+    if (!(*out = trine__bucket_find(t->db, name)))
+        return trine__err_set(err, TRINE_NOT_FOUND, "%s: no bucket \"%s\" (open it with trine_bucket_open first)",
+                              call, name);
     return TRINE_OK;
+}
+
+/* b's own-write memtable; created when create (NULL on ENOMEM), else NULL
+ * when b has none. */
+static trine__memtable *own_of(trine_txn *t, trine_bucket *b, bool create) {
+    for (size_t i = 0; i < t->nown; i++)
+        if (t->own[i].b == b)
+            return t->own[i].mem;
+    if (!create)
+        return NULL;
+    struct own *p = realloc(t->own, (t->nown + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    t->own = p;
+    /* Sized for a small write set: the point index of a full-size memtable
+     * would cost a large zeroed allocation per transaction. */
+    trine__memtable *m = trine__memtable_new_sized(t->start ^ (uintptr_t)t ^ b->id, 64 * 1024);
+    if (!m)
+        return NULL;
+    t->own[t->nown++] = (struct own){b, m};
+    return m;
 }
 
 /* ---- writes ---- */
@@ -166,25 +195,25 @@ static trine_status txn_write(trine_txn *t, const char *bucket, bool named, trin
     trine__err_clear(&err);
     if (enter(t, true, &err, call) != TRINE_OK)
         return trine__last_error_from(&err);
-    trine_status st = bucket_id(bucket, named, &err, call);
+    trine_bucket *b = NULL;
+    trine__memtable *own = NULL;
+    trine_status st = txn_bucket(t, bucket, named, &b, &err, call);
     if (st == TRINE_OK)
         st = trine__check_key(k, kl, &err);
     if (st == TRINE_OK && type == TRINE__VTYPE_PUT)
         st = trine__check_value(v, vl, &err);
     if (st == TRINE_OK && t->ops.count == UINT32_MAX)
         st = trine__err_set(&err, TRINE_INVALID, "%s: the transaction holds the maximum number of writes", call);
-    /* Sized for a small write set: the point index of a full-size memtable
-     * would cost a large zeroed allocation per transaction. */
-    if (st == TRINE_OK && !t->own && !(t->own = trine__memtable_new_sized(t->start ^ (uintptr_t)t, 64 * 1024)))
+    if (st == TRINE_OK && !(own = own_of(t, b, true)))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "%s: out of memory", call);
     if (st == TRINE_OK) {
         /* The op list first: a failed memtable insert leaves it one op
          * ahead, so undo by length. */
         size_t len = t->ops.len;
         uint32_t count = t->ops.count;
-        if (!trine__wbatch_add(&t->ops, type, 0, k, kl, v, vl)) {
+        if (!trine__wbatch_add(&t->ops, type, b->id, k, kl, v, vl)) {
             st = trine__err_set(&err, TRINE_NO_MEMORY, "%s: out of memory", call);
-        } else if (!trine__memtable_insert(t->own, k, kl, t->own_seq + 1, type, v, vl)) {
+        } else if (!trine__memtable_insert(own, k, kl, t->own_seq + 1, type, v, vl)) {
             t->ops.len = len;
             t->ops.count = count;
             st = trine__err_set(&err, TRINE_NO_MEMORY, "%s: out of memory", call);
@@ -214,13 +243,14 @@ trine_status trine_txn_delete_bucket(trine_txn *t, const char *bucket, const voi
 
 /* The own writes' answer: FOUND (copied into *out), DELETED, or ABSENT
  * (then the key joined the read set, and the snapshot answers). */
-static trine_status own_or_read_set(trine_txn *t, const void *k, size_t kl, trine_value *out, bool *answered,
-                                    trine__err *err, const char *call) {
+static trine_status own_or_read_set(trine_txn *t, trine_bucket *b, const void *k, size_t kl, trine_value *out,
+                                    bool *answered, trine__err *err, const char *call) {
     *answered = false;
-    if (t->own) {
+    trine__memtable *own = own_of(t, b, false);
+    if (own) {
         const void *v = NULL;
         size_t vl = 0;
-        trine__lookup r = trine__memtable_get(t->own, k, kl, t->own_seq, &v, &vl);
+        trine__lookup r = trine__memtable_get(own, k, kl, t->own_seq, &v, &vl);
         if (r == TRINE__LOOKUP_FOUND) {
             *answered = true;
             if (!(out->data = malloc(vl ? vl : 1)))
@@ -234,7 +264,7 @@ static trine_status own_or_read_set(trine_txn *t, const void *k, size_t kl, trin
             return trine__err_set(err, TRINE_NOT_FOUND, "key not found (deleted by this transaction)");
         }
     }
-    if (!trine__readset_add_key(&t->reads, 0, k, kl))
+    if (!trine__readset_add_key(&t->reads, b->id, k, kl))
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory", call);
     return TRINE_OK;
 }
@@ -253,17 +283,18 @@ static trine_status txn_get_sync(trine_txn *t, const char *bucket, bool named, c
     if (enter(t, false, &err, call) != TRINE_OK)
         return trine__last_error_from(&err);
     bool answered = false;
-    trine_status st = bucket_id(bucket, named, &err, call);
+    trine_bucket *b = NULL;
+    trine_status st = txn_bucket(t, bucket, named, &b, &err, call);
     if (st == TRINE_OK)
         st = trine__check_key(k, kl, &err);
     if (st == TRINE_OK)
-        st = own_or_read_set(t, k, kl, out, &answered, &err, call);
+        st = own_or_read_set(t, b, k, kl, out, &answered, &err, call);
     leave(t);
     if (st != TRINE_OK)
         return trine__last_error_from(&err);
     if (answered)
         return TRINE_OK;
-    return trine__get_at_sync(t->db, t->start, k, kl, out, call);
+    return trine__get_at_sync(b, t->start, k, kl, out, call);
 }
 
 static trine_future *txn_get(trine_txn *t, const char *bucket, bool named, const void *k, size_t kl,
@@ -274,16 +305,17 @@ static trine_future *txn_get(trine_txn *t, const char *bucket, bool named, const
         return trine__future_from_err(&err);
     trine_value v = {0};
     bool answered = false;
-    trine_status st = bucket_id(bucket, named, &err, call);
+    trine_bucket *b = NULL;
+    trine_status st = txn_bucket(t, bucket, named, &b, &err, call);
     if (st == TRINE_OK)
         st = trine__check_key(k, kl, &err);
     if (st == TRINE_OK)
-        st = own_or_read_set(t, k, kl, &v, &answered, &err, call);
+        st = own_or_read_set(t, b, k, kl, &v, &answered, &err, call);
     leave(t);
     if (st != TRINE_OK)
         return trine__future_from_err(&err);
     if (!answered)
-        return trine__get_at(t->db, t->start, k, kl, call);
+        return trine__get_at(b, t->start, k, kl, call);
     trine_future *f = trine__future_new();
     if (!f) {
         free(v.data);
@@ -310,7 +342,8 @@ trine_status trine_txn_get_bucket_sync(trine_txn *t, const char *bucket, const v
 
 /* The half-open form [lo, hi) of a bound pair; an exclusive start or an
  * inclusive end becomes the key followed by a zero byte (its successor). */
-static trine_status range_to_read_set(trine_txn *t, const trine_range *r, trine__err *err, const char *call) {
+static trine_status range_to_read_set(trine_txn *t, uint32_t bucket, const trine_range *r, trine__err *err,
+                                      const char *call) {
     if ((r->start_kind != TRINE_BOUND_UNBOUNDED && !r->start && r->start_len) ||
         (r->end_kind != TRINE_BOUND_UNBOUNDED && !r->end && r->end_len) || r->start_len > TRINE_MAX_KEY_LEN ||
         r->end_len > TRINE_MAX_KEY_LEN || (unsigned)r->start_kind > TRINE_BOUND_EXCLUSIVE ||
@@ -329,7 +362,7 @@ static trine_status range_to_read_set(trine_txn *t, const trine_range *r, trine_
             memcpy(hi, r->end, hi_len);
         if (r->end_kind == TRINE_BOUND_INCLUSIVE)
             hi[hi_len++] = 0;
-        ok = trine__readset_add_range(&t->reads, 0, lo, lo_len, r->end_kind == TRINE_BOUND_UNBOUNDED ? NULL : hi,
+        ok = trine__readset_add_range(&t->reads, bucket, lo, lo_len, r->end_kind == TRINE_BOUND_UNBOUNDED ? NULL : hi,
                                       hi_len);
     }
     free(lo);
@@ -345,11 +378,12 @@ static trine_status txn_scan_inline(trine_txn *t, const char *bucket, const trin
     trine_range all = trine_range_all();
     if (!r)
         r = &all;
-    trine_status st = bucket_id(bucket, bucket != NULL, err, call);
+    trine_bucket *b = NULL;
+    trine_status st = txn_bucket(t, bucket, bucket != NULL, &b, err, call);
     if (st == TRINE_OK)
-        st = range_to_read_set(t, r, err, call);
+        st = range_to_read_set(t, b->id, r, err, call);
     if (st == TRINE_OK)
-        st = trine__iter_txn(t->db, r, t->start, t->own, t->own_seq, out, err);
+        st = trine__iter_txn(b, r, t->start, own_of(t, b, false), t->own_seq, out, err);
     leave(t);
     return st;
 }
@@ -429,8 +463,9 @@ void trine_txn_free(trine_txn *t) {
     }
     t->magic = 0;
     trine_snapshot_release(t->snap);
-    if (t->own)
-        trine__memtable_unref(t->own);
+    for (size_t i = 0; i < t->nown; i++)
+        trine__memtable_unref(t->own[i].mem);
+    free(t->own);
     trine__wbatch_destroy(&t->ops);
     trine__readset_destroy(&t->reads);
     free(t);

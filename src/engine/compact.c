@@ -75,6 +75,8 @@ typedef struct cjob {
     trine__msg hdr;
     trine_db *db;
     unsigned worker;
+    trine_bucket *bucket;          /* whose tree is merged */
+    trine__table_options topts;    /* its table settings at the pick */
     trine__version *v; /* referenced: the inputs point into it */
     trine__compaction c;
     uint64_t *snapshots;       /* live pins, ascending (collected by the worker) */
@@ -95,10 +97,12 @@ struct trine__compactor {
     trine__actor *workers;
     bool *worker_busy;
     trine__msg *stops;
-    uint64_t *busy; /* sorted table numbers of running jobs */
+    uint64_t *busy; /* sorted table numbers of running jobs (numbers are unique across buckets) */
     size_t nbusy, busy_cap;
     unsigned running;
     waiter *manual_wait; /* trine_compact requests not started yet */
+    waiter *manual_group; /* the ones being answered: every bucket in turn */
+    uint32_t manual_next; /* the next bucket id the manual pass takes */
     bool manual_running;
     bool stopping;
 };
@@ -109,7 +113,7 @@ struct trine__compactor {
  * evict what readers use (blocks already cached are still read there). */
 static trine__iiter *open_table(trine_db *db, const trine__table_meta *m, trine__err *err) {
     bool unused = false;
-    trine__iiter *it = trine__tables_open_iter(db->tables, m, false, &unused, err);
+    trine__iiter *it = trine__tables_open_iter(db->tables, m, TRINE_SEEK_AUTO, false, &unused, err);
     if (it)
         trine__iiter_table_no_fill(it);
     return it;
@@ -243,9 +247,8 @@ static trine_status out_open(cjob *j, output *o, trine__err *err) {
     if (st != TRINE_OK)
         return st;
     j->outputs[j->noutputs++] = number;
-    trine__table_options topts;
-    trine__flusher_table_options(db, &topts);
-    return trine__table_builder_new(o->file, o->name, &topts, &o->b, err);
+    o->meta.bucket = j->bucket->id;
+    return trine__table_builder_new(o->file, o->name, &j->topts, &o->b, err);
 }
 
 static bool copy_key(uint8_t **dst, size_t *len, size_t *cap, const uint8_t *k, size_t klen) {
@@ -414,7 +417,7 @@ static trine_status merge(cjob *j, trine__err *err) {
 static bool edit_delete_inputs(cjob *j) {
     for (int l = 0; l < TRINE__LEVELS; l++)
         for (size_t i = 0; i < j->c.ninputs[l]; i++)
-            if (!trine__version_edit_delete_table(&j->edit, (uint32_t)l, j->c.inputs[l][i]->number))
+            if (!trine__version_edit_delete_table_in(&j->edit, j->bucket->id, (uint32_t)l, j->c.inputs[l][i]->number))
                 return false;
     return true;
 }
@@ -511,7 +514,7 @@ static void finish_waiters(trine_db *db, waiter *w) {
     }
 }
 
-static void move_down(trine_db *db, trine__compaction *p) {
+static void move_down(trine_db *db, trine_bucket *b, trine__compaction *p) {
     /* A trivial move: one table, nothing to merge against. */
     const trine__table_meta *m = p->inputs[p->level][0];
     trine__version_edit edit;
@@ -524,14 +527,14 @@ static void move_down(trine_db *db, trine__compaction *p) {
         st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory moving a table");
     if (st == TRINE_OK) {
         moved.level = (uint32_t)p->out_level;
-        if (!trine__version_edit_delete_table(&edit, (uint32_t)p->level, m->number) ||
+        if (!trine__version_edit_delete_table_in(&edit, b->id, (uint32_t)p->level, m->number) ||
             !trine__version_edit_add_table(&edit, &moved))
             st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory moving a table");
         trine__table_meta_free(&moved);
     }
     bool durable = false;
     if (st == TRINE_OK)
-        st = trine__flusher_install(db, &edit, NULL, &durable, &err);
+        st = trine__flusher_install(db, b, &edit, NULL, &durable, &err);
     if (st == TRINE_OK)
         atomic_fetch_add_explicit(&db->stats.trivial_moves, 1, memory_order_relaxed);
     else
@@ -546,8 +549,9 @@ static int idle_worker(const trine__compactor *c) {
     return -1;
 }
 
-/* Starts p on an idle worker; false on out of memory (p is freed). */
-static bool dispatch(trine_db *db, trine__version *v, trine__compaction *p, waiter *manual) {
+/* Starts p (b's, from version v) on an idle worker; false on out of
+ * memory (p is freed). */
+static bool dispatch(trine_db *db, trine_bucket *b, trine__version *v, trine__compaction *p, waiter *manual) {
     trine__compactor *c = db->cstate;
     int w = idle_worker(c);
     cjob *j = calloc(1, sizeof *j);
@@ -559,6 +563,8 @@ static bool dispatch(trine_db *db, trine__version *v, trine__compaction *p, wait
     j->hdr.type = CMSG_JOB;
     j->db = db;
     j->worker = (unsigned)w;
+    j->bucket = b;
+    j->topts = b->topts;
     trine__version_ref(v);
     j->v = v;
     j->c = *p;
@@ -577,7 +583,34 @@ static trine__compaction_limits limits_of(const trine_db *db) {
                                       batch > db->opts.l0_compaction_files ? batch : 0};
 }
 
-void trine__compactor_schedule(trine_db *db, trine__version *v) {
+static bool live(const trine_bucket *b) { return b->version && !atomic_load(&b->dropped); }
+
+/* The manual pass: each bucket in id order, one merge of everything at a
+ * time; the waiters are answered after the last. */
+static void manual_step(trine_db *db) {
+    trine__compactor *c = db->cstate;
+    const trine__catalog *cat = trine__catalog_get(db);
+    for (size_t i = 0; i < cat->count; i++) {
+        trine_bucket *b = cat->items[i];
+        if (b->id < c->manual_next || !live(b))
+            continue;
+        c->manual_next = b->id + 1;
+        if (trine__version_count(b->version) == 0)
+            continue;
+        trine__compaction p;
+        if (!trine__compaction_pick_all(b->version, &p) || !dispatch(db, b, b->version, &p, c->manual_group)) {
+            waiter *w = c->manual_group;
+            c->manual_group = NULL;
+            complete_waiters(w, TRINE_NO_MEMORY, "out of memory starting a manual compaction");
+        }
+        return;
+    }
+    waiter *w = c->manual_group; /* every bucket done */
+    c->manual_group = NULL;
+    finish_waiters(db, w);
+}
+
+void trine__compactor_schedule(trine_db *db) {
     trine__compactor *c = db->cstate;
     if (!c || c->stopping)
         return;
@@ -585,41 +618,39 @@ void trine__compactor_schedule(trine_db *db, trine__version *v) {
         waiter *w = c->manual_wait;
         c->manual_wait = NULL;
         complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
+        w = c->manual_group;
+        c->manual_group = NULL;
+        complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
         return;
     }
+    if (c->manual_group || c->manual_running)
+        return; /* a manual pass runs: background compactions wait for it */
     if (c->manual_wait) {
         /* Manual compaction goes first: new background jobs wait for it. */
         if (c->running > 0)
             return;
-        waiter *w = c->manual_wait;
+        c->manual_group = c->manual_wait;
         c->manual_wait = NULL;
-        trine__compaction p;
-        if (!trine__compaction_pick_all(v, &p)) {
-            if (trine__version_count(v) == 0)
-                finish_waiters(db, w);
-            else
-                complete_waiters(w, TRINE_NO_MEMORY, "out of memory picking a manual compaction");
-            return;
-        }
-        if (!dispatch(db, v, &p, w))
-            complete_waiters(w, TRINE_NO_MEMORY, "out of memory starting a manual compaction");
+        c->manual_next = 0;
+        manual_step(db);
         return;
     }
-    if (c->manual_running)
-        return; /* background compactions wait for it */
     trine__compaction_limits lim = limits_of(db);
-    while (c->running < c->nworkers && atomic_load(&db->fatal) == 0) {
-        trine__compaction p;
-        if (!trine__compaction_pick(v, &lim, c->busy, c->nbusy, &p))
-            return;
-        if (p.trivial_move) {
-            move_down(db, &p);
-            trine__compaction_free(&p);
-            v = trine__flusher_version(db); /* the move made a new one */
-            continue;
+    const trine__catalog *cat = trine__catalog_get(db);
+    for (size_t i = 0; i < cat->count; i++) {
+        trine_bucket *b = cat->items[i];
+        while (live(b) && c->running < c->nworkers && atomic_load(&db->fatal) == 0) {
+            trine__compaction p;
+            if (!trine__compaction_pick(b->version, &lim, c->busy, c->nbusy, &p))
+                break;
+            if (p.trivial_move) {
+                move_down(db, b, &p);
+                trine__compaction_free(&p);
+                continue; /* the move made a new b->version */
+            }
+            if (!dispatch(db, b, b->version, &p, NULL))
+                return;
         }
-        if (!dispatch(db, v, &p, NULL))
-            return;
     }
 }
 
@@ -634,7 +665,7 @@ void trine__compactor_manual(trine_db *db, trine_future *f) {
     w->future = f;
     w->next = c->manual_wait;
     c->manual_wait = w;
-    trine__compactor_schedule(db, trine__flusher_version(db));
+    trine__compactor_schedule(db);
 }
 
 static void remove_outputs(trine_db *db, const cjob *j) {
@@ -655,9 +686,12 @@ static void job_done(trine_db *db, cjob *j) {
     trine__err err = j->err;
     if (st == TRINE_OK && atomic_load(&db->fatal) != 0)
         st = trine__err_set(&err, TRINE_READ_ONLY, "%s", trine__db_fatal_msg(db));
+    bool dropped = st == TRINE_OK && !live(j->bucket);
     bool durable = false;
-    if (st == TRINE_OK)
-        st = trine__flusher_install(db, &j->edit, NULL, &durable, &err);
+    if (st == TRINE_OK && !dropped)
+        st = trine__flusher_install(db, j->bucket, &j->edit, NULL, &durable, &err);
+    if (dropped) /* the bucket went while it merged: its outputs go too */
+        remove_outputs(db, j);
     if (st == TRINE_OK) {
         atomic_fetch_add_explicit(&db->stats.compactions, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.compaction_bytes_read, j->bytes_read, memory_order_relaxed);
@@ -665,17 +699,18 @@ static void job_done(trine_db *db, cjob *j) {
         atomic_fetch_add_explicit(&db->stats.compaction_entries_dropped, j->entries_in - j->entries_out,
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.compaction_ns, j->ns, memory_order_relaxed);
-        if (j->manual)
-            finish_waiters(db, j->manual);
     } else {
         if (!durable) /* else the MANIFEST names the outputs: they stay */
             remove_outputs(db, j);
         /* Closing is not a fault; anything else makes the database read-only. */
         if (st != TRINE_CLOSED && st != TRINE_READ_ONLY)
             trine__flusher_fail(db, "compaction failed", &err);
+        if (j->manual)
+            c->manual_group = NULL;
         complete_waiters(j->manual, st == TRINE_CLOSED ? TRINE_CLOSED : TRINE_READ_ONLY,
                          st == TRINE_CLOSED ? err.msg : (atomic_load(&db->fatal) ? trine__db_fatal_msg(db) : err.msg));
     }
+    bool manual = j->manual != NULL && st == TRINE_OK;
     if (j->manual)
         c->manual_running = false;
     trine__version_edit_free(&j->edit);
@@ -683,7 +718,9 @@ static void job_done(trine_db *db, cjob *j) {
     trine__version_unref(j->v);
     free(j->outputs);
     free(j);
-    trine__compactor_schedule(db, trine__flusher_version(db));
+    if (manual)
+        manual_step(db); /* the next bucket, or the answer */
+    trine__compactor_schedule(db);
 }
 
 void trine__compactor_handle(trine_db *db, trine__msg *m) {
@@ -713,6 +750,11 @@ bool trine__compactor_quiesce(trine_db *db) {
     waiter *w = c->manual_wait;
     c->manual_wait = NULL;
     complete_waiters(w, TRINE_CLOSED, "the database closed before the compaction ran");
+    if (c->running == 0) {
+        w = c->manual_group;
+        c->manual_group = NULL;
+        complete_waiters(w, TRINE_CLOSED, "the database closed before the compaction ran");
+    }
     return c->running == 0;
 }
 
@@ -762,6 +804,7 @@ void trine__compactor_stop(trine_db *db) {
     for (unsigned i = 0; i < c->nworkers; i++)
         trine__actor_stop(&c->workers[i]);
     complete_waiters(c->manual_wait, TRINE_CLOSED, "the database closed before the compaction ran");
+    complete_waiters(c->manual_group, TRINE_CLOSED, "the database closed before the compaction ran");
     free(c->busy);
     free(c->workers);
     free(c->worker_busy);

@@ -30,7 +30,7 @@ void trine__compactor_stop(trine_db *db);
 
 /* The version set changed (v is the current version): pick and start what
  * the limits ask for. */
-void trine__compactor_schedule(trine_db *db, trine__version *v);
+void trine__compactor_schedule(trine_db *db);
 /* trine_compact: queue a manual compaction of everything; f completes when
  * it has ended (through the writer and back, see compact.c). */
 void trine__compactor_manual(trine_db *db, trine_future *f);

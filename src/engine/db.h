@@ -7,9 +7,10 @@
  *  - The flush actor (flush.c) owns the version set and the MANIFEST: every
  *    version edit goes through it; it hands each new version to the writer,
  *    which publishes it in a super version.
- *  - Readers (any thread) see the database through `super` and `last_seq`
- *    only: load last_seq (acquire) first, then super (acquire), inside an
- *    epoch section. Everything at or below that sequence is in that super.
+ *  - Readers (any thread) see a bucket through its `super` (engine/cf.h)
+ *    and the database's `last_seq` only: load last_seq (acquire) first,
+ *    then the bucket's super (acquire), inside an epoch section. Everything
+ *    of that bucket at or below that sequence is in that super.
  *  - The handle itself is freed by close, after every request has completed.
  */
 #ifndef TRINE_ENGINE_DB_H
@@ -37,7 +38,6 @@ typedef struct trine__tables {
     atomic_uint refs;
     trine__block_cache *block_cache;
     trine__table_cache *table_cache;
-    int seek_policy; /* the default bucket's index_seek */
 } trine__tables;
 
 trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o);
@@ -46,8 +46,8 @@ void trine__tables_unref(trine__tables *t);
 /* An internal iterator over table m, holding a table-cache handle until it
  * is freed. cache_only: a table not open in the cache is not opened; NULL
  * with *would_block set (err untouched). Else NULL with err on failure. */
-trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, bool cache_only,
-                                      bool *would_block, trine__err *err);
+trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, int seek_policy,
+                                      bool cache_only, bool *would_block, trine__err *err);
 
 /* What readers see: the active memtable, the sealed ones newest first, and
  * the tables (a version). Immutable once published. Freed when its `refs`
@@ -60,6 +60,7 @@ typedef struct trine__super {
     trine__memtable **mems;        /* [0] = active, then sealed newest first */
     trine__version *version;       /* referenced; NULL in the in-memory mode */
     trine__tables *tables;         /* referenced; NULL when version is */
+    int seek_policy;               /* the bucket's index_seek (TRINE__SEEK_*) */
     ck_epoch_entry_t epoch_entry;  /* for the deferred release */
 } trine__super;
 
@@ -69,11 +70,6 @@ trine__super *trine__super_new(trine__memtable *active, trine__super *prev);
 trine__super *trine__super_replace(const trine__super *prev, const trine__memtable *gone, trine__version *v);
 void trine__super_ref(trine__super *s);
 void trine__super_unref(trine__super *s);
-
-struct trine_bucket {
-    trine_db *db;
-    uint32_t id; /* 0 = default bucket */
-};
 
 enum {
     TRINE__STALL_NONE = 0,
@@ -150,7 +146,9 @@ struct trine_db {
      * the first trine_txn_begin, 2 on (set by the writer; stays on). */
     atomic_int txn_tracking;
 
-    _Atomic(trine__super *) super;  /* release-published by the writer */
+    /* The buckets (engine/cf.h): each has its super version. */
+    _Atomic(struct trine__catalog *) catalog;
+    struct trine_bucket *default_bucket; /* catalog entry 0 */
     atomic_uint_fast64_t last_seq;  /* release-published by the writer */
     atomic_uint_fast64_t mem_bytes; /* all memtables, updated by the writer */
 
@@ -170,7 +168,6 @@ struct trine_db {
      * success; "" when nothing. */
     char open_note[TRINE__ERR_MSG_MAX];
 
-    struct trine_bucket default_bucket;
     trine__db_stats stats;
 };
 

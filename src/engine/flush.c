@@ -76,14 +76,34 @@
 #include "lsm/log.h"
 #include "lsm/table.h"
 
-enum { FMSG_FLUSH = 1, FMSG_BARRIER = 2, FMSG_SHUTDOWN = 3, FMSG_POKE = 4, FMSG_KICK = 5 };
+enum {
+    FMSG_FLUSH = 1,
+    FMSG_BARRIER = 2,
+    FMSG_SHUTDOWN = 3,
+    FMSG_POKE = 4,
+    FMSG_KICK = 5,
+    FMSG_BUCKET_CREATE = 6,
+    FMSG_BUCKET_OPTIONS = 7,
+    FMSG_BUCKET_DROP = 8
+};
 
 typedef struct fmsg_flush {
     trine__msg hdr;
+    trine_bucket *bucket;
     trine__memtable *mem;
     uint64_t wal_next;
     uint64_t last_seq;
+    size_t nempty;
+    uint32_t empty[]; /* buckets whose log number moves to wal_next too */
 } fmsg_flush;
+
+typedef struct fmsg_bucket {
+    trine__msg hdr;
+    trine_bucket *bucket;
+    trine_future *future;
+    uint64_t log;              /* create */
+    trine_bucket_options opts; /* options */
+} fmsg_bucket;
 
 typedef struct fmsg_barrier {
     trine__msg hdr;
@@ -95,8 +115,7 @@ typedef struct trine__flusher {
     trine_db *db;
     trine__manifest_file manifest; /* the one CURRENT names; edits go here */
     trine__manifest_roll roll;     /* when to start a new one (manifest_roll.h) */
-    trine__version_edit state; /* folded edits: the live tables and numbers */
-    trine__version *version;   /* built from state; referenced */
+    trine__version_edit state; /* folded edits: the catalog, the live tables and numbers */
     uint64_t wal_floor;        /* WALs below it are already deleted */
     trine__file_set *live;     /* which tables versions still name */
     bool failed;
@@ -106,17 +125,6 @@ typedef struct trine__flusher {
     trine__msg poke_msg;
     atomic_bool poke_pending;
 } trine__flusher;
-
-void trine__flusher_table_options(const trine_db *db, trine__table_options *o) {
-    trine__table_options_default(o);
-    const trine_bucket_options *b = &db->opts.default_bucket;
-    o->filter_bits_per_key = b->filter_bits_per_key;
-    o->prefix_len = b->prefix_len;
-    o->compression = b->compression == TRINE_COMPRESSION_ZSTD ? TRINE__TABLE_COMPRESS_ZSTD : TRINE__TABLE_COMPRESS_NONE;
-    o->compression_level = b->compression_level;
-    o->hash_index = true;
-    o->bucket_id = 0;
-}
 
 static bool copy_key(uint8_t **dst, size_t *dst_len, const uint8_t *k, size_t len) {
     uint8_t *p = realloc(*dst, len);
@@ -128,8 +136,8 @@ static bool copy_key(uint8_t **dst, size_t *dst_len, const uint8_t *k, size_t le
     return true;
 }
 
-trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64_t number, trine__table_meta *meta,
-                                      trine__err *err) {
+trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const trine__table_options *o,
+                                      uint64_t number, trine__table_meta *meta, trine__err *err) {
     char name[32], path[TRINE__PATH_MAX];
     trine__table_name(name, sizeof name, number);
     memset(meta, 0, sizeof *meta);
@@ -141,12 +149,10 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64
                                       &f, err);
     if (st != TRINE_OK)
         return st;
-    trine__table_options o;
-    trine__flusher_table_options(db, &o);
     trine__table_builder *b = NULL;
     uint8_t *ikey = NULL;
     size_t ikey_cap = 0, last_len = 0;
-    st = trine__table_builder_new(f, name, &o, &b, err);
+    st = trine__table_builder_new(f, name, o, &b, err);
     trine__memtable_cursor c;
     trine__memcur_init(&c, mem);
     meta->seq_min = TRINE__SEQ_MAX;
@@ -209,6 +215,7 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64
     meta->level = 0;
     meta->number = number;
     meta->size = size;
+    meta->bucket = o->bucket_id;
     return TRINE_OK;
 }
 
@@ -266,7 +273,7 @@ static void push_flushed(trine_db *db, trine__flushed *rec) {
     trine__writer_poke(db);
 }
 
-static void hand_to_writer(trine__flusher *fl, trine__memtable *mem, trine__version *v) {
+static void hand_to_writer(trine__flusher *fl, trine_bucket *b, trine__memtable *mem, trine__version *v) {
     trine__flushed *rec = calloc(1, sizeof *rec);
     if (!rec) {
         /* The edit is durable; only its installation is lost: readers keep
@@ -276,13 +283,27 @@ static void hand_to_writer(trine__flusher *fl, trine__memtable *mem, trine__vers
     }
     if (mem)
         trine__memtable_ref(mem);
-    trine__version_ref(v);
+    if (v)
+        trine__version_ref(v);
+    rec->bucket = b;
     rec->mem = mem;
     rec->version = v;
     push_flushed(fl->db, rec);
 }
 
-static void delete_obsolete_wals(trine__flusher *fl, uint64_t wal_next) {
+/* Deletes the WALs below every live bucket's log number. */
+static void delete_obsolete_wals(trine__flusher *fl) {
+    uint64_t wal_next = fl->state.log_number;
+    for (size_t i = 0; i < fl->state.nbucket_logs; i++)
+        if (fl->state.bucket_logs[i].log < wal_next)
+            wal_next = fl->state.bucket_logs[i].log;
+    for (size_t i = 0; i < fl->state.ncreated; i++) {
+        bool has_log = false;
+        for (size_t k = 0; k < fl->state.nbucket_logs && !has_log; k++)
+            has_log = fl->state.bucket_logs[k].id == fl->state.created[i].id;
+        if (!has_log)
+            return; /* a bucket without a log number needs every WAL */
+    }
     for (uint64_t n = fl->wal_floor; n < wal_next; n++) {
         char name[32];
         trine__wal_name(name, sizeof name, n);
@@ -310,11 +331,10 @@ void trine__flusher_delete_unused(trine_db *db) {
     }
 }
 
-trine__version *trine__flusher_version(trine_db *db) { return db->fstate->version; }
-
-trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
-                                    trine__err *err) {
-    trine__flusher *fl = db->fstate;
+/* Logs edit and folds it into the state (the MANIFEST's bytes and the
+ * state must agree: a failure after the append stops all edits). */
+static trine_status log_and_apply(trine__flusher *fl, trine__version_edit *edit, bool *durable, trine__err *err) {
+    trine_db *db = fl->db;
     *durable = false;
     if (fl->failed)
         return trine__err_set(err, TRINE_READ_ONLY, "%s", fl->fail_msg);
@@ -323,20 +343,30 @@ trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, tri
     trine_status st = log_edit(fl, edit, durable, err);
     if (st != TRINE_OK)
         return st;
+    return trine__version_edit_apply_checked(&fl->state, edit, "MANIFEST", err);
+}
+
+trine_status trine__flusher_install(trine_db *db, trine_bucket *b, trine__version_edit *edit, trine__memtable *mem,
+                                    bool *durable, trine__err *err) {
+    trine__flusher *fl = db->fstate;
+    trine_status st = log_and_apply(fl, edit, durable, err);
+    if (st != TRINE_OK)
+        return *durable && st == TRINE_NO_MEMORY
+                   ? trine__err_set(err, TRINE_NO_MEMORY, "out of memory installing a version edit")
+                   : st;
     /* Durable from here on. A failure below keeps the old version in memory,
      * which stays correct (every file it names stays on disk), but the
      * state no longer matches the MANIFEST: stop making edits. */
-    trine__version *v = NULL;
-    if (trine__version_edit_apply(&fl->state, edit) && (v = trine__version_new(&fl->state, err)) != NULL &&
-        !trine__version_track(v, fl->live)) {
+    trine__version *v = trine__version_new_bucket(&fl->state, b->id, err);
+    if (v && !trine__version_track(v, fl->live)) {
         trine__version_unref(v);
         v = NULL;
     }
     if (!v)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory installing a version edit");
-    trine__version_unref(fl->version);
-    fl->version = v;
-    hand_to_writer(fl, mem, v);
+    trine__version_unref(b->version);
+    b->version = v;
+    hand_to_writer(fl, b, mem, v);
     for (size_t i = 0; i < edit->ndeleted; i++)
         (void)trine__file_set_obsolete(fl->live, edit->deleted[i].number); /* ENOMEM: next open removes it */
     trine__flusher_delete_unused(db);
@@ -349,39 +379,125 @@ trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, tri
 
 static void flush_one(trine__flusher *fl, fmsg_flush *m) {
     trine_db *db = fl->db;
+    trine_bucket *b = m->bucket;
     trine__err err;
     trine__err_clear(&err);
     if (fl->failed)
         return;
+    if (atomic_load_explicit(&b->dropped, memory_order_acquire)) {
+        hand_to_writer(fl, b, m->mem, NULL); /* its data goes with the bucket */
+        return;
+    }
     uint64_t t0 = trine__now_ns();
     uint64_t number = atomic_fetch_add(&db->next_file, 1);
     trine__table_meta meta;
-    trine_status st = trine__flush_write_table(db, m->mem, number, &meta, &err);
+    trine_status st = trine__flush_write_table(db, m->mem, &b->topts, number, &meta, &err);
     if (st == TRINE_OK)
         st = trine__files_sync_dir(db, &err);
     trine__version_edit edit;
     memset(&edit, 0, sizeof edit);
-    edit.has_log_number = edit.has_last_seq = true;
-    edit.log_number = m->wal_next;
+    edit.has_last_seq = true;
     edit.last_seq = m->last_seq;
     if (st == TRINE_OK && !trine__version_edit_add_table(&edit, &meta))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
+    if (st == TRINE_OK && !trine__version_edit_set_bucket_log(&edit, b->id, m->wal_next))
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
+    for (size_t i = 0; i < m->nempty && st == TRINE_OK; i++) {
+        trine_bucket *e = trine__catalog_find_id(trine__catalog_get(db), m->empty[i]);
+        if (e && !atomic_load(&e->dropped) && !trine__version_edit_set_bucket_log(&edit, e->id, m->wal_next))
+            st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
+    }
     bool durable = false;
     if (st == TRINE_OK)
-        st = trine__flusher_install(db, &edit, m->mem, &durable, &err);
+        st = trine__flusher_install(db, b, &edit, m->mem, &durable, &err);
     if (st == TRINE_OK) {
-        delete_obsolete_wals(fl, m->wal_next);
+        delete_obsolete_wals(fl);
         atomic_fetch_add_explicit(&db->stats.flushes, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_bytes, meta.size, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_entries, meta.entries, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_ns, trine__now_ns() - t0, memory_order_relaxed);
-        trine__compactor_schedule(db, fl->version);
+        trine__compactor_schedule(db);
     } else {
         trine__flusher_fail(db, "flush failed", &err);
     }
     trine__version_edit_free(&edit);
     free(meta.smallest);
     free(meta.largest);
+}
+
+/* A bucket edit: create (published once durable), options, drop. */
+static void bucket_request(trine__flusher *fl, fmsg_bucket *m) {
+    trine_db *db = fl->db;
+    trine_bucket *b = m->bucket;
+    trine__err err;
+    trine__err_clear(&err);
+    if (m->hdr.type == FMSG_BUCKET_OPTIONS) {
+        b->opts = m->opts;
+        trine__cf_table_options(&b->opts, b->id, &b->topts);
+        trine__future_set_bucket(m->future, b);
+        trine__future_complete(m->future, TRINE_OK, NULL);
+        return;
+    }
+    trine__version_edit edit;
+    memset(&edit, 0, sizeof edit);
+    trine_status st = TRINE_OK;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (m->hdr.type == FMSG_BUCKET_CREATE) {
+        if (!trine__bucket_options_encode(&b->opts, &blob, &len) ||
+            !trine__version_edit_create_bucket(&edit, b->id, b->name, blob, len) ||
+            !trine__version_edit_set_bucket_log(&edit, b->id, m->log))
+            st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory creating a bucket");
+    } else if (!trine__version_edit_drop_bucket(&edit, b->id)) {
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory dropping a bucket");
+    }
+    free(blob);
+    /* The dropped bucket's tables, as the state holds them before the edit. */
+    uint64_t *gone = NULL;
+    size_t ngone = 0;
+    if (st == TRINE_OK && m->hdr.type == FMSG_BUCKET_DROP && fl->state.nadded &&
+        !(gone = malloc(fl->state.nadded * sizeof *gone)))
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory dropping a bucket");
+    for (size_t i = 0; st == TRINE_OK && gone && i < fl->state.nadded; i++)
+        if (fl->state.added[i].bucket == b->id)
+            gone[ngone++] = fl->state.added[i].number;
+    bool durable = false;
+    if (st == TRINE_OK)
+        st = log_and_apply(fl, &edit, &durable, &err);
+    trine__version_edit_free(&edit);
+    if (st != TRINE_OK) {
+        free(gone);
+        if (durable || st != TRINE_NO_MEMORY)
+            trine__flusher_fail(db, m->hdr.type == FMSG_BUCKET_CREATE ? "bucket create failed" : "bucket drop failed",
+                                &err);
+        if (m->hdr.type == FMSG_BUCKET_CREATE) {
+            /* Never published: kept in the catalog as dropped (freed at close). */
+            atomic_store(&b->dropped, 1);
+            (void)trine__catalog_add(db, b);
+        }
+        trine__future_complete(m->future, err.status, "%s", err.msg);
+        return;
+    }
+    if (m->hdr.type == FMSG_BUCKET_CREATE) {
+        if (!trine__catalog_add(db, b)) {
+            trine__err_set(&err, TRINE_NO_MEMORY, "out of memory publishing a bucket");
+            trine__flusher_fail(db, "bucket create failed", &err);
+            trine__future_complete(m->future, TRINE_NO_MEMORY, "%s", err.msg);
+            return;
+        }
+        trine__future_set_bucket(m->future, b);
+        trine__future_complete(m->future, TRINE_OK, NULL);
+    } else {
+        trine__version_unref(b->version); /* the writer's super holds no version of it any more */
+        b->version = NULL;
+        for (size_t i = 0; i < ngone; i++)
+            (void)trine__file_set_obsolete(fl->live, gone[i]);
+        free(gone);
+        trine__flusher_delete_unused(db);
+        delete_obsolete_wals(fl);
+        trine__future_complete(m->future, TRINE_OK, NULL);
+    }
+    maybe_roll(fl);
 }
 
 static trine__actor_verdict flusher_handle(trine__actor *a, trine__msg **msgs, size_t n) {
@@ -417,7 +533,13 @@ static trine__actor_verdict flusher_handle(trine__actor *a, trine__msg **msgs, s
         }
         case FMSG_KICK:
             free(msgs[i]);
-            trine__compactor_schedule(fl->db, fl->version);
+            trine__compactor_schedule(fl->db);
+            break;
+        case FMSG_BUCKET_CREATE:
+        case FMSG_BUCKET_OPTIONS:
+        case FMSG_BUCKET_DROP:
+            bucket_request(fl, (fmsg_bucket *)msgs[i]);
+            free(msgs[i]);
             break;
         case FMSG_POKE:
             atomic_store(&fl->poke_pending, false);
@@ -447,7 +569,7 @@ static void poke(void *arg) {
         atomic_store(&fl->poke_pending, false);
 }
 
-trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_t manifest_number,
+trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint64_t manifest_number,
                                   trine__file *manifest, uint64_t manifest_offset, trine__err *err) {
     trine__flusher *fl = calloc(1, sizeof *fl);
     if (!fl)
@@ -457,27 +579,22 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     fl->manifest.number = manifest_number;
     trine__log_writer_init_at(&fl->manifest.log, manifest, manifest_offset);
     trine__manifest_roll_init(&fl->roll, &fl->manifest);
-    fl->version = version;
     fl->shutdown_msg.type = FMSG_SHUTDOWN;
     fl->poke_msg.type = FMSG_POKE;
-    /* The recovered version is tracked like every later one (no other
-     * thread sees it yet), so a file it names outlives its readers. */
-    if (!(fl->live = trine__file_set_new()) || (!version->live && !trine__version_track(version, fl->live))) {
+    /* The recovered versions are tracked like every later one (no other
+     * thread sees them yet), so a file they name outlives its readers. */
+    bool ok = (fl->live = trine__file_set_new()) != NULL;
+    const trine__catalog *cat = trine__catalog_get(db);
+    for (size_t i = 0; ok && i < cat->count; i++) {
+        trine__version *v = cat->items[i]->version;
+        ok = !v || v->live || trine__version_track(v, fl->live);
+    }
+    if (!ok) {
         trine__file_set_unref(fl->live);
         trine__log_writer_destroy(&fl->manifest.log);
         free(fl);
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
     }
-    /* The live table set, as the version holds it. */
-    for (int level = 0; level < TRINE__LEVELS; level++)
-        for (size_t i = 0; i < version->nfiles[level]; i++)
-            if (!trine__version_edit_add_table(&fl->state, &version->files[level][i])) {
-                trine__version_edit_free(&fl->state);
-                trine__log_writer_destroy(&fl->manifest.log);
-                trine__file_set_unref(fl->live);
-                free(fl);
-                return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
-            }
     trine_status st = trine__actor_init(&db->flusher, "trine-flush", 256, 64, flusher_handle, fl, err);
     if (st == TRINE_OK) {
         st = trine__actor_start(db->sched, &db->flusher, err);
@@ -485,13 +602,14 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
             trine__mailbox_destroy(&db->flusher.mailbox);
     }
     if (st != TRINE_OK) {
-        trine__version_edit_free(&fl->state);
         trine__log_writer_destroy(&fl->manifest.log);
         trine__file_set_unref(fl->live);
         free(fl);
         return st;
     }
-    trine__version_ref(version);
+    fl->state = *state; /* moved */
+    memset(state, 0, sizeof *state);
+    fl->wal_floor = 0;
     db->fstate = fl;
     trine__file_set_notify(fl->live, poke, db);
     if ((st = trine__compactor_start(db, err)) != TRINE_OK) {
@@ -501,17 +619,49 @@ trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_
     return TRINE_OK;
 }
 
-bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq) {
-    fmsg_flush *m = malloc(sizeof *m);
+bool trine__flusher_flush(trine_db *db, trine_bucket *b, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq,
+                          const uint32_t *empty, size_t nempty) {
+    fmsg_flush *m = malloc(sizeof *m + nempty * sizeof m->empty[0]);
     if (!m)
         return false;
     m->hdr.type = FMSG_FLUSH;
     trine__memtable_ref(mem);
+    m->bucket = b;
     m->mem = mem;
     m->wal_next = wal_next;
     m->last_seq = last_seq;
+    m->nempty = nempty;
+    if (nempty)
+        memcpy(m->empty, empty, nempty * sizeof m->empty[0]);
     trine__actor_send(&db->flusher, &m->hdr);
     return true;
+}
+
+static bool send_bucket(trine_db *db, int type, trine_bucket *b, uint64_t log, const trine_bucket_options *o,
+                        trine_future *f) {
+    fmsg_bucket *m = calloc(1, sizeof *m);
+    if (!m)
+        return false;
+    m->hdr.type = type;
+    m->bucket = b;
+    m->future = f;
+    m->log = log;
+    if (o)
+        m->opts = *o;
+    trine__actor_send(&db->flusher, &m->hdr);
+    return true;
+}
+
+bool trine__flusher_bucket_create(trine_db *db, trine_bucket *b, uint64_t log, trine_future *f) {
+    return send_bucket(db, FMSG_BUCKET_CREATE, b, log, NULL, f);
+}
+
+bool trine__flusher_bucket_options(trine_db *db, trine_bucket *b, const trine_bucket_options *o, trine_future *f) {
+    return send_bucket(db, FMSG_BUCKET_OPTIONS, b, 0, o, f);
+}
+
+bool trine__flusher_bucket_drop(trine_db *db, trine_bucket *b, trine_future *f) {
+    return send_bucket(db, FMSG_BUCKET_DROP, b, 0, NULL, f);
 }
 
 void trine__flusher_kick(trine_db *db) {
@@ -598,7 +748,6 @@ void trine__flusher_stop(trine_db *db) {
     trine__file_close(fl->manifest.file, &ignored);
     trine__log_writer_destroy(&fl->manifest.log);
     trine__version_edit_free(&fl->state);
-    trine__version_unref(fl->version);
     trine__file_set_unref(fl->live);
     free(fl);
     db->fstate = NULL;

@@ -6,6 +6,7 @@
 #ifndef TRINE_ENGINE_FLUSH_H
 #define TRINE_ENGINE_FLUSH_H
 
+#include "engine/cf.h"
 #include "engine/db.h"
 #include "engine/manifest_roll.h"
 
@@ -13,8 +14,10 @@
  * the writer swaps `mem` out of the super version and `version` in. */
 typedef struct trine__flushed {
     struct trine__flushed *next;
-    trine__memtable *mem;     /* referenced; NULL for a barrier */
-    trine__version *version;  /* referenced; NULL for a barrier */
+    trine_bucket *bucket;     /* whose super version changes; NULL for a barrier */
+    trine__memtable *mem;     /* referenced; NULL for a barrier or a compaction */
+    trine__version *version;  /* referenced; NULL for a barrier (or a dropped
+                                 bucket's memtable: only mem leaves) */
     trine_future *barrier;    /* trine_flush's future: the writer completes
                                  it once everything before it is installed */
     bool compact;             /* barrier is trine_compact's: the writer waits
@@ -29,15 +32,29 @@ typedef struct trine__flusher_finish_msg {
 } trine__flusher_finish_msg;
 
 /* Starts the actor. It takes over the open MANIFEST (manifest_offset bytes
- * written) and a reference to version. On failure nothing is taken. */
-trine_status trine__flusher_start(trine_db *db, trine__version *version, uint64_t manifest_number,
+ * written) and the folded state (*state is moved: zeroed on success); the
+ * buckets' versions are on the catalog's buckets already. On failure
+ * nothing is taken. */
+trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint64_t manifest_number,
                                   trine__file *manifest, uint64_t manifest_offset, trine__err *err);
 
-/* Writer side. Queues mem (referenced by the message) for a flush: once its
- * table is durable in the MANIFEST, every WAL numbered below wal_next is
- * obsolete and deleted; last_seq is the newest sequence in mem. false on
- * ENOMEM (nothing queued). */
-bool trine__flusher_flush(trine_db *db, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq);
+/* Writer side. Queues b's sealed mem (referenced by the message) for a
+ * flush: once its table is durable in the MANIFEST, b's log number is
+ * wal_next (and so is that of each bucket in empty[], which held nothing
+ * unflushed), and every WAL below the smallest live log number is deleted;
+ * last_seq is the newest sequence written. false on ENOMEM (nothing
+ * queued). A dropped bucket's memtable is not written, only handed back. */
+bool trine__flusher_flush(trine_db *db, trine_bucket *b, trine__memtable *mem, uint64_t wal_next, uint64_t last_seq,
+                          const uint32_t *empty, size_t nempty);
+/* Writer side, bucket requests; each completes f (false on ENOMEM, nothing
+ * sent). create: b (not yet published, from trine__cf_new) becomes durable
+ * in the MANIFEST with log number log, then is published and f resolves
+ * with it. options: b's new tables use o (prefix_len unchanged). drop: b
+ * (marked dropped by the writer) leaves the MANIFEST; its tables are
+ * deleted once unused. */
+bool trine__flusher_bucket_create(trine_db *db, trine_bucket *b, uint64_t log, trine_future *f);
+bool trine__flusher_bucket_options(trine_db *db, trine_bucket *b, const trine_bucket_options *o, trine_future *f);
+bool trine__flusher_bucket_drop(trine_db *db, trine_bucket *b, trine_future *f);
 /* Completes f when every flush queued before it has ended and the writer
  * has installed it: OK, or the error that made the database read-only.
  * compact: then runs a manual compaction and completes f after it
@@ -64,8 +81,9 @@ void trine__flusher_manifest_stats(trine_db *db, trine__manifest_roll_stats *out
 
 /* ---- flush actor thread only (compact.c) ---- */
 
-/* Makes edit durable in the MANIFEST (next_file is filled in), installs the
- * new version (handing it, and mem when not NULL, to the writer), marks
+/* Makes edit durable in the MANIFEST (next_file is filled in), installs
+ * bucket b's new version (b->version; handed, with mem when not NULL, to
+ * the writer; the edit's tables must all be b's), marks
  * the edit's deleted tables obsolete and deletes the unused ones. *durable
  * says whether the edit reached the MANIFEST: an error before that changes
  * nothing; one after it (out of memory building the version) leaves the
@@ -76,10 +94,8 @@ void trine__flusher_manifest_stats(trine_db *db, trine__manifest_roll_stats *out
  * (manifest_roll.h); a failed rotation leaves the result TRINE_OK (the edit
  * is installed): it is counted, or, in CURRENT's rename or a directory
  * sync, it makes the database read-only itself. */
-trine_status trine__flusher_install(trine_db *db, trine__version_edit *edit, trine__memtable *mem, bool *durable,
-                                    trine__err *err);
-/* The current version (borrowed). */
-trine__version *trine__flusher_version(trine_db *db);
+trine_status trine__flusher_install(trine_db *db, trine_bucket *b, trine__version_edit *edit, trine__memtable *mem,
+                                    bool *durable, trine__err *err);
 /* Makes the database read-only: "what: err's text". */
 void trine__flusher_fail(trine_db *db, const char *what, const trine__err *err);
 /* Deletes every obsolete table no version names any more. */
@@ -88,8 +104,6 @@ void trine__flusher_delete_unused(trine_db *db);
  * to it so far and a grace period passed, it sends f back as
  * COMPACT_FINISH. false on ENOMEM. */
 bool trine__flusher_finish_via_writer(trine_db *db, trine_future *f);
-/* The table settings flushes and compactions write with. */
-void trine__flusher_table_options(const trine_db *db, trine__table_options *o);
 
 /* Takes every finished flush, oldest first (NULL when none). */
 trine__flushed *trine__flushed_take(trine_db *db);
@@ -100,10 +114,10 @@ void trine__flushed_free(trine__flushed *list);
 void trine__flusher_stop(trine_db *db);
 
 /* Writes every entry of mem (all versions) as table `number` in db's
- * directory, syncs the file (not the directory) and fills meta (level 0).
- * A failure removes the partial file (best effort). Shared by the flush actor
- * and recovery. */
-trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, uint64_t number, trine__table_meta *meta,
-                                      trine__err *err);
+ * directory with options o, syncs the file (not the directory) and fills
+ * meta (level 0, bucket o->bucket_id). A failure removes the partial file
+ * (best effort). Shared by the flush actor and recovery. */
+trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const trine__table_options *o,
+                                      uint64_t number, trine__table_meta *meta, trine__err *err);
 
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "base/grow.h"
+#include "core/core.h"
+#include "engine/cf.h"
 #include "engine/files.h"
 #include "engine/flush.h"
 #include "lsm/version_edit.h"
@@ -169,21 +171,81 @@ static trine_status check_tables_present(const recovery *rc, const trine__versio
 
 typedef struct replay {
     trine__recovered *out;
+    const trine__version_edit *state; /* bucket log numbers */
+    uint64_t wal;          /* the WAL being replayed */
     uint64_t replayed_seq; /* last sequence of the last record replayed */
     uint64_t seed;
     size_t memtable_bytes;
 } replay;
 
-static trine_status push_memtable(replay *rp, trine__err *err) {
-    trine__recovered *r = rp->out;
-    trine__memtable **p = realloc(r->mems, (r->count + 1) * sizeof *p);
+static trine_status push_memtable(replay *rp, trine__recovered_bucket *b, trine__err *err) {
+    trine__memtable **p = realloc(b->mems, (b->count + 1) * sizeof *p);
     if (!p)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
-    r->mems = p;
-    r->mems[r->count] = trine__memtable_new_sized(rp->seed + r->count, rp->memtable_bytes);
-    if (!r->mems[r->count])
+    b->mems = p;
+    b->mems[b->count] = trine__memtable_new_sized(rp->seed + b->count + b->id, rp->memtable_bytes);
+    if (!b->mems[b->count])
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
-    r->count++;
+    b->count++;
+    return TRINE_OK;
+}
+
+/* The bucket's log number: its WALs below it are in its tables. */
+static uint64_t bucket_log(const trine__version_edit *state, uint32_t id) {
+    if (id == 0)
+        return state->log_number;
+    for (size_t i = 0; i < state->nbucket_logs; i++)
+        if (state->bucket_logs[i].id == id)
+            return state->bucket_logs[i].log;
+    return 0;
+}
+
+/* The recovered bucket with id, NULL when the catalog lacks it. */
+static trine__recovered_bucket *bucket_of(trine__recovered *r, uint32_t id) {
+    size_t lo = 0, hi = r->nbuckets;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->buckets[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->nbuckets && r->buckets[lo].id == id ? &r->buckets[lo] : NULL;
+}
+
+static int cmp_bucket(const void *a, const void *b) {
+    uint32_t x = ((const trine__recovered_bucket *)a)->id, y = ((const trine__recovered_bucket *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* One recovered bucket per catalog entry, each with an empty memtable. */
+static trine_status make_buckets(trine_db *db, replay *rp, const trine__version_edit *state, trine__err *err) {
+    trine__recovered *r = rp->out;
+    if (!(r->buckets = calloc(state->ncreated + 1, sizeof *r->buckets)))
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+    r->buckets[0].opts = db->opts.default_bucket;
+    r->buckets[0].name = "default";
+    for (size_t i = 0; i < state->ncreated; i++) {
+        const trine__bucket_def *d = &state->created[i];
+        trine__recovered_bucket *b = &r->buckets[i + 1];
+        b->id = d->id;
+        b->name = d->name;
+        trine_status st = trine__bucket_options_decode(d->options, d->options_len, &b->opts, d->name, err);
+        if (st == TRINE_OK)
+            st = trine__bucket_options_resolve(&b->opts, &b->opts, d->name, err);
+        if (st != TRINE_OK)
+            return trine__err_set(err, TRINE_CORRUPTION, "%s: MANIFEST: bucket \"%s\": %.160s", db->path,
+                                  d->name, err->msg);
+        if (d->id > r->max_bucket_id)
+            r->max_bucket_id = d->id;
+    }
+    r->nbuckets = state->ncreated + 1;
+    qsort(r->buckets, r->nbuckets, sizeof *r->buckets, cmp_bucket);
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        trine_status st = push_memtable(rp, &r->buckets[i], err);
+        if (st != TRINE_OK)
+            return st;
+    }
     return TRINE_OK;
 }
 
@@ -207,11 +269,16 @@ static trine_status apply_record(trine_db *db, replay *rp, const char *name, uin
         st = TRINE_OK;
     trine__recovered *r = rp->out;
     while (st == TRINE_OK && (st = trine__wbatch_next(&br, &op, err)) == TRINE_OK) {
-        trine__memtable *m = r->mems[r->count - 1];
+        if (op.bucket > r->max_bucket_id)
+            r->max_bucket_id = op.bucket; /* a dropped bucket's id is never reused */
+        trine__recovered_bucket *b = bucket_of(r, op.bucket);
+        if (!b || rp->wal < bucket_log(rp->state, op.bucket))
+            continue; /* dropped, or already in the bucket's tables */
+        trine__memtable *m = b->mems[b->count - 1];
         if (trine__memtable_bytes(m) >= rp->memtable_bytes) {
-            if ((st = push_memtable(rp, err)) != TRINE_OK)
+            if ((st = push_memtable(rp, b, err)) != TRINE_OK)
                 return st;
-            m = r->mems[r->count - 1];
+            m = b->mems[b->count - 1];
         }
         if (!trine__memtable_insert(m, op.key, op.klen, op.seq, op.type, op.value, op.vlen))
             return trine__err_set(err, TRINE_NO_MEMORY, "out of memory replaying %s", name);
@@ -240,6 +307,7 @@ static trine_status replay_wal(trine_db *db, replay *rp, wal_state *w, damage *d
         return st;
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
+    rp->wal = w->number;
     if ((st = trine__file_size(f, &w->size, err)) == TRINE_OK)
         st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, err);
     if (st == TRINE_CORRUPTION)
@@ -498,32 +566,41 @@ static trine_status flush_replayed(recovery *rc, trine__version_edit *state, tri
                                    trine__err *err) {
     trine_db *db = rc->db;
     bool wrote = false;
-    for (size_t i = 0; i < out->count; i++) {
-        if (trine__memtable_count(out->mems[i]) == 0)
-            continue;
-        trine__table_meta meta;
-        trine_status st = trine__flush_write_table(db, out->mems[i], out->next_file++, &meta, err);
-        if (st != TRINE_OK)
-            return st;
-        bool ok = trine__version_edit_add_table(state, &meta);
-        free(meta.smallest);
-        free(meta.largest);
-        if (!ok)
-            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
-        wrote = true;
+    for (size_t k = 0; k < out->nbuckets; k++) {
+        trine__recovered_bucket *b = &out->buckets[k];
+        trine__table_options to;
+        trine__cf_table_options(&b->opts, b->id, &to);
+        for (size_t i = 0; i < b->count; i++) {
+            if (trine__memtable_count(b->mems[i]) == 0)
+                continue;
+            trine__table_meta meta;
+            trine_status st = trine__flush_write_table(db, b->mems[i], &to, out->next_file++, &meta, err);
+            if (st != TRINE_OK)
+                return st;
+            meta.bucket = b->id;
+            bool ok = trine__version_edit_add_table(state, &meta);
+            free(meta.smallest);
+            free(meta.largest);
+            if (!ok)
+                return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+            wrote = true;
+        }
     }
     if (!wrote)
         return TRINE_OK;
     trine_status st = trine__files_sync_dir(db, err);
     if (st != TRINE_OK)
         return st;
-    trine__memtable *fresh = trine__memtable_new_sized(out->count, db->opts.memtable_bytes);
-    if (!fresh)
-        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
-    for (size_t i = 0; i < out->count; i++)
-        trine__memtable_unref(out->mems[i]);
-    out->mems[0] = fresh;
-    out->count = 1;
+    for (size_t k = 0; k < out->nbuckets; k++) {
+        trine__recovered_bucket *b = &out->buckets[k];
+        trine__memtable *fresh = trine__memtable_new_sized(b->count + b->id, db->opts.memtable_bytes);
+        if (!fresh)
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
+        for (size_t i = 0; i < b->count; i++)
+            trine__memtable_unref(b->mems[i]);
+        b->mems[0] = fresh;
+        b->count = 1;
+    }
     return TRINE_OK;
 }
 
@@ -564,6 +641,11 @@ static trine_status install(recovery *rc, uint64_t old_manifest, trine__version_
         log_number = out->wal_number;
     state->has_log_number = state->has_next_file = state->has_last_seq = true;
     state->log_number = log_number;
+    /* With tables every bucket's records are in them: all start at the new
+     * WAL. Without, the named buckets keep theirs (their WALs stay). */
+    for (size_t i = 0; i < state->ncreated && tables; i++)
+        if (!trine__version_edit_set_bucket_log(state, state->created[i].id, log_number))
+            return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
     state->next_file = out->next_file;
     state->last_seq = out->last_seq;
     if ((st = trine__files_write_manifest(db, manifest_number, state, tables ? &out->manifest : NULL,
@@ -647,12 +729,16 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
         goto done;
 
     /* 2. */
-    replay rp = {.out = out, .seed = seed, .memtable_bytes = db->opts.memtable_bytes};
+    replay rp = {.out = out, .state = &state, .seed = seed, .memtable_bytes = db->opts.memtable_bytes};
     out->last_seq = state.last_seq;
-    if ((st = push_memtable(&rp, err)) != TRINE_OK)
+    if ((st = make_buckets(db, &rp, &state, err)) != TRINE_OK)
         goto done;
+    uint64_t min_log = state.log_number;
+    for (size_t i = 0; i < state.nbucket_logs; i++)
+        if (state.bucket_logs[i].log < min_log)
+            min_log = state.bucket_logs[i].log;
     damage dmg = {.index = SIZE_MAX};
-    st = replay_log(&rc, &rp, state.log_number, &dmg, err);
+    st = replay_log(&rc, &rp, min_log, &dmg, err);
     if (st == TRINE_CORRUPTION && dmg.index != SIZE_MAX &&
         db->opts.wal_recovery == TRINE_WAL_RECOVERY_POINT_IN_TIME)
         st = point_in_time(&rc, &dmg, out, err); /* 3. */
@@ -661,8 +747,13 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
     out->next_file = state.next_file > rc.max_number + 1 ? state.next_file : rc.max_number + 1;
     if (!db->opts.read_only)
         st = install(&rc, old_manifest, &state, out, err);
-    if (st == TRINE_OK && !(out->version = trine__version_new(&state, err)))
-        st = err->status != TRINE_OK ? err->status : trine__err_set(err, TRINE_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < out->nbuckets && st == TRINE_OK; i++)
+        if (!(out->buckets[i].version = trine__version_new_bucket(&state, out->buckets[i].id, err)))
+            st = err->status != TRINE_OK ? err->status : trine__err_set(err, TRINE_NO_MEMORY, "out of memory");
+    if (st == TRINE_OK) {
+        out->state = state; /* moved */
+        memset(&state, 0, sizeof state);
+    }
 
 done:
     trine__version_edit_free(&state);
@@ -673,11 +764,17 @@ done:
 }
 
 void trine__recovered_free(trine__recovered *r) {
-    for (size_t i = 0; i < r->count; i++)
-        trine__memtable_unref(r->mems[i]);
-    free(r->mems);
-    r->mems = NULL;
-    r->count = 0;
+    for (size_t k = 0; k < r->nbuckets; k++) {
+        trine__recovered_bucket *b = &r->buckets[k];
+        for (size_t i = 0; i < b->count; i++)
+            trine__memtable_unref(b->mems[i]);
+        free(b->mems);
+        trine__version_unref(b->version);
+    }
+    free(r->buckets);
+    r->buckets = NULL;
+    r->nbuckets = 0;
+    trine__version_edit_free(&r->state);
     if (r->wal) {
         trine__err ignored;
         trine__file_close(r->wal, &ignored);
@@ -687,9 +784,5 @@ void trine__recovered_free(trine__recovered *r) {
         trine__err ignored;
         trine__file_close(r->manifest, &ignored);
         r->manifest = NULL;
-    }
-    if (r->version) {
-        trine__version_unref(r->version);
-        r->version = NULL;
     }
 }

@@ -9,8 +9,11 @@
  * tests crash recovery at every VFS call, and twice in a row.
  *   1. list the directory; read CURRENT → MANIFEST-M and fold its edits
  *      (log number, next file number, last sequence);
- *   2. replay every WAL numbered >= the log number, oldest first, into
- *      memtables, each record whole or not at all. A torn tail is dropped;
+ *   2. replay every WAL numbered >= the smallest log number (buckets have
+ *      their own), oldest first, into each bucket's memtables, each record
+ *      whole or not at all; an op of a bucket not in the catalog (dropped)
+ *      or in a WAL below its bucket's log number (already in its tables)
+ *      is skipped. A torn tail is dropped;
  *      after a WAL that ends torn only WALs holding nothing may follow.
  *      Damage before the tail is TRINE_CORRUPTION, and with
  *      TRINE_WAL_RECOVERY_STRICT the open stops here, nothing changed;
@@ -54,12 +57,23 @@
 #include "engine/db.h"
 #include "lsm/log.h"
 
-typedef struct trine__recovered {
-    trine__memtable **mems;  /* oldest first; the last one becomes active */
+/* One bucket as recovery leaves it. */
+typedef struct trine__recovered_bucket {
+    uint32_t id;
+    trine_bucket_options opts;  /* from the catalog (the default bucket: the open's) */
+    const char *name;           /* borrowed from the state's catalog ("default" for 0) */
+    trine__memtable **mems;     /* oldest first; the last one becomes active */
     size_t count;
+    trine__version *version;    /* its tables (referenced); always set on success */
+} trine__recovered_bucket;
+
+typedef struct trine__recovered {
+    trine__recovered_bucket *buckets; /* [0] the default bucket, then by ascending id */
+    size_t nbuckets;
+    trine__version_edit state;  /* the folded MANIFEST state (catalog, tables, log numbers) */
+    uint32_t max_bucket_id;     /* the highest id the catalog or a replayed WAL op named */
     uint64_t last_seq;
     uint64_t next_file;
-    trine__version *version; /* the tables (referenced); always set on success */
     /* writable opens with tables: the new MANIFEST, open for the flush actor */
     trine__file *manifest;
     uint64_t manifest_number;
@@ -77,6 +91,6 @@ typedef struct trine__recovered {
 /* Runs the steps above for db (directory exists and is locked). On error
  * nothing is left open and err names the file. */
 trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, trine__err *err);
-void trine__recovered_free(trine__recovered *r); /* unrefs memtables and version; closes what is still set */
+void trine__recovered_free(trine__recovered *r); /* unrefs memtables and versions; closes what is still set */
 
 #endif

@@ -34,6 +34,7 @@ trine__super *trine__super_new(trine__memtable *active, trine__super *prev) {
     s->tables = prev ? prev->tables : NULL;
     if (s->tables)
         trine__tables_ref(s->tables);
+    s->seek_policy = prev ? prev->seek_policy : 0;
     return s;
 }
 
@@ -55,6 +56,7 @@ trine__super *trine__super_replace(const trine__super *prev, const trine__memtab
     s->tables = prev->tables;
     if (s->tables)
         trine__tables_ref(s->tables);
+    s->seek_policy = prev->seek_policy;
     return s;
 }
 
@@ -78,7 +80,6 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1);
-    t->seek_policy = o->default_bucket.index_seek;
     /* 2^4 shards; up to half of the cache for index and filter partitions. */
     t->block_cache = trine__block_cache_new(o->block_cache_bytes, 4, 0.5);
     t->table_cache = t->block_cache ? trine__table_cache_new(vfs, dir, o->max_open_tables, t->block_cache) : NULL;
@@ -115,8 +116,8 @@ static void release_table(void *arg) {
     free(r);
 }
 
-trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, bool cache_only,
-                                      bool *would_block, trine__err *err) {
+trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, int seek_policy,
+                                      bool cache_only, bool *would_block, trine__err *err) {
     table_ref *r = malloc(sizeof *r);
     if (!r) {
         trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
@@ -133,7 +134,7 @@ trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_
         free(r);
         return NULL;
     }
-    trine__iiter *it = trine__iiter_table(t, tables->seek_policy, release_table, r);
+    trine__iiter *it = trine__iiter_table(t, seek_policy, release_table, r);
     if (!it)
         trine__err_set(err, TRINE_NO_MEMORY, "out of memory opening a table");
     return it;

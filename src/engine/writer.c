@@ -57,6 +57,8 @@
 
 #include "actors/future.h"
 #include "actors/park.h"
+#include "base/grow.h"
+#include "engine/cf.h"
 #include "engine/writer.h"
 #include "engine/files.h"
 #include "engine/flush.h"
@@ -67,7 +69,7 @@
 #include "mvcc/readset.h"
 #include "mvcc/txn_history.h"
 
-enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4 };
+enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4, WMSG_BUCKET_OPEN = 5, WMSG_BUCKET_DROP = 6 };
 
 typedef struct wmsg_flush {
     trine__msg hdr;
@@ -84,8 +86,22 @@ typedef struct wmsg_write {
     const uint8_t *reads; /* a transaction's read set (readset.h), after ops; NULL otherwise */
     size_t reads_len;
     uint64_t start;       /* the transaction's snapshot sequence */
+    bool named;           /* an op may name a bucket other than 0 */
     uint8_t ops[];        /* op list (wbatch.h), count ops */
 } wmsg_write;
+
+/* Bucket messages (bucket.c): open-or-create and drop, by name. */
+typedef struct wmsg_bucket {
+    trine__msg hdr;
+    trine_future *future;
+    trine_bucket_options opts; /* resolved (open) */
+    char name[TRINE_MAX_BUCKET_NAME + 1];
+} wmsg_bucket;
+
+/* A live WAL file and its bytes (for max_wal_bytes). */
+typedef struct wal_file {
+    uint64_t number, bytes;
+} wal_file;
 
 typedef struct trine__writer {
     trine_db *db;
@@ -93,9 +109,15 @@ typedef struct trine__writer {
     uint64_t wal_number;
     trine__log_writer log;
     uint64_t next_seq;
-    trine__memtable *active;   /* borrowed from the installed super */
-    size_t sealed_bytes;       /* bytes of the sealed memtables */
+    size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
     size_t sealed_count;       /* sealed memtables not yet flushed (tables only) */
+    wal_file *wals;            /* live WALs, oldest first; the last is `wal` */
+    size_t nwals, wals_cap;
+    uint64_t wal_bytes;        /* their sum */
+    uint64_t oldest;           /* oldest_wal_needed() before a max_wal_bytes roll */
+    uint32_t last_bucket_id;   /* ids are never reused (cf.h) */
+    trine_bucket **created;    /* buckets created this session (published or not) */
+    size_t ncreated, created_cap;
     bool dir_dirty;            /* a WAL was created without a directory sync */
     trine__msg **gather;       /* group buffer for lingering (gather_cap slots) */
     size_t gather_cap;
@@ -177,56 +199,162 @@ static void super_release_installed(ck_epoch_entry_t *e) {
     trine__super_unref(s);
 }
 
-/* Seals the active memtable and starts a new one with a new WAL file. */
-static trine_status roll(trine__writer *w, trine__err *err) {
-    trine_db *db = w->db;
-    trine__memtable *mem = trine__memtable_new_sized(w->next_seq, db->opts.memtable_bytes);
-    if (!mem)
-        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
-    if (w->wal) {
-        /* Sync the old WAL whatever the mode, so only the newest WAL can ever
-         * end in a torn record: recovery relies on it. */
-        trine_status st = trine__file_sync(w->wal, false, err);
-        if (st == TRINE_OK)
-            atomic_fetch_add(&db->stats.wal_syncs, 1);
-        trine__file *file = NULL;
-        trine__log_writer log;
-        uint64_t number = atomic_fetch_add(&db->next_file, 1);
-        if (st == TRINE_OK)
-            st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, &file, &log, err);
-        if (st != TRINE_OK) {
-            trine__memtable_unref(mem);
-            return st;
-        }
-        trine__err ignored;
-        trine__file_close(w->wal, &ignored);
-        trine__log_writer_destroy(&w->log);
-        w->log = log;
-        w->wal = file;
-        /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
-        w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
-        w->wal_number = number;
+/* The bucket an op names: 0 is the default; NULL when none is live. */
+static trine_bucket *bucket_of(trine__writer *w, uint32_t id) {
+    if (id == 0)
+        return w->db->default_bucket;
+    trine_bucket *b = trine__catalog_find_id(trine__catalog_get(w->db), id);
+    return b && !atomic_load_explicit(&b->dropped, memory_order_relaxed) ? b : NULL;
+}
+
+/* Every live bucket: the catalog, dropped ones skipped by the callers. */
+#define FOR_EACH_BUCKET(w, b)                                                                       \
+    for (trine__catalog *cat_ = trine__catalog_get((w)->db); cat_; cat_ = NULL)                     \
+        for (size_t i_ = 0; i_ < cat_->count; i_++)                                                 \
+            for (trine_bucket *b = cat_->items[i_]; b && !atomic_load_explicit(&b->dropped, memory_order_relaxed); b = NULL)
+
+static bool wal_track(trine__writer *w, uint64_t number, uint64_t bytes) {
+    if (!trine__grow((void **)&w->wals, &w->wals_cap, w->nwals + 1, sizeof *w->wals))
+        return false;
+    w->wals[w->nwals++] = (wal_file){number, bytes};
+    w->wal_bytes += bytes;
+    return true;
+}
+
+/* Forgets WALs no bucket needs: below every bucket's oldest unflushed
+ * data (what the flush actor deletes once the flushes are durable). */
+static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
+    size_t k = 0;
+    while (k + 1 < w->nwals && w->wals[k].number < oldest_needed)
+        w->wal_bytes -= w->wals[k++].bytes;
+    if (k) {
+        memmove(w->wals, w->wals + k, (w->nwals - k) * sizeof *w->wals);
+        w->nwals -= k;
     }
-    trine__super *old = atomic_load_explicit(&db->super, memory_order_relaxed);
-    trine__super *fresh = trine__super_new(mem, old);
-    trine__memtable_unref(mem); /* the super holds it now */
-    if (!fresh)
-        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
+}
+
+/* Starts a new WAL file; the old one is synced first. */
+static trine_status new_wal(trine__writer *w, trine__err *err) {
+    trine_db *db = w->db;
+    /* Sync the old WAL whatever the mode, so only the newest WAL can ever
+     * end in a torn record: recovery relies on it. */
+    trine_status st = trine__file_sync(w->wal, false, err);
+    if (st == TRINE_OK)
+        atomic_fetch_add(&db->stats.wal_syncs, 1);
+    trine__file *file = NULL;
+    trine__log_writer log;
+    uint64_t number = atomic_fetch_add(&db->next_file, 1);
+    if (st == TRINE_OK)
+        st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, &file, &log, err);
+    if (st != TRINE_OK)
+        return st;
+    trine__err ignored;
+    trine__file_close(w->wal, &ignored);
+    trine__log_writer_destroy(&w->log);
+    w->log = log;
+    w->wal = file;
+    /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
+    w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
+    w->wal_number = number;
+    (void)wal_track(w, number, log.offset); /* ENOMEM: max_wal_bytes just sees less */
+    return TRINE_OK;
+}
+
+/* Installs s as b's super version; the old one goes after a grace period. */
+static void publish_super(trine__writer *w, trine_bucket *b, trine__super *fresh) {
+    trine__super *old = atomic_load_explicit(&b->super, memory_order_relaxed);
     /* Release: a reader that loads the new super sees its memtables fully
      * built. The old super stays valid for readers already inside an epoch
      * section; its installed reference is dropped after a grace period. */
-    atomic_store_explicit(&db->super, fresh, memory_order_release);
-    ck_epoch_call_strict(db->reclaim, &old->epoch_entry, super_release_installed);
-    ck_epoch_poll(db->reclaim);
-    w->sealed_bytes += trine__memtable_bytes(w->active);
-    trine__memtable *sealed = w->active;
-    w->active = mem;
+    atomic_store_explicit(&b->super, fresh, memory_order_release);
+    ck_epoch_call_strict(w->db->reclaim, &old->epoch_entry, super_release_installed);
+}
+
+static size_t mem_total(trine__writer *w) {
+    size_t bytes = w->sealed_bytes;
+    FOR_EACH_BUCKET(w, b)
+        bytes += trine__memtable_bytes(b->active);
+    return bytes;
+}
+
+/* Seals b's active memtable behind a fresh one and queues its flush. The
+ * WAL was rolled just before (its data is all in older WALs); empty[]
+ * lists the buckets with nothing unflushed, whose log numbers the flush
+ * may move up too. */
+static trine_status seal(trine__writer *w, trine_bucket *b, const uint32_t *empty, size_t nempty,
+                         trine__err *err) {
+    trine_db *db = w->db;
+    trine__memtable *mem = trine__memtable_new_sized(w->next_seq + b->id, db->opts.memtable_bytes);
+    if (!mem)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
+    trine__super *fresh = trine__super_new(mem, atomic_load_explicit(&b->super, memory_order_relaxed));
+    trine__memtable_unref(mem); /* the super holds it now */
+    if (!fresh)
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
+    publish_super(w, b, fresh);
+    size_t bytes = trine__memtable_bytes(b->active);
+    trine__memtable *sealed = b->active;
+    b->active = mem;
+    if (b->sealed_count == 0)
+        b->sealed_wal = b->first_wal ? b->first_wal : w->wal_number;
+    b->first_wal = 0;
     if (db->fstate) {
+        w->sealed_bytes += bytes;
+        b->sealed_bytes += bytes;
         w->sealed_count++;
-        if (!trine__flusher_flush(db, sealed, w->wal_number, w->next_seq - 1))
+        b->sealed_count++;
+        if (!trine__flusher_flush(db, b, sealed, w->wal_number, w->next_seq - 1, empty, nempty))
             return trine__err_set(err, TRINE_NO_MEMORY, "out of memory queueing a flush");
     }
     return TRINE_OK;
+}
+
+/* Rolls the WAL and seals the memtables of the buckets for which want()
+ * holds (at least one must hold); the others' log numbers move up with
+ * the flushes when they hold nothing. */
+static trine_status roll(trine__writer *w, bool (*want)(trine__writer *, trine_bucket *), trine__err *err) {
+    trine_status st = new_wal(w, err);
+    if (st != TRINE_OK)
+        return st;
+    uint32_t empty[64];
+    size_t nempty = 0;
+    FOR_EACH_BUCKET(w, b)
+        if (nempty < 64 && b->sealed_count == 0 && trine__memtable_count(b->active) == 0 && !want(w, b))
+            empty[nempty++] = b->id;
+    FOR_EACH_BUCKET(w, b)
+        if (want(w, b) && (st = seal(w, b, empty, nempty, err)) != TRINE_OK)
+            return st;
+    ck_epoch_poll(w->db->reclaim);
+    return TRINE_OK;
+}
+
+static bool active_full_b(trine__writer *w, trine_bucket *b) {
+    return trine__memtable_bytes(b->active) >= w->db->opts.memtable_bytes;
+}
+
+static bool not_empty(trine__writer *w, trine_bucket *b) {
+    (void)w;
+    return trine__memtable_count(b->active) > 0;
+}
+
+/* The oldest WAL some bucket's unflushed data is in (its sealed
+ * memtables count from the oldest one's first WAL until all are flushed:
+ * an over-estimate, never an under-estimate). */
+static uint64_t oldest_wal_needed(trine__writer *w) {
+    uint64_t oldest = w->wal_number;
+    FOR_EACH_BUCKET(w, b) {
+        if (b->sealed_count && b->sealed_wal && b->sealed_wal < oldest)
+            oldest = b->sealed_wal;
+        if (b->first_wal && b->first_wal < oldest)
+            oldest = b->first_wal;
+    }
+    return oldest;
+}
+
+/* An active memtable with data in the oldest WAL (w->oldest, computed
+ * before the roll). */
+static bool holds_oldest(trine__writer *w, trine_bucket *b) {
+    return b->first_wal && b->first_wal <= w->oldest && trine__memtable_count(b->active) > 0;
 }
 
 /* Swaps each finished flush's memtable for its table (its new version). */
@@ -247,17 +375,20 @@ static void install_flushed(trine__writer *w) {
             f->barrier = NULL;
             continue;
         }
-        trine__super *old = atomic_load_explicit(&db->super, memory_order_relaxed);
-        trine__super *fresh = trine__super_replace(old, f->mem, f->version);
+        trine_bucket *b = f->bucket;
+        trine__super *old = atomic_load_explicit(&b->super, memory_order_relaxed);
+        trine__super *fresh = trine__super_replace(old, f->mem, f->version ? f->version : old->version);
         if (!fresh)
             continue; /* out of memory: the memtable stays readable; a later install drops it */
-        atomic_store_explicit(&db->super, fresh, memory_order_release);
-        ck_epoch_call_strict(db->reclaim, &old->epoch_entry, super_release_installed);
+        publish_super(w, b, fresh);
         if (fresh->count < old->count) {
             size_t bytes = trine__memtable_bytes(f->mem);
             w->sealed_bytes = w->sealed_bytes > bytes ? w->sealed_bytes - bytes : 0;
+            b->sealed_bytes = b->sealed_bytes > bytes ? b->sealed_bytes - bytes : 0;
             if (w->sealed_count)
                 w->sealed_count--;
+            if (b->sealed_count && --b->sealed_count == 0)
+                b->sealed_wal = 0;
         }
     }
     /* Drop the records' references before any grace period: a replaced
@@ -286,47 +417,79 @@ static void install_flushed(trine__writer *w) {
         ck_epoch_poll(db->reclaim);
     }
     trine__flushed_free(list);
-    atomic_store_explicit(&db->mem_bytes, w->sealed_bytes + trine__memtable_bytes(w->active), memory_order_relaxed);
+    wal_forget(w, oldest_wal_needed(w));
+    atomic_store_explicit(&db->mem_bytes, mem_total(w), memory_order_relaxed);
 }
 
-static bool active_full(const trine__writer *w) {
-    return trine__memtable_bytes(w->active) >= w->db->opts.memtable_bytes;
+static bool any_active_full(trine__writer *w) {
+    FOR_EACH_BUCKET(w, b)
+        if (active_full_b(w, b))
+            return true;
+    return false;
 }
 
-/* Seals the active memtable when it is full and the flush backlog allows. */
+/* Seals full memtables when the flush backlog allows, and the buckets
+ * holding the oldest WAL once the live WALs pass max_wal_bytes. */
 static void maybe_roll(trine__writer *w) {
     trine_db *db = w->db;
-    if (!w->wal || atomic_load(&db->fatal) != 0 || !active_full(w))
+    if (!w->wal || atomic_load(&db->fatal) != 0)
         return;
-    if (db->fstate && w->sealed_count >= db->opts.max_sealed_memtables)
-        return; /* stall_for_flush waits before the next write */
     trine__err err;
     trine__err_clear(&err);
-    if (roll(w, &err) != TRINE_OK)
+    trine_status st = TRINE_OK;
+    bool room = !db->fstate || w->sealed_count < db->opts.max_sealed_memtables;
+    if (room && any_active_full(w))
+        st = roll(w, active_full_b, &err); /* else stall_for_flush waits before the next write */
+    else if (room && db->fstate && w->wal_bytes > db->opts.max_wal_bytes && w->nwals > 1) {
+        bool some = false;
+        w->oldest = oldest_wal_needed(w);
+        FOR_EACH_BUCKET(w, b)
+            some = some || holds_oldest(w, b);
+        if (some)
+            st = roll(w, holds_oldest, &err);
+    }
+    if (st != TRINE_OK)
         set_fatal(db, &err);
 }
 
-/* Why the next write must wait (TRINE__STALL_*), with the limit's value. */
+/* Why the next write must wait (TRINE__STALL_*), with the limit's value:
+ * the sealed memtables of every bucket, the L0 tables of the bucket that
+ * has most, the compaction debt of all. */
 static int stall_reason(trine__writer *w, uint64_t *value) {
     trine_db *db = w->db;
-    if (active_full(w) && w->sealed_count >= db->opts.max_sealed_memtables) {
+    if (w->sealed_count >= db->opts.max_sealed_memtables && any_active_full(w)) {
         *value = w->sealed_count;
         return TRINE__STALL_MEMTABLES;
     }
-    const trine__version *v = atomic_load_explicit(&db->super, memory_order_relaxed)->version;
-    if (!v)
-        return TRINE__STALL_NONE;
-    if (v->nfiles[0] >= db->opts.l0_stop_files) {
-        *value = v->nfiles[0];
+    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
+    uint64_t pending = 0, l0 = 0;
+    FOR_EACH_BUCKET(w, b) {
+        const trine__version *v = atomic_load_explicit(&b->super, memory_order_relaxed)->version;
+        if (!v)
+            continue;
+        if (v->nfiles[0] > l0)
+            l0 = v->nfiles[0];
+        pending += trine__compaction_pending_bytes(v, &lim);
+    }
+    if (l0 >= db->opts.l0_stop_files) {
+        *value = l0;
         return TRINE__STALL_L0;
     }
-    trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
-    uint64_t pending = trine__compaction_pending_bytes(v, &lim);
     if (pending >= db->opts.pending_compaction_bytes_stop) {
         *value = pending;
         return TRINE__STALL_PENDING;
     }
     return TRINE__STALL_NONE;
+}
+
+static uint64_t max_l0(trine__writer *w) {
+    uint64_t l0 = 0;
+    FOR_EACH_BUCKET(w, b) {
+        const trine__version *v = atomic_load_explicit(&b->super, memory_order_relaxed)->version;
+        if (v && v->nfiles[0] > l0)
+            l0 = v->nfiles[0];
+    }
+    return l0;
 }
 
 /* Before a write: wait while a stop limit holds (backpressure, see the
@@ -366,8 +529,7 @@ static void stall_for_flush(trine__writer *w) {
         atomic_store_explicit(&db->stall_reason, TRINE__STALL_NONE, memory_order_release);
         atomic_fetch_add_explicit(&db->stats.stall_ns[counted], trine__now_ns() - t0, memory_order_relaxed);
     }
-    const trine__version *v = atomic_load_explicit(&db->super, memory_order_relaxed)->version;
-    if (v && v->nfiles[0] >= db->opts.l0_slowdown_files && atomic_load(&db->fatal) == 0) {
+    if (max_l0(w) >= db->opts.l0_slowdown_files && atomic_load(&db->fatal) == 0) {
         uint64_t s0 = trine__now_ns();
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -414,6 +576,10 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
         if (st == TRINE_OK) {
             atomic_fetch_add_explicit(&db->stats.wal_bytes, len + TRINE__LOG_RECORD_HEADER_BYTES,
                                       memory_order_relaxed);
+            if (w->nwals) {
+                w->wals[w->nwals - 1].bytes += len + TRINE__LOG_RECORD_HEADER_BYTES;
+                w->wal_bytes += len + TRINE__LOG_RECORD_HEADER_BYTES;
+            }
             if (durability != TRINE_BUFFERED) {
                 st = trine__file_sync(w->wal, false, &err);
                 if (st == TRINE_OK)
@@ -442,16 +608,28 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     trine_status st = trine__wbatch_reader_init(&rd, w->buf, len, &seq0, &cnt, &err);
     trine__wbatch_op op;
     uint64_t puts = 0, dels = 0, user_bytes = 0;
+    trine_bucket *b = db->default_bucket;
     while (st == TRINE_OK && (st = trine__wbatch_next(&rd, &op, &err)) == TRINE_OK) {
         user_bytes += op.klen + op.vlen;
-        if (!trine__memtable_insert(w->active, op.key, op.klen, op.seq, op.type, op.value, op.vlen)) {
+        /* validate_group refused requests naming a bucket not live, and
+         * only the writer drops buckets: b is found. */
+        if (b->id != op.bucket && !(b = bucket_of(w, op.bucket))) {
+            st = trine__err_set(&err, TRINE_INVALID, "bucket %u vanished during a write", (unsigned)op.bucket);
+            break;
+        }
+        if (b->first_wal == 0)
+            b->first_wal = w->wal_number;
+        if (!trine__memtable_insert(b->active, op.key, op.klen, op.seq, op.type, op.value, op.vlen)) {
             st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory inserting into the memtable");
             break;
         }
-        if (op.type == TRINE__VTYPE_PUT)
+        if (op.type == TRINE__VTYPE_PUT) {
             puts++;
-        else
+            atomic_fetch_add_explicit(&b->puts, 1, memory_order_relaxed);
+        } else {
             dels++;
+            atomic_fetch_add_explicit(&b->deletes, 1, memory_order_relaxed);
+        }
     }
     if (st != TRINE_DONE) {
         /* The WAL may hold the record: the database must not go on as if it
@@ -461,8 +639,7 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
         return;
     }
     w->next_seq = first + count;
-    atomic_store_explicit(&db->mem_bytes, w->sealed_bytes + trine__memtable_bytes(w->active),
-                          memory_order_relaxed);
+    atomic_store_explicit(&db->mem_bytes, mem_total(w), memory_order_relaxed);
     /* Release: a reader that sees last_seq also sees every insert above. */
     atomic_store_explicit(&db->last_seq, first + count - 1, memory_order_release);
 
@@ -501,6 +678,27 @@ static bool record_keys(trine__writer *w, const wmsg_write *req, uint64_t seq, t
     return st == TRINE_DONE;
 }
 
+/* Whether every bucket req names is live: a bucket dropped after the
+ * request resolved its name fails it whole, nothing written. */
+static bool buckets_live(trine__writer *w, const wmsg_write *req, trine__err *err) {
+    trine__wbatch_reader rd;
+    trine__wbatch_reader_init_ops(&rd, req->ops, req->len, req->count, 0);
+    trine__wbatch_op op;
+    trine_status st;
+    uint32_t last = 0;
+    while ((st = trine__wbatch_next(&rd, &op, err)) == TRINE_OK) {
+        if (op.bucket == last)
+            continue;
+        if (!bucket_of(w, op.bucket)) {
+            trine__err_set(err, TRINE_NOT_FOUND, "bucket %u was dropped before the write: nothing of it was written",
+                           (unsigned)op.bucket);
+            return false;
+        }
+        last = op.bucket;
+    }
+    return st == TRINE_DONE;
+}
+
 /* Turns conflict tracking on once a transaction asked for it: every write
  * from next_seq on is recorded; the ones before are below the floor. */
 static void maybe_start_tracking(trine__writer *w) {
@@ -526,6 +724,10 @@ static size_t validate_group(trine__writer *w, wmsg_write **reqs, size_t n) {
         wmsg_write *r = reqs[i];
         trine__err err;
         trine__err_clear(&err);
+        if (r->named && !buckets_live(w, r, &err)) {
+            complete_all(&r, 1, err.status == TRINE_OK ? TRINE_CORRUPTION : err.status, err.msg);
+            continue;
+        }
         if (r->reads) {
             trine__hist_result res = w->tracking ? trine__readset_check(r->reads, r->reads_len, w->hist, r->start,
                                                                         db->opts.txn_history_keys, &err)
@@ -564,7 +766,7 @@ static void commit_group(trine__writer *w, wmsg_write **reqs, size_t n) {
     size_t start = 0;
     while (start < n) {
         stall_for_flush(w);
-        size_t mem = w->sealed_bytes + trine__memtable_bytes(w->active);
+        size_t mem = mem_total(w);
         size_t bytes = 0, end = start;
         while (end < n && bytes + reqs[end]->len <= group_bytes_limit())
             bytes += reqs[end++]->len;
@@ -667,12 +869,15 @@ static void flush_request(trine__writer *w, wmsg_flush *m) {
         return;
     }
     install_flushed(w);
-    if (trine__memtable_count(w->active) > 0) {
+    bool some = false;
+    FOR_EACH_BUCKET(w, b)
+        some = some || not_empty(w, b);
+    if (some && w->wal) {
         /* Sealing past max_sealed_memtables is allowed here: trine_flush
          * asks for it, and the backlog drains without further writes. */
         trine__err err;
         trine__err_clear(&err);
-        if (roll(w, &err) != TRINE_OK) {
+        if (roll(w, not_empty, &err) != TRINE_OK) {
             set_fatal(db, &err);
             trine__future_complete_msg(f, err.status, err.msg);
             return;
@@ -680,6 +885,133 @@ static void flush_request(trine__writer *w, wmsg_flush *m) {
     }
     if (!trine__flusher_barrier(db, f, m->compact))
         trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a flush");
+}
+
+/* A live bucket by name: published ones, then those created here whose
+ * creation the flush actor has not published yet. */
+static trine_bucket *bucket_named(trine__writer *w, const char *name) {
+    trine_bucket *b = trine__bucket_find(w->db, name);
+    for (size_t i = 0; !b && i < w->ncreated; i++)
+        if (!atomic_load_explicit(&w->created[i]->dropped, memory_order_relaxed) &&
+            strcmp(w->created[i]->name, name) == 0)
+            b = w->created[i];
+    return b;
+}
+
+/* trine_bucket_open: an existing bucket is checked (prefix_len cannot
+ * change) and takes the other options for its new tables; a missing one
+ * gets the next id and is created (flush.c makes it durable, then
+ * publishes it). Without a flush actor (in-memory) it is published here. */
+static void bucket_open_request(trine__writer *w, wmsg_bucket *m) {
+    trine_db *db = w->db;
+    trine_future *f = m->future; /* m lives in f: not touched after completion */
+    trine_bucket *b = bucket_named(w, m->name);
+    if (b) {
+        if (b->opts.prefix_len != m->opts.prefix_len) {
+            trine__future_complete(f, TRINE_INVALID,
+                                   "trine_bucket_open: bucket \"%s\" has prefix_len %zu, asked for %zu: prefix_len "
+                                   "cannot change (its tables' prefix filters are built for it)",
+                                   b->name, b->opts.prefix_len, m->opts.prefix_len);
+            return;
+        }
+        if (db->fstate) {
+            if (!trine__flusher_bucket_options(db, b, &m->opts, f))
+                trine__future_complete(f, TRINE_NO_MEMORY, "out of memory opening a bucket");
+            return;
+        }
+        trine__future_set_bucket(f, b);
+        trine__future_complete(f, TRINE_OK, NULL);
+        return;
+    }
+    if (atomic_load(&db->fatal) == 2) {
+        trine__future_complete_msg(f, TRINE_READ_ONLY, db->fatal_msg);
+        return;
+    }
+    size_t live = 0;
+    FOR_EACH_BUCKET(w, x)
+        live += x->id != 0;
+    if (live >= TRINE_MAX_BUCKETS || w->last_bucket_id == UINT32_MAX) {
+        trine__future_complete(f, TRINE_BUSY, "trine_bucket_open: %u named buckets exist (TRINE_MAX_BUCKETS)",
+                               (unsigned)TRINE_MAX_BUCKETS);
+        return;
+    }
+    trine__version *v = NULL;
+    if (db->fstate) {
+        trine__version_edit none;
+        memset(&none, 0, sizeof none);
+        trine__err err;
+        v = trine__version_new_bucket(&none, w->last_bucket_id + 1, &err);
+    }
+    b = (v || !db->fstate) ? trine__cf_new(db, w->last_bucket_id + 1, m->name, &m->opts, v, db->tables) : NULL;
+    trine__version_unref(v);
+    if (b && !trine__grow((void **)&w->created, &w->created_cap, w->ncreated + 1, sizeof *w->created)) {
+        trine__cf_free(b);
+        b = NULL;
+    }
+    if (!b) {
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory creating a bucket");
+        return;
+    }
+    w->last_bucket_id++;
+    if (db->fstate) {
+        w->created[w->ncreated++] = b; /* published by the flush actor; freed at close from there */
+        if (!trine__flusher_bucket_create(db, b, w->wal_number, f)) {
+            w->ncreated--;
+            trine__cf_free(b);
+            trine__future_complete(f, TRINE_NO_MEMORY, "out of memory creating a bucket");
+        }
+        return;
+    }
+    if (!trine__catalog_add(db, b)) {
+        trine__cf_free(b);
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory creating a bucket");
+        return;
+    }
+    trine__future_set_bucket(f, b);
+    trine__future_complete(f, TRINE_OK, NULL);
+}
+
+/* trine_bucket_drop: from here on no write reaches the bucket (writes
+ * naming it fail whole: validate_group); its memtables are let go; the
+ * flush actor makes the drop durable and deletes its tables. */
+static void bucket_drop_request(trine__writer *w, wmsg_bucket *m) {
+    trine_db *db = w->db;
+    trine_future *f = m->future;
+    trine_bucket *b = bucket_named(w, m->name);
+    if (!b || b->id == 0) {
+        trine__future_complete(f, b ? TRINE_INVALID : TRINE_NOT_FOUND,
+                               b ? "trine_bucket_drop: the default bucket cannot be dropped"
+                                 : "trine_bucket_drop: no bucket \"%s\"", m->name);
+        return;
+    }
+    if (atomic_load(&db->fatal) == 2) {
+        trine__future_complete_msg(f, TRINE_READ_ONLY, db->fatal_msg);
+        return;
+    }
+    trine__memtable *mem = trine__memtable_new_sized(b->id, 4096);
+    trine__super *empty = mem ? trine__super_new(mem, NULL) : NULL;
+    if (mem)
+        trine__memtable_unref(mem);
+    if (!empty) {
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory dropping a bucket");
+        return;
+    }
+    if (db->tables) {
+        empty->tables = db->tables;
+        trine__tables_ref(db->tables);
+    }
+    atomic_store_explicit(&b->dropped, 1, memory_order_release);
+    publish_super(w, b, empty);
+    b->active = mem;
+    b->first_wal = 0;
+    ck_epoch_poll(db->reclaim);
+    atomic_store_explicit(&db->mem_bytes, mem_total(w), memory_order_relaxed);
+    if (db->fstate && !trine__flusher_bucket_drop(db, b, f)) {
+        trine__future_complete(f, TRINE_NO_MEMORY, "out of memory dropping a bucket");
+        return;
+    }
+    if (!db->fstate)
+        trine__future_complete(f, TRINE_OK, NULL);
 }
 
 static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, size_t n) {
@@ -716,6 +1048,15 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
             i++;
             continue;
         }
+        if (msgs[i]->type == WMSG_BUCKET_OPEN || msgs[i]->type == WMSG_BUCKET_DROP) {
+            install_flushed(w);
+            if (msgs[i]->type == WMSG_BUCKET_OPEN)
+                bucket_open_request(w, (wmsg_bucket *)msgs[i]);
+            else
+                bucket_drop_request(w, (wmsg_bucket *)msgs[i]);
+            i++;
+            continue;
+        }
         size_t j = i;
         while (j < n && msgs[j]->type == WMSG_WRITE)
             j++;
@@ -727,7 +1068,7 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
 
 trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *wal,
                                  uint64_t wal_number, uint64_t wal_offset, uint64_t next_file,
-                                 trine__memtable *active, trine__err *err) {
+                                 uint32_t last_bucket_id, trine__err *err) {
     trine__writer *w = calloc(1, sizeof *w);
     if (!w)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the writer");
@@ -737,12 +1078,15 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     if (wal)
         trine__log_writer_init_at(&w->log, wal, wal_offset);
     w->next_seq = first_seq;
+    w->last_bucket_id = last_bucket_id;
     atomic_store(&db->next_file, next_file);
-    w->active = active;
     w->poke_msg.type = WMSG_POKE;
-    trine__super *s = atomic_load(&db->super);
-    for (size_t i = 1; i < s->count; i++)
-        w->sealed_bytes += trine__memtable_bytes(s->mems[i]);
+    FOR_EACH_BUCKET(w, b)
+        w->sealed_bytes += b->sealed_bytes;
+    if (wal && !wal_track(w, wal_number, wal_offset)) {
+        free(w);
+        return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the writer");
+    }
     /* Sealed memtables from recovery are in memory only without tables
      * (read-only opens have no writer); with tables recovery flushed them. */
     w->shutdown_msg.type = WMSG_SHUTDOWN;
@@ -759,6 +1103,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     if (st != TRINE_OK) {
         trine__txn_history_free(w->hist);
         free(w->gather);
+        free(w->wals);
         free(w);
         return st;
     }
@@ -784,6 +1129,7 @@ static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability 
     m->reads = NULL;
     m->reads_len = 0;
     m->start = 0;
+    m->named = true;
     *out = m;
     return f;
 }
@@ -833,13 +1179,14 @@ static trine_future *enqueue(trine_db *db, wmsg_write *m) {
     return f;
 }
 
-trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+trine_future *trine__writer_submit_op(trine_db *db, uint32_t bucket, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability) {
     wmsg_write *m;
     trine_future *f = write_msg_new(trine__wbatch_op_size(type, kl, vl), 1, durability, &m);
     if (!f)
         return NULL;
-    m->len = trine__wbatch_encode_op(m->ops, type, 0, k, kl, v, vl); /* op_size is an upper bound */
+    m->len = trine__wbatch_encode_op(m->ops, type, bucket, k, kl, v, vl); /* op_size is an upper bound */
+    m->named = bucket != 0;
     return enqueue(db, m);
 }
 
@@ -896,6 +1243,8 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     trine__txn_history_free(w->hist);
     free(w->gather);
     free(w->buf);
+    free(w->wals);
+    free(w->created);
     free(w);
     db->wstate = NULL;
     return st;
@@ -918,4 +1267,34 @@ trine_future *trine__writer_flush(trine_db *db, bool compact) {
     }
     trine__actor_send(&db->writer, &m->hdr);
     return f;
+}
+
+/* A bucket request (open or drop) in its future's allocation. */
+static trine_future *bucket_msg(trine_db *db, int type, const char *name, const trine_bucket_options *o) {
+    void *extra = NULL;
+    trine_future *f = trine__future_new_extra(sizeof(wmsg_bucket), &extra);
+    if (!f)
+        return NULL;
+    wmsg_bucket *m = extra;
+    m->hdr.type = type;
+    m->future = f;
+    if (o)
+        m->opts = *o;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    if (trine__thread_is_engine()) {
+        if (!trine__actor_try_send(&db->writer, &m->hdr))
+            trine__future_complete(f, TRINE_BUSY, "writer queue full: a bucket call from an engine thread (a "
+                                                  "callback) never waits for room");
+        return f;
+    }
+    trine__actor_send(&db->writer, &m->hdr);
+    return f;
+}
+
+trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o) {
+    return bucket_msg(db, WMSG_BUCKET_OPEN, name, o);
+}
+
+trine_future *trine__writer_bucket_drop(trine_db *db, const char *name) {
+    return bucket_msg(db, WMSG_BUCKET_DROP, name, NULL);
 }

@@ -10,13 +10,13 @@
 
 trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *wal,
                                  uint64_t wal_number, uint64_t wal_offset, uint64_t next_file,
-                                 trine__memtable *active, trine__err *err);
+                                 uint32_t last_bucket_id, trine__err *err);
 /* Queues one write request (ops copied into the message) and returns its
  * pending future; NULL on ENOMEM (nothing queued). */
 trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
                                    trine_durability durability);
 /* Same for one put or delete, encoded straight into the message (one copy). */
-trine_future *trine__writer_submit_op(trine_db *db, trine__vtype type, const void *k, size_t kl,
+trine_future *trine__writer_submit_op(trine_db *db, uint32_t bucket, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability);
 /* trine_flush: a pending future that completes when everything written
  * before it is in tables, durably (flush.h); compact: trine_compact, which
@@ -27,6 +27,10 @@ trine_future *trine__writer_submit_txn(trine_db *db, const void *ops, size_t ops
                                        trine_durability durability, const void *reads, size_t reads_len,
                                        uint64_t start);
 trine_future *trine__writer_flush(trine_db *db, bool compact);
+/* Bucket requests (name checked, options resolved by the caller): open or
+ * create, resolving with the handle; drop. */
+trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o);
+trine_future *trine__writer_bucket_drop(trine_db *db, const char *name);
 /* The flush actor's wake-up call: never waits (flush.c). */
 void trine__writer_poke(trine_db *db);
 /* Capacity of the writer's group buffer (tests: it must not stay at the

@@ -103,6 +103,10 @@ static trine_status check_unique(const trine__version_edit *state, trine__err *e
 }
 
 trine__version *trine__version_new(const trine__version_edit *state, trine__err *err) {
+    return trine__version_new_bucket(state, 0, err);
+}
+
+trine__version *trine__version_new_bucket(const trine__version_edit *state, uint32_t bucket, trine__err *err) {
     trine__version *v = calloc(1, sizeof *v);
     if (!v) {
         trine__err_set(err, TRINE_NO_MEMORY, "version: out of memory");
@@ -115,6 +119,8 @@ trine__version *trine__version_new(const trine__version_edit *state, trine__err 
     }
     size_t want[TRINE__LEVELS] = {0};
     for (size_t i = 0; i < state->nadded; i++) {
+        if (state->added[i].bucket != bucket)
+            continue;
         uint32_t level = state->added[i].level;
         if (level >= TRINE__LEVELS) {
             trine__err_set(err, TRINE_CORRUPTION, "version: table %06" PRIu64 ".sst is at level %" PRIu32
@@ -133,6 +139,8 @@ trine__version *trine__version_new(const trine__version_edit *state, trine__err 
     }
     for (size_t i = 0; i < state->nadded; i++) {
         const trine__table_meta *m = &state->added[i];
+        if (m->bucket != bucket)
+            continue;
         if (!trine__table_meta_copy(&v->files[m->level][v->nfiles[m->level]], m)) {
             trine__err_set(err, TRINE_NO_MEMORY, "version: out of memory copying table %06" PRIu64 ".sst",
                            m->number);

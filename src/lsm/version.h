@@ -52,6 +52,9 @@ typedef struct trine__version {
  * table number appears twice (the message names both files); TRINE_NO_MEMORY.
  * NULL with err set on failure. state is only read. */
 trine__version *trine__version_new(const trine__version_edit *state, trine__err *err);
+/* The same for the tables of one bucket (trine__version_new: bucket 0).
+ * Table numbers are checked unique across every bucket. */
+trine__version *trine__version_new_bucket(const trine__version_edit *state, uint32_t bucket, trine__err *err);
 /* Counts v's files as used in fs until v is freed (file_set.h). Call once,
  * before v is shared. false on out of memory (v stays untracked). */
 bool trine__version_track(trine__version *v, trine__file_set *fs);

@@ -189,24 +189,41 @@ START_TEST(test_batch_bucket_names) {
               "batch_delete_bucket(\"default\")");
     expect_count(b, 2, "after two \"default\" ops");
 
-    const char *names[] = {"users", "Default", "default2"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        API_CHECK(trine_batch_put_bucket(b, names[i], API_LIT("x"), API_LIT("y")), TRINE_UNSUPPORTED,
-                  "batch_put_bucket(\"%s\")", names[i]);
+    const char *bad[] = {"", "a/b", "sp ace", "0123456789012345678901234567890123456789012345678901234567890123X"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        API_CHECK(trine_batch_put_bucket(b, bad[i], API_LIT("x"), API_LIT("y")), TRINE_INVALID,
+                  "batch_put_bucket(\"%s\")", bad[i]);
         ck_assert_msg(api_contains_ci(trine_last_error(), "bucket"),
-                      "batch_put_bucket(\"%s\"): message \"%s\" does not mention buckets", names[i],
+                      "batch_put_bucket(\"%s\"): message \"%s\" does not mention buckets", bad[i],
                       trine_last_error());
-        API_CHECK(trine_batch_delete_bucket(b, names[i], API_LIT("x")), TRINE_UNSUPPORTED,
-                  "batch_delete_bucket(\"%s\")", names[i]);
+        API_CHECK(trine_batch_delete_bucket(b, bad[i], API_LIT("x")), TRINE_INVALID, "batch_delete_bucket(\"%s\")",
+                  bad[i]);
     }
-    expect_count(b, 2, "after refused named-bucket ops");
+    API_CHECK(trine_batch_put_bucket(b, NULL, API_LIT("x"), API_LIT("y")), TRINE_INVALID, "NULL bucket name");
+    expect_count(b, 2, "after refused bucket names");
 
+    /* A bucket the database lacks fails the whole batch: nothing written. */
+    API_CHECK(trine_batch_put_bucket(b, "users", API_LIT("x"), API_LIT("y")), TRINE_OK, "put into \"users\"");
+    expect_count(b, 3, "after a named-bucket op");
     api_put(batch_db, API_LIT("gone"), API_LIT("soon"));
+    API_CHECK(trine_write_sync(batch_db, b, NULL), TRINE_NOT_FOUND, "write naming a missing bucket");
+    ck_assert_msg(strstr(trine_last_error(), "users") != NULL, "the message \"%s\" does not name the bucket",
+                  trine_last_error());
+    api_expect_absent(batch_db, API_LIT("bk"));
+    api_expect_value(batch_db, API_LIT("gone"), API_LIT("soon"));
+
+    trine_bucket *users = NULL;
+    API_CHECK(trine_bucket_open_sync(batch_db, "users", NULL, &users), TRINE_OK, "open \"users\"");
     API_CHECK(trine_write_sync(batch_db, b, NULL), TRINE_OK, "write_sync");
     trine_batch_free(b);
     api_expect_value(batch_db, API_LIT("bk"), API_LIT("bv"));
     api_expect_absent(batch_db, API_LIT("gone"));
     api_expect_absent(batch_db, API_LIT("x"));
+    trine_value v = {0};
+    API_CHECK(trine_bucket_get_sync(users, API_LIT("x"), &v), TRINE_OK, "x in \"users\"");
+    ck_assert_msg(v.len == 1 && memcmp(v.data, "y", 1) == 0, "x in \"users\" is not \"y\"");
+    trine_value_free(&v);
+    API_CHECK(trine_bucket_drop_sync(batch_db, "users"), TRINE_OK, "drop \"users\"");
 }
 END_TEST
 

@@ -140,31 +140,46 @@ START_TEST(test_stats_json) {
 }
 END_TEST
 
-/* trine_last_error() (or msg) must name the feature: any of the words. */
-static void expect_names_feature(const char *msg, const char *call, const char *word1, const char *word2) {
-    ck_assert_msg(api_contains_ci(msg, word1) || (word2 && api_contains_ci(msg, word2)),
-                  "%s: message \"%s\" does not name the feature (\"%s\"%s%s)", call, msg ? msg : "(null)",
-                  word1, word2 ? " or " : "", word2 ? word2 : "");
-}
 
 
-START_TEST(test_unsupported_named_buckets) {
-    trine_bucket *b = NULL;
+/* Named buckets in the in-memory mode: open (async and sync), reopen
+ * returns the same handle, keyspaces apart, list, drop. */
+START_TEST(test_memory_named_buckets) {
+    trine_bucket *b = NULL, *again = NULL;
     trine_bucket_options bo;
     trine_bucket_options_init(&bo);
     ck_assert_msg(bo.struct_size != 0, "trine_bucket_options_init left struct_size 0");
-    API_CHECK(trine_bucket_open_sync(misc_db, "users", &bo, &b), TRINE_UNSUPPORTED,
-              "bucket_open_sync(\"users\")");
-    ck_assert_msg(b == NULL, "bucket_open_sync(\"users\") returned a handle");
-    expect_names_feature(trine_last_error(), "bucket_open_sync", "bucket", NULL);
-    API_CHECK(trine_bucket_open_sync(misc_db, "users", NULL, &b), TRINE_UNSUPPORTED,
-              "bucket_open_sync(\"users\", NULL options)");
     trine_future *f = trine_bucket_open(misc_db, "users", &bo);
-    API_CHECK_FUTURE(f, TRINE_UNSUPPORTED, "bucket_open(\"users\")");
-    expect_names_feature(trine_future_message(f), "bucket_open", "bucket", NULL);
-    API_CHECK(trine_future_take_bucket(f, &b), TRINE_UNSUPPORTED, "take_bucket on a failed bucket_open");
-    ck_assert_msg(b == NULL, "take_bucket on a failed bucket_open returned a handle");
+    API_CHECK_FUTURE(f, TRINE_OK, "bucket_open(\"users\")");
+    API_CHECK(trine_future_take_bucket(f, &b), TRINE_OK, "take_bucket");
     trine_future_free(f);
+    ck_assert_msg(b != NULL && strcmp(trine_bucket_name(b), "users") == 0, "the handle is not \"users\"");
+    API_CHECK(trine_bucket_open_sync(misc_db, "users", NULL, &again), TRINE_OK, "open \"users\" again");
+    ck_assert_msg(again == b, "a second open gave another handle");
+    API_CHECK(trine_bucket_put_sync(b, API_LIT("k"), API_LIT("in-users")), TRINE_OK, "put in users");
+    api_put(misc_db, API_LIT("k"), API_LIT("in-default"));
+    trine_value v = {0};
+    API_CHECK(trine_bucket_get_sync(b, API_LIT("k"), &v), TRINE_OK, "get in users");
+    ck_assert_msg(v.len == 8 && memcmp(v.data, "in-users", 8) == 0, "users sees another bucket's value");
+    trine_value_free(&v);
+    api_expect_value(misc_db, API_LIT("k"), API_LIT("in-default"));
+    char **names = NULL;
+    size_t n = 0;
+    API_CHECK(trine_bucket_list(misc_db, &names, &n), TRINE_OK, "list");
+    ck_assert_msg(n == 2 && strcmp(names[0], "default") == 0 && strcmp(names[1], "users") == 0,
+                  "list is not {default, users} (%zu names)", n);
+    for (size_t i = 0; i < n; i++)
+        trine_free(names[i]);
+    trine_free(names);
+    API_CHECK(trine_bucket_drop_sync(misc_db, "users"), TRINE_OK, "drop users");
+    API_CHECK(trine_bucket_get_sync(b, API_LIT("k"), &v), TRINE_INVALID, "get through a dropped handle");
+    API_CHECK(trine_bucket_drop_sync(misc_db, "users"), TRINE_NOT_FOUND, "drop users twice");
+    API_CHECK(trine_bucket_drop_sync(misc_db, "default"), TRINE_INVALID, "drop default");
+    API_CHECK(trine_bucket_open_sync(misc_db, "users", NULL, &again), TRINE_OK, "recreate users");
+    ck_assert_msg(again != b, "a recreated bucket reuses the dropped handle");
+    API_CHECK(trine_bucket_get_sync(again, API_LIT("k"), &v), TRINE_NOT_FOUND, "a recreated bucket is empty");
+    API_CHECK(trine_bucket_drop_sync(misc_db, "users"), TRINE_OK, "drop users again");
+    api_expect_value(misc_db, API_LIT("k"), API_LIT("in-default"));
 }
 END_TEST
 
@@ -225,7 +240,7 @@ TCase *api_misc_tcase(void) {
     tcase_add_test(tc, test_stats_counts);
     tcase_add_test(tc, test_stats_struct_size);
     tcase_add_test(tc, test_stats_json);
-    tcase_add_test(tc, test_unsupported_named_buckets);
+    tcase_add_test(tc, test_memory_named_buckets);
     tcase_add_test(tc, test_compact_memory_and_null);
     tcase_add_test(tc, test_repair_clean);
     return tc;

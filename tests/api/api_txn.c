@@ -522,11 +522,12 @@ START_TEST(test_txn_bad_input) {
     API_CHECK(trine_txn_get_sync(t, API_LIT("k"), NULL), TRINE_INVALID, "get with out NULL");
     API_CHECK(trine_txn_get_sync(NULL, API_LIT("k"), &v), TRINE_INVALID, "get on NULL");
     api_expect_failed_at_once(trine_txn_get(NULL, API_LIT("k")), TRINE_INVALID, "async get on NULL");
-    API_CHECK(trine_txn_put_bucket(t, "users", API_LIT("k"), API_LIT("v")), TRINE_UNSUPPORTED,
-              "a named bucket (not yet)");
+    API_CHECK(trine_txn_put_bucket(t, "users", API_LIT("k"), API_LIT("v")), TRINE_NOT_FOUND,
+              "a bucket the database lacks");
     API_CHECK(trine_txn_put_bucket(t, NULL, API_LIT("k"), API_LIT("v")), TRINE_INVALID, "NULL bucket name");
-    API_CHECK(trine_txn_get_bucket_sync(t, "users", API_LIT("k"), &v), TRINE_UNSUPPORTED, "get in a named bucket");
-    API_CHECK(trine_txn_scan_sync(t, "users", NULL, &it), TRINE_UNSUPPORTED, "scan of a named bucket");
+    API_CHECK(trine_txn_put_bucket(t, "a/b", API_LIT("k"), API_LIT("v")), TRINE_INVALID, "a bad bucket name");
+    API_CHECK(trine_txn_get_bucket_sync(t, "users", API_LIT("k"), &v), TRINE_NOT_FOUND, "get in a missing bucket");
+    API_CHECK(trine_txn_scan_sync(t, "users", NULL, &it), TRINE_NOT_FOUND, "scan of a missing bucket");
     API_CHECK(trine_txn_scan_sync(t, NULL, NULL, NULL), TRINE_INVALID, "scan with out NULL");
     trine_range bad = {.start = NULL, .start_len = 3, .start_kind = TRINE_BOUND_INCLUSIVE,
                        .end_kind = TRINE_BOUND_UNBOUNDED};
