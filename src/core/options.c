@@ -182,7 +182,9 @@ trine_status trine__bucket_options_resolve(const trine_bucket_options *in, trine
                                            const char *what, trine__err *err) {
     trine_bucket_options o;
     trine_bucket_options_init(&o);
-    if (in->struct_size == 0 || in->struct_size > sizeof o)
+    /* The first release's struct ends at index_seek: nothing shorter is one. */
+    if (in->struct_size < offsetof(trine_bucket_options, index_seek) + sizeof o.index_seek ||
+        in->struct_size > sizeof o)
         return trine__err_set(err, TRINE_INVALID, "%s.struct_size is %u: fill it with trine_bucket_options_init",
                               what, (unsigned)in->struct_size);
     memcpy(&o, in, in->struct_size);

@@ -312,7 +312,35 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "reader_zero_copy", s.reader_zero_copy);
     ju64(&b, "txn_commits", s.txn_commits);
     ju64(&b, "txn_conflicts", s.txn_conflicts);
-    jput(&b, "}");
+    /* Per bucket: names are [A-Za-z0-9_.:-], nothing to escape. */
+    jput(&b, ",\"buckets\":[");
+    trine__err err;
+    const trine__catalog *cat = trine__db_enter(db, &err) ? trine__catalog_get(db) : NULL;
+    bool first = true;
+    for (size_t i = 0; cat && i < cat->count; i++) {
+        trine_bucket_stats bs = {.struct_size = sizeof bs};
+        if (atomic_load_explicit(&cat->items[i]->dropped, memory_order_acquire) ||
+            trine_bucket_stats_get(cat->items[i], &bs) != TRINE_OK)
+            continue;
+        jput(&b, "%s{\"name\":\"%s\",\"id\":%u", first ? "" : ",", cat->items[i]->name, (unsigned)bs.id);
+        first = false;
+        ju64(&b, "memtable_bytes", bs.memtable_bytes);
+        ju64(&b, "memtables", bs.memtables);
+        jput(&b, ",\"level_files\":[");
+        for (int l = 0; l < 7; l++)
+            jput(&b, "%s%" PRIu64, l ? "," : "", bs.level_files[l]);
+        jput(&b, "],\"level_bytes\":[");
+        for (int l = 0; l < 7; l++)
+            jput(&b, "%s%" PRIu64, l ? "," : "", bs.level_bytes[l]);
+        jput(&b, "]");
+        ju64(&b, "pending_compaction_bytes", bs.pending_compaction_bytes);
+        ju64(&b, "puts", bs.puts);
+        ju64(&b, "deletes", bs.deletes);
+        jput(&b, "}");
+    }
+    if (cat)
+        trine__db_leave(db);
+    jput(&b, "]}");
     if (!b.ok) {
         free(b.p);
         return trine__last_error_set(TRINE_NO_MEMORY, "trine_stats_json: out of memory");

@@ -381,7 +381,9 @@ static void install_flushed(trine__writer *w) {
         if (!fresh)
             continue; /* out of memory: the memtable stays readable; a later install drops it */
         publish_super(w, b, fresh);
-        if (fresh->count < old->count) {
+        /* A dropped bucket's memtables left its super version at the drop:
+         * its flushes still come back here to be counted out. */
+        if (fresh->count < old->count || atomic_load_explicit(&b->dropped, memory_order_relaxed)) {
             size_t bytes = trine__memtable_bytes(f->mem);
             w->sealed_bytes = w->sealed_bytes > bytes ? w->sealed_bytes - bytes : 0;
             b->sealed_bytes = b->sealed_bytes > bytes ? b->sealed_bytes - bytes : 0;
@@ -712,6 +714,12 @@ static void maybe_start_tracking(trine__writer *w) {
     atomic_store_explicit(&db->txn_tracking, 2, memory_order_release);
 }
 
+/* A bucket's name for conflict messages (dropped ones keep theirs). */
+static const char *name_of(void *arg, uint32_t id) {
+    trine_bucket *b = trine__catalog_find_id(trine__catalog_get(arg), id);
+    return b ? b->name : NULL;
+}
+
 /* The commit step of the DESIGN block: checks each transaction against
  * the history, in arrival order, and records every accepted request's keys.
  * Refused requests complete here; returns how many remain in reqs. */
@@ -729,8 +737,9 @@ static size_t validate_group(trine__writer *w, wmsg_write **reqs, size_t n) {
             continue;
         }
         if (r->reads) {
+            trine__bucket_names names = {name_of, db};
             trine__hist_result res = w->tracking ? trine__readset_check(r->reads, r->reads_len, w->hist, r->start,
-                                                                        db->opts.txn_history_keys, &err)
+                                                                        db->opts.txn_history_keys, &names, &err)
                                                  : TRINE__HIST_TOO_OLD;
             if (!w->tracking)
                 trine__err_set(&err, TRINE_CONFLICT, "conflict: history too old: conflict tracking could not "

@@ -73,7 +73,12 @@ static const char *show(const uint8_t *k, size_t n, char *out, size_t cap) {
     return out;
 }
 
-static const char *bucket_name(uint32_t bucket, char *buf, size_t cap) {
+static const char *bucket_name(const trine__bucket_names *names, uint32_t bucket, char *buf, size_t cap) {
+    const char *n = names && names->name_of ? names->name_of(names->arg, bucket) : NULL;
+    if (n) {
+        snprintf(buf, cap, "\"%s\"", n);
+        return buf;
+    }
     if (bucket == 0)
         return "default";
     snprintf(buf, cap, "#%" PRIu32, bucket);
@@ -81,9 +86,10 @@ static const char *bucket_name(uint32_t bucket, char *buf, size_t cap) {
 }
 
 trine__hist_result trine__readset_check(const uint8_t *data, size_t len, const trine__txn_history *h,
-                                        uint64_t start, size_t history_keys, trine__err *err) {
+                                        uint64_t start, size_t history_keys, const trine__bucket_names *names,
+                                        trine__err *err) {
     const uint8_t *p = data, *end = data + len;
-    char ka[64], kb[64], kc[64], bn[16];
+    char ka[64], kb[64], kc[64], bn[TRINE__BUCKET_LABEL];
     while (p < end) {
         if (end - p < 9)
             goto malformed;
@@ -114,7 +120,7 @@ trine__hist_result trine__readset_check(const uint8_t *data, size_t len, const t
                 trine__err_set(err, TRINE_CONFLICT,
                                "conflict: key \"%s\" of bucket %s, read by this transaction, was written at "
                                "sequence %" PRIu64 ", after its start (%" PRIu64 ")",
-                               show(a, al, ka, sizeof ka), bucket_name(bucket, bn, sizeof bn), seq, start);
+                               show(a, al, ka, sizeof ka), bucket_name(names, bucket, bn, sizeof bn), seq, start);
         } else {
             uint8_t key[48];
             size_t klen = 0;
@@ -125,7 +131,7 @@ trine__hist_result trine__readset_check(const uint8_t *data, size_t len, const t
                                "transaction, was written at sequence %" PRIu64 ", after its start (%" PRIu64 ")",
                                show(key, klen < sizeof key ? klen : sizeof key, kc, sizeof kc),
                                show(a, al, ka, sizeof ka), b ? "\"" : "", b ? show(b, bl, kb, sizeof kb) : "end",
-                               b ? "\"" : "", bucket_name(bucket, bn, sizeof bn), seq, start);
+                               b ? "\"" : "", bucket_name(names, bucket, bn, sizeof bn), seq, start);
         }
         if (r == TRINE__HIST_TOO_OLD)
             trine__err_set(err, TRINE_CONFLICT,

@@ -36,7 +36,16 @@ bool trine__readset_add_range(trine__readset *rs, uint32_t bucket, const void *l
  * CLEAN, or CONFLICT / TOO_OLD with err (TRINE_CONFLICT) naming the bucket,
  * the key or range and the conflicting sequence; history_keys is the bound
  * the message cites. A malformed buffer is a CONFLICT with a message. */
+/* Names buckets in conflict messages: name_of(arg, id) is the name, or NULL
+ * (then "default" or "#id"). */
+typedef struct trine__bucket_names {
+    const char *(*name_of)(void *arg, uint32_t id);
+    void *arg;
+} trine__bucket_names;
+#define TRINE__BUCKET_LABEL 72
+
 trine__hist_result trine__readset_check(const uint8_t *data, size_t len, const trine__txn_history *h,
-                                        uint64_t start, size_t history_keys, trine__err *err);
+                                        uint64_t start, size_t history_keys, const trine__bucket_names *names,
+                                        trine__err *err);
 
 #endif

@@ -213,6 +213,91 @@ void api_expect_scan(trine_db *db, const trine_range *r, const trine_scan_option
     trine_iter_free(it);
 }
 
+static const char *bucket_label(const trine_bucket *b) {
+    const char *n = trine_bucket_name(b);
+    return n ? n : "(no name)";
+}
+
+trine_bucket *api_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o) {
+    trine_bucket *b = NULL;
+    API_CHECK(trine_bucket_open_sync(db, name, o, &b), TRINE_OK, "bucket_open_sync(\"%s\")",
+              name ? name : "(null)");
+    ck_assert_msg(b != NULL, "bucket_open_sync(\"%s\"): TRINE_OK but no handle", name ? name : "(null)");
+    const char *got = trine_bucket_name(b);
+    ck_assert_msg(got != NULL && strcmp(got, name) == 0, "bucket_open_sync(\"%s\"): the handle is named %s",
+                  name, got ? api_show(got, strlen(got)) : "NULL");
+    return b;
+}
+
+void api_bucket_put(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl) {
+    API_CHECK(trine_bucket_put_sync(b, k, kl, v, vl), TRINE_OK, "bucket %s: put key %s (value %zu bytes)",
+              bucket_label(b), api_show(k, kl), vl);
+}
+
+void api_bucket_del(trine_bucket *b, const void *k, size_t kl) {
+    API_CHECK(trine_bucket_delete_sync(b, k, kl), TRINE_OK, "bucket %s: delete key %s", bucket_label(b),
+              api_show(k, kl));
+}
+
+void api_bucket_expect_value(trine_bucket *b, const void *k, size_t kl, const void *want, size_t wl) {
+    trine_value v = {0};
+    trine_status st = trine_bucket_get_sync(b, k, kl, &v);
+    ck_assert_msg(st == TRINE_OK, "bucket %s: get key %s: got %s, want TRINE_OK with %s (%s)", bucket_label(b),
+                  api_show(k, kl), trine_status_name(st), api_show(want, wl), trine_last_error());
+    ck_assert_msg(v.len == wl && (wl == 0 || memcmp(v.data, want, wl) == 0), "bucket %s: key %s: got %s, want %s",
+                  bucket_label(b), api_show(k, kl), api_show(v.data, v.len), api_show(want, wl));
+    trine_value_free(&v);
+}
+
+void api_bucket_expect_absent(trine_bucket *b, const void *k, size_t kl) {
+    char junk = 'j';
+    trine_value v = {&junk, 77}; /* must be overwritten with zeroes, never freed */
+    trine_status st = trine_bucket_get_sync(b, k, kl, &v);
+    ck_assert_msg(st == TRINE_NOT_FOUND, "bucket %s: get key %s: got %s (value %s), want TRINE_NOT_FOUND",
+                  bucket_label(b), api_show(k, kl), trine_status_name(st),
+                  st == TRINE_OK ? api_show(v.data, v.len) : "-");
+    ck_assert_msg(v.data == NULL && v.len == 0, "bucket %s: get key %s: NOT_FOUND but out not zeroed",
+                  bucket_label(b), api_show(k, kl));
+}
+
+void api_bucket_expect_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o,
+                            const api_kv *want, size_t n, const char *what) {
+    trine_iter *it = NULL;
+    API_CHECK(trine_bucket_scan_sync(b, r, o, &it), TRINE_OK, "%s: bucket %s: trine_bucket_scan_sync", what,
+              bucket_label(b));
+    api_expect_iter(it, want, n, what);
+    trine_iter_free(it);
+}
+
+void api_expect_bucket_list(trine_db *db, const char *const *want, size_t n, const char *what) {
+    char **names = NULL;
+    size_t count = 0;
+    API_CHECK(trine_bucket_list(db, &names, &count), TRINE_OK, "%s: trine_bucket_list", what);
+    ck_assert_msg(count == 0 || names != NULL, "%s: trine_bucket_list: %zu names but a NULL array", what, count);
+    char got[1024] = "";
+    size_t pos = 0;
+    for (size_t i = 0; i < count && pos < sizeof got; i++) {
+        pos += (size_t)snprintf(got + pos, sizeof got - pos, "%s%s", i ? ", " : "",
+                                names[i] ? api_show(names[i], strlen(names[i])) : "NULL");
+    }
+    bool same = count == n;
+    for (size_t i = 0; same && i < n; i++) {
+        same = names[i] != NULL && strcmp(names[i], want[i]) == 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        trine_free(names[i]);
+    }
+    trine_free(names);
+    if (!same) {
+        char exp[1024] = "";
+        pos = 0;
+        for (size_t i = 0; i < n && pos < sizeof exp; i++) {
+            pos += (size_t)snprintf(exp + pos, sizeof exp - pos, "%s%s", i ? ", " : "", api_show(want[i], strlen(want[i])));
+        }
+        ck_abort_msg("%s: trine_bucket_list gave %zu names [%s], want %zu [%s]", what, count, got, n, exp);
+    }
+}
+
 char *api_tmpdir(void) {
     char tmpl[] = "/tmp/trine-api-XXXXXX";
     char *dir = mkdtemp(tmpl);

@@ -46,6 +46,8 @@ TCase *api_mmap_tcase(void);
 TCase *api_snapshot_tcase(void); /* snapshots and readers */
 TCase *api_txn_tcase(void);      /* transactions */
 TCase *api_mvcc_model_tcase(void); /* snapshots and transactions, model-based */
+TCase *api_bucket_tcase(void);     /* api_bucket.c: named buckets, their life cycle */
+TCase *api_bucket_ops_tcase(void); /* api_bucket_ops.c: reads, batches, txns, stats per bucket */
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)
@@ -134,6 +136,25 @@ void api_expect_iter(trine_iter *it, const api_kv *want, size_t n, const char *w
 /* Scans r with o on db (trine_scan_sync) and checks as api_expect_iter. */
 void api_expect_scan(trine_db *db, const trine_range *r, const trine_scan_options *o,
                      const api_kv *want, size_t n, const char *what);
+
+/*
+ * Buckets. Messages name the bucket by trine_bucket_name. The open must
+ * succeed and return a handle whose name is name ("default" for "default").
+ */
+trine_bucket *api_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o);
+/* bucket_put_sync / bucket_delete_sync that must succeed. */
+void api_bucket_put(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl);
+void api_bucket_del(trine_bucket *b, const void *k, size_t kl);
+/* bucket_get_sync must return TRINE_OK with exactly want (wl bytes). */
+void api_bucket_expect_value(trine_bucket *b, const void *k, size_t kl, const void *want, size_t wl);
+/* bucket_get_sync must return TRINE_NOT_FOUND and leave out zeroed. */
+void api_bucket_expect_absent(trine_bucket *b, const void *k, size_t kl);
+/* trine_bucket_scan_sync of r with o, checked as api_expect_iter. */
+void api_bucket_expect_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o,
+                            const api_kv *want, size_t n, const char *what);
+/* trine_bucket_list must give exactly want[0..n), in that order. Frees the
+ * list as the header says (each name, then the array). */
+void api_expect_bucket_list(trine_db *db, const char *const *want, size_t n, const char *what);
 
 /* A fresh directory under /tmp (mkdtemp), malloc'd path; fails the test on error. */
 char *api_tmpdir(void);

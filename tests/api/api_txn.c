@@ -7,6 +7,7 @@
  *    conflicted commit writes nothing, history too old;
  *  - a concurrent bank: 4 threads move money between accounts with
  *    retries on CONFLICT while a checker sums every account at snapshots;
+ *    once in the default bucket, once across it and bucket "vault";
  *  - options, misuse and bad input.
  */
 #include <inttypes.h>
@@ -329,6 +330,9 @@ typedef struct bank {
     trine_db *db;
     atomic_int stop;
     uint64_t seed;
+    const char *vault;      /* NULL: every account in the default bucket; else
+                               the odd accounts live in this named bucket */
+    trine_bucket *vault_b;  /* its handle (the audit's snapshot gets) */
 } bank;
 
 typedef struct bank_worker {
@@ -338,25 +342,71 @@ typedef struct bank_worker {
     long commits, conflicts, snapshots;
 } bank_worker;
 
-/* Accounts live in two key spaces ("a:" and "b:"), as two buckets will. */
-static void account_key(char *out, size_t cap, int i) { snprintf(out, cap, "%s%02d", i % 2 ? "b:" : "a:", i); }
+/*
+ * Account i: its bucket (NULL = the default) and key. Without a vault the
+ * accounts live in two key spaces ("a:" and "b:"); with one, both buckets
+ * use the same keys "acct:NN", so a read that strays into the other bucket
+ * gets another account's balance.
+ */
+static const char *account(const bank *b, int i, char *key, size_t cap) {
+    if (!b->vault) {
+        snprintf(key, cap, "%s%02d", i % 2 ? "b:" : "a:", i);
+        return NULL;
+    }
+    snprintf(key, cap, "acct:%02d", i / 2);
+    return i % 2 ? b->vault : NULL;
+}
 
-static bool read_balance(trine_txn *t, int i, long *out, api_report *rep) {
+static long parse_balance(const void *p, size_t len) {
+    char buf[32];
+    size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return atol(buf);
+}
+
+static bool read_balance(trine_txn *t, const bank *b, int i, long *out, api_report *rep) {
     char k[16];
-    account_key(k, sizeof k, i);
+    const char *bucket = account(b, i, k, sizeof k);
     trine_value v = {0};
-    trine_status st = trine_txn_get_sync(t, API_STR(k), &v);
+    trine_status st = bucket ? trine_txn_get_bucket_sync(t, bucket, API_STR(k), &v) : trine_txn_get_sync(t, API_STR(k), &v);
     if (st != TRINE_OK) {
-        api_report_fail(rep, "get %s: %s", k, trine_status_name(st));
+        api_report_fail(rep, "get %s in %s: %s", k, bucket ? bucket : "default", trine_status_name(st));
         return false;
     }
-    char buf[32];
-    size_t n = v.len < sizeof buf - 1 ? v.len : sizeof buf - 1;
-    memcpy(buf, v.data, n);
-    buf[n] = '\0';
-    *out = atol(buf);
+    *out = parse_balance(v.data, v.len);
     trine_value_free(&v);
     return true;
+}
+
+static trine_status write_balance(trine_txn *t, const bank *b, int i, long balance) {
+    char k[16], v[32];
+    const char *bucket = account(b, i, k, sizeof k);
+    snprintf(v, sizeof v, "%ld", balance);
+    return bucket ? trine_txn_put_bucket(t, bucket, API_STR(k), API_STR(v)) : trine_txn_put(t, API_STR(k), API_STR(v));
+}
+
+/* One attempt: TRINE_OK (moved), TRINE_CONFLICT (retry), TRINE_DONE (too
+ * little money: nothing to do), or an error already reported. */
+static trine_status try_transfer(bank_worker *w, int from, int to, long amount) {
+    trine_txn *t = trine_txn_begin(w->b->db, NULL);
+    if (!t) {
+        api_report_fail(&w->report, "begin: %s", trine_last_error());
+        return TRINE_INVALID;
+    }
+    long fb, tb;
+    trine_status st = TRINE_INVALID;
+    if (read_balance(t, w->b, from, &fb, &w->report) && read_balance(t, w->b, to, &tb, &w->report)) {
+        st = fb < amount ? TRINE_DONE : write_balance(t, w->b, from, fb - amount);
+        if (st == TRINE_OK)
+            st = write_balance(t, w->b, to, tb + amount);
+        if (st == TRINE_OK)
+            st = trine_txn_commit_sync(t);
+        if (st != TRINE_OK && st != TRINE_CONFLICT && st != TRINE_DONE)
+            api_report_fail(&w->report, "transfer: %s (%s)", trine_status_name(st), trine_last_error());
+    }
+    trine_txn_free(t);
+    return st;
 }
 
 static void *bank_transfer(void *arg) {
@@ -367,60 +417,68 @@ static void *bank_transfer(void *arg) {
         if (from == to)
             continue;
         long amount = (long)(trine_test_rand(&rng) % 50) + 1;
-        trine_txn *t = trine_txn_begin(w->b->db, NULL);
-        long fb, tb;
-        if (!t) {
-            api_report_fail(&w->report, "begin: %s", trine_last_error());
-            break;
-        }
-        if (read_balance(t, from, &fb, &w->report) && read_balance(t, to, &tb, &w->report) && fb >= amount) {
-            char k[16], v[32];
-            account_key(k, sizeof k, from);
-            snprintf(v, sizeof v, "%ld", fb - amount);
-            trine_txn_put(t, API_STR(k), API_STR(v));
-            account_key(k, sizeof k, to);
-            snprintf(v, sizeof v, "%ld", tb + amount);
-            trine_txn_put(t, API_STR(k), API_STR(v));
-            trine_status st = trine_txn_commit_sync(t);
-            if (st == TRINE_OK)
-                w->commits++;
-            else if (st == TRINE_CONFLICT)
-                w->conflicts++;
-            else
-                api_report_fail(&w->report, "commit: %s (%s)", trine_status_name(st), trine_last_error());
-        }
-        trine_txn_free(t);
+        trine_status st;
+        while ((st = try_transfer(w, from, to, amount)) == TRINE_CONFLICT && !atomic_load(&w->b->stop))
+            w->conflicts++; /* the same transfer again, from a fresh start */
+        if (st == TRINE_OK)
+            w->commits++;
     }
     if (w->report.failed)
         atomic_store(&w->b->stop, 1);
     return NULL;
 }
 
-/* Sums every account by a scan at a snapshot: always the starting total. */
+/* Sums every account at s: a scan of the default bucket, or, with a vault,
+ * a snapshot get of each account in its bucket. False after a report. */
+static bool audit_sum(bank_worker *w, const trine_snapshot *s, long *total, int *n) {
+    bank *b = w->b;
+    if (b->vault) {
+        for (int i = 0; i < ACCOUNTS; i++) {
+            char k[16];
+            trine_bucket *in = account(b, i, k, sizeof k) ? b->vault_b : NULL;
+            trine_value v = {0};
+            trine_status st = trine_snapshot_get_sync(s, in, API_STR(k), &v);
+            if (st != TRINE_OK) {
+                api_report_fail(&w->report, "audit %ld: snapshot get %s in %s: %s (%s)", w->snapshots, k,
+                                in ? b->vault : "default", trine_status_name(st), trine_last_error());
+                return false;
+            }
+            *total += parse_balance(v.data, v.len);
+            (*n)++;
+            trine_value_free(&v);
+        }
+        return true;
+    }
+    trine_scan_options so = {.snapshot = s};
+    trine_iter *it = NULL;
+    if (trine_scan_sync(b->db, NULL, &so, &it) != TRINE_OK) {
+        api_report_fail(&w->report, "audit scan: %s", trine_last_error());
+        return false;
+    }
+    trine_entry e;
+    while (trine_iter_next_sync(it, &e) == TRINE_OK) {
+        *total += parse_balance(e.value, e.value_len);
+        (*n)++;
+    }
+    trine_iter_free(it);
+    return true;
+}
+
+/* Sums every account at a snapshot, again and again: always the starting total. */
 static void *bank_audit(void *arg) {
     bank_worker *w = arg;
     while (!atomic_load(&w->b->stop) && !w->report.failed) {
         trine_snapshot *s = trine_snapshot_new(w->b->db);
-        trine_scan_options so = {.snapshot = s};
-        trine_iter *it = NULL;
-        if (!s || trine_scan_sync(w->b->db, NULL, &so, &it) != TRINE_OK) {
-            api_report_fail(&w->report, "audit scan: %s", trine_last_error());
-            trine_snapshot_release(s);
+        if (!s) {
+            api_report_fail(&w->report, "audit snapshot: %s", trine_last_error());
             break;
         }
         long total = 0;
         int n = 0;
-        trine_entry e;
-        while (trine_iter_next_sync(it, &e) == TRINE_OK) {
-            char buf[32];
-            size_t len = e.value_len < sizeof buf - 1 ? e.value_len : sizeof buf - 1;
-            memcpy(buf, e.value, len);
-            buf[len] = '\0';
-            total += atol(buf);
-            n++;
-        }
-        trine_iter_free(it);
+        bool ok = audit_sum(w, s, &total, &n);
         trine_snapshot_release(s);
+        if (!ok)
+            break;
         if (n != ACCOUNTS || total != (long)ACCOUNTS * START_BALANCE)
             api_report_fail(&w->report, "audit %ld: %d accounts hold %ld, want %d and %ld", w->snapshots, n, total,
                             ACCOUNTS, (long)ACCOUNTS * START_BALANCE);
@@ -431,7 +489,9 @@ static void *bank_audit(void *arg) {
     return NULL;
 }
 
-START_TEST(test_txn_bank_transfers) {
+/* 4 threads move money by transactions, retrying a transfer on CONFLICT,
+ * while an auditor sums every account at snapshots. vault: see struct bank. */
+static void run_bank(const char *test, uint64_t fallback_seed, const char *vault) {
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
     trine_options o;
@@ -439,12 +499,16 @@ START_TEST(test_txn_bank_transfers) {
     o.durability = TRINE_BUFFERED;
     o.memtable_bytes = 64 * 1024; /* flushes and compactions during the run */
     trine_db *db = api_open(path, &o);
-    bank b = {.db = db, .seed = trine_test_seed("test_txn_bank_transfers", 20261203)};
+    bank b = {.db = db, .seed = trine_test_seed(test, fallback_seed), .vault = vault};
+    if (vault)
+        b.vault_b = api_bucket_open(db, vault, NULL);
     char k[16], v[16];
     snprintf(v, sizeof v, "%d", START_BALANCE);
     for (int i = 0; i < ACCOUNTS; i++) {
-        account_key(k, sizeof k, i);
-        api_put(db, API_STR(k), API_STR(v));
+        if (account(&b, i, k, sizeof k))
+            api_bucket_put(b.vault_b, API_STR(k), API_STR(v));
+        else
+            api_put(db, API_STR(k), API_STR(v));
     }
     bank_worker w[BANK_THREADS + 1];
     pthread_t th[BANK_THREADS + 1];
@@ -466,7 +530,7 @@ START_TEST(test_txn_bank_transfers) {
     long commits = 0, conflicts = 0;
     for (int i = 0; i <= BANK_THREADS; i++) {
         pthread_join(th[i], NULL);
-        char who[32];
+        char who[64];
         snprintf(who, sizeof who, "bank thread %d (seed %" PRIu64 ")", i, b.seed);
         api_report_check(&w[i].report, who);
         commits += w[i].commits;
@@ -474,29 +538,37 @@ START_TEST(test_txn_bank_transfers) {
     }
     ck_assert_msg(commits >= want, "only %ld transfers committed (%ld conflicts)", commits, conflicts);
     ck_assert_msg(w[BANK_THREADS].snapshots > 0, "the audit never ran");
-    /* The final state through a transaction scan sums right too. */
+    /* The final state through transaction scans of each bucket sums right too. */
     trine_txn *t = begin(db);
-    trine_iter *it = NULL;
-    API_CHECK(trine_txn_scan_sync(t, NULL, NULL, &it), TRINE_OK, "final scan");
     long total = 0;
-    trine_entry e;
-    while (trine_iter_next_sync(it, &e) == TRINE_OK) {
-        char buf[32];
-        size_t len = e.value_len < sizeof buf - 1 ? e.value_len : sizeof buf - 1;
-        memcpy(buf, e.value, len);
-        buf[len] = '\0';
-        total += atol(buf);
+    int n = 0;
+    for (int in_vault = 0; in_vault <= (vault != NULL); in_vault++) {
+        trine_iter *it = NULL;
+        API_CHECK(trine_txn_scan_sync(t, in_vault ? vault : NULL, NULL, &it), TRINE_OK, "final scan");
+        trine_entry e;
+        while (trine_iter_next_sync(it, &e) == TRINE_OK) {
+            total += parse_balance(e.value, e.value_len);
+            n++;
+        }
+        trine_iter_free(it);
     }
-    trine_iter_free(it);
     trine_txn_free(t);
-    ck_assert_msg(total == (long)ACCOUNTS * START_BALANCE, "final total %ld", total);
-    fprintf(stderr, "test_txn_bank_transfers: %ld transfers committed, %ld conflicts, %ld audits (seed %" PRIu64 ")\n",
-            commits, conflicts, w[BANK_THREADS].snapshots, b.seed);
+    ck_assert_msg(n == ACCOUNTS && total == (long)ACCOUNTS * START_BALANCE, "final: %d accounts hold %ld", n, total);
+    fprintf(stderr, "%s: %ld transfers committed, %ld conflicts, %ld audits (seed %" PRIu64 ")\n", test, commits,
+            conflicts, w[BANK_THREADS].snapshots, b.seed);
     api_close(db);
     api_rmtree(dir);
     free(path);
     free(dir);
 }
+
+START_TEST(test_txn_bank_transfers) { run_bank("test_txn_bank_transfers", 20261203, NULL); }
+END_TEST
+
+/* The same bank across buckets: even accounts in the default bucket, odd
+ * ones in "vault", under the same keys; a transfer reads and writes both
+ * accounts with the _bucket calls, the audit sums by snapshot gets. */
+START_TEST(test_txn_bank_transfers_two_buckets) { run_bank("test_txn_bank_transfers_two_buckets", 20261204, "vault"); }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
@@ -573,6 +645,7 @@ TCase *api_txn_tcase(void) {
     tcase_add_test(tc, test_txn_conflicted_commit_writes_nothing);
     tcase_add_test(tc, test_txn_history_too_old);
     tcase_add_test(tc, test_txn_bank_transfers);
+    tcase_add_test(tc, test_txn_bank_transfers_two_buckets);
     tcase_add_test(tc, test_txn_bad_input);
     return tc;
 }

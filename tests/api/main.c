@@ -31,6 +31,8 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_snapshot_tcase());
     suite_add_tcase(s, api_txn_tcase());
     suite_add_tcase(s, api_mvcc_model_tcase());
+    suite_add_tcase(s, api_bucket_tcase());
+    suite_add_tcase(s, api_bucket_ops_tcase());
     return s;
 }
 
