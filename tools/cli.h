@@ -9,6 +9,8 @@
  *   cli_util.c    error reporting, exit codes, opening databases, progress
  *   cli_cmds.c    get, put, delete, scan, flush, compact, repair, version
  *   cli_info.c    stats and verify
+ *   cli_buckets.c --bucket, buckets, bucket-create, bucket-drop, and the
+ *                 per-bucket stats lines stats shares
  *   cli_dump.c    dump and load (the text format is described there and in
  *                 docs/cli.md)
  *
@@ -101,6 +103,8 @@ typedef enum cli_opt {
     CLI_OPT_LIMIT,
     CLI_OPT_JSON,
     CLI_OPT_CONTINUE,
+    CLI_OPT_BUCKET,     /* global: the bucket get/put/delete/scan/dump/load act on */
+    CLI_OPT_PREFIX_LEN, /* bucket-create */
     CLI_OPT_COUNT
 } cli_opt;
 #define CLI_OPTBIT(o) (1u << (o))
@@ -142,6 +146,41 @@ trine_db *cli_open(const cli_args *a, const char *dir, bool writable, bool creat
 /* Closes db; a failing close is reported and turns exit_code into an error. */
 int cli_close(const cli_args *a, trine_db *db, int exit_code);
 
+/* ---- buckets (cli_buckets.c) -------------------------------------------- */
+
+/* The --bucket name, or NULL for the default bucket (no --bucket, or
+ * --bucket default). */
+const char *cli_bucket_name(const cli_args *a);
+/* Checks a bucket name given on the command line (what: "--bucket", "NAME")
+ * against the library's rule: 1..TRINE_MAX_BUCKET_NAME bytes of letters,
+ * digits and "_-.:". "default" passes only with allow_default. Returns
+ * CLI_EXIT_OK or a usage error, so a bad name never opens (or creates) a
+ * database. */
+int cli_check_bucket_name(const cli_args *a, const char *what, const char *name, bool allow_default);
+/*
+ * The bucket a per-key command acts on: the default bucket, or the --bucket
+ * one through trine_bucket_open_sync. A writable db creates a missing bucket
+ * (as writing commands create a missing database); on a read-only db a
+ * missing bucket is an error naming it. On failure the message is printed,
+ * *exit_code set and NULL returned. The handle belongs to db.
+ */
+trine_bucket *cli_bucket(const cli_args *a, trine_db *db, const char *dir, bool writable, int *exit_code);
+
+/* What a scan of one bucket found (stats). */
+typedef struct cli_contents {
+    uint64_t keys, key_bytes, value_bytes;
+} cli_contents;
+/* One bucket's lines as `buckets` prints them (indent: spaces before each
+ * stats line); contents NULL leaves its lines out. */
+void cli_bucket_stats_text(cli_buf *out, const char *name, const trine_bucket_stats *st, const cli_contents *c,
+                           int indent);
+/* One bucket as a JSON object; contents NULL leaves its fields out. */
+void cli_bucket_stats_json(cli_buf *out, const char *name, const trine_bucket_stats *st, const cli_contents *c);
+/* s as a JSON string. */
+void cli_json_string(cli_buf *out, const char *s);
+/* Frees what trine_bucket_list returned. */
+void cli_free_names(char **names, size_t n);
+
 /* Decodes a KEY/VALUE/bound argument per a->enc. what names it in messages
  * ("KEY", "--from"). is_key checks 1..TRINE_MAX_KEY_LEN (allow_empty lifts the
  * lower bound for bounds and prefixes). Returns CLI_EXIT_OK or USAGE. */
@@ -179,5 +218,8 @@ int cli_cmd_stats(const cli_args *a);
 int cli_cmd_verify(const cli_args *a);
 int cli_cmd_dump(const cli_args *a);
 int cli_cmd_load(const cli_args *a);
+int cli_cmd_buckets(const cli_args *a);
+int cli_cmd_bucket_create(const cli_args *a);
+int cli_cmd_bucket_drop(const cli_args *a);
 
 #endif /* TRINE_TOOLS_CLI_H */

@@ -1,6 +1,7 @@
 /*
- * The key-value commands (get, put, delete, scan), the maintenance calls
- * (flush, compact, repair) and version.
+ * The key-value commands (get, put, delete, scan), on the default bucket or
+ * the --bucket one, the maintenance calls (flush, compact, repair) and
+ * version.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,11 +26,18 @@ int cli_cmd_get(const cli_args *a) {
     trine_db *db = code ? NULL : cli_open(a, a->pos[0], false, false, &code);
     if (!db)
         goto done;
+    trine_bucket *b = cli_bucket(a, db, a->pos[0], false, &code);
+    if (!b) { /* reported by cli_bucket */
+        code = cli_close(a, db, code);
+        goto done;
+    }
+    const char *bucket = cli_bucket_name(a);
     trine_value v = {0};
-    trine_status s = trine_get_sync(db, key.data, key.len, &v);
+    trine_status s = trine_bucket_get_sync(b, key.data, key.len, &v);
     if (s == TRINE_NOT_FOUND) {
         show_key(&out, a, &key);
-        cli_msg(a->cmd, "%s: key %s not found", trine_status_name(s), out.data);
+        cli_msg(a->cmd, "%s: key %s not found%s%s%s", trine_status_name(s), out.data, bucket ? " in bucket '" : "",
+                bucket ? bucket : "", bucket ? "'" : "");
         code = CLI_EXIT_NOT_FOUND;
     } else if (s != TRINE_OK) {
         code = cli_fail(a->cmd, s, NULL);
@@ -54,12 +62,14 @@ int cli_cmd_put(const cli_args *a) {
     if (!code)
         code = cli_arg_bytes(a, "VALUE", a->pos[2], false, false, &value);
     trine_db *db = code ? NULL : cli_open(a, a->pos[0], true, true, &code);
-    if (db) {
-        trine_status s = trine_put_sync(db, key.data, key.len, value.data, value.len);
+    trine_bucket *b = db ? cli_bucket(a, db, a->pos[0], true, &code) : NULL;
+    if (b) {
+        trine_status s = trine_bucket_put_sync(b, key.data, key.len, value.data, value.len);
         if (s != TRINE_OK)
             code = cli_fail(a->cmd, s, NULL);
-        code = cli_close(a, db, code);
     }
+    if (db)
+        code = cli_close(a, db, code);
     cli_buf_free(&key);
     cli_buf_free(&value);
     return code;
@@ -69,12 +79,14 @@ int cli_cmd_delete(const cli_args *a) {
     cli_buf key = {0};
     int code = cli_arg_bytes(a, "KEY", a->pos[1], true, false, &key);
     trine_db *db = code ? NULL : cli_open(a, a->pos[0], true, true, &code);
-    if (db) {
-        trine_status s = trine_delete_sync(db, key.data, key.len);
+    trine_bucket *b = db ? cli_bucket(a, db, a->pos[0], true, &code) : NULL;
+    if (b) {
+        trine_status s = trine_bucket_delete_sync(b, key.data, key.len);
         if (s != TRINE_OK)
             code = cli_fail(a->cmd, s, NULL);
-        code = cli_close(a, db, code);
     }
+    if (db)
+        code = cli_close(a, db, code);
     cli_buf_free(&key);
     return code;
 }
@@ -170,13 +182,15 @@ int cli_cmd_scan(const cli_args *a) {
     trine_db *db = code ? NULL : cli_open(a, a->pos[0], false, false, &code);
     if (!db)
         goto done;
+    trine_bucket *b = cli_bucket(a, db, a->pos[0], false, &code);
     trine_range r = has_start && has_end ? trine_range_half_open(start.data, start.len, end.data, end.len)
                     : has_start          ? trine_range_from(start.data, start.len)
                     : has_end            ? trine_range_until(end.data, end.len)
                                          : trine_range_all();
     trine_scan_options so = {.reverse = a->set[CLI_OPT_REVERSE]};
     trine_iter *it = NULL;
-    trine_status s = empty || limit == 0 ? TRINE_DONE : trine_scan_sync(db, &r, &so, &it);
+    trine_status s = !b ? TRINE_DONE /* reported */ : empty || limit == 0 ? TRINE_DONE
+                                                    : trine_bucket_scan_sync(b, &r, &so, &it);
     if (s != TRINE_OK && s != TRINE_DONE)
         code = cli_fail(a->cmd, s, NULL);
     cli_encoding enc = a->enc == CLI_ENC_TEXT ? CLI_ENC_ESCAPED : a->enc;

@@ -9,6 +9,10 @@
  *   ...                          (cli_escape.c); dump writes them in key order
  *   end<TAB>N                    N = the number of record lines before it
  *
+ * A dump holds one bucket: the default one, or the --bucket one (dump
+ * --bucket NAME writes that bucket's records; load --bucket NAME loads
+ * into it, creating it when missing). The format does not name the bucket.
+ *
  * The end line makes a truncated dump detectable. A later format may add
  * record kinds (say "bucket NAME OPTIONS"); it will carry a higher version
  * in its header, and this loader refuses both a higher version (line 1) and
@@ -118,6 +122,9 @@ int cli_cmd_dump(const cli_args *a) {
     trine_db *db = cli_open(a, a->pos[0], false, false, &code);
     if (!db)
         return code;
+    trine_bucket *b = cli_bucket(a, db, a->pos[0], false, &code);
+    if (!b)
+        return cli_close(a, db, code); /* before FILE is touched */
     dump_out out;
     if ((code = dump_out_open(a, a->npos > 1 ? a->pos[1] : NULL, &out)) != CLI_EXIT_OK)
         return cli_close(a, db, code);
@@ -127,7 +134,7 @@ int cli_cmd_dump(const cli_args *a) {
     uint64_t records = 0, bytes = 0;
     bool wrote = cli_write(out.f, DUMP_HEADER "\n", sizeof DUMP_HEADER);
     trine_iter *it = NULL;
-    trine_status s = trine_scan_sync(db, NULL, NULL, &it);
+    trine_status s = trine_bucket_scan_sync(b, NULL, NULL, &it);
     trine_entry e;
     while (wrote && s == TRINE_OK && (s = trine_iter_next_sync(it, &e)) == TRINE_OK) {
         cli_buf_clear(&line);
@@ -338,8 +345,10 @@ static void check_input(const cli_args *a, reader *rd, load_check *c, record *r)
         cli_msg(a->cmd, "... and %" PRIu64 " more bad lines", c->bad - LOAD_MAX_REPORTED);
 }
 
-/* Pass 2: the good put lines, in batches. Returns the exit code. */
-static int write_records(const cli_args *a, trine_db *db, reader *rd, const load_check *c, record *r) {
+/* Pass 2: the good put lines, in batches, into bucket (NULL: the default
+ * one). Returns the exit code. */
+static int write_records(const cli_args *a, trine_db *db, const char *bucket, reader *rd, const load_check *c,
+                         record *r) {
     trine_batch *batch = trine_batch_new();
     if (!batch)
         return cli_fail(a->cmd, TRINE_NO_MEMORY, "allocating a batch");
@@ -357,7 +366,9 @@ static int write_records(const cli_args *a, trine_db *db, reader *rd, const load
             break;
         if (k != REC_PUT)
             continue; /* reported in pass 1 */
-        if ((s = trine_batch_put(batch, r->key.data, r->key.len, r->value.data, r->value.len)) != TRINE_OK)
+        s = bucket ? trine_batch_put_bucket(batch, bucket, r->key.data, r->key.len, r->value.data, r->value.len)
+                   : trine_batch_put(batch, r->key.data, r->key.len, r->value.data, r->value.len);
+        if (s != TRINE_OK)
             break;
         pending++;
         batch_bytes += r->key.len + r->value.len;
@@ -436,7 +447,12 @@ int cli_cmd_load(const cli_args *a) {
     trine_db *db = cli_open(a, a->pos[0], true, true, &code);
     if (!db)
         goto out;
-    code = cli_close(a, db, write_records(a, db, &rd, &c, &r));
+    /* The bucket is created first: a batch naming a missing bucket fails. */
+    if (!cli_bucket(a, db, a->pos[0], true, &code)) {
+        code = cli_close(a, db, code);
+        goto out;
+    }
+    code = cli_close(a, db, write_records(a, db, cli_bucket_name(a), &rd, &c, &r));
     if (code == CLI_EXIT_OK && c.bad > 0) {
         cli_msg(a->cmd, "%" PRIu64 " bad line%s skipped; %" PRIu64 " record%s loaded", c.bad,
                 c.bad == 1 ? "" : "s", c.good, c.good == 1 ? "" : "s");

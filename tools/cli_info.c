@@ -14,31 +14,84 @@
 
 /* ---- stats ---------------------------------------------------------------- */
 
-typedef struct contents {
-    uint64_t keys, key_bytes, value_bytes;
-} contents;
-
 typedef struct dir_usage {
     uint64_t files;      /* regular files directly in the directory */
     uint64_t file_bytes; /* their sizes */
     uint64_t disk_bytes; /* blocks allocated to them */
 } dir_usage;
 
-static trine_status scan_contents(trine_db *db, contents *c) {
+/* One bucket: its stats (when the library has per-bucket stats) and what a
+ * scan of it found. */
+typedef struct bucket_info {
+    const char *name;
+    trine_bucket_stats st;
+    cli_contents c;
+} bucket_info;
+
+/* Adds what a scan of b finds to *c and to *total. */
+static trine_status scan_contents(trine_bucket *b, cli_contents *c, cli_contents *total, cli_progress *p) {
     trine_iter *it = NULL;
-    trine_status s = trine_scan_sync(db, NULL, NULL, &it);
-    cli_progress p;
-    cli_progress_init(&p, isatty(STDOUT_FILENO));
+    trine_status s = trine_bucket_scan_sync(b, NULL, NULL, &it);
     trine_entry e;
     while (s == TRINE_OK && (s = trine_iter_next_sync(it, &e)) == TRINE_OK) {
         c->keys++;
         c->key_bytes += e.key_len;
         c->value_bytes += e.value_len;
-        cli_progress_update(&p, "stats: %" PRIu64 " keys scanned", c->keys);
+        total->keys++;
+        total->key_bytes += e.key_len;
+        total->value_bytes += e.value_len;
+        cli_progress_update(p, "stats: %" PRIu64 " keys scanned", total->keys);
     }
-    cli_progress_done(&p);
     trine_iter_free(it);
     return s == TRINE_DONE ? TRINE_OK : s;
+}
+
+/*
+ * Fills bi[0..*n) (malloc'ed) with every bucket's stats and contents, and
+ * total with the sum of the contents. *per_bucket is false when the library
+ * has no named buckets (TRINE_UNSUPPORTED from the list): then bi holds the
+ * default bucket's contents alone, without stats. Returns the exit code,
+ * having reported any failure.
+ */
+static int gather_buckets(const cli_args *a, trine_db *db, char ***names, bucket_info **bi, size_t *n,
+                          bool *per_bucket, cli_contents *total) {
+    *per_bucket = true;
+    trine_status s = trine_bucket_list(db, names, n);
+    if (s == TRINE_UNSUPPORTED) {
+        *per_bucket = false;
+        *names = NULL;
+        *n = 1;
+        s = TRINE_OK;
+    } else if (s != TRINE_OK) {
+        return cli_fail(a->cmd, s, NULL);
+    }
+    *bi = cli_xmalloc(*n * sizeof **bi);
+    memset(*bi, 0, *n * sizeof **bi);
+    cli_progress p;
+    cli_progress_init(&p, isatty(STDOUT_FILENO));
+    for (size_t i = 0; i < *n && s == TRINE_OK; i++) {
+        bucket_info *b = &(*bi)[i];
+        b->name = *names ? (*names)[i] : "default";
+        trine_bucket *h = NULL;
+        if (!strcmp(b->name, "default")) {
+            h = trine_default_bucket(db);
+            s = h ? TRINE_OK : TRINE_INVALID;
+        } else if ((s = trine_bucket_open_sync(db, b->name, NULL, &h)) != TRINE_OK) {
+            cli_buf text = {0};
+            cli_buf_printf(&text, "bucket '%s': %s", b->name, trine_last_error());
+            int code = cli_fail(a->cmd, s, text.data);
+            cli_buf_free(&text);
+            cli_progress_done(&p);
+            return code;
+        }
+        b->st.struct_size = sizeof b->st;
+        if (*per_bucket)
+            s = trine_bucket_stats_get(h, &b->st);
+        if (s == TRINE_OK)
+            s = scan_contents(h, &b->c, total, &p);
+    }
+    cli_progress_done(&p);
+    return s == TRINE_OK ? CLI_EXIT_OK : cli_fail(a->cmd, s, NULL);
 }
 
 static void usage_of(const char *dir, dir_usage *u) {
@@ -61,22 +114,8 @@ static void usage_of(const char *dir, dir_usage *u) {
     cli_buf_free(&path);
 }
 
-static void json_string(cli_buf *out, const char *s) {
-    cli_buf_putc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            cli_buf_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            cli_buf_printf(out, "\\u%04x", c);
-        else
-            cli_buf_putc(out, (char)c);
-    }
-    cli_buf_putc(out, '"');
-}
-
-static void stats_text(cli_buf *out, const char *dir, const trine_stats *st, const contents *c,
-                       const dir_usage *u) {
+static void stats_text(cli_buf *out, const char *dir, const trine_stats *st, const cli_contents *c,
+                       const dir_usage *u, const bucket_info *bi, size_t n, bool per_bucket) {
     cli_buf_printf(out, "path  %s\n\nlibrary (counters of this read-only open):\n", dir);
 #define FIELD(name) cli_buf_printf(out, "  %-30s %" PRIu64 "\n", #name, (uint64_t)st->name)
     FIELD(last_sequence);
@@ -105,10 +144,16 @@ static void stats_text(cli_buf *out, const char *dir, const trine_stats *st, con
     cli_buf_printf(out, "\nlevels (tables, bytes):\n");
     for (int l = 0; l < 7; l++)
         cli_buf_printf(out, "  L%d  %8" PRIu64 "  %14" PRIu64 "\n", l, st->level_files[l], st->level_bytes[l]);
-    cli_buf_printf(out, "\ncontents (a full scan):\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n",
-                   "keys", c->keys, "key_bytes", c->key_bytes, "value_bytes", c->value_bytes);
+    cli_buf_printf(out, "\ncontents (a full scan%s):\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n",
+                   per_bucket && n > 1 ? " of every bucket" : "", "keys", c->keys, "key_bytes", c->key_bytes,
+                   "value_bytes", c->value_bytes);
     cli_buf_printf(out, "\ndirectory (regular files):\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n  %-30s %" PRIu64 "\n",
                    "files", u->files, "file_bytes", u->file_bytes, "disk_bytes", u->disk_bytes);
+    if (!per_bucket)
+        return;
+    cli_buf_printf(out, "\nbuckets (counters of this open, and what the scan found):\n");
+    for (size_t i = 0; i < n; i++)
+        cli_bucket_stats_text(out, bi[i].name, &bi[i].st, &bi[i].c, 4);
 }
 
 int cli_cmd_stats(const cli_args *a) {
@@ -120,35 +165,56 @@ int cli_cmd_stats(const cli_args *a) {
     trine_stats st;
     memset(&st, 0, sizeof st);
     st.struct_size = sizeof st;
-    char *lib_json = NULL;
-    contents c = {0};
+    char *lib_json = NULL, **names = NULL;
+    bucket_info *bi = NULL;
+    size_t n = 0;
+    bool per_bucket = false;
+    cli_contents c = {0};
     dir_usage u = {0};
     trine_status s = trine_stats_get(db, &st);
     if (s == TRINE_OK && a->set[CLI_OPT_JSON])
         s = trine_stats_json(db, &lib_json);
-    if (s == TRINE_OK)
-        s = scan_contents(db, &c);
-    if (s != TRINE_OK) {
-        trine_free(lib_json);
-        return cli_close(a, db, cli_fail(a->cmd, s, NULL));
-    }
+    if (s != TRINE_OK)
+        code = cli_fail(a->cmd, s, NULL);
+    else
+        code = gather_buckets(a, db, &names, &bi, &n, &per_bucket, &c);
+    if (code != CLI_EXIT_OK)
+        goto done;
     code = cli_close(a, db, code);
+    db = NULL;
     usage_of(dir, &u);
     cli_buf out = {0};
     if (a->set[CLI_OPT_JSON]) {
         cli_buf_printf(&out, "{\"path\":");
-        json_string(&out, dir);
+        cli_json_string(&out, dir);
         cli_buf_printf(&out, ",\"library\":%s,\"keys\":%" PRIu64 ",\"key_bytes\":%" PRIu64
                        ",\"value_bytes\":%" PRIu64 ",\"files\":%" PRIu64 ",\"file_bytes\":%" PRIu64
-                       ",\"disk_bytes\":%" PRIu64 "}\n",
+                       ",\"disk_bytes\":%" PRIu64,
                        lib_json, c.keys, c.key_bytes, c.value_bytes, u.files, u.file_bytes, u.disk_bytes);
+        if (per_bucket) {
+            cli_buf_printf(&out, ",\"buckets\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    cli_buf_putc(&out, ',');
+                cli_bucket_stats_json(&out, bi[i].name, &bi[i].st, &bi[i].c);
+            }
+            cli_buf_putc(&out, ']');
+        }
+        cli_buf_printf(&out, "}\n");
     } else {
-        stats_text(&out, dir, &st, &c, &u);
+        stats_text(&out, dir, &st, &c, &u, bi, n, per_bucket);
     }
     cli_write(stdout, out.data, out.len);
     cli_buf_free(&out);
+    code = cli_finish_stdout(a->cmd, code);
+done:
+    if (db)
+        code = cli_close(a, db, code);
+    if (names)
+        cli_free_names(names, n);
+    free(bi);
     trine_free(lib_json);
-    return cli_finish_stdout(a->cmd, code);
+    return code;
 }
 
 /* ---- verify --------------------------------------------------------------- */

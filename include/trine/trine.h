@@ -53,9 +53,10 @@
  * Writes from different threads are ordered by their arrival at the writer.
  * A write is visible to every read that starts after its future completed.
  *
- * Features that arrive in later releases (named buckets, blob files) are
- * declared here with their final signatures; until then they return
- * TRINE_UNSUPPORTED with a message naming the missing feature. README.md has the status table.
+ * Features that arrive in later releases (blob files, WASI and browser
+ * storage) are declared here with their final signatures; until then they
+ * return TRINE_UNSUPPORTED with a message naming the missing feature.
+ * README.md has the status table.
  */
 #ifndef TRINE_TRINE_H
 #define TRINE_TRINE_H
@@ -672,8 +673,10 @@ TRINE_API trine_bucket *trine_default_bucket(trine_db *db);
 
 /**
  * Opens a named bucket, creating it (durably, in the MANIFEST) when it does
- * not exist; o NULL = trine_bucket_options_init's defaults. Opening an
- * existing bucket with a different prefix_len fails with TRINE_INVALID
+ * not exist; o NULL = trine_bucket_options_init's defaults for a new bucket,
+ * and the bucket's own options for an existing one (so a tool can open any
+ * bucket by name). Opening an existing bucket with a different prefix_len
+ * fails with TRINE_INVALID
  * naming it (its tables' prefix filters were built for the old one); the
  * other options apply to the tables written from then on, for as long as
  * this database stays open (a reopen starts from the options the bucket was
@@ -741,7 +744,14 @@ TRINE_API trine_batch *trine_batch_new(void);
 /** Appends a put/delete on the default bucket (copied). Errors: TRINE_INVALID, TRINE_NO_MEMORY. */
 TRINE_API trine_status trine_batch_put(trine_batch *b, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_batch_delete(trine_batch *b, const void *k, size_t kl);
-/** Named buckets: later release (TRINE_UNSUPPORTED; "default" names the default bucket). */
+/**
+ * Appends a put/delete on a bucket by name ("default" is the default
+ * bucket). A batch belongs to no database, so the name is only checked for
+ * form here (TRINE_INVALID); trine_write fails whole with TRINE_NOT_FOUND,
+ * nothing written, when the database has no such bucket (or it is dropped
+ * before the write is applied). A batch names at most TRINE_MAX_BUCKETS
+ * buckets; its encoded size is limited by the 1 GiB WAL record.
+ */
 TRINE_API trine_status trine_batch_put_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl, const void *v, size_t vl);
 TRINE_API trine_status trine_batch_delete_bucket(trine_batch *b, const char *bucket, const void *k, size_t kl);
 /** Number of operations in b (0 for NULL). */
@@ -850,9 +860,11 @@ TRINE_API void trine_reader_free(trine_reader *r);
  * A trine_txn belongs to one thread at a time (a concurrent second call is
  * TRINE_INVALID). After commit (whatever its outcome) it only accepts
  * trine_txn_free. trine_txn_free without commit rolls back: nothing was
- * written. Named buckets are not there yet: bucket names other than
- * "default" are TRINE_UNSUPPORTED; NULL is the default bucket where a call
- * takes a name for scans. Errors: TRINE_INVALID for bad arguments or
+ * written. Buckets are named ("default" is the default bucket; NULL is it
+ * too where a call takes a name for scans); a name the database lacks is
+ * TRINE_NOT_FOUND at the call, and a bucket dropped before the commit fails
+ * it whole (TRINE_NOT_FOUND, nothing written). Reads and writes of one
+ * transaction may span buckets: one snapshot, one WAL record. Errors: TRINE_INVALID for bad arguments or
  * misuse, TRINE_CLOSED once the database closed (trine_txn_free stays
  * allowed), TRINE_READ_ONLY for writes on a read-only handle.
  */
@@ -890,7 +902,7 @@ TRINE_API void trine_txn_free(trine_txn *t);
 /* ------------------------------------------------------------------------ */
 
 /**
- * Flush: seals the active memtable when it holds anything, then completes
+ * Flush: seals every bucket's active memtable that holds anything, then completes
  * when every memtable sealed up to then is in a table and the MANIFEST
  * edit naming it is durable (a read-only reopen then finds the data in
  * tables; their WALs are deleted). OK at once for the in-memory mode;

@@ -37,7 +37,7 @@ static trine_status open_existing(trine_db *db, const char *name, const trine_bu
     if (!b)
         return trine__err_set(err, TRINE_READ_ONLY, "trine_bucket_open: no bucket \"%s\" and %s was opened "
                                                      "read-only", name, db->path);
-    if (b->opts.prefix_len != o->prefix_len)
+    if (o && b->opts.prefix_len != o->prefix_len)
         return trine__err_set(err, TRINE_INVALID,
                               "trine_bucket_open: bucket \"%s\" has prefix_len %zu, asked for %zu: prefix_len cannot "
                               "change (its tables' prefix filters are built for it)",
@@ -70,14 +70,14 @@ trine_future *trine_bucket_open(trine_db *db, const char *name, const trine_buck
     trine_future *f = NULL;
     if (db->opts.read_only) {
         trine_bucket *b = NULL;
-        if (open_existing(db, name, &opts, &b, &err) != TRINE_OK) {
+        if (open_existing(db, name, o ? &opts : NULL, &b, &err) != TRINE_OK) {
             f = trine__future_from_err(&err);
         } else if ((f = trine__future_new())) {
             trine__future_set_bucket(f, b);
             trine__future_complete(f, TRINE_OK, NULL);
         }
     } else {
-        f = trine__writer_bucket_open(db, name, &opts);
+        f = trine__writer_bucket_open(db, name, &opts, o != NULL);
     }
     trine__db_leave(db);
     return f;

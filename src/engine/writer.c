@@ -95,6 +95,7 @@ typedef struct wmsg_bucket {
     trine__msg hdr;
     trine_future *future;
     trine_bucket_options opts; /* resolved (open) */
+    bool has_opts;             /* false: an existing bucket keeps its own */
     char name[TRINE_MAX_BUCKET_NAME + 1];
 } wmsg_bucket;
 
@@ -915,6 +916,11 @@ static void bucket_open_request(trine__writer *w, wmsg_bucket *m) {
     trine_db *db = w->db;
     trine_future *f = m->future; /* m lives in f: not touched after completion */
     trine_bucket *b = bucket_named(w, m->name);
+    if (b && !m->has_opts) {
+        trine__future_set_bucket(f, b);
+        trine__future_complete(f, TRINE_OK, NULL);
+        return;
+    }
     if (b) {
         if (b->opts.prefix_len != m->opts.prefix_len) {
             trine__future_complete(f, TRINE_INVALID,
@@ -1279,7 +1285,8 @@ trine_future *trine__writer_flush(trine_db *db, bool compact) {
 }
 
 /* A bucket request (open or drop) in its future's allocation. */
-static trine_future *bucket_msg(trine_db *db, int type, const char *name, const trine_bucket_options *o) {
+static trine_future *bucket_msg(trine_db *db, int type, const char *name, const trine_bucket_options *o,
+                                bool has_opts) {
     void *extra = NULL;
     trine_future *f = trine__future_new_extra(sizeof(wmsg_bucket), &extra);
     if (!f)
@@ -1287,6 +1294,7 @@ static trine_future *bucket_msg(trine_db *db, int type, const char *name, const 
     wmsg_bucket *m = extra;
     m->hdr.type = type;
     m->future = f;
+    m->has_opts = has_opts;
     if (o)
         m->opts = *o;
     snprintf(m->name, sizeof m->name, "%s", name);
@@ -1300,10 +1308,11 @@ static trine_future *bucket_msg(trine_db *db, int type, const char *name, const 
     return f;
 }
 
-trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o) {
-    return bucket_msg(db, WMSG_BUCKET_OPEN, name, o);
+trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o,
+                                        bool has_opts) {
+    return bucket_msg(db, WMSG_BUCKET_OPEN, name, o, has_opts);
 }
 
 trine_future *trine__writer_bucket_drop(trine_db *db, const char *name) {
-    return bucket_msg(db, WMSG_BUCKET_DROP, name, NULL);
+    return bucket_msg(db, WMSG_BUCKET_DROP, name, NULL, false);
 }

@@ -28,8 +28,10 @@ trine_future *trine__writer_submit_txn(trine_db *db, const void *ops, size_t ops
                                        uint64_t start);
 trine_future *trine__writer_flush(trine_db *db, bool compact);
 /* Bucket requests (name checked, options resolved by the caller): open or
- * create, resolving with the handle; drop. */
-trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o);
+ * create, resolving with the handle (has_opts false: an existing bucket
+ * keeps its options, a new one gets o, the defaults); drop. */
+trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o,
+                                        bool has_opts);
 trine_future *trine__writer_bucket_drop(trine_db *db, const char *name);
 /* The flush actor's wake-up call: never waits (flush.c). */
 void trine__writer_poke(trine_db *db);

@@ -80,5 +80,6 @@ TCase *cli_tcase_dump(void);
 TCase *cli_tcase_verify(void);
 TCase *cli_tcase_bad_input(void);
 TCase *cli_tcase_help(void);
+TCase *cli_tcase_buckets(void);
 
 #endif /* TRINE_TESTS_CLI_TESTS_H */

@@ -17,6 +17,7 @@ int main(void) {
     suite_add_tcase(s, cli_tcase_verify());
     suite_add_tcase(s, cli_tcase_bad_input());
     suite_add_tcase(s, cli_tcase_help());
+    suite_add_tcase(s, cli_tcase_buckets());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

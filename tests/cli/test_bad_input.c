@@ -16,7 +16,8 @@ START_TEST(test_missing_directory) {
     char *db = path_join(tmp, "missing");
     static const char *const cmds[][3] = {{"get", "k", NULL}, {"scan", NULL, NULL}, {"stats", NULL, NULL},
                                           {"stats", "--json", NULL}, {"dump", NULL, NULL}, {"verify", NULL, NULL},
-                                          {"flush", NULL, NULL}, {"compact", NULL, NULL}};
+                                          {"flush", NULL, NULL}, {"compact", NULL, NULL},
+                                          {"buckets", NULL, NULL}, {"bucket-drop", "users", NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         const char *args[4] = {cmds[i][0], db, cmds[i][1], NULL};
         cli_result r = cli_runv(NULL, 0, args);
@@ -50,7 +51,9 @@ START_TEST(test_locked) {
     static const char *const cmds[][4] = {{"get", "keep", NULL, NULL}, {"scan", NULL, NULL, NULL},
                                           {"stats", NULL, NULL, NULL}, {"dump", NULL, NULL, NULL},
                                           {"put", "k", "v", NULL},     {"delete", "keep", NULL, NULL},
-                                          {"load", NULL, NULL, NULL},  {"flush", NULL, NULL, NULL}};
+                                          {"load", NULL, NULL, NULL},  {"flush", NULL, NULL, NULL},
+                                          {"buckets", NULL, NULL, NULL}, {"bucket-create", "users", NULL, NULL},
+                                          {"bucket-drop", "users", NULL, NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         const char *args[5] = {cmds[i][0], db, cmds[i][1], cmds[i][2], NULL};
         cli_result r = cli_runv(text, sizeof text - 1, args);
@@ -81,7 +84,8 @@ START_TEST(test_foreign_directory) {
                                           {"stats", NULL, NULL, NULL}, {"dump", NULL, NULL, NULL},
                                           {"verify", NULL, NULL, NULL}, {"put", "k", "v", NULL},
                                           {"delete", "k", NULL, NULL}, {"load", NULL, NULL, NULL},
-                                          {"flush", NULL, NULL, NULL}};
+                                          {"flush", NULL, NULL, NULL}, {"buckets", NULL, NULL, NULL},
+                                          {"bucket-create", "users", NULL, NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         const char *args[5] = {cmds[i][0], dir, cmds[i][1], cmds[i][2], NULL};
         cli_result r = cli_runv(text, sizeof text - 1, args);

@@ -9,8 +9,10 @@
 
 #include "cli_tests.h"
 
-static const char *const all_commands[] = {"get",   "put",   "delete", "scan",    "stats",   "dump", "load",
-                                           "verify", "flush", "compact", "repair", "version", "help"};
+static const char *const all_commands[] = {"get",     "put",     "delete",        "scan",        "stats",
+                                           "dump",    "load",    "verify",        "flush",       "compact",
+                                           "repair",  "version", "buckets",       "bucket-create",
+                                           "bucket-drop", "help"};
 #define N_COMMANDS (sizeof all_commands / sizeof *all_commands)
 
 START_TEST(test_usage_and_help) {

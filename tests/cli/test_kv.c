@@ -179,6 +179,7 @@ START_TEST(test_reads_change_nothing) {
     static const char *const reads[][4] = {
         {"get", NULL, "a", NULL}, {"get", NULL, "zz", NULL}, {"scan", NULL, NULL, NULL},
         {"stats", NULL, NULL, NULL}, {"dump", NULL, NULL, NULL}, {"verify", NULL, NULL, NULL},
+        {"buckets", NULL, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
         const char *args[4] = {reads[i][0], db, reads[i][2], NULL};
