@@ -39,6 +39,21 @@
  * acknowledged key among them. Unacknowledged keys may be present: the kill
  * can land between the write and its acknowledgement.
  *
+ * Named buckets: the child first opens (creating them the first time, in
+ * the MANIFEST) two buckets, "b1" and "b2", and tells the parent once both
+ * trine_bucket_open_sync calls returned OK; from then on they must exist
+ * after every reopen of this database. A third writer thread, 'x', writes
+ * records "x%010u" the same way as k and t (write_size records per write),
+ * but every write puts each of its records into all three buckets (the
+ * default, b1 and b2, a value naming key and bucket in each) in one
+ * trine_write batch, or a third of the time one transaction
+ * (trine_txn_put_bucket). After the reopen each bucket must hold exactly
+ * x0..x(n-1), the same n in all three (a write is all or nothing across
+ * the buckets, acknowledged or not), n on a write boundary, every
+ * acknowledged record among them; b1 and b2 hold nothing else. Writer x
+ * and these checks live in crash_buckets.c; crash.h has what both files
+ * share.
+ *
  * The parent reopens with the child's options, so its recovery flushes and
  * compacts too. A fresh database every CRASH_EPOCH (6) cycles keeps each
  * cycle's reopen and key check short.
@@ -67,14 +82,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "test_seed.h"
+#include "crash.h"
 #include "test_util.h"
-#include "trine/trine.h"
 
 #define ACK_THREAD_BIT 0x80000000u /* set on acks of the second writer */
 #define HOLD_BIT 0x40000000u       /* callback argument only: hold after this ack */
 #define PROGRESS_BIT 0x20000000u   /* not an ack: the child's stats.compactions */
-#define PROGRESS_MAX 0x1fffffffu   /* key numbers and progress values stay below the tag bits */
+#define XACK_BIT 0x10000000u       /* set on acks of writer x (the cross-bucket writes) */
+#define BUCKETS_MSG (PROGRESS_BIT | XACK_BIT) /* not an ack: b1 and b2 are open (created) */
+#define PROGRESS_MAX 0x0fffffffu   /* key numbers and progress values stay below the tag bits */
 #define MAX_ACKS_BUFFERED 300
 #define MAX_ACKS_SYNCED 30
 #define CRASH_CYCLES 180
@@ -84,32 +100,6 @@
 #define CRASH_TARGET_FILE 4096     /* compaction output tables (the minimum) */
 #define CRASH_LEVEL_BASE 4096      /* base level size (the minimum): levels below fill too */
 #define ACK_WAIT_MS 30000          /* no ack for this long: the child hangs */
-#define VALUE_MAX 64
-#define WRITE_MAX_KEYS 5
-
-static void key_of(char prefix, uint32_t i, char out[16]) { snprintf(out, 16, "%c%010" PRIu32, prefix, i); }
-
-/* A value that names its key, of a length that varies with it. */
-static size_t value_of(char prefix, uint32_t i, char out[VALUE_MAX]) {
-    int n = snprintf(out, VALUE_MAX, "value-%c-%010" PRIu32 "-", prefix, i);
-    size_t len = (size_t)n + i % 23;
-    for (size_t j = (size_t)n; j < len; j++)
-        out[j] = (char)('a' + (i + j) % 26);
-    return len;
-}
-
-static uint32_t mix(char prefix, uint32_t i) {
-    uint64_t s = (uint64_t)(unsigned char)prefix << 32 | i;
-    return (uint32_t)(trine_test_rand(&s) >> 32);
-}
-
-/* Keys covered by the write that starts at key i: 1 (a put) half the time,
- * else a batch of 2..WRITE_MAX_KEYS. A function of i, so the parent knows
- * where every write begins and ends. */
-static uint32_t write_size(char prefix, uint32_t i) {
-    uint32_t x = mix(prefix, i);
-    return x % 2 ? 1 : 2 + (x >> 8) % (WRITE_MAX_KEYS - 1);
-}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -138,7 +128,7 @@ static trine_options crash_options(trine_durability d) {
 static int child_fd;           /* the acknowledgement pipe */
 static int64_t child_hold_at = -1; /* writer k's ack that holds the writer; -1 = none */
 
-static void child_fail(const char *what, trine_status st, const char *msg) {
+_Noreturn void child_fail(const char *what, trine_status st, const char *msg) {
     fprintf(stderr, "crash child: %s: %s (%s)\n", what, trine_status_name(st), msg);
     _exit(3);
 }
@@ -195,7 +185,7 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
     char key[16], value[VALUE_MAX];
     if (n == 1) {
         key_of(prefix, i, key);
-        size_t vl = value_of(prefix, i, value);
+        size_t vl = value_of(prefix, 0, i, value);
         return trine_put(db, key, strlen(key), value, vl);
     }
     uint32_t pick = (mix(prefix, i) >> 16) % 4; /* 0: the database's durability */
@@ -212,7 +202,7 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
             child_fail("txn begin", TRINE_NO_MEMORY, trine_last_error());
         for (uint32_t j = i; j < i + n; j++) {
             key_of(prefix, j, key);
-            size_t vl = value_of(prefix, j, value);
+            size_t vl = value_of(prefix, 0, j, value);
             trine_status st = trine_txn_put(t, key, strlen(key), value, vl);
             if (st != TRINE_OK)
                 child_fail("txn put", st, trine_last_error());
@@ -226,7 +216,7 @@ static trine_future *submit_write(trine_db *db, char prefix, uint32_t i, uint32_
         child_fail("batch", TRINE_NO_MEMORY, "trine_batch_new");
     for (uint32_t j = i; j < i + n; j++) {
         key_of(prefix, j, key);
-        size_t vl = value_of(prefix, j, value);
+        size_t vl = value_of(prefix, 0, j, value);
         trine_status st = trine_batch_put(b, key, strlen(key), value, vl);
         if (st != TRINE_OK)
             child_fail("batch put", st, trine_last_error());
@@ -246,7 +236,7 @@ static void *child_write_loop(void *arg) {
     for (uint32_t i = w->start;;) {
         uint32_t n = write_size(w->prefix, i);
         uint32_t last = i + n - 1;
-        trine_future *f = submit_write(w->db, w->prefix, i, n);
+        trine_future *f = w->prefix == 'x' ? submit_xwrite(w->db, i, n) : submit_write(w->db, w->prefix, i, n);
         if (!f)
             child_fail("write", TRINE_NO_MEMORY, "NULL future");
         uint32_t bits = last | w->tag;
@@ -267,8 +257,8 @@ static void *child_write_loop(void *arg) {
     return NULL;
 }
 
-static void child_main(const char *dir, trine_durability d, uint32_t kstart, uint32_t tstart, int64_t hold_at,
-                       int fd) {
+static void child_main(const char *dir, trine_durability d, uint32_t kstart, uint32_t tstart, uint32_t xstart,
+                       int64_t hold_at, int fd) {
     child_fd = fd;
     child_hold_at = hold_at;
     trine_options o = crash_options(d);
@@ -276,9 +266,15 @@ static void child_main(const char *dir, trine_durability d, uint32_t kstart, uin
     trine_status st = trine_open_sync(dir, &o, &db);
     if (st != TRINE_OK)
         child_fail("open", st, trine_last_error());
+    child_open_buckets(db); /* creates b1 and b2 the first time */
+    uint32_t msg = BUCKETS_MSG; /* from here on both must survive the kill */
+    if (write(child_fd, &msg, sizeof msg) != (ssize_t)sizeof msg)
+        _exit(4);
     child_writer second = {db, 't', tstart, ACK_THREAD_BIT};
-    pthread_t t;
-    if (pthread_create(&t, NULL, child_write_loop, &second) != 0)
+    child_writer third = {db, 'x', xstart, XACK_BIT};
+    pthread_t t, x;
+    if (pthread_create(&t, NULL, child_write_loop, &second) != 0 ||
+        pthread_create(&x, NULL, child_write_loop, &third) != 0)
         _exit(5);
     child_writer first = {db, 'k', kstart, 0};
     child_write_loop(&first); /* until killed */
@@ -286,15 +282,6 @@ static void child_main(const char *dir, trine_durability d, uint32_t kstart, uin
 }
 
 /* ---- parent ---- */
-
-/* Acknowledgements of one writer in one cycle. */
-typedef struct ack_state {
-    char prefix;
-    uint32_t next; /* first key of the next write expected */
-    uint32_t acks;
-    bool any;
-    uint32_t max; /* last acknowledged key */
-} ack_state;
 
 static void ack_take(ack_state *a, uint32_t key, unsigned cycle) {
     uint32_t want = a->next + write_size(a->prefix, a->next) - 1;
@@ -306,15 +293,6 @@ static void ack_take(ack_state *a, uint32_t key, unsigned cycle) {
     a->acks++;
 }
 
-typedef struct writer_check {
-    uint32_t count;     /* keys of this writer present */
-    uint32_t holes;     /* positions where the prefix is broken */
-    uint32_t lost;      /* acknowledged keys missing */
-    uint32_t bad_value; /* present keys with a wrong value */
-    uint32_t torn;      /* 1 if count ends inside a write */
-    char first_problem[200];
-} writer_check;
-
 #define PROBLEM(out, ...)                                                                 \
     do {                                                                                  \
         if (!(out)->first_problem[0])                                                     \
@@ -323,12 +301,17 @@ typedef struct writer_check {
 
 /* Scans prefix p's keys: they must be p0..p(n-1) exactly with their values,
  * n a write boundary at or after `verified` (seen by earlier cycles), and
- * every number up to a->max (when a->any) among them. */
-static void check_writer(trine_db *db, char prefix, uint32_t verified, const ack_state *a, writer_check *out) {
+ * every number up to a->max (when a->any) among them. bk NULL: the keys
+ * with prefix p in the default bucket; else all of bucket bk (index
+ * bk_index of bucket_names), where p's keys must be alone. */
+void check_writer(trine_db *db, trine_bucket *bk, unsigned bk_index, char prefix, uint32_t verified,
+                  const ack_state *a, writer_check *out) {
     memset(out, 0, sizeof *out);
     trine_iter *it = NULL;
-    trine_status st = trine_prefix_sync(db, &prefix, 1, NULL, &it);
-    ck_assert_msg(st == TRINE_OK, "prefix scan '%c': %s (%s)", prefix, trine_status_name(st), trine_last_error());
+    trine_status st = bk ? trine_bucket_prefix_sync(bk, &prefix, 0, NULL, &it)
+                         : trine_prefix_sync(db, &prefix, 1, NULL, &it);
+    ck_assert_msg(st == TRINE_OK, "prefix scan '%c' of bucket %s: %s (%s)", prefix, bucket_names[bk_index],
+                  trine_status_name(st), trine_last_error());
     trine_entry e;
     uint32_t expect = 0;
     while ((st = trine_iter_next_sync(it, &e)) == TRINE_OK) {
@@ -340,22 +323,31 @@ static void check_writer(trine_db *db, char prefix, uint32_t verified, const ack
             char buf[16] = "";
             if (e.key_len < sizeof buf)
                 memcpy(buf, e.key, e.key_len);
+            if (e.key_len != strlen(want_key) || buf[0] != prefix) {
+                /* Only a whole-bucket scan meets other keys: some other
+                 * bucket's (or nobody's) key leaked into this one. */
+                PROBLEM(out, "bucket %s holds a key that is no '%c' key: %.15s (%zu bytes)", bucket_names[bk_index],
+                        prefix, buf, e.key_len);
+                out->foreign++;
+                continue;
+            }
             PROBLEM(out, "hole: %s missing but %.15s present", want_key, buf);
             out->holes++;
             expect = (uint32_t)strtoul(buf + 1, NULL, 10);
             key_of(prefix, expect, want_key);
         }
-        size_t vl = value_of(prefix, expect, want_value);
+        size_t vl = value_of(prefix, bk_index, expect, want_value);
         if (e.value_len != vl || memcmp(e.value, want_value, vl) != 0) {
-            PROBLEM(out, "key %s: wrong value (%zu bytes)", want_key, e.value_len);
+            PROBLEM(out, "key %s in bucket %s: wrong value (%zu bytes)", want_key, bucket_names[bk_index],
+                    e.value_len);
             out->bad_value++;
         }
         expect++;
         out->count++;
     }
     trine_iter_free(it);
-    ck_assert_msg(st == TRINE_DONE, "prefix scan '%c' ended with %s (%s)", prefix, trine_status_name(st),
-                  trine_last_error());
+    ck_assert_msg(st == TRINE_DONE, "prefix scan '%c' of bucket %s ended with %s (%s)", prefix,
+                  bucket_names[bk_index], trine_status_name(st), trine_last_error());
     if (out->count < verified) {
         /* Keys an earlier cycle saw after its reopen are acknowledged too. */
         out->lost += verified - out->count;
@@ -415,6 +407,9 @@ typedef struct crash_totals {
     uint64_t table_cycles, tables; /* cycles whose killed child left tables; tables left in all */
     uint64_t compaction_cycles;    /* kills of children that had finished a compaction */
     uint64_t compactions;          /* compactions those children reported, in all */
+    uint64_t xacks, xrecords;      /* writer x: acks; records present after the reopens */
+    uint64_t bucket_creations;     /* cycles whose child created b1 and b2 */
+    uint64_t bucket_kills;         /* kills before the child had b1 and b2 open */
 } crash_totals;
 
 /* NNNNNN.sst files in dir: what the killed child's flushes (and its
@@ -439,13 +434,15 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
     char *dir = make_dir();
     signal(SIGPIPE, SIG_IGN);
 
-    uint32_t kstart = 0, tstart = 0;
+    uint32_t kstart = 0, tstart = 0, xstart = 0;
+    bool buckets_known = false; /* b1 and b2 created in this database */
     crash_totals tot = {0};
     uint64_t t0 = now_ns();
     for (unsigned c = 0; c < cycles; c++) {
         if (c > 0 && c % CRASH_EPOCH == 0) {
             reset_dir(dir);
-            kstart = tstart = 0;
+            kstart = tstart = xstart = 0;
+            buckets_known = false;
         }
         trine_durability d = (trine_durability)(c % 3);
         bool held = (c / 3) % 2 == 1;
@@ -468,13 +465,14 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
         ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
         if (pid == 0) {
             close(fds[0]);
-            child_main(dir, d, kstart, tstart, hold_at, fds[1]);
+            child_main(dir, d, kstart, tstart, xstart, hold_at, fds[1]);
         }
         close(fds[1]);
 
         ack_state ka = {.prefix = 'k', .next = kstart}, ta = {.prefix = 't', .next = tstart};
+        ack_state xa = {.prefix = 'x', .next = xstart};
         uint32_t child_compactions = 0; /* the highest the child reported */
-        bool killed = false, child_gone = false;
+        bool killed = false, child_gone = false, buckets_open = false;
         for (;;) {
             if (!killed && ka.acks >= target) {
                 kill(pid, SIGKILL);
@@ -499,13 +497,19 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
             if (n < 0 && errno == EINTR)
                 continue;
             ck_assert_msg(n == (ssize_t)sizeof ack, "cycle %u: short read of an ack (%zd bytes)", c, n);
+            if ((ack & BUCKETS_MSG) == BUCKETS_MSG) {
+                buckets_open = true;
+                continue;
+            }
             if (ack & PROGRESS_BIT) {
                 uint32_t value = ack & ~PROGRESS_BIT;
                 if (value > child_compactions)
                     child_compactions = value;
                 continue;
             }
-            ack_take(ack & ACK_THREAD_BIT ? &ta : &ka, ack & ~ACK_THREAD_BIT, c);
+            ck_assert_msg(!(ack & XACK_BIT) || buckets_open, "cycle %u: writer x acknowledged a write before the "
+                          "child had opened its buckets", c);
+            ack_take(ack & ACK_THREAD_BIT ? &ta : ack & XACK_BIT ? &xa : &ka, ack & ~(ACK_THREAD_BIT | XACK_BIT), c);
         }
         close(fds[0]);
         int status = 0;
@@ -525,6 +529,9 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
         tot.held_cycles += held;
         if (ka.acks + ta.acks > tot.max_cycle_acks)
             tot.max_cycle_acks = ka.acks + ta.acks;
+        tot.xacks += xa.acks;
+        tot.bucket_creations += buckets_open && !buckets_known;
+        tot.bucket_kills += !buckets_open;
 
         unsigned tables = count_tables(dir);
         tot.tables += tables;
@@ -539,8 +546,10 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
                       "%s (%s); database left in %s", c, mode_name(d), ka.acks, child_compactions,
                       trine_status_name(st), trine_last_error(), dir);
         writer_check kc, tc;
-        check_writer(db, 'k', kstart, &ka, &kc);
-        check_writer(db, 't', tstart, &ta, &tc);
+        check_writer(db, NULL, 0, 'k', kstart, &ka, &kc);
+        check_writer(db, NULL, 0, 't', tstart, &ta, &tc);
+        bucket_check xc;
+        check_buckets(db, buckets_known || buckets_open, xstart, &xa, &xc);
         st = trine_close_sync(db);
         ck_assert_msg(st == TRINE_OK, "cycle %u: close: %s (%s)", c, trine_status_name(st), trine_last_error());
         if (kc.lost || kc.holes || kc.bad_value || kc.torn || tc.lost || tc.holes || tc.bad_value || tc.torn) {
@@ -550,18 +559,29 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
                          child_compactions, kc.first_problem[0] ? kc.first_problem : "ok",
                          tc.first_problem[0] ? tc.first_problem : "ok", dir);
         }
+        if (xc.problem[0])
+            ck_abort_msg("cycle %u (%s, %s, killed after %" PRIu32 " acks of writer x%s): writer x (buckets): %s; "
+                         "database left in %s", c, mode_name(d), held ? "writer held after the last ack" : "running",
+                         xa.acks, buckets_open ? "" : ", before the child had its buckets open", xc.problem, dir);
         tot.unacked_present += (kc.count - (ka.any ? ka.max + 1 : kstart)) + (tc.count - (ta.any ? ta.max + 1 : tstart));
+        tot.unacked_present += xc.count - (xa.any ? xa.max + 1 : xstart);
+        tot.xrecords += xc.count;
         kstart = kc.count;
         tstart = tc.count;
+        xstart = xc.count;
+        buckets_known = xc.listed == NBUCKETS;
     }
     double ms = (double)(now_ns() - t0) / 1e6;
     fprintf(stderr,
             "crash: %u cycles (%" PRIu64 " held), %" PRIu64 " acks (%" PRIu64 " writer k, %" PRIu64
             " writer t, at most %" PRIu64 " in a cycle), %" PRIu64 " unacknowledged keys survived, %" PRIu64
             " cycles killed a child that had written tables (%" PRIu64 " tables on disk at the kills), %" PRIu64
-            " killed a child that had compacted (%" PRIu64 " compactions reported), %.1f ms/cycle\n",
+            " killed a child that had compacted (%" PRIu64 " compactions reported); writer x (default, b1, b2): %"
+            PRIu64 " acks, %" PRIu64 " records verified in all three over the cycles, buckets created in %" PRIu64
+            " cycles, %" PRIu64 " kills before they were open; %.1f ms/cycle\n",
             cycles, tot.held_cycles, tot.acks, tot.kacks, tot.tacks, tot.max_cycle_acks, tot.unacked_present,
-            tot.table_cycles, tot.tables, tot.compaction_cycles, tot.compactions, cycles ? ms / cycles : 0.0);
+            tot.table_cycles, tot.tables, tot.compaction_cycles, tot.compactions, tot.xacks, tot.xrecords,
+            tot.bucket_creations, tot.bucket_kills, cycles ? ms / cycles : 0.0);
     /* The memtable is small enough that children flush: kills land around
      * flushes (table writes, MANIFEST edits, WAL deletions) too. */
     ck_assert_msg(cycles < 12 || tot.table_cycles > 0, "%u cycles and no child ever flushed: the kills never met a "
@@ -570,6 +590,8 @@ START_TEST(test_crash_sigkill_loses_nothing_acknowledged) {
     ck_assert_msg(cycles < 12 || tot.compaction_cycles > 0, "%u cycles and no killed child had compacted: the kills "
                   "never met a compaction", cycles);
     ck_assert_msg(cycles == 0 || tot.kacks > 0, "%u cycles and not one acknowledged write: nothing was tested",
+                  cycles);
+    ck_assert_msg(cycles < 12 || tot.xacks > 0, "%u cycles and not one acknowledged write across the buckets",
                   cycles);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
