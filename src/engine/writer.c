@@ -377,14 +377,19 @@ static void install_flushed(trine__writer *w) {
             continue;
         }
         trine_bucket *b = f->bucket;
-        trine__super *old = atomic_load_explicit(&b->super, memory_order_relaxed);
-        trine__super *fresh = trine__super_replace(old, f->mem, f->version ? f->version : old->version);
-        if (!fresh)
-            continue; /* out of memory: the memtable stays readable; a later install drops it */
-        publish_super(w, b, fresh);
-        /* A dropped bucket's memtables left its super version at the drop:
-         * its flushes still come back here to be counted out. */
-        if (fresh->count < old->count || atomic_load_explicit(&b->dropped, memory_order_relaxed)) {
+        /* A dropped bucket's memtables and tables left its super version at
+         * the drop: nothing is installed, its flushes are only counted out. */
+        bool dropped = atomic_load_explicit(&b->dropped, memory_order_relaxed);
+        bool gone = dropped;
+        if (!dropped) {
+            trine__super *old = atomic_load_explicit(&b->super, memory_order_relaxed);
+            trine__super *fresh = trine__super_replace(old, f->mem, f->version ? f->version : old->version);
+            if (!fresh)
+                continue; /* out of memory: the memtable stays readable; a later install drops it */
+            publish_super(w, b, fresh);
+            gone = fresh->count < old->count;
+        }
+        if (f->mem && gone) {
             size_t bytes = trine__memtable_bytes(f->mem);
             w->sealed_bytes = w->sealed_bytes > bytes ? w->sealed_bytes - bytes : 0;
             b->sealed_bytes = b->sealed_bytes > bytes ? b->sealed_bytes - bytes : 0;
