@@ -37,11 +37,11 @@ static trine_status open_existing(trine_db *db, const char *name, const trine_bu
     if (!b)
         return trine__err_set(err, TRINE_READ_ONLY, "trine_bucket_open: no bucket \"%s\" and %s was opened "
                                                      "read-only", name, db->path);
-    if (o && b->opts.prefix_len != o->prefix_len)
+    if (o && b->prefix_len != o->prefix_len)
         return trine__err_set(err, TRINE_INVALID,
                               "trine_bucket_open: bucket \"%s\" has prefix_len %zu, asked for %zu: prefix_len cannot "
                               "change (its tables' prefix filters are built for it)",
-                              name, b->opts.prefix_len, o->prefix_len);
+                              name, b->prefix_len, o->prefix_len);
     *out = b;
     return TRINE_OK;
 }

@@ -48,6 +48,7 @@ trine_bucket *trine__cf_new(trine_db *db, uint32_t id, const char *name, const t
     b->id = id;
     strncpy(b->name, name, TRINE_MAX_BUCKET_NAME);
     b->opts = *o;
+    b->prefix_len = o->prefix_len;
     trine__cf_table_options(o, id, &b->topts);
     b->active = mem;
     atomic_init(&b->super, s);

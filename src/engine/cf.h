@@ -7,7 +7,7 @@
  * so a stale handle is refused rather than dangling).
  *
  * Ownership of the fields:
- *  - immutable after publication: db, id, name, magic;
+ *  - immutable after publication: db, id, name, prefix_len, magic;
  *  - any thread: super (release-published by the writer, or by the flush
  *    actor for a fresh bucket before the catalog names it), dropped, the
  *    stats counters;
@@ -45,6 +45,7 @@ struct trine_bucket {
     trine_db *db;
     uint32_t id;                                 /* 0 = default bucket */
     char name[TRINE_MAX_BUCKET_NAME + 1];
+    size_t prefix_len;                           /* never changes (opts.prefix_len) */
     atomic_int dropped;                          /* set once, by the writer */
     _Atomic(struct trine__super *) super;        /* what readers see */
     /* writer */

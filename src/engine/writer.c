@@ -927,11 +927,11 @@ static void bucket_open_request(trine__writer *w, wmsg_bucket *m) {
         return;
     }
     if (b) {
-        if (b->opts.prefix_len != m->opts.prefix_len) {
+        if (b->prefix_len != m->opts.prefix_len) {
             trine__future_complete(f, TRINE_INVALID,
                                    "trine_bucket_open: bucket \"%s\" has prefix_len %zu, asked for %zu: prefix_len "
                                    "cannot change (its tables' prefix filters are built for it)",
-                                   b->name, b->opts.prefix_len, m->opts.prefix_len);
+                                   b->name, b->prefix_len, m->opts.prefix_len);
             return;
         }
         if (db->fstate) {
