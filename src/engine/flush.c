@@ -595,6 +595,8 @@ trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint
         free(fl);
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
     }
+    fl->state = *state; /* moved before the thread starts; given back on failure */
+    memset(state, 0, sizeof *state);
     trine_status st = trine__actor_init(&db->flusher, "trine-flush", 256, 64, flusher_handle, fl, err);
     if (st == TRINE_OK) {
         st = trine__actor_start(db->sched, &db->flusher, err);
@@ -602,14 +604,12 @@ trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint
             trine__mailbox_destroy(&db->flusher.mailbox);
     }
     if (st != TRINE_OK) {
+        *state = fl->state;
         trine__log_writer_destroy(&fl->manifest.log);
         trine__file_set_unref(fl->live);
         free(fl);
         return st;
     }
-    fl->state = *state; /* moved */
-    memset(state, 0, sizeof *state);
-    fl->wal_floor = 0;
     db->fstate = fl;
     trine__file_set_notify(fl->live, poke, db);
     if ((st = trine__compactor_start(db, err)) != TRINE_OK) {
