@@ -615,7 +615,7 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     uint32_t cnt;
     trine_status st = trine__wbatch_reader_init(&rd, w->buf, len, &seq0, &cnt, &err);
     trine__wbatch_op op;
-    uint64_t puts = 0, dels = 0, user_bytes = 0;
+    uint64_t puts = 0, dels = 0, user_bytes = 0, dput = 0, ddel = 0;
     trine_bucket *b = db->default_bucket;
     while (st == TRINE_OK && (st = trine__wbatch_next(&rd, &op, &err)) == TRINE_OK) {
         user_bytes += op.klen + op.vlen;
@@ -631,12 +631,14 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
             st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory inserting into the memtable");
             break;
         }
-        if (op.type == TRINE__VTYPE_PUT) {
-            puts++;
-            atomic_fetch_add_explicit(&b->puts, 1, memory_order_relaxed);
+        bool put = op.type == TRINE__VTYPE_PUT;
+        puts += put;
+        dels += !put;
+        if (b->id == 0) { /* the common case: counted once, below */
+            dput += put;
+            ddel += !put;
         } else {
-            dels++;
-            atomic_fetch_add_explicit(&b->deletes, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(put ? &b->puts : &b->deletes, 1, memory_order_relaxed);
         }
     }
     if (st != TRINE_DONE) {
@@ -651,6 +653,8 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
     /* Release: a reader that sees last_seq also sees every insert above. */
     atomic_store_explicit(&db->last_seq, first + count - 1, memory_order_release);
 
+    atomic_fetch_add_explicit(&db->default_bucket->puts, dput, memory_order_relaxed);
+    atomic_fetch_add_explicit(&db->default_bucket->deletes, ddel, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.puts, puts, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.deletes, dels, memory_order_relaxed);
     atomic_fetch_add_explicit(&db->stats.user_bytes, user_bytes, memory_order_relaxed);
