@@ -151,6 +151,9 @@ typedef struct trine__block_hold {
     trine__block_cache *cache;
     trine__cache_handle *handle; /* a cached block */
     void *owned;                 /* or a block read without a cache */
+    bool mapped;                 /* or a block in the table's map: the table is held */
+    struct trine__table_cache *tc;
+    struct trine__table_handle *th;
 } trine__block_hold;
 void trine__block_hold_release(trine__block_hold *h);
 

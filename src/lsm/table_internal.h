@@ -36,6 +36,8 @@ typedef struct trine__tblock {
     trine__cache_handle *handle;
     void *owned;
     bool shared;                 /* borrowed from a held partition: nothing to release */
+    bool mapped;                 /* read in place from the table's map: nothing to
+                                    release while the table is held */
     uint64_t offset;
 } trine__tblock;
 

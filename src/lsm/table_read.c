@@ -13,6 +13,7 @@
 #include "base/grow.h"
 #include "lsm/bloom.h"
 #include "lsm/ikey.h"
+#include "lsm/table_cache.h"
 #include "lsm/wbatch.h"
 
 /* Largest raw block a reader accepts: one entry of the largest key and
@@ -238,11 +239,40 @@ static void held_free(trine__table *t) {
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
  * err untouched (no file is read). fill: a block read from the file goes
  * into the cache (else *b owns it: a compaction's one pass). */
+/* An uncompressed data block of a mapped table, read in place: no copy,
+ * no cache entry (the page cache is its cache, as for LMDB). Its trailer's
+ * checksum and its layout are checked on every load, since nothing records
+ * that they were. false: not such a block (compressed, or no map). */
+static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trine_status *st, trine__err *err) {
+    if (!t->map || h.offset > t->file_size || h.size > t->file_size - h.offset ||
+        t->file_size - h.offset - h.size < TRINE__TABLE_TRAILER_BYTES + TRINE__TABLE_FOOTER_BYTES)
+        return false; /* read_raw reports a bad handle */
+    const uint8_t *stored = t->map + h.offset;
+    uint8_t type = stored[h.size];
+    if (type != TRINE__TABLE_COMPRESS_NONE)
+        return false;
+    if (trine__get_u64le(stored + h.size + 1) != trine__block_checksum(stored, (size_t)h.size, type, h.offset))
+        *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
+                             h.offset);
+    else
+        *st = trine__block_open(&b->blk, stored, (size_t)h.size, t->name, h.offset, err);
+    if (*st != TRINE_OK) {
+        memset(&b->blk, 0, sizeof b->blk);
+        return true;
+    }
+    b->mapped = true;
+    b->offset = h.offset;
+    return true;
+}
+
 static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                      bool cache_only, bool fill, trine__err *err) {
     trine__tblock_release(t, b);
     const void *data = NULL;
     size_t len = 0;
+    trine_status mst = TRINE_OK;
+    if (kind == TRINE__BLOCK_DATA && load_mapped(t, h, b, &mst, err))
+        return mst;
     if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
         data = trine__cache_handle_data(b->handle, &len);
     } else if (cache_only) {
@@ -530,7 +560,7 @@ typedef struct get_pins {
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
-    return (b->handle || b->owned || b->shared) && b->offset == h.offset;
+    return (b->handle || b->owned || b->shared || b->mapped) && b->offset == h.offset;
 }
 
 static trine_status pin(trine__table *t, get_pins *p, trine__handle h, trine__block_kind kind, trine__tblock *b,
@@ -663,6 +693,8 @@ trine__table_lookup trine__table_get(trine__table *t, const void *ukey, size_t k
 void trine__block_hold_release(trine__block_hold *h) {
     if (h->handle)
         trine__block_cache_release(h->cache, h->handle);
+    if (h->th)
+        trine__table_cache_release(h->tc, h->th);
     free(h->owned);
     memset(h, 0, sizeof *h);
 }
@@ -680,6 +712,7 @@ trine__table_lookup trine__table_get_borrow(trine__table *t, const void *ukey, s
         hold->cache = t->cache;
         hold->handle = p.db.handle;
         hold->owned = p.db.owned;
+        hold->mapped = p.db.mapped; /* the caller keeps the table: trine__version_get_borrow */
         memset(&p.db, 0, sizeof p.db);
     }
     pins_release(t, &p);

@@ -243,6 +243,11 @@ static trine__table_lookup get_from(trine__table_cache *tc, const trine__table_m
         res = trine__table_get_cached(t, ukey, klen, horizon, seek_policy, o->trailer, o->value, o->vlen, err);
     else
         res = trine__table_get(t, ukey, klen, horizon, seek_policy, o->trailer, o->value, o->vlen, err);
+    if (res == TRINE__TABLE_FOUND && o->hold && o->hold->mapped) {
+        o->hold->tc = tc; /* the value lies in the table's map: the hold keeps the table */
+        o->hold->th = h;
+        return res;
+    }
     trine__table_cache_release(tc, h);
     return res;
 }
