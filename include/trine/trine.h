@@ -384,7 +384,10 @@ typedef struct trine_options {
                                      no system call. The mapped pages count in
                                      the process's resident size (page cache
                                      the kernel may drop), so peak RSS grows
-                                     with the data read. Default false */
+                                     with the data read. Uncompressed data
+                                     blocks (compression NONE) are read in
+                                     place: no copy, no block-cache entry.
+                                     Default false */
     size_t txn_history_keys;      /* transactions: how many recently written
                                      keys the writer remembers to validate
                                      commits (0 = 65536, at most 2^26). A
