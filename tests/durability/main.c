@@ -31,6 +31,7 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_flush_tcase());
     suite_add_tcase(s, dur_compact_tcase());
     suite_add_tcase(s, dur_manifest_tcase());
+    suite_add_tcase(s, dur_bucket_tcase());
     return s;
 }
 
