@@ -75,6 +75,7 @@ typedef struct bench_config {
     size_t memory_budget;     /* --memory_budget_mib in bytes: every open fits the
                                  engine's write buffers and cache in it (0 = the
                                  engine.h defaults; storm: 64 MiB) */
+    bool trine_mapped;        /* --trine_mapped: Trine reads uncompressed tables through mappings */
 } bench_config;
 
 const char *bench_durability_name(bench_durability d);

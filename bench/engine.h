@@ -45,6 +45,7 @@ typedef struct bench_open_params {
                                      half for the write buffers, half for the
                                      cache (each driver's settings() says how;
                                      LMDB has no such knob) */
+    bool trine_mapped;            /* Trine only: mmap_reads and no compression */
 } bench_open_params;
 
 /* A value handed out by get: data/len valid until value_release. */

@@ -66,6 +66,10 @@ static int trine_engine_open(const bench_open_params *p, void **out) {
     }
     o.memtable_bytes = BENCH_WRITE_BUFFER_BYTES;
     o.block_cache_bytes = BENCH_CACHE_BYTES;
+    if (p->trine_mapped) {
+        o.mmap_reads = true;
+        o.default_bucket.compression = TRINE_COMPRESSION_NONE;
+    }
     if (p->memory_budget > 0) {
         o.memory_limit_bytes = p->memory_budget; /* the two above are cut to fit */
     }

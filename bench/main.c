@@ -78,6 +78,8 @@ static void usage(FILE *out) {
             "                       buffers M/2, block cache M/2; LMDB has no such knob\n"
             "                       (default: none, engine.h sizes; storm: 64). In memory\n"
             "                       (no --db) Trine refuses writes past it\n"
+            "  --trine_mapped       Trine only: mmap_reads and uncompressed tables (data\n"
+            "                       blocks read in place from the page cache, as LMDB does)\n"
             "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
             "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
             "sets (--benchmarks=@name):\n",
@@ -138,6 +140,8 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
             exit(0);
         } else if (strcmp(a, "--keep_db") == 0) {
             cfg->keep_db = true;
+        } else if (strcmp(a, "--trine_mapped") == 0) {
+            cfg->trine_mapped = true;
         } else if (strcmp(a, "--use_existing_db") == 0) {
             cfg->use_existing_db = true;
         } else if ((v = flag_value(a, "--tag")) != NULL) {

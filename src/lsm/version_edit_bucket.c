@@ -218,7 +218,7 @@ static trine_status get_bytes(const trine__vedit_field *c, const uint8_t **q, co
 
 static trine_status decode_create(const trine__vedit_field *c, const uint8_t *q, trine__version_edit *e,
                                   trine__err *err) {
-    uint32_t id;
+    uint32_t id = 0;
     const uint8_t *name_at, *name, *options = NULL;
     size_t name_len = 0, options_len = 0;
     trine_status st = get_id(c, &q, &id, err);
@@ -249,7 +249,7 @@ static trine_status decode_create(const trine__vedit_field *c, const uint8_t *q,
 
 static trine_status decode_bucket_table(const trine__vedit_field *c, const uint8_t *q, trine__version_edit *e,
                                         trine__err *err) {
-    uint32_t bucket;
+    uint32_t bucket = 0;
     trine_status st = get_id(c, &q, &bucket, err);
     if (st != TRINE_OK)
         return st;
@@ -264,7 +264,7 @@ static trine_status decode_bucket_table(const trine__vedit_field *c, const uint8
 
 static trine_status decode_bucket_deleted(const trine__vedit_field *c, const uint8_t *q, trine__version_edit *e,
                                           trine__err *err) {
-    uint32_t bucket, level;
+    uint32_t bucket = 0, level = 0;
     uint64_t number;
     trine_status st = get_id(c, &q, &bucket, err);
     if (st == TRINE_OK)
@@ -280,7 +280,7 @@ static trine_status decode_bucket_deleted(const trine__vedit_field *c, const uin
 
 static trine_status decode_bucket_log(const trine__vedit_field *c, const uint8_t *q, trine__version_edit *e,
                                       trine__err *err) {
-    uint32_t id;
+    uint32_t id = 0;
     uint64_t log;
     trine_status st = get_id(c, &q, &id, err);
     if (st == TRINE_OK)
@@ -308,7 +308,7 @@ trine_status trine__vedit_decode_bucket_field(uint64_t tag, const trine__vedit_f
         return decode_create(&c, q, e, err);
     case TRINE__EDIT_TAG_BUCKET_DROP: {
         c.kind = "bucket drop";
-        uint32_t id;
+        uint32_t id = 0;
         trine_status st = get_id(&c, &q, &id, err);
         if (st == TRINE_OK)
             st = trine__vedit_check_filled(&c, q, err);
