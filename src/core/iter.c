@@ -364,14 +364,6 @@ static trine_future *iter_future(trine_status st, trine_iter *it, trine_future *
 
 static trine_bucket *default_of(trine_db *db) { return db ? db->default_bucket : NULL; }
 
-/* A handle that is not a bucket fails as a NULL one would not: say so. */
-static trine_bucket *bucket_arg(trine_bucket *b, const char *call, trine__err *err, bool *bad) {
-    *bad = !b || trine__bucket_check(b, call, err) != TRINE_OK;
-    if (!b)
-        trine__err_set(err, TRINE_INVALID, "%s: bucket is NULL", call);
-    return b;
-}
-
 static trine_future *scan_async(trine_bucket *b, const trine_range *r, const trine_scan_options *o, const char *call) {
     trine__err err;
     trine__err_clear(&err);
@@ -438,41 +430,37 @@ trine_status trine_prefix_sync(trine_db *db, const void *p, size_t pl, const tri
     return prefix_sync(default_of(db), p, pl, o, out, "trine_prefix_sync");
 }
 
+/* The bucket calls: a NULL bucket is named as such; scan_checked checks
+ * the rest of the handle. */
 trine_future *trine_bucket_scan(trine_bucket *b, const trine_range *r, const trine_scan_options *o) {
-    trine__err err;
-    bool bad;
-    if (bucket_arg(b, "trine_bucket_scan", &err, &bad), bad)
-        return trine__future_from_err(&err);
+    if (!b)
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_scan: bucket is NULL");
     return scan_async(b, r, o, "trine_bucket_scan");
 }
 
 trine_status trine_bucket_scan_sync(trine_bucket *b, const trine_range *r, const trine_scan_options *o,
                                     trine_iter **out) {
-    trine__err err;
-    bool bad;
-    if (out)
-        *out = NULL;
-    if (bucket_arg(b, "trine_bucket_scan_sync", &err, &bad), bad)
-        return trine__last_error_from(&err);
+    if (!b) {
+        if (out)
+            *out = NULL;
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_scan_sync: bucket is NULL");
+    }
     return scan_sync(b, r, o, out, "trine_bucket_scan_sync");
 }
 
 trine_future *trine_bucket_prefix(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o) {
-    trine__err err;
-    bool bad;
-    if (bucket_arg(b, "trine_bucket_prefix", &err, &bad), bad)
-        return trine__future_from_err(&err);
+    if (!b)
+        return trine__future_failed(TRINE_INVALID, "trine_bucket_prefix: bucket is NULL");
     return prefix_async(b, p, pl, o, "trine_bucket_prefix");
 }
 
 trine_status trine_bucket_prefix_sync(trine_bucket *b, const void *p, size_t pl, const trine_scan_options *o,
                                       trine_iter **out) {
-    trine__err err;
-    bool bad;
-    if (out)
-        *out = NULL;
-    if (bucket_arg(b, "trine_bucket_prefix_sync", &err, &bad), bad)
-        return trine__last_error_from(&err);
+    if (!b) {
+        if (out)
+            *out = NULL;
+        return trine__last_error_set(TRINE_INVALID, "trine_bucket_prefix_sync: bucket is NULL");
+    }
     return prefix_sync(b, p, pl, o, out, "trine_bucket_prefix_sync");
 }
 

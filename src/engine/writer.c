@@ -1274,6 +1274,20 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     return st;
 }
 
+/* Sends a control request (flush, bucket) whose message lives in f: an
+ * application thread waits for room, an engine thread never does (its
+ * request completes with TRINE_BUSY instead: see enqueue). */
+static trine_future *send_control(trine_db *db, trine__msg *m, trine_future *f, const char *what) {
+    if (trine__thread_is_engine()) {
+        if (!trine__actor_try_send(&db->writer, m))
+            trine__future_complete(f, TRINE_BUSY, "writer queue full: %s from an engine thread (a callback) never "
+                                                  "waits for room", what);
+        return f;
+    }
+    trine__actor_send(&db->writer, m);
+    return f;
+}
+
 trine_future *trine__writer_flush(trine_db *db, bool compact) {
     void *extra = NULL;
     trine_future *f = trine__future_new_extra(sizeof(wmsg_flush), &extra);
@@ -1283,14 +1297,7 @@ trine_future *trine__writer_flush(trine_db *db, bool compact) {
     m->hdr.type = WMSG_FLUSH;
     m->future = f;
     m->compact = compact;
-    if (trine__thread_is_engine()) {
-        if (!trine__actor_try_send(&db->writer, &m->hdr))
-            trine__future_complete(f, TRINE_BUSY, "writer queue full: a flush from an engine thread (a callback) "
-                                                  "never waits for room");
-        return f;
-    }
-    trine__actor_send(&db->writer, &m->hdr);
-    return f;
+    return send_control(db, &m->hdr, f, "a flush");
 }
 
 /* A bucket request (open or drop) in its future's allocation. */
@@ -1307,14 +1314,7 @@ static trine_future *bucket_msg(trine_db *db, int type, const char *name, const 
     if (o)
         m->opts = *o;
     snprintf(m->name, sizeof m->name, "%s", name);
-    if (trine__thread_is_engine()) {
-        if (!trine__actor_try_send(&db->writer, &m->hdr))
-            trine__future_complete(f, TRINE_BUSY, "writer queue full: a bucket call from an engine thread (a "
-                                                  "callback) never waits for room");
-        return f;
-    }
-    trine__actor_send(&db->writer, &m->hdr);
-    return f;
+    return send_control(db, &m->hdr, f, "a bucket call");
 }
 
 trine_future *trine__writer_bucket_open(trine_db *db, const char *name, const trine_bucket_options *o,

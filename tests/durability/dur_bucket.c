@@ -253,53 +253,6 @@ static uint64_t bk_current(trine__vfs *v, const char *what) {
     return number;
 }
 
-static bool bk_count_table(void *arg, const char *name) {
-    uint64_t number = 0;
-    *(size_t *)arg += trine__fname_parse(name, &number) == TRINE__FNAME_TABLE;
-    return true;
-}
-
-/* After a writable open (nothing in the background): the directory holds
- * exactly the live buckets' tables, none of a dropped bucket or of an edit
- * the power loss undid. */
-static void bk_expect_no_orphans(trine_db *db, trine__vfs *v, const char *what) {
-    trine_stats s = bk_stats(db);
-    size_t tables = 0;
-    trine__err err;
-    trine__err_clear(&err);
-    trine_status st = trine__vfs_list(v, DUR_DIR, bk_count_table, &tables, &err);
-    ck_assert_msg(st == TRINE_OK, "%s: list %s: %s (%s)", what, DUR_DIR, trine_status_name(st), err.msg);
-    ck_assert_msg(tables == s.table_files, "%s: %zu tables in the directory, %llu used by the live buckets after a "
-                  "writable open (orphans left)", what, tables, (unsigned long long)s.table_files);
-}
-
-typedef struct bk_verified {
-    size_t problems;
-    char first[400];
-} bk_verified;
-
-static void bk_verify_cb(const trine_verify_file *f, void *arg) {
-    bk_verified *v = arg;
-    bool leftover = strcmp(f->kind, "table") == 0 && dur_contains(f->message, "not referenced");
-    if (f->status != TRINE_OK || leftover) {
-        if (!v->first[0])
-            snprintf(v->first, sizeof v->first, "%s (%s): %s: %s", f->name, f->kind, trine_status_name(f->status),
-                     f->message);
-        v->problems++;
-    }
-}
-
-/* trine_verify of the closed database: every file sound, no leftover table. */
-static void bk_verify_clean(trine__vfs *v, const char *what) {
-    bk_verified r;
-    memset(&r, 0, sizeof r);
-    trine__err err;
-    trine__err_clear(&err);
-    trine_status st = trine__verify(v, DUR_DIR, false, bk_verify_cb, &r, &err);
-    ck_assert_msg(st == TRINE_OK && r.problems == 0, "%s: verify: %s (%s); %zu problems, first: %s", what,
-                  trine_status_name(st), err.msg, r.problems, r.first);
-}
-
 /* The cut: nothing after the failing call reaches the disk; the database
  * is closed with the disk dead (its errors ignored), then the power goes. */
 static void bk_cut(trine__vfs *fault, trine_db *db) {
@@ -404,7 +357,7 @@ static void bk_create_cut(bool rotate, uint64_t k, uint64_t *calls, bk_cuts *c) 
         c->failed_there += there;
         c->failed_gone += !there;
     }
-    bk_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     /* Whatever happened, the name works: it opens (empty), takes writes,
      * and keeps them. */
     u = bk_open_bucket(db, "users", step);
@@ -422,9 +375,9 @@ static void bk_create_cut(bool rotate, uint64_t k, uint64_t *calls, bk_cuts *c) 
     ck_assert_msg(bk_listed(db, "users", step), "%s: \"users\" is not listed", step);
     bk_expect_model(trine_default_bucket(db), def, step);
     bk_expect_model(bk_open_bucket(db, "users", step), users, step);
-    bk_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     dur_close_ok(db, step);
-    bk_verify_clean(fault, step);
+    dur_verify_clean(fault, step);
     trine__vfs_destroy(fault);
 }
 
@@ -498,7 +451,7 @@ static bool bk_expect_after_drop(trine_db *db, trine__vfs *fault, const bk_three
     ck_assert_msg(bk_listed(db, "b", what), "%s: bucket \"b\" is not listed", what);
     bk_expect_model(bk_open_bucket(db, "b", what), m->b, what);
     bool there = bk_listed(db, "a", what);
-    bk_expect_no_orphans(db, fault, what);
+    dur_expect_no_orphan_tables(db, fault, what);
     trine_bucket *a = bk_open_bucket(db, "a", what);
     if (there) {
         bk_expect_model(a, m->a, what);
@@ -526,9 +479,9 @@ static void bk_go_on_three(trine_db *db, trine__vfs *fault, bk_three *m, bool a_
     bk_expect_model(trine_default_bucket(db), m->def, step);
     bk_expect_model(bk_open_bucket(db, "a", step), m->a, step);
     bk_expect_model(bk_open_bucket(db, "b", step), m->b, step);
-    bk_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     dur_close_ok(db, step);
-    bk_verify_clean(fault, step);
+    dur_verify_clean(fault, step);
 }
 
 static void bk_drop_cut(bool rotate, uint64_t k, uint64_t *calls, bk_cuts *c) {
@@ -654,7 +607,7 @@ static void bk_flush_cut(bool rotate, uint64_t k, uint64_t *calls, bk_cuts *c) {
     bk_expect_model(trine_default_bucket(db), def, step);
     u = bk_open_bucket(db, "users", step);
     bk_expect_model(u, users, step);
-    bk_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     /* Goes on: more into "users", a flush, a clean reopen. */
     bk_round(u, users, BK_USERS, 3, step);
     bk_flush(db, step);
@@ -662,9 +615,9 @@ static void bk_flush_cut(bool rotate, uint64_t k, uint64_t *calls, bk_cuts *c) {
     db = bk_open(fault, step);
     bk_expect_model(trine_default_bucket(db), def, step);
     bk_expect_model(bk_open_bucket(db, "users", step), users, step);
-    bk_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     dur_close_ok(db, step);
-    bk_verify_clean(fault, step);
+    dur_verify_clean(fault, step);
     trine__vfs_destroy(fault);
 }
 

@@ -206,41 +206,6 @@ static trine_stats mr_stats(trine_db *db) {
     return s;
 }
 
-/* After a writable open: the directory holds exactly the live tables. */
-static void mr_expect_no_orphans(trine_db *db, trine__vfs *v, const char *what) {
-    trine_stats s = mr_stats(db);
-    mr_dir d = mr_list(v);
-    ck_assert_msg(d.tables == s.table_files, "%s: %zu tables in the directory, %llu live after a writable open", what,
-                  d.tables, (unsigned long long)s.table_files);
-}
-
-typedef struct mr_verified {
-    size_t problems;
-    char first[400];
-} mr_verified;
-
-static void mr_verify_cb(const trine_verify_file *f, void *arg) {
-    mr_verified *v = arg;
-    bool leftover = strcmp(f->kind, "table") == 0 && dur_contains(f->message, "not referenced");
-    if (f->status != TRINE_OK || leftover) {
-        if (!v->first[0])
-            snprintf(v->first, sizeof v->first, "%s (%s): %s: %s", f->name, f->kind, trine_status_name(f->status),
-                     f->message);
-        v->problems++;
-    }
-}
-
-/* trine_verify of the closed database: every file sound, no leftover table. */
-static void mr_verify_clean(trine__vfs *v, const char *what) {
-    mr_verified r;
-    memset(&r, 0, sizeof r);
-    trine__err err;
-    trine__err_clear(&err);
-    trine_status st = trine__verify(v, DUR_DIR, false, mr_verify_cb, &r, &err);
-    ck_assert_msg(st == TRINE_OK && r.problems == 0, "%s: verify: %s (%s); %zu problems, first: %s", what,
-                  trine_status_name(st), err.msg, r.problems, r.first);
-}
-
 /* ---- databases ---- */
 
 static trine_options mr_options(bool hold, size_t memtable) {
@@ -290,7 +255,7 @@ static void mr_go_on(trine_db *db, trine__vfs *fault, int32_t *model, const char
     trine_status st = trine_flush_sync(db);
     ck_assert_msg(st == TRINE_OK, "%s: flush: %s (%s)", step, trine_status_name(st), trine_last_error());
     dur_close_ok(db, step);
-    mr_verify_clean(fault, step);
+    dur_verify_clean(fault, step);
 }
 
 /* ---- 0. the rule ---- */
@@ -441,7 +406,7 @@ START_TEST(test_manifest_rotates_under_load) {
                   (unsigned long long)ms.rolls);
     mr_expect_model(db, model, MR_LOAD_KEYS, step);
     dur_close_ok(db, step);
-    mr_verify_clean(fault, step);
+    dur_verify_clean(fault, step);
     trine__vfs_destroy(fault);
 }
 END_TEST
@@ -537,7 +502,7 @@ static void mr_cut(mr_trigger how, uint64_t k, uint64_t *calls, mr_cuts *c) {
     snprintf(step, sizeof step, "%s: reopen", what);
     db = mr_open(fault, step);
     mr_expect_model(db, model, MR_KEYS, step);
-    mr_expect_no_orphans(db, fault, step);
+    dur_expect_no_orphan_tables(db, fault, step);
     mr_expect_one_manifest(fault, step);
     mr_go_on(db, fault, model, step);
     trine__vfs_destroy(fault);
@@ -737,7 +702,7 @@ START_TEST(test_manifest_io_errors) {
                 snprintf(step, sizeof step, "%s: reopen", what);
                 db = mr_open(fault, step);
                 mr_expect_model(db, model, MR_KEYS, step);
-                mr_expect_no_orphans(db, fault, step);
+                dur_expect_no_orphan_tables(db, fault, step);
                 mr_expect_one_manifest(fault, step);
                 mr_go_on(db, fault, model, step);
                 trine__vfs_destroy(fault);

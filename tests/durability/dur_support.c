@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/files.h"
+#include "engine/verify.h"
 #include "lsm/log.h"
 
 /* ---- storage ---- */
@@ -434,4 +435,48 @@ uint64_t dur_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool count_table(void *arg, const char *name) {
+    uint64_t number = 0;
+    *(size_t *)arg += trine__fname_parse(name, &number) == TRINE__FNAME_TABLE;
+    return true;
+}
+
+void dur_expect_no_orphan_tables(trine_db *db, trine__vfs *v, const char *what) {
+    trine_stats s = {.struct_size = sizeof s};
+    ck_assert_int_eq(trine_stats_get(db, &s), TRINE_OK);
+    size_t tables = 0;
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__vfs_list(v, DUR_DIR, count_table, &tables, &err);
+    ck_assert_msg(st == TRINE_OK, "%s: list %s: %s (%s)", what, DUR_DIR, trine_status_name(st), err.msg);
+    ck_assert_msg(tables == s.table_files, "%s: %zu tables in the directory, %llu used by the live buckets after a "
+                  "writable open (orphans left)", what, tables, (unsigned long long)s.table_files);
+}
+
+typedef struct verified {
+    size_t problems;
+    char first[400];
+} verified;
+
+static void verify_cb(const trine_verify_file *f, void *arg) {
+    verified *v = arg;
+    bool leftover = strcmp(f->kind, "table") == 0 && dur_contains(f->message, "not referenced");
+    if (f->status != TRINE_OK || leftover) {
+        if (!v->first[0])
+            snprintf(v->first, sizeof v->first, "%s (%s): %s: %s", f->name, f->kind, trine_status_name(f->status),
+                     f->message);
+        v->problems++;
+    }
+}
+
+void dur_verify_clean(trine__vfs *v, const char *what) {
+    verified r;
+    memset(&r, 0, sizeof r);
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__verify(v, DUR_DIR, false, verify_cb, &r, &err);
+    ck_assert_msg(st == TRINE_OK && r.problems == 0, "%s: verify: %s (%s); %zu problems, first: %s", what,
+                  trine_status_name(st), err.msg, r.problems, r.first);
 }

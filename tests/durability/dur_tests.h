@@ -148,4 +148,12 @@ void dur_rmtree(const char *path);
 /* Monotonic clock, nanoseconds. */
 uint64_t dur_now_ns(void);
 
+/* After a writable open with nothing running in the background: the
+ * directory of v holds exactly the tables db's buckets use (no orphan of a
+ * dropped bucket or of an edit a power loss undid). */
+void dur_expect_no_orphan_tables(trine_db *db, trine__vfs *v, const char *what);
+/* trine_verify of the closed database in v: every file sound, no leftover
+ * table. */
+void dur_verify_clean(trine__vfs *v, const char *what);
+
 #endif
