@@ -67,6 +67,7 @@
 #include "lsm/wbatch.h"
 #include "mvcc/epoch.h"
 #include "mvcc/readset.h"
+#include "mvcc/snapshot.h"
 #include "mvcc/txn_history.h"
 
 enum { WMSG_WRITE = 1, WMSG_SHUTDOWN = 2, WMSG_FLUSH = 3, WMSG_POKE = 4, WMSG_BUCKET_OPEN = 5, WMSG_BUCKET_DROP = 6 };
@@ -1061,7 +1062,8 @@ static trine__actor_verdict writer_handle(trine__actor *a, trine__msg **group, s
         if (msgs[i]->type == WMSG_POKE) {
             atomic_store(&w->poke_queued, 0);
             install_flushed(w);
-            ck_epoch_poll(w->db->reclaim); /* released snapshot pins are deferred here too */
+            trine__pins_retire(w->db->pins); /* pins the cleaners unlinked: deferred on our record */
+            ck_epoch_poll(w->db->reclaim);
             maybe_start_tracking(w);       /* the first trine_txn_begin waits for it */
             maybe_roll(w);
             i++;

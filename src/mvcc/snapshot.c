@@ -17,6 +17,7 @@ struct trine__pins {
     trine_db *db;
     ck_epoch_record_t *reclaim;
     void (*poke)(trine_db *db);
+    _Atomic(trine_snapshot *) retired; /* unlinked, for trine__pins_retire */
 };
 
 trine__pins *trine__pins_new(trine_db *db, ck_epoch_record_t *reclaim, void (*poke)(trine_db *db)) {
@@ -42,6 +43,12 @@ static void pins_unref(trine__pins *p) {
     trine_snapshot *s = atomic_load(&p->head);
     while (s) {
         trine_snapshot *next = atomic_load(&s->next);
+        node_free(s);
+        s = next;
+    }
+    s = atomic_exchange(&p->retired, NULL); /* unlinked, never handed to the record */
+    while (s) {
+        trine_snapshot *next = atomic_load(&s->retired_next);
         node_free(s);
         s = next;
     }
@@ -73,9 +80,13 @@ static void clean(trine__pins *p) {
             atomic_store_explicit(&prev->next, next, memory_order_release);
             atomic_fetch_sub(&p->dead, 1);
             if (p->reclaim) {
-                /* Our reads of cur come before its free (TSan cannot see ck's fences). */
-                TRINE__TSAN_RELEASE(&trine__epoch_tsan_token);
-                ck_epoch_call_strict(p->reclaim, &cur->epoch_entry, deferred_free);
+                /* To the record's owner (trine__pins_retire): the release
+                 * publishes our accesses to cur to it. */
+                trine_snapshot *top = atomic_load_explicit(&p->retired, memory_order_relaxed);
+                do {
+                    atomic_store_explicit(&cur->retired_next, top, memory_order_relaxed);
+                } while (!atomic_compare_exchange_weak_explicit(&p->retired, &top, cur, memory_order_release,
+                                                                memory_order_relaxed));
                 unlinked++;
             } else {
                 node_free(cur);
@@ -87,6 +98,19 @@ static void clean(trine__pins *p) {
     }
     if (unlinked && p->poke)
         p->poke(p->db);
+}
+
+void trine__pins_retire(trine__pins *p) {
+    if (!p || !p->reclaim)
+        return;
+    trine_snapshot *s = atomic_exchange_explicit(&p->retired, NULL, memory_order_acquire);
+    while (s) {
+        trine_snapshot *next = atomic_load_explicit(&s->retired_next, memory_order_relaxed);
+        /* Readers' sections end with a release of the token; the free
+         * acquires it after the grace period (deferred_free). */
+        ck_epoch_call_strict(p->reclaim, &s->epoch_entry, deferred_free);
+        s = next;
+    }
 }
 
 static void maybe_clean(trine__pins *p) {

@@ -53,12 +53,18 @@ struct trine_snapshot {
     atomic_int refs;         /* the user's handle + one per reader */
     atomic_int released;     /* the user released it: the pin no longer counts */
     ck_epoch_entry_t epoch_entry;
+    _Atomic(struct trine_snapshot *) retired_next; /* on the pins' retired stack */
 };
 
 /* A pin list for db; reclaim: the record unlinked nodes are deferred on
  * (NULL: no collector can run, nodes are freed at once); poke(db) makes
  * its owner poll it soon. NULL on ENOMEM. */
 trine__pins *trine__pins_new(trine_db *db, ck_epoch_record_t *reclaim, void (*poke)(trine_db *db));
+/* The reclaim record's owner (its thread only): defers the free of every
+ * node a cleaner unlinked since the last call. Cleaners hand nodes over
+ * through a stack instead of calling ck_epoch_call_strict themselves, so
+ * the entry ck writes and the free happen on one thread. */
+void trine__pins_retire(trine__pins *p);
 /* Close: no cleaning touches db after this returns (waits for a running
  * cleaner). */
 void trine__pins_close(trine__pins *p);
