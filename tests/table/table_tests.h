@@ -18,5 +18,6 @@ TCase *table_dbiter_tcase(void);  /* dbiter_test.c: the user view over them */
 TCase *table_version_tcase(void); /* version_test.c: versions and point reads */
 TCase *table_tcache_tcase(void);  /* tcache_test.c: the table cache */
 TCase *table_pick_tcase(void);    /* table_pick.c: the compaction picker */
+TCase *table_blob_tcase(void);    /* blob_test.c: blob files and blob indexes */
 
 #endif
