@@ -21,6 +21,13 @@
  *
  * No allocation on the read path here: the target is compared in parts
  * (user key, then trailer) rather than encoded.
+ *
+ * Blob files. The bucket's blob files are copied and sorted by number; each
+ * reference of the version's tables adds its bytes to its file's live
+ * bytes, found by binary search. A reference to a file the version lacks,
+ * or live bytes over a file's record bytes, is corruption: the MANIFEST
+ * promised otherwise (apply refuses unlisted references; the writers
+ * account a record's size once per table that keeps it).
  */
 #include "lsm/version.h"
 
@@ -31,8 +38,9 @@
 #include "lsm/ikey.h"
 #include "mvcc/sequence.h"
 
+/* The numbers of v's tables and blob files (they share one number space). */
 static uint64_t *numbers_of(const trine__version *v, size_t *n) {
-    *n = trine__version_count(v);
+    *n = trine__version_count(v) + v->nblobs;
     uint64_t *numbers = malloc((*n ? *n : 1) * sizeof *numbers);
     if (!numbers)
         return NULL;
@@ -40,6 +48,8 @@ static uint64_t *numbers_of(const trine__version *v, size_t *n) {
     for (int level = 0; level < TRINE__LEVELS; level++)
         for (size_t i = 0; i < v->nfiles[level]; i++)
             numbers[k++] = v->files[level][i].number;
+    for (size_t i = 0; i < v->nblobs; i++)
+        numbers[k++] = v->blobs[i].number;
     return numbers;
 }
 
@@ -58,6 +68,8 @@ static void version_free(trine__version *v) {
             trine__table_meta_free(&v->files[level][i]);
         free(v->files[level]);
     }
+    free(v->blobs);
+    free(v->blob_live_bytes);
     free(v);
 }
 
@@ -100,6 +112,60 @@ static trine_status check_unique(const trine__version_edit *state, trine__err *e
                                 numbers[i]);
     free(numbers);
     return st;
+}
+
+static int cmp_blob(const void *a, const void *b) {
+    const trine__blob_meta *x = a, *y = b;
+    return x->number < y->number ? -1 : x->number > y->number;
+}
+
+/* Copies the bucket's blob files into v and accounts the references of v's
+ * tables (already copied) into them. */
+static trine_status add_blobs(trine__version *v, const trine__version_edit *state, uint32_t bucket,
+                              trine__err *err) {
+    size_t n = 0;
+    for (size_t i = 0; i < state->nblobs; i++)
+        n += state->blobs[i].bucket == bucket;
+    if (n > 0) {
+        v->blobs = malloc(n * sizeof *v->blobs);
+        v->blob_live_bytes = calloc(n, sizeof *v->blob_live_bytes);
+        if (!v->blobs || !v->blob_live_bytes)
+            return trine__err_set(err, TRINE_NO_MEMORY, "version: out of memory for %zu blob files", n);
+        for (size_t i = 0; i < state->nblobs; i++)
+            if (state->blobs[i].bucket == bucket)
+                v->blobs[v->nblobs++] = state->blobs[i];
+        qsort(v->blobs, n, sizeof *v->blobs, cmp_blob);
+        for (size_t i = 1; i < n; i++)
+            if (v->blobs[i].number == v->blobs[i - 1].number)
+                return trine__err_set(err, TRINE_CORRUPTION, "version: blob file %06" PRIu64 ".blob is listed twice",
+                                      v->blobs[i].number);
+    }
+    for (int level = 0; level < TRINE__LEVELS; level++) {
+        for (size_t i = 0; i < v->nfiles[level]; i++) {
+            const trine__table_meta *m = &v->files[level][i];
+            for (size_t r = 0; r < m->nblob_refs; r++) {
+                const trine__blob_meta *b = trine__version_blob(v, m->blob_refs[r].file);
+                if (!b)
+                    return trine__err_set(err, TRINE_CORRUPTION,
+                                          "version: table %06" PRIu64 ".sst references blob file %06" PRIu64
+                                          ".blob, which bucket %" PRIu32 " does not hold",
+                                          m->number, m->blob_refs[r].file, bucket);
+                uint64_t *live = &v->blob_live_bytes[b - v->blobs];
+                if (m->blob_refs[r].bytes > b->record_bytes - *live)
+                    return trine__err_set(err, TRINE_CORRUPTION,
+                                          "version: the tables reference more bytes of blob file %06" PRIu64
+                                          ".blob than its %" PRIu64 " record bytes (table %06" PRIu64
+                                          ".sst adds %" PRIu64 " to %" PRIu64 ")",
+                                          b->number, b->record_bytes, m->number, m->blob_refs[r].bytes, *live);
+                *live += m->blob_refs[r].bytes;
+            }
+        }
+    }
+    for (size_t i = 0; i < v->nblobs; i++) {
+        v->blob_bytes += v->blobs[i].size;
+        v->blob_garbage += v->blobs[i].record_bytes - v->blob_live_bytes[i];
+    }
+    return TRINE_OK;
 }
 
 trine__version *trine__version_new(const trine__version_edit *state, trine__err *err) {
@@ -169,7 +235,23 @@ trine__version *trine__version_new_bucket(const trine__version_edit *state, uint
             }
         }
     }
+    if (add_blobs(v, state, bucket, err) != TRINE_OK) {
+        version_free(v);
+        return NULL;
+    }
     return v;
+}
+
+const trine__blob_meta *trine__version_blob(const trine__version *v, uint64_t number) {
+    size_t lo = 0, hi = v->nblobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->blobs[mid].number < number)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nblobs && v->blobs[lo].number == number ? &v->blobs[lo] : NULL;
 }
 
 bool trine__version_track(trine__version *v, trine__file_set *fs) {

@@ -18,6 +18,13 @@
  * Every version of a key in a level is newer than any in the levels below,
  * so a read stops at the first level that answers.
  *
+ * Blob files: a version also holds the bucket's live blob files (the
+ * state's, version_edit.h), sorted by number, with the bytes its tables
+ * reference in each; what a file holds beyond them is garbage (records no
+ * table of this version points at any more), the measure blob GC picks
+ * files by. A tracked version counts its blob files in the file set like
+ * its tables, so a blob file a reader may still follow stays on disk.
+ *
  * Thread safety: a version is immutable once trine__version_new returns;
  * any number of threads may read it and call trine__version_get at once.
  * ref and unref may come from any thread (the count is atomic: the last
@@ -44,20 +51,34 @@ typedef struct trine__version {
      * descending); L1+ sorted by smallest key, non-overlapping. */
     trine__table_meta *files[TRINE__LEVELS];
     uint64_t bytes[TRINE__LEVELS]; /* sum of the files' sizes */
-    trine__file_set *live;         /* counts this version's files; NULL = untracked */
+    trine__file_set *live;         /* counts this version's files (tables and blob files); NULL = untracked */
+    /* The bucket's live blob files (copies), sorted by number, unique. */
+    trine__blob_meta *blobs;
+    size_t nblobs;
+    uint64_t *blob_live_bytes; /* parallel to blobs: the ref bytes of this version's tables into each */
+    uint64_t blob_bytes;       /* sum of the blob files' sizes */
+    uint64_t blob_garbage;     /* sum of record_bytes - blob_live_bytes */
 } trine__version;
 
 /* A version (one reference, the caller's) holding copies of state's live
- * tables. TRINE_CORRUPTION when two L1+ tables of a level overlap or a
- * table number appears twice (the message names both files); TRINE_NO_MEMORY.
- * NULL with err set on failure. state is only read. */
+ * tables and blob files. TRINE_CORRUPTION when two L1+ tables of a level
+ * overlap, a table number appears twice (the message names both files), a
+ * blob file number appears twice, a table references a blob file the
+ * version does not hold, or a blob file's tables reference more bytes than
+ * its records hold; TRINE_NO_MEMORY. NULL with err set on failure. state is
+ * only read. */
 trine__version *trine__version_new(const trine__version_edit *state, trine__err *err);
-/* The same for the tables of one bucket (trine__version_new: bucket 0).
- * Table numbers are checked unique across every bucket. */
+/* The same for the tables and blob files of one bucket
+ * (trine__version_new: bucket 0). Table numbers are checked unique across
+ * every bucket. */
 trine__version *trine__version_new_bucket(const trine__version_edit *state, uint32_t bucket, trine__err *err);
-/* Counts v's files as used in fs until v is freed (file_set.h). Call once,
- * before v is shared. false on out of memory (v stays untracked). */
+/* Counts v's files (tables and blob files) as used in fs until v is freed
+ * (file_set.h). Call once, before v is shared. false on out of memory (v
+ * stays untracked). */
 bool trine__version_track(trine__version *v, trine__file_set *fs);
+/* v's blob file number (binary search); NULL when v holds none. Any
+ * thread. */
+const trine__blob_meta *trine__version_blob(const trine__version *v, uint64_t number);
 void trine__version_ref(trine__version *v);
 /* Drops a reference; the last frees the version (NULL is a no-op). */
 void trine__version_unref(trine__version *v);

@@ -14,7 +14,11 @@
  *
  * The bucket records (tags 6..10) live in version_edit_bucket.c; this file
  * writes a table of bucket 0 as tag 4/5 and leaves the others to it, so an
- * edit of bucket 0 alone is byte for byte what it was before buckets.
+ * edit of bucket 0 alone is byte for byte what it was before buckets. The
+ * blob records (tags 11, 12) live in version_edit_blob.c, which also writes
+ * every table with blob references, of any bucket: tags 4 and 8 only ever
+ * carry tables without, so an edit without blobs is byte for byte what it
+ * was before blob files.
  */
 #include "lsm/version_edit.h"
 
@@ -41,9 +45,13 @@ uint8_t *trine__vedit_dup(const uint8_t *p, size_t n) {
 
 bool trine__table_meta_copy(trine__table_meta *dst, const trine__table_meta *src) {
     *dst = *src;
+    dst->blob_refs = NULL;
     dst->smallest = trine__vedit_dup(src->smallest, src->smallest_len);
     dst->largest = trine__vedit_dup(src->largest, src->largest_len);
-    if (dst->smallest && dst->largest)
+    bool refs_ok = src->nblob_refs == 0 ||
+                   (dst->blob_refs = (trine__blob_ref *)trine__vedit_dup(
+                        (const uint8_t *)src->blob_refs, src->nblob_refs * sizeof *src->blob_refs)) != NULL;
+    if (dst->smallest && dst->largest && refs_ok)
         return true;
     trine__table_meta_free(dst);
     return false;
@@ -52,11 +60,28 @@ bool trine__table_meta_copy(trine__table_meta *dst, const trine__table_meta *src
 void trine__table_meta_free(trine__table_meta *m) {
     free(m->smallest);
     free(m->largest);
+    free(m->blob_refs);
     m->smallest = m->largest = NULL;
     m->smallest_len = m->largest_len = 0;
+    m->blob_refs = NULL;
+    m->nblob_refs = 0;
+}
+
+/* Could a reader take m's blob references back (BLOB_TABLE's checks)? */
+static bool refs_readable(const trine__table_meta *m) {
+    if (m->nblob_refs == 0)
+        return true;
+    if (!m->blob_refs)
+        return false;
+    for (size_t i = 0; i < m->nblob_refs; i++)
+        if (m->blob_refs[i].bytes == 0 || (i > 0 && m->blob_refs[i].file <= m->blob_refs[i - 1].file))
+            return false;
+    return true;
 }
 
 bool trine__version_edit_add_table(trine__version_edit *e, const trine__table_meta *m) {
+    if (!refs_readable(m))
+        return false;
     if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
         return false;
     if (!trine__table_meta_copy(&e->added[e->nadded], m))
@@ -83,6 +108,7 @@ void trine__version_edit_free(trine__version_edit *e) {
     free(e->added);
     free(e->deleted);
     trine__vedit_free_buckets(e);
+    free(e->blobs);
     memset(e, 0, sizeof *e);
 }
 
@@ -136,7 +162,7 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
     if (e->has_last_seq)
         total += scalar_field_len(TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
     for (size_t i = 0; i < e->nadded; i++) {
-        if (e->added[i].bucket != 0)
+        if (e->added[i].bucket != 0 || trine__vedit_is_blob_table(&e->added[i]))
             continue;
         size_t body = trine__vedit_table_items_len(&e->added[i]);
         total += trine__varint_len(TRINE__EDIT_TAG_NEW_TABLE) + trine__varint_len(body) + body;
@@ -148,6 +174,7 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
         total += trine__varint_len(TRINE__EDIT_TAG_DELETED_TABLE) + trine__varint_len(body) + body;
     }
     total += trine__vedit_buckets_len(e);
+    total += trine__vedit_blobs_len(e);
     uint8_t *buf = malloc(total ? total : 1);
     if (!buf)
         return false;
@@ -160,7 +187,7 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
         n += put_scalar_field(buf + n, TRINE__EDIT_TAG_LAST_SEQ, e->last_seq);
     for (size_t i = 0; i < e->nadded; i++) {
         const trine__table_meta *m = &e->added[i];
-        if (m->bucket != 0)
+        if (m->bucket != 0 || trine__vedit_is_blob_table(m))
             continue;
         n += trine__varint_put(buf + n, TRINE__EDIT_TAG_NEW_TABLE);
         n += trine__varint_put(buf + n, trine__vedit_table_items_len(m));
@@ -176,6 +203,7 @@ bool trine__version_edit_encode(const trine__version_edit *e, uint8_t **out, siz
         n += trine__varint_put(buf + n, r->number);
     }
     n += trine__vedit_put_buckets(buf + n, e);
+    n += trine__vedit_put_blobs(buf + n, e);
     *out = buf;
     *len = n;
     return true;
@@ -245,7 +273,7 @@ trine_status trine__vedit_check_filled(const field_ctx *c, const uint8_t *q, tri
 
 /* Reads and checks one NEW_TABLE body into *m (on failure m holds nothing). */
 trine_status trine__vedit_decode_table(const field_ctx *c, const uint8_t *q, trine__table_meta *m,
-                                       trine__err *err) {
+                                       const uint8_t **rest, trine__err *err) {
     memset(m, 0, sizeof *m);
     trine_status st = trine__vedit_get_level(c, &q, &m->level, err);
     if (st == TRINE_OK)
@@ -262,7 +290,9 @@ trine_status trine__vedit_decode_table(const field_ctx *c, const uint8_t *q, tri
         st = get_key(c, &q, &m->smallest, &m->smallest_len, "smallest key", err);
     if (st == TRINE_OK)
         st = get_key(c, &q, &m->largest, &m->largest_len, "largest key", err);
-    if (st == TRINE_OK)
+    if (st == TRINE_OK && rest)
+        *rest = q;
+    else if (st == TRINE_OK)
         st = trine__vedit_check_filled(c, q, err);
     if (st == TRINE_OK && m->seq_max > TRINE__SEQ_MAX)
         st = trine__err_set(err, TRINE_CORRUPTION,
@@ -334,7 +364,7 @@ static trine_status decode_fields(const uint8_t *start, size_t len, trine__versi
             field_ctx c = {start, field_end, name, "new table", at};
             if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
                 return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", name);
-            trine_status st = trine__vedit_decode_table(&c, field, &e->added[e->nadded], err);
+            trine_status st = trine__vedit_decode_table(&c, field, &e->added[e->nadded], NULL, err);
             if (st != TRINE_OK)
                 return st;
             e->nadded++;
@@ -357,6 +387,14 @@ static trine_status decode_fields(const uint8_t *start, size_t len, trine__versi
         case TRINE__EDIT_TAG_BUCKET_LOG_NUMBER: {
             field_ctx c = {start, field_end, name, NULL, at};
             trine_status st = trine__vedit_decode_bucket_field(tag, &c, field, e, err);
+            if (st != TRINE_OK)
+                return st;
+            continue;
+        }
+        case TRINE__EDIT_TAG_BLOB_FILE:
+        case TRINE__EDIT_TAG_BLOB_TABLE: {
+            field_ctx c = {start, field_end, name, NULL, at};
+            trine_status st = trine__vedit_decode_blob_field(tag, &c, field, e, err);
             if (st != TRINE_OK)
                 return st;
             continue;
@@ -423,14 +461,22 @@ trine_status trine__version_edit_apply_checked(trine__version_edit *state, const
     trine_status st = trine__vedit_check_buckets(state, edit, name, err);
     if (st != TRINE_OK)
         return st;
+    /* Blob checks and room (state's blobs list may grow; nothing visible). */
+    trine__vedit_blob_plan plan;
+    st = trine__vedit_plan_blobs(state, edit, &plan, name, err);
+    if (st != TRINE_OK)
+        return st;
     /* Copies first, into the slots past state's end: a failure leaves state
      * as it was (a bigger array is not a change anyone can see). */
-    if (!trine__vedit_reserve_buckets(state, edit))
+    if (!trine__vedit_reserve_buckets(state, edit)) {
+        trine__vedit_plan_free(&plan);
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit", name);
+    }
     size_t old = state->nadded;
     if (edit->nadded) {
         if (!trine__grow((void **)&state->added, &state->added_cap, old + edit->nadded, sizeof *state->added)) {
             trine__vedit_unreserve_buckets(state, edit);
+            trine__vedit_plan_free(&plan);
             return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit", name);
         }
         for (size_t i = 0; i < edit->nadded; i++) {
@@ -438,6 +484,7 @@ trine_status trine__version_edit_apply_checked(trine__version_edit *state, const
                 while (i-- > 0)
                     trine__table_meta_free(&state->added[old + i]);
                 trine__vedit_unreserve_buckets(state, edit);
+                trine__vedit_plan_free(&plan);
                 return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory applying an edit",
                                       name);
             }
@@ -469,6 +516,9 @@ trine_status trine__version_edit_apply_checked(trine__version_edit *state, const
     if (kept != old && edit->nadded)
         memmove(&state->added[kept], &state->added[old], edit->nadded * sizeof *state->added);
     state->nadded = kept + edit->nadded;
+    /* Last: blob files join, then those no table references die. */
+    trine__vedit_fold_blobs(state, edit, &plan);
+    trine__vedit_plan_free(&plan);
     return TRINE_OK;
 }
 

@@ -126,7 +126,7 @@ size_t trine__vedit_buckets_len(const trine__version_edit *e) {
     for (size_t i = 0; i < e->ndropped; i++)
         total += field_len(TRINE__EDIT_TAG_BUCKET_DROP, trine__varint_len(e->dropped[i]));
     for (size_t i = 0; i < e->nadded; i++)
-        if (e->added[i].bucket != 0)
+        if (e->added[i].bucket != 0 && !trine__vedit_is_blob_table(&e->added[i]))
             total += field_len(TRINE__EDIT_TAG_BUCKET_TABLE, bucket_table_body_len(&e->added[i]));
     for (size_t i = 0; i < e->ndeleted; i++)
         if (e->deleted[i].bucket != 0)
@@ -157,8 +157,8 @@ size_t trine__vedit_put_buckets(uint8_t *out, const trine__version_edit *e) {
     }
     for (size_t i = 0; i < e->nadded; i++) {
         const trine__table_meta *m = &e->added[i];
-        if (m->bucket == 0)
-            continue;
+        if (m->bucket == 0 || trine__vedit_is_blob_table(m))
+            continue; /* tag 4, or tag 12 (version_edit_blob.c) */
         n += put_head(out + n, TRINE__EDIT_TAG_BUCKET_TABLE, bucket_table_body_len(m));
         n += trine__varint_put(out + n, m->bucket);
         n += trine__vedit_put_table_items(out + n, m);
@@ -255,7 +255,7 @@ static trine_status decode_bucket_table(const trine__vedit_field *c, const uint8
         return st;
     if (!trine__grow((void **)&e->added, &e->added_cap, e->nadded + 1, sizeof *e->added))
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: version edit: out of memory", c->name);
-    st = trine__vedit_decode_table(c, q, &e->added[e->nadded], err);
+    st = trine__vedit_decode_table(c, q, &e->added[e->nadded], NULL, err);
     if (st != TRINE_OK)
         return st;
     e->added[e->nadded++].bucket = bucket;
@@ -353,6 +353,10 @@ static const trine__bucket_def *live_bucket(const trine__version_edit *state, co
             return b;
     }
     return NULL;
+}
+
+bool trine__vedit_bucket_live_after(const trine__version_edit *state, const trine__version_edit *edit, uint32_t id) {
+    return live_bucket(state, edit, edit->ncreated, id, NULL) != NULL;
 }
 
 static bool in_catalog(const trine__version_edit *state, uint32_t id) {

@@ -11,5 +11,6 @@ void formats_add_log_header(Suite *s);
 void formats_add_log_v1(Suite *s);
 void formats_add_wbatch(Suite *s);
 void formats_add_version_edit(Suite *s);
+void formats_add_version_edit_blob(Suite *s); /* version_edit_blob_test.c: tags 11, 12 */
 
 #endif

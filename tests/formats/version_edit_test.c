@@ -76,7 +76,7 @@ START_TEST(edit_empty_input) {
 END_TEST
 
 START_TEST(edit_unknown_mandatory_tag) {
-    const uint64_t tags[] = {0, 11, 12, 998, 999, 1000, 1002, UINT64_C(1) << 40};
+    const uint64_t tags[] = {0, 13, 14, 998, 999, 1000, 1002, UINT64_C(1) << 40};
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
         uint8_t buf[64];
         size_t n = 0;

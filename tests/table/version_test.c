@@ -7,7 +7,9 @@
  * may straddle two tables of a level), tombstones throughout. The model is
  * the definition of a read: the version of the key with the largest
  * sequence <= the horizon, wherever it is. Then damage: a corrupted table
- * and a missing one are errors naming the file.
+ * and a missing one are errors naming the file. Blob files: the bucket's
+ * copied and sorted, live bytes and garbage, the checks on hand-made states,
+ * and tracking (a blob file a version names stays until it is freed).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -235,15 +237,18 @@ START_TEST(version_build_and_order) {
         trine__table_meta m[3];
         const char *needle; /* NULL: valid */
     } cases[] = {
-        {{{1, 7, 1, 1, 1, 5, z0, a5, 9, 9, 0}, {1, 8, 1, 1, 1, 4, a4, c9, 9, 9, 0}}, NULL}, /* straddle on "a" */
-        {{{1, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0}, {1, 8, 1, 1, 1, 4, a4, b9, 9, 9, 0}},
+        /* straddle on "a" */
+        {{{1, 7, 1, 1, 1, 5, z0, a5, 9, 9, 0, NULL, 0}, {1, 8, 1, 1, 1, 4, a4, c9, 9, 9, 0, NULL, 0}}, NULL},
+        {{{1, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0, NULL, 0}, {1, 8, 1, 1, 1, 4, a4, b9, 9, 9, 0, NULL, 0}},
          "000007.sst and 000008.sst overlap"},
         /* touching */
-        {{{2, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0}, {2, 8, 1, 1, 1, 4, b9, c9, 9, 9, 0}}, "L2 tables 000007.sst"},
-        {{{0, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0}, {3, 7, 1, 1, 1, 4, a4, b9, 9, 9, 0}}, "000007.sst is listed twice"},
-        {{{0, 3, 1, 1, 1, 9, a5, b9, 9, 9, 0},
-          {0, 5, 1, 1, 1, 9, a4, c9, 9, 9, 0},
-          {0, 4, 1, 1, 1, 9, a5, c9, 9, 9, 0}},
+        {{{2, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0, NULL, 0}, {2, 8, 1, 1, 1, 4, b9, c9, 9, 9, 0, NULL, 0}},
+         "L2 tables 000007.sst"},
+        {{{0, 7, 1, 1, 1, 5, a5, b9, 9, 9, 0, NULL, 0}, {3, 7, 1, 1, 1, 4, a4, b9, 9, 9, 0, NULL, 0}},
+         "000007.sst is listed twice"},
+        {{{0, 3, 1, 1, 1, 9, a5, b9, 9, 9, 0, NULL, 0},
+          {0, 5, 1, 1, 1, 9, a4, c9, 9, 9, 0, NULL, 0},
+          {0, 4, 1, 1, 1, 9, a5, c9, 9, 9, 0, NULL, 0}},
          NULL},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -411,11 +416,206 @@ START_TEST(version_get_errors) {
 }
 END_TEST
 
+/* ---- blob files ---- */
+
+/* Table `number` of bucket at level, keys "<c>" (one user key each, so
+ * distinct c never overlap), referencing refs[0..nrefs) (ascending). */
+static void vb_table(trine__version_edit *e, uint32_t bucket, uint32_t level, uint64_t number, char c,
+                     const trine__blob_ref *refs, size_t nrefs) {
+    uint8_t k[9];
+    trine__ikey_encode(k, &c, 1, trine__trailer(5, TRINE__VTYPE_PUT));
+    trine__table_meta m = {.level = level, .number = number, .size = 100, .entries = 1, .seq_min = 5, .seq_max = 5,
+                           .smallest = k, .smallest_len = 9, .largest = k, .largest_len = 9, .bucket = bucket,
+                           .blob_refs = (trine__blob_ref *)refs, .nblob_refs = nrefs};
+    ck_assert_msg(trine__version_edit_add_table(e, &m), "add table %06" PRIu64 ".sst", number);
+}
+
+static void vb_blob(trine__version_edit *e, uint32_t bucket, uint64_t number, uint64_t record_bytes) {
+    trine__blob_meta b = {.bucket = bucket, .number = number, .size = record_bytes + TRINE__BLOB_FILE_OVERHEAD,
+                          .records = 1, .record_bytes = record_bytes, .value_bytes = record_bytes / 2};
+    ck_assert_msg(trine__version_edit_add_blob(e, &b), "add blob %06" PRIu64 ".blob", number);
+}
+
+static void vb_apply(trine__version_edit *state, trine__version_edit *e) {
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = trine__version_edit_apply_checked(state, e, "MANIFEST", &err);
+    ck_assert_msg(st == TRINE_OK, "apply: %s \"%s\"", trine_status_name(st), err.msg);
+    trine__version_edit_free(e);
+}
+
+START_TEST(version_blob_files) {
+    trine__version_edit state = {0}, e = {0};
+    ck_assert(trine__version_edit_create_bucket(&e, 2, "two", NULL, 0));
+    vb_blob(&e, 0, 14, 1000); /* out of order: the version sorts */
+    vb_blob(&e, 2, 11, 1000);
+    vb_blob(&e, 0, 10, 1000);
+    vb_blob(&e, 0, 12, 1000);
+    vb_table(&e, 0, 0, 20, 'a', (const trine__blob_ref[]){{10, 100}, {12, 50}}, 2);
+    vb_table(&e, 0, 1, 21, 'b', (const trine__blob_ref[]){{10, 300}, {14, 1000}}, 2);
+    vb_table(&e, 0, 2, 22, 'c', NULL, 0);
+    vb_table(&e, 2, 0, 23, 'a', (const trine__blob_ref[]){{11, 999}}, 1);
+    vb_apply(&state, &e);
+
+    trine__err err;
+    trine__err_clear(&err);
+    trine__version *v = trine__version_new(&state, &err);
+    ck_assert_msg(v != NULL, "version_new: %s", err.msg);
+    const uint64_t numbers[] = {10, 12, 14}, live[] = {400, 50, 1000};
+    ck_assert_msg(v->nblobs == 3, "bucket 0's version holds %zu blob files, want 3", v->nblobs);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(v->blobs[i].number == numbers[i] && v->blobs[i].bucket == 0 && v->blob_live_bytes[i] == live[i],
+                      "blob %zu: %06" PRIu64 ".blob of bucket %" PRIu32 " with %" PRIu64
+                      " live bytes, want %06" PRIu64 ".blob of bucket 0 with %" PRIu64,
+                      i, v->blobs[i].number, v->blobs[i].bucket, v->blob_live_bytes[i], numbers[i], live[i]);
+    ck_assert_msg(v->blob_bytes == 3 * 1080 && v->blob_garbage == 600 + 950 + 0,
+                  "blob bytes %" PRIu64 " garbage %" PRIu64 ", want 3240 and 1550", v->blob_bytes, v->blob_garbage);
+    const trine__blob_meta *b = trine__version_blob(v, 12);
+    ck_assert_msg(b && b->number == 12 && b->size == 1080 && b->value_bytes == 500, "version_blob(12)");
+    const uint64_t absent[] = {0, 9, 11, 13, 15, UINT64_MAX};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        ck_assert_msg(trine__version_blob(v, absent[i]) == NULL, "version_blob(%" PRIu64 ") found a file",
+                      absent[i]);
+    trine__version *v2 = trine__version_new_bucket(&state, 2, &err);
+    ck_assert_msg(v2 != NULL, "version_new_bucket(2): %s", err.msg);
+    ck_assert_msg(v2->nblobs == 1 && v2->blobs[0].number == 11 && v2->blob_live_bytes[0] == 999 &&
+                      v2->blob_garbage == 1 && v2->blob_bytes == 1080 && trine__version_blob(v2, 10) == NULL,
+                  "bucket 2's version: %zu blob files, garbage %" PRIu64, v2->nblobs, v2->blob_garbage);
+    trine__version *none = trine__version_new_bucket(&state, 7, &err);
+    ck_assert_msg(none && none->nblobs == 0 && none->blob_bytes == 0 && none->blob_garbage == 0 &&
+                      trine__version_blob(none, 10) == NULL,
+                  "a bucket without blob files");
+    /* The version holds copies. */
+    trine__version_edit_free(&state);
+    ck_assert(trine__version_blob(v, 14) && trine__version_blob(v, 14)->record_bytes == 1000);
+    trine__version_unref(none);
+    trine__version_unref(v2);
+    trine__version_unref(v);
+
+    /* States made by hand (apply would refuse most of them): the version
+     * checks what reads and garbage counts rely on. */
+    struct {
+        uint64_t blobs[2][2];             /* {number, record_bytes}; number 0: none */
+        trine__blob_ref refs[2][2];       /* per table; file 0: none */
+        uint32_t bucket_of_blob1;
+        const char *needle;               /* NULL: valid, garbage want */
+        uint64_t garbage;
+    } cases[] = {
+        {{{10, 1000}}, {{{10, 1000}}}, 0, NULL, 0},
+        {{{10, 1000}}, {{{10, 400}}, {{10, 600}}}, 0, NULL, 0},
+        {{{10, 1000}, {11, 5}}, {{{10, 1}, {11, 1}}, {{11, 2}}}, 0, NULL, 999 + 2},
+        {{{10, 1000}}, {{{10, 1001}}}, 0, "more bytes of blob file 000010.blob than its 1000 record bytes", 0},
+        {{{10, 1000}}, {{{10, 600}}, {{10, 401}}}, 0, "than its 1000 record bytes (table 00002", 0},
+        {{{10, UINT64_MAX - 80}}, {{{10, UINT64_MAX / 2 + 1}}, {{10, UINT64_MAX / 2 + 1}}}, 0,
+         "more bytes of blob file 000010.blob", 0},
+        {{{10, 1000}}, {{{99, 1}}}, 0, "table 000020.sst references blob file 000099.blob, which bucket 0 does not "
+                                       "hold", 0},
+        {{{10, 1000}, {11, 1000}}, {{{11, 1}}}, 3, "references blob file 000011.blob, which bucket 0", 0},
+        {{{10, 1000}, {10, 1000}}, {{{10, 1}}}, 0, "blob file 000010.blob is listed twice", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        trine__version_edit s = {0};
+        for (int i = 0; i < 2 && cases[c].blobs[i][0]; i++)
+            vb_blob(&s, i == 1 ? cases[c].bucket_of_blob1 : 0, cases[c].blobs[i][0], cases[c].blobs[i][1]);
+        for (int t = 0; t < 2 && cases[c].refs[t][0].file; t++)
+            vb_table(&s, 0, 0, 20 + (uint64_t)t, 'a', cases[c].refs[t], cases[c].refs[t][1].file ? 2 : 1);
+        trine__err_clear(&err);
+        v = trine__version_new(&s, &err);
+        if (!cases[c].needle)
+            ck_assert_msg(v && v->blob_garbage == cases[c].garbage, "case %zu: %s; garbage %" PRIu64 ", want %" PRIu64,
+                          c, v ? "built" : err.msg, v ? v->blob_garbage : 0, cases[c].garbage);
+        else
+            ck_assert_msg(v == NULL && err.status == TRINE_CORRUPTION && strstr(err.msg, cases[c].needle),
+                          "case %zu: got %s \"%s\", want TRINE_CORRUPTION with \"%s\"", c,
+                          v ? "a version" : trine_status_name(err.status), err.msg, cases[c].needle);
+        trine__version_unref(v);
+        trine__version_edit_free(&s);
+    }
+}
+END_TEST
+
+static size_t vb_take_sorted(trine__file_set *fs, uint64_t *out, size_t cap) {
+    size_t n = trine__file_set_take(fs, out, cap);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            uint64_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return n;
+}
+
+/* The owner's loop: copy the live blob numbers, apply, mark those gone
+ * (and the deleted tables) obsolete; a file is deletable once no tracked
+ * version names it. */
+static void vb_obsolete_gone(trine__file_set *fs, const uint64_t *before, size_t n, const trine__version_edit *state,
+                             const uint64_t *tables, size_t ntables) {
+    for (size_t i = 0; i < n; i++)
+        if (!trine__version_edit_has_blob(state, before[i]))
+            ck_assert(trine__file_set_obsolete(fs, before[i]));
+    for (size_t i = 0; i < ntables; i++)
+        ck_assert(trine__file_set_obsolete(fs, tables[i]));
+}
+
+START_TEST(version_blob_track) {
+    trine__file_set *fs = trine__file_set_new();
+    ck_assert_ptr_nonnull(fs);
+    trine__version_edit state = {0}, e = {0};
+    vb_blob(&e, 0, 10, 100);
+    vb_blob(&e, 0, 11, 100);
+    vb_table(&e, 0, 0, 20, 'a', (const trine__blob_ref[]){{10, 10}}, 1);
+    vb_table(&e, 0, 0, 21, 'b', (const trine__blob_ref[]){{11, 10}}, 1);
+    vb_table(&e, 0, 1, 22, 'c', NULL, 0);
+    vb_apply(&state, &e);
+    trine__err err;
+    trine__version *v1 = trine__version_new(&state, &err);
+    ck_assert_msg(v1 && trine__version_track(v1, fs), "version 1");
+
+    /* A compaction drops table 20: blob file 10 dies with it. */
+    uint64_t before[8], got[8];
+    size_t nbefore = trine__version_edit_blob_numbers(&state, before, 8);
+    ck_assert_uint_eq(nbefore, 2);
+    ck_assert(trine__version_edit_delete_table(&e, 0, 20));
+    vb_apply(&state, &e);
+    vb_obsolete_gone(fs, before, nbefore, &state, (const uint64_t[]){20}, 1);
+    trine__version *v2 = trine__version_new(&state, &err);
+    ck_assert_msg(v2 && trine__version_track(v2, fs) && v2->nblobs == 1, "version 2");
+    ck_assert_msg(trine__file_set_take(fs, got, 8) == 0, "a file version 1 names is deletable while it lives");
+    ck_assert_uint_eq(trine__file_set_pending(fs), 2);
+    trine__version_unref(v1); /* an iterator let go */
+    size_t n = vb_take_sorted(fs, got, 8);
+    ck_assert_msg(n == 2 && got[0] == 10 && got[1] == 20, "after version 1: %zu deletable (%" PRIu64 ", ...)", n,
+                  n ? got[0] : 0);
+
+    /* The last table of 11 goes while version 2 still names it. */
+    nbefore = trine__version_edit_blob_numbers(&state, before, 8);
+    ck_assert(trine__version_edit_delete_table(&e, 0, 21));
+    vb_apply(&state, &e);
+    ck_assert_msg(state.nblobs == 0, "blob file 11 still live");
+    vb_obsolete_gone(fs, before, nbefore, &state, (const uint64_t[]){21}, 1);
+    trine__version *v3 = trine__version_new(&state, &err);
+    ck_assert_msg(v3 && trine__version_track(v3, fs) && v3->nblobs == 0, "version 3");
+    ck_assert_msg(trine__file_set_take(fs, got, 8) == 0, "blob file 11 deletable while version 2 names it");
+    trine__version_unref(v2);
+    n = vb_take_sorted(fs, got, 8);
+    ck_assert_msg(n == 2 && got[0] == 11 && got[1] == 21, "after version 2: %zu deletable", n);
+    /* Version 3 names table 22 only. */
+    ck_assert(trine__file_set_obsolete(fs, 22));
+    ck_assert_msg(trine__file_set_take(fs, got, 8) == 0, "table 22 deletable while version 3 names it");
+    trine__version_unref(v3);
+    ck_assert_msg(trine__file_set_take(fs, got, 8) == 1 && got[0] == 22, "table 22 after version 3");
+    trine__version_edit_free(&state);
+    trine__file_set_unref(fs);
+}
+END_TEST
+
 TCase *table_version_tcase(void) {
     TCase *tc = tcase_create("version");
     tcase_set_timeout(tc, 120); /* 6000 model reads: well under a second plain, a few under ASan */
     tcase_add_test(tc, version_build_and_order);
     tcase_add_test(tc, version_get_vs_model);
     tcase_add_test(tc, version_get_errors);
+    tcase_add_test(tc, version_blob_files);
+    tcase_add_test(tc, version_blob_track);
     return tc;
 }
