@@ -76,6 +76,7 @@ typedef struct bench_config {
                                  engine's write buffers and cache in it (0 = the
                                  engine.h defaults; storm: 64 MiB) */
     bool trine_mapped;        /* --trine_mapped: Trine reads uncompressed tables through mappings */
+    size_t trine_blob_threshold; /* --trine_blob_threshold: Trine's default bucket separates values this long */
 } bench_config;
 
 const char *bench_durability_name(bench_durability d);

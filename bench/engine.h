@@ -46,6 +46,7 @@ typedef struct bench_open_params {
                                      cache (each driver's settings() says how;
                                      LMDB has no such knob) */
     bool trine_mapped;            /* Trine only: mmap_reads and no compression */
+    size_t trine_blob_threshold;  /* Trine only: default bucket's blob_threshold (0: none) */
 } bench_open_params;
 
 /* A value handed out by get: data/len valid until value_release. */

@@ -70,6 +70,7 @@ static int trine_engine_open(const bench_open_params *p, void **out) {
         o.mmap_reads = true;
         o.default_bucket.compression = TRINE_COMPRESSION_NONE;
     }
+    o.default_bucket.blob_threshold = p->trine_blob_threshold;
     if (p->memory_budget > 0) {
         o.memory_limit_bytes = p->memory_budget; /* the two above are cut to fit */
     }

@@ -80,6 +80,8 @@ static void usage(FILE *out) {
             "                       (no --db) Trine refuses writes past it\n"
             "  --trine_mapped       Trine only: mmap_reads and uncompressed tables (data\n"
             "                       blocks read in place from the page cache, as LMDB does)\n"
+            "  --trine_blob_threshold=N  Trine only: the default bucket keeps values of N\n"
+            "                       bytes or more in blob files (default 0: none)\n"
             "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
             "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
             "sets (--benchmarks=@name):\n",
@@ -144,6 +146,12 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
             cfg->trine_mapped = true;
         } else if (strcmp(a, "--use_existing_db") == 0) {
             cfg->use_existing_db = true;
+        } else if ((v = flag_value(a, "--trine_blob_threshold")) != NULL) {
+            if (parse_u64(a, v, 0, (uint64_t)1 << 28, &u)) {
+                cfg->trine_blob_threshold = (size_t)u;
+            } else {
+                exit(2);
+            }
         } else if ((v = flag_value(a, "--tag")) != NULL) {
             cfg->tag = v;
         } else if ((v = flag_value(a, "--round")) != NULL) {

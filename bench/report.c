@@ -105,11 +105,12 @@ void bench_report_config(const bench_config *cfg, const char *engine, const char
         json_string(where);
         printf(",\"durability\":\"%s\",\"num\":%llu,\"reads\":%llu,\"threads\":%u,"
                "\"inflight\":%u,\"key_size\":%d,\"value_size\":%zu,\"repeat\":%u,\"seed\":%llu,"
-               "\"memory_budget_mib\":%zu,\"trine_mapped\":%s}\n",
+               "\"memory_budget_mib\":%zu,\"trine_mapped\":%s,\"trine_blob_threshold\":%zu}\n",
                bench_durability_name(cfg->durability), (unsigned long long)cfg->num,
                (unsigned long long)(cfg->reads ? cfg->reads : cfg->num), cfg->threads,
                cfg->inflight, BENCH_KEY_LEN, cfg->value_size, cfg->repeat,
-               (unsigned long long)cfg->seed, cfg->memory_budget >> 20, cfg->trine_mapped ? "true" : "false");
+               (unsigned long long)cfg->seed, cfg->memory_budget >> 20, cfg->trine_mapped ? "true" : "false",
+               cfg->trine_blob_threshold);
     } else {
         printf("engine      %s %s\n", engine, engine_version);
         printf("settings    %s\n", settings);
@@ -127,6 +128,9 @@ void bench_report_config(const bench_config *cfg, const char *engine, const char
         }
         if (cfg->trine_mapped && strcmp(engine, "trine") == 0)
             printf("mapped      --trine_mapped: mmap_reads, default bucket uncompressed (overrides the settings above)\n");
+        if (cfg->trine_blob_threshold > 0 && strcmp(engine, "trine") == 0)
+            printf("blobs       --trine_blob_threshold: values of %zu bytes or more in blob files\n",
+                   cfg->trine_blob_threshold);
         printf("------------------------------------------------------------------------\n");
     }
     fflush(stdout);

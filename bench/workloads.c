@@ -76,7 +76,8 @@ static void wl_reopen(bench_ctx *ctx, bench_result *r) {
         bench_result_fail(r, "close before reopen: %s", bench_error());
         return;
     }
-    bench_open_params p = {ctx->path, ctx->cfg->durability, true, ctx->cfg->memory_budget, ctx->cfg->trine_mapped};
+    bench_open_params p = {ctx->path, ctx->cfg->durability, true, ctx->cfg->memory_budget, ctx->cfg->trine_mapped,
+                           ctx->cfg->trine_blob_threshold};
     uint64_t t0 = bench_now_ns();
     if (e->open(&p, &ctx->db) != BENCH_OK) {
         ctx->db = NULL;
@@ -222,7 +223,8 @@ static int ctx_open(bench_ctx *ctx, bench_durability durability, bool fresh, siz
             return -1;
         }
     }
-    bench_open_params p = {on_disk ? ctx->path : NULL, durability, existing, budget, ctx->cfg->trine_mapped};
+    bench_open_params p = {on_disk ? ctx->path : NULL, durability, existing, budget, ctx->cfg->trine_mapped,
+                           ctx->cfg->trine_blob_threshold};
     ctx->budget = budget;
     return ctx->engine->open(&p, &ctx->db) == BENCH_OK ? 0 : -1;
 }

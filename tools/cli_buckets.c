@@ -140,6 +140,11 @@ void cli_bucket_stats_text(cli_buf *out, const char *name, const trine_bucket_st
         LINE("pending_compaction_bytes", st->pending_compaction_bytes);
         LINE("puts", st->puts);
         LINE("deletes", st->deletes);
+        if (st->blob_files) { /* a bucket with large values in blob files */
+            LINE("blob_files", st->blob_files);
+            LINE("blob_bytes", st->blob_bytes);
+            LINE("blob_garbage_bytes", st->blob_garbage_bytes);
+        }
     }
     if (c) {
         LINE("keys", c->keys);
@@ -166,6 +171,9 @@ void cli_bucket_stats_json(cli_buf *out, const char *name, const trine_bucket_st
         json_array(out, "level_bytes", st->level_bytes, 7);
         cli_buf_printf(out, ",\"pending_compaction_bytes\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"deletes\":%" PRIu64,
                        st->pending_compaction_bytes, st->puts, st->deletes);
+        cli_buf_printf(out, ",\"blob_files\":%" PRIu64 ",\"blob_bytes\":%" PRIu64 ",\"blob_garbage_bytes\":%" PRIu64
+                       ",\"space_amplification\":%.3f", st->blob_files, st->blob_bytes, st->blob_garbage_bytes,
+                       st->space_amplification);
     }
     if (c)
         cli_buf_printf(out, ",\"keys\":%" PRIu64 ",\"key_bytes\":%" PRIu64 ",\"value_bytes\":%" PRIu64, c->keys,
@@ -243,6 +251,16 @@ int cli_cmd_bucket_create(const cli_args *a) {
             code = cli_usage_error(a->cmd, "--prefix-len: '%s' is not a whole number from 0 to %zu", v,
                                    TRINE_MAX_KEY_LEN);
         o.prefix_len = (size_t)n;
+    }
+    if (!code && a->set[CLI_OPT_BLOB_THRESHOLD]) {
+        const char *v = a->value[CLI_OPT_BLOB_THRESHOLD];
+        errno = 0;
+        char *end = NULL;
+        unsigned long long n = *v && strspn(v, "0123456789") == strlen(v) ? strtoull(v, &end, 10) : 0;
+        if (!end || *end || errno || n > TRINE_MAX_VALUE_LEN)
+            code = cli_usage_error(a->cmd, "--blob-threshold: '%s' is not a whole number from 0 to %zu", v,
+                                   (size_t)TRINE_MAX_VALUE_LEN);
+        o.blob_threshold = (size_t)n;
     }
     trine_db *db = code ? NULL : cli_open(a, dir, true, true, &code);
     if (!db)

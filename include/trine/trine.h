@@ -314,11 +314,18 @@ typedef struct trine_bucket_options {
                                      filter; default 10 (about 1 % false positives) */
     int compression;              /* TRINE_COMPRESSION_NONE / _ZSTD; default ZSTD */
     int compression_level;        /* zstd level 1..19; 0 = default (1) */
-    size_t blob_threshold;        /* values >= this go to blob files; 0 = never
-                                     (blob files: later release) */
+    size_t blob_threshold;        /* values of this many bytes or more are
+                                     written to blob files at flush and tables
+                                     keep a small index to them; 0 = never
+                                     (default). Blob records follow
+                                     `compression`. See docs/usage.md */
     int index_seek;               /* seek inside a block: TRINE_SEEK_LINEAR /
                                      _BINARY / _AUTO (default: linear up to 12
                                      restart points, binary above) */
+    double blob_gc_ratio;         /* a blob file whose garbage share (bytes no
+                                     table references) passes this is
+                                     rewritten; 0 = default (0.5), else in
+                                     (0, 1] */
 } trine_bucket_options;
 TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
 
@@ -459,7 +466,7 @@ TRINE_API trine_status trine_repair_report(const char *path, trine_repair_callba
 typedef struct trine_verify_file {
     const char *name;       /* file name inside the database directory */
     const char *kind;       /* "CURRENT", "MANIFEST", "WAL", "table", "damaged WAL copy",
-                               "lock", "temporary", "unknown" (and, when it lands, "blob") */
+                               "lock", "temporary", "blob", "unknown" */
     uint64_t bytes;         /* file size */
     uint64_t records;       /* log records (CURRENT, MANIFEST, WAL) or table entries
                                whose checksums were checked */
@@ -534,7 +541,9 @@ TRINE_API trine_range trine_range_until(const void *end, size_t el);            
  * later will come in a new struct.
  */
 typedef struct trine_scan_options {
-    bool lazy_values;                 /* values loaded by trine_iter_value_sync (blob files, later) */
+    bool lazy_values;                 /* values kept in blob files are not read: the
+                                         entry's value is NULL with its length set,
+                                         trine_iter_value_sync reads it */
     bool reverse;                     /* descending key order */
     const trine_snapshot *snapshot;   /* NULL = latest; else the state at the snapshot
                                          (of the same database: TRINE_INVALID otherwise,
@@ -718,6 +727,8 @@ typedef struct trine_bucket_stats {
     uint64_t level_bytes[7];
     uint64_t pending_compaction_bytes;
     uint64_t puts, deletes;       /* operations applied to it since open */
+    uint64_t blob_files, blob_bytes, blob_garbage_bytes; /* as in trine_stats, this bucket's */
+    double space_amplification;   /* as in trine_stats, this bucket's */
 } trine_bucket_stats;
 /** Fills *out (out->struct_size set, or 0 for the full struct). */
 TRINE_API trine_status trine_bucket_stats_get(trine_bucket *b, trine_bucket_stats *out);
@@ -996,6 +1007,23 @@ typedef struct trine_stats {
                                      cached block), not copied */
     uint64_t txn_commits;         /* transactions with writes committed */
     uint64_t txn_conflicts;       /* commits refused with TRINE_CONFLICT */
+    /* Blob files (large values; docs/usage.md, "Large values"): */
+    uint64_t blob_files;          /* live blob files, all buckets */
+    uint64_t blob_bytes;          /* their bytes on disk */
+    uint64_t blob_garbage_bytes;  /* record bytes in them no table points at any more */
+    uint64_t blob_reads;          /* values read from blob files */
+    uint64_t blob_bytes_read;     /* record bytes those reads fetched */
+    uint64_t blob_files_written;  /* blob files written since open (flush, merge, GC) */
+    uint64_t blob_bytes_written;  /* their bytes (also in flush_bytes and
+                                     compaction_bytes_written) */
+    uint64_t blob_files_deleted;  /* dead blob files deleted since open */
+    uint64_t blob_gc_runs;        /* blob files rewritten by the blob GC */
+    uint64_t blob_gc_bytes_rewritten; /* live record bytes those runs copied */
+    double space_amplification;   /* bytes on disk (tables and blob files) ÷ the
+                                     bytes of the last level's tables and of the
+                                     blob records they point at; 1.0 when the
+                                     tree is fully compacted and blobs hold no
+                                     garbage; 0 when there are no tables */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -43,6 +43,34 @@ static void take_mem_value(trine__table_mget *m, const void *v, size_t vl, trine
     m->status = TRINE_OK;
 }
 
+/* Keys answered by a blob index get their value from the blob file
+ * (cache_only: no file is read, the key is left incomplete). */
+static void resolve_blobs(trine__tables *t, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
+    for (size_t i = 0; i < n; i++) {
+        trine__table_mget *m = &ms[i];
+        if (!m->done || m->status != TRINE_OK || trine__trailer_type(m->trailer) != TRINE__VTYPE_BLOB)
+            continue;
+        if (cache_only) {
+            m->incomplete = true;
+            continue;
+        }
+        void *v = NULL;
+        size_t vl = 0;
+        trine__err berr;
+        trine__err_clear(&berr);
+        trine_status st = trine__tables_blob_fetch(t, m->value, m->vlen, m->ukey, m->klen, &v, &vl, &berr);
+        free(m->value);
+        m->value = v;
+        m->vlen = vl;
+        m->trailer = trine__trailer(trine__trailer_seq(m->trailer), TRINE__VTYPE_PUT);
+        if (st != TRINE_OK) {
+            m->status = st;
+            if (err->status == TRINE_OK)
+                *err = berr;
+        }
+    }
+}
+
 /* Fills ms (sorted, valid keys only) from the memtables and then the
  * tables (cache_only: no file read; keys that need one are incomplete). */
 static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
@@ -83,6 +111,7 @@ static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool c
     if (tables) {
         trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->seek_policy,
                                 cache_only, err);
+        resolve_blobs(s->tables, ms, n, cache_only, err); /* s still pins the blob files */
         trine__super_unref(s);
         bool incomplete = false;
         for (size_t i = 0; i < n && !incomplete; i++)

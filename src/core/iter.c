@@ -20,6 +20,7 @@
 #include "actors/future.h"
 #include "core/core.h"
 #include "engine/readers.h"
+#include "lsm/blob_file.h"
 #include "lsm/dbiter.h"
 #include "lsm/iiter.h"
 #include "mvcc/epoch.h"
@@ -54,6 +55,11 @@ struct trine_iter {
     trine__dbiter *view;
     level_ctx levels[TRINE__LEVELS];
     trine_entry entry; /* current entry, borrowed from the view */
+    bool lazy;         /* lazy_values: blob values load on trine_iter_value_sync */
+    const uint8_t *blob_index; /* the current entry's unloaded blob index (in the view), or NULL */
+    size_t blob_index_len;
+    void *blob_value;  /* the current entry's value read from a blob file (owned) */
+    trine__err failed; /* a blob read failed: sticky, like the view's errors */
 };
 
 static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
@@ -174,6 +180,7 @@ static trine_status iter_new(trine_bucket *b, const bound *lo, const bound *hi, 
     }
     it->magic = ITER_MAGIC;
     it->reverse = o && o->reverse;
+    it->lazy = o && o->lazy_values;
     if (own) {
         trine__memtable_ref(own);
         it->own = own;
@@ -464,6 +471,33 @@ trine_status trine_bucket_prefix_sync(trine_bucket *b, const void *p, size_t pl,
     return prefix_sync(b, p, pl, o, out, "trine_bucket_prefix_sync");
 }
 
+/* The current entry's value lives in a blob file (index: the entry's
+ * value): read it now, or, lazily, only say how long it is. */
+static trine_status take_blob(trine_iter *it, const uint8_t *index, size_t ilen, trine__err *err) {
+    trine__blob_index bi;
+    trine_status st = TRINE_OK;
+    if (!trine__blob_index_decode(index, ilen, &bi)) {
+        st = trine__err_set(err, TRINE_CORRUPTION, "a table entry holds a malformed blob index (%zu bytes)", ilen);
+    } else if (it->lazy) {
+        it->blob_index = index;
+        it->blob_index_len = ilen;
+        it->entry.value = NULL;
+        it->entry.value_len = (size_t)bi.value_len;
+        return TRINE_OK;
+    } else {
+        size_t vl = 0;
+        st = trine__tables_blob_fetch(it->super->tables, index, ilen, it->entry.key, it->entry.key_len,
+                                      &it->blob_value, &vl, err);
+        it->entry.value = it->blob_value;
+        it->entry.value_len = vl;
+    }
+    if (st != TRINE_OK) {
+        it->failed = *err;
+        it->entry = (trine_entry){0};
+    }
+    return st;
+}
+
 static trine_status advance(trine_iter *it, trine__err *err) {
     if (!it)
         return trine__err_set(err, TRINE_INVALID, "iterator is NULL");
@@ -471,11 +505,20 @@ static trine_status advance(trine_iter *it, trine__err *err) {
         return trine__err_set(err, TRINE_INVALID, "not a live iterator (freed or corrupted handle)");
     if (it->state == ITER_DONE)
         return TRINE_DONE;
+    if (it->failed.status != TRINE_OK) {
+        *err = it->failed;
+        return err->status;
+    }
     const uint8_t *k, *v;
     size_t kl, vl;
+    free(it->blob_value);
+    it->blob_value = NULL;
+    it->blob_index = NULL;
     trine_status st = trine__dbiter_next(it->view, &k, &kl, &v, &vl, err);
     if (st == TRINE_OK)
         it->entry = (trine_entry){.key = k, .key_len = kl, .value = v, .value_len = vl};
+    if (st == TRINE_OK && trine__dbiter_value_is_blob(it->view))
+        st = take_blob(it, v, vl, err);
     /* An error is sticky in the view: the next call reports it again. */
     it->state = st == TRINE_OK ? ITER_VALID : st == TRINE_DONE ? ITER_DONE : ITER_BEFORE;
     return st;
@@ -523,6 +566,18 @@ trine_status trine_iter_value_sync(trine_iter *it, trine_slice *out) {
         return st;
     if (!out)
         return trine__last_error_set(TRINE_INVALID, "trine_iter_value_sync: out is NULL");
+    if (it->blob_index) { /* a lazy value: read it once, keep it until the iterator moves */
+        trine__err err;
+        trine__err_clear(&err);
+        size_t vl = 0;
+        st = trine__tables_blob_fetch(it->super->tables, it->blob_index, it->blob_index_len, e.key, e.key_len,
+                                      &it->blob_value, &vl, &err);
+        if (st != TRINE_OK)
+            return trine__last_error_set(st, "trine_iter_value_sync: %s", err.msg);
+        it->blob_index = NULL;
+        it->entry.value = e.value = it->blob_value;
+        it->entry.value_len = e.value_len = vl;
+    }
     out->data = e.value;
     out->len = e.value_len;
     return TRINE_OK;
@@ -533,6 +588,7 @@ void trine_iter_free(trine_iter *it) {
         return;
     it->magic = 0;
     trine__dbiter_free(it->view); /* releases its tables before the super goes */
+    free(it->blob_value);
     for (int l = 0; l < TRINE__LEVELS; l++)
         free(it->levels[l].spans);
     if (it->super)
@@ -559,6 +615,9 @@ trine_status trine_iter_seek(trine_iter *it, const void *k, size_t kl) {
     trine_status st = trine__dbiter_seek(it->view, k ? k : "", kl, &err);
     it->state = ITER_BEFORE;
     it->entry = (trine_entry){0};
+    free(it->blob_value);
+    it->blob_value = NULL;
+    it->blob_index = NULL;
     if (st != TRINE_OK)
         return trine__last_error_from(&err);
     return TRINE_OK;

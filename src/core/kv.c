@@ -116,7 +116,9 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
     size_t vl = 0;
     trine__table_lookup r = trine__version_get(s->version, s->tables->table_cache, k, kl, horizon,
                                                s->seek_policy, cache_only, &trailer, &v, &vl, err);
-    if (r == TRINE__TABLE_INCOMPLETE) {
+    if (r == TRINE__TABLE_INCOMPLETE ||
+        (cache_only && r == TRINE__TABLE_FOUND && trine__trailer_type(trailer) == TRINE__VTYPE_BLOB)) {
+        free(v); /* a blob file read is I/O too: the reader pool does it */
         *would_block = true;
         return TRINE_OK;
     }
@@ -126,6 +128,13 @@ static trine_status get_from_tables(trine_db *db, trine__super *s, const void *k
     if (r == TRINE__TABLE_ABSENT || trine__trailer_type(trailer) == TRINE__VTYPE_DELETE) {
         free(v);
         return trine__err_set(err, TRINE_NOT_FOUND, "key not found");
+    }
+    if (trine__trailer_type(trailer) == TRINE__VTYPE_BLOB) {
+        void *index = v;
+        trine_status st = trine__tables_blob_fetch(s->tables, index, vl, k, kl, &v, &vl, err);
+        free(index);
+        if (st != TRINE_OK)
+            return st;
     }
     if (!v && !(v = malloc(1))) /* an empty value still gets a buffer */
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory copying a value");

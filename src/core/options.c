@@ -203,9 +203,14 @@ trine_status trine__bucket_options_resolve(const trine_bucket_options *in, trine
                               o.compression_level);
     if (o.index_seek != TRINE_SEEK_AUTO && o.index_seek != TRINE_SEEK_LINEAR && o.index_seek != TRINE_SEEK_BINARY)
         return trine__err_set(err, TRINE_INVALID, "%s.index_seek: unknown value %d", what, o.index_seek);
-    if (o.blob_threshold != 0)
-        return trine__err_set(err, TRINE_UNSUPPORTED, "%s.blob_threshold: blob files arrive in a later release",
-                              what);
+    if (o.blob_threshold > TRINE_MAX_VALUE_LEN)
+        return trine__err_set(err, TRINE_INVALID, "%s.blob_threshold %zu is over the value limit %zu", what,
+                              o.blob_threshold, (size_t)TRINE_MAX_VALUE_LEN);
+    if (o.blob_gc_ratio == 0)
+        o.blob_gc_ratio = TRINE__DEFAULT_BLOB_GC_RATIO;
+    if (!(o.blob_gc_ratio > 0 && o.blob_gc_ratio <= 1))
+        return trine__err_set(err, TRINE_INVALID, "%s.blob_gc_ratio %g: must be in (0, 1] (0 = default %g)", what,
+                              o.blob_gc_ratio, TRINE__DEFAULT_BLOB_GC_RATIO);
     *out = o;
     return TRINE_OK;
 }

@@ -26,6 +26,7 @@ struct trine_reader {
     trine__super *held;        /* the super version last read (referenced): the last
                                   value's memtable, the tables' block cache */
     trine__block_hold block;   /* the data block of the last value */
+    void *blob_value;          /* the last value when it came from a blob file (owned) */
 };
 
 /* The snapshot's checks: a live handle of an open database. */
@@ -139,7 +140,11 @@ trine_reader *trine_reader_new(const trine_snapshot *cs) {
 /* Drops the block the last value lay in. The super version stays held
  * until the reader moves to a newer one (or is freed): a reader that reads
  * the same super version again takes no reference (no shared counter). */
-static void reader_let_go(trine_reader *r) { trine__block_hold_release(&r->block); }
+static void reader_let_go(trine_reader *r) {
+    trine__block_hold_release(&r->block);
+    free(r->blob_value);
+    r->blob_value = NULL;
+}
 
 /* Holds s (current in the caller's epoch section) instead of the older
  * one; the old one is dropped after the section. */
@@ -189,6 +194,17 @@ static trine_status reader_lookup(trine_reader *r, trine_bucket *b, const void *
         return err->status;
     if (res != TRINE__TABLE_FOUND || trine__trailer_type(trailer) == TRINE__VTYPE_DELETE)
         return trine__err_set(err, TRINE_NOT_FOUND, "key not found");
+    if (trine__trailer_type(trailer) == TRINE__VTYPE_BLOB) {
+        /* The value is read from its blob file into a buffer the reader
+         * owns until its next call; r->held pins the file meanwhile. */
+        void *bv = NULL;
+        trine_status st = trine__tables_blob_fetch(s->tables, v, vl, k, kl, &bv, &vl, err);
+        trine__block_hold_release(&r->block);
+        if (st != TRINE_OK)
+            return st;
+        r->blob_value = bv;
+        v = bv;
+    }
     out->data = v;
     out->len = vl;
     return TRINE_OK;
@@ -218,7 +234,7 @@ trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, s
         st = TRINE_CLOSED;
     else if (st == TRINE_OK) {
         st = reader_lookup(r, bucket_or_default(r->snap, b), k, kl, out, &err);
-        if (st == TRINE_OK)
+        if (st == TRINE_OK && !r->blob_value) /* a blob file's value was read into a buffer */
             atomic_fetch_add_explicit(&db->stats.reader_zero_copy, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.reader_gets, 1, memory_order_relaxed);
         trine__db_leave(db);

@@ -82,7 +82,44 @@ static void fill(trine_db *db, trine_stats *s) {
         s->table_cache_open = t.open;
         s->table_cache_hits = t.hits;
         s->table_cache_misses = t.misses;
+        trine__blob_cache_stats bc;
+        trine__blob_cache_stats_get(db->tables->blob_cache, &bc);
+        s->blob_reads = bc.reads;
+        s->blob_bytes_read = bc.bytes_read;
     }
+    s->blob_files_written = atomic_load_explicit(&db->stats.blob_files_written, memory_order_relaxed);
+    s->blob_bytes_written = atomic_load_explicit(&db->stats.blob_bytes_written, memory_order_relaxed);
+    s->blob_files_deleted = atomic_load_explicit(&db->stats.blob_files_deleted, memory_order_relaxed);
+}
+
+/* A version's blob files and the bytes space amplification is measured
+ * against: its last non-empty level's tables and the blob records they
+ * point at. */
+typedef struct shape_blobs {
+    uint64_t files, bytes, garbage, disk, base;
+} shape_blobs;
+
+static void add_blobs(const trine__version *v, shape_blobs *sb) {
+    sb->files += v->nblobs;
+    sb->bytes += v->blob_bytes;
+    sb->garbage += v->blob_garbage;
+    int last = -1;
+    for (int l = 0; l < TRINE__LEVELS; l++) {
+        sb->disk += v->bytes[l];
+        if (v->nfiles[l] > 0)
+            last = l;
+    }
+    sb->disk += v->blob_bytes;
+    if (last < 0)
+        return;
+    sb->base += v->bytes[last];
+    for (size_t i = 0; i < v->nfiles[last]; i++)
+        for (size_t r = 0; r < v->files[last][i].nblob_refs; r++)
+            sb->base += v->files[last][i].blob_refs[r].bytes;
+}
+
+static double space_amp(const shape_blobs *sb) {
+    return sb->base ? (double)sb->disk / (double)sb->base : 0.0;
 }
 
 /* What the live buckets' published super versions hold, summed (inside
@@ -90,6 +127,7 @@ static void fill(trine_db *db, trine_stats *s) {
 static void fill_shape(trine_db *db, trine_stats *s) {
     const trine__catalog *cat = trine__catalog_get(db);
     trine__compaction_limits lim = {db->opts.l0_compaction_files, db->opts.level_base_bytes, 0};
+    shape_blobs sb = {0};
     for (size_t i = 0; i < cat->count; i++) {
         if (atomic_load_explicit(&cat->items[i]->dropped, memory_order_acquire))
             continue;
@@ -107,7 +145,12 @@ static void fill_shape(trine_db *db, trine_stats *s) {
         if (v->nfiles[0] > s->l0_files)
             s->l0_files = v->nfiles[0];
         s->pending_compaction_bytes += trine__compaction_pending_bytes(v, &lim);
+        add_blobs(v, &sb);
     }
+    s->blob_files = sb.files;
+    s->blob_bytes = sb.bytes;
+    s->blob_garbage_bytes = sb.garbage;
+    s->space_amplification = space_amp(&sb);
 }
 
 trine_status trine_bucket_stats_get(trine_bucket *b, trine_bucket_stats *out) {
@@ -143,8 +186,15 @@ trine_status trine_bucket_stats_get(trine_bucket *b, trine_bucket_stats *out) {
             full.level_files[l] = v->nfiles[l];
             full.level_bytes[l] = v->bytes[l];
         }
-        if (v)
+        if (v) {
             full.pending_compaction_bytes = trine__compaction_pending_bytes(v, &lim);
+            shape_blobs sb = {0};
+            add_blobs(v, &sb);
+            full.blob_files = sb.files;
+            full.blob_bytes = sb.bytes;
+            full.blob_garbage_bytes = sb.garbage;
+            full.space_amplification = space_amp(&sb);
+        }
         trine__epoch_leave(rec, &section);
     }
     trine__db_leave(db);
@@ -312,6 +362,17 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "reader_zero_copy", s.reader_zero_copy);
     ju64(&b, "txn_commits", s.txn_commits);
     ju64(&b, "txn_conflicts", s.txn_conflicts);
+    ju64(&b, "blob_files", s.blob_files);
+    ju64(&b, "blob_bytes", s.blob_bytes);
+    ju64(&b, "blob_garbage_bytes", s.blob_garbage_bytes);
+    ju64(&b, "blob_reads", s.blob_reads);
+    ju64(&b, "blob_bytes_read", s.blob_bytes_read);
+    ju64(&b, "blob_files_written", s.blob_files_written);
+    ju64(&b, "blob_bytes_written", s.blob_bytes_written);
+    ju64(&b, "blob_files_deleted", s.blob_files_deleted);
+    ju64(&b, "blob_gc_runs", s.blob_gc_runs);
+    ju64(&b, "blob_gc_bytes_rewritten", s.blob_gc_bytes_rewritten);
+    jput(&b, ",\"space_amplification\":%.3f", s.space_amplification);
     /* Per bucket: names are [A-Za-z0-9_.:-], nothing to escape. */
     jput(&b, ",\"buckets\":[");
     trine__err err;
@@ -336,6 +397,10 @@ trine_status trine_stats_json(trine_db *db, char **out) {
         ju64(&b, "pending_compaction_bytes", bs.pending_compaction_bytes);
         ju64(&b, "puts", bs.puts);
         ju64(&b, "deletes", bs.deletes);
+        ju64(&b, "blob_files", bs.blob_files);
+        ju64(&b, "blob_bytes", bs.blob_bytes);
+        ju64(&b, "blob_garbage_bytes", bs.blob_garbage_bytes);
+        jput(&b, ",\"space_amplification\":%.3f", bs.space_amplification);
         jput(&b, "}");
     }
     if (cat)

@@ -17,6 +17,7 @@ void trine__cf_table_options(const trine_bucket_options *b, uint32_t id, trine__
     o->compression_level = b->compression_level;
     o->hash_index = true;
     o->bucket_id = id;
+    o->blob_threshold = b->blob_threshold;
 }
 
 trine_bucket *trine__cf_new(trine_db *db, uint32_t id, const char *name, const trine_bucket_options *o,
@@ -163,7 +164,8 @@ enum {
     OPT_COMPRESSION_LEVEL = 4,
     OPT_BLOB_THRESHOLD = 5,
     OPT_INDEX_SEEK = 6,
-    OPT_COUNT = 6
+    OPT_BLOB_GC_PPM = 7, /* blob_gc_ratio in millionths */
+    OPT_COUNT = 7
 };
 
 bool trine__bucket_options_encode(const trine_bucket_options *o, uint8_t **out, size_t *len) {
@@ -173,7 +175,8 @@ bool trine__bucket_options_encode(const trine_bucket_options *o, uint8_t **out, 
                                  (uint64_t)(uint32_t)o->compression,
                                  (uint64_t)(uint32_t)o->compression_level,
                                  o->blob_threshold,
-                                 (uint64_t)(uint32_t)o->index_seek};
+                                 (uint64_t)(uint32_t)o->index_seek,
+                                 (uint64_t)(o->blob_gc_ratio * 1e6 + 0.5)};
     uint8_t *p = malloc(OPT_COUNT * 20);
     if (!p)
         return false;
@@ -202,6 +205,7 @@ trine_status trine__bucket_options_decode(const uint8_t *in, size_t len, trine_b
         case OPT_COMPRESSION_LEVEL: o->compression_level = (int)(uint32_t)v; break;
         case OPT_BLOB_THRESHOLD: o->blob_threshold = (size_t)v; break;
         case OPT_INDEX_SEEK: o->index_seek = (int)(uint32_t)v; break;
+        case OPT_BLOB_GC_PPM: o->blob_gc_ratio = v <= 1000000 ? (double)v / 1e6 : 0; break;
         default: break; /* a later release's setting: this build does not use it */
         }
     }

@@ -286,7 +286,13 @@ static trine_status out_add(output *o, const uint8_t *ikey, size_t il, uint64_t 
 /* Finishes and syncs the open output, adding it to the edit. */
 static trine_status out_close(cjob *j, output *o, trine__err *err) {
     uint64_t size = 0;
-    trine_status st = trine__table_finish(o->b, NULL, &size, err);
+    trine_status st = TRINE_OK;
+    /* Blob indexes are copied as they are: the output points into the same
+     * blob files, and the MANIFEST lists them with it. */
+    if (!trine__table_builder_blob_refs(o->b, &o->meta.blob_refs, &o->meta.nblob_refs))
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory finishing %s", o->name);
+    if (st == TRINE_OK)
+        st = trine__table_finish(o->b, NULL, &size, err);
     trine__table_builder_free(o->b);
     o->b = NULL;
     if (st == TRINE_OK)

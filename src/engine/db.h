@@ -23,6 +23,7 @@
 
 #include "actors/runtime.h"
 #include "base/err.h"
+#include "lsm/blob_cache.h"
 #include "lsm/block_cache.h"
 #include "lsm/iiter.h"
 #include "lsm/memtable.h"
@@ -38,6 +39,7 @@ typedef struct trine__tables {
     atomic_uint refs;
     trine__block_cache *block_cache;
     trine__table_cache *table_cache;
+    trine__blob_cache *blob_cache; /* open blob files (large values) */
 } trine__tables;
 
 trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o);
@@ -48,6 +50,11 @@ void trine__tables_unref(trine__tables *t);
  * with *would_block set (err untouched). Else NULL with err on failure. */
 trine__iiter *trine__tables_open_iter(trine__tables *tables, const trine__table_meta *m, int seek_policy,
                                       bool cache_only, bool *would_block, trine__err *err);
+/* The value of a table entry of type TRINE__VTYPE_BLOB: index is the
+ * entry's value (an encoded blob index), key its user key. *value
+ * malloc'd (never NULL on success). Errors name the blob file. */
+trine_status trine__tables_blob_fetch(trine__tables *tables, const void *index, size_t ilen, const void *key,
+                                      size_t klen, void **value, size_t *vlen, trine__err *err);
 
 /* What readers see: the active memtable, the sealed ones newest first, and
  * the tables (a version). Immutable once published. Freed when its `refs`
@@ -91,6 +98,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t txn_commits, txn_conflicts;     /* transactions committed, refused */
     atomic_uint_fast64_t compactions, trivial_moves, compaction_bytes_read, compaction_bytes_written;
     atomic_uint_fast64_t compaction_entries_dropped, compaction_ns, tables_deleted;
+    atomic_uint_fast64_t blob_files_deleted, blob_files_written, blob_bytes_written;
     atomic_uint_fast64_t user_bytes; /* key + value bytes of applied puts and deletes */
     atomic_uint_fast64_t group_hist[TRINE__GROUP_HIST]; /* group commits by size: 1, 2-3, 4-7, ... */
     /* Stalls by reason (stall_reason): times and nanoseconds. */

@@ -40,6 +40,10 @@ trine__fname_kind trine__fname_parse(const char *name, uint64_t *number) {
         *number = n;
         return TRINE__FNAME_TABLE;
     }
+    if (len > 5 && strcmp(name + len - 5, ".blob") == 0 && parse_number(name, len - 5, &n)) {
+        *number = n;
+        return TRINE__FNAME_BLOB;
+    }
     if (strncmp(name, "MANIFEST-", 9) == 0 && parse_number(name + 9, len - 9, &n)) {
         *number = n;
         return TRINE__FNAME_MANIFEST;
@@ -62,6 +66,10 @@ void trine__manifest_name(char *out, size_t cap, uint64_t number) {
 
 void trine__table_name(char *out, size_t cap, uint64_t number) {
     snprintf(out, cap, "%06" PRIu64 ".sst", number);
+}
+
+void trine__blob_name(char *out, size_t cap, uint64_t number) {
+    snprintf(out, cap, "%06" PRIu64 ".blob", number);
 }
 
 void trine__wal_damaged_name(char *out, size_t cap, uint64_t number) {

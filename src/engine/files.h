@@ -16,6 +16,11 @@
  *   NNNNNN.sst       a table (docs/format.md); the MANIFEST lists the live
  *                    ones. A table no edit references is a leftover of a
  *                    flush that did not finish: a writable open removes it
+ *   NNNNNN.blob      a blob file (large values; docs/format.md): the
+ *                    MANIFEST lists the live ones with the tables that
+ *                    point into them. One no edit references is a leftover
+ *                    of a flush that did not finish: a writable open
+ *                    removes it
  *   *.tmp            being written; never referenced (a writable open
  *                    removes leftovers)
  */
@@ -39,7 +44,8 @@ typedef enum trine__fname_kind {
     TRINE__FNAME_LOCK,
     TRINE__FNAME_TEMP,
     TRINE__FNAME_WAL_DAMAGED,
-    TRINE__FNAME_TABLE
+    TRINE__FNAME_TABLE,
+    TRINE__FNAME_BLOB
 } trine__fname_kind;
 
 /* Classifies a directory entry; *number gets the file number for WAL,
@@ -52,6 +58,7 @@ void trine__wal_name(char *out, size_t cap, uint64_t number);      /* "000007.lo
 void trine__manifest_name(char *out, size_t cap, uint64_t number); /* "MANIFEST-000007" */
 void trine__wal_damaged_name(char *out, size_t cap, uint64_t number); /* "000007.log.damaged" */
 void trine__table_name(char *out, size_t cap, uint64_t number);    /* "000007.sst" */
+void trine__blob_name(char *out, size_t cap, uint64_t number);     /* "000007.blob" */
 
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
  * directory when sync_dir is true. */

@@ -72,6 +72,7 @@
 #include "engine/files.h"
 #include "engine/manifest_roll.h"
 #include "engine/writer.h"
+#include "base/grow.h"
 #include "lsm/ikey.h"
 #include "lsm/log.h"
 #include "lsm/table.h"
@@ -117,7 +118,9 @@ typedef struct trine__flusher {
     trine__manifest_roll roll;     /* when to start a new one (manifest_roll.h) */
     trine__version_edit state; /* folded edits: the catalog, the live tables and numbers */
     uint64_t wal_floor;        /* WALs below it are already deleted */
-    trine__file_set *live;     /* which tables versions still name */
+    trine__file_set *live;     /* which tables and blob files versions still name */
+    uint64_t *dead_blobs;      /* blob files marked obsolete, not deleted yet */
+    size_t ndead_blobs, dead_blobs_cap;
     bool failed;
     bool stopping;             /* SHUTDOWN seen: exit when no job runs */
     char fail_msg[TRINE__ERR_MSG_MAX];
@@ -125,99 +128,6 @@ typedef struct trine__flusher {
     trine__msg poke_msg;
     atomic_bool poke_pending;
 } trine__flusher;
-
-static bool copy_key(uint8_t **dst, size_t *dst_len, const uint8_t *k, size_t len) {
-    uint8_t *p = realloc(*dst, len);
-    if (!p)
-        return false;
-    memcpy(p, k, len);
-    *dst = p;
-    *dst_len = len;
-    return true;
-}
-
-trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const trine__table_options *o,
-                                      uint64_t number, trine__table_meta *meta, trine__err *err) {
-    char name[32], path[TRINE__PATH_MAX];
-    trine__table_name(name, sizeof name, number);
-    memset(meta, 0, sizeof *meta);
-    if (!trine__path_join(path, sizeof path, db->path, name))
-        return trine__err_set(err, TRINE_INVALID, "database path too long");
-    trine__file *f = NULL;
-    trine_status st = trine__vfs_open(db->vfs, path,
-                                      TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL,
-                                      &f, err);
-    if (st != TRINE_OK)
-        return st;
-    trine__table_builder *b = NULL;
-    uint8_t *ikey = NULL;
-    size_t ikey_cap = 0, last_len = 0;
-    st = trine__table_builder_new(f, name, o, &b, err);
-    trine__memtable_cursor c;
-    trine__memcur_init(&c, mem);
-    meta->seq_min = TRINE__SEQ_MAX;
-    for (trine__memcur_first(&c); st == TRINE_OK && trine__memcur_valid(&c); trine__memcur_next(&c)) {
-        size_t kl, vl;
-        const void *k = trine__memcur_key(&c, &kl);
-        const void *v = trine__memcur_value(&c, &vl);
-        uint64_t trailer = trine__memcur_trailer(&c);
-        if (kl + TRINE__IKEY_TRAILER_BYTES > ikey_cap) {
-            size_t cap = kl + TRINE__IKEY_TRAILER_BYTES + 64;
-            uint8_t *p = realloc(ikey, cap);
-            if (!p) {
-                st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
-                break;
-            }
-            ikey = p;
-            ikey_cap = cap;
-        }
-        size_t il = trine__ikey_encode(ikey, k, kl, trailer);
-        if (meta->entries == 0 && !copy_key(&meta->smallest, &meta->smallest_len, ikey, il)) {
-            st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
-            break;
-        }
-        uint64_t seq = trine__trailer_seq(trailer);
-        if (seq < meta->seq_min)
-            meta->seq_min = seq;
-        if (seq > meta->seq_max)
-            meta->seq_max = seq;
-        meta->entries++;
-        st = trine__table_add(b, ikey, il, trine__trailer_type(trailer) == TRINE__VTYPE_DELETE ? NULL : v,
-                              trine__trailer_type(trailer) == TRINE__VTYPE_DELETE ? 0 : vl, err);
-        last_len = il;
-    }
-    /* ikey still holds the last key added. */
-    if (st == TRINE_OK && meta->entries > 0 && !copy_key(&meta->largest, &meta->largest_len, ikey, last_len))
-        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory flushing to %s", name);
-    free(ikey);
-    uint64_t size = 0;
-    if (st == TRINE_OK && meta->entries == 0)
-        st = trine__err_set(err, TRINE_INVALID, "flush of an empty memtable");
-    if (st == TRINE_OK)
-        st = trine__table_finish(b, NULL, &size, err);
-    trine__table_builder_free(b);
-    if (st == TRINE_OK)
-        st = trine__file_sync(f, false, err);
-    trine__err close_err;
-    trine__err_clear(&close_err);
-    if (trine__file_close(f, &close_err) != TRINE_OK && st == TRINE_OK) {
-        *err = close_err;
-        st = close_err.status;
-    }
-    if (st != TRINE_OK) {
-        trine__err ignored;
-        (void)trine__vfs_remove(db->vfs, path, &ignored);
-        free(meta->smallest);
-        free(meta->largest);
-        memset(meta, 0, sizeof *meta);
-        return st;
-    }
-    meta->level = 0;
-    meta->number = number;
-    meta->size = size;
-    meta->bucket = o->bucket_id;
-    return TRINE_OK;
-}
 
 void trine__flusher_fail(trine_db *db, const char *what, const trine__err *err) {
     trine__flusher *fl = db->fstate;
@@ -314,6 +224,17 @@ static void delete_obsolete_wals(trine__flusher *fl) {
         fl->wal_floor = wal_next;
 }
 
+/* Whether number is a blob file that left the state (and forgets it). */
+static bool take_dead_blob(trine__flusher *fl, uint64_t number) {
+    for (size_t i = 0; i < fl->ndead_blobs; i++) {
+        if (fl->dead_blobs[i] == number) {
+            fl->dead_blobs[i] = fl->dead_blobs[--fl->ndead_blobs];
+            return true;
+        }
+    }
+    return false;
+}
+
 void trine__flusher_delete_unused(trine_db *db) {
     trine__flusher *fl = db->fstate;
     uint64_t numbers[64];
@@ -321,12 +242,19 @@ void trine__flusher_delete_unused(trine_db *db) {
     while ((n = trine__file_set_take(fl->live, numbers, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             char name[32];
-            trine__table_name(name, sizeof name, numbers[i]);
-            trine__table_cache_evict(db->tables->table_cache, numbers[i]);
+            bool blob = take_dead_blob(fl, numbers[i]);
+            if (blob) {
+                trine__blob_name(name, sizeof name, numbers[i]);
+                trine__blob_cache_evict(db->tables->blob_cache, numbers[i]);
+            } else {
+                trine__table_name(name, sizeof name, numbers[i]);
+                trine__table_cache_evict(db->tables->table_cache, numbers[i]);
+            }
             trine__err ignored;
             /* A failed unlink leaves an orphan that the next open removes. */
             if (trine__files_remove(db, name, &ignored) == TRINE_OK)
-                atomic_fetch_add_explicit(&db->stats.tables_deleted, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(blob ? &db->stats.blob_files_deleted : &db->stats.tables_deleted, 1,
+                                          memory_order_relaxed);
         }
     }
 }
@@ -343,8 +271,27 @@ static trine_status log_and_apply(trine__flusher *fl, trine__version_edit *edit,
     trine_status st = log_edit(fl, edit, durable, err);
     if (st != TRINE_OK)
         return st;
-    return trine__version_edit_apply_checked(&fl->state, edit, "MANIFEST", err);
+    size_t nblobs = fl->state.nblobs;
+    uint64_t *before = nblobs ? malloc(nblobs * sizeof *before) : NULL;
+    for (size_t i = 0; before && i < nblobs; i++)
+        before[i] = fl->state.blobs[i].number;
+    st = trine__version_edit_apply_checked(&fl->state, edit, "MANIFEST", err);
+    /* Blob files no table points into any more left the state: they go
+     * once no version uses them (without the list, ENOMEM: the next open
+     * removes them). */
+    for (size_t i = 0; st == TRINE_OK && before && i < nblobs; i++) {
+        if (trine__version_edit_has_blob(&fl->state, before[i]))
+            continue;
+        if (trine__grow((void **)&fl->dead_blobs, &fl->dead_blobs_cap, fl->ndead_blobs + 1,
+                        sizeof *fl->dead_blobs)) {
+            fl->dead_blobs[fl->ndead_blobs++] = before[i];
+            (void)trine__file_set_obsolete(fl->live, before[i]);
+        }
+    }
+    free(before);
+    return st;
 }
+
 
 trine_status trine__flusher_install(trine_db *db, trine_bucket *b, trine__version_edit *edit, trine__memtable *mem,
                                     bool *durable, trine__err *err) {
@@ -389,15 +336,18 @@ static void flush_one(trine__flusher *fl, fmsg_flush *m) {
         return;
     }
     uint64_t t0 = trine__now_ns();
-    uint64_t number = atomic_fetch_add(&db->next_file, 1);
+    uint64_t number = atomic_fetch_add(&db->next_file, 2); /* the table's and its blob file's */
     trine__table_meta meta;
-    trine_status st = trine__flush_write_table(db, m->mem, &b->topts, number, &meta, &err);
+    trine__blob_meta blob;
+    trine_status st = trine__flush_write_table(db, m->mem, &b->topts, number, number + 1, &meta, &blob, &err);
     if (st == TRINE_OK)
         st = trine__files_sync_dir(db, &err);
     trine__version_edit edit;
     memset(&edit, 0, sizeof edit);
     edit.has_last_seq = true;
     edit.last_seq = m->last_seq;
+    if (st == TRINE_OK && blob.number && !trine__version_edit_add_blob(&edit, &blob))
+        st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
     if (st == TRINE_OK && !trine__version_edit_add_table(&edit, &meta))
         st = trine__err_set(&err, TRINE_NO_MEMORY, "out of memory building a version edit");
     if (st == TRINE_OK && !trine__version_edit_set_bucket_log(&edit, b->id, m->wal_next))
@@ -413,7 +363,9 @@ static void flush_one(trine__flusher *fl, fmsg_flush *m) {
     if (st == TRINE_OK) {
         delete_obsolete_wals(fl);
         atomic_fetch_add_explicit(&db->stats.flushes, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&db->stats.flush_bytes, meta.size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.flush_bytes, meta.size + blob.size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.blob_bytes_written, blob.size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->stats.blob_files_written, blob.number != 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_entries, meta.entries, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.flush_ns, trine__now_ns() - t0, memory_order_relaxed);
         trine__compactor_schedule(db);
@@ -421,8 +373,7 @@ static void flush_one(trine__flusher *fl, fmsg_flush *m) {
         trine__flusher_fail(db, "flush failed", &err);
     }
     trine__version_edit_free(&edit);
-    free(meta.smallest);
-    free(meta.largest);
+    trine__table_meta_free(&meta);
 }
 
 /* A bucket edit: create (published once durable), options, drop. */
@@ -749,6 +700,7 @@ void trine__flusher_stop(trine_db *db) {
     trine__log_writer_destroy(&fl->manifest.log);
     trine__version_edit_free(&fl->state);
     trine__file_set_unref(fl->live);
+    free(fl->dead_blobs);
     free(fl);
     db->fstate = NULL;
     /* Finished flushes the writer (gone now) did not install: their tables

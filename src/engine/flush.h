@@ -115,9 +115,13 @@ void trine__flusher_stop(trine_db *db);
 
 /* Writes every entry of mem (all versions) as table `number` in db's
  * directory with options o, syncs the file (not the directory) and fills
- * meta (level 0, bucket o->bucket_id). A failure removes the partial file
- * (best effort). Shared by the flush actor and recovery. */
+ * meta (level 0, bucket o->bucket_id, its blob references). Values of
+ * o->blob_threshold bytes or more (when it is not 0) go to blob file
+ * `blob_number`, synced before the table; *blob describes it (number 0:
+ * no blob file was written). A failure removes the partial files (best
+ * effort). Shared by the flush actor and recovery (flush_table.c). */
 trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const trine__table_options *o,
-                                      uint64_t number, trine__table_meta *meta, trine__err *err);
+                                      uint64_t number, uint64_t blob_number, trine__table_meta *meta,
+                                      trine__blob_meta *blob, trine__err *err);
 
 #endif

@@ -37,6 +37,8 @@ typedef struct recovery {
     size_t ntemps, temps_cap;
     uint64_t *tables; /* NNNNNN.sst numbers */
     size_t ntables, tables_cap;
+    uint64_t *blobs; /* blob file numbers in the directory */
+    size_t nblobs, blobs_cap;
     uint64_t max_number; /* of every numbered file, damaged WALs included */
     bool have_current;
     bool oom;
@@ -56,9 +58,14 @@ static bool scan_entry(void *arg, const char *name) {
     if (kind == TRINE__FNAME_CURRENT)
         rc->have_current = true;
     if ((kind == TRINE__FNAME_WAL || kind == TRINE__FNAME_MANIFEST || kind == TRINE__FNAME_WAL_DAMAGED ||
-         kind == TRINE__FNAME_TABLE) &&
+         kind == TRINE__FNAME_TABLE || kind == TRINE__FNAME_BLOB) &&
         number > rc->max_number)
         rc->max_number = number;
+    if (kind == TRINE__FNAME_BLOB) {
+        if (!trine__grow((void **)&rc->blobs, &rc->blobs_cap, rc->nblobs + 1, sizeof *rc->blobs))
+            return !(rc->oom = true);
+        rc->blobs[rc->nblobs++] = number;
+    }
     if (kind == TRINE__FNAME_TABLE) {
         if (!trine__grow((void **)&rc->tables, &rc->tables_cap, rc->ntables + 1, sizeof *rc->tables))
             return !(rc->oom = true);
@@ -94,6 +101,7 @@ static void recovery_free(recovery *rc) {
         free(rc->temps[i]);
     free(rc->temps);
     free(rc->tables);
+    free(rc->blobs);
     free(rc->manifests);
     free(rc->wals);
 }
@@ -163,6 +171,20 @@ static trine_status check_tables_present(const recovery *rc, const trine__versio
             trine__table_name(name, sizeof name, state->added[i].number);
             trine__manifest_name(man, sizeof man, manifest);
             return trine__err_set(err, TRINE_CORRUPTION, "%s/%s: table file %s referenced by %s is missing",
+                                  rc->db->path, name, name, man);
+        }
+    }
+    for (size_t i = 0; i < state->nblobs; i++) {
+        bool found = false;
+        for (size_t j = 0; j < rc->nblobs && !found; j++)
+            found = rc->blobs[j] == state->blobs[i].number;
+        if (!found) {
+            char name[32], man[40];
+            trine__blob_name(name, sizeof name, state->blobs[i].number);
+            trine__manifest_name(man, sizeof man, manifest);
+            return trine__err_set(err, TRINE_CORRUPTION,
+                                  "%s/%s: blob file %s referenced by %s is missing (its large values are lost: "
+                                  "restore the file, or salvage the rest with trine_repair)",
                                   rc->db->path, name, name, man);
         }
     }
@@ -535,6 +557,13 @@ static trine_status remove_stale(recovery *rc, uint64_t current_manifest, const 
         st = trine__files_remove(db, name, err);
         removed = true;
     }
+    for (size_t i = 0; i < rc->nblobs && rc->have_current && st == TRINE_OK; i++) {
+        if (trine__version_edit_has_blob(state, rc->blobs[i]))
+            continue;
+        trine__blob_name(name, sizeof name, rc->blobs[i]);
+        st = trine__files_remove(db, name, err);
+        removed = true;
+    }
     for (size_t i = 0; i < rc->nwals && st == TRINE_OK; i++) {
         if (rc->wals[i].records > 0 || rc->wals[i].set_aside)
             continue;
@@ -574,13 +603,16 @@ static trine_status flush_replayed(recovery *rc, trine__version_edit *state, tri
             if (trine__memtable_count(b->mems[i]) == 0)
                 continue;
             trine__table_meta meta;
-            trine_status st = trine__flush_write_table(db, b->mems[i], &to, out->next_file++, &meta, err);
+            trine__blob_meta blob;
+            uint64_t number = out->next_file;
+            out->next_file += 2; /* the table's and its blob file's */
+            trine_status st = trine__flush_write_table(db, b->mems[i], &to, number, number + 1, &meta, &blob, err);
             if (st != TRINE_OK)
                 return st;
             meta.bucket = b->id;
-            bool ok = trine__version_edit_add_table(state, &meta);
-            free(meta.smallest);
-            free(meta.largest);
+            bool ok = (blob.number == 0 || trine__version_edit_add_blob(state, &blob)) &&
+                      trine__version_edit_add_table(state, &meta);
+            trine__table_meta_free(&meta);
             if (!ok)
                 return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
             wrote = true;

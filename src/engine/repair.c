@@ -11,8 +11,12 @@
  *                it appends the edit naming it (engine/flush.c), so a
  *                crash between the two leaves exactly this. Its WAL is
  *                still there and replays.
- * Never removed: a table the state references (whatever its number), a
- * table numbered below the next file number (not provably a flush's
+ *   NNNNNN.blob  numbered at or above the next file number and not in the
+ *                state's blob files: a flush writes the blob file before
+ *                the table pointing into it, and both before the edit, so
+ *                the same crash leaves this too.
+ * Never removed: a table or blob file the state references (whatever its
+ * number), one numbered below the next file number (not provably a flush's
  * leftover: an open judges it), WALs, damaged WAL copies, MANIFESTs,
  * CURRENT, LOCK, files Trine does not know.
  *
@@ -169,6 +173,10 @@ static const char *removable(repairer *r, const char *name, const trine__version
     } else if (kind == TRINE__FNAME_TABLE && number >= state->next_file && !referenced(state, number)) {
         snprintf(why, cap, "table numbered at or above the MANIFEST's next file number (%" PRIu64 ") that no "
                  "edit references: left by a flush cut short", state->next_file);
+    } else if (kind == TRINE__FNAME_BLOB && number >= state->next_file &&
+               !trine__version_edit_has_blob(state, number)) {
+        snprintf(why, cap, "blob file numbered at or above the MANIFEST's next file number (%" PRIu64 ") that "
+                 "the MANIFEST does not list: left by a flush cut short", state->next_file);
     } else {
         return NULL;
     }

@@ -85,7 +85,10 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     t->table_cache = t->block_cache ? trine__table_cache_new(vfs, dir, o->max_open_tables, t->block_cache) : NULL;
     if (t->table_cache)
         trine__table_cache_set_mmap(t->table_cache, o->mmap_reads);
-    if (!t->table_cache) {
+    /* Blob files share the open-file bound with tables, a quarter of it. */
+    t->blob_cache = t->table_cache ? trine__blob_cache_new(vfs, dir, o->max_open_tables / 4 + 1) : NULL;
+    if (!t->blob_cache) {
+        trine__table_cache_free(t->table_cache);
         if (t->block_cache)
             trine__block_cache_free(t->block_cache);
         free(t);
@@ -99,9 +102,15 @@ void trine__tables_ref(trine__tables *t) { atomic_fetch_add_explicit(&t->refs, 1
 void trine__tables_unref(trine__tables *t) {
     if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
+    trine__blob_cache_free(t->blob_cache);
     trine__table_cache_free(t->table_cache); /* its tables release their blocks first */
     trine__block_cache_free(t->block_cache);
     free(t);
+}
+
+trine_status trine__tables_blob_fetch(trine__tables *tables, const void *index, size_t ilen, const void *key,
+                                      size_t klen, void **value, size_t *vlen, trine__err *err) {
+    return trine__blob_cache_fetch(tables->blob_cache, index, ilen, key, klen, value, vlen, err);
 }
 
 /* A table-cache handle released when its table iterator is freed. */

@@ -18,6 +18,13 @@
  * and sequence range must match its edit; a table the state lists but the
  * directory lacks is reported too. A table no edit references is a
  * leftover of a flush cut short: listed with a note, never a problem.
+ *
+ * Blob files (NNNNNN.blob) are walked whole, every record's checksum
+ * checked (verify_blob.c), and judged like tables: one the state lists is
+ * held against its meta (size, bucket, counts) and must be there; one it
+ * does not list is a leftover, noted. A table referencing a blob file the
+ * state does not list never gets this far: applying the MANIFEST's edits
+ * refuses it, so the MANIFEST is reported damaged.
  */
 #include "engine/verify.h"
 
@@ -30,6 +37,7 @@
 #include "base/grow.h"
 #include "core/core.h"
 #include "engine/files.h"
+#include "engine/verify_blob.h"
 #include "lsm/ikey.h"
 #include "lsm/table.h"
 #include "lsm/version_edit.h"
@@ -39,7 +47,7 @@ typedef struct entry {
     char *name;
     trine__fname_kind kind;
     uint64_t number;
-    bool missing; /* a table the MANIFEST lists that is not in the directory */
+    bool missing; /* a table or blob file the MANIFEST lists that is not in the directory */
 } entry;
 
 typedef struct verifier {
@@ -101,6 +109,7 @@ static const char *kind_name(trine__fname_kind k) {
     case TRINE__FNAME_LOCK: return "lock";
     case TRINE__FNAME_TEMP: return "temporary";
     case TRINE__FNAME_TABLE: return "table";
+    case TRINE__FNAME_BLOB: return "blob";
     default: return "unknown";
     }
 }
@@ -462,21 +471,71 @@ static void verify_table(verifier *v, const entry *e) {
     table_scan_free(&ts);
 }
 
-/* Appends an entry for every table the state lists that the directory
- * lacks, so it is reported in its place among the tables. */
-static void add_missing_tables(verifier *v) {
-    for (size_t i = 0; v->state_ok && i < v->state.nadded; i++) {
-        uint64_t number = v->state.added[i].number;
-        bool present = false;
-        for (size_t j = 0; j < v->count && !present; j++)
-            present = v->entries[j].kind == TRINE__FNAME_TABLE && v->entries[j].number == number;
-        if (present)
-            continue;
-        char name[32];
-        trine__table_name(name, sizeof name, number);
-        if (!collect(v, name))
+/* ---- blob files ------------------------------------------------------------ */
+
+static const trine__blob_meta *find_blob(const verifier *v, uint64_t number) {
+    for (size_t i = 0; v->state_ok && i < v->state.nblobs; i++)
+        if (v->state.blobs[i].number == number)
+            return &v->state.blobs[i];
+    return NULL;
+}
+
+/* As verify_table: a listed file is part of the database, damage in it a
+ * problem; an unlisted one is a leftover, noted. */
+static void verify_blob(verifier *v, const entry *e) {
+    char man[40], msg[2 * TRINE__ERR_MSG_MAX] = "";
+    trine__manifest_name(man, sizeof man, v->current_manifest);
+    const trine__blob_meta *m = find_blob(v, e->number);
+    if (e->missing) {
+        snprintf(msg, sizeof msg, "%s: %s lists it (bucket %" PRIu32 ", %" PRIu64 " bytes, %" PRIu64 " records) but "
+                 "the directory lacks it: the large values in it are lost", e->name, man, m ? m->bucket : 0,
+                 m ? m->size : 0, m ? m->records : 0);
+        report(v, e, 0, 0, TRINE_CORRUPTION, 0, msg);
+        return;
+    }
+    trine__blob_check c;
+    trine__verify_blob_file(v->db.vfs, v->db.path, e->name, e->number, m, man, &c);
+    if (m || !v->state_ok) {
+        if (c.st == TRINE_OK && m)
+            snprintf(msg, sizeof msg, "bucket %" PRIu32 ", %" PRIu64 " value bytes", m->bucket, m->value_bytes);
+        else if (c.st == TRINE_OK)
+            snprintf(msg, sizeof msg, "not checked against the MANIFEST (it could not be read)");
+        report(v, e, c.size, c.records, c.st, c.offset, c.st == TRINE_OK ? msg : c.err.msg);
+    } else {
+        /* The state does not list it: no table points into it. */
+        bool leftover = v->state.has_next_file && e->number >= v->state.next_file;
+        snprintf(msg, sizeof msg, "%s%s%.300s", leftover ? "not listed by the MANIFEST: left by an interrupted "
+                 "flush; trine_repair or a writable open removes it" : "not listed by the MANIFEST and numbered "
+                 "below its next file number (an obsolete blob file): a writable open removes it",
+                 c.st == TRINE_OK ? "" : "; unreadable: ", c.st == TRINE_OK ? "" : c.err.msg);
+        report(v, e, c.size, c.records, TRINE_OK, 0, msg);
+    }
+}
+
+/* ---- the rest ---------------------------------------------------------------- */
+
+/* Appends an entry named name (kind and number parsed from it) for a file
+ * the state lists that the directory lacks, so it is reported in its place
+ * among the others. */
+static void add_missing(verifier *v, const char *name) {
+    uint64_t number = 0;
+    trine__fname_kind kind = trine__fname_parse(name, &number);
+    for (size_t j = 0; j < v->count; j++)
+        if (v->entries[j].kind == kind && v->entries[j].number == number)
             return;
+    if (collect(v, name))
         v->entries[v->count - 1].missing = true;
+}
+
+static void add_missing_files(verifier *v) {
+    char name[32];
+    for (size_t i = 0; v->state_ok && i < v->state.nadded && !v->oom; i++) {
+        trine__table_name(name, sizeof name, v->state.added[i].number);
+        add_missing(v, name);
+    }
+    for (size_t i = 0; v->state_ok && i < v->state.nblobs && !v->oom; i++) {
+        trine__blob_name(name, sizeof name, v->state.blobs[i].number);
+        add_missing(v, name);
     }
 }
 
@@ -520,12 +579,14 @@ static void verify_all(verifier *v) {
         i++;
     verify_wals(v, wal_from, i);
     size_t listed = v->count;
-    add_missing_tables(v);
+    add_missing_files(v);
     if (v->count > listed)
         qsort(v->entries + i, v->count - i, sizeof *v->entries, cmp_entry);
     for (; i < v->count; i++) {
         if (v->entries[i].kind == TRINE__FNAME_TABLE)
             verify_table(v, &v->entries[i]);
+        else if (v->entries[i].kind == TRINE__FNAME_BLOB)
+            verify_blob(v, &v->entries[i]);
         else
             verify_other(v, &v->entries[i]);
     }

@@ -18,8 +18,8 @@ trine_status trine__verify(trine__vfs *vfs, const char *path, bool use_registry,
 /* Narrow repair (repair.c) of the database at path on vfs: takes the
  * directory lock exclusively as a writable open does (use_registry: the
  * in-process half too), reads CURRENT and folds the MANIFEST, then removes
- * *.tmp files and tables numbered >= the state's next file that no edit
- * references, reporting each to cb (may be NULL) once it is gone, and syncs
+ * *.tmp files, and tables and blob files numbered >= the state's next file that
+ * no edit references or lists, reporting each to cb (may be NULL) once it is gone, and syncs
  * the directory. Statuses as trine_repair_report: TRINE_NOT_FOUND (path
  * missing, not a directory, no CURRENT and no log), TRINE_LOCKED,
  * TRINE_CORRUPTION / TRINE_UNSUPPORTED (CURRENT or the MANIFEST unreadable,

@@ -62,6 +62,7 @@ struct trine__dbiter {
     bool on_returned; /* forward: the merged iterator is on the key last returned (in `key`) */
     uint8_t *key, *val, *seek_buf;
     size_t key_len, key_cap, val_len, val_cap, seek_cap;
+    bool val_blob; /* val holds a blob index (TRINE__VTYPE_BLOB), not the value */
     trine__err err;
 };
 
@@ -130,6 +131,7 @@ static bool set_val(trine__dbiter *it, size_t *need) {
     if (vl)
         memcpy(it->val, v, vl);
     it->val_len = vl;
+    it->val_blob = trine__trailer_type(trine__iiter_trailer(it->merged)) == TRINE__VTYPE_BLOB;
     return true;
 }
 
@@ -391,6 +393,8 @@ trine__dbiter *trine__dbiter_new(trine__iiter *merged, uint64_t horizon, bool re
     trine__err_clear(&it->err);
     return it;
 }
+
+bool trine__dbiter_value_is_blob(const trine__dbiter *it) { return it->val_blob; }
 
 void trine__dbiter_free(trine__dbiter *it) {
     if (!it)

@@ -54,6 +54,11 @@ trine_status trine__dbiter_next(trine__dbiter *it, const uint8_t **k, size_t *kl
  * the iterator returned. TRINE_OK, or an error (sticky) with err filled. */
 trine_status trine__dbiter_seek(trine__dbiter *it, const void *key, size_t klen, trine__err *err);
 
+/* Whether the value the last trine__dbiter_next returned is a blob index
+ * (an entry of type TRINE__VTYPE_BLOB: the caller resolves it) rather than
+ * the value itself. */
+bool trine__dbiter_value_is_blob(const trine__dbiter *it);
+
 /* Frees the iterator and the merged iterator it owns. NULL is a no-op. */
 void trine__dbiter_free(trine__dbiter *it);
 

@@ -45,6 +45,7 @@
 #include "base/err.h"
 #include "lsm/block.h"
 #include "lsm/block_cache.h"
+#include "lsm/version_edit.h"
 #include "storage/vfs.h"
 
 #define TRINE__TABLE_FORMAT 1u
@@ -63,6 +64,7 @@ typedef struct trine__table_options {
     int compression_level;        /* zstd level */
     bool hash_index;              /* in-block hash index in data blocks */
     uint32_t bucket_id;
+    size_t blob_threshold;        /* flush: values this long or longer go to a blob file; 0 = never */
 } trine__table_options;
 
 void trine__table_options_default(trine__table_options *o);
@@ -104,6 +106,11 @@ trine_status trine__table_finish(trine__table_builder *b, trine__table_props *pr
 /* Bytes written to the file so far (finished blocks): where compaction
  * cuts an output file. */
 uint64_t trine__table_builder_bytes(const trine__table_builder *b);
+/* The blob files the entries added so far point into (entries of type
+ * TRINE__VTYPE_BLOB), with the record bytes each is referenced for, file
+ * ascending: a malloc'd copy into *out (NULL when none). false on out of
+ * memory. */
+bool trine__table_builder_blob_refs(const trine__table_builder *b, trine__blob_ref **out, size_t *n);
 /* Frees the builder (after finish, or to abandon the file). */
 void trine__table_builder_free(trine__table_builder *b);
 

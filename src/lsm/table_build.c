@@ -16,6 +16,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "base/grow.h"
+#include "lsm/blob_file.h"
 #include "lsm/bloom.h"
 #include "lsm/ikey.h"
 #include "lsm/table_format.h"
@@ -36,6 +38,8 @@ struct trine__table_builder {
     size_t scratch_cap;
     ZSTD_CCtx *zctx;  /* reused for every block: a fresh context per call costs 3x the compression */
     trine__table_props props;
+    trine__blob_ref *blob_refs; /* blob files the entries point into, by file ascending */
+    size_t nblob_refs, blob_refs_cap;
     trine_status status; /* sticky */
     trine__err err;
 };
@@ -218,6 +222,44 @@ trine_status trine__table_builder_new(trine__file *file, const char *name, const
     return TRINE_OK;
 }
 
+/* Counts a blob index among the table's references (the MANIFEST keeps
+ * them with the table: a blob file lives while some table points into it).
+ * Entries of one flush or merge mostly point into one or a few files, so
+ * the last file is checked first. */
+static bool note_blob_ref(trine__table_builder *b, const void *value, size_t len) {
+    trine__blob_index bi;
+    if (!trine__blob_index_decode(value, len, &bi)) {
+        fail(b, TRINE_CORRUPTION, "%s: a blob index to add is malformed %s", "");
+        return false;
+    }
+    b->props.blob_refs++;
+    size_t i = b->nblob_refs;
+    if (i > 0 && b->blob_refs[i - 1].file == bi.file) {
+        b->blob_refs[i - 1].bytes += bi.size;
+        return true;
+    }
+    size_t lo = 0, hi = i;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->blob_refs[mid].file < bi.file)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < i && b->blob_refs[lo].file == bi.file) {
+        b->blob_refs[lo].bytes += bi.size;
+        return true;
+    }
+    if (!trine__grow((void **)&b->blob_refs, &b->blob_refs_cap, i + 1, sizeof *b->blob_refs)) {
+        fail(b, TRINE_NO_MEMORY, "%s: out of memory %s", "adding a blob reference");
+        return false;
+    }
+    memmove(&b->blob_refs[lo + 1], &b->blob_refs[lo], (i - lo) * sizeof *b->blob_refs);
+    b->blob_refs[lo] = (trine__blob_ref){.file = bi.file, .bytes = bi.size};
+    b->nblob_refs++;
+    return true;
+}
+
 trine_status trine__table_add(trine__table_builder *b, const uint8_t *ikey, size_t ikey_len, const void *value,
                               size_t value_len, trine__err *err) {
     if (b->status != TRINE_OK) {
@@ -281,6 +323,10 @@ trine_status trine__table_add(trine__table_builder *b, const uint8_t *ikey, size
         memcpy(b->props.smallest, ikey, ikey_len);
         b->props.smallest_len = ikey_len;
     }
+    if (trine__trailer_type(trailer) == TRINE__VTYPE_BLOB && !note_blob_ref(b, value, value_len)) {
+        *err = b->err;
+        return b->status;
+    }
     b->props.entries++;
     b->props.tombstones += trine__trailer_type(trailer) == TRINE__VTYPE_DELETE;
     b->props.raw_key_bytes += ulen;
@@ -290,6 +336,18 @@ trine_status trine__table_add(trine__table_builder *b, const uint8_t *ikey, size
     if (seq > b->props.seq_max)
         b->props.seq_max = seq;
     return TRINE_OK;
+}
+
+bool trine__table_builder_blob_refs(const trine__table_builder *b, trine__blob_ref **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (b->nblob_refs == 0)
+        return true;
+    if (!(*out = malloc(b->nblob_refs * sizeof **out)))
+        return false;
+    memcpy(*out, b->blob_refs, b->nblob_refs * sizeof **out);
+    *n = b->nblob_refs;
+    return true;
 }
 
 /* Appends one property: name (an internal key with trailer 0) → value. */
@@ -399,6 +457,7 @@ void trine__table_builder_free(trine__table_builder *b) {
     free(b->scratch);
     ZSTD_freeCCtx(b->zctx);
     free(b->props.smallest);
+    free(b->blob_refs);
     free(b);
 }
 

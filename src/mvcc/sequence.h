@@ -16,7 +16,11 @@
 typedef enum trine__vtype {
     TRINE__VTYPE_DELETE = 0,
     TRINE__VTYPE_PUT = 1,
-    /* later: 2 = blob index, ... (values < 256) */
+    /* A put whose value lives in a blob file: the entry's value is an encoded
+     * blob index (lsm/blob_file.h). Only tables hold it (flush separates
+     * large values); memtables and WALs hold plain puts. */
+    TRINE__VTYPE_BLOB = 2,
+    /* later types: values < 256 */
 } trine__vtype;
 
 static inline uint64_t trine__trailer(uint64_t seq, trine__vtype type) {

@@ -84,7 +84,8 @@ typedef enum trine__file_kind {
     TRINE__FK_LOCK,     /* LOCK */
     TRINE__FK_TEMP,     /* *.tmp */
     TRINE__FK_OTHER,
-    TRINE__FK_TABLE     /* *.sst */
+    TRINE__FK_TABLE,    /* *.sst */
+    TRINE__FK_BLOB      /* *.blob */
 } trine__file_kind;
 
 trine__file_kind trine__fault_kind_of(const char *path);

@@ -53,6 +53,8 @@ trine__file_kind trine__fault_kind_of(const char *path) {
         return TRINE__FK_LOCK;
     if (len >= 4 && strcmp(name + len - 4, ".sst") == 0)
         return TRINE__FK_TABLE;
+    if (len >= 5 && strcmp(name + len - 5, ".blob") == 0)
+        return TRINE__FK_BLOB;
     return TRINE__FK_OTHER;
 }
 

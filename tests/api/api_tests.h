@@ -48,6 +48,7 @@ TCase *api_txn_tcase(void);      /* transactions */
 TCase *api_mvcc_model_tcase(void); /* snapshots and transactions, model-based */
 TCase *api_bucket_tcase(void);     /* api_bucket.c: named buckets, their life cycle */
 TCase *api_bucket_ops_tcase(void); /* api_bucket_ops.c: reads, batches, txns, stats per bucket */
+TCase *api_blob_tcase(void);       /* api_blob.c: large values in blob files */
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)

@@ -33,6 +33,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_mvcc_model_tcase());
     suite_add_tcase(s, api_bucket_tcase());
     suite_add_tcase(s, api_bucket_ops_tcase());
+    suite_add_tcase(s, api_blob_tcase());
     return s;
 }
 

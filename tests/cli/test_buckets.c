@@ -236,6 +236,38 @@ START_TEST(test_bucket_create_prefix_len) {
 }
 END_TEST
 
+/* --blob-threshold: the bucket keeps its large values in blob files from its
+ * first flush on, and says so in its stats. */
+START_TEST(test_bucket_create_blob_threshold) {
+    char *tmp = tmpdir_new();
+    char *db = path_join(tmp, "db");
+    RUN_OK("bucket-create", db, "big", "--blob-threshold", "100");
+    char big[501];
+    memset(big, 'v', 500);
+    big[500] = '\0';
+    RUN_OK("put", db, "k1", big, "--bucket", "big");
+    RUN_OK("put", db, "k2", "small", "--bucket", "big");
+    RUN_OK("flush", db);
+    cli_result r = CLI("stats", db, "--json");
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_has(r.out, "\"name\":\"big\"");
+    ck_assert_has(r.out, "\"blob_files\":1,");
+    cli_result_free(&r);
+    char *v = bucket_get(db, "big", "k1");
+    ck_assert_msg(v && strcmp(v, big) == 0, "k1 does not read back");
+    free(v);
+    v = bucket_get(db, "big", "k2");
+    ck_assert_str_eq(v, "small");
+    free(v);
+    r = CLI("bucket-create", db, "bad", "--blob-threshold", "x");
+    ck_assert_exit(r, EXIT_USAGE_);
+    ck_assert_has(r.err, "--blob-threshold: 'x' is not a whole number");
+    cli_result_free(&r);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
 /* dump --bucket writes one bucket; load --bucket fills another (creating it). */
 START_TEST(test_bucket_dump_load) {
     char *tmp = tmpdir_new();
@@ -362,6 +394,7 @@ TCase *cli_tcase_buckets(void) {
     tcase_add_test(tc, test_bucket_missing_on_read);
     tcase_add_test(tc, test_buckets_create_list_drop);
     tcase_add_test(tc, test_bucket_create_prefix_len);
+    tcase_add_test(tc, test_bucket_create_blob_threshold);
     tcase_add_test(tc, test_bucket_dump_load);
     tcase_add_test(tc, test_stats_per_bucket);
     return tc;

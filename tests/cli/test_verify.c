@@ -1,9 +1,10 @@
 /*
  * verify: a healthy database, a WAL damaged in the middle, tables (sound
- * and damaged), and the states where there is nothing to verify (missing,
- * foreign, locked).
- * repair: the leftovers it removes and prints, the files it leaves, and the
- * states where it refuses (open elsewhere, no database, damaged MANIFEST).
+ * and damaged), blob files (sound, leftover, damaged, missing), and the
+ * states where there is nothing to verify (missing, foreign, locked).
+ * repair: the leftovers it removes and prints (a blob file among them), the
+ * files it leaves, and the states where it refuses (open elsewhere, no
+ * database, damaged MANIFEST).
  *
  * These tests describe trine_verify as the header documents it. While the
  * library's trine_verify is still a stub returning TRINE_UNSUPPORTED they
@@ -412,6 +413,151 @@ START_TEST(test_repair_refuses) {
 }
 END_TEST
 
+/* ---- blob files ------------------------------------------------------- */
+
+#define BLOB_KEYS 20
+#define BLOB_VALUE_LEN 500
+
+/* A database whose values sit in one blob file: 500-byte values, a
+ * threshold of 100, one flush. The values are varied bytes, so the file
+ * holds about BLOB_KEYS * BLOB_VALUE_LEN bytes whether or not zstd takes
+ * them. */
+static char *seed_blobs(char **tmp_out) {
+    char *tmp = tmpdir_new();
+    char *db = path_join(tmp, "db");
+    trine_options o;
+    trine_options_init(&o);
+    o.default_bucket.blob_threshold = 100;
+    trine_db *h = NULL;
+    trine_status s = trine_open_sync(db, &o, &h);
+    ck_assert_msg(s == TRINE_OK, "open %s: %s", db, trine_last_error());
+    uint32_t x = 12345;
+    for (int i = 0; i < BLOB_KEYS; i++) {
+        char k[16], v[BLOB_VALUE_LEN];
+        snprintf(k, sizeof k, "b%03d", i);
+        for (size_t j = 0; j < sizeof v; j++) {
+            x = x * 1103515245u + 12345u;
+            v[j] = (char)(' ' + (x >> 16) % 95);
+        }
+        db_put(h, k, strlen(k), v, sizeof v);
+    }
+    s = trine_flush_sync(h);
+    ck_assert_msg(s == TRINE_OK, "flush: %s: %s", trine_status_name(s), trine_last_error());
+    db_close(h);
+    *tmp_out = tmp;
+    return db;
+}
+
+/* The one blob file of a seed_blobs database (malloc'd name). */
+static char *the_blob(const char *db) {
+    size_t n = 0;
+    char *blobs = names_ending(db, ".blob", &n);
+    ck_assert_msg(n == 1, "want one blob file, found %zu:\n%s", n, blobs);
+    char *name = first_name(blobs);
+    free(blobs);
+    return name;
+}
+
+START_TEST(test_verify_blobs) {
+    char *tmp;
+    char *db = seed_blobs(&tmp);
+    char *name = the_blob(db);
+    char *path = path_join(db, name);
+    char *data;
+    size_t len;
+    ck_assert(file_read(path, &data, &len));
+    free(data);
+    cli_result r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_OK_);
+    char want[128];
+    snprintf(want, sizeof want, "OK  %s  %zu bytes, %d records (blob: bucket 0, %d value bytes)\n", name, len,
+             BLOB_KEYS, BLOB_KEYS * BLOB_VALUE_LEN);
+    ck_assert_has(r.out, want);
+    ck_assert_has(r.out, "(table: level 0");
+    ck_assert_has(r.out, "all sound\n");
+    ck_assert_msg(strstr(r.out, "BAD") == NULL, "BAD in a healthy database:\n%s", r.out);
+    ck_assert_uint_eq(r.err_len, 0);
+    cli_result_free(&r);
+
+    /* A blob file no edit lists, numbered past the next file number: a
+     * flush cut short. Noted (even unreadable), not a problem; repair
+     * removes it and leaves the live one. */
+    char *leftover = path_join(db, "999990.blob");
+    ck_assert(file_write(leftover, "a flush cut short", 17));
+    r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_has(r.out, "OK  999990.blob  17 bytes, 0 records (blob: not listed by the MANIFEST: left by an "
+                         "interrupted flush; trine_repair or a writable open removes it; unreadable: 999990.blob: ");
+    ck_assert_has(r.out, "all sound\n");
+    cli_result_free(&r);
+    char *want_contents = db_contents(db);
+    r = CLI("repair", db);
+    ck_assert_exit(r, EXIT_OK_);
+    const char *want_line = "removed 999990.blob: blob file numbered at or above the MANIFEST's next file number (";
+    ck_assert_msg(strncmp(r.out, want_line, strlen(want_line)) == 0, "first line should report 999990.blob:\n%s",
+                  r.out);
+    ck_assert_has(r.out, ") that the MANIFEST does not list: left by a flush cut short\nrepair: 1 file removed\n");
+    cli_result_free(&r);
+    ck_assert(!path_exists(leftover));
+    ck_assert(path_exists(path));
+    char *contents = db_contents(db);
+    ck_assert_str_eq(contents, want_contents);
+    free(contents);
+    free(want_contents);
+    free(leftover);
+    free(path);
+    free(name);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
+START_TEST(test_verify_blob_damage) {
+    char *tmp;
+    char *db = seed_blobs(&tmp);
+    char *name = the_blob(db);
+    char *path = path_join(db, name);
+    char *data;
+    size_t len;
+    ck_assert(file_read(path, &data, &len));
+    /* 32-byte header, records, 48-byte footer: the middle is a record's. */
+    ck_assert_msg(len > 80 + BLOB_KEYS * BLOB_VALUE_LEN / 2, "%s: %zu bytes", name, len);
+    size_t flip = len / 2;
+    data[flip] ^= 0x10;
+    ck_assert(file_write(path, data, len));
+    free(data);
+    cli_result r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_ERROR_);
+    char want[80];
+    snprintf(want, sizeof want, "BAD %s offset ", name);
+    const char *line = strstr(r.out, want);
+    ck_assert_msg(line != NULL, "no '%s' line in:\n%s", want, r.out);
+    unsigned long long offset = strtoull(line + strlen(want), NULL, 10);
+    ck_assert_msg(offset >= 32 && offset <= flip, "offset %llu, want the record holding byte %zu", offset, flip);
+    ck_assert_has(line, "checksum mismatch");
+    ck_assert_has(r.out, "(table: level 0");
+    ck_assert_has(r.out, "1 with problems");
+    ck_assert_has(r.err, "trine: verify: TRINE_CORRUPTION");
+    ck_assert_has(r.err, name);
+    cli_result_free(&r);
+
+    /* Gone: the MANIFEST still lists it. */
+    ck_assert_int_eq(remove(path), 0);
+    r = CLI("verify", db);
+    ck_assert_exit(r, EXIT_ERROR_);
+    snprintf(want, sizeof want, "BAD %s offset 0: %s: MANIFEST-", name, name);
+    ck_assert_has(r.out, want);
+    ck_assert_has(r.out, "but the directory lacks it");
+    ck_assert_has(r.err, "trine: verify: TRINE_CORRUPTION");
+    ck_assert_has(r.err, name);
+    cli_result_free(&r);
+    free(path);
+    free(name);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
 TCase *cli_tcase_verify(void) {
     TCase *tc = tcase_create("verify");
     tcase_set_timeout(tc, 120);
@@ -419,6 +565,8 @@ TCase *cli_tcase_verify(void) {
     tcase_add_test(tc, test_verify_damaged_wal);
     tcase_add_test(tc, test_verify_nothing_to_verify);
     tcase_add_test(tc, test_verify_tables);
+    tcase_add_test(tc, test_verify_blobs);
+    tcase_add_test(tc, test_verify_blob_damage);
     tcase_add_test(tc, test_repair_removes_and_prints);
     tcase_add_test(tc, test_repair_refuses);
     return tc;

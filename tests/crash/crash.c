@@ -120,6 +120,9 @@ static trine_options crash_options(trine_durability d) {
     o.l0_compaction_files = CRASH_L0_COMPACTION;
     o.target_file_bytes = CRASH_TARGET_FILE;
     o.level_base_bytes = CRASH_LEVEL_BASE;
+    /* Values are 19..41 bytes: the longer half of the default bucket's go
+     * to blob files at flush, so kills land inside blob writes too. */
+    o.default_bucket.blob_threshold = 30;
     return o;
 }
 

@@ -26,7 +26,15 @@
 #define FL_KEYS 40
 #define FL_VALUE 200
 
-static trine_options fl_options(void) { return dur_options(TRINE_SYNC_ALL, 1 << 20); }
+/* Run 0: values inline. Run 1: every value goes to a blob file at flush
+ * (the blob file is written and synced before the table). */
+static size_t fl_blob_threshold;
+
+static trine_options fl_options(void) {
+    trine_options o = dur_options(TRINE_SYNC_ALL, 1 << 20);
+    o.default_bucket.blob_threshold = fl_blob_threshold;
+    return o;
+}
 
 static void fl_key(char *out, size_t cap, int i) { snprintf(out, cap, "fl%04d", i); }
 
@@ -52,7 +60,7 @@ static void fl_expect(trine_db *db, int n, const char *what) {
 }
 
 typedef struct fl_listing {
-    size_t tables, wals;
+    size_t tables, wals, blobs;
     uint64_t table_numbers[64];
 } fl_listing;
 
@@ -64,6 +72,8 @@ static bool fl_list_entry(void *arg, const char *name) {
         l->table_numbers[l->tables++] = number;
     if (kind == TRINE__FNAME_WAL)
         l->wals++;
+    if (kind == TRINE__FNAME_BLOB)
+        l->blobs++;
     return true;
 }
 
@@ -96,12 +106,15 @@ static uint64_t fl_flush_calls(void) {
     ck_assert_int_eq(trine_stats_get(db, &s), TRINE_OK);
     ck_assert_msg(s.flushes == 1 && s.table_files == 1, "a clean flush: %llu flushes, %llu tables",
                   (unsigned long long)s.flushes, (unsigned long long)s.table_files);
+    ck_assert_msg(s.blob_files == (fl_blob_threshold ? 1u : 0u), "a clean flush: %llu blob files",
+                  (unsigned long long)s.blob_files);
     dur_close_ok(db, "counting a flush");
     trine__vfs_destroy(fault);
     return calls;
 }
 
 START_TEST(test_flush_power_loss_every_call) {
+    fl_blob_threshold = _i ? FL_VALUE : 0;
     uint64_t calls = fl_flush_calls();
     ck_assert_msg(calls >= 8, "a flush made only %llu VFS calls", (unsigned long long)calls);
     unsigned orphan_runs = 0, covered_wal_runs = 0;
@@ -131,6 +144,8 @@ START_TEST(test_flush_power_loss_every_call) {
         fl_listing after = fl_list(fault);
         ck_assert_msg(after.tables == s.table_files, "%s: %zu tables in the directory, %llu live after reopen",
                       what, after.tables, (unsigned long long)s.table_files);
+        ck_assert_msg(after.blobs == s.blob_files, "%s: %zu blob files in the directory, %llu live after reopen",
+                      what, after.blobs, (unsigned long long)s.blob_files);
         /* The flush's table survived the crash: kept (its edit was durable)
          * or removed by the open (it was not)? Recovery may add its own. */
         for (size_t i = 0; i < before.tables; i++) {
@@ -148,8 +163,9 @@ START_TEST(test_flush_power_loss_every_call) {
         dur_close_ok(db, what);
         trine__vfs_destroy(fault);
     }
-    fprintf(stderr, "flush power loss: %llu calls; %u runs left an unreferenced table, %u a table beside the "
-            "flushed WAL\n", (unsigned long long)calls, orphan_runs, covered_wal_runs);
+    fprintf(stderr, "flush power loss%s: %llu calls; %u runs left an unreferenced table, %u a table beside the "
+            "flushed WAL\n", _i ? " (values in blob files)" : "", (unsigned long long)calls, orphan_runs,
+            covered_wal_runs);
     ck_assert_msg(orphan_runs > 0, "no crash point left a table without its edit");
     ck_assert_msg(covered_wal_runs > 0, "no crash point left a table beside the WAL it covers");
 }
@@ -186,6 +202,11 @@ static void fl_fault(int op, trine__file_kind kind, const char *what) {
 }
 
 START_TEST(test_flush_io_errors) {
+    fl_blob_threshold = _i ? FL_VALUE : 0;
+    if (_i) {
+        fl_fault(TRINE__FOP_APPEND, TRINE__FK_BLOB, "blob file append fails");
+        fl_fault(TRINE__FOP_SYNC, TRINE__FK_BLOB, "blob file sync fails");
+    }
     fl_fault(TRINE__FOP_APPEND, TRINE__FK_TABLE, "table append fails");
     fl_fault(TRINE__FOP_SYNC, TRINE__FK_TABLE, "table sync fails");
     fl_fault(TRINE__FOP_SYNC, TRINE__FK_MANIFEST, "MANIFEST sync fails");
@@ -196,7 +217,7 @@ END_TEST
 TCase *dur_flush_tcase(void) {
     TCase *tc = tcase_create("flush");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_flush_power_loss_every_call);
-    tcase_add_test(tc, test_flush_io_errors);
+    tcase_add_loop_test(tc, test_flush_power_loss_every_call, 0, 2); /* 1: values in blob files */
+    tcase_add_loop_test(tc, test_flush_io_errors, 0, 2);
     return tc;
 }
