@@ -1017,8 +1017,11 @@ typedef struct trine_stats {
     uint64_t blob_bytes_written;  /* their bytes (also in flush_bytes and
                                      compaction_bytes_written) */
     uint64_t blob_files_deleted;  /* dead blob files deleted since open */
-    uint64_t blob_gc_runs;        /* blob files rewritten by the blob GC */
+    uint64_t blob_gc_runs;        /* blob GC rewrites (one table's values out of
+                                     files past blob_gc_ratio) since open */
     uint64_t blob_gc_bytes_rewritten; /* live record bytes those runs copied */
+    uint64_t blob_merge_bytes_rewritten; /* record bytes compactions copied into new
+                                     blob files (blob level merge, garbage) */
     double space_amplification;   /* bytes on disk (tables and blob files) ÷ the
                                      bytes of the last level's tables and of the
                                      blob records they point at; 1.0 when the

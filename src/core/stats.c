@@ -90,6 +90,10 @@ static void fill(trine_db *db, trine_stats *s) {
     s->blob_files_written = atomic_load_explicit(&db->stats.blob_files_written, memory_order_relaxed);
     s->blob_bytes_written = atomic_load_explicit(&db->stats.blob_bytes_written, memory_order_relaxed);
     s->blob_files_deleted = atomic_load_explicit(&db->stats.blob_files_deleted, memory_order_relaxed);
+    s->blob_gc_runs = atomic_load_explicit(&db->stats.blob_gc_runs, memory_order_relaxed);
+    s->blob_gc_bytes_rewritten = atomic_load_explicit(&db->stats.blob_gc_bytes_rewritten, memory_order_relaxed);
+    s->blob_merge_bytes_rewritten =
+        atomic_load_explicit(&db->stats.blob_merge_bytes_rewritten, memory_order_relaxed);
 }
 
 /* A version's blob files and the bytes space amplification is measured
@@ -372,6 +376,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "blob_files_deleted", s.blob_files_deleted);
     ju64(&b, "blob_gc_runs", s.blob_gc_runs);
     ju64(&b, "blob_gc_bytes_rewritten", s.blob_gc_bytes_rewritten);
+    ju64(&b, "blob_merge_bytes_rewritten", s.blob_merge_bytes_rewritten);
     jput(&b, ",\"space_amplification\":%.3f", s.space_amplification);
     /* Per bucket: names are [A-Za-z0-9_.:-], nothing to escape. */
     jput(&b, ",\"buckets\":[");

@@ -44,6 +44,7 @@
  *           next check and reports CLOSED, its outputs are removed.
  */
 #include "engine/compact.h"
+#include "engine/compact_blob.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -79,6 +80,7 @@ typedef struct cjob {
     trine__table_options topts;    /* its table settings at the pick */
     trine__version *v; /* referenced: the inputs point into it */
     trine__compaction c;
+    trine__blob_rewrite blob;  /* large values this merge rewrites (compact_blob.h) */
     uint64_t *snapshots;       /* live pins, ascending (collected by the worker) */
     size_t nsnapshots;
     waiter *manual;            /* trine_compact futures this job answers */
@@ -93,8 +95,8 @@ typedef struct cjob {
 
 struct trine__compactor {
     trine_db *db;
-    unsigned nworkers;
-    trine__actor *workers;
+    unsigned nworkers;         /* compaction workers: workers[0..nworkers) */
+    trine__actor *workers;     /* ... and workers[nworkers], the blob GC actor */
     bool *worker_busy;
     trine__msg *stops;
     uint64_t *busy; /* sorted table numbers of running jobs (numbers are unique across buckets) */
@@ -105,6 +107,9 @@ struct trine__compactor {
     uint32_t manual_next; /* the next bucket id the manual pass takes */
     bool manual_running;
     bool stopping;
+    bool gc_started;     /* workers[nworkers] runs */
+    bool gc_running;     /* the blob GC actor has a job */
+    size_t gc_next;      /* the catalog slot the next blob GC pick starts at */
 };
 
 /* ---- the merge (worker thread) ---- */
@@ -327,6 +332,27 @@ static void out_abandon(output *o) {
     trine__table_meta_free(&o->meta);
 }
 
+/* An entry pointing into a blob file the plan names: its value moves to
+ * the job's blob file and *v becomes the new index (in moved). */
+static trine_status rewrite_blob(cjob *j, const uint8_t *k, size_t kl, const uint8_t **v, size_t *vl,
+                                 uint8_t moved[TRINE__BLOB_INDEX_MAX], trine__err *err) {
+    trine__blob_index bi;
+    if (!trine__blob_index_decode(*v, *vl, &bi))
+        return trine__err_set(err, TRINE_CORRUPTION, "compaction input holds a malformed blob index");
+    if (!trine__blob_rewrite_wants(&j->blob, &bi))
+        return TRINE_OK;
+    int comp = j->topts.compression == TRINE__TABLE_COMPRESS_ZSTD ? TRINE__BLOB_COMPRESS_ZSTD
+                                                                   : TRINE__BLOB_COMPRESS_NONE;
+    size_t ml = 0;
+    trine_status st = trine__blob_rewrite_value(&j->blob, j->db, j->bucket->id, comp, j->topts.compression_level, k,
+                                                kl, &bi, *v, *vl, moved, &ml, err);
+    if (st == TRINE_OK) {
+        *v = moved;
+        *vl = ml;
+    }
+    return st;
+}
+
 /* Steps 1-3 of the DESIGN block. */
 static trine_status merge(cjob *j, trine__err *err) {
     trine_db *db = j->db;
@@ -397,7 +423,11 @@ static trine_status merge(cjob *j, trine__err *err) {
             break;
         }
         size_t il = trine__ikey_encode(ikey, k, kl, trailer);
-        st = out_add(&o, ikey, il, trailer, v, vl, err);
+        uint8_t moved[TRINE__BLOB_INDEX_MAX];
+        if (trine__trailer_type(trailer) == TRINE__VTYPE_BLOB && j->blob.nfiles > 0)
+            st = rewrite_blob(j, k, kl, &v, &vl, moved, err);
+        if (st == TRINE_OK)
+            st = out_add(&o, ikey, il, trailer, v, vl, err);
         if (ikey != stack)
             free(ikey);
         j->entries_out++;
@@ -415,7 +445,14 @@ static trine_status merge(cjob *j, trine__err *err) {
     trine__iiter_free(it);
     for (int l = 0; l < TRINE__LEVELS; l++)
         free(srcs[l].spans);
-    if (st == TRINE_OK && j->noutputs > 0)
+    /* The blob file (synced) goes into the edit with the tables. */
+    if (st == TRINE_OK)
+        st = trine__blob_rewrite_finish(&j->blob, err);
+    if (st == TRINE_OK && j->blob.out.number && !trine__version_edit_add_blob(&j->edit, &j->blob.out))
+        st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory building a compaction edit");
+    if (st == TRINE_OK)
+        j->bytes_written += j->blob.out.size;
+    if (st == TRINE_OK && (j->noutputs > 0 || j->blob.out.number))
         st = trine__files_sync_dir(db, err);
     return st;
 }
@@ -548,7 +585,9 @@ static void move_down(trine_db *db, trine_bucket *b, trine__compaction *p) {
     trine__version_edit_free(&edit);
 }
 
-static int idle_worker(const trine__compactor *c) {
+static int idle_worker(const trine__compactor *c, bool gc) {
+    if (gc) /* the blob GC actor takes only its own jobs */
+        return c->worker_busy[c->nworkers] ? -1 : (int)c->nworkers;
     for (unsigned i = 0; i < c->nworkers; i++)
         if (!c->worker_busy[i])
             return (int)i;
@@ -557,11 +596,20 @@ static int idle_worker(const trine__compactor *c) {
 
 /* Starts p (b's, from version v) on an idle worker; false on out of
  * memory (p is freed). */
-static bool dispatch(trine_db *db, trine_bucket *b, trine__version *v, trine__compaction *p, waiter *manual) {
+static bool dispatch(trine_db *db, trine_bucket *b, trine__version *v, trine__compaction *p, waiter *manual,
+                     bool gc) {
     trine__compactor *c = db->cstate;
-    int w = idle_worker(c);
+    int w = idle_worker(c, gc);
     cjob *j = calloc(1, sizeof *j);
+    /* Without a plan (out of memory) the merge copies every blob index:
+     * always correct, only without the rewrite. */
+    if (j && !trine__blob_rewrite_plan(&j->blob, v, p, b->opts.blob_gc_ratio))
+        memset(&j->blob, 0, sizeof j->blob);
+    if (j)
+        j->blob.gc = gc;
     if (w < 0 || !j || !busy_add(c, p)) {
+        if (j)
+            trine__blob_rewrite_free(&j->blob);
         free(j);
         trine__compaction_free(p);
         return false;
@@ -576,7 +624,8 @@ static bool dispatch(trine_db *db, trine_bucket *b, trine__version *v, trine__co
     j->c = *p;
     j->manual = manual;
     c->worker_busy[w] = true;
-    c->running++;
+    c->running += !gc; /* counts the compaction workers' jobs */
+    c->gc_running = c->gc_running || gc;
     if (manual)
         c->manual_running = true;
     trine__actor_send(&c->workers[w], &j->hdr);
@@ -604,7 +653,8 @@ static void manual_step(trine_db *db) {
         if (trine__version_count(b->version) == 0)
             continue;
         trine__compaction p;
-        if (!trine__compaction_pick_all(b->version, &p) || !dispatch(db, b, b->version, &p, c->manual_group)) {
+        if (!trine__compaction_pick_all(b->version, &p) ||
+            !dispatch(db, b, b->version, &p, c->manual_group, false)) {
             waiter *w = c->manual_group;
             c->manual_group = NULL;
             complete_waiters(w, TRINE_NO_MEMORY, "out of memory starting a manual compaction");
@@ -614,6 +664,27 @@ static void manual_step(trine_db *db) {
     waiter *w = c->manual_group; /* every bucket done */
     c->manual_group = NULL;
     finish_waiters(db, w);
+}
+
+/* The blob GC actor's next job, when it is idle: the bucket whose blob file
+ * has the most garbage past its blob_gc_ratio gets one table rewritten
+ * (compact_blob.h). Buckets take turns by id from where the last pick was. */
+static void schedule_blob_gc(trine_db *db) {
+    trine__compactor *c = db->cstate;
+    if (c->gc_running || c->worker_busy[c->nworkers] || atomic_load(&db->fatal) != 0)
+        return;
+    const trine__catalog *cat = trine__catalog_get(db);
+    for (size_t n = 0; n < cat->count; n++) {
+        trine_bucket *b = cat->items[(c->gc_next + n) % cat->count];
+        if (!live(b) || b->version->nblobs == 0)
+            continue;
+        trine__compaction p;
+        if (!trine__blob_gc_pick(b->version, b->opts.blob_gc_ratio, c->busy, c->nbusy, &p))
+            continue;
+        c->gc_next = (c->gc_next + n + 1) % cat->count;
+        (void)dispatch(db, b, b->version, &p, NULL, true);
+        return;
+    }
 }
 
 void trine__compactor_schedule(trine_db *db) {
@@ -633,7 +704,7 @@ void trine__compactor_schedule(trine_db *db) {
         return; /* a manual pass runs: background compactions wait for it */
     if (c->manual_wait) {
         /* Manual compaction goes first: new background jobs wait for it. */
-        if (c->running > 0)
+        if (c->running > 0 || c->gc_running)
             return;
         c->manual_group = c->manual_wait;
         c->manual_wait = NULL;
@@ -654,10 +725,11 @@ void trine__compactor_schedule(trine_db *db) {
                 trine__compaction_free(&p);
                 continue; /* the move made a new b->version */
             }
-            if (!dispatch(db, b, b->version, &p, NULL))
+            if (!dispatch(db, b, b->version, &p, NULL, false))
                 return;
         }
     }
+    schedule_blob_gc(db);
 }
 
 void trine__compactor_manual(trine_db *db, trine_future *f) {
@@ -674,19 +746,23 @@ void trine__compactor_manual(trine_db *db, trine_future *f) {
     trine__compactor_schedule(db);
 }
 
-static void remove_outputs(trine_db *db, const cjob *j) {
+static void remove_outputs(trine_db *db, cjob *j) {
     for (size_t i = 0; i < j->noutputs; i++) {
         char name[32];
         trine__table_name(name, sizeof name, j->outputs[i]);
         trine__err ignored;
         (void)trine__files_remove(db, name, &ignored);
     }
+    trine__blob_rewrite_discard(&j->blob, db);
 }
 
 static void job_done(trine_db *db, cjob *j) {
     trine__compactor *c = db->cstate;
     c->worker_busy[j->worker] = false;
-    c->running--;
+    if (j->blob.gc)
+        c->gc_running = false;
+    else
+        c->running--;
     busy_remove(c, &j->c);
     trine_status st = j->status;
     trine__err err = j->err;
@@ -705,6 +781,16 @@ static void job_done(trine_db *db, cjob *j) {
         atomic_fetch_add_explicit(&db->stats.compaction_entries_dropped, j->entries_in - j->entries_out,
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.compaction_ns, j->ns, memory_order_relaxed);
+        if (j->blob.out.number) {
+            atomic_fetch_add_explicit(&db->stats.blob_files_written, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&db->stats.blob_bytes_written, j->blob.out.size, memory_order_relaxed);
+        }
+        if (j->blob.gc) {
+            atomic_fetch_add_explicit(&db->stats.blob_gc_runs, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&db->stats.blob_gc_bytes_rewritten, j->blob.bytes, memory_order_relaxed);
+        } else if (j->blob.values) {
+            atomic_fetch_add_explicit(&db->stats.blob_merge_bytes_rewritten, j->blob.bytes, memory_order_relaxed);
+        }
     } else {
         if (!durable) /* else the MANIFEST names the outputs: they stay */
             remove_outputs(db, j);
@@ -720,6 +806,7 @@ static void job_done(trine_db *db, cjob *j) {
     if (j->manual)
         c->manual_running = false;
     trine__version_edit_free(&j->edit);
+    trine__blob_rewrite_free(&j->blob);
     trine__compaction_free(&j->c);
     trine__version_unref(j->v);
     free(j->outputs);
@@ -756,23 +843,25 @@ bool trine__compactor_quiesce(trine_db *db) {
     waiter *w = c->manual_wait;
     c->manual_wait = NULL;
     complete_waiters(w, TRINE_CLOSED, "the database closed before the compaction ran");
-    if (c->running == 0) {
+    if (c->running == 0 && !c->gc_running) {
         w = c->manual_group;
         c->manual_group = NULL;
         complete_waiters(w, TRINE_CLOSED, "the database closed before the compaction ran");
     }
-    return c->running == 0;
+    return c->running == 0 && !c->gc_running;
 }
 
-unsigned trine__compactor_running(trine_db *db) { return db->cstate ? db->cstate->running : 0; }
+unsigned trine__compactor_running(trine_db *db) {
+    return db->cstate ? db->cstate->running + db->cstate->gc_running : 0;
+}
 
 trine_status trine__compactor_start(trine_db *db, trine__err *err) {
     unsigned n = db->opts.compaction_threads;
     trine__compactor *c = calloc(1, sizeof *c);
-    if (c) {
-        c->workers = calloc(n, sizeof *c->workers);
-        c->worker_busy = calloc(n, sizeof *c->worker_busy);
-        c->stops = calloc(n, sizeof *c->stops);
+    if (c) { /* one more: the blob GC actor */
+        c->workers = calloc(n + 1, sizeof *c->workers);
+        c->worker_busy = calloc(n + 1, sizeof *c->worker_busy);
+        c->stops = calloc(n + 1, sizeof *c->stops);
     }
     if (!c || !c->workers || !c->worker_busy || !c->stops) {
         if (c) {
@@ -793,6 +882,15 @@ trine_status trine__compactor_start(trine_db *db, trine__err *err) {
         if (st == TRINE_OK)
             c->nworkers++;
     }
+    if (st == TRINE_OK) {
+        c->stops[n].type = CMSG_STOP;
+        st = trine__actor_init(&c->workers[n], "trine-blob-gc", WORKER_MAILBOX, 1, worker_handle, c, err);
+        if (st == TRINE_OK && (st = trine__actor_start(db->sched, &c->workers[n], err)) != TRINE_OK)
+            trine__mailbox_destroy(&c->workers[n].mailbox);
+        c->gc_started = st == TRINE_OK;
+    }
+    /* Until the GC actor runs, its slot counts as busy: no GC job goes there. */
+    c->worker_busy[n] = !c->gc_started;
     db->cstate = c;
     if (st != TRINE_OK) {
         trine__compactor_stop(db);
@@ -805,9 +903,10 @@ void trine__compactor_stop(trine_db *db) {
     trine__compactor *c = db->cstate;
     if (!c)
         return;
-    for (unsigned i = 0; i < c->nworkers; i++)
+    unsigned actors = c->nworkers + c->gc_started; /* the GC actor is the last */
+    for (unsigned i = 0; i < actors; i++)
         trine__actor_send(&c->workers[i], &c->stops[i]);
-    for (unsigned i = 0; i < c->nworkers; i++)
+    for (unsigned i = 0; i < actors; i++)
         trine__actor_stop(&c->workers[i]);
     complete_waiters(c->manual_wait, TRINE_CLOSED, "the database closed before the compaction ran");
     complete_waiters(c->manual_group, TRINE_CLOSED, "the database closed before the compaction ran");

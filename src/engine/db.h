@@ -99,6 +99,7 @@ typedef struct trine__db_stats {
     atomic_uint_fast64_t compactions, trivial_moves, compaction_bytes_read, compaction_bytes_written;
     atomic_uint_fast64_t compaction_entries_dropped, compaction_ns, tables_deleted;
     atomic_uint_fast64_t blob_files_deleted, blob_files_written, blob_bytes_written;
+    atomic_uint_fast64_t blob_gc_runs, blob_gc_bytes_rewritten, blob_merge_bytes_rewritten;
     atomic_uint_fast64_t user_bytes; /* key + value bytes of applied puts and deletes */
     atomic_uint_fast64_t group_hist[TRINE__GROUP_HIST]; /* group commits by size: 1, 2-3, 4-7, ... */
     /* Stalls by reason (stall_reason): times and nanoseconds. */

@@ -68,7 +68,7 @@ typedef struct mm_run {
     long snapshots_checked, txn_commits, txn_conflicts, reopens;
     long bucket_creates, bucket_drops, cross_batches, refused_batches, txn_named, txn_other_bucket;
     uint64_t flushes, compactions; /* summed over the opens */
-    uint64_t blob_files, blob_reads; /* summed over the opens */
+    uint64_t blob_files, blob_reads, blob_gc_runs; /* summed over the opens */
 } mm_run;
 
 static uint64_t mm_rnd(mm_run *r, uint64_t n) { return trine_test_rand(&r->rng) % n; }
@@ -172,6 +172,7 @@ static void mm_bucket_create(mm_run *r, unsigned b) {
     trine_bucket_options bo;
     trine_bucket_options_init(&bo);
     bo.blob_threshold = b % 2 ? 1 : 0;
+    bo.blob_gc_ratio = 0.2;
     API_CHECK(trine_bucket_open_sync(r->db, mm_names[b], &bo, &h), TRINE_OK, "create bucket %s", mm_names[b]);
     ck_assert_msg(h != NULL, "bucket %s: OK and no handle", mm_names[b]);
     const char *name = trine_bucket_name(h);
@@ -488,6 +489,7 @@ static void mm_add_stats(mm_run *r) {
     r->compactions += st.compactions;
     r->blob_files += st.blob_files_written;
     r->blob_reads += st.blob_reads;
+    r->blob_gc_runs += st.blob_gc_runs;
 }
 
 static void mm_reopen(mm_run *r) {
@@ -564,6 +566,7 @@ START_TEST(test_mvcc_model_random) {
     r.opts.durability = TRINE_BUFFERED;
     r.opts.memtable_bytes = 16 * 1024; /* flushes and compactions under the snapshots */
     r.opts.default_bucket.blob_threshold = MM_VMAX / 2; /* the longer half of the values go to blob files */
+    r.opts.default_bucket.blob_gc_ratio = 0.2;          /* and blob GC rewrites them under the snapshots */
     r.opts.target_file_bytes = 8 * 1024;
     r.opts.level_base_bytes = 32 * 1024;
     r.opts.l0_compaction_files = 2;
@@ -596,12 +599,13 @@ START_TEST(test_mvcc_model_random) {
             "test_mvcc_model_random: %ld ops, %ld snapshot checks, %ld commits, %ld conflicts, %ld reopens, "
             "%" PRIu64 " flushes, %" PRIu64 " compactions, %ld bucket creations, %ld drops, %ld cross-bucket "
             "batches, %ld batches refused (missing bucket), %ld commits on named buckets, %ld past a write in "
-            "another bucket, %" PRIu64 " blob files written, %" PRIu64 " blob reads (seed %" PRIu64 ")\n",
+            "another bucket, %" PRIu64 " blob files written, %" PRIu64 " blob reads, %" PRIu64
+            " blob GC runs (seed %" PRIu64 ")\n",
             ops, r.snapshots_checked, r.txn_commits, r.txn_conflicts, r.reopens, r.flushes, r.compactions,
             r.bucket_creates, r.bucket_drops, r.cross_batches, r.refused_batches, r.txn_named, r.txn_other_bucket,
-            r.blob_files, r.blob_reads, r.seed);
-    ck_assert_msg(r.blob_files > 0 && r.blob_reads > 0, "no value went through a blob file (seed %" PRIu64 ")",
-                  r.seed);
+            r.blob_files, r.blob_reads, r.blob_gc_runs, r.seed);
+    ck_assert_msg(r.blob_files > 0 && r.blob_reads > 0 && r.blob_gc_runs > 0,
+                  "no value went through a blob file, or no blob GC ran (seed %" PRIu64 ")", r.seed);
     ck_assert_msg(r.snapshots_checked > 50 && r.txn_conflicts > 10 && r.flushes > 20 && r.compactions > 5,
                   "the run exercised too little");
     ck_assert_msg(r.bucket_creates >= 2 && r.bucket_drops >= 1 && r.cross_batches > 10 && r.refused_batches > 2 &&

@@ -123,6 +123,7 @@ static trine_options crash_options(trine_durability d) {
     /* Values are 19..41 bytes: the longer half of the default bucket's go
      * to blob files at flush, so kills land inside blob writes too. */
     o.default_bucket.blob_threshold = 30;
+    o.default_bucket.blob_gc_ratio = 0.2; /* blob GC rewrites run between the kills too */
     return o;
 }
 
