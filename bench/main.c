@@ -148,10 +148,9 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
             cfg->use_existing_db = true;
         } else if ((v = flag_value(a, "--trine_blob_threshold")) != NULL) {
             if (parse_u64(a, v, 0, (uint64_t)1 << 28, &u)) {
-                cfg->trine_blob_threshold = (size_t)u;
-            } else {
-                exit(2);
+                return -1;
             }
+            cfg->trine_blob_threshold = (size_t)u;
         } else if ((v = flag_value(a, "--tag")) != NULL) {
             cfg->tag = v;
         } else if ((v = flag_value(a, "--round")) != NULL) {

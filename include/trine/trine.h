@@ -37,9 +37,11 @@
  * Threads the library starts
  * --------------------------
  * Per open database: one writer thread, "trine-writer" (WAL appends, syncs,
- * memtable inserts), started by the open and joined by the close; a
- * read-only handle has none. Later releases add flush, compaction, blob-GC
- * and reader-pool threads, each named "trine-*".
+ * memtable inserts), "trine-flush" (tables, the MANIFEST, the compaction
+ * and blob GC pickers), compaction_threads "trine-compact" workers, one
+ * "trine-blob-gc" worker, and reader_threads "trine-reader" threads once an
+ * async read first needs the disk; all started by the open and joined by
+ * the close. A read-only handle runs only the readers.
  * trine_open and trine_close each run on a short-lived detached thread of
  * their own, so the async calls never block the caller. In-memory reads run
  * on the calling thread. Nothing else runs in the background, and no thread
@@ -53,8 +55,8 @@
  * Writes from different threads are ordered by their arrival at the writer.
  * A write is visible to every read that starts after its future completed.
  *
- * Features that arrive in later releases (blob files, WASI and browser
- * storage) are declared here with their final signatures; until then they
+ * Features that arrive in later releases (WASI and browser storage) are
+ * declared here with their final signatures; until then they
  * return TRINE_UNSUPPORTED with a message naming the missing feature.
  * README.md has the status table.
  */
