@@ -326,8 +326,9 @@ typedef struct trine_bucket_options {
                                      restart points, binary above) */
     double blob_gc_ratio;         /* a blob file whose garbage share (bytes no
                                      table references) passes this is
-                                     rewritten; 0 = default (0.5), else in
-                                     (0, 1] */
+                                     rewritten; 0 = default (0.3: blob files
+                                     hold at most 1.43x their live values),
+                                     else in (0, 1] */
 } trine_bucket_options;
 TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
 

@@ -19,8 +19,9 @@ void trine__db_leave(trine_db *db);
 
 /* zstd level of the default compression (see docs/benchmarks). */
 #define TRINE__DEFAULT_ZSTD_LEVEL 1
-/* A blob file is rewritten once half of its bytes are garbage (Titan's default). */
-#define TRINE__DEFAULT_BLOB_GC_RATIO 0.5
+/* A blob file is rewritten once 30 % of its bytes are garbage: blob files
+ * then hold at most 1 / 0.7 = 1.43 times their live records. */
+#define TRINE__DEFAULT_BLOB_GC_RATIO 0.3
 
 /* Options: fills defaults for zero fields, rejects bad values. */
 trine_status trine__options_resolve(const trine_options *in, trine_options *out, trine__err *err);

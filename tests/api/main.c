@@ -34,6 +34,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_bucket_tcase());
     suite_add_tcase(s, api_bucket_ops_tcase());
     suite_add_tcase(s, api_blob_tcase());
+    suite_add_tcase(s, api_blob_gc_tcase());
     return s;
 }
 

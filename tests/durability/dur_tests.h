@@ -46,6 +46,7 @@ TCase *dur_flush_tcase(void);  /* dur_flush.c: flush under faults and power loss
 TCase *dur_compact_tcase(void); /* dur_compact.c: compaction under faults and power loss */
 TCase *dur_manifest_tcase(void); /* dur_manifest.c: MANIFEST rotation under faults and power loss */
 TCase *dur_bucket_tcase(void);   /* dur_bucket.c: bucket create and drop under faults and power loss */
+TCase *dur_blob_tcase(void);     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
 
 /* ---- storage ---- */
 

@@ -32,6 +32,7 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_compact_tcase());
     suite_add_tcase(s, dur_manifest_tcase());
     suite_add_tcase(s, dur_bucket_tcase());
+    suite_add_tcase(s, dur_blob_tcase());
     return s;
 }
 
