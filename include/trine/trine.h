@@ -491,7 +491,9 @@ typedef void (*trine_verify_callback)(const trine_verify_file *f, void *arg);
  * file to file), every table (footer, every block's checksum, entries in
  * order, and that its size and key range match what the MANIFEST says; a
  * table the MANIFEST lists but the directory lacks is damage, one it does
- * not list is noted as a leftover trine_repair removes). Unlike an open, it
+ * not list is noted as a leftover trine_repair removes), every blob file
+ * (header, footer, every record's checksum, and its counts against the
+ * MANIFEST; missing and unlisted ones as for tables). Unlike an open, it
  * goes on past a damaged file, so one run lists every damaged file (within
  * a file, the first damage). Reports each file to cb (may be NULL) as it
  * goes, in a stable order: CURRENT, MANIFESTs, WALs by number, then the

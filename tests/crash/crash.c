@@ -609,6 +609,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_crash_sigkill_loses_nothing_acknowledged);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, crash_gc_tcase()); /* crash_gc.c */
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

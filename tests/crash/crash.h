@@ -17,6 +17,10 @@
 #include "trine/trine.h"
 
 #define VALUE_MAX 64
+
+#include <check.h>
+/* crash_gc.c: SIGKILL during blob GC and blob rewrites. */
+TCase *crash_gc_tcase(void);
 #define WRITE_MAX_KEYS 5
 #define NBUCKETS 3 /* writer x's buckets: the default one, b1, b2 */
 
