@@ -145,7 +145,7 @@ START_TEST(test_snapshot_survives_compaction) {
     int seen = 0;
     trine_status st;
     while ((st = trine_iter_next_sync(it, &e)) == TRINE_OK) {
-        int i = atoi((const char *)e.key + 1);
+        int i = (int)api_parse_long(e.key, e.key_len, 1);
         ck_assert_msg(i % 3 != 0, "scan at snapshot 2 returned deleted key %s", api_show(e.key, e.key_len));
         snprintf(val, sizeof val, "two-%d", i);
         ck_assert_msg(e.value_len == strlen(val) && memcmp(e.value, val, e.value_len) == 0,
@@ -398,7 +398,7 @@ static void check_one_snapshot(conc_ctx *c, uint64_t iteration) {
                             trine_status_name(st));
             break;
         }
-        int got = atoi((const char *)sl.data + 1);
+        int got = (int)api_parse_long(sl.data, sl.len, 1);
         if (round == -1)
             round = got;
         round_value(val, sizeof val, round, k);

@@ -18,6 +18,14 @@
 #define API_SHOW_BYTES 64  /* shown before shortening */
 #define API_SHOW_CAP (API_SHOW_BYTES * 4 + 48)
 
+long api_parse_long(const void *p, size_t len, size_t from) {
+    const unsigned char *b = p;
+    long n = 0;
+    for (size_t i = from; i < len && b[i] >= '0' && b[i] <= '9' && n < 100000000000L; i++)
+        n = n * 10 + (b[i] - '0');
+    return n;
+}
+
 const char *api_show(const void *p, size_t len) {
     static _Thread_local char slots[API_SHOW_SLOTS][API_SHOW_CAP];
     static _Thread_local unsigned next_slot;

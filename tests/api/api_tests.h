@@ -74,6 +74,10 @@ typedef struct api_kv {
  */
 const char *api_show(const void *p, size_t len);
 
+/* The decimal number at p[from..len) (bytes are not NUL-terminated), up to
+ * the first non-digit; 0 when there is none. */
+long api_parse_long(const void *p, size_t len, size_t from);
+
 /* True if needle occurs in hay, ignoring ASCII case. NULL hay → false. */
 bool api_contains_ci(const char *hay, const char *needle);
 

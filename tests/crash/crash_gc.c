@@ -59,9 +59,16 @@ static trine_options gc_options(void) {
 /* The round a key's value belongs to, if it is exactly that round's. */
 static bool gc_parse(const trine_value *v, unsigned key, uint32_t *round) {
     char want[GC_VMAX];
-    unsigned long r = 0;
-    if (v->len < 16 || sscanf((const char *)v->data, "r%08lu", &r) != 1)
+    /* The value is not NUL-terminated: parse its "r%08u" prefix by hand. */
+    const char *d = (const char *)v->data;
+    if (v->len < 16 || d[0] != 'r')
         return false;
+    unsigned long r = 0;
+    for (int i = 1; i <= 8; i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return false;
+        r = r * 10 + (unsigned long)(d[i] - '0');
+    }
     size_t len = gc_value((uint32_t)r, key, want);
     *round = (uint32_t)r;
     return len == v->len && memcmp(want, v->data, len) == 0;
