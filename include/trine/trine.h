@@ -1032,6 +1032,9 @@ typedef struct trine_stats {
                                      blob records they point at; 1.0 when the
                                      tree is fully compacted and blobs hold no
                                      garbage; 0 when there are no tables */
+    uint64_t memtable_pool_bytes; /* free memtable memory kept for the next
+                                     memtables (at most memtable_bytes; part of
+                                     the memtables' share of the budget) */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

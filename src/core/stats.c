@@ -27,6 +27,7 @@ static void fill(trine_db *db, trine_stats *s) {
     s->writes_busy = LOAD(writes_busy);
 #undef LOAD
     s->memtable_bytes = atomic_load_explicit(&db->mem_bytes, memory_order_relaxed);
+    s->memtable_pool_bytes = db->tables ? trine__chunk_pool_bytes(db->tables->chunk_pool) : 0;
     s->read_only = db->opts.read_only || atomic_load(&db->fatal) != 0;
     s->recovery_wal_bytes_dropped = db->stats.recovery_wal_bytes_dropped;
     s->recovery_wal_files_set_aside = db->stats.recovery_wal_files_set_aside;
@@ -378,6 +379,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "blob_gc_bytes_rewritten", s.blob_gc_bytes_rewritten);
     ju64(&b, "blob_merge_bytes_rewritten", s.blob_merge_bytes_rewritten);
     jput(&b, ",\"space_amplification\":%.3f", s.space_amplification);
+    ju64(&b, "memtable_pool_bytes", s.memtable_pool_bytes);
     /* Per bucket: names are [A-Za-z0-9_.:-], nothing to escape. */
     jput(&b, ",\"buckets\":[");
     trine__err err;

@@ -25,7 +25,8 @@ trine_bucket *trine__cf_new(trine_db *db, uint32_t id, const char *name, const t
     trine_bucket *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    trine__memtable *mem = trine__memtable_new_sized(id + 1, db->opts.memtable_bytes);
+    trine__memtable *mem = trine__memtable_new_pooled(id + 1, db->opts.memtable_bytes,
+                                                      db->tables ? db->tables->chunk_pool : NULL);
     trine__super *s = mem ? trine__super_new(mem, NULL) : NULL;
     if (mem)
         trine__memtable_unref(mem); /* the super holds it */

@@ -25,6 +25,7 @@
 #include "base/err.h"
 #include "lsm/blob_cache.h"
 #include "lsm/block_cache.h"
+#include "lsm/arena.h"
 #include "lsm/iiter.h"
 #include "lsm/memtable.h"
 #include "lsm/table_cache.h"
@@ -39,6 +40,7 @@ typedef struct trine__tables {
     atomic_uint refs;
     trine__block_cache *block_cache;
     trine__table_cache *table_cache;
+    trine__chunk_pool *chunk_pool; /* memtable arenas' free huge chunks; NULL: none */
     trine__blob_cache *blob_cache; /* open blob files (large values) */
 } trine__tables;
 

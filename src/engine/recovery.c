@@ -625,7 +625,8 @@ static trine_status flush_replayed(recovery *rc, trine__version_edit *state, tri
         return st;
     for (size_t k = 0; k < out->nbuckets; k++) {
         trine__recovered_bucket *b = &out->buckets[k];
-        trine__memtable *fresh = trine__memtable_new_sized(b->count + b->id, db->opts.memtable_bytes);
+        trine__memtable *fresh = trine__memtable_new_pooled(b->count + b->id, db->opts.memtable_bytes,
+                                                            db->tables ? db->tables->chunk_pool : NULL);
         if (!fresh)
             return trine__err_set(err, TRINE_NO_MEMORY, "out of memory during recovery");
         for (size_t i = 0; i < b->count; i++)

@@ -87,7 +87,9 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
         trine__table_cache_set_mmap(t->table_cache, o->mmap_reads);
     /* Blob files share the open-file bound with tables, a quarter of it. */
     t->blob_cache = t->table_cache ? trine__blob_cache_new(vfs, dir, o->max_open_tables / 4 + 1) : NULL;
+    t->chunk_pool = trine__chunk_pool_new(o->memtable_bytes); /* NULL is fine: no pooling */
     if (!t->blob_cache) {
+        trine__chunk_pool_release(t->chunk_pool);
         trine__table_cache_free(t->table_cache);
         if (t->block_cache)
             trine__block_cache_free(t->block_cache);
@@ -105,6 +107,7 @@ void trine__tables_unref(trine__tables *t) {
     trine__blob_cache_free(t->blob_cache);
     trine__table_cache_free(t->table_cache); /* its tables release their blocks first */
     trine__block_cache_free(t->block_cache);
+    trine__chunk_pool_release(t->chunk_pool);
     free(t);
 }
 

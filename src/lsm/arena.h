@@ -2,7 +2,8 @@
  * Arena: a chunked bump allocator whose memory is freed all at once.
  *
  * Memory comes from the system in chunks (TRINE__ARENA_CHUNK_BYTES unless
- * the creator asks otherwise); an allocation is carved from the current
+ * the creator asks otherwise; on Linux a default arena's chunks after the
+ * first are 2 MiB mappings advised for transparent huge pages); an allocation is carved from the current
  * chunk by moving a pointer. An allocation larger than a quarter of a chunk
  * gets a block of its own, so a big value neither wastes the rest of a chunk
  * nor forces a new one. Nothing is freed before trine__arena_free, and
@@ -20,9 +21,36 @@
 #include <stddef.h>
 
 #define TRINE__ARENA_CHUNK_BYTES ((size_t)1 << 20) /* 1 MiB */
+#define TRINE__ARENA_HUGE_BYTES ((size_t)2 << 20) /* later chunks of a default arena (Linux) */
 #define TRINE__ARENA_MAX_ALIGN ((size_t)64)
 
 typedef struct trine__arena trine__arena;
+
+/*
+ * A pool of free huge chunks shared by the arenas of one database's
+ * memtables. A flushed memtable's chunks go back here and the next
+ * memtable takes them, already faulted in: on a virtual machine the page
+ * faults and zeroing of fresh memory cost more than the copies into it.
+ * Bounded by max_bytes (one memtable's worth): the writer takes pooled
+ * chunks before new ones, so a full set of live memtables leaves the pool
+ * empty and the memory budget holds. Reference counted (every arena using
+ * it holds a reference), so memtables may outlive the database's release.
+ * Any thread.
+ */
+typedef struct trine__chunk_pool trine__chunk_pool;
+
+/* NULL on ENOMEM (arenas then work without a pool). */
+trine__chunk_pool *trine__chunk_pool_new(size_t max_bytes);
+
+/* Drops the creator's reference; the pool goes with the last arena. */
+void trine__chunk_pool_release(trine__chunk_pool *p);
+
+/* Bytes of free chunks held now. Any thread. */
+size_t trine__chunk_pool_bytes(const trine__chunk_pool *p);
+
+/* As trine__arena_new, drawing huge chunks from pool and returning them
+ * there (pool may be NULL). */
+trine__arena *trine__arena_new_pooled(size_t chunk_bytes, trine__chunk_pool *pool);
 
 /* A new, empty arena. chunk_bytes = 0 means TRINE__ARENA_CHUNK_BYTES; smaller
  * values are rounded up to 4 KiB. The first chunk is allocated lazily.

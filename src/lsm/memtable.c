@@ -249,6 +249,10 @@ static mnode *node_alloc(trine__arena *arena, int height, size_t klen, size_t vl
 trine__memtable *trine__memtable_new(uint64_t seed) { return trine__memtable_new_sized(seed, (size_t)64 << 20); }
 
 trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes) {
+    return trine__memtable_new_pooled(seed, target_bytes, NULL);
+}
+
+trine__memtable *trine__memtable_new_pooled(uint64_t seed, size_t target_bytes, trine__chunk_pool *pool) {
     trine__memtable *m = aligned_alloc(alignof(trine__memtable), sizeof *m);
     if (!m) {
         return NULL;
@@ -257,7 +261,7 @@ trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes) {
     while (buckets < HASH_BUCKETS_MAX && buckets < target_bytes / 64)
         buckets *= 2;
     m->bucket_mask = buckets - 1;
-    m->arena = trine__arena_new(0);
+    m->arena = trine__arena_new_pooled(0, pool);
     m->buckets = calloc(buckets, sizeof *m->buckets);
     mnode *head = m->arena && m->buckets ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
     if (!head) {

@@ -27,6 +27,10 @@ typedef struct trine__memtable trine__memtable;
  * size at which the memtable will be sealed (options.memtable_bytes), which
  * sizes its point-lookup index. NULL on ENOMEM. */
 trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes);
+/* As trine__memtable_new_sized, its arena's huge chunks drawn from and
+ * returned to pool (arena.h; NULL: none). */
+struct trine__chunk_pool;
+trine__memtable *trine__memtable_new_pooled(uint64_t seed, size_t target_bytes, struct trine__chunk_pool *pool);
 /* As trine__memtable_new_sized for a 64 MiB memtable. */
 trine__memtable *trine__memtable_new(uint64_t seed);
 void trine__memtable_ref(trine__memtable *m);

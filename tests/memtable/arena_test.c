@@ -1,6 +1,9 @@
-/* Arena: alignment, no overlap, big blocks, byte accounting, overflow. */
+/* Arena: alignment, no overlap, big blocks, byte accounting, overflow,
+ * huge chunks and their pool. */
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lsm/arena.h"
@@ -107,6 +110,116 @@ START_TEST(arena_overflow_fails_cleanly) {
 }
 END_TEST
 
+/* Fills n bytes of a default arena in 16 KiB pieces (a large value each),
+ * each piece stamped with tag and its index; returns the pieces' count. */
+enum { ARENA_PIECE = 16 * 1024 };
+static size_t arena_fill(trine__arena *a, size_t n, unsigned char tag, unsigned char **out, size_t cap) {
+    size_t k = 0;
+    for (size_t done = 0; done < n && k < cap; done += ARENA_PIECE, k++) {
+        unsigned char *p = trine__arena_alloc(a, ARENA_PIECE, 8);
+        MT_EXPECT(p != NULL, "piece %zu: alloc failed", k);
+        memset(p, (unsigned char)(tag + k), ARENA_PIECE);
+        out[k] = p;
+    }
+    return k;
+}
+
+static void arena_check(unsigned char **pieces, size_t k, unsigned char tag) {
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < ARENA_PIECE; j += 512)
+            MT_EXPECT(pieces[i][j] == (unsigned char)(tag + i), "piece %zu byte %zu: got %u, want %u", i, j,
+                      pieces[i][j], (unsigned)(unsigned char)(tag + i));
+}
+
+/* A busy arena's chunks after the first are 2 MiB (Linux); freed into a
+ * pool they are kept up to its bound, and the next arena takes them back
+ * (the pool shrinks, nothing is reserved twice) with intact contents. The
+ * pool outlives its creator's release while an arena holds it. */
+START_TEST(arena_huge_chunks_pooled) {
+    enum { CAP = 512 };
+    static unsigned char *pieces[CAP];
+    const size_t fill = (size_t)9 << 20; /* the first 1 MiB chunk, then four huge ones and a bit */
+    trine__chunk_pool *pool = trine__chunk_pool_new((size_t)4 << 20);
+    ck_assert_ptr_nonnull(pool);
+    trine__arena *a = trine__arena_new_pooled(0, pool);
+    ck_assert_ptr_nonnull(a);
+    size_t k = arena_fill(a, fill, 1, pieces, CAP);
+    arena_check(pieces, k, 1);
+    size_t reserved = trine__arena_reserved(a);
+    MT_EXPECT(reserved >= fill && reserved < fill + 2 * TRINE__ARENA_HUGE_BYTES + TRINE__ARENA_CHUNK_BYTES,
+              "reserved %zu for %zu bytes", reserved, fill);
+    trine__arena_free(a);
+#if defined(__linux__)
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == (size_t)4 << 20, "pool holds %zu bytes after a free, want its bound 4 MiB",
+              trine__chunk_pool_bytes(pool));
+#endif
+    trine__arena *b = trine__arena_new_pooled(0, pool);
+    ck_assert_ptr_nonnull(b);
+    trine__chunk_pool_release(pool); /* b keeps it alive */
+    k = arena_fill(b, (size_t)2 << 20, 7, pieces, CAP); /* the first chunk, then one huge one */
+#if defined(__linux__)
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == (size_t)2 << 20, "pool holds %zu bytes after 2 MiB more, want 2 MiB",
+              trine__chunk_pool_bytes(pool));
+#endif
+    arena_check(pieces, k, 7);
+    trine__arena_free(b); /* the last reference: the pool and its chunks go (LSan checks) */
+}
+END_TEST
+
+typedef struct pool_worker {
+    trine__chunk_pool *pool;
+    unsigned char tag;
+    const char *failed;
+} pool_worker;
+
+static void *pool_worker_run(void *arg) {
+    pool_worker *w = arg;
+    enum { CAP = 256 };
+    unsigned char **pieces = malloc(CAP * sizeof *pieces);
+    for (int round = 0; round < 6 && pieces && !w->failed; round++) {
+        trine__arena *a = trine__arena_new_pooled(0, w->pool);
+        if (!a) {
+            w->failed = "arena_new_pooled";
+            break;
+        }
+        size_t k = 0;
+        for (size_t done = 0; done < ((size_t)4 << 20) && k < CAP; done += ARENA_PIECE, k++) {
+            pieces[k] = trine__arena_alloc(a, ARENA_PIECE, 8);
+            if (!pieces[k]) {
+                w->failed = "alloc";
+                break;
+            }
+            memset(pieces[k], (unsigned char)(w->tag + k + round), ARENA_PIECE);
+        }
+        for (size_t i = 0; i < k && !w->failed; i++)
+            if (pieces[i][ARENA_PIECE - 1] != (unsigned char)(w->tag + i + round) ||
+                pieces[i][0] != (unsigned char)(w->tag + i + round))
+                w->failed = "a piece changed under another arena (a chunk handed out twice)";
+        trine__arena_free(a);
+    }
+    free(pieces);
+    return NULL;
+}
+
+/* Two threads create, fill and free pooled arenas on one pool at once: no
+ * chunk is handed to two arenas, and the pool stays within its bound. */
+START_TEST(arena_pool_shared_by_threads) {
+    trine__chunk_pool *pool = trine__chunk_pool_new((size_t)6 << 20);
+    ck_assert_ptr_nonnull(pool);
+    pool_worker w[2] = {{pool, 11, NULL}, {pool, 97, NULL}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, pool_worker_run, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(w[i].failed == NULL, "worker %d: %s", i, w[i].failed);
+    MT_EXPECT(trine__chunk_pool_bytes(pool) <= (size_t)6 << 20, "pool holds %zu bytes over its 6 MiB bound",
+              trine__chunk_pool_bytes(pool));
+    trine__chunk_pool_release(pool);
+}
+END_TEST
+
 TCase *memtable_arena_tcase(void) {
     TCase *tc = tcase_create("arena");
     /* Milliseconds plain; generous for sanitizers on a loaded machine. */
@@ -114,5 +227,7 @@ TCase *memtable_arena_tcase(void) {
     tcase_add_test(tc, arena_random_allocations);
     tcase_add_test(tc, arena_big_block_keeps_chunk);
     tcase_add_test(tc, arena_overflow_fails_cleanly);
+    tcase_add_test(tc, arena_huge_chunks_pooled);
+    tcase_add_test(tc, arena_pool_shared_by_threads);
     return tc;
 }
