@@ -6,19 +6,8 @@
 #include <string.h>
 
 #include "base/grow.h"
+#include "base/sorted.h"
 #include "engine/files.h"
-
-static bool has(const uint64_t *v, size_t n, uint64_t x) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && v[lo] == x;
-}
 
 static double garbage_share(const trine__version *v, size_t i) {
     uint64_t total = v->blobs[i].record_bytes;
@@ -83,7 +72,7 @@ bool trine__blob_rewrite_plan(trine__blob_rewrite *r, const trine__version *v, c
 }
 
 bool trine__blob_rewrite_wants(const trine__blob_rewrite *r, const trine__blob_index *bi) {
-    return r->nfiles > 0 && has(r->files, r->nfiles, bi->file);
+    return r->nfiles > 0 && trine__sorted_has(r->files, r->nfiles, bi->file);
 }
 
 trine_status trine__blob_rewrite_value(trine__blob_rewrite *r, trine_db *db, uint32_t bucket, int compression,
@@ -167,7 +156,7 @@ static const trine__table_meta *gc_table(const trine__version *v, uint64_t file,
     for (int l = 1; l < TRINE__LEVELS; l++) {
         for (size_t i = 0; i < v->nfiles[l]; i++) {
             const trine__table_meta *m = &v->files[l][i];
-            if (has(busy, nbusy, m->number))
+            if (trine__sorted_has(busy, nbusy, m->number))
                 continue;
             for (size_t k = 0; k < m->nblob_refs; k++) {
                 if (m->blob_refs[k].file == file && m->blob_refs[k].bytes > most) {

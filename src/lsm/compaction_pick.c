@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sorted.h"
 #include "lsm/ikey.h"
 
 #define FANOUT 10u
@@ -22,24 +23,12 @@ void trine__compaction_targets(const trine__version *v, const trine__compaction_
     *base_level = b;
 }
 
-static bool is_busy(const uint64_t *busy, size_t nbusy, uint64_t number) {
-    size_t lo = 0, hi = nbusy;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (busy[mid] < number)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < nbusy && busy[lo] == number;
-}
-
 /* Score of level l >= 1 counting only tables not busy. */
 static double level_score(const trine__version *v, int l, const uint64_t *target, int base_level,
                           const trine__compaction_limits *lim, const uint64_t *busy, size_t nbusy) {
     uint64_t bytes = 0;
     for (size_t i = 0; i < v->nfiles[l]; i++)
-        if (!is_busy(busy, nbusy, v->files[l][i].number))
+        if (!trine__sorted_has(busy, nbusy, v->files[l][i].number))
             bytes += v->files[l][i].size;
     if (bytes == 0)
         return 0;
@@ -120,7 +109,7 @@ static void overlapping(const trine__version *v, int l, const uint8_t *lo, size_
 
 static bool any_busy(const trine__table_meta *f, size_t first, size_t end, const uint64_t *busy, size_t nbusy) {
     for (size_t i = first; i < end; i++)
-        if (is_busy(busy, nbusy, f[i].number))
+        if (trine__sorted_has(busy, nbusy, f[i].number))
             return true;
     return false;
 }
@@ -168,7 +157,7 @@ static bool pick_level(const trine__version *v, int l, const uint64_t *busy, siz
     size_t best = v->nfiles[l], best_first = 0, best_end = 0;
     double best_ratio = 0;
     for (size_t i = 0; i < v->nfiles[l]; i++) {
-        if (is_busy(busy, nbusy, f[i].number))
+        if (trine__sorted_has(busy, nbusy, f[i].number))
             continue;
         size_t first, end;
         overlapping(v, l + 1, f[i].smallest, f[i].smallest_len, f[i].largest, f[i].largest_len, &first, &end);
