@@ -1035,6 +1035,14 @@ typedef struct trine_stats {
     uint64_t memtable_pool_bytes; /* free memtable memory kept for the next
                                      memtables (at most memtable_bytes; part of
                                      the memtables' share of the budget) */
+    uint64_t pinned_bytes;        /* blocks open iterators and readers hold pinned
+                                     now (and blob values readers lend out),
+                                     charged to the budget */
+    uint64_t pin_limit_bytes;     /* what memory_limit_bytes leaves them beside
+                                     the memtables */
+    uint64_t pin_waits;           /* reads that waited for pins to go (WAIT) */
+    uint64_t pin_busy;            /* reads refused with TRINE_BUSY: the pins were
+                                     at the limit and the read could not wait */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

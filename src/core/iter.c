@@ -65,7 +65,10 @@ struct trine_iter {
 static trine__iiter *open_level_file(void *arg, size_t i, trine__err *err) {
     level_ctx *l = arg;
     bool unused = false;
-    return trine__tables_open_iter(l->tables, &l->files[i], l->seek_policy, false, &unused, err);
+    trine__iiter *t = trine__tables_open_iter(l->tables, &l->files[i], l->seek_policy, false, &unused, err);
+    if (t)
+        trine__iiter_table_pin_gate(t, l->tables->pin_gate);
+    return t;
 }
 
 /* The merged internal iterator over everything s holds. cache_only: the L0
@@ -92,7 +95,7 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
         if (!(kids[k] = trine__tables_open_iter(s->tables, &v->files[0][i], s->seek_policy, cache_only, would_block, err)))
             st = *would_block ? TRINE_BUSY : err->status;
         else
-            k++;
+            trine__iiter_table_pin_gate(kids[k++], s->tables->pin_gate);
     }
     for (int l = 1; v && st == TRINE_OK && l < TRINE__LEVELS; l++) {
         if (v->nfiles[l] == 0)

@@ -14,6 +14,7 @@
 #include "actors/future.h"
 #include "core/core.h"
 #include "lsm/ikey.h"
+#include "lsm/pin_gate.h"
 #include "mvcc/epoch.h"
 #include "mvcc/snapshot.h"
 
@@ -27,6 +28,8 @@ struct trine_reader {
                                   value's memtable, the tables' block cache */
     trine__block_hold block;   /* the data block of the last value */
     void *blob_value;          /* the last value when it came from a blob file (owned) */
+    struct trine__pin_gate *gate; /* where the last value's block or buffer is charged */
+    size_t charged;            /* its bytes there; 0: nothing charged */
 };
 
 /* The snapshot's checks: a live handle of an open database. */
@@ -144,6 +147,9 @@ static void reader_let_go(trine_reader *r) {
     trine__block_hold_release(&r->block);
     free(r->blob_value);
     r->blob_value = NULL;
+    if (r->charged)
+        trine__pin_gate_uncharge(r->gate, r->charged);
+    r->charged = 0;
 }
 
 /* Holds s (current in the caller's epoch section) instead of the older
@@ -204,6 +210,16 @@ static trine_status reader_lookup(trine_reader *r, trine_bucket *b, const void *
             return st;
         r->blob_value = bv;
         v = bv;
+    }
+    /* What the reader lends out until its next call is budget memory. */
+    size_t pin = r->blob_value ? vl : r->block.bytes;
+    if (pin && !trine__pin_gate_charge(s->tables->pin_gate, pin, !trine__thread_is_engine())) {
+        reader_let_go(r);
+        return trine__pin_gate_busy(s->tables->pin_gate, err);
+    }
+    if (pin) {
+        r->gate = s->tables->pin_gate;
+        r->charged = pin;
     }
     out->data = v;
     out->len = vl;

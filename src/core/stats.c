@@ -8,6 +8,7 @@
 #include "core/core.h"
 #include "engine/flush.h"
 #include "lsm/compaction_pick.h"
+#include "lsm/pin_gate.h"
 #include "mvcc/epoch.h"
 #include "mvcc/snapshot.h"
 
@@ -28,6 +29,14 @@ static void fill(trine_db *db, trine_stats *s) {
 #undef LOAD
     s->memtable_bytes = atomic_load_explicit(&db->mem_bytes, memory_order_relaxed);
     s->memtable_pool_bytes = db->tables ? trine__chunk_pool_bytes(db->tables->chunk_pool) : 0;
+    if (db->tables) {
+        trine__pin_gate_stats gs;
+        trine__pin_gate_stats_get(db->tables->pin_gate, &gs);
+        s->pinned_bytes = gs.charged;
+        s->pin_limit_bytes = gs.limit;
+        s->pin_waits = gs.waits;
+        s->pin_busy = gs.refused;
+    }
     s->read_only = db->opts.read_only || atomic_load(&db->fatal) != 0;
     s->recovery_wal_bytes_dropped = db->stats.recovery_wal_bytes_dropped;
     s->recovery_wal_files_set_aside = db->stats.recovery_wal_files_set_aside;
@@ -380,6 +389,10 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "blob_merge_bytes_rewritten", s.blob_merge_bytes_rewritten);
     jput(&b, ",\"space_amplification\":%.3f", s.space_amplification);
     ju64(&b, "memtable_pool_bytes", s.memtable_pool_bytes);
+    ju64(&b, "pinned_bytes", s.pinned_bytes);
+    ju64(&b, "pin_limit_bytes", s.pin_limit_bytes);
+    ju64(&b, "pin_waits", s.pin_waits);
+    ju64(&b, "pin_busy", s.pin_busy);
     /* Per bucket: names are [A-Za-z0-9_.:-], nothing to escape. */
     jput(&b, ",\"buckets\":[");
     trine__err err;

@@ -41,6 +41,7 @@ typedef struct trine__tables {
     trine__block_cache *block_cache;
     trine__table_cache *table_cache;
     trine__chunk_pool *chunk_pool; /* memtable arenas' free huge chunks; NULL: none */
+    struct trine__pin_gate *pin_gate; /* iterators' and readers' pinned blocks in the budget */
     trine__blob_cache *blob_cache; /* open blob files (large values) */
 } trine__tables;
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "engine/db.h"
+#include "lsm/pin_gate.h"
 
 static trine__super *alloc_super(size_t count) {
     trine__super *s = calloc(1, sizeof *s);
@@ -88,7 +89,18 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     /* Blob files share the open-file bound with tables, a quarter of it. */
     t->blob_cache = t->table_cache ? trine__blob_cache_new(vfs, dir, o->max_open_tables / 4 + 1) : NULL;
     t->chunk_pool = trine__chunk_pool_new(o->memtable_bytes); /* NULL is fine: no pooling */
-    if (!t->blob_cache) {
+    /* Pins get what the budget leaves beside the memtables (at least the
+     * cache's capacity, which options resolution fitted in it). */
+    size_t mems = o->memtable_bytes * ((size_t)o->max_sealed_memtables + 1);
+    size_t pin_limit = o->memory_limit_bytes > mems ? o->memory_limit_bytes - mems : 0;
+    if (pin_limit < o->block_cache_bytes)
+        pin_limit = o->block_cache_bytes;
+    t->pin_gate = t->block_cache ? trine__pin_gate_new(pin_limit, t->block_cache,
+                                                       o->backpressure == TRINE_BACKPRESSURE_WAIT)
+                                 : NULL;
+    if (!t->blob_cache || !t->pin_gate) {
+        trine__pin_gate_free(t->pin_gate);
+        trine__blob_cache_free(t->blob_cache);
         trine__chunk_pool_release(t->chunk_pool);
         trine__table_cache_free(t->table_cache);
         if (t->block_cache)
@@ -108,6 +120,7 @@ void trine__tables_unref(trine__tables *t) {
     trine__table_cache_free(t->table_cache); /* its tables release their blocks first */
     trine__block_cache_free(t->block_cache);
     trine__chunk_pool_release(t->chunk_pool);
+    trine__pin_gate_free(t->pin_gate);
     free(t);
 }
 

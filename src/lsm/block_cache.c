@@ -579,3 +579,7 @@ bool trine__block_cache_hold_reserve(trine__block_cache *c, size_t bytes) {
 void trine__block_cache_hold_release(trine__block_cache *c, size_t bytes) {
     atomic_fetch_sub_explicit(&c->held, bytes, memory_order_relaxed);
 }
+
+size_t trine__block_cache_held(trine__block_cache *c) {
+    return atomic_load_explicit(&c->held, memory_order_relaxed);
+}

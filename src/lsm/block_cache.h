@@ -98,6 +98,8 @@ void trine__block_cache_release(trine__block_cache *c, trine__cache_handle *h);
  * cache exists for. The bytes stay charged to the cache as usual. */
 bool trine__block_cache_hold_reserve(trine__block_cache *c, size_t bytes);
 void trine__block_cache_hold_release(trine__block_cache *c, size_t bytes);
+/* Bytes reserved by those holds now. Any thread. */
+size_t trine__block_cache_held(trine__block_cache *c);
 
 /* Drops every entry of owner: unpinned ones at once, pinned ones at their
  * last release (a lookup misses them from now on). Walks every shard:

@@ -116,6 +116,9 @@ trine__iiter *trine__iiter_table(trine__table *t, int seek_policy, void (*releas
 /* it (from trine__iiter_table) reads blocks past the block cache
  * (trine__table_iter_no_fill). */
 void trine__iiter_table_no_fill(trine__iiter *it);
+/* Its blocks are charged to gate while pinned (trine__table_iter_pin_gate). */
+struct trine__pin_gate;
+void trine__iiter_table_pin_gate(trine__iiter *it, struct trine__pin_gate *gate);
 
 /* ---- a level: non-overlapping files, opened one at a time ---- */
 

@@ -112,6 +112,10 @@ static const trine__iiter_ops table_ops = {
 
 void trine__iiter_table_no_fill(trine__iiter *it) { trine__table_iter_no_fill(((table_iiter *)it)->ti); }
 
+void trine__iiter_table_pin_gate(trine__iiter *it, struct trine__pin_gate *gate) {
+    trine__table_iter_pin_gate(((table_iiter *)it)->ti, gate);
+}
+
 trine__iiter *trine__iiter_table(trine__table *t, int seek_policy, void (*release)(void *arg), void *arg) {
     table_iiter *it = calloc(1, sizeof *it);
     trine__table_iter *ti = it ? trine__table_iter_new(t, seek_policy) : NULL;

@@ -159,6 +159,7 @@ typedef struct trine__block_hold {
     trine__cache_handle *handle; /* a cached block */
     void *owned;                 /* or a block read without a cache */
     bool mapped;                 /* or a block in the table's map: the table is held */
+    size_t bytes;                /* the block's size when cached or owned (budget memory) */
     struct trine__table_cache *tc;
     struct trine__table_handle *th;
 } trine__block_hold;
@@ -208,6 +209,10 @@ void trine__table_iter_free(trine__table_iter *it);
  * partitions) do not enter the block cache: a compaction reads each once
  * and would evict what readers use. */
 void trine__table_iter_no_fill(trine__table_iter *it);
+/* Charges the blocks it pins to gate (pin_gate.h): user scans. Before the
+ * first move. */
+struct trine__pin_gate;
+void trine__table_iter_pin_gate(trine__table_iter *it, struct trine__pin_gate *gate);
 bool trine__table_iter_valid(const trine__table_iter *it);
 void trine__table_iter_first(trine__table_iter *it);
 void trine__table_iter_last(trine__table_iter *it);

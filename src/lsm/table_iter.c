@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/future.h"
 #include "lsm/ikey.h"
+#include "lsm/pin_gate.h"
 #include "lsm/table_internal.h"
 
 struct trine__table_iter {
@@ -25,6 +27,8 @@ struct trine__table_iter {
     trine_status status;
     trine__err err;
     bool no_fill; /* blocks read from the file stay out of the cache */
+    trine__pin_gate *gate; /* charges the pinned blocks (user scans); NULL: not charged */
+    size_t data_charge, part_charge; /* what the current blocks charged it */
 };
 
 static void set_error(trine__table_iter *it, trine_status st, const trine__err *err) {
@@ -34,11 +38,18 @@ static void set_error(trine__table_iter *it, trine_status st, const trine__err *
     }
 }
 
+static void uncharge(trine__table_iter *it, size_t *charge) {
+    if (*charge)
+        trine__pin_gate_uncharge(it->gate, *charge);
+    *charge = 0;
+}
+
 static void drop_data(trine__table_iter *it) {
     if (it->data_live)
         trine__block_iter_destroy(&it->data);
     it->data_live = false;
     trine__tblock_release(it->t, &it->data_blk);
+    uncharge(it, &it->data_charge);
 }
 
 static void drop_part(trine__table_iter *it) {
@@ -47,6 +58,24 @@ static void drop_part(trine__table_iter *it) {
         trine__block_iter_destroy(&it->part);
     it->part_live = false;
     trine__tblock_release(it->t, &it->part_blk);
+    uncharge(it, &it->part_charge);
+}
+
+/* Charges a block just pinned to the gate; on refusal lets it go and
+ * records TRINE_BUSY. */
+static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out) {
+    size_t bytes = blk->handle || blk->owned ? blk->blk.size : 0; /* mapped, shared: not budget memory */
+    if (!it->gate || bytes == 0)
+        return true;
+    if (trine__pin_gate_charge(it->gate, bytes, !trine__thread_is_engine())) {
+        *charge_out = bytes;
+        return true;
+    }
+    trine__tblock_release(it->t, blk);
+    trine__err err;
+    trine__pin_gate_busy(it->gate, &err);
+    set_error(it, TRINE_BUSY, &err);
+    return false;
 }
 
 /* Loads the block whose handle is the value under `from`; kind picks the
@@ -68,6 +97,8 @@ static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__bl
         set_error(it, st, &err);
         return false;
     }
+    if (!charge(it, blk, blk == &it->data_blk ? &it->data_charge : &it->part_charge))
+        return false;
     trine__block_iter_init(into, &blk->blk, kind == TRINE__BLOCK_DATA ? it->seek_policy : TRINE__SEEK_BINARY,
                            it->t->name, h.offset);
     *live = true;
@@ -143,6 +174,8 @@ static void skip_backward(trine__table_iter *it) {
 }
 
 void trine__table_iter_no_fill(trine__table_iter *it) { it->no_fill = true; }
+
+void trine__table_iter_pin_gate(trine__table_iter *it, trine__pin_gate *gate) { it->gate = gate; }
 
 trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy) {
     trine__table_iter *it = calloc(1, sizeof *it);

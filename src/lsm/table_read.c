@@ -713,6 +713,7 @@ trine__table_lookup trine__table_get_borrow(trine__table *t, const void *ukey, s
         hold->handle = p.db.handle;
         hold->owned = p.db.owned;
         hold->mapped = p.db.mapped; /* the caller keeps the table: trine__version_get_borrow */
+        hold->bytes = p.db.handle || p.db.owned ? p.db.blk.size : 0;
         memset(&p.db, 0, sizeof p.db);
     }
     pins_release(t, &p);

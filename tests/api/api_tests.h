@@ -50,6 +50,7 @@ TCase *api_bucket_tcase(void);     /* api_bucket.c: named buckets, their life cy
 TCase *api_bucket_ops_tcase(void); /* api_bucket_ops.c: reads, batches, txns, stats per bucket */
 TCase *api_blob_tcase(void);       /* api_blob.c: large values in blob files */
 TCase *api_blob_gc_tcase(void);    /* api_blob_gc.c: blob GC and blob level merge */
+TCase *api_pins_tcase(void);       /* api_pins.c: pinned blocks in the memory budget */
 
 /* Longest wait on any single future before a test calls it a hang: 60 s. */
 #define API_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)

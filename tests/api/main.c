@@ -35,6 +35,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_bucket_ops_tcase());
     suite_add_tcase(s, api_blob_tcase());
     suite_add_tcase(s, api_blob_gc_tcase());
+    suite_add_tcase(s, api_pins_tcase());
     return s;
 }
 

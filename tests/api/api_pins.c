@@ -1,0 +1,247 @@
+/*
+ * Blocks pinned by iterators and readers count against memory_limit_bytes
+ * (the pin gate): past what the budget leaves beside the memtables a read
+ * is TRINE_BUSY in BUSY mode; in WAIT mode it waits for other threads'
+ * pins to go, and is TRINE_BUSY when its own thread holds pins (it could be
+ * waiting for itself). One value larger than the whole limit can still be
+ * read when nothing else is pinned.
+ *
+ * The database: a 1 MiB budget (so the pins get about 512 KiB), 20,000
+ * small entries compacted into tables, and "big", a 600 KiB value in a blob
+ * file: a reader lends it out whole, so reading it fits only when nothing
+ * else is pinned.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_tests.h"
+
+#define PIN_KEYS 20000
+#define PIN_VALUE 100
+#define PIN_BIG ((size_t)600 * 1024)
+#define PIN_MAX_ITERS 4000
+
+static void pin_key(char out[16], unsigned i) { snprintf(out, 16, "p%07u", i); }
+
+static void pin_value(unsigned char *v, size_t n, unsigned i) {
+    for (size_t j = 0; j < n; j++)
+        v[j] = (unsigned char)('a' + (i * 7 + j * 13) % 26);
+}
+
+static trine_options pin_options(trine_backpressure mode) {
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = TRINE_BUFFERED;
+    o.memory_limit_bytes = (size_t)1 << 20;
+    o.backpressure = mode;
+    o.default_bucket.blob_threshold = 64 * 1024;
+    return o;
+}
+
+/* Fills a fresh database at path and leaves it open in mode. */
+static trine_db *pin_db(const char *path, trine_backpressure mode) {
+    trine_options o = pin_options(mode);
+    trine_db *db = api_open(path, &o);
+    unsigned char v[PIN_VALUE];
+    for (unsigned i = 0; i < PIN_KEYS; i++) {
+        char k[16];
+        pin_key(k, i);
+        pin_value(v, sizeof v, i);
+        api_put(db, k, strlen(k), v, sizeof v);
+    }
+    unsigned char *big = malloc(PIN_BIG);
+    ck_assert_ptr_nonnull(big);
+    pin_value(big, PIN_BIG, 999999);
+    api_put(db, API_STR("big"), big, PIN_BIG);
+    free(big);
+    API_CHECK(trine_compact_sync(db), TRINE_OK, "compact");
+    return db;
+}
+
+static trine_stats pin_stats(trine_db *db) {
+    trine_stats s = {.struct_size = sizeof s};
+    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
+    return s;
+}
+
+/* An iterator from key i, moved onto its first entry (which it checks). */
+static trine_status pin_iter(trine_db *db, unsigned i, trine_iter **out) {
+    char k[16];
+    pin_key(k, i);
+    trine_range r = trine_range_from(k, strlen(k));
+    API_CHECK(trine_scan_sync(db, &r, NULL, out), TRINE_OK, "scan from %s", k);
+    trine_entry e;
+    trine_status st = trine_iter_next_sync(*out, &e);
+    if (st == TRINE_OK) {
+        unsigned char want[PIN_VALUE];
+        pin_value(want, sizeof want, i);
+        ck_assert_msg(e.key_len == strlen(k) && memcmp(e.key, k, e.key_len) == 0 && e.value_len == PIN_VALUE &&
+                          memcmp(e.value, want, PIN_VALUE) == 0,
+                      "iterator from %s: first entry %s is not its own", k, api_show(e.key, e.key_len));
+    }
+    return st;
+}
+
+/* Reads "big" through a reader and checks every byte. */
+static trine_status pin_read_big(trine_db *db, char *msg, size_t msg_cap) {
+    trine_snapshot *s = trine_snapshot_new(db);
+    ck_assert_ptr_nonnull(s);
+    trine_reader *r = trine_reader_new(s);
+    ck_assert_ptr_nonnull(r);
+    trine_slice sl = {0};
+    trine_status st = trine_reader_get(r, NULL, API_STR("big"), &sl);
+    if (msg)
+        snprintf(msg, msg_cap, "%s", st == TRINE_OK ? "" : trine_last_error());
+    bool same = false;
+    if (st == TRINE_OK && sl.len == PIN_BIG) {
+        unsigned char *want = malloc(PIN_BIG);
+        pin_value(want, PIN_BIG, 999999);
+        same = memcmp(sl.data, want, PIN_BIG) == 0;
+        free(want);
+    }
+    trine_reader_free(r);
+    trine_snapshot_release(s);
+    if (st == TRINE_OK && !same)
+        return TRINE_CORRUPTION;
+    return st;
+}
+
+/* BUSY mode: iterators opened one after another pin blocks until the gate
+ * refuses one (with a message naming the limit); the pins never pass the
+ * limit; freeing iterators makes room again; everything released → 0. */
+START_TEST(test_pins_iterators_busy_at_limit) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_BUSY);
+    trine_stats s0 = pin_stats(db);
+    ck_assert_msg(s0.pin_limit_bytes > 0 && s0.pin_limit_bytes <= ((size_t)1 << 20),
+                  "pin_limit_bytes %llu for a 1 MiB budget", (unsigned long long)s0.pin_limit_bytes);
+    trine_iter **its = calloc(PIN_MAX_ITERS, sizeof *its);
+    ck_assert_ptr_nonnull(its);
+    unsigned n = 0;
+    trine_status st = TRINE_OK;
+    while (n < PIN_MAX_ITERS) {
+        /* Keys 4 apart: neighbours often share a block, so a charge
+         * sometimes reuses bytes already pinned (counted again). */
+        st = pin_iter(db, (n * 4) % PIN_KEYS, &its[n]);
+        if (st != TRINE_OK)
+            break;
+        trine_stats s = pin_stats(db);
+        ck_assert_msg(s.pinned_bytes <= s.pin_limit_bytes, "iterator %u: %llu bytes pinned over the %llu limit", n,
+                      (unsigned long long)s.pinned_bytes, (unsigned long long)s.pin_limit_bytes);
+        n++;
+    }
+    ck_assert_msg(st == TRINE_BUSY, "after %u iterators: %s, want TRINE_BUSY once the pins reach the limit", n,
+                  trine_status_name(st));
+    ck_assert_msg(api_contains_ci(trine_last_error(), "memory_limit_bytes"), "BUSY message: %s", trine_last_error());
+    trine_stats s = pin_stats(db);
+    ck_assert_msg(s.pin_busy >= 1 && s.pinned_bytes > s.pin_limit_bytes / 2,
+                  "at the refusal: pin_busy %llu, %llu of %llu bytes pinned", (unsigned long long)s.pin_busy,
+                  (unsigned long long)s.pinned_bytes, (unsigned long long)s.pin_limit_bytes);
+    /* The refused iterator stays failed; a reader is refused too. */
+    trine_entry e;
+    ck_assert_int_eq(trine_iter_next_sync(its[n], &e), TRINE_BUSY);
+    trine_iter_free(its[n]);
+    ck_assert_int_eq(pin_read_big(db, NULL, 0), TRINE_BUSY);
+    /* Half of them freed: new iterators work again. */
+    for (unsigned i = 0; i < n / 2; i++)
+        trine_iter_free(its[i]);
+    trine_iter *again = NULL;
+    API_CHECK(pin_iter(db, 7, &again), TRINE_OK, "an iterator after half the pins were freed");
+    trine_iter_free(again);
+    for (unsigned i = n / 2; i < n; i++)
+        trine_iter_free(its[i]);
+    s = pin_stats(db);
+    ck_assert_msg(s.pinned_bytes == 0, "%llu bytes still charged with no iterator open",
+                  (unsigned long long)s.pinned_bytes);
+    /* Alone, a value larger than the whole limit is read. */
+    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "600 KiB value with nothing else pinned");
+    fprintf(stderr, "pins: %u iterators open at the refusal, limit %llu bytes\n", n,
+            (unsigned long long)s.pin_limit_bytes);
+    free(its);
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
+/* WAIT mode, one thread: a read that needs room while its own thread holds
+ * pins is TRINE_BUSY at once, never a wait for itself. */
+START_TEST(test_pins_own_thread_busy_not_hang) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    trine_iter *it = NULL;
+    API_CHECK(pin_iter(db, 100, &it), TRINE_OK, "one iterator");
+    char msg[512];
+    ck_assert_int_eq(pin_read_big(db, msg, sizeof msg), TRINE_BUSY);
+    ck_assert_msg(api_contains_ci(msg, "memory_limit_bytes"), "BUSY message: %s", msg);
+    trine_stats s = pin_stats(db);
+    ck_assert_msg(s.pin_waits == 0 && s.pin_busy == 1, "pin_waits %llu, pin_busy %llu: want no wait, one refusal",
+                  (unsigned long long)s.pin_waits, (unsigned long long)s.pin_busy);
+    trine_iter_free(it);
+    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "the same read once the iterator is freed");
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
+typedef struct pin_waiter {
+    trine_db *db;
+    _Atomic int done;
+    trine_status st;
+} pin_waiter;
+
+static void *pin_waiter_run(void *arg) {
+    pin_waiter *w = arg;
+    w->st = pin_read_big(w->db, NULL, 0);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* WAIT mode, two threads: a thread holding no pins waits for another's to
+ * go (counted in pin_waits), then reads the exact value. */
+START_TEST(test_pins_wait_for_other_thread) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    trine_iter *it = NULL;
+    API_CHECK(pin_iter(db, 100, &it), TRINE_OK, "one iterator");
+    pin_waiter w = {.db = db};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, &w), 0);
+    /* The waiter is parked once the gate counted its wait. */
+    while (pin_stats(db).pin_waits == 0 && !atomic_load(&w.done))
+        sched_yield();
+    ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) while this thread's iterator held pins",
+                  trine_status_name(w.st));
+    trine_iter_free(it);
+    pthread_join(t, NULL);
+    ck_assert_msg(w.st == TRINE_OK, "the waiting reader: %s, want TRINE_OK with the exact value",
+                  trine_status_name(w.st));
+    trine_stats s = pin_stats(db);
+    ck_assert_msg(s.pin_waits == 1 && s.pin_busy == 0 && s.pinned_bytes == 0,
+                  "pin_waits %llu, pin_busy %llu, pinned %llu", (unsigned long long)s.pin_waits,
+                  (unsigned long long)s.pin_busy, (unsigned long long)s.pinned_bytes);
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
+TCase *api_pins_tcase(void) {
+    TCase *tc = tcase_create("pins");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_pins_iterators_busy_at_limit);
+    tcase_add_test(tc, test_pins_own_thread_busy_not_hang);
+    tcase_add_test(tc, test_pins_wait_for_other_thread);
+    return tc;
+}
