@@ -1,22 +1,27 @@
-/* Pin gate (see pin_gate.h). One mutex: charges come once per block an
- * iterator enters, not per entry, so the lock is not on a hot path. */
+/* Pin gate (see pin_gate.h). A charge that fits is one CAS (a reader
+ * charges once per get); the mutex and condition variable are only for
+ * waiting. A waiter counts itself in waiters before it looks at charged,
+ * and an uncharge subtracts before it looks at waiters (both sequentially
+ * consistent), so either the waiter sees the room or the uncharger sees the
+ * waiter and wakes it under the mutex. */
 #include "lsm/pin_gate.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "base/err.h"
 #include "lsm/block_cache.h"
 
 struct trine__pin_gate {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* only for waiting: charges that fit never lock */
     pthread_cond_t room;
     size_t limit;
-    size_t charged;
-    unsigned waiters;
     bool wait;
     struct trine__block_cache *cache;
-    uint64_t waits, refused;
+    _Atomic size_t charged;
+    _Atomic unsigned waiters;
+    _Atomic uint64_t waits, refused;
 };
 
 /* Bytes this thread's charges hold now, over every gate (a thread rarely
@@ -40,6 +45,10 @@ trine__pin_gate *trine__pin_gate_new(size_t limit, struct trine__block_cache *ca
     g->limit = limit;
     g->cache = cache;
     g->wait = wait;
+    atomic_init(&g->charged, 0);
+    atomic_init(&g->waiters, 0);
+    atomic_init(&g->waits, 0);
+    atomic_init(&g->refused, 0);
     return g;
 }
 
@@ -51,49 +60,58 @@ void trine__pin_gate_free(trine__pin_gate *g) {
     free(g);
 }
 
-static bool fits(const trine__pin_gate *g, size_t bytes) {
-    size_t used = (g->cache ? trine__block_cache_held(g->cache) : 0) + g->charged;
-    return g->charged == 0 || (used <= g->limit && bytes <= g->limit - used);
+static bool fits(const trine__pin_gate *g, size_t charged, size_t bytes) {
+    size_t used = (g->cache ? trine__block_cache_held(g->cache) : 0) + charged;
+    return charged == 0 || (used <= g->limit && bytes <= g->limit - used);
+}
+
+/* Charges bytes if they fit now. */
+static bool try_charge(trine__pin_gate *g, size_t bytes) {
+    size_t cur = atomic_load(&g->charged);
+    while (fits(g, cur, bytes))
+        if (atomic_compare_exchange_weak(&g->charged, &cur, cur + bytes))
+            return true;
+    return false;
 }
 
 bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
-    pthread_mutex_lock(&g->mu);
-    bool waited = false;
-    while (!fits(g, bytes)) {
-        if (!g->wait || !may_wait || thread_charged > 0) {
-            g->refused++;
-            pthread_mutex_unlock(&g->mu);
-            return false;
+    bool ok = try_charge(g, bytes);
+    if (!ok && g->wait && may_wait && thread_charged == 0) {
+        pthread_mutex_lock(&g->mu);
+        atomic_fetch_add(&g->waiters, 1);
+        bool counted = false;
+        while (!(ok = try_charge(g, bytes))) {
+            if (!counted)
+                atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
+            counted = true;
+            pthread_cond_wait(&g->room, &g->mu);
         }
-        if (!waited)
-            g->waits++;
-        waited = true;
-        g->waiters++;
-        pthread_cond_wait(&g->room, &g->mu);
-        g->waiters--;
+        atomic_fetch_sub(&g->waiters, 1);
+        pthread_mutex_unlock(&g->mu);
     }
-    g->charged += bytes;
-    pthread_mutex_unlock(&g->mu);
+    if (!ok) {
+        atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
+        return false;
+    }
     thread_charged += bytes;
     return true;
 }
 
 void trine__pin_gate_uncharge(trine__pin_gate *g, size_t bytes) {
-    pthread_mutex_lock(&g->mu);
-    g->charged -= bytes < g->charged ? bytes : g->charged;
-    if (g->waiters)
+    atomic_fetch_sub(&g->charged, bytes);
+    if (atomic_load(&g->waiters)) {
+        pthread_mutex_lock(&g->mu);
         pthread_cond_broadcast(&g->room);
-    pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&g->mu);
+    }
     thread_charged -= bytes < thread_charged ? bytes : thread_charged;
 }
 
 void trine__pin_gate_stats_get(trine__pin_gate *g, trine__pin_gate_stats *out) {
-    pthread_mutex_lock(&g->mu);
-    out->charged = g->charged;
+    out->charged = atomic_load_explicit(&g->charged, memory_order_relaxed);
     out->limit = g->limit;
-    out->waits = g->waits;
-    out->refused = g->refused;
-    pthread_mutex_unlock(&g->mu);
+    out->waits = atomic_load_explicit(&g->waits, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&g->refused, memory_order_relaxed);
 }
 
 trine_status trine__pin_gate_busy(trine__pin_gate *g, trine__err *err) {
