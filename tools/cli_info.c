@@ -129,6 +129,9 @@ static void stats_text(cli_buf *out, const char *dir, const trine_stats *st, con
     FIELD(dir_syncs);
     FIELD(memtable_bytes);
     FIELD(memtables);
+    FIELD(memtable_pool_bytes);
+    FIELD(pinned_bytes);
+    FIELD(pin_limit_bytes);
     FIELD(gets);
     FIELD(iterators_opened);
     cli_buf_printf(out, "  %-30s %s\n", "read_only", st->read_only ? "true" : "false");

@@ -252,6 +252,15 @@ START_TEST(test_bucket_create_blob_threshold) {
     ck_assert_exit(r, EXIT_OK_);
     ck_assert_has(r.out, "\"name\":\"big\"");
     ck_assert_has(r.out, "\"blob_files\":1,");
+    /* The memory budget's pin accounting: nothing pinned once the scan is done. */
+    ck_assert_has(r.out, "\"pinned_bytes\":0,");
+    ck_assert_has(r.out, "\"pin_limit_bytes\":");
+    cli_result_free(&r);
+    r = CLI("stats", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_has(r.out, "\n  pinned_bytes ");
+    ck_assert_has(r.out, "\n  pin_limit_bytes ");
+    ck_assert_has(r.out, "\n  memtable_pool_bytes ");
     cli_result_free(&r);
     char *v = bucket_get(db, "big", "k1");
     ck_assert_msg(v && strcmp(v, big) == 0, "k1 does not read back");
