@@ -1171,6 +1171,18 @@ static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability 
  */
 static trine_future *enqueue(trine_db *db, wmsg_write *m) {
     trine_future *f = m->future;
+    /* A write larger than the memtables' part of the budget (half of it on
+     * disk, where the block cache and pins have the rest; all of it in
+     * memory) could never fit: waiting for room would never end. A value
+     * larger than memtable_bytes is fine: its memtable is sealed after it. */
+    size_t share = db->tables ? db->opts.memory_limit_bytes / 2 : db->opts.memory_limit_bytes;
+    if (m->len > share) {
+        trine__future_complete(f, TRINE_INVALID,
+                               "a write of %zu bytes is larger than the memtables' share of the memory budget "
+                               "(%zu of memory_limit_bytes %zu): it could never fit; raise memory_limit_bytes",
+                               m->len, share, db->opts.memory_limit_bytes);
+        return f;
+    }
     bool engine = trine__thread_is_engine();
     if (!engine && db->opts.backpressure == TRINE_BACKPRESSURE_WAIT) {
         trine__actor_send(&db->writer, &m->hdr);

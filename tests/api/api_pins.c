@@ -7,9 +7,10 @@
  * read when nothing else is pinned.
  *
  * The database: a 1 MiB budget (so the pins get about 512 KiB), 20,000
- * small entries compacted into tables, and "big", a 600 KiB value in a blob
- * file: a reader lends it out whole, so reading it fits only when nothing
- * else is pinned.
+ * small entries compacted into tables, and "big", a 400 KiB value in a blob
+ * file: a reader lends it out whole, so reading it does not fit beside
+ * PIN_HOLD open iterators. A write larger than the memtables' share of the
+ * budget is TRINE_INVALID at once (it could never fit).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -22,7 +23,8 @@
 
 #define PIN_KEYS 20000
 #define PIN_VALUE 100
-#define PIN_BIG ((size_t)600 * 1024)
+#define PIN_BIG ((size_t)400 * 1024)
+#define PIN_HOLD 32 /* iterators (about 8 KiB pinned each) that leave no room for PIN_BIG */
 #define PIN_MAX_ITERS 4000
 
 static void pin_key(char out[16], unsigned i) { snprintf(out, 16, "p%07u", i); }
@@ -84,6 +86,21 @@ static trine_status pin_iter(trine_db *db, unsigned i, trine_iter **out) {
                       "iterator from %s: first entry %s is not its own", k, api_show(e.key, e.key_len));
     }
     return st;
+}
+
+/* PIN_HOLD iterators, each on its own block. */
+static void pin_hold(trine_db *db, trine_iter **its) {
+    for (unsigned i = 0; i < PIN_HOLD; i++)
+        API_CHECK(pin_iter(db, i * 200, &its[i]), TRINE_OK, "iterator %u of %u", i, (unsigned)PIN_HOLD);
+    trine_stats s = pin_stats(db);
+    ck_assert_msg(s.pinned_bytes + PIN_BIG > s.pin_limit_bytes, "%u iterators pin %llu bytes: room left for %zu "
+                  "more under the %llu limit", (unsigned)PIN_HOLD, (unsigned long long)s.pinned_bytes, PIN_BIG,
+                  (unsigned long long)s.pin_limit_bytes);
+}
+
+static void pin_release(trine_iter **its) {
+    for (unsigned i = 0; i < PIN_HOLD; i++)
+        trine_iter_free(its[i]);
 }
 
 /* Reads "big" through a reader and checks every byte. */
@@ -158,8 +175,7 @@ START_TEST(test_pins_iterators_busy_at_limit) {
     s = pin_stats(db);
     ck_assert_msg(s.pinned_bytes == 0, "%llu bytes still charged with no iterator open",
                   (unsigned long long)s.pinned_bytes);
-    /* Alone, a value larger than the whole limit is read. */
-    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "600 KiB value with nothing else pinned");
+    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "400 KiB value with nothing else pinned");
     fprintf(stderr, "pins: %u iterators open at the refusal, limit %llu bytes\n", n,
             (unsigned long long)s.pin_limit_bytes);
     free(its);
@@ -176,16 +192,16 @@ START_TEST(test_pins_own_thread_busy_not_hang) {
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
     trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
-    trine_iter *it = NULL;
-    API_CHECK(pin_iter(db, 100, &it), TRINE_OK, "one iterator");
+    trine_iter *its[PIN_HOLD];
+    pin_hold(db, its);
     char msg[512];
     ck_assert_int_eq(pin_read_big(db, msg, sizeof msg), TRINE_BUSY);
     ck_assert_msg(api_contains_ci(msg, "memory_limit_bytes"), "BUSY message: %s", msg);
     trine_stats s = pin_stats(db);
     ck_assert_msg(s.pin_waits == 0 && s.pin_busy == 1, "pin_waits %llu, pin_busy %llu: want no wait, one refusal",
                   (unsigned long long)s.pin_waits, (unsigned long long)s.pin_busy);
-    trine_iter_free(it);
-    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "the same read once the iterator is freed");
+    pin_release(its);
+    API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "the same read once the iterators are freed");
     api_close(db);
     api_rmtree(dir);
     free(path);
@@ -212,17 +228,17 @@ START_TEST(test_pins_wait_for_other_thread) {
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
     trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
-    trine_iter *it = NULL;
-    API_CHECK(pin_iter(db, 100, &it), TRINE_OK, "one iterator");
+    trine_iter *its[PIN_HOLD];
+    pin_hold(db, its);
     pin_waiter w = {.db = db};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, &w), 0);
     /* The waiter is parked once the gate counted its wait. */
     while (pin_stats(db).pin_waits == 0 && !atomic_load(&w.done))
         sched_yield();
-    ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) while this thread's iterator held pins",
+    ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) while this thread's iterators held pins",
                   trine_status_name(w.st));
-    trine_iter_free(it);
+    pin_release(its);
     pthread_join(t, NULL);
     ck_assert_msg(w.st == TRINE_OK, "the waiting reader: %s, want TRINE_OK with the exact value",
                   trine_status_name(w.st));
@@ -237,11 +253,50 @@ START_TEST(test_pins_wait_for_other_thread) {
 }
 END_TEST
 
+/* A write that could never fit beside the budget is TRINE_INVALID at once
+ * (not a wait that never ends), on disk and in memory; the database goes on. */
+START_TEST(test_write_larger_than_budget_invalid) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_options o = pin_options(TRINE_BACKPRESSURE_WAIT);
+    trine_db *db = api_open(path, &o);
+    size_t n = (size_t)1 << 20; /* the whole budget */
+    unsigned char *v = calloc(1, n);
+    ck_assert_ptr_nonnull(v);
+    API_CHECK(trine_put_sync(db, API_STR("huge"), v, n), TRINE_INVALID, "put of a value as large as the budget");
+    ck_assert_msg(api_contains_ci(trine_last_error(), "memory_limit_bytes"), "message: %s", trine_last_error());
+    trine_batch *b = trine_batch_new();
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 4; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "b%d", i);
+        API_CHECK(trine_batch_put(b, API_STR(k), v, n / 4), TRINE_OK, "batch put %d", i);
+    }
+    API_CHECK(trine_write_sync(db, b, NULL), TRINE_INVALID, "a batch as large as the budget");
+    trine_batch_free(b);
+    api_expect_absent(db, API_STR("b0"));
+    api_put(db, API_STR("small"), v, 1000);
+    api_expect_value(db, API_STR("small"), v, 1000);
+    api_close(db);
+    trine_options m = trine_options_memory();
+    m.memory_limit_bytes = (size_t)1 << 20;
+    trine_db *mem = api_open("api-memory-pins", &m);
+    API_CHECK(trine_put_sync(mem, API_STR("huge"), v, n + 1), TRINE_INVALID, "in memory: a value over the budget");
+    api_put(mem, API_STR("small"), v, 1000);
+    api_close(mem);
+    free(v);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 TCase *api_pins_tcase(void) {
     TCase *tc = tcase_create("pins");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pins_iterators_busy_at_limit);
     tcase_add_test(tc, test_pins_own_thread_busy_not_hang);
     tcase_add_test(tc, test_pins_wait_for_other_thread);
+    tcase_add_test(tc, test_write_larger_than_budget_invalid);
     return tc;
 }
