@@ -10,6 +10,7 @@
 #include "engine/files.h"
 #include "engine/flush.h"
 #include "engine/readers.h"
+#include "lsm/pin_gate.h"
 #include "engine/recovery.h"
 #include "mvcc/epoch.h"
 #include "mvcc/snapshot.h"
@@ -50,11 +51,18 @@ static void db_free(trine_db *db) {
     trine__pins_close(db->pins); /* open's failure path; close closed it already */
     trine__pins_unref(db->pins);
     trine__catalog_free(db);
-    trine__tables_unref(db->tables);
     if (db->lock)
         trine__vfs_unlock(db->lock, &ignored);
     if (db->canon)
         trine__registry_release(db->canon, db->opts.read_only);
+    /* An iterator may outlive the handle: its tables and blob files are
+     * closed (through the VFS) when the last reference to the tables goes,
+     * so the tables take the VFS with them. */
+    if (db->own_vfs && db->tables) {
+        db->tables->own_vfs = db->vfs;
+        db->own_vfs = false;
+    }
+    trine__tables_unref(db->tables);
     if (db->own_vfs)
         trine__vfs_destroy(db->vfs);
     free(db->canon);
@@ -285,7 +293,11 @@ fail:
 trine_status trine__db_close(trine_db *db, trine__err *err) {
     atomic_store(&db->closing, 1);
     /* Callers inside the API leave within a bounded time (nothing in the API
-     * blocks while registered except a full mailbox, which the writer drains). */
+     * blocks while registered except a full mailbox, which the writer drains,
+     * and a read waiting for pins, which the gate's close sends away with
+     * TRINE_BUSY). */
+    if (db->tables)
+        trine__pin_gate_close(db->tables->pin_gate);
     while (atomic_load(&db->active_calls) != 0)
         sched_yield();
     trine__readers_stop(db); /* runs the reads queued before close */

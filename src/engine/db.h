@@ -42,6 +42,7 @@ typedef struct trine__tables {
     trine__table_cache *table_cache;
     trine__chunk_pool *chunk_pool; /* memtable arenas' free huge chunks; NULL: none */
     struct trine__pin_gate *pin_gate; /* iterators' and readers' pinned blocks in the budget */
+    trine__vfs *own_vfs; /* destroyed with the tables (set at close when the database owned it) */
     trine__blob_cache *blob_cache; /* open blob files (large values) */
 } trine__tables;
 

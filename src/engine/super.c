@@ -121,6 +121,7 @@ void trine__tables_unref(trine__tables *t) {
     trine__block_cache_free(t->block_cache);
     trine__chunk_pool_release(t->chunk_pool);
     trine__pin_gate_free(t->pin_gate);
+    trine__vfs_destroy(t->own_vfs); /* after every file above is closed */
     free(t);
 }
 

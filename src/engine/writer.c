@@ -1169,20 +1169,23 @@ static trine_future *write_msg_new(size_t len, uint32_t count, trine_durability 
  * actor's thread would stall that actor behind the writer. It, and any
  * caller that asked for TRINE_BACKPRESSURE_BUSY, gets TRINE_BUSY instead.
  */
+/* A write larger than the memtables' part of the budget (half of it on
+ * disk, where the block cache and pins have the rest; all of it in memory)
+ * could never fit: waiting for room would never end. A value larger than
+ * memtable_bytes is fine: its memtable is sealed after it. NULL: it fits;
+ * else a failed future, before anything is copied. */
+static trine_future *refuse_too_big(trine_db *db, size_t len) {
+    size_t share = db->tables ? db->opts.memory_limit_bytes / 2 : db->opts.memory_limit_bytes;
+    if (len <= share)
+        return NULL;
+    return trine__future_failed(TRINE_INVALID,
+                                "a write of %zu bytes is larger than the memtables' share of the memory budget "
+                                "(%zu of memory_limit_bytes %zu): it could never fit; raise memory_limit_bytes",
+                                len, share, db->opts.memory_limit_bytes);
+}
+
 static trine_future *enqueue(trine_db *db, wmsg_write *m) {
     trine_future *f = m->future;
-    /* A write larger than the memtables' part of the budget (half of it on
-     * disk, where the block cache and pins have the rest; all of it in
-     * memory) could never fit: waiting for room would never end. A value
-     * larger than memtable_bytes is fine: its memtable is sealed after it. */
-    size_t share = db->tables ? db->opts.memory_limit_bytes / 2 : db->opts.memory_limit_bytes;
-    if (m->len > share) {
-        trine__future_complete(f, TRINE_INVALID,
-                               "a write of %zu bytes is larger than the memtables' share of the memory budget "
-                               "(%zu of memory_limit_bytes %zu): it could never fit; raise memory_limit_bytes",
-                               m->len, share, db->opts.memory_limit_bytes);
-        return f;
-    }
     bool engine = trine__thread_is_engine();
     if (!engine && db->opts.backpressure == TRINE_BACKPRESSURE_WAIT) {
         trine__actor_send(&db->writer, &m->hdr);
@@ -1221,7 +1224,10 @@ static trine_future *enqueue(trine_db *db, wmsg_write *m) {
 trine_future *trine__writer_submit_op(trine_db *db, uint32_t bucket, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability) {
     wmsg_write *m;
-    trine_future *f = write_msg_new(trine__wbatch_op_size(type, kl, vl), 1, durability, &m);
+    trine_future *f = refuse_too_big(db, trine__wbatch_op_size(type, kl, vl));
+    if (f)
+        return f;
+    f = write_msg_new(trine__wbatch_op_size(type, kl, vl), 1, durability, &m);
     if (!f)
         return NULL;
     m->len = trine__wbatch_encode_op(m->ops, type, bucket, k, kl, v, vl); /* op_size is an upper bound */
@@ -1232,7 +1238,10 @@ trine_future *trine__writer_submit_op(trine_db *db, uint32_t bucket, trine__vtyp
 trine_future *trine__writer_submit(trine_db *db, const void *ops, size_t ops_len, uint32_t count,
                                    trine_durability durability) {
     wmsg_write *m;
-    trine_future *f = write_msg_new(ops_len, count, durability, &m);
+    trine_future *f = refuse_too_big(db, ops_len);
+    if (f)
+        return f;
+    f = write_msg_new(ops_len, count, durability, &m);
     if (!f)
         return NULL;
     memcpy(m->ops, ops, ops_len);
@@ -1243,7 +1252,10 @@ trine_future *trine__writer_submit_txn(trine_db *db, const void *ops, size_t ops
                                        trine_durability durability, const void *reads, size_t reads_len,
                                        uint64_t start) {
     wmsg_write *m;
-    trine_future *f = write_msg_new(ops_len + reads_len, count, durability, &m);
+    trine_future *f = refuse_too_big(db, ops_len);
+    if (f)
+        return f;
+    f = write_msg_new(ops_len + reads_len, count, durability, &m);
     if (!f)
         return NULL;
     memcpy(m->ops, ops, ops_len);

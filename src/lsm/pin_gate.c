@@ -21,6 +21,7 @@ struct trine__pin_gate {
     struct trine__block_cache *cache;
     _Atomic size_t charged;
     _Atomic unsigned waiters;
+    _Atomic bool closed; /* the database is closing: no new waits, waiters leave */
     _Atomic uint64_t waits, refused;
 };
 
@@ -49,6 +50,7 @@ trine__pin_gate *trine__pin_gate_new(size_t limit, struct trine__block_cache *ca
     atomic_init(&g->waiters, 0);
     atomic_init(&g->waits, 0);
     atomic_init(&g->refused, 0);
+    atomic_init(&g->closed, false);
     return g;
 }
 
@@ -80,7 +82,7 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
         pthread_mutex_lock(&g->mu);
         atomic_fetch_add(&g->waiters, 1);
         bool counted = false;
-        while (!(ok = try_charge(g, bytes))) {
+        while (!(ok = try_charge(g, bytes)) && !atomic_load(&g->closed)) {
             if (!counted)
                 atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
             counted = true;
@@ -95,6 +97,13 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
     }
     thread_charged += bytes;
     return true;
+}
+
+void trine__pin_gate_close(trine__pin_gate *g) {
+    pthread_mutex_lock(&g->mu);
+    atomic_store(&g->closed, true);
+    pthread_cond_broadcast(&g->room);
+    pthread_mutex_unlock(&g->mu);
 }
 
 void trine__pin_gate_uncharge(trine__pin_gate *g, size_t bytes) {

@@ -49,6 +49,11 @@ void trine__pin_gate_free(trine__pin_gate *g);
 bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait);
 void trine__pin_gate_uncharge(trine__pin_gate *g, size_t bytes);
 
+/* The database is closing: waiting charges give up (refused) and no new
+ * charge waits, so close never waits for a reader that waits for pins.
+ * Charges that fit still succeed (iterators may outlive the database). */
+void trine__pin_gate_close(trine__pin_gate *g);
+
 typedef struct trine__pin_gate_stats {
     uint64_t charged; /* bytes pinned now by iterators and readers */
     uint64_t limit;

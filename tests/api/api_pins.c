@@ -253,6 +253,33 @@ START_TEST(test_pins_wait_for_other_thread) {
 }
 END_TEST
 
+/* WAIT mode: a close while a reader waits for pins sends the reader away
+ * with TRINE_BUSY instead of waiting for it forever (the pins belong to
+ * the closing thread); the iterators outlive the close. */
+START_TEST(test_pins_close_ends_a_wait) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    trine_iter *its[PIN_HOLD];
+    pin_hold(db, its);
+    pin_waiter w = {.db = db};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, &w), 0);
+    while (pin_stats(db).pin_waits == 0 && !atomic_load(&w.done))
+        sched_yield();
+    ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) before the close", trine_status_name(w.st));
+    api_close(db);
+    pthread_join(t, NULL);
+    ck_assert_msg(w.st == TRINE_BUSY, "the waiting reader after close: %s, want TRINE_BUSY", trine_status_name(w.st));
+    trine_entry e;
+    ck_assert_int_eq(trine_iter_next_sync(its[0], &e), TRINE_OK); /* still readable after the close */
+    pin_release(its);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 /* A write that could never fit beside the budget is TRINE_INVALID at once
  * (not a wait that never ends), on disk and in memory; the database goes on. */
 START_TEST(test_write_larger_than_budget_invalid) {
@@ -261,7 +288,7 @@ START_TEST(test_write_larger_than_budget_invalid) {
     trine_options o = pin_options(TRINE_BACKPRESSURE_WAIT);
     trine_db *db = api_open(path, &o);
     size_t n = (size_t)1 << 20; /* the whole budget */
-    unsigned char *v = calloc(1, n);
+    unsigned char *v = calloc(1, n + 1);
     ck_assert_ptr_nonnull(v);
     API_CHECK(trine_put_sync(db, API_STR("huge"), v, n), TRINE_INVALID, "put of a value as large as the budget");
     ck_assert_msg(api_contains_ci(trine_last_error(), "memory_limit_bytes"), "message: %s", trine_last_error());
@@ -297,6 +324,7 @@ TCase *api_pins_tcase(void) {
     tcase_add_test(tc, test_pins_iterators_busy_at_limit);
     tcase_add_test(tc, test_pins_own_thread_busy_not_hang);
     tcase_add_test(tc, test_pins_wait_for_other_thread);
+    tcase_add_test(tc, test_pins_close_ends_a_wait);
     tcase_add_test(tc, test_write_larger_than_budget_invalid);
     return tc;
 }
