@@ -213,11 +213,11 @@ static trine_status reader_lookup(trine_reader *r, trine_bucket *b, const void *
     }
     /* What the reader lends out until its next call is budget memory. */
     size_t pin = r->blob_value ? vl : r->block.bytes;
-    if (pin && !trine__pin_gate_charge(s->tables->pin_gate, pin, !trine__thread_is_engine())) {
-        reader_let_go(r);
-        return trine__pin_gate_busy(s->tables->pin_gate, err);
-    }
     if (pin) {
+        if (!trine__pin_gate_charge(s->tables->pin_gate, pin, !trine__thread_is_engine())) {
+            reader_let_go(r);
+            return trine__pin_gate_busy(s->tables->pin_gate, err);
+        }
         r->gate = s->tables->pin_gate;
         r->charged = pin;
     }

@@ -1224,10 +1224,11 @@ static trine_future *enqueue(trine_db *db, wmsg_write *m) {
 trine_future *trine__writer_submit_op(trine_db *db, uint32_t bucket, trine__vtype type, const void *k, size_t kl,
                                       const void *v, size_t vl, trine_durability durability) {
     wmsg_write *m;
-    trine_future *f = refuse_too_big(db, trine__wbatch_op_size(type, kl, vl));
+    size_t size = trine__wbatch_op_size(type, kl, vl);
+    trine_future *f = refuse_too_big(db, size);
     if (f)
         return f;
-    f = write_msg_new(trine__wbatch_op_size(type, kl, vl), 1, durability, &m);
+    f = write_msg_new(size, 1, durability, &m);
     if (!f)
         return NULL;
     m->len = trine__wbatch_encode_op(m->ops, type, bucket, k, kl, v, vl); /* op_size is an upper bound */

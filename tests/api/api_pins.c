@@ -64,6 +64,28 @@ static trine_db *pin_db(const char *path, trine_backpressure mode) {
     return db;
 }
 
+/* A fresh directory holding pin_db's database. */
+typedef struct pin_fixture {
+    char *dir, *path;
+    trine_db *db;
+} pin_fixture;
+
+static pin_fixture pin_setup(trine_backpressure mode) {
+    pin_fixture f = {.dir = api_tmpdir()};
+    f.path = api_path_join(f.dir, "db");
+    f.db = pin_db(f.path, mode);
+    return f;
+}
+
+/* Removes the directory; the database is closed already (db NULL) or now. */
+static void pin_teardown(pin_fixture *f) {
+    if (f->db)
+        api_close(f->db);
+    api_rmtree(f->dir);
+    free(f->path);
+    free(f->dir);
+}
+
 static trine_stats pin_stats(trine_db *db) {
     trine_stats s = {.struct_size = sizeof s};
     API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
@@ -131,9 +153,8 @@ static trine_status pin_read_big(trine_db *db, char *msg, size_t msg_cap) {
  * refuses one (with a message naming the limit); the pins never pass the
  * limit; freeing iterators makes room again; everything released → 0. */
 START_TEST(test_pins_iterators_busy_at_limit) {
-    char *dir = api_tmpdir();
-    char *path = api_path_join(dir, "db");
-    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_BUSY);
+    pin_fixture fx = pin_setup(TRINE_BACKPRESSURE_BUSY);
+    trine_db *db = fx.db;
     trine_stats s0 = pin_stats(db);
     ck_assert_msg(s0.pin_limit_bytes > 0 && s0.pin_limit_bytes <= ((size_t)1 << 20),
                   "pin_limit_bytes %llu for a 1 MiB budget", (unsigned long long)s0.pin_limit_bytes);
@@ -179,19 +200,15 @@ START_TEST(test_pins_iterators_busy_at_limit) {
     fprintf(stderr, "pins: %u iterators open at the refusal, limit %llu bytes\n", n,
             (unsigned long long)s.pin_limit_bytes);
     free(its);
-    api_close(db);
-    api_rmtree(dir);
-    free(path);
-    free(dir);
+    pin_teardown(&fx);
 }
 END_TEST
 
 /* WAIT mode, one thread: a read that needs room while its own thread holds
  * pins is TRINE_BUSY at once, never a wait for itself. */
 START_TEST(test_pins_own_thread_busy_not_hang) {
-    char *dir = api_tmpdir();
-    char *path = api_path_join(dir, "db");
-    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    pin_fixture fx = pin_setup(TRINE_BACKPRESSURE_WAIT);
+    trine_db *db = fx.db;
     trine_iter *its[PIN_HOLD];
     pin_hold(db, its);
     char msg[512];
@@ -202,10 +219,7 @@ START_TEST(test_pins_own_thread_busy_not_hang) {
                   (unsigned long long)s.pin_waits, (unsigned long long)s.pin_busy);
     pin_release(its);
     API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "the same read once the iterators are freed");
-    api_close(db);
-    api_rmtree(dir);
-    free(path);
-    free(dir);
+    pin_teardown(&fx);
 }
 END_TEST
 
@@ -222,20 +236,25 @@ static void *pin_waiter_run(void *arg) {
     return NULL;
 }
 
+/* Starts a reader of "big" on its own thread and returns once the gate
+ * counted its wait (or it finished, which the caller judges). */
+static pthread_t pin_waiter_start(pin_waiter *w) {
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, w), 0);
+    while (pin_stats(w->db).pin_waits == 0 && !atomic_load(&w->done))
+        sched_yield();
+    return t;
+}
+
 /* WAIT mode, two threads: a thread holding no pins waits for another's to
  * go (counted in pin_waits), then reads the exact value. */
 START_TEST(test_pins_wait_for_other_thread) {
-    char *dir = api_tmpdir();
-    char *path = api_path_join(dir, "db");
-    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    pin_fixture fx = pin_setup(TRINE_BACKPRESSURE_WAIT);
+    trine_db *db = fx.db;
     trine_iter *its[PIN_HOLD];
     pin_hold(db, its);
     pin_waiter w = {.db = db};
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, &w), 0);
-    /* The waiter is parked once the gate counted its wait. */
-    while (pin_stats(db).pin_waits == 0 && !atomic_load(&w.done))
-        sched_yield();
+    pthread_t t = pin_waiter_start(&w);
     ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) while this thread's iterators held pins",
                   trine_status_name(w.st));
     pin_release(its);
@@ -246,10 +265,7 @@ START_TEST(test_pins_wait_for_other_thread) {
     ck_assert_msg(s.pin_waits == 1 && s.pin_busy == 0 && s.pinned_bytes == 0,
                   "pin_waits %llu, pin_busy %llu, pinned %llu", (unsigned long long)s.pin_waits,
                   (unsigned long long)s.pin_busy, (unsigned long long)s.pinned_bytes);
-    api_close(db);
-    api_rmtree(dir);
-    free(path);
-    free(dir);
+    pin_teardown(&fx);
 }
 END_TEST
 
@@ -257,26 +273,21 @@ END_TEST
  * with TRINE_BUSY instead of waiting for it forever (the pins belong to
  * the closing thread); the iterators outlive the close. */
 START_TEST(test_pins_close_ends_a_wait) {
-    char *dir = api_tmpdir();
-    char *path = api_path_join(dir, "db");
-    trine_db *db = pin_db(path, TRINE_BACKPRESSURE_WAIT);
+    pin_fixture fx = pin_setup(TRINE_BACKPRESSURE_WAIT);
+    trine_db *db = fx.db;
     trine_iter *its[PIN_HOLD];
     pin_hold(db, its);
     pin_waiter w = {.db = db};
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, &w), 0);
-    while (pin_stats(db).pin_waits == 0 && !atomic_load(&w.done))
-        sched_yield();
+    pthread_t t = pin_waiter_start(&w);
     ck_assert_msg(!atomic_load(&w.done), "the reader finished (%s) before the close", trine_status_name(w.st));
     api_close(db);
+    fx.db = NULL;
     pthread_join(t, NULL);
     ck_assert_msg(w.st == TRINE_BUSY, "the waiting reader after close: %s, want TRINE_BUSY", trine_status_name(w.st));
     trine_entry e;
     ck_assert_int_eq(trine_iter_next_sync(its[0], &e), TRINE_OK); /* still readable after the close */
     pin_release(its);
-    api_rmtree(dir);
-    free(path);
-    free(dir);
+    pin_teardown(&fx);
 }
 END_TEST
 
@@ -286,7 +297,7 @@ START_TEST(test_write_larger_than_budget_invalid) {
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
     trine_options o = pin_options(TRINE_BACKPRESSURE_WAIT);
-    trine_db *db = api_open(path, &o);
+    trine_db *db = api_open(path, &o); /* empty: pin_db's fill is not needed */
     size_t n = (size_t)1 << 20; /* the whole budget */
     unsigned char *v = calloc(1, n + 1);
     ck_assert_ptr_nonnull(v);
