@@ -695,9 +695,13 @@ void trine__compactor_schedule(trine_db *db) {
         waiter *w = c->manual_wait;
         c->manual_wait = NULL;
         complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
-        w = c->manual_group;
-        c->manual_group = NULL;
-        complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
+        /* A running manual job holds the group too (j->manual): its end
+         * answers it. Answering here as well freed it twice. */
+        if (!c->manual_running) {
+            w = c->manual_group;
+            c->manual_group = NULL;
+            complete_waiters(w, TRINE_READ_ONLY, trine__db_fatal_msg(db));
+        }
         return;
     }
     if (c->manual_group || c->manual_running)
