@@ -76,6 +76,16 @@ void trine__thread_set_engine(bool is_engine) { thread_is_engine = is_engine; }
 
 bool trine__thread_is_engine(void) { return thread_is_engine; }
 
+static _Thread_local bool thread_waiting;
+
+void trine__thread_mark_waiting(void) { thread_waiting = true; }
+
+bool trine__thread_take_waiting(void) {
+    bool w = thread_waiting;
+    thread_waiting = false;
+    return w;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Creation, references, disposal                                           */
 /* ------------------------------------------------------------------------ */

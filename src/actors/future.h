@@ -73,4 +73,12 @@ void trine__future_set_driver(trine_future *f, struct trine__sched *sched);
 void trine__thread_set_engine(bool is_engine);
 bool trine__thread_is_engine(void);
 
+/* A blocking (_sync) call marks its thread before it submits: the request
+ * it is about to send will be waited for at once, so the writer may run it
+ * on this thread (trine__actor_run_here). take reads and clears the mark;
+ * trine__future_finish_sync clears it too, for calls refused before they
+ * got that far. */
+void trine__thread_mark_waiting(void);
+bool trine__thread_take_waiting(void);
+
 #endif

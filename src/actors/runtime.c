@@ -168,7 +168,7 @@ void trine__mailbox_send(trine__mailbox *mb, trine__msg *msg) {
             put = ring_put(mb, msg);
             if (!put) {
                 __atomic_fetch_add(&mb->send_parks, 1, __ATOMIC_RELAXED);
-                ck_ec32_wait(&mb->space, &trine__ec_sp, seen, NULL);
+                ck_ec32_wait(&mb->space, &trine__ec_mp, seen, NULL);
             }
         }
     }
@@ -187,8 +187,10 @@ size_t trine__mailbox_take(trine__mailbox *mb, trine__msg **out, size_t max) {
         MSG_RECEIVED(out[n]);
         n++;
     }
+    /* One consumer at a time, but not always the same thread
+     * (trine__actor_run_here): the many-incrementer mode. */
     if (n > 0)
-        ck_ec32_inc(&mb->space, &trine__ec_sp); /* the consumer is the only incrementer */
+        ck_ec32_inc(&mb->space, &trine__ec_mp);
     return n;
 }
 
@@ -196,11 +198,13 @@ bool trine__mailbox_empty(trine__mailbox *mb) { return ck_ring_size(&mb->ring) =
 
 static bool mailbox_nonempty(void *mb) { return !trine__mailbox_empty(mb); }
 
-void trine__mailbox_park(trine__mailbox *mb) {
-    if (trine__spin_until(mailbox_nonempty, mb, TRINE__SPIN_NS))
+/* Parks until ready(arg) (which must hold whenever the mailbox is not
+ * empty): spin, yield, then sleep on `items`. */
+static void park_until(trine__mailbox *mb, bool (*ready)(void *), void *arg) {
+    if (trine__spin_until(ready, arg, TRINE__SPIN_NS))
         return;
     for (int i = 0; i < PARK_SPIN + PARK_YIELDS; i++) {
-        if (!trine__mailbox_empty(mb))
+        if (ready(arg))
             return;
         if (i < PARK_SPIN)
             ck_pr_stall();
@@ -208,11 +212,13 @@ void trine__mailbox_park(trine__mailbox *mb) {
             sched_yield();
     }
     uint32_t seen = ck_ec32_value(&mb->items);
-    if (!trine__mailbox_empty(mb))
+    if (ready(arg))
         return;
     __atomic_fetch_add(&mb->parks, 1, __ATOMIC_RELAXED);
     ck_ec32_wait(&mb->items, &trine__ec_mp, seen, NULL);
 }
+
+void trine__mailbox_park(trine__mailbox *mb) { park_until(mb, mailbox_nonempty, mb); }
 
 uint64_t trine__mailbox_parks(const trine__mailbox *mb) {
     return __atomic_load_n(&mb->parks, __ATOMIC_RELAXED);
@@ -310,16 +316,22 @@ static void sched_unregister(trine__sched *s, trine__actor *a) {
     }
 }
 
+/* The handler on n taken messages, with the engine-thread flag set. */
+static trine__actor_verdict run_as_engine(trine__actor *a, size_t n) {
+    bool was_engine = trine__thread_is_engine();
+    trine__thread_set_engine(true);
+    trine__actor_verdict v = a->handle(a, a->group, n);
+    trine__thread_set_engine(was_engine);
+    return v;
+}
+
 /* Runs one handler group of a, if it has messages; true if it ran. */
 static bool run_group(trine__actor *a) {
     size_t n = trine__mailbox_take(&a->mailbox, a->group, a->group_max);
     if (n == 0)
         return false;
-    bool was_engine = trine__thread_is_engine();
-    trine__thread_set_engine(true);
-    if (a->handle(a, a->group, n) == TRINE__ACTOR_EXIT)
-        a->exited = true;
-    trine__thread_set_engine(was_engine);
+    if (run_as_engine(a, n) == TRINE__ACTOR_EXIT)
+        __atomic_store_n(&a->exited, true, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -372,6 +384,37 @@ trine_status trine__actor_init(trine__actor *a, const char *name, unsigned capac
     return TRINE_OK;
 }
 
+static bool exec_try(trine__actor *a) {
+    int free_ = 0;
+    return __atomic_compare_exchange_n(&a->exec, &free_, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static bool exec_is_free(void *arg) { return __atomic_load_n(&((trine__actor *)arg)->exec, __ATOMIC_RELAXED) == 0; }
+
+/* The actor's thread, when a caller runs the handler: waits for it to let
+ * go (it may be in an fsync or a stall: spin briefly, then sleep). */
+static void exec_wait(trine__actor *a) {
+    if (trine__spin_until(exec_is_free, a, TRINE__SPIN_PURE_NS))
+        return;
+    for (int i = 0; i < PARK_YIELDS; i++) {
+        if (exec_is_free(a))
+            return;
+        sched_yield();
+    }
+    uint32_t seen = ck_ec32_value(&a->exec_free);
+    if (exec_is_free(a))
+        return;
+    ck_ec32_wait(&a->exec_free, &trine__ec_mp, seen, NULL);
+}
+
+static bool actor_has_exited(trine__actor *a) { return __atomic_load_n(&a->exited, __ATOMIC_ACQUIRE); }
+
+/* Work for the actor's thread: a message, or a caller ran the exit. */
+static bool actor_wanted(void *arg) {
+    trine__actor *a = arg;
+    return !trine__mailbox_empty(&a->mailbox) || actor_has_exited(a);
+}
+
 static void *actor_main(void *arg) {
     trine__actor *a = arg;
     char name[16]; /* the kernel's limit, with the NUL */
@@ -379,16 +422,49 @@ static void *actor_main(void *arg) {
     pthread_setname_np(pthread_self(), name);
     trine__thread_set_engine(true);
     for (;;) {
-        size_t n = trine__mailbox_take(&a->mailbox, a->group, a->group_max);
-        if (n == 0) {
-            trine__mailbox_park(&a->mailbox);
+        if (!exec_try(a)) {
+            exec_wait(a);
             continue;
         }
-        if (a->handle(a, a->group, n) == TRINE__ACTOR_EXIT)
+        if (actor_has_exited(a)) { /* a caller ran the shutdown message */
+            __atomic_store_n(&a->exec, 0, __ATOMIC_RELEASE);
+            break;
+        }
+        size_t n = trine__mailbox_take(&a->mailbox, a->group, a->group_max);
+        if (n == 0) {
+            __atomic_store_n(&a->exec, 0, __ATOMIC_RELEASE);
+            park_until(&a->mailbox, actor_wanted, a);
+            continue;
+        }
+        trine__actor_verdict v = a->handle(a, a->group, n);
+        __atomic_store_n(&a->exec, 0, __ATOMIC_RELEASE);
+        if (v == TRINE__ACTOR_EXIT)
             break;
     }
-    a->exited = true; /* read by stop after the join */
+    __atomic_store_n(&a->exited, true, __ATOMIC_RELEASE); /* read by stop after the join */
     return NULL;
+}
+
+bool trine__actor_run_here(trine__actor *a, trine__msg *msg) {
+    if (!a->started || !a->sched || a->sched->kind != TRINE__SCHED_THREADS || actor_has_exited(a) || !exec_try(a))
+        return false;
+    size_t n = trine__mailbox_take(&a->mailbox, a->group, a->group_max - 1);
+    /* More queued than one group holds: msg must not pass them (some may
+     * be this thread's own). Run what was taken; msg goes by the mailbox. */
+    bool here = trine__mailbox_empty(&a->mailbox);
+    if (here)
+        a->group[n++] = msg;
+    trine__actor_verdict v = n ? run_as_engine(a, n) : TRINE__ACTOR_CONTINUE;
+    if (v == TRINE__ACTOR_EXIT)
+        __atomic_store_n(&a->exited, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->exec, 0, __ATOMIC_RELEASE);
+    ck_ec32_inc(&a->exec_free, &trine__ec_mp);
+    /* Messages that came meanwhile bumped `items` and woke the thread,
+     * which takes over now; after an exit, wake it to leave (its park
+     * checks `exited` between sampling `items` and sleeping). */
+    if (v == TRINE__ACTOR_EXIT)
+        ck_ec32_inc(&a->mailbox.items, &trine__ec_mp);
+    return here;
 }
 
 trine_status trine__actor_start(trine__sched *s, trine__actor *a, trine__err *err) {

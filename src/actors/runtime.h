@@ -16,7 +16,9 @@
  * Schedulers:
  *  - THREADS: one thread per actor. An idle actor spins briefly, then parks on
  *    the mailbox's "items" event count; producers pay a futex wake only when
- *    it sleeps (ck_ec tracks waiters).
+ *    it sleeps (ck_ec tracks waiters). A caller about to wait for its reply
+ *    may run the handler itself when the actor is idle
+ *    (trine__actor_run_here); the exec flag keeps one executor at a time.
  *  - INLINE: no threads. Sending only enqueues; whoever waits on a future
  *    drives the scheduler, which picks a non-empty mailbox by a seeded PRNG
  *    and runs one handler group on the waiting thread. Deterministic for a
@@ -103,7 +105,12 @@ struct trine__actor {
     trine__msg **group;      /* group_max slots for take; start allocates, stop frees */
     pthread_t thread;        /* THREADS scheduler only */
     bool started;
-    bool exited;             /* set when the handler returned EXIT */
+    bool exited;             /* set when the handler returned EXIT (atomic access) */
+    /* THREADS: whoever runs the handler holds exec (0 free, 1 held): the
+     * actor's thread, or a caller in trine__actor_run_here. exec_free is
+     * bumped when a caller lets go, for the thread waiting to take over. */
+    int exec;
+    struct ck_ec32 exec_free;
 };
 
 typedef enum trine__sched_kind {
@@ -133,6 +140,18 @@ trine_status trine__actor_start(trine__sched *s, trine__actor *a, trine__err *er
  * threads when the mailbox may be full: they must never wait on a mailbox
  * (the one they would wait for may be their own); use try_send. */
 void trine__actor_send(trine__actor *a, trine__msg *msg);
+/*
+ * THREADS only, from an application thread that will wait for msg's reply
+ * anyway: if no one runs a's handler right now, runs it here, on this
+ * thread, with what the mailbox holds followed by msg (so this thread's
+ * earlier messages still come first), and returns true. The handler runs
+ * with the engine-thread flag set, exactly as on the actor's thread; the
+ * actor keeps one executor at a time. false (nothing done): the handler is
+ * busy, or the scheduler is INLINE; send msg instead. It saves the two
+ * cross-thread hand-offs of a blocking request, and the actor's thread
+ * stays asleep while callers drive it.
+ */
+bool trine__actor_run_here(trine__actor *a, trine__msg *msg);
 /* Enqueues msg if there is room now; false (nothing queued) when full.
  * Never waits, on any scheduler. */
 bool trine__actor_try_send(trine__actor *a, trine__msg *msg);

@@ -201,5 +201,6 @@ trine_future *trine_write(trine_db *db, const trine_batch *b, const trine_write_
 trine_status trine_write_sync(trine_db *db, const trine_batch *b, const trine_write_options *wo) {
     if (trine__engine_guard("trine_write_sync") != TRINE_OK)
         return TRINE_INVALID;
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_write(db, b, wo));
 }

@@ -71,6 +71,7 @@ static trine_future *submit_op(trine_db *db, trine_bucket *b, trine__vtype type,
 }
 
 trine_status trine__future_finish_sync(trine_future *f) {
+    (void)trine__thread_take_waiting();
     if (!f)
         return trine__last_error_set(TRINE_NO_MEMORY, "out of memory allocating a future");
     trine_status st = trine_future_wait(f);
@@ -94,6 +95,7 @@ trine_future *trine_put(trine_db *db, const void *k, size_t kl, const void *v, s
 trine_status trine_put_sync(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
     if (trine__engine_guard("trine_put_sync") != TRINE_OK)
         return TRINE_INVALID;
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_put(db, k, kl, v, vl));
 }
 
@@ -104,6 +106,7 @@ trine_future *trine_delete(trine_db *db, const void *k, size_t kl) {
 trine_status trine_delete_sync(trine_db *db, const void *k, size_t kl) {
     if (trine__engine_guard("trine_delete_sync") != TRINE_OK)
         return TRINE_INVALID;
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_delete(db, k, kl));
 }
 
@@ -326,6 +329,7 @@ trine_future *trine_bucket_put(trine_bucket *b, const void *k, size_t kl, const 
 trine_status trine_bucket_put_sync(trine_bucket *b, const void *k, size_t kl, const void *v, size_t vl) {
     if (trine__engine_guard("trine_bucket_put_sync") != TRINE_OK)
         return TRINE_INVALID;
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_bucket_put(b, k, kl, v, vl));
 }
 
@@ -339,6 +343,7 @@ trine_future *trine_bucket_delete(trine_bucket *b, const void *k, size_t kl) {
 trine_status trine_bucket_delete_sync(trine_bucket *b, const void *k, size_t kl) {
     if (trine__engine_guard("trine_bucket_delete_sync") != TRINE_OK)
         return TRINE_INVALID;
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_bucket_delete(b, k, kl));
 }
 

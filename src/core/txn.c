@@ -451,6 +451,7 @@ trine_status trine_txn_commit_sync(trine_txn *t) {
     if (trine__thread_is_engine())
         return trine__last_error_set(TRINE_INVALID,
                                      "trine_txn_commit_sync called from an engine thread (a callback) would deadlock");
+    trine__thread_mark_waiting();
     return trine__future_finish_sync(trine_txn_commit(t));
 }
 

@@ -10,6 +10,9 @@
  *           holds anything, then a BARRIER to the flush actor;
  *           POKE from the flush actor: finished flushes wait in db->flushed;
  *           SHUTDOWN from close, after every caller has left the database.
+ * Runs on:  its own thread, or on the thread of a blocking write (WAIT
+ *           mode) that found it idle (trine__actor_run_here, enqueue):
+ *           one executor at a time either way.
  * Sends:    FLUSH{sealed memtable} and BARRIER to the flush actor.
  * Owns:     the WAL file and its log writer, the sequence counter, the active
  *           memtable, and every replacement of the super version (a flush
@@ -1187,8 +1190,14 @@ static trine_future *refuse_too_big(trine_db *db, size_t len) {
 static trine_future *enqueue(trine_db *db, wmsg_write *m) {
     trine_future *f = m->future;
     bool engine = trine__thread_is_engine();
+    bool waits = trine__thread_take_waiting();
     if (!engine && db->opts.backpressure == TRINE_BACKPRESSURE_WAIT) {
-        trine__actor_send(&db->writer, &m->hdr);
+        /* A blocking call runs the group itself when the writer is idle
+         * (LevelDB's caller-as-leader, kept to one executor at a time): no
+         * hand-off to the writer's thread and back. A stall inside is the
+         * wait WAIT mode promises anyway. */
+        if (!(waits && trine__actor_run_here(&db->writer, &m->hdr)))
+            trine__actor_send(&db->writer, &m->hdr);
         return f;
     }
     int reason = atomic_load_explicit(&db->stall_reason, memory_order_acquire);

@@ -10,6 +10,7 @@ TCase *runtime_mailbox_tcase(void);
 TCase *runtime_stress_tcase(void);
 TCase *runtime_actor_tcase(void);
 TCase *runtime_inline_tcase(void);
+TCase *runtime_run_here_tcase(void);
 
 static Suite *runtime_suite(void) {
     Suite *s = suite_create("runtime");
@@ -17,6 +18,7 @@ static Suite *runtime_suite(void) {
     suite_add_tcase(s, runtime_stress_tcase());
     suite_add_tcase(s, runtime_actor_tcase());
     suite_add_tcase(s, runtime_inline_tcase());
+    suite_add_tcase(s, runtime_run_here_tcase());
     return s;
 }
 
