@@ -151,6 +151,7 @@ START_TEST(test_run_here_refused_while_busy) {
     here_stop(f);
     ck_assert_msg(atomic_load(&f->st.received) == 1 && atomic_load(&f->st.overlaps) == 0,
                   "received %u (want 1), overlaps %u", atomic_load(&f->st.received), atomic_load(&f->st.overlaps));
+    free(f);
 }
 END_TEST
 
