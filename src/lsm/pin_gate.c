@@ -99,6 +99,13 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
     return true;
 }
 
+bool trine__pin_gate_try(trine__pin_gate *g, size_t bytes) {
+    if (!try_charge(g, bytes))
+        return false;
+    thread_charged += bytes;
+    return true;
+}
+
 void trine__pin_gate_close(trine__pin_gate *g) {
     pthread_mutex_lock(&g->mu);
     atomic_store(&g->closed, true);

@@ -38,8 +38,31 @@ typedef struct trine__tblock {
     bool shared;                 /* borrowed from a held partition: nothing to release */
     bool mapped;                 /* read in place from the table's map: nothing to
                                     release while the table is held */
+    bool streamed;               /* in a trine__tstream's buffers: valid until its
+                                    next load; nothing to release */
     uint64_t offset;
 } trine__tblock;
+
+/* A forward scan's read-ahead and decompression buffers (table_read.c):
+ * stored bytes [off, off + len) of the file in buf; the next read takes
+ * `ahead` bytes, doubling from FIRST up to MAX, from the block on (or, for
+ * a reverse scan, up to its end). */
+#define TRINE__TSTREAM_FIRST (32u * 1024u)
+#define TRINE__TSTREAM_MAX (256u * 1024u)
+typedef struct trine__tstream {
+    uint8_t *buf, *out;
+    size_t cap, out_cap;
+    uint64_t off;
+    size_t len, ahead;
+    bool backward; /* reads take the bytes before the block (a reverse scan) */
+} trine__tstream;
+
+/* Loads the data block at h for a forward scan: from the cache if there,
+ * else through s (read ahead, decompressed into s, not cached); *b is
+ * released first. */
+trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
+                                       trine__err *err);
+void trine__tstream_free(trine__tstream *s);
 
 /* Loads (or finds in the cache) the block at h and pins it in *b, after
  * releasing what *b held. fill false: a block read from the file is not

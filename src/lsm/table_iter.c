@@ -5,6 +5,15 @@
  * partition iterator (and past the end of a partition, the top iterator)
  * and loads the next block. Blocks stay pinned in the cache while the
  * iterator is on them.
+ *
+ * Read-ahead: from the third data block in a row read in one direction,
+ * without a seek between (a scan, a compaction's input), data blocks come
+ * through a trine__tstream: one pread of 32 KiB growing to 256 KiB covers
+ * many blocks, each decompressed into a reused buffer and kept out of the
+ * cache.
+ * Point-like use (a seek and a few nexts) never gets there. The stream's
+ * buffers count against the pin gate like pinned blocks; when the gate has
+ * no room the scan goes on block by block instead.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +38,21 @@ struct trine__table_iter {
     bool no_fill; /* blocks read from the file stay out of the cache */
     trine__pin_gate *gate; /* charges the pinned blocks (user scans); NULL: not charged */
     size_t data_charge, part_charge; /* what the current blocks charged it */
+    /* Read-ahead (see the top): data blocks loaded in a row in one
+     * direction, the last one's place, and the stream once it runs. */
+    unsigned in_a_row;
+    uint64_t run_start, run_end; /* the last data block loaded: [start, end) */
+    bool run_backward;
+    bool streaming;
+    trine__tstream stream;
+    size_t stream_charge; /* its read-ahead buffer, charged to the gate */
 };
+
+/* Data blocks in a row before read-ahead starts. */
+#define STREAM_AFTER 2u
+/* A gap up to this between blocks still counts as in a row (partitions
+ * of the index or filter may sit between data blocks). */
+#define STREAM_GAP (64u * 1024u)
 
 static void set_error(trine__table_iter *it, trine_status st, const trine__err *err) {
     if (it->status == TRINE_OK) {
@@ -52,6 +75,46 @@ static void drop_data(trine__table_iter *it) {
     uncharge(it, &it->data_charge);
 }
 
+static void stop_stream(trine__table_iter *it) {
+    it->in_a_row = 0;
+    it->run_start = it->run_end = 0;
+    if (!it->streaming)
+        return;
+    it->streaming = false;
+    trine__tstream_free(&it->stream);
+    uncharge(it, &it->stream_charge);
+}
+
+/* Whether the data block at h continues a run (forward or backward);
+ * starts the stream on the run's third block when the gate has room for
+ * its buffer. */
+static bool stream_next(trine__table_iter *it, trine__handle h, bool backward) {
+    uint64_t end = h.offset + h.size + TRINE__TABLE_TRAILER_BYTES;
+    bool in_row = it->run_end != 0 && (backward ? end <= it->run_start && it->run_start - end <= STREAM_GAP
+                                                : h.offset >= it->run_end && h.offset - it->run_end <= STREAM_GAP);
+    in_row = in_row && backward == it->run_backward;
+    it->in_a_row = in_row ? it->in_a_row + 1 : 0;
+    it->run_start = h.offset;
+    it->run_end = end;
+    it->run_backward = backward;
+    if (it->streaming && !in_row) {
+        /* A jump (a turn, a partition far away): block by block again.
+         * The last data block was dropped before this load. */
+        trine__tstream_free(&it->stream);
+        uncharge(it, &it->stream_charge);
+        it->streaming = false;
+    }
+    if (it->streaming || it->t->map || it->in_a_row < STREAM_AFTER)
+        return it->streaming;
+    size_t bytes = TRINE__TSTREAM_MAX;
+    if (it->gate && !trine__pin_gate_try(it->gate, bytes))
+        return false; /* no room: block by block */
+    it->stream_charge = it->gate ? bytes : 0;
+    it->streaming = true;
+    it->stream.backward = backward;
+    return true;
+}
+
 static void drop_part(trine__table_iter *it) {
     drop_data(it);
     if (it->part_live)
@@ -64,7 +127,9 @@ static void drop_part(trine__table_iter *it) {
 /* Charges a block just pinned to the gate; on refusal lets it go and
  * records TRINE_BUSY. */
 static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out) {
-    size_t bytes = blk->handle || blk->owned ? blk->blk.size : 0; /* mapped, shared: not budget memory */
+    /* mapped, shared: not budget memory; streamed: the stream's decompression
+     * buffer holds it (its read-ahead buffer has a charge of its own) */
+    size_t bytes = blk->handle || blk->owned || blk->streamed ? blk->blk.size : 0;
     if (!it->gate || bytes == 0)
         return true;
     if (trine__pin_gate_charge(it->gate, bytes, !trine__thread_is_engine())) {
@@ -81,7 +146,7 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
 /* Loads the block whose handle is the value under `from`; kind picks the
  * pool. On failure records the error and returns false. */
 static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__block_kind kind, trine__tblock *blk,
-                       trine__block_iter *into, bool *live) {
+                       trine__block_iter *into, bool *live, bool backward) {
     size_t len;
     const uint8_t *v = trine__block_iter_value(from, &len);
     trine__handle h;
@@ -92,7 +157,9 @@ static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__bl
         set_error(it, TRINE_CORRUPTION, &err);
         return false;
     }
-    trine_status st = trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
+    trine_status st = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward)
+                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, &err)
+                          : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);
         return false;
@@ -117,13 +184,13 @@ static bool check(trine__table_iter *it, trine__block_iter *b) {
 static bool open_part(trine__table_iter *it) {
     drop_part(it);
     return check(it, &it->top) && trine__block_iter_valid(&it->top) &&
-           load_under(it, &it->top, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live);
+           load_under(it, &it->top, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false);
 }
 
-static bool open_data(trine__table_iter *it) {
+static bool open_data(trine__table_iter *it, bool backward) {
     drop_data(it);
     return check(it, &it->part) && trine__block_iter_valid(&it->part) &&
-           load_under(it, &it->part, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live);
+           load_under(it, &it->part, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward);
 }
 
 /* From a data block that ran out (or none), forward to the first entry of
@@ -145,7 +212,7 @@ static void skip_forward(trine__table_iter *it) {
                 return; /* past the last partition (or an error) */
             trine__block_iter_first(&it->part);
         }
-        if (!open_data(it))
+        if (!open_data(it, false))
             return;
         trine__block_iter_first(&it->data);
     }
@@ -167,7 +234,7 @@ static void skip_backward(trine__table_iter *it) {
                 return;
             trine__block_iter_last(&it->part);
         }
-        if (!open_data(it))
+        if (!open_data(it, true))
             return;
         trine__block_iter_last(&it->data);
     }
@@ -191,6 +258,7 @@ void trine__table_iter_free(trine__table_iter *it) {
     if (!it)
         return;
     drop_part(it);
+    stop_stream(it);
     trine__block_iter_destroy(&it->top);
     free(it);
 }
@@ -201,10 +269,11 @@ bool trine__table_iter_valid(const trine__table_iter *it) {
 
 void trine__table_iter_first(trine__table_iter *it) {
     drop_part(it);
+    stop_stream(it);
     trine__block_iter_first(&it->top);
     if (open_part(it)) {
         trine__block_iter_first(&it->part);
-        if (open_data(it))
+        if (open_data(it, false))
             trine__block_iter_first(&it->data);
     }
     skip_forward(it);
@@ -212,10 +281,11 @@ void trine__table_iter_first(trine__table_iter *it) {
 
 void trine__table_iter_last(trine__table_iter *it) {
     drop_part(it);
+    stop_stream(it);
     trine__block_iter_last(&it->top);
     if (open_part(it)) {
         trine__block_iter_last(&it->part);
-        if (open_data(it))
+        if (open_data(it, true))
             trine__block_iter_last(&it->data);
     }
     skip_backward(it);
@@ -223,12 +293,13 @@ void trine__table_iter_last(trine__table_iter *it) {
 
 void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
     drop_part(it);
+    stop_stream(it);
     /* Index keys are the last key of what they cover: the first entry >= the
      * target names the partition, then the block, that may hold it. */
     trine__block_iter_seek(&it->top, ikey, ikey_len);
     if (open_part(it)) {
         trine__block_iter_seek(&it->part, ikey, ikey_len);
-        if (open_data(it))
+        if (open_data(it, false))
             trine__block_iter_seek(&it->data, ikey, ikey_len);
     }
     skip_forward(it);

@@ -23,13 +23,63 @@
 static const trine__block_kind kinds_for_cache[] = {TRINE__BLOCK_DATA, TRINE__BLOCK_INDEX, TRINE__BLOCK_FILTER,
                                                     TRINE__BLOCK_META};
 
+static trine_status bad_handle(const trine__table *t, trine__handle h, trine__err *err) {
+    return trine__err_set(err, TRINE_CORRUPTION, "%s: block handle (offset %" PRIu64 ", %" PRIu64
+                          " bytes) runs past the table's blocks", t->name, h.offset, h.size);
+}
+
+static bool handle_fits(const trine__table *t, trine__handle h) {
+    return h.offset <= t->file_size && h.size <= t->file_size - h.offset &&
+           t->file_size - h.offset - h.size >= TRINE__TABLE_TRAILER_BYTES + TRINE__TABLE_FOOTER_BYTES;
+}
+
+/* The stored bytes of h (block, type byte, checksum) checked: *type is the
+ * compression, NONE or ZSTD. */
+static trine_status check_stored(const trine__table *t, trine__handle h, const uint8_t *stored, uint8_t *type,
+                                 trine__err *err) {
+    *type = stored[h.size];
+    if (trine__get_u64le(stored + h.size + 1) != trine__block_checksum(stored, (size_t)h.size, *type, h.offset))
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
+                              h.offset);
+    if (*type != TRINE__TABLE_COMPRESS_NONE && *type != TRINE__TABLE_COMPRESS_ZSTD)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": compression type %u is unknown",
+                              t->name, h.offset, (unsigned)*type);
+    return TRINE_OK;
+}
+
+/* A zstd block's raw size, from its frame header. */
+static trine_status zstd_raw_size(const trine__table *t, trine__handle h, const uint8_t *stored, size_t *raw,
+                                  trine__err *err) {
+    unsigned long long n = ZSTD_getFrameContentSize(stored, (size_t)h.size);
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > MAX_RAW_BLOCK)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": bad zstd frame header", t->name,
+                              h.offset);
+    *raw = (size_t)n;
+    return TRINE_OK;
+}
+
+/* Decompresses a zstd block into dst (raw bytes, from zstd_raw_size). */
+static trine_status zstd_into(trine__table *t, trine__handle h, const uint8_t *stored, uint8_t *dst, size_t raw,
+                              trine__err *err) {
+    /* A pooled context: creating one per block costs 4x the work. */
+    ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : ZSTD_createDCtx();
+    size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, raw, stored, (size_t)h.size)
+                    : ZSTD_decompress(dst, raw, stored, (size_t)h.size);
+    if (t->cache)
+        trine__block_cache_dctx_give(t->cache, dctx);
+    else
+        ZSTD_freeDCtx(dctx);
+    if (ZSTD_isError(r) || r != raw)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": zstd: %s", t->name, h.offset,
+                              ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
+    return TRINE_OK;
+}
+
 /* Reads the stored bytes of h, checks the trailer, decompresses: *out is a
  * malloc'd raw block. */
 static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_t *len, trine__err *err) {
-    if (h.offset > t->file_size || h.size > t->file_size - h.offset ||
-        t->file_size - h.offset - h.size < TRINE__TABLE_TRAILER_BYTES + TRINE__TABLE_FOOTER_BYTES)
-        return trine__err_set(err, TRINE_CORRUPTION, "%s: block handle (offset %" PRIu64 ", %" PRIu64
-                              " bytes) runs past the table's blocks", t->name, h.offset, h.size);
+    if (!handle_fits(t, h))
+        return bad_handle(t, h, err);
     size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
     /* Mapped: the stored bytes are read in place (checked, then copied or
      * decompressed into the block's own buffer). Else read into buf. */
@@ -46,11 +96,9 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
                                 t->name, h.offset);
         stored = buf;
     }
-    uint8_t type = st == TRINE_OK ? stored[h.size] : 0;
-    if (st == TRINE_OK &&
-        trine__get_u64le(stored + h.size + 1) != trine__block_checksum(stored, (size_t)h.size, type, h.offset))
-        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
-                            h.offset);
+    uint8_t type = 0;
+    if (st == TRINE_OK)
+        st = check_stored(t, h, stored, &type, err);
     if (st != TRINE_OK) {
         free(buf);
         return st;
@@ -65,38 +113,107 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         *len = (size_t)h.size;
         return TRINE_OK;
     }
-    if (type != TRINE__TABLE_COMPRESS_ZSTD) {
-        free(buf);
-        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": compression type %u is unknown",
-                              t->name, h.offset, (unsigned)type);
-    }
-    unsigned long long raw = ZSTD_getFrameContentSize(stored, (size_t)h.size);
+    size_t raw = 0;
     uint8_t *dst = NULL;
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > MAX_RAW_BLOCK) {
-        st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": bad zstd frame header", t->name,
-                            h.offset);
-    } else if (!(dst = malloc(raw ? (size_t)raw : 1))) {
+    st = zstd_raw_size(t, h, stored, &raw, err);
+    if (st == TRINE_OK && !(dst = malloc(raw ? raw : 1)))
         st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
-    } else {
-        /* A pooled context: creating one per block costs 4x the work. */
-        ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : ZSTD_createDCtx();
-        size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, (size_t)raw, stored, (size_t)h.size)
-                        : ZSTD_decompress(dst, (size_t)raw, stored, (size_t)h.size);
-        if (t->cache)
-            trine__block_cache_dctx_give(t->cache, dctx);
-        else
-            ZSTD_freeDCtx(dctx);
-        if (ZSTD_isError(r) || r != raw)
-            st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": zstd: %s", t->name, h.offset,
-                                ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
-    }
+    if (st == TRINE_OK)
+        st = zstd_into(t, h, stored, dst, raw, err);
     free(buf);
     if (st != TRINE_OK) {
         free(dst);
         return st;
     }
     *out = dst;
-    *len = (size_t)raw;
+    *len = raw;
+    return TRINE_OK;
+}
+
+/* ---- a forward scan's read-ahead (table_iter.c) ----
+ * One pread covers many blocks; a block not in the cache is checked and
+ * decompressed into the stream's own buffer, reused block after block, and
+ * not added to the cache: a long scan neither pays a malloc, a cache insert
+ * and an eviction per block nor flushes the cache of what point reads use.
+ * Blocks already cached are still taken from the cache. */
+static bool grow_to(uint8_t **buf, size_t *cap, size_t need) {
+    if (*cap >= need)
+        return true;
+    uint8_t *p = realloc(*buf, need);
+    if (!p)
+        return false;
+    *buf = p;
+    *cap = need;
+    return true;
+}
+
+void trine__tstream_free(trine__tstream *s) {
+    free(s->buf);
+    free(s->out);
+    memset(s, 0, sizeof *s);
+}
+
+trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
+                                       trine__err *err) {
+    trine__tblock_release(t, b);
+    if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
+        size_t len = 0;
+        const void *data = trine__cache_handle_data(b->handle, &len);
+        b->offset = h.offset;
+        trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
+        if (st != TRINE_OK)
+            trine__tblock_release(t, b);
+        return st;
+    }
+    if (!handle_fits(t, h))
+        return bad_handle(t, h, err);
+    size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
+    if (h.offset < s->off || h.offset - s->off > s->len || s->len - (h.offset - s->off) < n) {
+        size_t ahead = s->ahead ? s->ahead : TRINE__TSTREAM_FIRST;
+        size_t want = n > ahead ? n : ahead;
+        /* Forward: the block and what follows it; backward: what precedes
+         * it and the block. Either way within the file (handle_fits). */
+        uint64_t from = h.offset;
+        if (s->backward)
+            from = h.offset + n >= want ? h.offset + n - want : 0;
+        if (want > t->file_size - from)
+            want = (size_t)(t->file_size - from);
+        if (!grow_to(&s->buf, &s->cap, want))
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading ahead", t->name);
+        size_t got = 0;
+        s->len = 0;
+        trine_status st = trine__file_read_at(t->file, from, s->buf, want, &got, err);
+        if (st != TRINE_OK)
+            return st;
+        if (got < h.offset - from + n)
+            return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it",
+                                  t->name, h.offset);
+        s->off = from;
+        s->len = got;
+        s->ahead = ahead < TRINE__TSTREAM_MAX ? ahead * 2 : TRINE__TSTREAM_MAX;
+    }
+    const uint8_t *stored = s->buf + (h.offset - s->off);
+    uint8_t type = 0;
+    trine_status st = check_stored(t, h, stored, &type, err);
+    const uint8_t *data = stored;
+    size_t len = (size_t)h.size;
+    if (st == TRINE_OK && type == TRINE__TABLE_COMPRESS_ZSTD) {
+        st = zstd_raw_size(t, h, stored, &len, err);
+        if (st == TRINE_OK && !grow_to(&s->out, &s->out_cap, len ? len : 1))
+            st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
+        if (st == TRINE_OK)
+            st = zstd_into(t, h, stored, s->out, len, err);
+        data = s->out;
+    }
+    /* Not from the cache, so not checked yet: the full layout check. */
+    if (st == TRINE_OK)
+        st = trine__block_open(&b->blk, data, len, t->name, h.offset, err);
+    if (st != TRINE_OK) {
+        memset(&b->blk, 0, sizeof b->blk);
+        return st;
+    }
+    b->streamed = true;
+    b->offset = h.offset;
     return TRINE_OK;
 }
 

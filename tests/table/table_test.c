@@ -3,15 +3,19 @@
  * model (the sorted entries that went in). Round trips with random keys
  * (empty values, 64 KiB keys, runs of 0x00 and 0xFF, many versions), point
  * reads at random horizons, seeks in both directions, all three seek
- * policies, with and without cache, compression and filter; then damage: a
- * flipped byte anywhere must be reported, never read as data.
+ * policies, with and without cache, compression and filter; scans long
+ * enough to read ahead (turns, cached blocks mixed in, a pin gate with and
+ * without room); then damage: a flipped byte anywhere must be reported,
+ * never read as data.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lsm/block_cache.h"
 #include "lsm/ikey.h"
+#include "lsm/pin_gate.h"
 #include "lsm/table.h"
 #include "lsm/table_format.h"
 #include "storage/vfs.h"
@@ -537,6 +541,147 @@ START_TEST(test_table_every_byte_flip_detected) {
 }
 END_TEST
 
+
+/* Moves it from entry `from` to entry `to` one step at a time, checking
+ * every entry on the way against the model. */
+static void tt_walk(trine__table_iter *it, const tt_model *m, size_t from, size_t to, const char *what) {
+    for (size_t i = from; i != to;) {
+        if (to > from) {
+            trine__table_iter_next(it);
+            i++;
+        } else {
+            trine__table_iter_prev(it);
+            i--;
+        }
+        tt_expect_at(it, m, i, what);
+    }
+}
+
+/* Long scans read ahead (table_iter.c): forward and backward runs, turns
+ * in the middle of a run, blocks already cached mixed in. Every entry must
+ * match, and a scan must not fill the cache with its data blocks. */
+START_TEST(test_table_stream_scans) {
+    uint64_t seed = trine_test_seed("table stream scans", 0x5ca7);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, 3000, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 512; /* many blocks: runs of dozens */
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    tt_write(vfs, &m, &o);
+    trine__block_cache *cache = trine__block_cache_new(16u << 20, 2, 0.5);
+    tt_reader r;
+    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    uint64_t blocks = trine__table_props_of(r.t)->data_blocks;
+    ck_assert_msg(blocks > 100, "want many data blocks, got %" PRIu64, blocks);
+
+    trine__block_cache_stats before, after;
+    trine__block_cache_stats_get(cache, &before);
+    trine__table_iter *it = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+    trine__table_iter_first(it);
+    tt_expect_at(it, &m, 0, "stream first");
+    tt_walk(it, &m, 0, m.n, "stream forward");
+    trine__block_cache_stats_get(cache, &after);
+    ck_assert_msg(after.inserts - before.inserts < blocks / 4,
+                  "seed %" PRIu64 ": a full scan put %" PRIu64 " of %" PRIu64 " blocks in the cache", seed,
+                  after.inserts - before.inserts, blocks);
+
+    /* Turns: forward into a run, back past where it began, forward to the
+     * end, back to the start. */
+    size_t a = m.n / 3, b = m.n / 8;
+    trine__table_iter_first(it);
+    tt_walk(it, &m, 0, a, "to a");
+    tt_walk(it, &m, a, b, "back to b");
+    tt_walk(it, &m, b, m.n - 1, "on to the end");
+    tt_walk(it, &m, m.n - 1, 0, "back to the start");
+    trine__table_iter_last(it);
+    tt_expect_at(it, &m, m.n - 1, "last");
+    tt_walk(it, &m, m.n - 1, 0, "reverse scan");
+    /* A seek in the middle of a stream, then on. */
+    trine__table_iter_first(it);
+    tt_walk(it, &m, 0, m.n / 2, "to the middle");
+    trine__table_iter_seek(it, m.e[m.n / 4].ikey, m.e[m.n / 4].ikey_len);
+    tt_expect_at(it, &m, m.n / 4, "seek back");
+    tt_walk(it, &m, m.n / 4, m.n, "on from the seek");
+    trine__table_iter_free(it);
+
+    /* Every 7th entry's block cached by point reads first: scans take
+     * those from the cache and the rest through the stream. */
+    for (size_t i = 0; i < m.n; i += 7) {
+        uint64_t trailer;
+        void *v = NULL;
+        size_t vl = 0;
+        const tt_entry *e = &m.e[i];
+        trine__table_lookup got = trine__table_get(r.t, e->ikey, trine__ikey_ulen(e->ikey_len),
+                                                   trine__trailer_seq(trine__ikey_trailer(e->ikey, e->ikey_len)), 0,
+                                                   &trailer, &v, &vl, &err);
+        ck_assert_msg(got == TRINE__TABLE_FOUND, "get %zu", i);
+        free(v);
+    }
+    it = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+    trine__table_iter_first(it);
+    tt_expect_at(it, &m, 0, "mixed first");
+    tt_walk(it, &m, 0, m.n - 1, "mixed forward");
+    tt_walk(it, &m, m.n - 1, 0, "mixed backward");
+    trine__table_iter_free(it);
+    tt_close(&r);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
+/* The read-ahead buffer counts against the pin gate: with room the scan
+ * streams and everything is uncharged at the end; with a limit below the
+ * buffer's size the scan goes block by block and is just as right. */
+START_TEST(test_table_stream_pin_gate) {
+    uint64_t seed = trine_test_seed("table stream gate", 0x9a7e);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, 2000, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 512;
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    tt_write(vfs, &m, &o);
+    trine__block_cache *cache = trine__block_cache_new(16u << 20, 2, 0.5);
+    tt_reader r;
+    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    size_t limits[] = {4u << 20, 64u << 10};
+    for (size_t l = 0; l < 2; l++) {
+        trine__pin_gate *gate = trine__pin_gate_new(limits[l], NULL, false);
+        trine__table_iter *it = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+        trine__table_iter_pin_gate(it, gate);
+        trine__table_iter_first(it);
+        tt_expect_at(it, &m, 0, "gate first");
+        size_t half = m.n / 2;
+        tt_walk(it, &m, 0, half, "gate forward");
+        trine__pin_gate_stats gs;
+        trine__pin_gate_stats_get(gate, &gs);
+        if (l == 0)
+            ck_assert_msg(gs.charged >= 256u * 1024, "streaming: %" PRIu64 " bytes charged, want the read-ahead buffer",
+                          gs.charged);
+        else
+            ck_assert_msg(gs.charged > 0 && gs.charged <= limits[l], "block by block: %" PRIu64 " charged", gs.charged);
+        tt_walk(it, &m, half, m.n, "gate forward");
+        trine__table_iter_free(it);
+        trine__pin_gate_stats_get(gate, &gs);
+        ck_assert_msg(gs.charged == 0, "limit %zu: %" PRIu64 " bytes still charged after the free", limits[l],
+                      gs.charged);
+        ck_assert_msg(gs.refused == 0, "limit %zu: %" PRIu64 " refusals (a read-ahead that does not fit is no BUSY)",
+                      limits[l], gs.refused);
+        trine__pin_gate_free(gate);
+    }
+    tt_close(&r);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
 TCase *table_table_tcase(void) {
     TCase *tc = tcase_create("table");
     tcase_set_timeout(tc, 300);
@@ -545,5 +690,7 @@ TCase *table_table_tcase(void) {
     tcase_add_test(tc, test_table_holds_partitions);
     tcase_add_test(tc, test_table_empty_and_one);
     tcase_add_test(tc, test_table_every_byte_flip_detected);
+    tcase_add_test(tc, test_table_stream_scans);
+    tcase_add_test(tc, test_table_stream_pin_gate);
     return tc;
 }
