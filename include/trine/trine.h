@@ -980,9 +980,10 @@ typedef struct trine_stats {
     uint64_t block_cache_capacity;
     uint64_t table_cache_open;    /* table files open now */
     uint64_t table_cache_hits, table_cache_misses;
-    uint64_t reads_queued;        /* async reads (get, get_many, scan) that needed the
-                                     disk and went to the reader pool; the rest
-                                     completed on the calling thread */
+    uint64_t reads_queued;        /* jobs handed to the reader pool: async reads (get,
+                                     get_many, scan) that needed the disk (the rest
+                                     completed on the calling thread), and the half
+                                     a blocking get_many of 16+ keys splits off */
     /* Compaction, write amplification, backpressure (docs/usage.md, "Stats"): */
     uint64_t level_files[7];      /* tables per level, L0..L6 */
     uint64_t level_bytes[7];      /* their bytes on disk */

@@ -12,10 +12,13 @@
  * Like trine_get, the async call reads cache-only on the calling thread
  * and hands the whole call to the reader pool when a key needs the disk.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/future.h"
+#include "actors/park.h"
 #include "core/core.h"
 #include "engine/readers.h"
 #include "lsm/ikey.h"
@@ -71,6 +74,89 @@ static void resolve_blobs(trine__tables *t, trine__table_mget *ms, size_t n, boo
     }
 }
 
+/* A blocking get_many's table reads, shared with one reader thread: both
+ * threads claim runs of CHUNK_KEYS sorted keys from one cursor until none
+ * is left. Random keys rarely share a block, so the two threads' block
+ * reads and decompressions overlap; a reader that wakes late (or is busy)
+ * just finds less left, and the caller waits at most for the run the
+ * reader holds. The shared state is the heap's, freed by whichever side
+ * lets go last; ms and s are touched only inside a claimed run, and the
+ * caller returns only once every run is finished. */
+typedef struct split_get {
+    trine__read_job job;
+    trine__super *s; /* pinned by the caller until every run is finished */
+    trine__table_mget *ms;
+    size_t n;
+    uint64_t horizon;
+    atomic_size_t next;     /* the first unclaimed key */
+    atomic_size_t finished; /* keys whose run is done (release) */
+    atomic_int refs;
+    trine__err err; /* the reader's first error; read after finished == n */
+} split_get;
+
+#define CHUNK_KEYS 4
+/* Below this many keys left for the tables, the hand-off costs more than
+ * the overlap saves. */
+#define SPLIT_MIN_KEYS 16
+
+static void split_unref(split_get *g) {
+    if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+        free(g);
+}
+
+/* Claims and reads runs until none is left. */
+static void split_work(split_get *g, trine__err *err) {
+    for (;;) {
+        size_t at = atomic_fetch_add_explicit(&g->next, CHUNK_KEYS, memory_order_relaxed);
+        if (at >= g->n)
+            return;
+        size_t len = g->n - at < CHUNK_KEYS ? g->n - at : CHUNK_KEYS;
+        trine__version_get_many(g->s->version, g->s->tables->table_cache, g->ms + at, len, g->horizon,
+                                g->s->seek_policy, false, err);
+        atomic_fetch_add_explicit(&g->finished, len, memory_order_release);
+    }
+}
+
+static void run_split(trine__read_job *job) {
+    split_get *g = (split_get *)job;
+    split_work(g, &g->err);
+    split_unref(g);
+}
+
+static bool split_done(void *arg) {
+    split_get *g = arg;
+    return atomic_load_explicit(&g->finished, memory_order_acquire) == g->n;
+}
+
+/* trine__version_get_many over ms, shared with the reader pool when the
+ * caller is an application thread that would wait for the disk anyway. */
+static void tables_get_many(trine_db *db, trine__super *s, trine__table_mget *ms, size_t n, uint64_t horizon,
+                            bool cache_only, trine__err *err) {
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++)
+        pending += !ms[i].done;
+    split_get *g = NULL;
+    if (!cache_only && pending >= SPLIT_MIN_KEYS && db->readers && !trine__thread_is_engine())
+        g = malloc(sizeof *g);
+    if (!g) {
+        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->seek_policy, cache_only, err);
+        return;
+    }
+    *g = (split_get){.job.run = run_split, .s = s, .ms = ms, .n = n, .horizon = horizon};
+    atomic_init(&g->next, 0);
+    atomic_init(&g->finished, 0);
+    atomic_init(&g->refs, 2);
+    trine__err_clear(&g->err);
+    if (!trine__readers_submit(db, &g->job))
+        atomic_store_explicit(&g->refs, 1, memory_order_relaxed); /* nothing queued: all ours */
+    split_work(g, err);
+    while (!trine__spin_until(split_done, g, TRINE__SPIN_NS))
+        sched_yield(); /* the reader holds one run of a few keys */
+    if (err->status == TRINE_OK && g->err.status != TRINE_OK)
+        *err = g->err;
+    split_unref(g);
+}
+
 /* Fills ms (sorted, valid keys only) from the memtables and then the
  * tables (cache_only: no file read; keys that need one are incomplete). */
 static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
@@ -109,8 +195,7 @@ static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool c
         trine__super_ref(s); /* safe in the section: see iter.c */
     trine__epoch_leave(rec, &section);
     if (tables) {
-        trine__version_get_many(s->version, s->tables->table_cache, ms, n, horizon, s->seek_policy,
-                                cache_only, err);
+        tables_get_many(b->db, s, ms, n, horizon, cache_only, err);
         resolve_blobs(s->tables, ms, n, cache_only, err); /* s still pins the blob files */
         trine__super_unref(s);
         bool incomplete = false;
