@@ -7,6 +7,22 @@
 #include "lsm/table.h"
 #include "lsm/table_format.h"
 
+/* A top-level index decoded at open (table_dir.c): one entry per
+ * partition, its separator key copied, its 8 user-key bytes after the
+ * table's common prefix as an integer for cheap compares. */
+typedef struct trine__tdir_entry {
+    uint64_t probe;
+    const uint8_t *key; /* an internal key, in the directory's keys */
+    uint32_t klen;
+    trine__handle h;
+} trine__tdir_entry;
+
+typedef struct trine__tdir {
+    trine__tdir_entry *e;
+    size_t n;
+    uint8_t *keys;
+} trine__tdir;
+
 struct trine__table {
     trine__file *file;
     const char *name;
@@ -19,6 +35,11 @@ struct trine__table {
     trine__block props_blk, index_top, filter_index;
     void *props_bytes, *index_top_bytes, *filter_index_bytes;
     bool has_filter;
+    /* The two top-level indexes as directories; every separator shares the
+     * dir_skip bytes at dir_prefix. */
+    trine__tdir index_dir, filter_dir;
+    const uint8_t *dir_prefix;
+    size_t dir_skip;
     /* Index and filter partitions held for the table's life once a get
      * read them (table_read.c, "held partitions"): a get then makes one
      * cache lookup (its data block) instead of three. part_offsets lists
@@ -75,5 +96,13 @@ void trine__tblock_release(trine__table *t, trine__tblock *b);
  * on a definite no. On an error *st says so and the result is true. */
 bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t target_len, uint64_t hash,
                               trine_status *st, trine__err *err);
+
+/* table_dir.c: builds index_dir and filter_dir from the loaded top-level
+ * blocks (at open); frees them; finds the first partition whose separator
+ * is >= target (an internal key), false when target is past them all. */
+trine_status trine__tdir_build(trine__table *t, trine__err *err);
+void trine__tdir_free(trine__table *t);
+bool trine__tdir_find(const trine__table *t, const trine__tdir *d, const uint8_t *target, size_t tlen,
+                      trine__handle *h);
 
 #endif

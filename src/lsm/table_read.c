@@ -597,6 +597,8 @@ trine_status trine__table_open(trine__file *file, const char *name, uint64_t fil
         st = load_owned(t, h_index, &t->index_top, &t->index_top_bytes, err);
     if (st == TRINE_OK && t->has_filter)
         st = load_owned(t, h_filter, &t->filter_index, &t->filter_index_bytes, err);
+    if (st == TRINE_OK)
+        st = trine__tdir_build(t, err);
     if (st == TRINE_OK && t->cache)
         st = collect_parts(t, err);
     free(meta_bytes);
@@ -615,6 +617,7 @@ void trine__table_close(trine__table *t) {
     if (t->cache)
         trine__block_cache_erase_owner(t->cache, t->owner);
     trine__table_props_free(&t->props);
+    trine__tdir_free(t);
     free(t->props_bytes);
     free(t->index_top_bytes);
     free(t->filter_index_bytes);
@@ -654,8 +657,8 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
     if (!t->has_filter)
         return true;
     trine__handle h;
-    if (!find_handle(t, &t->filter_index, 0, target, target_len, &h, st, err))
-        return *st != TRINE_OK; /* past every partition: absent (or report the error) */
+    if (!trine__tdir_find(t, &t->filter_dir, target, target_len, &h))
+        return false; /* past every partition: absent */
     trine__tblock fb = {0};
     if ((*st = trine__tblock_load(t, h, TRINE__BLOCK_FILTER, &fb, true, err)) != TRINE_OK)
         return true;
@@ -708,8 +711,8 @@ static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *targ
     if (!t->has_filter)
         return true;
     trine__handle h;
-    if (!find_handle(t, &t->filter_index, 0, target, tlen, &h, st, err))
-        return false; /* past every partition: absent (or *st has the error) */
+    if (!trine__tdir_find(t, &t->filter_dir, target, tlen, &h))
+        return false; /* past every partition: absent */
     if ((*st = pin(t, p, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
         return false;
     return trine__bloom_may_contain(p->fb.filter, p->fb.filter_len, hash);
@@ -744,7 +747,7 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     trine_status st = TRINE_OK;
     trine__handle part, data;
     bool may = filter_pass_pinned(t, p, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
-    if (st != TRINE_OK || !may || !find_handle(t, &t->index_top, 0, target, tlen, &part, &st, err))
+    if (st != TRINE_OK || !may || !trine__tdir_find(t, &t->index_dir, target, tlen, &part))
         goto out;
     if ((st = pin(t, p, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK ||
         !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))

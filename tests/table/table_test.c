@@ -330,6 +330,97 @@ START_TEST(test_table_round_trip_variants) {
 }
 END_TEST
 
+/* The top-level directories compare 8 key bytes after the table's common
+ * prefix as an integer: keys sharing a long prefix, keys that are prefixes
+ * of others or end in zero bytes, and lookups that fall below, above or
+ * inside the common prefix must answer as the model does. */
+static bool tt_model_has(const tt_model *m, const uint8_t *k, size_t kl) {
+    uint8_t *ik = malloc(kl + 8);
+    trine__ikey_encode(ik, k, kl, trine__trailer(TRINE__SEQ_MAX, (trine__vtype)0xff));
+    size_t j = tt_lower_bound(m, ik, kl + 8);
+    free(ik);
+    return j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), k, kl) == 0;
+}
+
+START_TEST(test_table_directory_shared_prefix) {
+    uint64_t seed = trine_test_seed("table directory", 0xd1c);
+    uint64_t rng = seed;
+    static const char prefix[] = "tenant/0042/user/"; /* 17 bytes every key shares */
+    const size_t plen = sizeof prefix - 1;
+    tt_model m = {0};
+    uint8_t k[64], v[40];
+    memset(v, 'v', sizeof v);
+    size_t keys = trine_test_scaled(3000);
+    for (size_t i = 0; i < keys; i++) {
+        memcpy(k, prefix, plen);
+        size_t tail = (size_t)(trine_test_rand(&rng) % 12); /* 0..11: shorter and longer than 8 */
+        uint64_t r = trine_test_rand(&rng);
+        for (size_t j = 0; j < tail; j++)
+            k[plen + j] = trine_test_rand(&rng) % 3 == 0 ? 0x00 : (uint8_t)(r >> (8 * (j % 8)));
+        tt_push(&m, k, plen + tail, 1 + i, TRINE__VTYPE_PUT, v, 1 + i % sizeof v);
+    }
+    qsort(m.e, m.n, sizeof *m.e, tt_cmp);
+    size_t w = 0; /* one version per user key */
+    for (size_t r = 0; r < m.n; r++) {
+        if (w > 0 && trine__ukey_cmp(m.e[w - 1].ikey, trine__ikey_ulen(m.e[w - 1].ikey_len), m.e[r].ikey,
+                                     trine__ikey_ulen(m.e[r].ikey_len)) == 0) {
+            free(m.e[r].ikey);
+            free(m.e[r].value);
+            continue;
+        }
+        m.e[w++] = m.e[r];
+    }
+    m.n = w;
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 256;
+    o.partition_bytes = 128; /* many partitions in both directories */
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    ck_assert_ptr_nonnull(vfs);
+    tt_write(vfs, &m, &o);
+    trine__block_cache *cache = trine__block_cache_new(1 << 20, 2, 0.5);
+    tt_reader rd;
+    ck_assert_msg(tt_open(vfs, cache, &rd, &err) == TRINE_OK, "open (seed %" PRIu64 "): %s", seed, err.msg);
+    ck_assert_msg(trine__table_props_of(rd.t)->index_partitions > 8, "want many index partitions");
+    /* Every key, and probes around the common prefix. */
+    for (size_t i = 0; i < m.n + 400; i++) {
+        size_t kl;
+        if (i < m.n) {
+            kl = trine__ikey_ulen(m.e[i].ikey_len);
+            memcpy(k, m.e[i].ikey, kl);
+            if (i % 3 == 1 && kl < sizeof k)
+                k[kl++] = 0x00; /* one zero byte longer: usually absent */
+        } else {
+            size_t c = i - m.n;
+            kl = (size_t)(trine_test_rand(&rng) % (plen + 10));
+            memcpy(k, prefix, kl < plen ? kl : plen);
+            for (size_t j = plen; j < kl; j++)
+                k[j] = (uint8_t)trine_test_rand(&rng);
+            if (kl > 0 && c % 4 == 1)
+                k[(size_t)(trine_test_rand(&rng) % (kl < plen ? kl : plen))] ^= (uint8_t)(1 + c % 200); /* off the prefix */
+            if (kl == 0)
+                k[kl++] = (uint8_t)c;
+        }
+        bool want = tt_model_has(&m, k, kl);
+        uint64_t trailer = 0;
+        void *value = NULL;
+        size_t vl = 0;
+        trine__err_clear(&err);
+        trine__table_lookup res = trine__table_get(rd.t, k, kl, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer, &value,
+                                                   &vl, &err);
+        ck_assert_msg(res != TRINE__TABLE_ERROR, "probe %zu (seed %" PRIu64 "): %s", i, seed, err.msg);
+        ck_assert_msg((res == TRINE__TABLE_FOUND) == want, "probe %zu of %zu bytes (seed %" PRIu64 "): %s, model %s",
+                      i, kl, seed, res == TRINE__TABLE_FOUND ? "found" : "absent", want ? "found" : "absent");
+        free(value);
+    }
+    tt_close(&rd);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
 /* Gets hold the index and filter partitions they read: a second pass over
  * the same keys makes no index or filter lookup and answers the same; a
  * cache too small to hold them keeps looking them up; the table's close
@@ -688,6 +779,7 @@ TCase *table_table_tcase(void) {
     tcase_add_test(tc, test_table_round_trip_default);
     tcase_add_test(tc, test_table_round_trip_variants);
     tcase_add_test(tc, test_table_holds_partitions);
+    tcase_add_test(tc, test_table_directory_shared_prefix);
     tcase_add_test(tc, test_table_empty_and_one);
     tcase_add_test(tc, test_table_every_byte_flip_detected);
     tcase_add_test(tc, test_table_stream_scans);

@@ -1,0 +1,140 @@
+/*
+ * A table's top-level directories (table_internal.h, trine__tdir): the
+ * top-level index and the top-level filter index decoded once at open into
+ * flat arrays, so a point read finds its partition with integer compares
+ * on an array instead of a binary search that decodes restart entries and
+ * memcmps whole internal keys (that search was a third of a get that the
+ * filter answers).
+ *
+ * Every separator key of a table shares the table-wide common prefix of
+ * length skip (they all sort between its smallest and largest key). Each
+ * entry keeps the 8 user-key bytes after it as a big-endian integer, zero
+ * padded: two probes that differ order their keys the same way (a key that
+ * ends early pads with zeros, below any byte the other key has there), and
+ * equal probes fall back to the full internal-key compare.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/grow.h"
+#include "lsm/ikey.h"
+#include "lsm/table_internal.h"
+
+static uint64_t probe_of(const uint8_t *ukey, size_t ulen, size_t skip) {
+    uint64_t p = 0;
+    for (size_t i = 0; i < 8; i++)
+        p = (p << 8) | (skip + i < ulen ? ukey[skip + i] : 0);
+    return p;
+}
+
+/* Decodes blk's entries into d (keys copied into one buffer). */
+static trine_status dir_load(const trine__table *t, const trine__block *blk, trine__tdir *d, trine__err *err) {
+    size_t cap = 0, kcap = 0, kused = 0;
+    size_t *offs = NULL; /* key offsets into d->keys until it stops moving */
+    trine_status st = TRINE_OK;
+    trine__block_iter it;
+    trine__block_iter_init(&it, blk, TRINE__SEEK_BINARY, t->name, 0);
+    for (trine__block_iter_first(&it); trine__block_iter_valid(&it); trine__block_iter_next(&it)) {
+        size_t kl, vl;
+        const uint8_t *k = trine__block_iter_key(&it, &kl);
+        const uint8_t *v = trine__block_iter_value(&it, &vl);
+        trine__handle h;
+        if (kl < TRINE__IKEY_TRAILER_BYTES || kl > UINT32_MAX || !trine__handle_decode(v, vl, &h)) {
+            st = trine__err_set(err, TRINE_CORRUPTION, "%s: a top-level index entry is not a key and a block handle",
+                                t->name);
+            break;
+        }
+        size_t cap_before = cap;
+        if (!trine__grow((void **)&d->e, &cap, d->n + 1, sizeof *d->e) ||
+            (cap != cap_before && !(offs = realloc(offs, cap * sizeof *offs))) ||
+            !trine__grow((void **)&d->keys, &kcap, kused + kl, 1)) {
+            st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", t->name);
+            break;
+        }
+        memcpy(d->keys + kused, k, kl);
+        offs[d->n] = kused;
+        d->e[d->n] = (trine__tdir_entry){.klen = (uint32_t)kl, .h = h};
+        d->n++;
+        kused += kl;
+    }
+    if (st == TRINE_OK && it.status != TRINE_OK) {
+        st = it.status;
+        *err = it.err;
+    }
+    trine__block_iter_destroy(&it);
+    for (size_t i = 0; st == TRINE_OK && i < d->n; i++)
+        d->e[i].key = d->keys + offs[i];
+    free(offs);
+    return st;
+}
+
+static size_t common_prefix(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
+    size_t n = al < bl ? al : bl, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Shrinks *skip to what the entries of d share with prefix. */
+static void shrink_skip(const trine__tdir *d, const uint8_t *prefix, size_t *skip) {
+    for (size_t i = 0; i < d->n; i++)
+        *skip = common_prefix(prefix, *skip, d->e[i].key, trine__ikey_ulen(d->e[i].klen));
+}
+
+trine_status trine__tdir_build(trine__table *t, trine__err *err) {
+    trine_status st = dir_load(t, &t->index_top, &t->index_dir, err);
+    if (st == TRINE_OK && t->has_filter)
+        st = dir_load(t, &t->filter_index, &t->filter_dir, err);
+    if (st != TRINE_OK)
+        return st;
+    const trine__tdir *first = t->index_dir.n ? &t->index_dir : &t->filter_dir;
+    if (!first->n)
+        return TRINE_OK;
+    t->dir_prefix = first->e[0].key;
+    t->dir_skip = trine__ikey_ulen(first->e[0].klen);
+    shrink_skip(&t->index_dir, t->dir_prefix, &t->dir_skip);
+    shrink_skip(&t->filter_dir, t->dir_prefix, &t->dir_skip);
+    for (int k = 0; k < 2; k++) {
+        trine__tdir *d = k ? &t->filter_dir : &t->index_dir;
+        for (size_t i = 0; i < d->n; i++)
+            d->e[i].probe = probe_of(d->e[i].key, trine__ikey_ulen(d->e[i].klen), t->dir_skip);
+    }
+    return TRINE_OK;
+}
+
+void trine__tdir_free(trine__table *t) {
+    free(t->index_dir.e);
+    free(t->index_dir.keys);
+    free(t->filter_dir.e);
+    free(t->filter_dir.keys);
+}
+
+bool trine__tdir_find(const trine__table *t, const trine__tdir *d, const uint8_t *target, size_t tlen,
+                      trine__handle *h) {
+    if (!d->n)
+        return false;
+    size_t ulen = trine__ikey_ulen(tlen), skip = t->dir_skip;
+    size_t lo = 0, hi = d->n;
+    int c = memcmp(target, t->dir_prefix, ulen < skip ? ulen : skip);
+    if (c > 0)
+        return false; /* above every separator */
+    if (c < 0 || ulen < skip) {
+        *h = d->e[0].h; /* below every separator (or a proper prefix of them all) */
+        return true;
+    }
+    uint64_t p = probe_of(target, ulen, skip);
+    while (lo < hi) { /* the first entry >= target */
+        size_t mid = lo + (hi - lo) / 2;
+        const trine__tdir_entry *e = &d->e[mid];
+        int below = e->probe != p ? e->probe < p : trine__ikey_cmp(e->key, e->klen, target, tlen) < 0;
+        if (below)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == d->n)
+        return false;
+    *h = d->e[lo].h;
+    return true;
+}
