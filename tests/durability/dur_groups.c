@@ -376,6 +376,9 @@ START_TEST(test_group_failure_fails_every_request) {
     snprintf(what, sizeof what, "BUFFERED database, the third group's %s", c->name);
     trine__vfs *fault = dur_vfs_new();
     trine_options o = dur_options(TRINE_BUFFERED, c->after_roll ? 4096 : 0);
+    o.l0_compaction_files = 64; /* no compaction's directory sync to take the fault */
+    o.l0_slowdown_files = 64;
+    o.l0_stop_files = 64;
     trine_db *db = dur_open_ok(fault, &o, what);
     group g0, g1, g2, g3;
     group_init(&g0, 0, "pBAdD");
@@ -398,6 +401,11 @@ START_TEST(test_group_failure_fails_every_request) {
             dur_fill_value(value, sizeof value, (uint32_t)i, 6);
             dur_put_ok(db, key, value, sizeof value, what);
         }
+        /* The roll sealed a memtable: its flush syncs the directory too and
+         * would take the armed fault if it were still running. Wait for it
+         * (the writer's own flag still asks g2 for a directory sync). */
+        trine_status fst = trine_flush_sync(db);
+        ck_assert_msg(fst == TRINE_OK, "%s: flush before the failing group: got %s", what, trine_status_name(fst));
     }
     writer_hold h;
     trine_status st = TRINE_OK;
