@@ -978,6 +978,9 @@ typedef struct trine_stats {
     uint64_t block_cache_hits_filter, block_cache_misses_filter; /* filter partitions */
     uint64_t block_cache_usage;   /* bytes held now */
     uint64_t block_cache_capacity;
+    uint64_t readahead_reads;     /* scans' read-ahead: preads of up to 256 KiB ... */
+    uint64_t readahead_bytes;     /* ... and their bytes; blocks read this way are
+                                     not put in the block cache */
     uint64_t table_cache_open;    /* table files open now */
     uint64_t table_cache_hits, table_cache_misses;
     uint64_t reads_queued;        /* jobs handed to the reader pool: async reads (get,

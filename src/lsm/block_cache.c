@@ -146,6 +146,7 @@ struct trine__block_cache {
     _Atomic size_t capacity;     /* as last set; each shard has its share */
     _Atomic size_t held;         /* bytes tables hold pinned for their life */
     alignas(64) _Atomic uint64_t next_owner;
+    _Atomic uint64_t readahead_reads, readahead_bytes; /* relaxed: counters */
 };
 
 /* ---- keys and shards ---- */
@@ -563,6 +564,13 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
         pthread_mutex_unlock(&s->mu);
     }
     out->capacity = atomic_load_explicit(&c->capacity, memory_order_relaxed);
+    out->readahead_reads = atomic_load_explicit(&c->readahead_reads, memory_order_relaxed);
+    out->readahead_bytes = atomic_load_explicit(&c->readahead_bytes, memory_order_relaxed);
+}
+
+void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes) {
+    atomic_fetch_add_explicit(&c->readahead_reads, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->readahead_bytes, bytes, memory_order_relaxed);
 }
 
 bool trine__block_cache_hold_reserve(trine__block_cache *c, size_t bytes) {

@@ -57,6 +57,7 @@ typedef struct trine__block_cache_stats {
     uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */
     uint64_t capacity;   /* as last set */
     uint64_t entries;    /* entries a lookup can find (pinned included) */
+    uint64_t readahead_reads, readahead_bytes; /* scans' read-ahead preads (those blocks skip the cache) */
 } trine__block_cache_stats;
 
 /* capacity in bytes (0 = a cache that keeps nothing unpinned); shard_bits
@@ -111,6 +112,9 @@ size_t trine__block_cache_usage(trine__block_cache *c);
 /* Sums the shards' counters, locking one shard at a time: each shard's
  * part is consistent, the sum is not one instant's while others run. */
 void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stats *out);
+/* Counts one read-ahead pread of bytes (table_read.c): kept here because
+ * every table that reads ahead reports to its cache. */
+void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes);
 
 /* Decompression contexts, kept with the cache for the readers that fill
  * it: creating a zstd context per block costs four times the

@@ -188,6 +188,8 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
         if (got < h.offset - from + n)
             return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it",
                                   t->name, h.offset);
+        if (t->cache)
+            trine__block_cache_count_readahead(t->cache, got);
         s->off = from;
         s->len = got;
         s->ahead = ahead < TRINE__TSTREAM_MAX ? ahead * 2 : TRINE__TSTREAM_MAX;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,47 @@ static trine_db *fill_and_flush(trine_durability d, const char *kfmt, const char
     return db;
 }
 
+static trine_stats stats_of(trine_db *db) {
+    trine_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
+    return st;
+}
+
+/* A full scan of a cold table reads ahead (counted in stats) and leaves the
+ * block cache nearly empty: its blocks do not go through it. Both ways. */
+START_TEST(test_scan_reads_ahead) {
+    enum { N = 20000 };
+    trine_db *db = fill_and_flush(TRINE_BUFFERED, "ra-%06d", "value-%d-padding-padding-padding", N);
+    api_close(db);
+    trine_options o = native_options(TRINE_BUFFERED);
+    for (int reverse = 0; reverse < 2; reverse++) {
+        db = api_open(ppath, &o);
+        trine_scan_options so = {.reverse = reverse != 0};
+        trine_iter *it = NULL;
+        API_CHECK(trine_scan_sync(db, NULL, &so, &it), TRINE_OK, "scan");
+        trine_entry e;
+        int n = 0;
+        char want[32];
+        while (trine_iter_next_sync(it, &e) == TRINE_OK) {
+            snprintf(want, sizeof want, "ra-%06d", reverse ? N - 1 - n : n);
+            ck_assert_msg(e.key_len == strlen(want) && memcmp(e.key, want, e.key_len) == 0, "entry %d: wrong key", n);
+            n++;
+        }
+        trine_iter_free(it);
+        ck_assert_int_eq(n, N);
+        trine_stats st = stats_of(db);
+        ck_assert_msg(st.readahead_reads >= 2 && st.readahead_bytes >= 100 * 1024,
+                      "%s scan: %" PRIu64 " read-ahead reads, %" PRIu64 " bytes", reverse ? "reverse" : "forward",
+                      st.readahead_reads, st.readahead_bytes);
+        ck_assert_msg(st.block_cache_usage < 64 * 1024, "%s scan left %" PRIu64 " bytes in the block cache",
+                      reverse ? "reverse" : "forward", st.block_cache_usage);
+        api_close(db);
+    }
+}
+END_TEST
+
 /* A read-only open reads the tables and replays the WAL the MANIFEST does
  * not cover into memory, changing no byte on disk; flush is refused. */
 START_TEST(test_read_only_tables_and_wal) {
@@ -776,5 +818,6 @@ TCase *api_persist_tcase(void) {
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_async_reads_through_reader_pool);
     tcase_add_test(tc, test_read_only_tables_and_wal);
+    tcase_add_test(tc, test_scan_reads_ahead);
     return tc;
 }
