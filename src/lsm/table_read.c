@@ -75,6 +75,10 @@ static trine_status zstd_into(trine__table *t, trine__handle h, const uint8_t *s
     return TRINE_OK;
 }
 
+/* Stored blocks up to this size are read into a stack buffer: a 4 KiB
+ * block compresses to well under it. */
+#define STACK_READ_BYTES 8192u
+
 /* Reads the stored bytes of h, checks the trailer, decompresses: *out is a
  * malloc'd raw block. */
 static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_t *len, trine__err *err) {
@@ -82,12 +86,15 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         return bad_handle(t, h, err);
     size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
     /* Mapped: the stored bytes are read in place (checked, then copied or
-     * decompressed into the block's own buffer). Else read into buf. */
+     * decompressed into the block's own buffer). Else read into buf: on
+     * the stack when a compressed block fits (the common miss: one malloc
+     * and free fewer), else malloc'd. */
+    uint8_t small[STACK_READ_BYTES];
     uint8_t *buf = NULL;
     const uint8_t *stored = t->map ? t->map + h.offset : NULL;
     trine_status st = TRINE_OK;
     if (!stored) {
-        if (!(buf = malloc(n ? n : 1)))
+        if (!(buf = n <= sizeof small ? small : malloc(n ? n : 1)))
             return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
         size_t got = 0;
         st = trine__file_read_at(t->file, h.offset, buf, n, &got, err);
@@ -100,11 +107,12 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
     if (st == TRINE_OK)
         st = check_stored(t, h, stored, &type, err);
     if (st != TRINE_OK) {
-        free(buf);
+        if (buf != small)
+            free(buf);
         return st;
     }
     if (type == TRINE__TABLE_COMPRESS_NONE) {
-        if (!buf) {
+        if (!buf || buf == small) {
             if (!(buf = malloc(h.size ? (size_t)h.size : 1)))
                 return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a block", t->name);
             memcpy(buf, stored, (size_t)h.size);
@@ -120,7 +128,8 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
         st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
     if (st == TRINE_OK)
         st = zstd_into(t, h, stored, dst, raw, err);
-    free(buf);
+    if (buf != small)
+        free(buf);
     if (st != TRINE_OK) {
         free(dst);
         return st;
