@@ -363,6 +363,10 @@ static bool holds_oldest(trine__writer *w, trine_bucket *b) {
     return b->first_wal && b->first_wal <= w->oldest && trine__memtable_count(b->active) > 0;
 }
 
+static bool full_or_holds_oldest(trine__writer *w, trine_bucket *b) {
+    return active_full_b(w, b) || holds_oldest(w, b);
+}
+
 /* Swaps each finished flush's memtable for its table (its new version). */
 static void install_flushed(trine__writer *w) {
     trine_db *db = w->db;
@@ -451,16 +455,20 @@ static void maybe_roll(trine__writer *w) {
     trine__err_clear(&err);
     trine_status st = TRINE_OK;
     bool room = !db->fstate || w->sealed_count < db->opts.max_sealed_memtables;
-    if (room && any_active_full(w))
-        st = roll(w, active_full_b, &err); /* else stall_for_flush waits before the next write */
-    else if (room && db->fstate && w->wal_bytes > db->opts.max_wal_bytes && w->nwals > 1) {
-        bool some = false;
+    bool over = db->fstate && w->wal_bytes > db->opts.max_wal_bytes && w->nwals > 1;
+    bool some = false;
+    if (room && over) {
         w->oldest = oldest_wal_needed(w);
         FOR_EACH_BUCKET(w, b)
             some = some || holds_oldest(w, b);
-        if (some)
-            st = roll(w, holds_oldest, &err);
     }
+    /* A full memtable's roll takes the oldest WAL's holders along: under a
+     * steady write load that keeps a bucket full whenever the flush backlog
+     * leaves room, a separate max_wal_bytes roll would never get its turn. */
+    if (room && any_active_full(w))
+        st = roll(w, some ? full_or_holds_oldest : active_full_b, &err); /* else stall_for_flush waits */
+    else if (some)
+        st = roll(w, holds_oldest, &err);
     if (st != TRINE_OK)
         set_fatal(db, &err);
 }
