@@ -7,9 +7,10 @@
 #include "lsm/table.h"
 #include "lsm/table_format.h"
 
-/* A top-level index decoded at open (table_dir.c): one entry per
- * partition, its separator key copied, its 8 user-key bytes after the
- * table's common prefix as an integer for cheap compares. */
+/* An index decoded into a flat array (table_dir.c): the two top-level
+ * indexes at open, an index partition when the table holds it. One entry
+ * per separator, its key copied, its 8 user-key bytes after the prefix
+ * every separator shares as an integer for cheap compares. */
 typedef struct trine__tdir_entry {
     uint64_t probe;
     const uint8_t *key; /* an internal key, in the directory's keys */
@@ -21,6 +22,8 @@ typedef struct trine__tdir {
     trine__tdir_entry *e;
     size_t n;
     uint8_t *keys;
+    const uint8_t *prefix; /* skip bytes every separator starts with */
+    size_t skip;
 } trine__tdir;
 
 struct trine__table {
@@ -35,11 +38,8 @@ struct trine__table {
     trine__block props_blk, index_top, filter_index;
     void *props_bytes, *index_top_bytes, *filter_index_bytes;
     bool has_filter;
-    /* The two top-level indexes as directories; every separator shares the
-     * dir_skip bytes at dir_prefix. */
+    /* The two top-level indexes as directories (one shared prefix). */
     trine__tdir index_dir, filter_dir;
-    const uint8_t *dir_prefix;
-    size_t dir_skip;
     /* Index and filter partitions held for the table's life once a get
      * read them (table_read.c, "held partitions"): a get then makes one
      * cache lookup (its data block) instead of three. part_offsets lists
@@ -61,6 +61,7 @@ typedef struct trine__tblock {
                                     release while the table is held */
     bool streamed;               /* in a trine__tstream's buffers: valid until its
                                     next load; nothing to release */
+    const trine__tdir *dir;      /* a held index partition's directory, or NULL */
     uint64_t offset;
 } trine__tblock;
 
@@ -98,11 +99,14 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
                               trine_status *st, trine__err *err);
 
 /* table_dir.c: builds index_dir and filter_dir from the loaded top-level
- * blocks (at open); frees them; finds the first partition whose separator
+ * blocks (at open); frees them; decodes one index partition into d (its
+ * bytes: *bytes); frees d's arrays; finds the first entry whose separator
  * is >= target (an internal key), false when target is past them all. */
 trine_status trine__tdir_build(trine__table *t, trine__err *err);
 void trine__tdir_free(trine__table *t);
-bool trine__tdir_find(const trine__table *t, const trine__tdir *d, const uint8_t *target, size_t tlen,
-                      trine__handle *h);
+trine_status trine__tdir_partition(const trine__table *t, const trine__block *blk, trine__tdir *d, size_t *bytes,
+                                   trine__err *err);
+void trine__tdir_clear(trine__tdir *d);
+bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h);
 
 #endif

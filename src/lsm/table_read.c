@@ -241,11 +241,15 @@ void trine__tblock_release(trine__table *t, trine__tblock *b) {
  * with a CAS: a racing get that loses releases its pin), while the block
  * cache's hold budget allows (a quarter of its capacity, block_cache.h).
  * Later gets borrow the slot's parsed block: no lookup, no lock, no parse.
+ * An index partition is also decoded into a directory (table_dir.c) when
+ * it is held, so a get finds its data block with integer compares; the
+ * directory counts against the hold budget with the block.
  * The table's close releases the pins; the table cache keeps the table
  * open during every get that borrows. */
 typedef struct trine__held_part {
     trine__tblock tb; /* its own pin on the cache entry */
     size_t charge;
+    trine__tdir dir; /* index partitions: n > 0 when decoded */
 } trine__held_part;
 
 static size_t part_slot(const trine__table *t, uint64_t offset, bool *found) {
@@ -274,6 +278,7 @@ static bool held_get(trine__table *t, uint64_t offset, trine__tblock *b) {
     *b = hp->tb;
     b->handle = NULL;
     b->shared = true;
+    b->dir = hp->dir.n ? &hp->dir : NULL;
     return true;
 }
 
@@ -286,23 +291,34 @@ static void held_put(trine__table *t, trine__block_kind kind, const trine__tbloc
         return;
     size_t len = 0;
     (void)trine__cache_handle_data(b->handle, &len);
-    if (!trine__block_cache_hold_reserve(t->cache, len))
+    trine__held_part *hp = calloc(1, sizeof *hp);
+    if (!hp)
         return;
-    trine__held_part *hp = malloc(sizeof *hp);
-    trine__cache_handle *pin = hp ? trine__block_cache_lookup(t->cache, t->owner, b->offset, kinds_for_cache[kind])
-                                  : NULL;
+    size_t dir_bytes = 0;
+    trine__err derr;
+    trine__err_clear(&derr);
+    if (kind == TRINE__BLOCK_INDEX && trine__tdir_partition(t, &b->blk, &hp->dir, &dir_bytes, &derr) != TRINE_OK)
+        dir_bytes = 0; /* a damaged partition: the block search reports it */
+    if (!trine__block_cache_hold_reserve(t->cache, len + dir_bytes)) {
+        trine__tdir_clear(&hp->dir);
+        free(hp);
+        return;
+    }
+    trine__cache_handle *pin = trine__block_cache_lookup(t->cache, t->owner, b->offset, kinds_for_cache[kind]);
     trine__held_part *none = NULL;
     if (pin) {
         hp->tb = *b;
         hp->tb.handle = pin;
-        hp->charge = len;
+        hp->tb.dir = NULL;
+        hp->charge = len + dir_bytes;
         if (atomic_compare_exchange_strong_explicit(&t->parts[slot], &none, hp, memory_order_release,
                                                     memory_order_relaxed))
             return;
         trine__block_cache_release(t->cache, pin);
     }
+    trine__tdir_clear(&hp->dir);
     free(hp);
-    trine__block_cache_hold_release(t->cache, len);
+    trine__block_cache_hold_release(t->cache, len + dir_bytes);
 }
 
 /* The offsets of every partition the two top-level indexes name. */
@@ -357,6 +373,7 @@ static void held_free(trine__table *t) {
         if (hp) {
             trine__block_cache_release(t->cache, hp->tb.handle);
             trine__block_cache_hold_release(t->cache, hp->charge);
+            trine__tdir_clear(&hp->dir);
             free(hp);
         }
     }
@@ -668,7 +685,7 @@ bool trine__table_filter_pass(trine__table *t, const uint8_t *target, size_t tar
     if (!t->has_filter)
         return true;
     trine__handle h;
-    if (!trine__tdir_find(t, &t->filter_dir, target, target_len, &h))
+    if (!trine__tdir_find(&t->filter_dir, target, target_len, &h))
         return false; /* past every partition: absent */
     trine__tblock fb = {0};
     if ((*st = trine__tblock_load(t, h, TRINE__BLOCK_FILTER, &fb, true, err)) != TRINE_OK)
@@ -722,7 +739,7 @@ static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *targ
     if (!t->has_filter)
         return true;
     trine__handle h;
-    if (!trine__tdir_find(t, &t->filter_dir, target, tlen, &h))
+    if (!trine__tdir_find(&t->filter_dir, target, tlen, &h))
         return false; /* past every partition: absent */
     if ((*st = pin(t, p, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
         return false;
@@ -758,10 +775,12 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     trine_status st = TRINE_OK;
     trine__handle part, data;
     bool may = filter_pass_pinned(t, p, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
-    if (st != TRINE_OK || !may || !trine__tdir_find(t, &t->index_dir, target, tlen, &part))
+    if (st != TRINE_OK || !may || !trine__tdir_find(&t->index_dir, target, tlen, &part))
         goto out;
-    if ((st = pin(t, p, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK ||
-        !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
+    if ((st = pin(t, p, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK)
+        goto out;
+    if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
+                  : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
     if ((st = pin(t, p, data, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
         goto out;

@@ -383,37 +383,52 @@ START_TEST(test_table_directory_shared_prefix) {
     tt_reader rd;
     ck_assert_msg(tt_open(vfs, cache, &rd, &err) == TRINE_OK, "open (seed %" PRIu64 "): %s", seed, err.msg);
     ck_assert_msg(trine__table_props_of(rd.t)->index_partitions > 8, "want many index partitions");
-    /* Every key, and probes around the common prefix. */
-    for (size_t i = 0; i < m.n + 400; i++) {
-        size_t kl;
-        if (i < m.n) {
-            kl = trine__ikey_ulen(m.e[i].ikey_len);
-            memcpy(k, m.e[i].ikey, kl);
-            if (i % 3 == 1 && kl < sizeof k)
-                k[kl++] = 0x00; /* one zero byte longer: usually absent */
-        } else {
-            size_t c = i - m.n;
-            kl = (size_t)(trine_test_rand(&rng) % (plen + 10));
-            memcpy(k, prefix, kl < plen ? kl : plen);
-            for (size_t j = plen; j < kl; j++)
-                k[j] = (uint8_t)trine_test_rand(&rng);
-            if (kl > 0 && c % 4 == 1)
-                k[(size_t)(trine_test_rand(&rng) % (kl < plen ? kl : plen))] ^= (uint8_t)(1 + c % 200); /* off the prefix */
-            if (kl == 0)
-                k[kl++] = (uint8_t)c;
+    /* Every key, and probes around the common prefix; the first pass holds
+     * the partitions, the second searches the index partitions' own
+     * directories (their shared prefix longer than the table's). */
+    uint64_t index_lookups = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        trine__block_cache_stats cs;
+        trine__block_cache_stats_get(cache, &cs);
+        if (pass == 1)
+            index_lookups = cs.hits[TRINE__BLOCK_INDEX] + cs.misses[TRINE__BLOCK_INDEX];
+        for (size_t i = 0; i < m.n + 400; i++) {
+            size_t kl;
+            if (i < m.n) {
+                kl = trine__ikey_ulen(m.e[i].ikey_len);
+                memcpy(k, m.e[i].ikey, kl);
+                if (i % 3 == 1 && kl < sizeof k)
+                    k[kl++] = 0x00; /* one zero byte longer: usually absent */
+            } else {
+                size_t c = i - m.n;
+                kl = (size_t)(trine_test_rand(&rng) % (plen + 10));
+                memcpy(k, prefix, kl < plen ? kl : plen);
+                for (size_t j = plen; j < kl; j++)
+                    k[j] = (uint8_t)trine_test_rand(&rng);
+                if (kl > 0 && c % 4 == 1)
+                    k[(size_t)(trine_test_rand(&rng) % (kl < plen ? kl : plen))] ^=
+                        (uint8_t)(1 + c % 200); /* off the prefix */
+                if (kl == 0)
+                    k[kl++] = (uint8_t)c;
+            }
+            bool want = tt_model_has(&m, k, kl);
+            uint64_t trailer = 0;
+            void *value = NULL;
+            size_t vl = 0;
+            trine__err_clear(&err);
+            trine__table_lookup res = trine__table_get(rd.t, k, kl, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer, &value,
+                                                       &vl, &err);
+            ck_assert_msg(res != TRINE__TABLE_ERROR, "probe %zu (seed %" PRIu64 "): %s", i, seed, err.msg);
+            ck_assert_msg((res == TRINE__TABLE_FOUND) == want,
+                          "pass %d, probe %zu of %zu bytes (seed %" PRIu64 "): %s, model %s", pass,
+                          i, kl, seed, res == TRINE__TABLE_FOUND ? "found" : "absent", want ? "found" : "absent");
+            free(value);
         }
-        bool want = tt_model_has(&m, k, kl);
-        uint64_t trailer = 0;
-        void *value = NULL;
-        size_t vl = 0;
-        trine__err_clear(&err);
-        trine__table_lookup res = trine__table_get(rd.t, k, kl, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer, &value,
-                                                   &vl, &err);
-        ck_assert_msg(res != TRINE__TABLE_ERROR, "probe %zu (seed %" PRIu64 "): %s", i, seed, err.msg);
-        ck_assert_msg((res == TRINE__TABLE_FOUND) == want, "probe %zu of %zu bytes (seed %" PRIu64 "): %s, model %s",
-                      i, kl, seed, res == TRINE__TABLE_FOUND ? "found" : "absent", want ? "found" : "absent");
-        free(value);
     }
+    trine__block_cache_stats cs;
+    trine__block_cache_stats_get(cache, &cs);
+    ck_assert_msg(cs.hits[TRINE__BLOCK_INDEX] + cs.misses[TRINE__BLOCK_INDEX] == index_lookups,
+                  "the second pass looked index partitions up in the cache: they were not held");
     tt_close(&rd);
     trine__block_cache_free(cache);
     trine__vfs_destroy(vfs);
