@@ -100,8 +100,14 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
 }
 
 bool trine__pin_gate_try(trine__pin_gate *g, size_t bytes) {
-    if (!try_charge(g, bytes))
-        return false;
+    /* Not the lone-pin grant: the next block this scan pins must still fit
+     * beside an optional buffer (held partitions leave nothing charged). */
+    size_t cur = atomic_load(&g->charged);
+    size_t held = g->cache ? trine__block_cache_held(g->cache) : 0;
+    do {
+        if (held + cur > g->limit || bytes > g->limit - held - cur)
+            return false;
+    } while (!atomic_compare_exchange_weak(&g->charged, &cur, cur + bytes));
     thread_charged += bytes;
     return true;
 }

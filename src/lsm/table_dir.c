@@ -142,18 +142,16 @@ trine_status trine__tdir_partition(const trine__table *t, const trine__block *bl
     return TRINE_OK;
 }
 
-bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h) {
+size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen) {
     if (!d->n)
-        return false;
+        return 0;
     size_t ulen = trine__ikey_ulen(tlen), skip = d->skip;
     size_t lo = 0, hi = d->n;
     int c = memcmp(target, d->prefix, ulen < skip ? ulen : skip);
     if (c > 0)
-        return false; /* above every separator */
-    if (c < 0 || ulen < skip) {
-        *h = d->e[0].h; /* below every separator (or a proper prefix of them all) */
-        return true;
-    }
+        return d->n; /* above every separator */
+    if (c < 0 || ulen < skip)
+        return 0; /* below every separator (or a proper prefix of them all) */
     uint64_t p = probe_of(target, ulen, skip);
     while (lo < hi) { /* the first entry >= target */
         size_t mid = lo + (hi - lo) / 2;
@@ -164,8 +162,13 @@ bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, 
         else
             hi = mid;
     }
-    if (lo == d->n)
+    return lo;
+}
+
+bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h) {
+    size_t i = trine__tdir_lower_bound(d, target, tlen);
+    if (i >= d->n)
         return false;
-    *h = d->e[lo].h;
+    *h = d->e[i].h;
     return true;
 }

@@ -108,5 +108,14 @@ trine_status trine__tdir_partition(const trine__table *t, const trine__block *bl
                                    trine__err *err);
 void trine__tdir_clear(trine__tdir *d);
 bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h);
+/* The index of that entry (d->n when target is past them all). */
+size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen);
+
+/* Held partitions (table_read.c): *b borrows the one at offset, if the
+ * table holds it (b->dir set for a decoded index partition; *b released
+ * first); after *b was loaded from the cache, the table holds it too when
+ * the hold budget allows. */
+bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b);
+void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b);
 
 #endif

@@ -1,10 +1,17 @@
 /*
- * Table iterator: three block iterators stacked, the top-level index over
- * index partitions, the current index partition over data blocks, and the
+ * Table iterator: three levels stacked, the top-level index over index
+ * partitions, the current index partition over data blocks, and the
  * current data block. Moving past the end of a data block moves the
- * partition iterator (and past the end of a partition, the top iterator)
- * and loads the next block. Blocks stay pinned in the cache while the
+ * partition cursor (and past the end of a partition, the top cursor) and
+ * loads the next block. Blocks stay pinned in the cache while the
  * iterator is on them.
+ *
+ * The top cursor is a position in the table's decoded top-level directory
+ * (table_dir.c). A partition the table holds (table_read.c) is borrowed,
+ * not looked up, and walked by position in its directory; one read from
+ * the cache is walked with a block iterator and held for later seeks. A
+ * seek then costs integer probes down to the data block, one cache lookup
+ * (the data block), and the data block's own search.
  *
  * Read-ahead: from the third data block in a row read in one direction,
  * without a seek between (a scan, a compaction's input), data blocks come
@@ -26,9 +33,11 @@
 struct trine__table_iter {
     trine__table *t;
     int seek_policy;
-    trine__block_iter top;  /* over t->index_top */
+    size_t top;             /* position in t->index_dir; its n = none */
     trine__tblock part_blk; /* the current index partition */
-    trine__block_iter part;
+    trine__block_iter part; /* over it, when pdir is NULL */
+    const trine__tdir *pdir; /* its directory, when the table holds it decoded */
+    size_t ppos;            /* position in pdir; its n = none */
     bool part_live;
     trine__tblock data_blk; /* the current data block */
     trine__block_iter data;
@@ -117,9 +126,10 @@ static bool stream_next(trine__table_iter *it, trine__handle h, bool backward) {
 
 static void drop_part(trine__table_iter *it) {
     drop_data(it);
-    if (it->part_live)
+    if (it->part_live && !it->pdir)
         trine__block_iter_destroy(&it->part);
     it->part_live = false;
+    it->pdir = NULL;
     trine__tblock_release(it->t, &it->part_blk);
     uncharge(it, &it->part_charge);
 }
@@ -143,20 +153,11 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
     return false;
 }
 
-/* Loads the block whose handle is the value under `from`; kind picks the
- * pool. On failure records the error and returns false. */
-static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__block_kind kind, trine__tblock *blk,
+/* Loads the block at h; kind picks the pool. On failure records the error
+ * and returns false. */
+static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind kind, trine__tblock *blk,
                        trine__block_iter *into, bool *live, bool backward) {
-    size_t len;
-    const uint8_t *v = trine__block_iter_value(from, &len);
-    trine__handle h;
     trine__err err;
-    if (!trine__handle_decode(v, len, &h)) {
-        trine__err_set(&err, TRINE_CORRUPTION, "%s: index block at offset %llu: an entry is not a block handle",
-                       it->t->name, (unsigned long long)from->block_offset);
-        set_error(it, TRINE_CORRUPTION, &err);
-        return false;
-    }
     trine_status st = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward)
                           ? trine__tblock_load_stream(it->t, h, blk, &it->stream, &err)
                           : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
@@ -166,6 +167,8 @@ static bool load_under(trine__table_iter *it, trine__block_iter *from, trine__bl
     }
     if (!charge(it, blk, blk == &it->data_blk ? &it->data_charge : &it->part_charge))
         return false;
+    if (kind == TRINE__BLOCK_INDEX && !it->no_fill && blk->handle)
+        trine__tblock_hold(it->t, kind, blk); /* the next seek here borrows it */
     trine__block_iter_init(into, &blk->blk, kind == TRINE__BLOCK_DATA ? it->seek_policy : TRINE__SEEK_BINARY,
                            it->t->name, h.offset);
     *live = true;
@@ -180,17 +183,90 @@ static bool check(trine__table_iter *it, trine__block_iter *b) {
     return true;
 }
 
-/* Loads the partition under the top iterator. */
+/* ---- the partition cursor: a directory position or a block iterator ---- */
+
+static bool part_valid(trine__table_iter *it) {
+    return it->part_live && (it->pdir ? it->ppos < it->pdir->n : trine__block_iter_valid(&it->part));
+}
+
+/* After a move: false (status set) when the block iterator met damage. */
+static bool part_ok(trine__table_iter *it) { return !it->part_live || it->pdir || check(it, &it->part); }
+
+static void part_first(trine__table_iter *it) {
+    if (it->pdir)
+        it->ppos = 0;
+    else
+        trine__block_iter_first(&it->part);
+}
+
+static void part_last(trine__table_iter *it) {
+    if (it->pdir)
+        it->ppos = it->pdir->n ? it->pdir->n - 1 : 0;
+    else
+        trine__block_iter_last(&it->part);
+}
+
+static void part_next(trine__table_iter *it) {
+    if (it->pdir)
+        it->ppos++;
+    else
+        trine__block_iter_next(&it->part);
+}
+
+static void part_prev(trine__table_iter *it) {
+    if (it->pdir)
+        it->ppos = it->ppos ? it->ppos - 1 : it->pdir->n;
+    else
+        trine__block_iter_prev(&it->part);
+}
+
+static void part_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
+    if (it->pdir)
+        it->ppos = trine__tdir_lower_bound(it->pdir, ikey, ikey_len);
+    else
+        trine__block_iter_seek(&it->part, ikey, ikey_len);
+}
+
+/* The data block handle under a valid partition cursor. */
+static bool part_handle(trine__table_iter *it, trine__handle *h) {
+    if (it->pdir) {
+        *h = it->pdir->e[it->ppos].h;
+        return true;
+    }
+    size_t len;
+    const uint8_t *v = trine__block_iter_value(&it->part, &len);
+    if (trine__handle_decode(v, len, h))
+        return true;
+    trine__err err;
+    trine__err_set(&err, TRINE_CORRUPTION, "%s: index block at offset %llu: an entry is not a block handle",
+                   it->t->name, (unsigned long long)it->part.block_offset);
+    set_error(it, TRINE_CORRUPTION, &err);
+    return false;
+}
+
+/* Loads the partition under the top cursor: borrowed when the table holds
+ * it, else from the cache or the file. */
 static bool open_part(trine__table_iter *it) {
     drop_part(it);
-    return check(it, &it->top) && trine__block_iter_valid(&it->top) &&
-           load_under(it, &it->top, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false);
+    const trine__tdir *top = &it->t->index_dir;
+    if (it->status != TRINE_OK || it->top >= top->n)
+        return false;
+    trine__handle h = top->e[it->top].h;
+    if (!it->no_fill && trine__tblock_held(it->t, h.offset, &it->part_blk)) {
+        it->pdir = it->part_blk.dir;
+        if (!it->pdir)
+            trine__block_iter_init(&it->part, &it->part_blk.blk, TRINE__SEEK_BINARY, it->t->name, h.offset);
+        it->part_live = true;
+        return true;
+    }
+    return load_block(it, h, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false);
 }
 
 static bool open_data(trine__table_iter *it, bool backward) {
     drop_data(it);
-    return check(it, &it->part) && trine__block_iter_valid(&it->part) &&
-           load_under(it, &it->part, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward);
+    trine__handle h;
+    return part_ok(it) && part_valid(it) && part_handle(it, &h) &&
+           load_block(it, h, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward);
 }
 
 /* From a data block that ran out (or none), forward to the first entry of
@@ -199,18 +275,17 @@ static void skip_forward(trine__table_iter *it) {
     while (it->status == TRINE_OK && !(it->data_live && trine__block_iter_valid(&it->data))) {
         if (it->data_live && !check(it, &it->data))
             return;
-        if (it->part_live && trine__block_iter_valid(&it->part)) {
-            trine__block_iter_next(&it->part);
-        }
-        if (!it->part_live || !trine__block_iter_valid(&it->part)) {
+        if (part_valid(it))
+            part_next(it);
+        if (!part_valid(it)) {
             if (it->part_live) {
-                if (!check(it, &it->part))
+                if (!part_ok(it))
                     return;
-                trine__block_iter_next(&it->top);
+                it->top++;
             }
             if (!open_part(it))
                 return; /* past the last partition (or an error) */
-            trine__block_iter_first(&it->part);
+            part_first(it);
         }
         if (!open_data(it, false))
             return;
@@ -222,17 +297,17 @@ static void skip_backward(trine__table_iter *it) {
     while (it->status == TRINE_OK && !(it->data_live && trine__block_iter_valid(&it->data))) {
         if (it->data_live && !check(it, &it->data))
             return;
-        if (it->part_live && trine__block_iter_valid(&it->part))
-            trine__block_iter_prev(&it->part);
-        if (!it->part_live || !trine__block_iter_valid(&it->part)) {
+        if (part_valid(it))
+            part_prev(it);
+        if (!part_valid(it)) {
             if (it->part_live) {
-                if (!check(it, &it->part))
+                if (!part_ok(it))
                     return;
-                trine__block_iter_prev(&it->top);
+                it->top = it->top ? it->top - 1 : it->t->index_dir.n;
             }
             if (!open_part(it))
                 return;
-            trine__block_iter_last(&it->part);
+            part_last(it);
         }
         if (!open_data(it, true))
             return;
@@ -250,7 +325,7 @@ trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy) {
         return NULL;
     it->t = t;
     it->seek_policy = seek_policy;
-    trine__block_iter_init(&it->top, &t->index_top, TRINE__SEEK_BINARY, t->name, 0);
+    it->top = t->index_dir.n;
     return it;
 }
 
@@ -259,7 +334,6 @@ void trine__table_iter_free(trine__table_iter *it) {
         return;
     drop_part(it);
     stop_stream(it);
-    trine__block_iter_destroy(&it->top);
     free(it);
 }
 
@@ -270,9 +344,9 @@ bool trine__table_iter_valid(const trine__table_iter *it) {
 void trine__table_iter_first(trine__table_iter *it) {
     drop_part(it);
     stop_stream(it);
-    trine__block_iter_first(&it->top);
+    it->top = 0;
     if (open_part(it)) {
-        trine__block_iter_first(&it->part);
+        part_first(it);
         if (open_data(it, false))
             trine__block_iter_first(&it->data);
     }
@@ -282,9 +356,9 @@ void trine__table_iter_first(trine__table_iter *it) {
 void trine__table_iter_last(trine__table_iter *it) {
     drop_part(it);
     stop_stream(it);
-    trine__block_iter_last(&it->top);
+    it->top = it->t->index_dir.n ? it->t->index_dir.n - 1 : 0;
     if (open_part(it)) {
-        trine__block_iter_last(&it->part);
+        part_last(it);
         if (open_data(it, true))
             trine__block_iter_last(&it->data);
     }
@@ -296,9 +370,9 @@ void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t i
     stop_stream(it);
     /* Index keys are the last key of what they cover: the first entry >= the
      * target names the partition, then the block, that may hold it. */
-    trine__block_iter_seek(&it->top, ikey, ikey_len);
+    it->top = trine__tdir_lower_bound(&it->t->index_dir, ikey, ikey_len);
     if (open_part(it)) {
-        trine__block_iter_seek(&it->part, ikey, ikey_len);
+        part_seek(it, ikey, ikey_len);
         if (open_data(it, false))
             trine__block_iter_seek(&it->data, ikey, ikey_len);
     }

@@ -321,6 +321,10 @@ static void held_put(trine__table *t, trine__block_kind kind, const trine__tbloc
     trine__block_cache_hold_release(t->cache, len + dir_bytes);
 }
 
+bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) { return held_get(t, offset, b); }
+
+void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b) { held_put(t, kind, b); }
+
 /* The offsets of every partition the two top-level indexes name. */
 static trine_status collect_parts(trine__table *t, trine__err *err) {
     size_t cap = 0;
