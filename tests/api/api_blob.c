@@ -59,14 +59,6 @@ static trine_options blob_options(size_t threshold, int compression) {
     return o;
 }
 
-static trine_stats blob_stats(trine_db *db) {
-    trine_stats st;
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "trine_stats_get");
-    return st;
-}
-
 static trine_bucket_stats blob_bucket_stats(trine_bucket *b) {
     trine_bucket_stats bs;
     memset(&bs, 0, sizeof bs);
@@ -347,7 +339,7 @@ static void round_trip(int compression, const char *name) {
     int files = count_blobs(bpath);
     ck_assert_msg(files >= 1, "seed %" PRIu64 ": no .blob file in %s after flushing values up to 1 MiB with "
                   "blob_threshold 1024", seed, bpath);
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     ck_assert_msg(st.blob_files >= 1 && st.blob_files == (uint64_t)files,
                   "stats.blob_files %" PRIu64 ", %d .blob files in the directory", st.blob_files, files);
     ck_assert_msg(st.blob_files_written >= 1 && st.blob_bytes_written > 0 && st.blob_bytes > 0,
@@ -370,7 +362,7 @@ static void round_trip(int compression, const char *name) {
     for (int i = 0; i < RT_ITEMS; i++)
         if (!it[i].in_blob)
             api_expect_value(db, API_STR(it[i].key), it[i].val, it[i].len);
-    st = blob_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_reads == reads0, "reading values under the threshold made %" PRIu64 " blob reads",
                   st.blob_reads - reads0);
     int large = 0;
@@ -379,7 +371,7 @@ static void round_trip(int compression, const char *name) {
             api_expect_value(db, API_STR(it[i].key), it[i].val, it[i].len);
             large++;
         }
-    st = blob_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_reads >= reads0 + (uint64_t)large && st.blob_bytes_read > bytes0,
                   "%d gets of blob values: blob_reads %" PRIu64 " -> %" PRIu64 ", blob_bytes_read %" PRIu64
                   " -> %" PRIu64,
@@ -397,7 +389,7 @@ static void round_trip(int compression, const char *name) {
     expect_all(db, it, RT_ITEMS, "after the flush");
     api_close(db);
     db = api_open(bpath, &o);
-    st = blob_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_files == (uint64_t)files, "after reopen: stats.blob_files %" PRIu64 ", want %d",
                   st.blob_files, files);
     expect_all(db, it, RT_ITEMS, "after reopen");
@@ -433,7 +425,7 @@ START_TEST(test_blob_huge_value) {
     api_put(db, API_LIT("huge"), val, n);
     api_put(db, API_LIT("j-after"), API_LIT("small too"));
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush of a %zu-byte value", n);
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     ck_assert_msg(st.blob_files >= 1 && st.blob_bytes >= n,
                   "after flushing %zu random bytes: blob_files %" PRIu64 ", blob_bytes %" PRIu64, n, st.blob_files,
                   st.blob_bytes);
@@ -561,15 +553,15 @@ START_TEST(test_blob_lazy_scan) {
     ck_assert_msg(count_blobs(bpath) >= 1, "no .blob file after flushing 100 values of 1500+ bytes");
 
     /* A lazy scan that never asks for a value reads no blob. */
-    trine_stats st0 = blob_stats(db);
+    trine_stats st0 = api_stats(db);
     lazy_scan(db, it, LZ_KEYS, false, 0, "lazy scan without value_sync");
     lazy_scan(db, it, LZ_KEYS, true, 0, "reverse lazy scan without value_sync");
-    trine_stats st1 = blob_stats(db);
+    trine_stats st1 = api_stats(db);
     ck_assert_msg(st1.blob_reads == st0.blob_reads, "lazy scans that loaded no value made %" PRIu64 " blob reads",
                   st1.blob_reads - st0.blob_reads);
     /* value_sync loads each kind exactly. */
     int loaded = lazy_scan(db, it, LZ_KEYS, false, 1, "lazy scan, every value loaded");
-    trine_stats st2 = blob_stats(db);
+    trine_stats st2 = api_stats(db);
     ck_assert_msg(st2.blob_reads >= st1.blob_reads + (uint64_t)loaded,
                   "value_sync loaded %d blob values, blob_reads grew by %" PRIu64, loaded,
                   st2.blob_reads - st1.blob_reads);
@@ -673,7 +665,7 @@ START_TEST(test_blob_snapshot_keeps_old_values) {
     expect_full_scan(db, NULL, latest, SN_KEYS, "latest after compaction");
     trine_scan_options at_snap = {.snapshot = snap};
     expect_full_scan(db, &at_snap, first, SN_KEYS, "a scan at the snapshot after compaction");
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     int mid = count_blobs(bpath);
     /* Rounds 1 and 2 are visible to nobody: their files hold only dead values. */
     ck_assert_msg(st.blob_files == 2, "after compaction under a snapshot of round 0: %" PRIu64
@@ -682,7 +674,7 @@ START_TEST(test_blob_snapshot_keeps_old_values) {
     trine_reader_free(r);
     trine_snapshot_release(snap);
     API_CHECK(trine_compact_sync(db), TRINE_OK, "compact after the release");
-    st = blob_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_files_deleted > 0, "no blob file deleted after two compactions of overwritten values");
     ck_assert_msg(st.blob_files == 1, "%" PRIu64 " live blob files, want 1: only round 3 is live", st.blob_files);
     int after = wait_blob_count(bpath, (int)st.blob_files);
@@ -739,7 +731,7 @@ START_TEST(test_blob_iterator_pins_files) {
             api_put(db, API_STR(latest[i].key), latest[i].val, latest[i].len);
         API_CHECK(trine_compact_sync(db), TRINE_OK, "compact after round %d", round);
     }
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     ck_assert_msg(st.blob_files == 1, "%" PRIu64 " live blob files after compacting the last round, want 1",
                   st.blob_files);
     /* Round 0's file is dead but held: both iterators still read it. */
@@ -767,7 +759,7 @@ START_TEST(test_blob_iterator_pins_files) {
     trine_iter_free(plain);
     /* Let go: round 0's file goes (at once or by the next flush). */
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush after freeing the iterators");
-    st = blob_stats(db);
+    st = api_stats(db);
     int left = wait_blob_count(bpath, (int)st.blob_files);
     ck_assert_msg(left == (int)st.blob_files && left < pinned,
                   "after freeing the iterators: %d .blob files (%d while pinned), stats.blob_files %" PRIu64, left,
@@ -829,7 +821,7 @@ START_TEST(test_blob_named_bucket) {
                   sb.blob_bytes, NB, BIG);
     ck_assert_msg(sk.blob_files >= 1 && sk.blob_bytes >= (uint64_t)NB * BIG,
                   "bucket keep: %" PRIu64 " blob files, %" PRIu64 " bytes", sk.blob_files, sk.blob_bytes);
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     int files = count_blobs(bpath);
     ck_assert_msg(st.blob_files == sb.blob_files + sk.blob_files && files == (int)st.blob_files,
                   "blob files: db stats %" PRIu64 ", big %" PRIu64 ", keep %" PRIu64 ", directory %d", st.blob_files,
@@ -846,7 +838,7 @@ START_TEST(test_blob_named_bucket) {
     API_CHECK(trine_bucket_drop_sync(db, "big"), TRINE_OK, "drop big");
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush after the drop");
     int left = wait_blob_count(bpath, (int)sk.blob_files);
-    st = blob_stats(db);
+    st = api_stats(db);
     ck_assert_msg(left == (int)sk.blob_files && st.blob_files == sk.blob_files,
                   "after dropping big: %d .blob files in the directory, stats %" PRIu64 ", want keep's %" PRIu64, left,
                   st.blob_files, sk.blob_files);
@@ -1166,7 +1158,7 @@ START_TEST(test_blob_bad_options) {
     api_put(db, API_LIT("k"), big, sizeof big);
     API_CHECK(trine_flush_sync(db), TRINE_OK, "in-memory flush");
     api_expect_value(db, API_LIT("k"), big, sizeof big);
-    trine_stats st = blob_stats(db);
+    trine_stats st = api_stats(db);
     ck_assert_msg(st.blob_files == 0, "in-memory: %" PRIu64 " blob files", st.blob_files);
     api_close(db);
 }

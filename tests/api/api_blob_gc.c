@@ -90,14 +90,6 @@ static trine_options gc_options(double ratio) {
     return o;
 }
 
-static trine_stats gc_stats(trine_db *db) {
-    trine_stats st;
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "trine_stats_get");
-    return st;
-}
-
 /* The blob counters, for messages (a thread-local buffer: one per message). */
 static const char *gc_text(const trine_stats *s) {
     static _Thread_local char buf[640];
@@ -169,7 +161,7 @@ static trine_stats gc_settle(trine_db *db, double ratio, uint64_t min_gc_runs, b
     uint64_t prev[6] = {0};
     bool have = false;
     for (;;) {
-        trine_stats st = gc_stats(db);
+        trine_stats st = api_stats(db);
         uint64_t on_disk = gc_count_blobs(gpath);
         uint64_t marks[6] = {st.blob_gc_runs, st.blob_files_written, st.blob_files_deleted, st.compactions,
                              st.blob_files, st.flushes};
@@ -198,7 +190,7 @@ static trine_stats gc_settle(trine_db *db, double ratio, uint64_t min_gc_runs, b
 static void gc_expect_dir_matches(trine_db *db, const char *what) {
     uint64_t deadline = api_now_ns() + GC_DEADLINE;
     for (;;) {
-        trine_stats st = gc_stats(db);
+        trine_stats st = api_stats(db);
         uint64_t on_disk = gc_count_blobs(gpath);
         if (on_disk == st.blob_files)
             return;
@@ -372,7 +364,7 @@ START_TEST(test_blob_gc_overwrite_heavy) {
      * plan applies the same garbage rule) finds nothing to rewrite. */
     uint64_t merged = st.blob_merge_bytes_rewritten;
     API_CHECK(trine_compact_sync(db), TRINE_OK, "seed %" PRIu64 ": second compact", seed);
-    st = gc_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_merge_bytes_rewritten == merged,
                   "%s: a full compaction of the settled tree rewrote %" PRIu64 " blob bytes: a file past the ratio "
                   "was left behind by the GC; %s", what, st.blob_merge_bytes_rewritten - merged, gc_text(&st));
@@ -383,7 +375,7 @@ START_TEST(test_blob_gc_overwrite_heavy) {
     trine_options ro = o;
     ro.read_only = true;
     db = api_open(gpath, &ro);
-    st = gc_stats(db);
+    st = api_stats(db);
     on_disk = gc_count_blobs(gpath);
     ck_assert_msg(on_disk == st.blob_files, "%s: read-only reopen: %" PRIu64 " .blob files on disk, %" PRIu64 " live",
                   what, on_disk, st.blob_files);
@@ -500,7 +492,7 @@ START_TEST(test_blob_gc_snapshot_before_overwrites) {
     ck_assert_msg(gc_is_value(e.value, e.value_len, GC_VLEN, seed, 0, 0, scratch),
                   "the early iterator's first entry: %s", gc_describe(e.value, e.value_len, 0));
     free(scratch);
-    trine_stats before = gc_stats(db);
+    trine_stats before = api_stats(db);
 
     seq = gc_shuffled(n, rewrites, &rng);
     for (size_t j = 0; j < (size_t)n * rewrites; j++) {
@@ -545,7 +537,7 @@ START_TEST(test_blob_gc_snapshot_before_overwrites) {
             break;
         gc_poll_pause();
     }
-    st = gc_stats(db);
+    st = api_stats(db);
     ck_assert_msg(gone > 0, "%s: none of round 0's %zu blob files went (the GC moved none of the snapshot's "
                   "values); %s", what, nround0, gc_text(&st));
     gc_expect_snapshot(snap, reader, seed, n, "after round 0's emptied files went");
@@ -554,7 +546,7 @@ START_TEST(test_blob_gc_snapshot_before_overwrites) {
     free(round0);
     trine_reader_free(reader);
     trine_snapshot_release(snap);
-    trine_stats held = gc_stats(db);
+    trine_stats held = api_stats(db);
     API_CHECK(trine_compact_sync(db), TRINE_OK, "compact after the release");
     snprintf(what, sizeof what, "seed %" PRIu64 ": %u keys, after the release, compact and GC", seed, n);
     st = gc_settle(db, ratio, 0, true, what);
@@ -690,7 +682,7 @@ START_TEST(test_blob_gc_concurrent_overwrites) {
         atomic_store(&sh.acked[i], 1);
     }
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush the first versions");
-    trine_stats st = gc_stats(db);
+    trine_stats st = api_stats(db);
     const uint64_t runs0 = st.blob_gc_runs;
     pthread_t w, r;
     ck_assert_int_eq(pthread_create(&w, NULL, cc_writer, &sh), 0);
@@ -701,7 +693,7 @@ START_TEST(test_blob_gc_concurrent_overwrites) {
     unsigned loops = 0;
     trine_status fst = TRINE_OK;
     for (;;) {
-        st = gc_stats(db);
+        st = api_stats(db);
         if (st.blob_gc_runs >= runs0 + want_runs && atomic_load(&sh.writes) >= 8ull * sh.n)
             break;
         if (api_now_ns() > deadline || sh.wrep.failed || sh.rrep.failed || st.read_only)
@@ -722,7 +714,7 @@ START_TEST(test_blob_gc_concurrent_overwrites) {
     api_report_check(&sh.rrep, "reader");
     ck_assert_msg(fst == TRINE_OK, "%s: %s failed: %s (%s)", what, loops % 8 == 0 ? "compact" : "flush",
                   trine_status_name(fst), trine_last_error());
-    st = gc_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_gc_runs >= runs0 + want_runs,
                   "%s: the GC ran %" PRIu64 " times in %" PRIu64 " s, want %" PRIu64 "; %s", what,
                   st.blob_gc_runs - runs0, GC_DEADLINE / GC_SEC, want_runs, gc_text(&st));
@@ -778,7 +770,7 @@ START_TEST(test_blob_gc_txn_no_conflict) {
     for (uint32_t i = 2; i < TX_KEYS; i++)
         gc_put(db, seed, i, ++version[i], GC_VLEN, buf);
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush the overwrites");
-    trine_stats st0 = gc_stats(db);
+    trine_stats st0 = api_stats(db);
 
     uint8_t *scratch = malloc(GC_VLEN);
     ck_assert(scratch != NULL);
@@ -817,7 +809,7 @@ START_TEST(test_blob_gc_txn_no_conflict) {
     uint64_t deadline = api_now_ns() + GC_DEADLINE;
     trine_stats st;
     for (;;) {
-        st = gc_stats(db);
+        st = api_stats(db);
         if (!gc_file_exists(gpath, first[0]))
             break;
         ck_assert_msg(api_now_ns() < deadline && !st.read_only,
@@ -849,7 +841,7 @@ START_TEST(test_blob_gc_txn_no_conflict) {
     trine_txn_free(t1);
     trine_txn_free(t2);
     trine_txn_free(t3);
-    st = gc_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.txn_conflicts == st0.txn_conflicts + 1, "txn_conflicts %" PRIu64 " -> %" PRIu64 ", want +1",
                   st0.txn_conflicts, st.txn_conflicts);
     gc_expect_latest(db, seed, version, TX_KEYS, GC_VLEN, NULL, "after the commits");
@@ -906,7 +898,7 @@ static trine_stats lm_wait_compacted(trine_db *db, const char *what) {
     uint64_t deadline = api_now_ns() + GC_DEADLINE;
     uint64_t quiet_since = api_now_ns(), last = UINT64_MAX;
     for (;;) {
-        trine_stats st = gc_stats(db);
+        trine_stats st = api_stats(db);
         uint64_t now = api_now_ns();
         if (st.level_files[0] >= 4 || st.pending_compaction_bytes != 0 || st.compactions != last) {
             last = st.compactions;
@@ -955,7 +947,7 @@ START_TEST(test_blob_gc_level_merge) {
         if (!narrow) {
             lm_small(db, seed, seq[j], buf);
             if (j % 32 == 0) {
-                trine_stats s = gc_stats(db);
+                trine_stats s = api_stats(db);
                 if (lm_levels_below_l0(&s) > max_levels)
                     max_levels = lm_levels_below_l0(&s);
             }
@@ -973,7 +965,7 @@ START_TEST(test_blob_gc_level_merge) {
     uint64_t merged = st.blob_merge_bytes_rewritten;
     if (narrow) {
         API_CHECK(trine_compact_sync(db), TRINE_OK, "seed %" PRIu64 ": compact the first values", seed);
-        st = gc_stats(db);
+        st = api_stats(db);
         ck_assert_msg(st.blob_merge_bytes_rewritten == merged,
                       "%s: a full compaction rewrote %" PRIu64 " blob bytes (it covers every file whole); %s", what,
                       st.blob_merge_bytes_rewritten - merged, gc_text(&st));
@@ -1014,7 +1006,7 @@ START_TEST(test_blob_gc_level_merge) {
     /* A full compaction covers every file whole: nothing to rewrite. */
     uint64_t merged1 = st.blob_merge_bytes_rewritten;
     API_CHECK(trine_compact_sync(db), TRINE_OK, "full compaction");
-    st = gc_stats(db);
+    st = api_stats(db);
     ck_assert_msg(st.blob_merge_bytes_rewritten == merged1,
                   "%s: a full compaction rewrote %" PRIu64 " blob bytes (it covers every file whole); %s", what,
                   st.blob_merge_bytes_rewritten - merged1, gc_text(&st));

@@ -65,7 +65,7 @@ START_TEST(test_compact_reclaims_deleted_space) {
         api_put(db, API_STR(key), val, sizeof val);
     }
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush the puts");
-    trine_stats full = compact_stats(db);
+    trine_stats full = api_stats(db);
     compact_sst_usage before = compact_sst_on_disk(path);
     REQUIRE(full.table_bytes >= (uint64_t)K * VLEN && before.bytes >= (uint64_t)K * VLEN,
                   "after %d puts of %d incompressible bytes and a flush: table_bytes %" PRIu64 ", %" PRIu64
@@ -76,7 +76,7 @@ START_TEST(test_compact_reclaims_deleted_space) {
         api_del(db, API_STR(key));
     }
     API_CHECK(trine_compact_sync(db), TRINE_OK, "trine_compact_sync after deleting every key");
-    trine_stats s = compact_stats(db);
+    trine_stats s = api_stats(db);
     compact_sst_usage after = compact_sst_on_disk(path);
     fprintf(stderr,
             "test_compact_reclaims_deleted_space: %" PRIu64 " table bytes (%" PRIu64 " on disk) before, %" PRIu64
@@ -115,7 +115,7 @@ START_TEST(test_compact_reclaims_deleted_space) {
         api_expect_absent(db, API_STR(key));
     }
     expect_empty_scan(db, "after close and reopen");
-    trine_stats re = compact_stats(db);
+    trine_stats re = api_stats(db);
     REQUIRE(re.table_bytes == s.table_bytes && re.table_files == s.table_files,
                   "after reopen: %" PRIu64 " tables (%" PRIu64 " bytes), before close %" PRIu64 " (%" PRIu64 ")",
                   re.table_files, re.table_bytes, s.table_files, s.table_bytes);
@@ -143,7 +143,7 @@ START_TEST(test_compact_reclaims_deleted_space) {
             API_CHECK(trine_flush_sync(db), TRINE_OK, "flush of round %d", round);
     }
     API_CHECK(trine_compact_sync(db), TRINE_OK, "trine_compact_sync with live data");
-    trine_stats c = compact_stats(db);
+    trine_stats c = api_stats(db);
     fprintf(stderr, "test_compact_reclaims_deleted_space: live data compacted into %s (%" PRIu64 " bytes)\n",
             compact_levels_text(&c), c.table_bytes);
     REQUIRE(c.level_files[6] >= 2,
@@ -238,7 +238,7 @@ START_TEST(test_compact_iterator_keeps_view) {
         }
         API_CHECK(trine_flush_sync(db), TRINE_OK, "flush %d", part);
     }
-    trine_stats s0 = compact_stats(db);
+    trine_stats s0 = api_stats(db);
     REQUIRE(s0.level_files[0] == 4 && s0.table_files == 4, "want 4 L0 tables before the test, have %s",
                   compact_levels_text(&s0));
 
@@ -265,7 +265,7 @@ START_TEST(test_compact_iterator_keeps_view) {
         }
     }
     API_CHECK(trine_compact_sync(db), TRINE_OK, "trine_compact_sync with iterators open");
-    trine_stats s1 = compact_stats(db);
+    trine_stats s1 = api_stats(db);
     compact_sst_usage disk1 = compact_sst_on_disk(path);
     fprintf(stderr,
             "test_compact_iterator_keeps_view: while open: %s, %" PRIu64 " obsolete pending, %" PRIu64
@@ -310,7 +310,7 @@ START_TEST(test_compact_iterator_keeps_view) {
     /* The files go once no reader holds them: at the latest when the next
      * compaction deletes what nothing uses. */
     API_CHECK(trine_compact_sync(db), TRINE_OK, "trine_compact_sync after the iterators were freed");
-    trine_stats s2 = compact_stats(db);
+    trine_stats s2 = api_stats(db);
     REQUIRE(s2.obsolete_files_pending == 0,
                   "obsolete_files_pending %" PRIu64 " after the iterators were freed and a compaction ran",
                   s2.obsolete_files_pending);
@@ -549,7 +549,7 @@ START_TEST(test_compact_read_only_empty_and_stats) {
     trine_db *db = api_open(path, &o);
     API_FINISH_FUTURE(trine_compact(db), TRINE_OK, "trine_compact of an empty database");
     API_CHECK(trine_compact_sync(db), TRINE_OK, "trine_compact_sync of an empty database");
-    trine_stats e = compact_stats(db);
+    trine_stats e = api_stats(db);
     REQUIRE(e.table_files == 0 && e.table_bytes == 0,
                   "empty database after trine_compact: %" PRIu64 " tables (%" PRIu64 " bytes)", e.table_files,
                   e.table_bytes);
@@ -569,7 +569,7 @@ START_TEST(test_compact_read_only_empty_and_stats) {
         api_put(db, API_STR(key), API_LIT("newer"));
     }
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush");
-    trine_stats s = compact_stats(db);
+    trine_stats s = api_stats(db);
     uint64_t files = 0, bytes = 0;
     for (int l = 0; l < 7; l++) {
         files += s.level_files[l];
@@ -625,7 +625,7 @@ START_TEST(test_compact_read_only_empty_and_stats) {
     db = api_open(path, &ro);
     API_CHECK(trine_compact_sync(db), TRINE_READ_ONLY, "trine_compact_sync on a read-only handle");
     API_FINISH_FUTURE(trine_compact(db), TRINE_READ_ONLY, "trine_compact on a read-only handle");
-    trine_stats r = compact_stats(db);
+    trine_stats r = api_stats(db);
     REQUIRE(r.compactions == 0 && r.level_files[0] == 1, "read-only handle: %" PRIu64 " compactions, %s",
                   r.compactions, compact_levels_text(&r));
     snprintf(key, sizeof key, "st-%04d", 10);
@@ -835,7 +835,7 @@ START_TEST(test_compact_threads_concurrent_writers) {
     for (int i = 0; i < CW_WRITERS; i++)
         api_report_check(&ws[i].report, "writer thread");
     api_report_check(&comp.report, "compaction thread");
-    trine_stats s = compact_stats(sh.db);
+    trine_stats s = api_stats(sh.db);
     fprintf(stderr,
             "test_compact_threads_concurrent_writers: seed %" PRIu64 ", %.1f s, %d manual compactions, %" PRIu64
             " compactions in all, %" PRIu64 " trivial moves, %s\n",

@@ -37,7 +37,6 @@
     } while (0)
 
 /* trine_stats_get that must succeed. */
-trine_stats compact_stats(trine_db *db);
 
 /* The seed when TRINE_TEST_SEED is unset (from the clock). */
 uint64_t compact_fallback_seed(void);

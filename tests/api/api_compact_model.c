@@ -621,7 +621,7 @@ typedef struct cm_totals {
 } cm_totals;
 
 static void cm_sample(cm_run *r, cm_totals *t) {
-    trine_stats s = compact_stats(r->db);
+    trine_stats s = api_stats(r->db);
     int below = 0;
     for (int l = 0; l < 7; l++) {
         if (s.level_files[l] > 0) {
@@ -635,7 +635,7 @@ static void cm_sample(cm_run *r, cm_totals *t) {
 }
 
 static void cm_add_session(cm_run *r, cm_totals *t) {
-    trine_stats s = compact_stats(r->db);
+    trine_stats s = api_stats(r->db);
     REQUIRE(s.background_error[0] == '\0' && !s.read_only,
                   CM_FMT ": the database turned read-only: background_error \"%s\"", CM_ARGS(r), s.background_error);
     t->compactions += s.compactions;
@@ -699,7 +699,7 @@ START_TEST(test_compact_model_random) {
     r.phase = " (at the end)";
     cm_check_all(&r);
     cm_sample(&r, &t);
-    trine_stats last = compact_stats(r.db);
+    trine_stats last = api_stats(r.db);
     cm_add_session(&r, &t);
     api_close(r.db);
     /* The MANIFEST and every table still agree after all of that. */

@@ -181,7 +181,7 @@ START_TEST(test_compact_busy_under_write_storm) {
         storm_record(book, tag, st, msg, true);
     }
     compact_fwin_destroy(&w);
-    trine_stats s = compact_stats(db);
+    trine_stats s = api_stats(db);
     storm_report("test_compact_busy_under_write_storm", book, issued, t0, &s);
     REQUIRE(book->busy > 0,
                   "%" PRIu32 " async puts in BUSY mode with max_sealed_memtables 1 and l0_stop_files 2: none was "
@@ -242,7 +242,7 @@ START_TEST(test_compact_wait_mode_stalls_not_refuses) {
         storm_record(book, tag, st, msg, false);
     }
     compact_fwin_destroy(&w);
-    trine_stats s = compact_stats(db);
+    trine_stats s = api_stats(db);
     storm_report("test_compact_wait_mode_stalls_not_refuses", book, PUTS, t0, &s);
     REQUIRE(book->ok == PUTS, "WAIT mode: %" PRIu32 " of %d puts succeeded", book->ok, PUTS);
     REQUIRE(s.writes_busy == 0, "WAIT mode refused %" PRIu64 " writes from an application thread",

@@ -13,14 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-trine_stats compact_stats(trine_db *db) {
-    trine_stats s;
-    memset(&s, 0, sizeof s);
-    s.struct_size = sizeof s;
-    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "trine_stats_get");
-    return s;
-}
-
 uint64_t compact_fallback_seed(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -63,7 +55,7 @@ const char *compact_levels_text(const trine_stats *s) {
 /* After trine_compact_sync with nothing else writing: every table in L6,
  * nothing pending, no file on disk beyond the live tables. */
 void compact_expect_fully_compacted(trine_db *db, const char *path, const char *what) {
-    trine_stats s = compact_stats(db);
+    trine_stats s = api_stats(db);
     uint64_t sum = 0;
     for (int l = 0; l < 7; l++)
         sum += s.level_files[l];

@@ -487,14 +487,6 @@ static uint64_t fallback_seed(void) {
     return (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
 }
 
-static trine_stats model_stats(trine_db *db) {
-    trine_stats s;
-    memset(&s, 0, sizeof s);
-    s.struct_size = sizeof s;
-    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
-    return s;
-}
-
 /* ops operations on db; reopen_every > 0 closes and reopens (native only).
  * At the end the database must hold at least min_memtables memtables and
  * tables together. */
@@ -516,7 +508,7 @@ static void model_run_ops(const char *name, const char *path, const trine_option
         }
     }
     model_check_all(&r);
-    trine_stats st = model_stats(r.db);
+    trine_stats st = api_stats(r.db);
     fprintf(stderr, "%s: %ld ops, %zu live keys, %llu memtables and %llu tables at the end\n", name, ops,
             r.ref.count, (unsigned long long)st.memtables, (unsigned long long)st.table_files);
     ck_assert_msg(st.memtables + st.table_files >= min_memtables,

@@ -616,14 +616,6 @@ static trine_db *fill_and_flush(trine_durability d, const char *kfmt, const char
     return db;
 }
 
-static trine_stats stats_of(trine_db *db) {
-    trine_stats st;
-    memset(&st, 0, sizeof st);
-    st.struct_size = sizeof st;
-    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
-    return st;
-}
-
 /* A full scan of a cold table reads ahead (counted in stats) and leaves the
  * block cache nearly empty: its blocks do not go through it. Both ways. */
 START_TEST(test_scan_reads_ahead) {
@@ -646,7 +638,7 @@ START_TEST(test_scan_reads_ahead) {
         }
         trine_iter_free(it);
         ck_assert_int_eq(n, N);
-        trine_stats st = stats_of(db);
+        trine_stats st = api_stats(db);
         ck_assert_msg(st.readahead_reads >= 2 && st.readahead_bytes >= 100 * 1024,
                       "%s scan: %" PRIu64 " read-ahead reads, %" PRIu64 " bytes", reverse ? "reverse" : "forward",
                       st.readahead_reads, st.readahead_bytes);

@@ -86,12 +86,6 @@ static void pin_teardown(pin_fixture *f) {
     free(f->dir);
 }
 
-static trine_stats pin_stats(trine_db *db) {
-    trine_stats s = {.struct_size = sizeof s};
-    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
-    return s;
-}
-
 /* An iterator from key i, moved onto its first entry (which it checks). */
 static trine_status pin_iter(trine_db *db, unsigned i, trine_iter **out) {
     char k[16];
@@ -114,7 +108,7 @@ static trine_status pin_iter(trine_db *db, unsigned i, trine_iter **out) {
 static void pin_hold(trine_db *db, trine_iter **its) {
     for (unsigned i = 0; i < PIN_HOLD; i++)
         API_CHECK(pin_iter(db, i * 200, &its[i]), TRINE_OK, "iterator %u of %u", i, (unsigned)PIN_HOLD);
-    trine_stats s = pin_stats(db);
+    trine_stats s = api_stats(db);
     ck_assert_msg(s.pinned_bytes + PIN_BIG > s.pin_limit_bytes, "%u iterators pin %llu bytes: room left for %zu "
                   "more under the %llu limit", (unsigned)PIN_HOLD, (unsigned long long)s.pinned_bytes, PIN_BIG,
                   (unsigned long long)s.pin_limit_bytes);
@@ -155,7 +149,7 @@ static trine_status pin_read_big(trine_db *db, char *msg, size_t msg_cap) {
 START_TEST(test_pins_iterators_busy_at_limit) {
     pin_fixture fx = pin_setup(TRINE_BACKPRESSURE_BUSY);
     trine_db *db = fx.db;
-    trine_stats s0 = pin_stats(db);
+    trine_stats s0 = api_stats(db);
     ck_assert_msg(s0.pin_limit_bytes > 0 && s0.pin_limit_bytes <= ((size_t)1 << 20),
                   "pin_limit_bytes %llu for a 1 MiB budget", (unsigned long long)s0.pin_limit_bytes);
     trine_iter **its = calloc(PIN_MAX_ITERS, sizeof *its);
@@ -168,7 +162,7 @@ START_TEST(test_pins_iterators_busy_at_limit) {
         st = pin_iter(db, (n * 4) % PIN_KEYS, &its[n]);
         if (st != TRINE_OK)
             break;
-        trine_stats s = pin_stats(db);
+        trine_stats s = api_stats(db);
         ck_assert_msg(s.pinned_bytes <= s.pin_limit_bytes, "iterator %u: %llu bytes pinned over the %llu limit", n,
                       (unsigned long long)s.pinned_bytes, (unsigned long long)s.pin_limit_bytes);
         n++;
@@ -176,7 +170,7 @@ START_TEST(test_pins_iterators_busy_at_limit) {
     ck_assert_msg(st == TRINE_BUSY, "after %u iterators: %s, want TRINE_BUSY once the pins reach the limit", n,
                   trine_status_name(st));
     ck_assert_msg(api_contains_ci(trine_last_error(), "memory_limit_bytes"), "BUSY message: %s", trine_last_error());
-    trine_stats s = pin_stats(db);
+    trine_stats s = api_stats(db);
     ck_assert_msg(s.pin_busy >= 1 && s.pinned_bytes > s.pin_limit_bytes / 2,
                   "at the refusal: pin_busy %llu, %llu of %llu bytes pinned", (unsigned long long)s.pin_busy,
                   (unsigned long long)s.pinned_bytes, (unsigned long long)s.pin_limit_bytes);
@@ -193,7 +187,7 @@ START_TEST(test_pins_iterators_busy_at_limit) {
     trine_iter_free(again);
     for (unsigned i = n / 2; i < n; i++)
         trine_iter_free(its[i]);
-    s = pin_stats(db);
+    s = api_stats(db);
     ck_assert_msg(s.pinned_bytes == 0, "%llu bytes still charged with no iterator open",
                   (unsigned long long)s.pinned_bytes);
     API_CHECK(pin_read_big(db, NULL, 0), TRINE_OK, "400 KiB value with nothing else pinned");
@@ -214,7 +208,7 @@ START_TEST(test_pins_own_thread_busy_not_hang) {
     char msg[512];
     ck_assert_int_eq(pin_read_big(db, msg, sizeof msg), TRINE_BUSY);
     ck_assert_msg(api_contains_ci(msg, "memory_limit_bytes"), "BUSY message: %s", msg);
-    trine_stats s = pin_stats(db);
+    trine_stats s = api_stats(db);
     ck_assert_msg(s.pin_waits == 0 && s.pin_busy == 1, "pin_waits %llu, pin_busy %llu: want no wait, one refusal",
                   (unsigned long long)s.pin_waits, (unsigned long long)s.pin_busy);
     pin_release(its);
@@ -241,7 +235,7 @@ static void *pin_waiter_run(void *arg) {
 static pthread_t pin_waiter_start(pin_waiter *w) {
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, pin_waiter_run, w), 0);
-    while (pin_stats(w->db).pin_waits == 0 && !atomic_load(&w->done))
+    while (api_stats(w->db).pin_waits == 0 && !atomic_load(&w->done))
         sched_yield();
     return t;
 }
@@ -261,7 +255,7 @@ START_TEST(test_pins_wait_for_other_thread) {
     pthread_join(t, NULL);
     ck_assert_msg(w.st == TRINE_OK, "the waiting reader: %s, want TRINE_OK with the exact value",
                   trine_status_name(w.st));
-    trine_stats s = pin_stats(db);
+    trine_stats s = api_stats(db);
     ck_assert_msg(s.pin_waits == 1 && s.pin_busy == 0 && s.pinned_bytes == 0,
                   "pin_waits %llu, pin_busy %llu, pinned %llu", (unsigned long long)s.pin_waits,
                   (unsigned long long)s.pin_busy, (unsigned long long)s.pinned_bytes);

@@ -145,6 +145,12 @@ void api_close(trine_db *db) {
     API_CHECK(trine_close_sync(db), TRINE_OK, "close");
 }
 
+trine_stats api_stats(trine_db *db) {
+    trine_stats s = {.struct_size = sizeof s};
+    API_CHECK(trine_stats_get(db, &s), TRINE_OK, "trine_stats_get");
+    return s;
+}
+
 void api_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl) {
     API_CHECK(trine_put_sync(db, k, kl, v, vl), TRINE_OK, "put key %s (value %zu bytes)",
               api_show(k, kl), vl);

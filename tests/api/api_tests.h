@@ -125,6 +125,8 @@ trine_db *api_open(const char *path, const trine_options *opts);
 void api_close(trine_db *db);
 
 /* put_sync / delete_sync that must succeed. */
+/* trine_stats_get, checked: the counters now. */
+trine_stats api_stats(trine_db *db);
 void api_put(trine_db *db, const void *k, size_t kl, const void *v, size_t vl);
 void api_del(trine_db *db, const void *k, size_t kl);
 
