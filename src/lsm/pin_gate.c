@@ -62,27 +62,28 @@ void trine__pin_gate_free(trine__pin_gate *g) {
     free(g);
 }
 
-static bool fits(const trine__pin_gate *g, size_t charged, size_t bytes) {
+/* lone: the grant to a charge with nothing else charged (see the top). */
+static bool fits(const trine__pin_gate *g, size_t charged, size_t bytes, bool lone) {
     size_t used = (g->cache ? trine__block_cache_held(g->cache) : 0) + charged;
-    return charged == 0 || (used <= g->limit && bytes <= g->limit - used);
+    return (lone && charged == 0) || (used <= g->limit && bytes <= g->limit - used);
 }
 
 /* Charges bytes if they fit now. */
-static bool try_charge(trine__pin_gate *g, size_t bytes) {
+static bool try_charge(trine__pin_gate *g, size_t bytes, bool lone) {
     size_t cur = atomic_load(&g->charged);
-    while (fits(g, cur, bytes))
+    while (fits(g, cur, bytes, lone))
         if (atomic_compare_exchange_weak(&g->charged, &cur, cur + bytes))
             return true;
     return false;
 }
 
 bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
-    bool ok = try_charge(g, bytes);
+    bool ok = try_charge(g, bytes, true);
     if (!ok && g->wait && may_wait && thread_charged == 0) {
         pthread_mutex_lock(&g->mu);
         atomic_fetch_add(&g->waiters, 1);
         bool counted = false;
-        while (!(ok = try_charge(g, bytes)) && !atomic_load(&g->closed)) {
+        while (!(ok = try_charge(g, bytes, true)) && !atomic_load(&g->closed)) {
             if (!counted)
                 atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
             counted = true;
@@ -102,12 +103,8 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
 bool trine__pin_gate_try(trine__pin_gate *g, size_t bytes) {
     /* Not the lone-pin grant: the next block this scan pins must still fit
      * beside an optional buffer (held partitions leave nothing charged). */
-    size_t cur = atomic_load(&g->charged);
-    size_t held = g->cache ? trine__block_cache_held(g->cache) : 0;
-    do {
-        if (held + cur > g->limit || bytes > g->limit - held - cur)
-            return false;
-    } while (!atomic_compare_exchange_weak(&g->charged, &cur, cur + bytes));
+    if (!try_charge(g, bytes, false))
+        return false;
     thread_charged += bytes;
     return true;
 }

@@ -266,7 +266,7 @@ static size_t part_slot(const trine__table *t, uint64_t offset, bool *found) {
 }
 
 /* b borrows the held partition at offset, if any. */
-static bool held_get(trine__table *t, uint64_t offset, trine__tblock *b) {
+bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) {
     bool found;
     size_t slot = t->nparts ? part_slot(t, offset, &found) : 0;
     if (!t->nparts || !found)
@@ -284,7 +284,7 @@ static bool held_get(trine__table *t, uint64_t offset, trine__tblock *b) {
 
 /* After b was loaded from the cache: hold it for the table if there is
  * room. Best effort: any failure leaves things as they were. */
-static void held_put(trine__table *t, trine__block_kind kind, const trine__tblock *b) {
+void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b) {
     bool found;
     size_t slot = t->nparts && b->handle ? part_slot(t, b->offset, &found) : 0;
     if (!t->nparts || !b->handle || !found || atomic_load_explicit(&t->parts[slot], memory_order_relaxed))
@@ -320,10 +320,6 @@ static void held_put(trine__table *t, trine__block_kind kind, const trine__tbloc
     free(hp);
     trine__block_cache_hold_release(t->cache, len + dir_bytes);
 }
-
-bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) { return held_get(t, offset, b); }
-
-void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b) { held_put(t, kind, b); }
 
 /* The offsets of every partition the two top-level indexes name. */
 static trine_status collect_parts(trine__table *t, trine__err *err) {
@@ -720,13 +716,13 @@ static trine_status pin(trine__table *t, get_pins *p, trine__handle h, trine__bl
     if (pinned_at(b, h))
         return TRINE_OK;
     bool partition = kind == TRINE__BLOCK_INDEX || kind == TRINE__BLOCK_FILTER;
-    if (partition && held_get(t, h.offset, b))
+    if (partition && trine__tblock_held(t, h.offset, b))
         return TRINE_OK;
     trine_status st = tblock_load(t, h, kind, b, p->cache_only, err);
     if (st == TRINE_BUSY && p->cache_only)
         p->would_block = true; /* not an error the caller sees: it becomes INCOMPLETE */
     if (st == TRINE_OK && partition)
-        held_put(t, kind, b);
+        trine__tblock_hold(t, kind, b);
     return st;
 }
 
