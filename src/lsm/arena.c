@@ -211,28 +211,50 @@ static unsigned char *huge_chunk_new(trine__arena *a) {
         counter_add(&a->reserved, pooled->h.mapped);
         return (unsigned char *)(pooled + 1);
     }
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
     size_t len = TRINE__ARENA_HUGE_BYTES;
-    unsigned char *m = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) {
+    arena_block *b = trine__huge_map(len);
+    if (!b) {
         return NULL;
     }
-    /* Trim to an aligned len: the head before the boundary, the tail after. */
-    size_t head = (size_t)(-(uintptr_t)m) & (len - 1);
-    if (head) {
-        munmap(m, head);
-    }
-    munmap(m + head + len, len - head);
-    arena_block *b = (arena_block *)(m + head);
-    (void)madvise(b, len, MADV_HUGEPAGE); /* advice only: 4 KiB pages still work */
     b->h.next = a->blocks;
     b->h.mapped = len;
     a->blocks = b;
     counter_add(&a->reserved, len);
     return (unsigned char *)(b + 1);
+}
+
+void *trine__huge_map(size_t len) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = TRINE__ARENA_HUGE_BYTES;
+    if (len == 0 || len % huge != 0 || len > SIZE_MAX - huge) {
+        return NULL;
+    }
+    unsigned char *m = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        return NULL;
+    }
+    /* Trim to an aligned len: the head before the boundary, the tail after. */
+    size_t head = (size_t)(-(uintptr_t)m) & (huge - 1);
+    if (head) {
+        munmap(m, head);
+    }
+    munmap(m + head + len, huge - head);
+    (void)madvise(m + head, len, MADV_HUGEPAGE); /* advice only: 4 KiB pages still work */
+    return m + head;
 #else
-    (void)a;
+    (void)len;
     return NULL;
+#endif
+}
+
+void trine__huge_unmap(void *p, size_t len) {
+#if defined(__linux__)
+    if (p) {
+        munmap(p, len);
+    }
+#else
+    (void)p;
+    (void)len;
 #endif
 }
 

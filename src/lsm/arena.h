@@ -52,6 +52,14 @@ size_t trine__chunk_pool_bytes(const trine__chunk_pool *p);
  * there (pool may be NULL). */
 trine__arena *trine__arena_new_pooled(size_t chunk_bytes, trine__chunk_pool *pool);
 
+/* len zeroed bytes (a multiple of TRINE__ARENA_HUGE_BYTES) in a mapping
+ * of their own, aligned and advised for transparent huge pages: one fault
+ * per 2 MiB on first touch instead of one per 4 KiB. NULL when the system
+ * has no such mapping to give (the caller falls back to calloc). Freed by
+ * trine__huge_unmap with the same len. */
+void *trine__huge_map(size_t len);
+void trine__huge_unmap(void *p, size_t len);
+
 /* A new, empty arena. chunk_bytes = 0 means TRINE__ARENA_CHUNK_BYTES; smaller
  * values are rounded up to 4 KiB. The first chunk is allocated lazily.
  * NULL on ENOMEM. */
