@@ -113,6 +113,7 @@ typedef struct trine__writer {
     trine__file *wal;          /* NULL when the WAL is disabled */
     uint64_t wal_number;
     trine__log_writer log;
+    uint64_t wal_wb_from;      /* BUFFERED: writeback started for the WAL's bytes before this */
     uint64_t next_seq;
     size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
     size_t sealed_count;       /* sealed memtables not yet flushed (tables only) */
@@ -261,6 +262,7 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
     w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
     w->wal_number = number;
+    w->wal_wb_from = log.offset;
     (void)wal_track(w, number, log.offset); /* ENOMEM: max_wal_bytes just sees less */
     return TRINE_OK;
 }
@@ -605,6 +607,12 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
                 st = trine__file_sync(w->wal, false, &err);
                 if (st == TRINE_OK)
                     atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
+            } else {
+                /* The roll syncs this WAL on the write path (new_wal):
+                 * start its writeback a MiB at a time instead of leaving
+                 * all 64 MiB to that sync (a 16 KiB-value fill waited
+                 * 45-60 ms at each roll, 1-2 ms since). */
+                trine__file_writeback_every(w->wal, &w->wal_wb_from, w->log.offset);
             }
             /* A SYNC_ALL write in a WAL created without a directory sync
              * (the database's mode is weaker) needs that sync now. */
@@ -1113,6 +1121,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     w->db = db;
     w->wal = wal;
     w->wal_number = wal_number;
+    w->wal_wb_from = wal_offset;
     if (wal)
         trine__log_writer_init_at(&w->log, wal, wal_offset);
     w->next_seq = first_seq;

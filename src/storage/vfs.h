@@ -115,6 +115,13 @@ typedef struct trine__vfs_ops {
      * handle's life; unmapped by close. NULL when the backend cannot map it
      * (the caller then reads with read_at): never an error. */
     const uint8_t *(*map)(trine__file *f, uint64_t size);
+
+    /* Optional (NULL = nothing to do): starts writing bytes [off, off + len)
+     * of f to the device without waiting for them, so that a later sync has
+     * less left to wait for. A hint: it makes nothing durable (the fault
+     * backend's crash model ignores it), and failures are not reported (the
+     * next sync reports any real error). */
+    void (*writeback)(trine__file *f, uint64_t off, uint64_t len);
 } trine__vfs_ops;
 
 /* Every backend's object starts with this. */
@@ -148,6 +155,20 @@ static inline trine_status trine__vfs_sync_dir(trine__vfs *v, const char *dir, t
 static inline trine_status trine__vfs_lock(trine__vfs *v, const char *path, bool shared, trine__file **out, trine__err *err) { return v->ops->lock(v, path, shared, out, err); }
 static inline trine_status trine__vfs_unlock(trine__file *lock, trine__err *err) { return lock->vfs->ops->unlock(lock, err); }
 static inline void trine__vfs_destroy(trine__vfs *v) { if (v) v->ops->destroy(v); }
+/* How often writers of big files (WAL, tables, blob files) start the
+ * writeback of what they appended: their final sync then waits for at most
+ * about this much instead of the whole file. */
+#define TRINE__WRITEBACK_BYTES ((uint64_t)1 << 20)
+
+/* Starts the writeback of [*from, end) once it reaches TRINE__WRITEBACK_BYTES
+ * and moves *from to end. */
+static inline void trine__file_writeback_every(trine__file *f, uint64_t *from, uint64_t end) {
+    if (end - *from >= TRINE__WRITEBACK_BYTES && f->vfs->ops->writeback) {
+        f->vfs->ops->writeback(f, *from, end - *from);
+        *from = end;
+    }
+}
+static inline void trine__file_writeback(trine__file *f, uint64_t off, uint64_t len) { if (f->vfs->ops->writeback) f->vfs->ops->writeback(f, off, len); }
 static inline const uint8_t *trine__file_map(trine__file *f, uint64_t size) { return f->vfs->ops->map ? f->vfs->ops->map(f, size) : NULL; }
 
 /* Resolves path to an absolute canonical form (posix: realpath of the

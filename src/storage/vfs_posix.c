@@ -313,6 +313,14 @@ static trine_status posix_unlock(trine__file *lock, trine__err *err) { return po
 /* Tables are read through a mapping: a block that is not cached costs a
  * copy from the page cache instead of a pread system call. Only when the
  * file really holds size bytes (a mapping past the end would fault). */
+/* sync_file_range(WRITE) queues the range for writeback and returns; it
+ * waits only when the device's queue is full. */
+static void posix_writeback(trine__file *f, uint64_t off, uint64_t len) {
+    posix_file *pf = (posix_file *)f;
+    if (len > 0)
+        (void)sync_file_range(pf->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 static const uint8_t *posix_map(trine__file *f, uint64_t size) {
     posix_file *pf = (posix_file *)f;
     if (pf->map)
@@ -358,6 +366,7 @@ static const trine__vfs_ops posix_ops = {
     .destroy = posix_destroy,
     .canonical = posix_canonical,
     .map = posix_map,
+    .writeback = posix_writeback,
 };
 
 trine__vfs *trine__vfs_posix_new(trine__err *err) {

@@ -533,6 +533,54 @@ START_TEST(t_path_helpers) {
 }
 END_TEST
 
+/* The writeback hint: it never changes a file's bytes or fails a later
+ * sync, on any backend (posix queues the range, the others have nothing to
+ * do), and trine__file_writeback_every starts a range only once it holds
+ * TRINE__WRITEBACK_BYTES, moving `from` to its end. */
+START_TEST(t_writeback_hint) {
+    storage_env env;
+    env_open(&env, _i);
+    trine__err err;
+    const char *p = env_path(&env, "wb");
+    trine__file *f = NULL;
+    OK(trine__vfs_open(env.vfs, p, RW_CREATE, &f, &err));
+    const size_t piece = 256 * 1024;
+    unsigned char *buf = malloc(piece);
+    ck_assert(buf);
+    uint64_t from = 0, end = 0;
+    size_t starts = 0;
+    for (int i = 0; i < 10; i++) {
+        memset(buf, 'a' + i, piece);
+        OK(trine__file_append(f, buf, piece, &err));
+        end += piece;
+        uint64_t was = from;
+        trine__file_writeback_every(f, &from, end);
+        bool due = end - was >= TRINE__WRITEBACK_BYTES;
+        bool moved = from != was;
+        /* Backends without the op keep `from` where it was. */
+        bool has_op = env.vfs->ops->writeback != NULL;
+        ck_assert_msg(moved == (due && has_op) && (!moved || from == end),
+                      "%s: piece %d: from %llu -> %llu at end %llu (due %d, op %d)", env.name, i,
+                      (unsigned long long)was, (unsigned long long)from, (unsigned long long)end, due, has_op);
+        starts += moved;
+    }
+    ck_assert_msg(starts == (env.vfs->ops->writeback ? 2u : 0u), "%s: %zu writebacks started for 2.5 MiB, want 2",
+                  env.name, starts);
+    trine__file_writeback(f, 0, end); /* the whole file again, and an empty range: harmless */
+    trine__file_writeback(f, end, 0);
+    OK(trine__file_sync(f, false, &err));
+    for (int i = 0; i < 10; i++) {
+        size_t got = 0;
+        OK(trine__file_read_at(f, (uint64_t)i * piece, buf, piece, &got, &err));
+        ck_assert_msg(got == piece && buf[0] == 'a' + i && buf[piece - 1] == 'a' + i,
+                      "%s: piece %d reads back wrong after writeback (%zu bytes, '%c')", env.name, i, got, buf[0]);
+    }
+    free(buf);
+    OK(trine__file_close(f, &err));
+    env_close(&env);
+}
+END_TEST
+
 TCase *storage_contract_tcase(void) {
     TCase *tc = tcase_create("contract");
     /* Large appends write and read back 5 MiB per backend, slower under ASan. */
@@ -548,6 +596,7 @@ TCase *storage_contract_tcase(void) {
     tcase_add_loop_test(tc, t_large_appends, 0, BACKEND_COUNT_);
     tcase_add_loop_test(tc, t_concurrent_read_append, 0, BACKEND_COUNT_);
     tcase_add_loop_test(tc, t_canonical, 0, BACKEND_COUNT_);
+    tcase_add_loop_test(tc, t_writeback_hint, 0, BACKEND_COUNT_);
     tcase_add_test(tc, t_path_helpers);
     return tc;
 }
