@@ -68,22 +68,29 @@ static bool fits(const trine__pin_gate *g, size_t charged, size_t bytes, bool lo
     return (lone && charged == 0) || (used <= g->limit && bytes <= g->limit - used);
 }
 
-/* Charges bytes if they fit now. */
-static bool try_charge(trine__pin_gate *g, size_t bytes, bool lone) {
+/* Whether an optional charge fits: it must also leave a quarter of the
+ * limit free, for the blocks the scans that took it still have to pin. */
+static bool fits_optional(const trine__pin_gate *g, size_t charged, size_t bytes) {
+    size_t reserve = g->limit / 4;
+    return bytes <= SIZE_MAX - reserve && fits(g, charged, bytes + reserve, false);
+}
+
+/* Charges bytes if they fit now (optional: by fits_optional). */
+static bool try_charge(trine__pin_gate *g, size_t bytes, bool lone, bool optional) {
     size_t cur = atomic_load(&g->charged);
-    while (fits(g, cur, bytes, lone))
+    while (optional ? fits_optional(g, cur, bytes) : fits(g, cur, bytes, lone))
         if (atomic_compare_exchange_weak(&g->charged, &cur, cur + bytes))
             return true;
     return false;
 }
 
 bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
-    bool ok = try_charge(g, bytes, true);
+    bool ok = try_charge(g, bytes, true, false);
     if (!ok && g->wait && may_wait && thread_charged == 0) {
         pthread_mutex_lock(&g->mu);
         atomic_fetch_add(&g->waiters, 1);
         bool counted = false;
-        while (!(ok = try_charge(g, bytes, true)) && !atomic_load(&g->closed)) {
+        while (!(ok = try_charge(g, bytes, true, false)) && !atomic_load(&g->closed)) {
             if (!counted)
                 atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
             counted = true;
@@ -101,9 +108,11 @@ bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait) {
 }
 
 bool trine__pin_gate_try(trine__pin_gate *g, size_t bytes) {
-    /* Not the lone-pin grant: the next block this scan pins must still fit
-     * beside an optional buffer (held partitions leave nothing charged). */
-    if (!try_charge(g, bytes, false))
+    /* Not the lone-pin grant, and a quarter of the limit left free: a scan
+     * over many tables (an L0 of 24) took a read-ahead buffer in each until
+     * the blocks it must pin no longer fit, and failed with TRINE_BUSY
+     * where reading block by block would have gone through. */
+    if (!try_charge(g, bytes, false, true))
         return false;
     thread_charged += bytes;
     return true;

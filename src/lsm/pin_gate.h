@@ -49,8 +49,9 @@ void trine__pin_gate_free(trine__pin_gate *g);
 bool trine__pin_gate_charge(trine__pin_gate *g, size_t bytes, bool may_wait);
 void trine__pin_gate_uncharge(trine__pin_gate *g, size_t bytes);
 /* An optional charge (a scan's read-ahead buffer): taken only if it fits
- * under the limit now, even with nothing else charged; never waits, and a
- * refusal is not counted (nobody gets BUSY). */
+ * under the limit now with a quarter of the limit still free after it (for
+ * the blocks scans must pin), even with nothing else charged; never waits,
+ * and a refusal is not counted (nobody gets BUSY). */
 bool trine__pin_gate_try(trine__pin_gate *g, size_t bytes);
 
 /* The database is closing: waiting charges give up (refused) and no new

@@ -788,6 +788,76 @@ START_TEST(test_table_stream_pin_gate) {
 }
 END_TEST
 
+/* Many scans under one gate (a merge over many L0 tables): read-ahead
+ * buffers leave a quarter of the limit to the blocks the scans must pin,
+ * so eight interleaved scans with room for about four buffers all finish
+ * without TRINE_BUSY (before, the buffers took the whole limit and the
+ * next block pin was refused). */
+START_TEST(test_table_stream_many_scans_one_gate) {
+    uint64_t seed = trine_test_seed("table stream many scans", 0x8a7e);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, 2000, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 512;
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    tt_write(vfs, &m, &o);
+    trine__block_cache *cache = trine__block_cache_new(16u << 20, 2, 0.5);
+    tt_reader r;
+    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    enum { SCANS = 8 };
+    trine__table_iter *its[SCANS];
+    /* What the scans pin before any read-ahead (a block and an index
+     * partition each), measured under a gate that never refuses. */
+    trine__pin_gate *probe = trine__pin_gate_new(SIZE_MAX / 2, NULL, false);
+    for (int i = 0; i < SCANS; i++) {
+        its[i] = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+        trine__table_iter_pin_gate(its[i], probe);
+        trine__table_iter_first(its[i]);
+    }
+    trine__pin_gate_stats ps;
+    trine__pin_gate_stats_get(probe, &ps);
+    for (int i = 0; i < SCANS; i++)
+        trine__table_iter_free(its[i]);
+    trine__pin_gate_free(probe);
+    /* Room for exactly that, four read-ahead buffers and 1 KiB: buffers
+     * taken while they fit would leave the blocks no slack at all. */
+    const size_t limit = (size_t)ps.charged + 4 * 256u * 1024 + 1024;
+    trine__pin_gate *gate = trine__pin_gate_new(limit, NULL, false);
+    for (int i = 0; i < SCANS; i++) {
+        its[i] = trine__table_iter_new(r.t, TRINE__SEEK_AUTO);
+        trine__table_iter_pin_gate(its[i], gate);
+        trine__table_iter_first(its[i]);
+        tt_expect_at(its[i], &m, 0, "many scans: first");
+    }
+    size_t peak = 0;
+    for (size_t k = 0; k + 1 < m.n; k++) {
+        for (int i = 0; i < SCANS; i++)
+            tt_walk(its[i], &m, k, k + 1, "many scans");
+        trine__pin_gate_stats gs;
+        trine__pin_gate_stats_get(gate, &gs);
+        if (gs.charged > peak)
+            peak = gs.charged;
+        ck_assert_msg(gs.refused == 0, "seed %" PRIu64 ": entry %zu: %" PRIu64 " pins refused (TRINE_BUSY) with %" PRIu64
+                      " of %zu bytes charged", seed, k, gs.refused, gs.charged, limit);
+    }
+    ck_assert_msg(peak >= 256u * 1024 && peak <= limit, "seed %" PRIu64 ": peak charge %zu, want some read-ahead "
+                  "within %zu", seed, peak, limit);
+    for (int i = 0; i < SCANS; i++)
+        trine__table_iter_free(its[i]);
+    trine__pin_gate_stats gs;
+    trine__pin_gate_stats_get(gate, &gs);
+    ck_assert_msg(gs.charged == 0, "%" PRIu64 " bytes still charged after the frees", gs.charged);
+    trine__pin_gate_free(gate);
+    tt_close(&r);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
 TCase *table_table_tcase(void) {
     TCase *tc = tcase_create("table");
     tcase_set_timeout(tc, 300);
@@ -799,5 +869,6 @@ TCase *table_table_tcase(void) {
     tcase_add_test(tc, test_table_every_byte_flip_detected);
     tcase_add_test(tc, test_table_stream_scans);
     tcase_add_test(tc, test_table_stream_pin_gate);
+    tcase_add_test(tc, test_table_stream_many_scans_one_gate);
     return tc;
 }
