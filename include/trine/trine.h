@@ -1047,6 +1047,8 @@ typedef struct trine_stats {
     uint64_t pin_waits;           /* reads that waited for pins to go (WAIT) */
     uint64_t pin_busy;            /* reads refused with TRINE_BUSY: the pins were
                                      at the limit and the read could not wait */
+    uint64_t wal_files_reused;    /* WALs started in an obsolete WAL's file
+                                     (renamed and written over) since open */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -22,6 +22,7 @@ static void fill(trine_db *db, trine_stats *s) {
     s->max_group_requests = LOAD(max_group);
     s->wal_bytes = LOAD(wal_bytes);
     s->wal_syncs = LOAD(wal_syncs);
+    s->wal_files_reused = LOAD(wal_files_reused);
     s->dir_syncs = LOAD(dir_syncs);
     s->gets = LOAD(gets);
     s->iterators_opened = LOAD(iterators);
@@ -324,6 +325,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     jarr(&b, "group_commit_sizes", s.group_commit_sizes, 17);
     ju64(&b, "wal_bytes", s.wal_bytes);
     ju64(&b, "wal_syncs", s.wal_syncs);
+    ju64(&b, "wal_files_reused", s.wal_files_reused);
     ju64(&b, "dir_syncs", s.dir_syncs);
     ju64(&b, "memtable_bytes", s.memtable_bytes);
     ju64(&b, "memtables", s.memtables);

@@ -91,10 +91,11 @@ enum {
 };
 
 #define TRINE__GROUP_HIST 17 /* up to 65536 requests a group */
+#define TRINE__WAL_POOL 2     /* obsolete WALs kept for reuse */
 
 typedef struct trine__db_stats {
     atomic_uint_fast64_t puts, deletes, write_groups, write_requests, max_group;
-    atomic_uint_fast64_t wal_bytes, wal_syncs, dir_syncs, gets, iterators;
+    atomic_uint_fast64_t wal_bytes, wal_syncs, wal_files_reused, dir_syncs, gets, iterators;
     atomic_uint_fast64_t writes_busy;
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */
@@ -149,6 +150,9 @@ struct trine_db {
     trine__tables *tables;           /* referenced; NULL without tables */
     struct trine__readers *readers;  /* the reader pool (readers.h); NULL without tables */
     atomic_uint_fast64_t next_file;  /* file numbers: WALs (writer), tables (flush) */
+    /* WALs no longer needed, kept for the writer to reuse as its next WALs
+     * (files.h: trine__wal_pool_*); 0 = an empty slot. */
+    atomic_uint_fast64_t wal_pool[TRINE__WAL_POOL];
     /* Flushed memtables handed from the flush actor to the writer: a
      * lock-free stack (flush.h); the count moves after every push. */
     _Atomic(struct trine__flushed *) flushed;

@@ -83,21 +83,93 @@ trine_status trine__files_sync_dir(trine_db *db, trine__err *err) {
     return st;
 }
 
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, trine__file **out,
-                                     trine__log_writer *log, trine__err *err) {
+bool trine__wal_pool_put(trine_db *db, uint64_t number) {
+    for (size_t i = 0; i < TRINE__WAL_POOL; i++)
+        if (atomic_load(&db->wal_pool[i]) == number)
+            return true; /* kept already (the flush actor's first pass after open sees recovery's) */
+    for (size_t i = 0; i < TRINE__WAL_POOL; i++) {
+        uint_fast64_t empty = 0;
+        if (atomic_compare_exchange_strong(&db->wal_pool[i], &empty, number))
+            return true;
+    }
+    return false;
+}
+
+uint64_t trine__wal_pool_take(trine_db *db) {
+    for (size_t i = 0; i < TRINE__WAL_POOL; i++) {
+        uint64_t n = atomic_exchange(&db->wal_pool[i], 0);
+        if (n)
+            return n;
+    }
+    return 0;
+}
+
+void trine__wal_pool_drain(trine_db *db) {
+    uint64_t n;
+    while ((n = trine__wal_pool_take(db)) != 0) {
+        char name[32];
+        trine__err ignored;
+        trine__wal_name(name, sizeof name, n);
+        (void)trine__files_remove(db, name, &ignored); /* else the next open removes it */
+    }
+}
+
+/* Whether dir/name is a version 3 WAL numbered number (only those may be
+ * reused: an older file's records are not seeded with its number). */
+static bool reusable_wal(trine_db *db, const char *path, const char *name, uint64_t number) {
+    trine__file *f = NULL;
+    trine__err scratch;
+    if (trine__vfs_open(db->vfs, path, TRINE__OPEN_READ, &f, &scratch) != TRINE_OK)
+        return false;
+    trine__log_reader rd;
+    bool ok = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, number, &scratch) == TRINE_OK &&
+              rd.version == 3 && !rd.torn_tail;
+    trine__log_reader_destroy(&rd);
+    trine__file_close(f, &scratch);
+    return ok;
+}
+
+/* Renames WAL `reuse` to `number` and opens it for positioned writes;
+ * false (nothing renamed, the old file removed) when it cannot be reused. */
+static bool reuse_wal(trine_db *db, uint64_t reuse, uint64_t number, trine__file **out, trine__err *err) {
+    char old_name[32], old_path[TRINE__PATH_MAX], name[32], path[TRINE__PATH_MAX];
+    trine__wal_name(old_name, sizeof old_name, reuse);
+    trine__wal_name(name, sizeof name, number);
+    if (!trine__path_join(old_path, sizeof old_path, db->path, old_name) ||
+        !trine__path_join(path, sizeof path, db->path, name))
+        return false;
+    trine__err ignored;
+    if (!reusable_wal(db, old_path, old_name, reuse) ||
+        trine__vfs_rename(db->vfs, old_path, path, &ignored) != TRINE_OK) {
+        (void)trine__vfs_remove(db->vfs, old_path, &ignored);
+        return false;
+    }
+    trine_status st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED,
+                                      out, err);
+    if (st != TRINE_OK) {
+        (void)trine__vfs_remove(db->vfs, path, &ignored); /* then made anew */
+        return false;
+    }
+    return true;
+}
+
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, uint64_t reuse, bool *reused,
+                                     trine__file **out, trine__log_writer *log, trine__err *err) {
     char name[32], path[TRINE__PATH_MAX];
     trine__wal_name(name, sizeof name, number);
     if (!trine__path_join(path, sizeof path, db->path, name))
         return trine__err_set(err, TRINE_INVALID, "database path too long");
     trine__file *f = NULL;
-    trine_status st = trine__vfs_open(db->vfs, path,
-                                      TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE |
-                                          TRINE__OPEN_EXCL,
-                                      &f, err);
+    *reused = reuse != 0 && reuse_wal(db, reuse, number, &f, err);
+    trine_status st = TRINE_OK;
+    if (!*reused)
+        st = trine__vfs_open(db->vfs, path,
+                             TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL, &f, err);
     if (st != TRINE_OK)
         return st;
     memset(log, 0, sizeof *log);
-    st = trine__log_writer_init_new(log, f, trine__log_magic_wal, err);
+    st = *reused ? trine__log_writer_init_reuse(log, f, trine__log_magic_wal, number, err)
+                 : trine__log_writer_init_new(log, f, trine__log_magic_wal, number, err);
     if (st == TRINE_OK)
         st = trine__file_sync(f, false, err);
     if (st == TRINE_OK && sync_dir)
@@ -246,7 +318,7 @@ trine_status trine__files_write_manifest(trine_db *db, uint64_t number, const tr
     if (st == TRINE_OK) {
         trine__log_writer w;
         memset(&w, 0, sizeof w);
-        st = trine__log_writer_init_new(&w, f, trine__log_magic_manifest, err);
+        st = trine__log_writer_init_new(&w, f, trine__log_magic_manifest, 0, err); /* version 2 */
         if (st == TRINE_OK)
             st = trine__log_append(&w, bytes, len, err);
         if (st == TRINE_OK)

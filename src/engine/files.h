@@ -61,9 +61,27 @@ void trine__table_name(char *out, size_t cap, uint64_t number);    /* "000007.ss
 void trine__blob_name(char *out, size_t cap, uint64_t number);     /* "000007.blob" */
 
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
- * directory when sync_dir is true. */
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, trine__file **out,
-                                     trine__log_writer *log, trine__err *err);
+ * directory when sync_dir is true. With reuse (not 0) the WAL of that
+ * number, which no state needs any more (trine__wal_pool_take), becomes the
+ * new one instead: renamed to the new name, opened for positioned writes,
+ * its header written over the old one (log.h: version 3 records are seeded
+ * with the file number, so the old records left behind the new ones read
+ * as a torn tail). Whatever cannot be reused (not a version 3 WAL, a failed
+ * rename) is removed and a new file made; *reused says which happened. */
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, uint64_t reuse, bool *reused,
+                                     trine__file **out, trine__log_writer *log, trine__err *err);
+
+/* The pool of obsolete WALs kept for reuse (db->wal_pool, any thread):
+ * put offers one (true: kept, or kept already; false: full, remove it
+ * instead); take returns one or 0. Two threads may race on a number (the
+ * flush actor offering a WAL the writer is taking): the loser finds the
+ * file gone, and the writer then makes a new one, so it is only lost work.
+ * A pooled WAL is numbered below every bucket's log number, so a crash
+ * leaves it to the next open, which removes it like any obsolete WAL. */
+bool trine__wal_pool_put(trine_db *db, uint64_t number);
+uint64_t trine__wal_pool_take(trine_db *db);
+/* Removes the pooled WALs (close, after the actors stopped). */
+void trine__wal_pool_drain(trine_db *db);
 
 /* Syncs db's directory and counts it. */
 trine_status trine__files_sync_dir(trine_db *db, trine__err *err);

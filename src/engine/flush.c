@@ -36,7 +36,9 @@
  *                state, sync it, sync the directory, point CURRENT at it
  *                (CURRENT.tmp, sync, rename, directory sync), switch edits
  *                to it and remove the old one (no directory sync);
- *             5. delete the WALs numbered below wal_next.
+ *             5. delete the WALs numbered below wal_next, or keep up to
+ *                TRINE__WAL_POOL of them for the writer to reuse
+ *                (files.h: trine__wal_pool_put).
  *           Every edit (compactions too: trine__flusher_install) goes
  *           through 2, 3 and 4. A crash after 1 leaves an unreferenced
  *           table (the next writable open removes it) and the WAL still
@@ -214,11 +216,18 @@ static void delete_obsolete_wals(trine__flusher *fl) {
         if (!has_log)
             return; /* a bucket without a log number needs every WAL */
     }
-    for (uint64_t n = fl->wal_floor; n < wal_next; n++) {
+    /* Newest first: the newest obsolete WALs are kept for the writer to
+     * reuse while the pool has room (their pages are the likeliest to be
+     * cached still); the rest go. */
+    for (uint64_t n = wal_next; n-- > fl->wal_floor;) {
         char name[32];
         trine__wal_name(name, sizeof name, n);
         trine__err ignored;
-        (void)trine__files_remove(fl->db, name, &ignored); /* not a WAL number, or gone: fine */
+        uint64_t size;
+        if (trine__files_size(fl->db, name, &size, &ignored) != TRINE_OK)
+            continue; /* not a WAL number (tables share the numbers), or gone */
+        if (!trine__wal_pool_put(fl->db, n))
+            (void)trine__files_remove(fl->db, name, &ignored);
     }
     if (wal_next > fl->wal_floor)
         fl->wal_floor = wal_next;
@@ -528,7 +537,7 @@ trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint
     fl->db = db;
     fl->manifest.file = manifest;
     fl->manifest.number = manifest_number;
-    trine__log_writer_init_at(&fl->manifest.log, manifest, manifest_offset);
+    trine__log_writer_init_at(&fl->manifest.log, manifest, manifest_offset, 0); /* version 2 */
     trine__manifest_roll_init(&fl->roll, &fl->manifest);
     fl->shutdown_msg.type = FMSG_SHUTDOWN;
     fl->poke_msg.type = FMSG_POKE;

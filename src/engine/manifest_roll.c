@@ -121,7 +121,7 @@ trine_status trine__manifest_roll_run(trine_db *db, trine__manifest_roll *r, tri
     remove_quietly(db, old);
     m->file = file;
     m->number = number;
-    trine__log_writer_init_at(&m->log, file, offset);
+    trine__log_writer_init_at(&m->log, file, offset, 0); /* version 2 */
     r->snapshot_bytes = offset;
     r->retry_at = 0;
     atomic_store_explicit(&r->number, number, memory_order_relaxed);

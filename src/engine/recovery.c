@@ -127,7 +127,7 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
         return st;
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
-    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, err);
+    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, 0, err);
     const void *payload;
     size_t len;
     size_t edits = 0;
@@ -331,7 +331,7 @@ static trine_status replay_wal(trine_db *db, replay *rp, wal_state *w, damage *d
     memset(&rd, 0, sizeof rd);
     rp->wal = w->number;
     if ((st = trine__file_size(f, &w->size, err)) == TRINE_OK)
-        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, err);
+        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, w->number, err);
     if (st == TRINE_CORRUPTION)
         dmg->offset = dmg->keep = 0; /* a bad file header: nothing in it is good */
     const void *payload;
@@ -374,7 +374,7 @@ static trine_status wal_holds_data(trine_db *db, wal_state *w, bool *data, trine
     memset(&rd, 0, sizeof rd);
     trine__err scratch;
     if ((st = trine__file_size(f, &w->size, err)) == TRINE_OK) {
-        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, &scratch);
+        st = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, w->number, &scratch);
         const void *payload;
         size_t len;
         if (st == TRINE_OK)
@@ -689,7 +689,8 @@ static trine_status install(recovery *rc, uint64_t old_manifest, trine__version_
     /* 7. Directory synced in every mode: writes start in this file. */
     if (db->wal_enabled) {
         trine__log_writer log;
-        if ((st = trine__files_create_wal(db, out->wal_number, true, &out->wal, &log, err)) != TRINE_OK)
+        bool reused;
+        if ((st = trine__files_create_wal(db, out->wal_number, true, 0, &reused, &out->wal, &log, err)) != TRINE_OK)
             return st;
         out->wal_offset = log.offset;
         trine__log_writer_destroy(&log);
@@ -711,6 +712,8 @@ static trine_status install(recovery *rc, uint64_t old_manifest, trine__version_
     for (size_t i = 0; i < rc->nwals && tables; i++) {
         if (rc->wals[i].set_aside || rc->wals[i].records == 0)
             continue;
+        if (trine__wal_pool_put(db, rc->wals[i].number))
+            continue; /* the writer's next WALs reuse them */
         char name[32];
         trine__err ignored;
         trine__wal_name(name, sizeof name, rc->wals[i].number);

@@ -133,7 +133,7 @@ static trine_status read_state(repairer *r, uint64_t *manifest, trine__version_e
         return st;
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
-    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, err);
+    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, 0, err);
     size_t edits = 0;
     const void *payload;
     size_t len;

@@ -191,7 +191,7 @@ static void read_log(verifier *v, const entry *e, const char magic[8], record_ch
         return;
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
-    r->st = trine__log_reader_open(&rd, f, e->name, magic, &r->err);
+    r->st = trine__log_reader_open(&rd, f, e->name, magic, e->number, &r->err);
     const void *payload;
     size_t len;
     while (r->st == TRINE_OK) {

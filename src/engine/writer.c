@@ -113,6 +113,7 @@ typedef struct trine__writer {
     trine__file *wal;          /* NULL when the WAL is disabled */
     uint64_t wal_number;
     trine__log_writer log;
+    bool wal_reused;           /* `wal` is a reused file: old bytes may follow the log */
     uint64_t wal_wb_from;      /* BUFFERED: writeback started for the WAL's bytes before this */
     uint64_t next_seq;
     size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
@@ -239,19 +240,42 @@ static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
     }
 }
 
-/* Starts a new WAL file; the old one is synced first. */
+/* Makes the current WAL end where its log ends: a reused file is cut to
+ * its records (fsync, the size being metadata), so that recovery never
+ * takes its old bytes for a torn record in the middle of the log; any
+ * other file just gets its data synced. */
+static trine_status seal_wal(trine__writer *w, trine__err *err) {
+    trine_status st;
+    if (w->wal_reused) {
+        st = trine__file_truncate(w->wal, w->log.offset, err);
+        if (st == TRINE_OK)
+            st = trine__file_sync(w->wal, true, err);
+    } else {
+        st = trine__file_sync(w->wal, false, err);
+    }
+    if (st == TRINE_OK)
+        atomic_fetch_add(&w->db->stats.wal_syncs, 1);
+    return st;
+}
+
+/* Starts a new WAL file, reusing an obsolete one when the flush actor left
+ * one in the pool; the old one is synced first. */
 static trine_status new_wal(trine__writer *w, trine__err *err) {
     trine_db *db = w->db;
     /* Sync the old WAL whatever the mode, so only the newest WAL can ever
      * end in a torn record: recovery relies on it. */
-    trine_status st = trine__file_sync(w->wal, false, err);
-    if (st == TRINE_OK)
-        atomic_fetch_add(&db->stats.wal_syncs, 1);
+    trine_status st = seal_wal(w, err);
     trine__file *file = NULL;
     trine__log_writer log;
     uint64_t number = atomic_fetch_add(&db->next_file, 1);
-    if (st == TRINE_OK)
-        st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, &file, &log, err);
+    bool reused = false;
+    if (st == TRINE_OK) {
+        uint64_t reuse = trine__wal_pool_take(db);
+        st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, reuse, &reused, &file,
+                                     &log, err);
+        if (st == TRINE_OK && reused)
+            atomic_fetch_add_explicit(&db->stats.wal_files_reused, 1, memory_order_relaxed);
+    }
     if (st != TRINE_OK)
         return st;
     trine__err ignored;
@@ -259,6 +283,7 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     trine__log_writer_destroy(&w->log);
     w->log = log;
     w->wal = file;
+    w->wal_reused = reused;
     /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
     w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
     w->wal_number = number;
@@ -844,8 +869,7 @@ static void shutdown_writer(trine__writer *w) {
     if (!w->wal)
         return;
     if (atomic_load(&w->db->fatal) == 0) {
-        if (trine__file_sync(w->wal, false, err) == TRINE_OK)
-            atomic_fetch_add(&w->db->stats.wal_syncs, 1);
+        (void)seal_wal(w, err);
         if (err->status == TRINE_OK && w->dir_dirty)
             (void)trine__files_sync_dir(w->db, err);
     }
@@ -1123,7 +1147,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     w->wal_number = wal_number;
     w->wal_wb_from = wal_offset;
     if (wal)
-        trine__log_writer_init_at(&w->log, wal, wal_offset);
+        trine__log_writer_init_at(&w->log, wal, wal_offset, wal_number);
     w->next_seq = first_seq;
     w->last_bucket_id = last_bucket_id;
     atomic_store(&db->next_file, next_file);

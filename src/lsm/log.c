@@ -3,8 +3,9 @@
  * documented in log.h.
  *
  * Writer: gathers the 16-byte record header and the payload into one scratch
- * buffer and hands it to the VFS in a single append, so a group commit is one
- * write and a crash can only tear the last record. It writes version 2 only.
+ * buffer and hands it to the VFS in a single append (a positioned write in a
+ * reused file), so a group commit is one write and a crash can only tear the
+ * last record. It writes version 3 (WALs) and version 2 (MANIFESTs).
  *
  * Reader: keeps a window of the file in buf, covering file bytes
  * [buf_off, buf_off + buf_len), refilled with read_at in chunks of at least
@@ -64,8 +65,14 @@ static uint64_t get_u64le(const uint8_t *p) {
     return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
 }
 
-static uint64_t record_sum(const void *payload, size_t len) {
-    return XXH3_64bits_withSeed(payload, len, (XXH64_hash_t)len);
+/* Version 3 seeds both checksums of a record with its file's number, through
+ * k = number * golden (0 for versions 1 and 2, so the same code reads them):
+ * a record read under another number fails its checksums, which is what
+ * makes a reused WAL's old bytes read as garbage (log.h). */
+static uint64_t seed_key(uint64_t number) { return number * UINT64_C(0x9E3779B97F4A7C15); }
+
+static uint64_t record_sum(const void *payload, size_t len, uint64_t k) {
+    return XXH3_64bits_withSeed(payload, len, (XXH64_hash_t)len ^ k);
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -79,22 +86,30 @@ static bool all_zero(const uint8_t *p, size_t n) {
 #define HDR TRINE__LOG_RECORD_HEADER_BYTES
 #define HDR_V1 12u /* version 1: length and payload sum, no header sum */
 
-/* Version 2 header checksum: XXH32 of length and payload sum. */
-static uint32_t header_sum(const uint8_t *h) { return XXH32(h, 12, TRINE__LOG_RECORD_HEADER_SEED); }
+/* Version 2 and 3 header checksum: XXH32 of length and payload sum. */
+static uint32_t header_sum(const uint8_t *h, uint64_t k) {
+    return XXH32(h, 12, TRINE__LOG_RECORD_HEADER_SEED ^ (uint32_t)(k >> 32));
+}
 
 /* The header checksum matches; an all-zero header never does (zeros are
  * what preallocated or never-written space holds, whatever XXH32 says). */
-static bool header_ok(const uint8_t *h) {
-    return !all_zero(h, HDR) && header_sum(h) == get_u32le(h + 12);
+static bool header_ok(const uint8_t *h, uint64_t k) {
+    return !all_zero(h, HDR) && header_sum(h, k) == get_u32le(h + 12);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Writer                                                                   */
 /* ------------------------------------------------------------------------ */
 
-trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8],
+static void file_header(uint8_t header[TRINE__LOG_HEADER_BYTES], const char magic[8], uint64_t number) {
+    memcpy(header, magic, 8);
+    put_u32le(header + 8, number ? TRINE__LOG_VERSION : 2u);
+    put_u32le(header + 12, XXH32(header, 12, 0));
+}
+
+trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8], uint64_t number,
                                         trine__err *err) {
-    trine__log_writer_init_at(w, file, 0);
+    trine__log_writer_init_at(w, file, 0, number);
     uint64_t size;
     trine_status st = trine__file_size(file, &size, err);
     if (st != TRINE_OK)
@@ -103,9 +118,7 @@ trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file,
         return trine__err_set(err, TRINE_INVALID,
                               "log: a new log file must be empty, this one holds %" PRIu64 " bytes", size);
     uint8_t header[TRINE__LOG_HEADER_BYTES];
-    memcpy(header, magic, 8);
-    put_u32le(header + 8, TRINE__LOG_VERSION);
-    put_u32le(header + 12, XXH32(header, 12, 0));
+    file_header(header, magic, number);
     st = trine__file_append(file, header, sizeof header, err);
     if (st != TRINE_OK)
         return st;
@@ -113,9 +126,26 @@ trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file,
     return TRINE_OK;
 }
 
-void trine__log_writer_init_at(trine__log_writer *w, trine__file *file, uint64_t offset) {
+trine_status trine__log_writer_init_reuse(trine__log_writer *w, trine__file *file, const char magic[8],
+                                          uint64_t number, trine__err *err) {
+    trine__log_writer_init_at(w, file, 0, number);
+    if (number == 0)
+        return trine__err_set(err, TRINE_INVALID, "log: a reused log file needs its number (version 3)");
+    w->positioned = true;
+    uint8_t header[TRINE__LOG_HEADER_BYTES];
+    file_header(header, magic, number);
+    trine_status st = trine__file_write_at(file, 0, header, sizeof header, err);
+    if (st != TRINE_OK)
+        return st;
+    w->offset = TRINE__LOG_HEADER_BYTES;
+    return TRINE_OK;
+}
+
+void trine__log_writer_init_at(trine__log_writer *w, trine__file *file, uint64_t offset, uint64_t number) {
     w->file = file;
     w->offset = offset;
+    w->k = seed_key(number);
+    w->positioned = false;
     w->scratch = NULL;
     w->scratch_cap = 0;
 }
@@ -149,10 +179,11 @@ trine_status trine__log_append(trine__log_writer *w, const void *payload, size_t
                                   len);
     }
     put_u32le(buf, (uint32_t)len);
-    put_u64le(buf + 4, record_sum(payload, len));
-    put_u32le(buf + 12, header_sum(buf));
+    put_u64le(buf + 4, record_sum(payload, len, w->k));
+    put_u32le(buf + 12, header_sum(buf, w->k));
     memcpy(buf + TRINE__LOG_RECORD_HEADER_BYTES, payload, len);
-    trine_status st = trine__file_append(w->file, buf, need, err);
+    trine_status st = w->positioned ? trine__file_write_at(w->file, w->offset, buf, need, err)
+                                    : trine__file_append(w->file, buf, need, err);
     if (temporary)
         free(buf);
     if (st == TRINE_OK)
@@ -290,13 +321,13 @@ static trine_status find_valid_record(trine__log_reader *r, uint64_t from, uint6
             uint64_t at = pos + i;
             uint32_t rlen = get_u32le(h);
             if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD || rlen > size - at - HDR ||
-                header_sum(h) != get_u32le(h + 12))
+                header_sum(h, r->k) != get_u32le(h + 12))
                 continue;
             uint64_t sum = get_u64le(h + 4);
             const uint8_t *p = NULL;
             if ((st = window(r, at + HDR, rlen, &p, err)) != TRINE_OK)
                 return st;
-            if (record_sum(p, rlen) == sum) {
+            if (record_sum(p, rlen, r->k) == sum) {
                 *found = at;
                 return TRINE_OK;
             }
@@ -316,7 +347,7 @@ static trine_status read_v2(trine__log_reader *r, const void **payload, size_t *
     if (st != TRINE_OK)
         return st;
     uint64_t next = NO_RECORD;
-    if (!header_ok(h)) {
+    if (!header_ok(h, r->k)) {
         /* 3: the length is not to be trusted; only a tail has nothing valid after it. */
         bool zeroed = all_zero(h, HDR);
         if ((st = find_valid_record(r, o + 1, &next, err)) != TRINE_OK)
@@ -337,7 +368,7 @@ static trine_status read_v2(trine__log_reader *r, const void **payload, size_t *
     const uint8_t *p = NULL;
     if ((st = window(r, o + HDR, rlen, &p, err)) != TRINE_OK)
         return st;
-    uint64_t computed = record_sum(p, rlen);
+    uint64_t computed = record_sum(p, rlen, r->k);
     if (computed == sum)
         return take(r, o, HDR, p, rlen, payload, len);
     if ((st = find_valid_record(r, o + HDR + rlen, &next, err)) != TRINE_OK)
@@ -372,7 +403,7 @@ static trine_status find_flipped_length(trine__log_reader *r, uint64_t o, uint32
         return st;
     for (int b = 0; b < 32; b++) {
         uint32_t cand = len ^ ((uint32_t)1 << b);
-        if (cand != 0 && cand <= longest && record_sum(payload, cand) == sum) {
+        if (cand != 0 && cand <= longest && record_sum(payload, cand, 0) == sum) {
             *found = cand;
             return TRINE_OK;
         }
@@ -406,7 +437,7 @@ static trine_status read_v1(trine__log_reader *r, const void **payload, size_t *
         const uint8_t *p = NULL;
         if ((st = window(r, o + HDR_V1, rlen, &p, err)) != TRINE_OK)
             return st;
-        uint64_t computed = record_sum(p, rlen);
+        uint64_t computed = record_sum(p, rlen, 0);
         if (computed == sum)
             return take(r, o, HDR_V1, p, rlen, payload, len);
         snprintf(why, sizeof why,
@@ -433,7 +464,7 @@ static trine_status read_v1(trine__log_reader *r, const void **payload, size_t *
 /* ---- open, read ---- */
 
 trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, const char *name,
-                                    const char magic[8], trine__err *err) {
+                                    const char magic[8], uint64_t number, trine__err *err) {
     memset(r, 0, sizeof *r);
     r->file = file;
     r->name = name ? name : "log";
@@ -485,7 +516,13 @@ trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, con
                             version, TRINE__LOG_VERSION);
         goto fail;
     }
+    if (version == 3 && number == 0) {
+        st = trine__err_set(err, TRINE_INVALID, "%s: a version 3 log is read by its file number, none given",
+                            r->name);
+        goto fail;
+    }
     r->version = version;
+    r->k = version == 3 ? seed_key(number) : 0;
     r->offset = TRINE__LOG_HEADER_BYTES;
     r->good_end = TRINE__LOG_HEADER_BYTES;
     return TRINE_OK;

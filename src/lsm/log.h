@@ -3,15 +3,30 @@
  *
  * File header (16 bytes):
  *   magic[8]  "TRINEWAL" or "TRINEMAN"
- *   u32 LE    format version (TRINE__LOG_VERSION = 2; version 1 is still read)
+ *   u32 LE    format version: 3 for a WAL, 2 for a MANIFEST (TRINE__LOG_VERSION
+ *             = 3 is the newest read; version 1 is still read)
  *   u32 LE    XXH32 of the 12 bytes before it (seed 0)
- * Records (version 2), back to back, each a 16-byte header and its payload:
+ * Records (versions 2 and 3), back to back, each a 16-byte header and its
+ * payload, with K = 0 in version 2 and K = the file's number times
+ * 0x9E3779B97F4A7C15 (mod 2^64) in version 3:
  *   u32 LE    payload length (1 .. TRINE__LOG_MAX_RECORD)
- *   u64 LE    XXH3-64 of the payload, seeded with the length
+ *   u64 LE    XXH3-64 of the payload, seeded with the length XOR K
  *   u32 LE    XXH32 of the 12 header bytes before it, seeded with
- *             TRINE__LOG_RECORD_HEADER_SEED; a header of 16 zero bytes is
- *             never valid, whatever its checksum would be
+ *             TRINE__LOG_RECORD_HEADER_SEED XOR (K >> 32); a header of 16
+ *             zero bytes is never valid, whatever its checksum would be
  *   payload
+ * Why version 3 seeds records with the file number: a WAL that is no
+ * longer needed is reused as a later one (renamed, its header rewritten,
+ * new records written over the old ones from the start), because
+ * overwriting cached, allocated pages costs half or less of appending to
+ * a new file and a sync then commits no size change. Whatever the old
+ * records left after the new ones fails the new number's checksums and
+ * reads as a torn tail (rule 3 below), never as records. The file number
+ * comes from the name, not the header: if a crash loses the header
+ * rewrite, the old header (version 3 too: only version 3 files are
+ * reused) reads the same, and the old records still fail under the new
+ * name's number.
+ *
  * A "valid record" is one whose two checksums match, whose length is in
  * 1 .. TRINE__LOG_MAX_RECORD and whose payload fits in the file.
  *
@@ -75,7 +90,7 @@
 #include "base/err.h"
 #include "storage/vfs.h"
 
-#define TRINE__LOG_VERSION 2u
+#define TRINE__LOG_VERSION 3u
 #define TRINE__LOG_HEADER_BYTES 16u
 #define TRINE__LOG_RECORD_HEADER_BYTES 16u
 /* Seed of the record header checksum (version 2): "TRNh". */
@@ -91,18 +106,28 @@ extern const char trine__log_magic_manifest[8];
 typedef struct trine__log_writer {
     trine__file *file;
     uint64_t offset;   /* bytes in the file so far */
+    uint64_t k;        /* checksum seed key (version 3), 0 for version 2 */
+    bool positioned;   /* a reused file: records go through write_at at offset */
     void *scratch;     /* header + payload gather buffer */
     size_t scratch_cap;
 } trine__log_writer;
 
 /* Writes the 16-byte file header to an empty file (TRINE_INVALID if it is
- * not empty). w is safe to destroy whether or not this succeeds. */
+ * not empty): version 3 seeded with number, or version 2 when number is 0
+ * (MANIFESTs). w is safe to destroy whether or not this succeeds. */
 trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8],
-                                        trine__err *err);
-/* Continues a file that already holds offset valid bytes, written by this
- * build (records are appended in version 2 framing: never continue a
- * version 1 file). */
-void trine__log_writer_init_at(trine__log_writer *w, trine__file *file, uint64_t offset);
+                                        uint64_t number, trine__err *err);
+/* Starts a version 3 log numbered number (> 0) in a file that already holds
+ * bytes (a reused WAL, opened with TRINE__OPEN_POSITIONED): the header is
+ * written over the old one and records over the old bytes from offset 16
+ * on; the file is not shortened (the caller truncates it when it is done
+ * with it). */
+trine_status trine__log_writer_init_reuse(trine__log_writer *w, trine__file *file, const char magic[8],
+                                          uint64_t number, trine__err *err);
+/* Continues a file that already holds offset valid bytes, created by this
+ * build with init_new and the same number (records are appended in its
+ * framing: never continue an older version's file). */
+void trine__log_writer_init_at(trine__log_writer *w, trine__file *file, uint64_t offset, uint64_t number);
 /* Appends one record (len 1..TRINE__LOG_MAX_RECORD, else TRINE_INVALID)
  * with exactly one append call. On failure w->offset is unchanged but the
  * file may hold part of the record: stop writing to it. The scratch buffer
@@ -116,7 +141,8 @@ void trine__log_writer_destroy(trine__log_writer *w);
 typedef struct trine__log_reader {
     trine__file *file;
     const char *name;       /* for messages, e.g. "000004.log" */
-    uint32_t version;       /* format version from the file header (1 or 2) */
+    uint32_t version;       /* format version from the file header (1, 2 or 3) */
+    uint64_t k;             /* version 3: checksum seed key from the file number */
     uint64_t file_size;
     uint64_t offset;        /* start of the next record */
     uint64_t good_end;      /* end of the last good record (truncate here on a torn tail) */
@@ -134,11 +160,13 @@ typedef struct trine__log_reader {
  * written): good_end is then 0 and the file must be rewritten from scratch.
  * Wrong magic, bad header checksum, version 0, or a zero header followed by
  * non-zero data → TRINE_CORRUPTION; newer version → TRINE_UNSUPPORTED
- * ("NAME: format version V is newer than this build (reads up to 2)"); all
- * name the file. name is borrowed and must outlive the reader (NULL: "log").
+ * ("NAME: format version V is newer than this build (reads up to 3)"); all
+ * name the file. number is the file's number (from its name), which
+ * version 3 records are seeded with; 0 with a version 3 file →
+ * TRINE_INVALID. name is borrowed and must outlive the reader (NULL: "log").
  * On failure nothing is held; trine__log_reader_destroy is safe either way. */
 trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, const char *name,
-                                    const char magic[8], trine__err *err);
+                                    const char magic[8], uint64_t number, trine__err *err);
 /* Next record, by the rules at the top of this file: TRINE_OK with *payload
  * (valid until the next call) and *len; TRINE_DONE at the end or at a torn
  * tail (r->torn_tail tells which, r->good_end is where the good records end;

@@ -16,11 +16,15 @@
  *  - Content. A file is tracked once it is opened for writing through this
  *    VFS. Its durable length starts at its size at that open (0 with
  *    TRUNCATE) and becomes the current size at each successful sync (data or
- *    full). At a crash a tracked file is cut to its durable length; bytes
- *    before it are kept as they are now (the model has no unsynced
- *    overwrites: files are append-only). A truncate below the durable length
- *    lowers it at once (the conservative choice: the cut-off bytes never come
- *    back). Files never written through this VFS are left alone.
+ *    full). At a crash a tracked file first gets back, newest first, the
+ *    old bytes of every positioned write (write_at) below its durable
+ *    length since its last sync (none of an overwrite survives: the
+ *    conservative choice), then is cut to its durable length; other bytes
+ *    before it are kept as they are now. A truncate below the durable
+ *    length lowers it at once (the conservative choice: the cut-off bytes
+ *    never come back). Files never written through this VFS are left
+ *    alone. write_at is counted and failed as an append (TRINE__FOP_APPEND)
+ *    and needs a readable handle (it reads what it replaces).
  *  - Names. Each create (open with CREATE of a missing file, or lock creating
  *    LOCK), rename, remove and mkdir is pending until a successful sync_dir
  *    of the directory that holds the new name (for a rename: the directory

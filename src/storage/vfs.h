@@ -21,7 +21,8 @@
  *    other OS failures → TRINE_IO_ERROR (trine__status_from_errno);
  *  - CREATE|EXCL on an existing path → TRINE_INVALID ("... File exists");
  *  - misuse of a handle (append/truncate without WRITE, read_at without
- *    READ, open with neither READ nor WRITE, TRUNCATE without WRITE) →
+ *    READ, open with neither READ nor WRITE, TRUNCATE or POSITIONED without
+ *    WRITE, append on a POSITIONED handle, write_at on any other) →
  *    TRINE_INVALID;
  *  - opening a directory as a file → TRINE_IO_ERROR ("Is a directory").
  * Every message has the form "op path: reason".
@@ -52,7 +53,10 @@ enum {
     TRINE__OPEN_WRITE = 1 << 1,    /* append/truncate allowed */
     TRINE__OPEN_CREATE = 1 << 2,   /* create when missing */
     TRINE__OPEN_EXCL = 1 << 3,     /* with CREATE: fail (TRINE_INVALID) if it exists */
-    TRINE__OPEN_TRUNCATE = 1 << 4  /* empty the file on open */
+    TRINE__OPEN_TRUNCATE = 1 << 4, /* empty the file on open */
+    /* with WRITE: writes go to given offsets (write_at) and append is
+     * TRINE_INVALID (posix: no O_APPEND); a reused WAL is written so */
+    TRINE__OPEN_POSITIONED = 1 << 5
 };
 
 /* what a path is */
@@ -77,6 +81,10 @@ typedef struct trine__vfs_ops {
     trine_status (*read_at)(trine__file *f, uint64_t off, void *buf, size_t len, size_t *got, trine__err *err);
     /* Appends all len bytes at the end (retries short writes). */
     trine_status (*append)(trine__file *f, const void *buf, size_t len, trine__err *err);
+    /* Writes all len bytes at off, over what is there and past the end
+     * (a gap reads as zeros); only on a POSITIONED handle, else
+     * TRINE_INVALID. */
+    trine_status (*write_at)(trine__file *f, uint64_t off, const void *buf, size_t len, trine__err *err);
     /* Data sync (fdatasync); full sync (fsync) when metadata is true. */
     trine_status (*sync)(trine__file *f, bool metadata, trine__err *err);
     trine_status (*size)(trine__file *f, uint64_t *out, trine__err *err);
@@ -143,6 +151,7 @@ static inline trine_status trine__vfs_open(trine__vfs *v, const char *path, int 
 static inline trine_status trine__file_close(trine__file *f, trine__err *err) { return f->vfs->ops->close(f, err); }
 static inline trine_status trine__file_read_at(trine__file *f, uint64_t off, void *buf, size_t len, size_t *got, trine__err *err) { return f->vfs->ops->read_at(f, off, buf, len, got, err); }
 static inline trine_status trine__file_append(trine__file *f, const void *buf, size_t len, trine__err *err) { return f->vfs->ops->append(f, buf, len, err); }
+static inline trine_status trine__file_write_at(trine__file *f, uint64_t off, const void *buf, size_t len, trine__err *err) { return f->vfs->ops->write_at(f, off, buf, len, err); }
 static inline trine_status trine__file_sync(trine__file *f, bool metadata, trine__err *err) { return f->vfs->ops->sync(f, metadata, err); }
 static inline trine_status trine__file_size(trine__file *f, uint64_t *out, trine__err *err) { return f->vfs->ops->size(f, out, err); }
 static inline trine_status trine__file_truncate(trine__file *f, uint64_t size, trine__err *err) { return f->vfs->ops->truncate(f, size, err); }

@@ -19,6 +19,8 @@
  */
 #include "storage/vfs_fault_internal.h"
 
+#include "base/grow.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -226,6 +228,57 @@ static trine_status fault_append(trine__file *f, const void *buf, size_t len, tr
     return st;
 }
 
+/* A positioned write: what it replaces below the durable length is kept
+ * (read through the handle, which must be readable) until the next sync,
+ * for a crash to restore; what lies past it is cut at a crash like an
+ * appended tail. Counted and failed as an append. */
+static trine_status fault_write_at(trine__file *f, uint64_t off, const void *buf, size_t len, trine__err *err) {
+    fault_file *ff = (fault_file *)f;
+    fault_vfs *fv = (fault_vfs *)f->vfs;
+    trine_status st = gate_locked(fv, TRINE__FOP_APPEND, ff->path, err);
+    if (st != TRINE_OK)
+        return st;
+    fundo u = {0};
+    if (ff->track && len > 0) {
+        pthread_mutex_lock(&fv->mu);
+        uint64_t durable = ff->track->synced_len;
+        pthread_mutex_unlock(&fv->mu);
+        if (off < durable) {
+            u.off = off;
+            u.len = durable - off < len ? (size_t)(durable - off) : len;
+            size_t got = 0;
+            if (!(u.old = malloc(u.len)))
+                return trine__err_set(err, TRINE_NO_MEMORY, "pwrite %s: out of memory (fault vfs undo)", ff->path);
+            st = trine__file_read_at(ff->inner, off, u.old, u.len, &got, err);
+            if (st == TRINE_OK && got != u.len)
+                st = trine__err_set(err, TRINE_IO_ERROR, "pwrite %s: fault vfs undo read %zu of %zu bytes", ff->path,
+                                    got, u.len);
+            if (st != TRINE_OK) {
+                free(u.old);
+                return st;
+            }
+        }
+    }
+    st = trine__file_write_at(ff->inner, off, buf, len, err);
+    if (st != TRINE_OK || !ff->track || len == 0) {
+        free(u.old);
+        return st;
+    }
+    pthread_mutex_lock(&fv->mu);
+    ftrack *t = ff->track;
+    t->written = true;
+    if (u.old) {
+        if (trine__grow((void **)&t->undo, &t->undo_cap, t->nundo + 1, sizeof *t->undo))
+            t->undo[t->nundo++] = u;
+        else
+            st = trine__err_set(err, TRINE_NO_MEMORY, "pwrite %s: out of memory (fault vfs undo)", ff->path);
+    }
+    pthread_mutex_unlock(&fv->mu);
+    if (st != TRINE_OK)
+        free(u.old);
+    return st;
+}
+
 static trine_status fault_sync(trine__file *f, bool metadata, trine__err *err) {
     fault_file *ff = (fault_file *)f;
     fault_vfs *fv = (fault_vfs *)f->vfs;
@@ -240,8 +293,10 @@ static trine_status fault_sync(trine__file *f, bool metadata, trine__err *err) {
     if (st != TRINE_OK)
         return st;
     pthread_mutex_lock(&fv->mu);
-    if (ff->track)
+    if (ff->track) {
         ff->track->synced_len = size;
+        trine__fault_undo_clear(ff->track);
+    }
     sync_succeeded(fv);
     pthread_mutex_unlock(&fv->mu);
     return TRINE_OK;
@@ -493,10 +548,8 @@ static void fault_destroy(trine__vfs *v) {
         trine__fault_pending_free(&fv->pend[i]);
     }
     free(fv->pend);
-    for (size_t i = 0; i < fv->ntracks; i++) {
-        free(fv->tracks[i]->path);
-        free(fv->tracks[i]);
-    }
+    for (size_t i = 0; i < fv->ntracks; i++)
+        trine__fault_track_free(fv->tracks[i]);
     free(fv->tracks);
     pthread_mutex_destroy(&fv->mu);
     if (fv->own_inner)
@@ -514,6 +567,7 @@ static const trine__vfs_ops fault_ops = {
     .close = fault_close,
     .read_at = fault_read_at,
     .append = fault_append,
+    .write_at = fault_write_at,
     .sync = fault_sync,
     .size = fault_size,
     .truncate = fault_truncate,

@@ -24,12 +24,25 @@ ftrack *trine__fault_track_find(fault_vfs *fv, const char *norm) {
 }
 
 /* Frees tracks that are neither named nor referenced. */
+void trine__fault_undo_clear(ftrack *t) {
+    for (size_t i = 0; i < t->nundo; i++)
+        free(t->undo[i].old);
+    t->nundo = 0;
+}
+
+void trine__fault_track_free(ftrack *t) {
+    trine__fault_undo_clear(t);
+    free(t->undo);
+    free(t->path);
+    free(t);
+}
+
 void trine__fault_tracks_collect(fault_vfs *fv) {
     size_t o = 0;
     for (size_t i = 0; i < fv->ntracks; i++) {
         ftrack *t = fv->tracks[i];
         if (!t->path && t->handles == 0)
-            free(t);
+            trine__fault_track_free(t);
         else
             fv->tracks[o++] = t;
     }
@@ -235,13 +248,28 @@ static void first_error(trine_status *st, trine__err *err, trine_status s, const
     }
 }
 
-/* Cuts one tracked file to what survives. */
+/* Cuts one tracked file to what survives: bytes overwritten since the last
+ * sync get their old content back (newest first), then the file is cut to
+ * its durable length. */
 static trine_status crash_cut(fault_vfs *fv, ftrack *t, const char *tear, uint64_t tear_bytes,
                               trine__err *e) {
-    trine__file *f;
+    trine__file *f = NULL;
     if (trine__fault_base_kind(fv, t->path) != TRINE__PATH_FILE)
         return TRINE_OK;
-    trine_status s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, e);
+    trine_status s = TRINE_OK;
+    if (t->nundo > 0) {
+        s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, e);
+        for (size_t i = t->nundo; i-- > 0 && s == TRINE_OK;)
+            s = trine__file_write_at(f, t->undo[i].off, t->undo[i].old, t->undo[i].len, e);
+        if (f) {
+            trine__err ignored;
+            trine__file_close(f, &ignored);
+        }
+        trine__fault_undo_clear(t);
+        if (s != TRINE_OK)
+            return s;
+    }
+    s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, e);
     if (s != TRINE_OK)
         return s;
     uint64_t size = 0;
@@ -356,6 +384,7 @@ trine_status trine__fault_crash(trine__vfs *fault, const char *tear_path, uint64
     for (size_t i = 0; i < fv->ntracks; i++) {
         free(fv->tracks[i]->path);
         fv->tracks[i]->path = NULL;
+        trine__fault_undo_clear(fv->tracks[i]);
     }
     trine__fault_tracks_collect(fv);
     fv->dead = false;

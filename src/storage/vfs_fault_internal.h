@@ -15,11 +15,21 @@
 
 #define HIDDEN_PREFIX ".trine-fault-"
 
+/* Bytes a positioned write replaced below the durable length, kept until
+ * the next sync so that a crash can put them back. */
+typedef struct fundo {
+    uint64_t off;
+    size_t len;
+    unsigned char *old;
+} fundo;
+
 typedef struct ftrack {
     char *path;          /* normalized current name in the base; NULL: gone */
     unsigned handles;    /* open handles pointing here */
     uint64_t synced_len; /* durable length */
     bool written;        /* appended or truncated since tracking began */
+    fundo *undo;         /* overwrites since the last sync, oldest first */
+    size_t nundo, undo_cap;
 } ftrack;
 
 enum { P_CREATE, P_RENAME, P_REMOVE, P_MKDIR };
@@ -78,6 +88,10 @@ ftrack *trine__fault_track_new(fault_vfs *fv, const char *norm);
 /* The track named old (if any) is now named new_path (NULL: gone). */
 void trine__fault_track_move(fault_vfs *fv, const char *old, const char *new_path);
 void trine__fault_pending_free(pending *p);
+/* Forgets t's overwrites (a sync made them durable; or t goes). */
+void trine__fault_undo_clear(ftrack *t);
+/* Frees t and what it holds. */
+void trine__fault_track_free(ftrack *t);
 /* Records a pending operation; takes ownership of the strings (also on
  * failure). Its directory is path's parent. */
 trine_status trine__fault_pending_add(fault_vfs *fv, int type, char *path, char *from, char *hidden,

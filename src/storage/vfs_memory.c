@@ -287,6 +287,10 @@ static trine_status mem_open(trine__vfs *v, const char *path, int flags, trine__
         *out = NULL;
         return trine__err_set(err, TRINE_INVALID, "open %s: TRUNCATE needs WRITE", path);
     }
+    if ((flags & TRINE__OPEN_POSITIONED) && !wr) {
+        *out = NULL;
+        return trine__err_set(err, TRINE_INVALID, "open %s: POSITIONED needs WRITE", path);
+    }
     return mem_open_common(v, "open", path, flags, LOCK_NONE, out, err);
 }
 
@@ -323,11 +327,39 @@ static trine_status mem_read_at(trine__file *f, uint64_t off, void *buf, size_t 
     return TRINE_OK;
 }
 
+static trine_status mem_write_at(trine__file *f, uint64_t off, const void *buf, size_t len, trine__err *err) {
+    mem_file *mf = (mem_file *)f;
+    mem_vfs *mv = (mem_vfs *)f->vfs;
+    if (!(mf->flags & TRINE__OPEN_WRITE) || !(mf->flags & TRINE__OPEN_POSITIONED))
+        return trine__err_set(err, TRINE_INVALID, "pwrite %s: file not open for positioned writes", mf->path);
+    if (len == 0)
+        return TRINE_OK;
+    trine_status st = TRINE_OK;
+    pthread_mutex_lock(&mv->mu);
+    mem_inode *ino = mf->ino;
+    if (off > SIZE_MAX || len > SIZE_MAX - (size_t)off)
+        st = trine__vfs_errno(err, EFBIG, "pwrite", mf->path, NULL);
+    else if (!inode_reserve(ino, (size_t)off + len))
+        st = no_memory(err, "pwrite", mf->path);
+    else {
+        if ((size_t)off > ino->len)
+            memset(ino->data + ino->len, 0, (size_t)off - ino->len); /* a gap reads as zeros */
+        memcpy(ino->data + off, buf, len);
+        if ((size_t)off + len > ino->len)
+            ino->len = (size_t)off + len;
+    }
+    pthread_mutex_unlock(&mv->mu);
+    return st;
+}
+
 static trine_status mem_append(trine__file *f, const void *buf, size_t len, trine__err *err) {
     mem_file *mf = (mem_file *)f;
     mem_vfs *mv = (mem_vfs *)f->vfs;
     if (!(mf->flags & TRINE__OPEN_WRITE))
         return trine__err_set(err, TRINE_INVALID, "append %s: file not open for writing", mf->path);
+    if (mf->flags & TRINE__OPEN_POSITIONED)
+        return trine__err_set(err, TRINE_INVALID, "append %s: a positioned handle takes write_at, not append",
+                              mf->path);
     if (len == 0)
         return TRINE_OK;
     trine_status st = TRINE_OK;
@@ -650,6 +682,7 @@ static const trine__vfs_ops memory_ops = {
     .close = mem_close,
     .read_at = mem_read_at,
     .append = mem_append,
+    .write_at = mem_write_at,
     .sync = mem_sync,
     .size = mem_size,
     .truncate = mem_truncate,

@@ -60,9 +60,11 @@ static trine_status posix_open(trine__vfs *v, const char *path, int flags, trine
         return trine__err_set(err, TRINE_INVALID, "open %s: neither READ nor WRITE requested", path);
     if ((flags & TRINE__OPEN_TRUNCATE) && !wr)
         return trine__err_set(err, TRINE_INVALID, "open %s: TRUNCATE needs WRITE", path);
+    if ((flags & TRINE__OPEN_POSITIONED) && !wr)
+        return trine__err_set(err, TRINE_INVALID, "open %s: POSITIONED needs WRITE", path);
 
     int oflags = O_CLOEXEC | (rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY);
-    if (wr)
+    if (wr && !(flags & TRINE__OPEN_POSITIONED))
         oflags |= O_APPEND;
     if (flags & TRINE__OPEN_CREATE) {
         oflags |= O_CREAT;
@@ -135,10 +137,35 @@ static trine_status posix_read_at(trine__file *f, uint64_t off, void *buf, size_
     return TRINE_OK;
 }
 
+static trine_status posix_write_at(trine__file *f, uint64_t off, const void *buf, size_t len, trine__err *err) {
+    posix_file *pf = (posix_file *)f;
+    if (!(pf->flags & TRINE__OPEN_WRITE) || !(pf->flags & TRINE__OPEN_POSITIONED))
+        return trine__err_set(err, TRINE_INVALID, "pwrite %s: file not open for positioned writes", pf->path);
+    size_t done = 0;
+    while (done < len) {
+        size_t chunk = len - done;
+        if (chunk > ((size_t)1 << 30))
+            chunk = (size_t)1 << 30;
+        ssize_t n = pwrite(pf->fd, (const char *)buf + done, chunk, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return trine__vfs_errno(err, errno, "pwrite", pf->path, NULL);
+        }
+        if (n == 0)
+            return trine__vfs_errno(err, EIO, "pwrite", pf->path, NULL);
+        done += (size_t)n;
+    }
+    return TRINE_OK;
+}
+
 static trine_status posix_append(trine__file *f, const void *buf, size_t len, trine__err *err) {
     posix_file *pf = (posix_file *)f;
     if (!(pf->flags & TRINE__OPEN_WRITE))
         return trine__err_set(err, TRINE_INVALID, "write %s: file not open for writing", pf->path);
+    if (pf->flags & TRINE__OPEN_POSITIONED)
+        return trine__err_set(err, TRINE_INVALID, "write %s: a positioned handle takes write_at, not append",
+                              pf->path);
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done;
@@ -352,6 +379,7 @@ static const trine__vfs_ops posix_ops = {
     .close = posix_close,
     .read_at = posix_read_at,
     .append = posix_append,
+    .write_at = posix_write_at,
     .sync = posix_sync,
     .size = posix_size,
     .truncate = posix_truncate,

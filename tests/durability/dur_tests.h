@@ -46,7 +46,8 @@ TCase *dur_flush_tcase(void);  /* dur_flush.c: flush under faults and power loss
 TCase *dur_compact_tcase(void); /* dur_compact.c: compaction under faults and power loss */
 TCase *dur_manifest_tcase(void); /* dur_manifest.c: MANIFEST rotation under faults and power loss */
 TCase *dur_bucket_tcase(void);   /* dur_bucket.c: bucket create and drop under faults and power loss */
-TCase *dur_blob_tcase(void);     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
+TCase *dur_blob_tcase(void);
+TCase *dur_reuse_tcase(void);     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
 
 /* ---- storage ---- */
 
@@ -156,5 +157,7 @@ void dur_expect_no_orphan_tables(trine_db *db, trine__vfs *v, const char *what);
 /* trine_verify of the closed database in v: every file sound, no leftover
  * table. */
 void dur_verify_clean(trine__vfs *v, const char *what);
+/* The same for the WALs alone (at least one): each reads as an open would. */
+void dur_verify_wals_clean(trine__vfs *v, const char *what);
 
 #endif

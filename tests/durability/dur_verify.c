@@ -470,7 +470,7 @@ void vt_state(trine__vfs *fault, trine__version_edit *state, uint64_t *manifest)
     ck_assert_msg(st == TRINE_OK, "open %s: %s (%s)", name, trine_status_name(st), err.msg);
     trine__log_reader rd;
     memset(&rd, 0, sizeof rd);
-    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, &err);
+    st = trine__log_reader_open(&rd, f, name, trine__log_magic_manifest, 0, &err);
     const void *payload;
     size_t len;
     while (st == TRINE_OK && (st = trine__log_read(&rd, &payload, &len, &err)) == TRINE_OK) {

@@ -1,6 +1,6 @@
 /*
- * WAL record headers carry their own checksum (lsm/log.h, format version
- * 2), so damage in the middle of a WAL is never taken for a torn tail.
+ * WAL record headers carry their own checksum (lsm/log.h, format versions
+ * 2 and 3), so damage in the middle of a WAL is never taken for a torn tail.
  *
  * The issue this pins down: three SYNC_ALL puts, two bits flipped in the
  * second record's length so that it points past end of file; the open used
@@ -10,7 +10,7 @@
  * is truncated on the way to that answer). The same holds for multi-bit
  * damage at every byte of that record's header, each on a fresh copy.
  *
- * Offsets are computed from the version 2 format, not from the reader: a
+ * Offsets are computed from the version 3 format, not from the reader: a
  * 16-byte file header, then records of a 16-byte header (u32 length, u64
  * payload XXH3, u32 header XXH32) and the payload.
  */
@@ -56,10 +56,14 @@ static void wh_build(dur_snapshot *snap, char *wal_name, size_t cap, uint64_t *s
     ck_assert_msg(wal != NULL, "%s missing from the snapshot", wal_name);
     uint64_t off = WH_FILE_HEADER;
     size_t n = 0;
+    /* Version 3: the header checksum's seed is XORed with the top half of
+     * the file number times 0x9E3779B97F4A7C15 (log.h). */
+    uint64_t k = strtoull(wal_name, NULL, 10) * UINT64_C(0x9E3779B97F4A7C15);
+    uint32_t seed = TRINE__LOG_RECORD_HEADER_SEED ^ (uint32_t)(k >> 32);
     while (off + WH_RECORD_HEADER <= wal->len && n < WH_KEYS) {
         const unsigned char *h = wal->data + off;
-        ck_assert_msg(XXH32(h, 12, TRINE__LOG_RECORD_HEADER_SEED) == wh_u32(h + 12),
-                      "%s: record %zu at offset %" PRIu64 " has no valid version 2 header checksum", wal_name, n,
+        ck_assert_msg(XXH32(h, 12, seed) == wh_u32(h + 12),
+                      "%s: record %zu at offset %" PRIu64 " has no valid version 3 header checksum", wal_name, n,
                       off);
         starts[n++] = off;
         off += WH_RECORD_HEADER + wh_u32(h);

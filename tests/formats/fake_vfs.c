@@ -101,6 +101,26 @@ static trine_status fake_append(trine__file *file, const void *buf, size_t len, 
     return TRINE_OK;
 }
 
+/* Positioned write (a reused log): over the bytes there, zeros across a gap. */
+static trine_status fake_write_at(trine__file *file, uint64_t off, const void *buf, size_t len, trine__err *err) {
+    fake_file *f = (fake_file *)file;
+    f->appends++;
+    if (f->fail_append != TRINE_OK) {
+        trine_status st = f->fail_append;
+        f->fail_append = TRINE_OK;
+        return trine__err_set(err, st, "fake write_at: injected failure");
+    }
+    size_t end = (size_t)off + len;
+    if (end > f->len) {
+        reserve(f, end);
+        memset(f->data + f->len, 0, end - f->len);
+        f->len = end;
+    }
+    if (len)
+        memcpy(f->data + off, buf, len);
+    return TRINE_OK;
+}
+
 static trine_status fake_sync(trine__file *file, bool metadata, trine__err *err) { return TRINE_OK; }
 
 static trine_status fake_size(trine__file *file, uint64_t *out, trine__err *err) {
@@ -150,6 +170,7 @@ static const trine__vfs_ops fake_ops = {
     .close = fake_close,
     .read_at = fake_read_at,
     .append = fake_append,
+    .write_at = fake_write_at,
     .sync = fake_sync,
     .size = fake_size,
     .truncate = fake_truncate,

@@ -1,8 +1,8 @@
 /*
  * A tiny in-memory trine__vfs for the format tests, so they do not depend on
  * the real backends. A fake_file is a growable byte buffer the test may read
- * and modify directly (data, len). Only open, close, read_at, append, size,
- * truncate and sync work; the namespace calls return TRINE_UNSUPPORTED.
+ * and modify directly (data, len). Only open, close, read_at, append,
+ * write_at (counted and failed as an append), size, truncate and sync work; the namespace calls return TRINE_UNSUPPORTED.
  *
  * Fault hooks: fail_append / fail_read make the next call of that kind fail
  * once with the given status. Counters record how many calls were made.

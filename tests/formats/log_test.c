@@ -37,7 +37,7 @@ START_TEST(log_round_trip) {
                   "fake open: %s", err.msg);
     fake_file *f = (fake_file *)file;
     trine__log_writer w;
-    ck_assert_msg(trine__log_writer_init_new(&w, file, trine__log_magic_wal, &err) == TRINE_OK, "init_new: %s",
+    ck_assert_msg(trine__log_writer_init_new(&w, file, trine__log_magic_wal, NAME_NUMBER, &err) == TRINE_OK, "init_new: %s",
                   err.msg);
     ck_assert_msg(f->len == TRINE__LOG_HEADER_BYTES && f->appends == 1,
                   "init_new wrote %zu bytes in %u appends, want 16 in 1", f->len, f->appends);
@@ -68,7 +68,7 @@ START_TEST(log_manifest_magic_round_trip) {
     fake_file *f = fake_file_new();
     trine__log_writer w;
     trine__err err;
-    ck_assert(trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_manifest, &err) == TRINE_OK);
+    ck_assert(trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_manifest, 0, &err) == TRINE_OK);
     for (size_t i = 0; i < 2; i++)
         ck_assert_msg(trine__log_append(&w, recs[i].data, recs[i].len, &err) == TRINE_OK, "append: %s", err.msg);
     trine__log_writer_destroy(&w);
@@ -83,15 +83,15 @@ END_TEST
 START_TEST(log_header_bytes_exact) {
     fake_file *f = write_log(NULL, 0, NULL);
     uint8_t want[16];
-    make_header(want, trine__log_magic_wal, TRINE__LOG_VERSION);
+    make_header(want, trine__log_magic_wal, 2);
     ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "file header differs from log.h's layout");
     /* One record: u32 LE length, u64 LE XXH3 seeded with the length, u32 LE
      * XXH32 of those 12 bytes seeded with TRINE__LOG_RECORD_HEADER_SEED. */
-    ck_assert_msg(TRINE__LOG_VERSION == 2 && TRINE__LOG_RECORD_HEADER_BYTES == 16,
-                  "log.h says version %u with %u-byte record headers, want 2 and 16", TRINE__LOG_VERSION,
+    ck_assert_msg(TRINE__LOG_VERSION == 3 && TRINE__LOG_RECORD_HEADER_BYTES == 16,
+                  "log.h says version %u with %u-byte record headers, want 3 and 16", TRINE__LOG_VERSION,
                   TRINE__LOG_RECORD_HEADER_BYTES);
     trine__log_writer w;
-    trine__log_writer_init_at(&w, fake_base(f), 16);
+    trine__log_writer_init_at(&w, fake_base(f), 16, 0);
     trine__err err;
     ck_assert(trine__log_append(&w, "hello", 5, &err) == TRINE_OK);
     trine__log_writer_destroy(&w);
@@ -126,7 +126,7 @@ START_TEST(log_writer_continues_at_offset) {
     rec *recs = make_records(sizes, 5, 9);
     fake_file *f = write_log(recs, 3, NULL);
     trine__log_writer w;
-    trine__log_writer_init_at(&w, fake_base(f), f->len);
+    trine__log_writer_init_at(&w, fake_base(f), f->len, 0);
     trine__err err;
     for (size_t i = 3; i < 5; i++)
         ck_assert_msg(trine__log_append(&w, recs[i].data, recs[i].len, &err) == TRINE_OK, "append: %s", err.msg);
@@ -142,7 +142,7 @@ END_TEST
 START_TEST(log_writer_rejects_bad_lengths) {
     fake_file *f = write_log(NULL, 0, NULL);
     trine__log_writer w;
-    trine__log_writer_init_at(&w, fake_base(f), f->len);
+    trine__log_writer_init_at(&w, fake_base(f), f->len, 0);
     trine__err err;
     trine_status st = trine__log_append(&w, "x", 0, &err);
     ck_assert_msg(st == TRINE_INVALID, "empty record: got %s, want TRINE_INVALID", trine_status_name(st));
@@ -159,7 +159,7 @@ END_TEST
 START_TEST(log_writer_append_failure) {
     fake_file *f = write_log(NULL, 0, NULL);
     trine__log_writer w;
-    trine__log_writer_init_at(&w, fake_base(f), f->len);
+    trine__log_writer_init_at(&w, fake_base(f), f->len, 0);
     trine__err err;
     f->fail_append = TRINE_NO_SPACE;
     trine_status st = trine__log_append(&w, "abc", 3, &err);
@@ -169,7 +169,7 @@ START_TEST(log_writer_append_failure) {
     trine__log_writer_destroy(&w);
 
     /* init_new on a non-empty file is refused. */
-    st = trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_wal, &err);
+    st = trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_wal, NAME_NUMBER, &err);
     ck_assert_msg(st == TRINE_INVALID, "init_new on a 16-byte file: got %s, want TRINE_INVALID",
                   trine_status_name(st));
     trine__log_writer_destroy(&w);
@@ -199,7 +199,7 @@ START_TEST(log_read_error_propagates) {
     trine__log_reader r;
     trine__err err;
     f->fail_read = TRINE_IO_ERROR;
-    trine_status st = trine__log_reader_open(&r, fake_base(f), NAME, trine__log_magic_wal, &err);
+    trine_status st = trine__log_reader_open(&r, fake_base(f), NAME, trine__log_magic_wal, NAME_NUMBER, &err);
     ck_assert_msg(st == TRINE_IO_ERROR, "open with a failing read_at: got %s, want TRINE_IO_ERROR",
                   trine_status_name(st));
     trine__log_reader_destroy(&r);
@@ -271,7 +271,7 @@ START_TEST(log_wrong_magic) {
 END_TEST
 
 START_TEST(log_newer_version_unsupported) {
-    const uint32_t versions[] = {3, 7, UINT32_MAX};
+    const uint32_t versions[] = {4, 7, UINT32_MAX};
     for (size_t i = 0; i < 3; i++) {
         uint8_t header[16];
         make_header(header, trine__log_magic_wal, versions[i]);
@@ -279,7 +279,7 @@ START_TEST(log_newer_version_unsupported) {
         fake_file_put(f, "\5\0\0\0garbage-of-a-newer-format", 29);
         outcome o = read_log(f, trine__log_magic_wal, NULL, 0);
         char want[128], what[64];
-        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 2)",
+        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 3)",
                  versions[i]);
         snprintf(what, sizeof what, "version %" PRIu32, versions[i]);
         ck_assert_msg(o.st == TRINE_UNSUPPORTED, "%s: got %s \"%s\", want TRINE_UNSUPPORTED", what,
@@ -316,6 +316,149 @@ START_TEST(log_header_bit_flips) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Version 3: records seeded with the file number, reused files             */
+/* ------------------------------------------------------------------------ */
+
+/* A version 3 log of recs written as number into a new fake file. */
+static fake_file *write_log_v3(const rec *recs, size_t n, uint64_t number, uint64_t *starts) {
+    fake_file *f = fake_file_new();
+    trine__log_writer w;
+    trine__err err;
+    ck_assert_msg(trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_wal, number, &err) == TRINE_OK,
+                  "init_new: %s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        if (starts)
+            starts[i] = w.offset;
+        ck_assert_msg(trine__log_append(&w, recs[i].data, recs[i].len, &err) == TRINE_OK, "append: %s", err.msg);
+    }
+    if (starts)
+        starts[n] = w.offset;
+    trine__log_writer_destroy(&w);
+    return f;
+}
+
+/* Reads f as file number `number` (NAME is only the message's name). */
+static outcome read_as(fake_file *f, uint64_t number, const rec *expect, size_t n) {
+    outcome o = {.wrong = -1};
+    trine__log_reader r;
+    trine__err err;
+    trine__err_clear(&err);
+    o.st = trine__log_reader_open(&r, fake_base(f), NAME, trine__log_magic_wal, number, &err);
+    if (o.st == TRINE_OK) {
+        const void *p;
+        size_t len;
+        while ((o.st = trine__log_read(&r, &p, &len, &err)) == TRINE_OK) {
+            if (o.wrong < 0 && (o.returned >= n || len != expect[o.returned].len ||
+                                memcmp(p, expect[o.returned].data, len) != 0))
+                o.wrong = (long)o.returned;
+            o.returned++;
+        }
+        o.torn = r.torn_tail;
+        o.good_end = r.good_end;
+    }
+    snprintf(o.msg, sizeof o.msg, "%s", err.msg);
+    trine__log_reader_destroy(&r);
+    return o;
+}
+
+START_TEST(log_v3_bytes_exact) {
+    fake_file *f = write_log_v3(NULL, 0, 7, NULL);
+    uint8_t want[16];
+    make_header(want, trine__log_magic_wal, 3);
+    ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "version 3 file header differs from log.h");
+    trine__log_writer w;
+    trine__log_writer_init_at(&w, fake_base(f), 16, 7);
+    trine__err err;
+    ck_assert(trine__log_append(&w, "hello", 5, &err) == TRINE_OK);
+    trine__log_writer_destroy(&w);
+    /* K = number * 0x9E3779B97F4A7C15; payload seed = length ^ K; header
+     * seed = TRINE__LOG_RECORD_HEADER_SEED ^ (K >> 32). */
+    uint64_t k = UINT64_C(7) * UINT64_C(0x9E3779B97F4A7C15);
+    uint8_t hdr[16];
+    uint64_t sum = XXH3_64bits_withSeed("hello", 5, UINT64_C(5) ^ k);
+    for (int i = 0; i < 4; i++)
+        hdr[i] = (uint8_t)(5u >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        hdr[4 + i] = (uint8_t)(sum >> (8 * i));
+    uint32_t hsum = XXH32(hdr, 12, TRINE__LOG_RECORD_HEADER_SEED ^ (uint32_t)(k >> 32));
+    for (int i = 0; i < 4; i++)
+        hdr[12 + i] = (uint8_t)(hsum >> (8 * i));
+    ck_assert_msg(f->len == 37 && memcmp(f->data + 16, hdr, 16) == 0 && memcmp(f->data + 32, "hello", 5) == 0,
+                  "version 3 record bytes differ from log.h's layout");
+    fake_file_free(f);
+}
+END_TEST
+
+/* Read under any other number, a version 3 log holds no record: its first
+ * record fails and nothing valid follows, a torn tail at the header. That
+ * is what a reused file's old records look like, and what a reused file
+ * whose header rewrite was lost looks like under its new name. */
+START_TEST(log_v3_other_number_reads_nothing) {
+    const size_t sizes[] = {10, 200, 3, 4000, 17};
+    rec *recs = make_records(sizes, 5, 31);
+    uint64_t starts[6];
+    fake_file *f = write_log_v3(recs, 5, 7, starts);
+    outcome o = read_as(f, 7, recs, 5);
+    ck_assert_msg(o.st == TRINE_DONE && o.returned == 5 && o.wrong < 0 && !o.torn,
+                  "as number 7: %s, %zu records, torn %d", trine_status_name(o.st), o.returned, o.torn);
+    const uint64_t others[] = {8, 6, 7 + ((uint64_t)1 << 32), UINT64_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        o = read_as(f, others[i], recs, 5);
+        ck_assert_msg(o.st == TRINE_DONE && o.returned == 0 && o.torn && o.good_end == 16,
+                      "as number %" PRIu64 ": %s \"%s\", %zu records, torn %d at %" PRIu64
+                      ", want none and a torn tail at 16",
+                      others[i], trine_status_name(o.st), o.msg, o.returned, o.torn, o.good_end);
+    }
+    o = read_as(f, 0, recs, 5);
+    ck_assert_msg(o.st == TRINE_INVALID && strstr(o.msg, "number") != NULL,
+                  "a version 3 log read without its number: %s \"%s\", want TRINE_INVALID", trine_status_name(o.st),
+                  o.msg);
+    fake_file_free(f);
+    free_records(recs, 5);
+}
+END_TEST
+
+/* A reused file: new records written over a longer old log from offset 16
+ * read back exactly, and the old bytes after them are a torn tail, not
+ * corruption; the file keeps its length (the writer truncates on roll). */
+START_TEST(log_reuse_over_a_longer_log) {
+    size_t old_sizes[12], new_sizes[3] = {50, 1, 300};
+    for (size_t i = 0; i < 12; i++)
+        old_sizes[i] = 100 + 37 * i;
+    rec *old = make_records(old_sizes, 12, 5);
+    rec *fresh = make_records(new_sizes, 3, 6);
+    fake_file *f = write_log_v3(old, 12, 7, NULL);
+    size_t old_len = f->len;
+    trine__log_writer w;
+    trine__err err;
+    ck_assert_msg(trine__log_writer_init_reuse(&w, fake_base(f), trine__log_magic_wal, 9, &err) == TRINE_OK,
+                  "init_reuse: %s", err.msg);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(trine__log_append(&w, fresh[i].data, fresh[i].len, &err) == TRINE_OK, "append: %s", err.msg);
+    uint64_t end = w.offset;
+    trine__log_writer_destroy(&w);
+    ck_assert_msg(end == 16 + 3 * 16 + 351 && f->len == old_len,
+                  "reuse wrote to %" PRIu64 " and left %zu bytes (was %zu)", end, f->len, old_len);
+    outcome o = read_as(f, 9, fresh, 3);
+    ck_assert_msg(o.st == TRINE_DONE && o.returned == 3 && o.wrong < 0 && o.torn && o.good_end == end,
+                  "reused file as 9: %s \"%s\", %zu records (wrong %ld), torn %d at %" PRIu64 ", want 3 and a torn "
+                  "tail at %" PRIu64,
+                  trine_status_name(o.st), o.msg, o.returned, o.wrong, o.torn, o.good_end, end);
+    /* Reuse needs a number; init_reuse with 0 writes nothing. */
+    fake_file *g = write_log_v3(old, 2, 7, NULL);
+    size_t g_len = g->len;
+    uint8_t first = g->data[0];
+    ck_assert(trine__log_writer_init_reuse(&w, fake_base(g), trine__log_magic_wal, 0, &err) == TRINE_INVALID);
+    trine__log_writer_destroy(&w);
+    ck_assert_msg(g->len == g_len && g->data[0] == first, "a refused reuse changed the file");
+    fake_file_free(g);
+    fake_file_free(f);
+    free_records(old, 12);
+    free_records(fresh, 3);
+}
+END_TEST
+
 void formats_add_log(Suite *s) {
     /* Timeouts: measured 0.06 s plain, 0.25 s under ASan+UBSan; the margin
      * is for valgrind (CK_FORK=no) and loaded CI machines, not for sleeps. */
@@ -336,5 +479,8 @@ void formats_add_log(Suite *s) {
     tcase_add_test(tc, log_wrong_magic);
     tcase_add_test(tc, log_newer_version_unsupported);
     tcase_add_test(tc, log_header_bit_flips);
+    tcase_add_test(tc, log_v3_bytes_exact);
+    tcase_add_test(tc, log_v3_other_number_reads_nothing);
+    tcase_add_test(tc, log_reuse_over_a_longer_log);
     suite_add_tcase(s, tc);
 }

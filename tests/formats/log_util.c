@@ -35,7 +35,7 @@ fake_file *write_log(const rec *recs, size_t n, uint64_t *starts) {
     fake_file *f = fake_file_new();
     trine__log_writer w;
     trine__err err;
-    trine_status st = trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_wal, &err);
+    trine_status st = trine__log_writer_init_new(&w, fake_base(f), trine__log_magic_wal, 0, &err); /* version 2 */
     ck_assert_msg(st == TRINE_OK, "writer init_new: %s %s", trine_status_name(st), err.msg);
     for (size_t i = 0; i < n; i++) {
         if (starts)
@@ -74,7 +74,7 @@ outcome read_log(fake_file *f, const char magic[8], const rec *expect, size_t ne
     trine__log_reader r;
     trine__err err;
     trine__err_clear(&err);
-    o.st = trine__log_reader_open(&r, fake_base(f), NAME, magic, &err);
+    o.st = trine__log_reader_open(&r, fake_base(f), NAME, magic, NAME_NUMBER, &err);
     if (o.st != TRINE_OK) {
         snprintf(o.msg, sizeof o.msg, "%s", err.msg);
         trine__log_reader_destroy(&r);

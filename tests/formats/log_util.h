@@ -16,6 +16,7 @@
 #include "lsm/log.h"
 
 #define NAME "000007.log"
+#define NAME_NUMBER 7 /* NAME's file number: what version 3 records are seeded with */
 
 /* Records of varied sizes used by the damage tests: small enough to damage
  * every bit, covering 1-byte and header-sized payloads. */
@@ -31,8 +32,11 @@ typedef struct rec {
 rec *make_records(const size_t *sizes, size_t n, uint64_t seed);
 void free_records(rec *recs, size_t n);
 
-/* Writes a WAL holding recs through the log writer. starts (n + 1 entries,
- * optional) receives each record's offset and, last, the end of the file. */
+/* Writes a WAL holding recs through the log writer, in the version 2
+ * framing (the framing and damage tests hand-craft version 2 record
+ * headers; version 3 differs only in its seeds, tested on its own). starts
+ * (n + 1 entries, optional) receives each record's offset and, last, the
+ * end of the file. */
 fake_file *write_log(const rec *recs, size_t n, uint64_t *starts);
 /* The same WAL in the version 1 framing (12-byte record headers without a
  * header checksum), written by hand as the previous build wrote it. */
@@ -50,7 +54,7 @@ typedef struct outcome {
     char msg[TRINE__ERR_MSG_MAX];
 } outcome;
 
-/* Opens f as NAME and reads to the end, comparing payloads with expect;
+/* Opens f as NAME (number NAME_NUMBER) and reads to the end, comparing payloads with expect;
  * also checks that one more read call repeats the final status (and, for an
  * error, the same message without moving the reader). */
 outcome read_log(fake_file *f, const char magic[8], const rec *expect, size_t nexpect);

@@ -581,6 +581,43 @@ START_TEST(t_writeback_hint) {
 }
 END_TEST
 
+/* Positioned handles: write_at over bytes, past the end (a gap reads as
+ * zeros), and the misuses the contract names. */
+START_TEST(t_positioned_writes) {
+    storage_env env;
+    env_open(&env, _i);
+    trine__err err;
+    const char *p = env_path(&env, "pos");
+    trine__file *f = NULL;
+    OK(trine__vfs_open(env.vfs, p, RW_CREATE, &f, &err));
+    OK(trine__file_append(f, "hello world", 11, &err));
+    trine_status st = trine__file_write_at(f, 0, "J", 1, &err);
+    ck_assert_msg(st == TRINE_INVALID, "%s: write_at on an appending handle: %s", env.name, trine_status_name(st));
+    OK(trine__file_close(f, &err));
+    st = trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_POSITIONED, &f, &err);
+    ck_assert_msg(st == TRINE_INVALID && f == NULL, "%s: POSITIONED without WRITE: %s", env.name,
+                  trine_status_name(st));
+    OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, &err));
+    OK(trine__file_write_at(f, 0, "J", 1, &err));
+    OK(trine__file_write_at(f, 6, "W", 1, &err));
+    OK(trine__file_write_at(f, 14, "!", 1, &err));
+    st = trine__file_append(f, "x", 1, &err);
+    ck_assert_msg(st == TRINE_INVALID, "%s: append on a positioned handle: %s", env.name, trine_status_name(st));
+    uint64_t size = 0;
+    OK(trine__file_size(f, &size, &err));
+    ck_assert_msg(size == 15, "%s: size %llu after a write past the end, want 15", env.name,
+                  (unsigned long long)size);
+    char buf[16];
+    size_t got = 0;
+    OK(trine__file_read_at(f, 0, buf, sizeof buf, &got, &err));
+    ck_assert_msg(got == 15 && memcmp(buf, "Jello World\0\0\0!", 15) == 0,
+                  "%s: positioned writes read back as \"%.*s\"", env.name, (int)got, buf);
+    OK(trine__file_sync(f, false, &err));
+    OK(trine__file_close(f, &err));
+    env_close(&env);
+}
+END_TEST
+
 TCase *storage_contract_tcase(void) {
     TCase *tc = tcase_create("contract");
     /* Large appends write and read back 5 MiB per backend, slower under ASan. */
@@ -597,6 +634,7 @@ TCase *storage_contract_tcase(void) {
     tcase_add_loop_test(tc, t_concurrent_read_append, 0, BACKEND_COUNT_);
     tcase_add_loop_test(tc, t_canonical, 0, BACKEND_COUNT_);
     tcase_add_loop_test(tc, t_writeback_hint, 0, BACKEND_COUNT_);
+    tcase_add_loop_test(tc, t_positioned_writes, 0, BACKEND_COUNT_);
     tcase_add_test(tc, t_path_helpers);
     return tc;
 }

@@ -383,6 +383,37 @@ START_TEST(t_crash_mkdir_durable) {
 }
 END_TEST
 
+/* Positioned writes (a reused WAL): what they replaced below the durable
+ * length comes back at a crash unless a sync covered it, newest first, and
+ * what they wrote past it is cut like an appended tail. */
+START_TEST(t_crash_overwrite) {
+    storage_env env;
+    open_crash_env(&env, _i);
+    trine__err err;
+    const char *p = env_path(&env, "000003.log");
+    durable_file(&env, p, "0123456789");
+    trine__file *f = NULL;
+    OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, &err));
+    OK(trine__file_write_at(f, 2, "ab", 2, &err));
+    OK(trine__file_write_at(f, 3, "XY", 2, &err)); /* over the first, newest wins until the crash */
+    OK(trine__file_write_at(f, 8, "tail!", 5, &err)); /* 2 bytes over, 3 past the durable length */
+    OK(trine__file_close(f, &err));
+    expect_content(env.base, p, "01aXY567tail!");
+    crash(&env, NULL, 0);
+    expect_content(env.base, p, "0123456789");
+
+    /* Synced overwrites stay. */
+    OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, &err));
+    OK(trine__file_write_at(f, 0, "AB", 2, &err));
+    OK(trine__file_sync(f, false, &err));
+    OK(trine__file_write_at(f, 4, "CD", 2, &err));
+    OK(trine__file_close(f, &err));
+    crash(&env, NULL, 0);
+    expect_content(env.base, p, "AB23456789");
+    env_close(&env);
+}
+END_TEST
+
 TCase *storage_crash_tcase(void) {
     TCase *tc = tcase_create("crash");
     tcase_set_timeout(tc, 10); /* small files, a few crashes each */
@@ -397,5 +428,6 @@ TCase *storage_crash_tcase(void) {
     tcase_add_loop_test(tc, t_crash_truncate, 0, 2);
     tcase_add_loop_test(tc, t_crash_mkdir_needs_parent_sync, 0, 2);
     tcase_add_loop_test(tc, t_crash_mkdir_durable, 0, 2);
+    tcase_add_loop_test(tc, t_crash_overwrite, 0, 2);
     return tc;
 }
