@@ -553,9 +553,15 @@ START_TEST(test_blob_gc_power_loss_every_call) {
             "without, %u failed\n",
             (unsigned long long)calls, runs, pts.orphan_blob, pts.dead_input, pts.done, pts.not_done,
             pts.failed_calls);
-    ck_assert_msg(pts.orphan_blob > 0, "no crash point left an orphan blob file");
-    ck_assert_msg(pts.done > 0 && pts.not_done > 0, "crash points: %u with the GC durable, %u without", pts.done,
-                  pts.not_done);
+    /* The enumeration reached both kinds of state. Only a full one can be
+     * held to it: the windows are a few calls wide, and a sampled run (TSan,
+     * every fourth call) can step over them when a change elsewhere moves
+     * the calls by one. */
+    if (step == 1) {
+        ck_assert_msg(pts.orphan_blob > 0, "no crash point left an orphan blob file");
+        ck_assert_msg(pts.done > 0 && pts.not_done > 0, "crash points: %u with the GC durable, %u without", pts.done,
+                      pts.not_done);
+    }
     dur_snapshot_free(&base.snap);
 }
 END_TEST
