@@ -51,6 +51,7 @@ static void db_free(trine_db *db) {
     trine__pins_close(db->pins); /* open's failure path; close closed it already */
     trine__pins_unref(db->pins);
     trine__catalog_free(db);
+    trine__flusher_free(db); /* after the catalog: its super versions held tables too */
     trine__wal_pool_drain(db); /* the actors are gone: nobody takes from it now */
     if (db->lock)
         trine__vfs_unlock(db->lock, &ignored);

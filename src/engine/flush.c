@@ -59,7 +59,13 @@
  *           rotation failed"): which CURRENT a power loss keeps is unknown,
  *           so no later edit may go to either file. The edit of 2 stands
  *           either way and 5 still runs.
- * Shutdown: SHUTDOWN is the last message: queued flushes run first.
+ * Shutdown: SHUTDOWN is the last message: queued flushes run first. The
+ *           folded state and the live-file set outlive the actor until
+ *           db_free (trine__flusher_free): a compaction that ends during
+ *           the close replaces tables the writer's last super version
+ *           still holds, and only once the buckets let go can they be
+ *           deleted (those the MANIFEST's state still names are kept: the
+ *           version naming them may never have reached the writer).
  */
 #include "engine/flush.h"
 
@@ -125,6 +131,7 @@ typedef struct trine__flusher {
     size_t ndead_blobs, dead_blobs_cap;
     bool failed;
     bool stopping;             /* SHUTDOWN seen: exit when no job runs */
+    bool stopped;              /* trine__flusher_stop ran; trine__flusher_free frees */
     char fail_msg[TRINE__ERR_MSG_MAX];
     trine__msg shutdown_msg;
     trine__msg poke_msg;
@@ -244,12 +251,18 @@ static bool take_dead_blob(trine__flusher *fl, uint64_t number) {
     return false;
 }
 
-void trine__flusher_delete_unused(trine_db *db) {
+/* Deletes the files no version names any more; with `durable`, only those
+ * the folded state does not name either (after the stop: a version the
+ * writer never installed may be the only one that named a live file). */
+static void delete_unused(trine_db *db, const trine__version_edit *durable) {
     trine__flusher *fl = db->fstate;
     uint64_t numbers[64];
     size_t n;
     while ((n = trine__file_set_take(fl->live, numbers, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
+            if (durable && (trine__version_edit_has_table(durable, numbers[i]) ||
+                            trine__version_edit_has_blob(durable, numbers[i])))
+                continue;
             char name[32];
             bool blob = take_dead_blob(fl, numbers[i]);
             if (blob) {
@@ -267,6 +280,8 @@ void trine__flusher_delete_unused(trine_db *db) {
         }
     }
 }
+
+void trine__flusher_delete_unused(trine_db *db) { delete_unused(db, NULL); }
 
 /* Logs edit and folds it into the state (the MANIFEST's bytes and the
  * state must agree: a failure after the append stops all edits). */
@@ -706,12 +721,9 @@ void trine__flusher_stop(trine_db *db) {
     trine__flusher_delete_unused(db);
     trine__err ignored;
     trine__file_close(fl->manifest.file, &ignored);
+    fl->manifest.file = NULL;
     trine__log_writer_destroy(&fl->manifest.log);
-    trine__version_edit_free(&fl->state);
-    trine__file_set_unref(fl->live);
-    free(fl->dead_blobs);
-    free(fl);
-    db->fstate = NULL;
+    fl->stopped = true;
     /* Finished flushes the writer (gone now) did not install: their tables
      * are durable, so a trine_flush waiting on them succeeded, unless a
      * flush failed and made the database read-only. */
@@ -726,6 +738,19 @@ void trine__flusher_stop(trine_db *db) {
         r->barrier = NULL;
     }
     trine__flushed_free(list);
+}
+
+void trine__flusher_free(trine_db *db) {
+    trine__flusher *fl = db->fstate;
+    if (!fl)
+        return;
+    if (fl->stopped)
+        delete_unused(db, &fl->state); /* what the last super versions held */
+    trine__version_edit_free(&fl->state);
+    trine__file_set_unref(fl->live);
+    free(fl->dead_blobs);
+    free(fl);
+    db->fstate = NULL;
 }
 
 size_t trine__flusher_obsolete_pending(trine_db *db) {

@@ -110,8 +110,17 @@ trine__flushed *trine__flushed_take(trine_db *db);
 void trine__flushed_free(trine__flushed *list);
 
 /* Sends shutdown (after the writer stopped: nothing else is sent later),
- * waits for queued flushes to end and for the actor to exit. */
+ * waits for queued flushes to end and for the actor to exit. The folded
+ * state and the live-file set stay until trine__flusher_free. */
 void trine__flusher_stop(trine_db *db);
+/* After the stop and after the buckets let go of their super versions
+ * (db_free): deletes the tables and blob files that neither a version nor
+ * the MANIFEST's state names any more (a compaction that ended during the
+ * close replaced them while the writer's last super version still held
+ * them; the next open would remove them), then frees the actor's state.
+ * Iterators that outlive the database keep theirs. No-op without the
+ * actor. */
+void trine__flusher_free(trine_db *db);
 
 /* Writes every entry of mem (all versions) as table `number` in db's
  * directory with options o, syncs the file (not the directory) and fills

@@ -152,13 +152,6 @@ static trine_status read_manifest(trine_db *db, uint64_t number, trine__version_
     return TRINE_OK;
 }
 
-static bool state_has_table(const trine__version_edit *state, uint64_t number) {
-    for (size_t i = 0; i < state->nadded; i++)
-        if (state->added[i].number == number)
-            return true;
-    return false;
-}
-
 /* Every table the manifest lists must be in the directory. */
 static trine_status check_tables_present(const recovery *rc, const trine__version_edit *state, uint64_t manifest,
                                          trine__err *err) {
@@ -551,7 +544,7 @@ static trine_status remove_stale(recovery *rc, uint64_t current_manifest, const 
     /* Tables no edit references: written by a flush that did not reach the
      * manifest. Without CURRENT there is no manifest to judge by. */
     for (size_t i = 0; i < rc->ntables && rc->have_current && st == TRINE_OK; i++) {
-        if (state_has_table(state, rc->tables[i]))
+        if (trine__version_edit_has_table(state, rc->tables[i]))
             continue;
         trine__table_name(name, sizeof name, rc->tables[i]);
         st = trine__files_remove(db, name, err);

@@ -79,6 +79,13 @@ static bool refs_readable(const trine__table_meta *m) {
     return true;
 }
 
+bool trine__version_edit_has_table(const trine__version_edit *state, uint64_t number) {
+    for (size_t i = 0; i < state->nadded; i++)
+        if (state->added[i].number == number)
+            return true;
+    return false;
+}
+
 bool trine__version_edit_add_table(trine__version_edit *e, const trine__table_meta *m) {
     if (!refs_readable(m))
         return false;

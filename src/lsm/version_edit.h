@@ -250,6 +250,9 @@ size_t trine__version_edit_blob_numbers(const trine__version_edit *state, uint64
  * database holds tens to a few hundred blob files, and this runs once per
  * number per apply, not per read. */
 bool trine__version_edit_has_blob(const trine__version_edit *state, uint64_t number);
+/* Whether table number is in state's added (live) tables. Linear, like
+ * has_blob: for opens and closes, not reads. */
+bool trine__version_edit_has_table(const trine__version_edit *state, uint64_t number);
 /* Appends (level, number) of bucket 0 to e's deleted tables. false on ENOMEM
  * (e unchanged). */
 bool trine__version_edit_delete_table(trine__version_edit *e, uint32_t level, uint64_t number);
