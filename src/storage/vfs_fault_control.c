@@ -256,22 +256,18 @@ static trine_status crash_cut(fault_vfs *fv, ftrack *t, const char *tear, uint64
     trine__file *f = NULL;
     if (trine__fault_base_kind(fv, t->path) != TRINE__PATH_FILE)
         return TRINE_OK;
-    trine_status s = TRINE_OK;
-    if (t->nundo > 0) {
-        s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, e);
-        for (size_t i = t->nundo; i-- > 0 && s == TRINE_OK;)
-            s = trine__file_write_at(f, t->undo[i].off, t->undo[i].old, t->undo[i].len, e);
+    trine_status s = trine__vfs_open(fv->inner, t->path,
+                                     TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED, &f, e);
+    for (size_t i = t->nundo; i-- > 0 && s == TRINE_OK;)
+        s = trine__file_write_at(f, t->undo[i].off, t->undo[i].old, t->undo[i].len, e);
+    trine__fault_undo_clear(t);
+    if (s != TRINE_OK) {
         if (f) {
             trine__err ignored;
             trine__file_close(f, &ignored);
         }
-        trine__fault_undo_clear(t);
-        if (s != TRINE_OK)
-            return s;
-    }
-    s = trine__vfs_open(fv->inner, t->path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, e);
-    if (s != TRINE_OK)
         return s;
+    }
     uint64_t size = 0;
     s = trine__file_size(f, &size, e);
     uint64_t keep = t->synced_len;

@@ -456,7 +456,7 @@ void dur_expect_no_orphan_tables(trine_db *db, trine__vfs *v, const char *what) 
 }
 
 typedef struct verified {
-    size_t problems, wals;
+    size_t problems;
     char first[400];
 } verified;
 
@@ -469,27 +469,6 @@ static void verify_cb(const trine_verify_file *f, void *arg) {
                      f->message);
         v->problems++;
     }
-}
-
-static void verify_wals_cb(const trine_verify_file *f, void *arg) {
-    verified *v = arg;
-    if (strcmp(f->kind, "WAL") == 0 && f->status != TRINE_OK) {
-        if (!v->first[0])
-            snprintf(v->first, sizeof v->first, "%s (%s): %s: %s", f->name, f->kind, trine_status_name(f->status),
-                     f->message);
-        v->problems++;
-    }
-    v->wals += strcmp(f->kind, "WAL") == 0;
-}
-
-void dur_verify_wals_clean(trine__vfs *v, const char *what) {
-    verified r;
-    memset(&r, 0, sizeof r);
-    trine__err err;
-    trine__err_clear(&err);
-    trine_status st = trine__verify(v, DUR_DIR, false, verify_wals_cb, &r, &err);
-    ck_assert_msg(st == TRINE_OK && r.problems == 0 && r.wals > 0, "%s: verify: %s (%s); %zu WALs, %zu problems, "
-                  "first: %s", what, trine_status_name(st), err.msg, r.wals, r.problems, r.first);
 }
 
 void dur_verify_clean(trine__vfs *v, const char *what) {

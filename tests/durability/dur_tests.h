@@ -157,7 +157,5 @@ void dur_expect_no_orphan_tables(trine_db *db, trine__vfs *v, const char *what);
 /* trine_verify of the closed database in v: every file sound, no leftover
  * table. */
 void dur_verify_clean(trine__vfs *v, const char *what);
-/* The same for the WALs alone (at least one): each reads as an open would. */
-void dur_verify_wals_clean(trine__vfs *v, const char *what);
 
 #endif

@@ -739,23 +739,45 @@ START_TEST(test_table_stream_scans) {
 }
 END_TEST
 
+/* The pin-gate tests' table: 2,000 random entries in 512-byte blocks,
+ * opened over a 16 MiB cache. */
+typedef struct tt_gate_table {
+    tt_model m;
+    trine__vfs *vfs;
+    trine__block_cache *cache;
+    tt_reader r;
+} tt_gate_table;
+
+static void tt_gate_table_open(tt_gate_table *g, uint64_t *rng) {
+    memset(g, 0, sizeof *g);
+    tt_model_random(&g->m, rng, 2000, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    o.block_bytes = 512;
+    trine__err err;
+    g->vfs = trine__vfs_memory_new(&err);
+    tt_write(g->vfs, &g->m, &o);
+    g->cache = trine__block_cache_new(16u << 20, 2, 0.5);
+    ck_assert_int_eq(tt_open(g->vfs, g->cache, &g->r, &err), TRINE_OK);
+}
+
+static void tt_gate_table_close(tt_gate_table *g) {
+    tt_close(&g->r);
+    trine__block_cache_free(g->cache);
+    trine__vfs_destroy(g->vfs);
+    tt_model_free(&g->m);
+}
+
 /* The read-ahead buffer counts against the pin gate: with room the scan
  * streams and everything is uncharged at the end; with a limit below the
  * buffer's size the scan goes block by block and is just as right. */
 START_TEST(test_table_stream_pin_gate) {
     uint64_t seed = trine_test_seed("table stream gate", 0x9a7e);
     uint64_t rng = seed;
-    tt_model m = {0};
-    tt_model_random(&m, &rng, 2000, false);
-    trine__table_options o;
-    trine__table_options_default(&o);
-    o.block_bytes = 512;
-    trine__err err;
-    trine__vfs *vfs = trine__vfs_memory_new(&err);
-    tt_write(vfs, &m, &o);
-    trine__block_cache *cache = trine__block_cache_new(16u << 20, 2, 0.5);
-    tt_reader r;
-    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    tt_gate_table g;
+    tt_gate_table_open(&g, &rng);
+    const tt_model m = g.m;
+    tt_reader r = g.r;
     size_t limits[] = {4u << 20, 64u << 10};
     for (size_t l = 0; l < 2; l++) {
         trine__pin_gate *gate = trine__pin_gate_new(limits[l], NULL, false);
@@ -781,10 +803,7 @@ START_TEST(test_table_stream_pin_gate) {
                       limits[l], gs.refused);
         trine__pin_gate_free(gate);
     }
-    tt_close(&r);
-    trine__block_cache_free(cache);
-    trine__vfs_destroy(vfs);
-    tt_model_free(&m);
+    tt_gate_table_close(&g);
 }
 END_TEST
 
@@ -796,17 +815,10 @@ END_TEST
 START_TEST(test_table_stream_many_scans_one_gate) {
     uint64_t seed = trine_test_seed("table stream many scans", 0x8a7e);
     uint64_t rng = seed;
-    tt_model m = {0};
-    tt_model_random(&m, &rng, 2000, false);
-    trine__table_options o;
-    trine__table_options_default(&o);
-    o.block_bytes = 512;
-    trine__err err;
-    trine__vfs *vfs = trine__vfs_memory_new(&err);
-    tt_write(vfs, &m, &o);
-    trine__block_cache *cache = trine__block_cache_new(16u << 20, 2, 0.5);
-    tt_reader r;
-    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    tt_gate_table g;
+    tt_gate_table_open(&g, &rng);
+    const tt_model m = g.m;
+    tt_reader r = g.r;
     enum { SCANS = 8 };
     trine__table_iter *its[SCANS];
     /* What the scans pin before any read-ahead (a block and an index
@@ -851,10 +863,7 @@ START_TEST(test_table_stream_many_scans_one_gate) {
     trine__pin_gate_stats_get(gate, &gs);
     ck_assert_msg(gs.charged == 0, "%" PRIu64 " bytes still charged after the frees", gs.charged);
     trine__pin_gate_free(gate);
-    tt_close(&r);
-    trine__block_cache_free(cache);
-    trine__vfs_destroy(vfs);
-    tt_model_free(&m);
+    tt_gate_table_close(&g);
 }
 END_TEST
 
