@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lsm/blob_file.h"
+#include "lsm/dctx_pool.h"
 
 #define HASH_SLOTS 256u
 
@@ -41,6 +42,7 @@ struct trine__blob_cache {
     entry lru; /* sentinel: lru.lru_next is the least recently used */
     size_t open;
     atomic_uint_fast64_t reads, bytes_read;
+    trine__dctx_pool dctx; /* for zstd records: a context per read costs as much as the read */
 };
 
 trine__blob_cache *trine__blob_cache_new(trine__vfs *vfs, const char *dir, size_t max_open) {
@@ -56,6 +58,7 @@ trine__blob_cache *trine__blob_cache_new(trine__vfs *vfs, const char *dir, size_
     c->vfs = vfs;
     c->max_open = max_open ? max_open : 1;
     c->lru.lru_next = c->lru.lru_prev = &c->lru;
+    trine__dctx_pool_init(&c->dctx);
     atomic_init(&c->reads, 0);
     atomic_init(&c->bytes_read, 0);
     return c;
@@ -72,6 +75,7 @@ void trine__blob_cache_free(trine__blob_cache *c) {
         }
     }
     pthread_mutex_destroy(&c->mu);
+    trine__dctx_pool_destroy(&c->dctx);
     free(c->dir);
     free(c);
 }
@@ -213,7 +217,7 @@ trine_status trine__blob_cache_fetch(trine__blob_cache *c, const void *index, si
     trine_status st = acquire(c, bi.file, &e, err);
     if (st != TRINE_OK)
         return st;
-    st = trine__blob_file_read(e->file, &bi, key, klen, value, vlen, err);
+    st = trine__blob_file_read(e->file, &bi, key, klen, &c->dctx, value, vlen, err);
     release(c, e);
     if (st == TRINE_OK) {
         atomic_fetch_add_explicit(&c->reads, 1, memory_order_relaxed);

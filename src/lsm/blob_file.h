@@ -122,6 +122,7 @@ uint64_t trine__blob_writer_file_size(const trine__blob_writer *w);
 
 /* ---- reader ---- */
 
+struct trine__dctx_pool;
 typedef struct trine__blob_file trine__blob_file;
 
 /* Opens path for reads and checks its header (magic, checksum, version,
@@ -156,9 +157,12 @@ const char *trine__blob_file_path(const trine__blob_file *f);
  * never NULL on success (a 0-byte value is a 1-byte allocation), *vlen_out
  * = bi->value_len. The buffer may be larger than the value.
  * Errors: TRINE_CORRUPTION ("PATH: record at offset N: ..."), the vfs's
- * read errors, TRINE_NO_MEMORY. Thread-safe. */
+ * read errors, TRINE_NO_MEMORY. pool: the decompression contexts to
+ * reuse (lsm/dctx_pool.h); NULL creates one for the call, which on a VM
+ * costs as much as the decompression. Thread-safe. */
 trine_status trine__blob_file_read(trine__blob_file *f, const trine__blob_index *bi, const void *expect_key,
-                                   size_t expect_klen, void **value_out, size_t *vlen_out, trine__err *err);
+                                   size_t expect_klen, struct trine__dctx_pool *pool, void **value_out,
+                                   size_t *vlen_out, trine__err *err);
 
 /* As read, and also returns the record's key (*key_out malloc'd, caller
  * frees; never NULL on success) without comparing it to anything. For

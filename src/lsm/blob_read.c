@@ -26,6 +26,7 @@
 #include <zstd.h>
 
 #include "lsm/blob_file.h"
+#include "lsm/dctx_pool.h"
 #include "lsm/ikey.h"
 
 #define WALK_WINDOW ((size_t)1 << 20)
@@ -204,14 +205,18 @@ static trine_status parse_record(const trine__blob_file *f, const uint8_t *rec, 
 }
 
 /* Decompresses a zstd record into a new buffer of exactly value_len bytes. */
-static trine_status decompress(const trine__blob_file *f, const trine__blob_record *rec, void **out,
-                               trine__err *err) {
+static trine_status decompress(const trine__blob_file *f, const trine__blob_record *rec, trine__dctx_pool *pool,
+                               void **out, trine__err *err) {
     size_t vlen = (size_t)rec->index.value_len;
     uint8_t *dst = malloc(vlen ? vlen : 1);
     if (!dst)
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a %zu-byte value", f->path,
                               vlen);
-    size_t r = ZSTD_decompress(dst, vlen, rec->stored, rec->stored_len);
+    ZSTD_DCtx *dctx = pool ? trine__dctx_pool_take(pool) : NULL;
+    size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, vlen, rec->stored, rec->stored_len)
+                    : ZSTD_decompress(dst, vlen, rec->stored, rec->stored_len);
+    if (dctx)
+        trine__dctx_pool_give(pool, dctx);
     if (ZSTD_isError(r) || r != vlen) {
         free(dst);
         return trine__err_set(err, TRINE_CORRUPTION, "%s: record at offset %" PRIu64 ": zstd: %s", f->path,
@@ -257,11 +262,11 @@ static trine_status read_checked(const trine__blob_file *f, const trine__blob_in
 
 /* Turns a checked record (in buf) into the value handed out; takes buf. */
 static trine_status take_value(const trine__blob_file *f, uint8_t *buf, const trine__blob_record *rec,
-                               void **value_out, size_t *vlen_out, trine__err *err) {
+                               trine__dctx_pool *pool, void **value_out, size_t *vlen_out, trine__err *err) {
     if (rec->compression == TRINE__BLOB_COMPRESS_NONE) {
         *value_out = buf; /* the value is at offset 0 */
     } else {
-        trine_status st = decompress(f, rec, value_out, err);
+        trine_status st = decompress(f, rec, pool, value_out, err);
         free(buf);
         if (st != TRINE_OK)
             return st;
@@ -271,7 +276,8 @@ static trine_status take_value(const trine__blob_file *f, uint8_t *buf, const tr
 }
 
 trine_status trine__blob_file_read(trine__blob_file *f, const trine__blob_index *bi, const void *expect_key,
-                                   size_t expect_klen, void **value_out, size_t *vlen_out, trine__err *err) {
+                                   size_t expect_klen, trine__dctx_pool *pool, void **value_out, size_t *vlen_out,
+                                   trine__err *err) {
     *value_out = NULL;
     *vlen_out = 0;
     uint8_t *buf;
@@ -285,7 +291,7 @@ trine_status trine__blob_file_read(trine__blob_file *f, const trine__blob_index 
                               "%s: record at offset %" PRIu64 " holds another key (%zu bytes, want %zu)", f->path,
                               bi->offset, rec.klen, expect_klen);
     }
-    return take_value(f, buf, &rec, value_out, vlen_out, err);
+    return take_value(f, buf, &rec, pool, value_out, vlen_out, err);
 }
 
 trine_status trine__blob_file_read_record(trine__blob_file *f, const trine__blob_index *bi, void **key_out,
@@ -303,7 +309,7 @@ trine_status trine__blob_file_read_record(trine__blob_file *f, const trine__blob
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading a record's key", f->path);
     }
     memcpy(key, rec.key, rec.klen);
-    if ((st = take_value(f, buf, &rec, value_out, vlen_out, err)) != TRINE_OK) {
+    if ((st = take_value(f, buf, &rec, NULL, value_out, vlen_out, err)) != TRINE_OK) {
         free(key);
         return st;
     }
@@ -317,7 +323,7 @@ trine_status trine__blob_record_value(const trine__blob_file *f, const trine__bl
     *value_out = NULL;
     *vlen_out = 0;
     if (rec->compression == TRINE__BLOB_COMPRESS_ZSTD) {
-        trine_status st = decompress(f, rec, value_out, err);
+        trine_status st = decompress(f, rec, NULL, value_out, err);
         if (st == TRINE_OK)
             *vlen_out = (size_t)rec->index.value_len;
         return st;

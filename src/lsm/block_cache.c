@@ -106,6 +106,8 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "lsm/dctx_pool.h"
+
 #define MAX_SHARD_BITS 8u
 #define INITIAL_SLOTS 32u /* per shard; a power of two */
 
@@ -148,12 +150,8 @@ typedef struct shard {
     uint64_t inserts, evictions;
 } shard;
 
-#define DCTX_POOL 16 /* more readers than this at once create and free their own */
-
 struct trine__block_cache {
-    pthread_mutex_t dctx_mu;
-    ZSTD_DCtx *dctx[DCTX_POOL];
-    unsigned ndctx;
+    trine__dctx_pool dctx;
     shard *shards;
     unsigned shard_bits;
     double high_pri_ratio;
@@ -350,7 +348,7 @@ trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits,
     trine__block_cache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->dctx_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* nothing to undo on failure */
+    trine__dctx_pool_init(&c->dctx); /* nothing to undo on failure */
     size_t n = (size_t)1 << shard_bits;
     c->shards = aligned_alloc(alignof(shard), n * sizeof(shard));
     if (!c->shards || pthread_mutex_init(&c->capacity_mu, NULL) != 0) {
@@ -403,33 +401,14 @@ void trine__block_cache_free(trine__block_cache *c) {
         pthread_mutex_destroy(&s->mu);
     }
     pthread_mutex_destroy(&c->capacity_mu);
-    for (unsigned i = 0; i < c->ndctx; i++)
-        ZSTD_freeDCtx(c->dctx[i]);
-    pthread_mutex_destroy(&c->dctx_mu);
+    trine__dctx_pool_destroy(&c->dctx);
     free(c->shards);
     free(c);
 }
 
-ZSTD_DCtx *trine__block_cache_dctx_take(trine__block_cache *c) {
-    ZSTD_DCtx *d = NULL;
-    pthread_mutex_lock(&c->dctx_mu);
-    if (c->ndctx > 0)
-        d = c->dctx[--c->ndctx];
-    pthread_mutex_unlock(&c->dctx_mu);
-    return d ? d : ZSTD_createDCtx();
-}
+ZSTD_DCtx *trine__block_cache_dctx_take(trine__block_cache *c) { return trine__dctx_pool_take(&c->dctx); }
 
-void trine__block_cache_dctx_give(trine__block_cache *c, ZSTD_DCtx *d) {
-    if (!d)
-        return;
-    pthread_mutex_lock(&c->dctx_mu);
-    if (c->ndctx < DCTX_POOL) {
-        c->dctx[c->ndctx++] = d;
-        d = NULL;
-    }
-    pthread_mutex_unlock(&c->dctx_mu);
-    ZSTD_freeDCtx(d); /* NULL-safe */
-}
+void trine__block_cache_dctx_give(trine__block_cache *c, ZSTD_DCtx *d) { trine__dctx_pool_give(&c->dctx, d); }
 
 void trine__block_cache_set_capacity(trine__block_cache *c, size_t capacity) {
     pthread_mutex_lock(&c->capacity_mu);

@@ -6,6 +6,7 @@
 
 #include "lsm/table.h"
 #include "lsm/table_format.h"
+#include "lsm/dctx_pool.h"
 
 /* An index decoded into a flat array (table_dir.c): the two top-level
  * indexes at open, an index partition when the table holds it. One entry
@@ -32,6 +33,7 @@ struct trine__table {
     uint64_t file_size;
     const uint8_t *map;        /* the file mapped (posix), or NULL: read_at */
     trine__block_cache *cache; /* NULL: blocks are read into owned buffers */
+    trine__dctx_pool own_dctx; /* zstd contexts when there is no cache (verify, tests) */
     uint64_t owner;            /* this table's key space in the cache */
     trine__table_props props;
     /* Read at open, kept for the table's life (owned bytes). */

@@ -62,13 +62,13 @@ static trine_status zstd_raw_size(const trine__table *t, trine__handle h, const 
 static trine_status zstd_into(trine__table *t, trine__handle h, const uint8_t *stored, uint8_t *dst, size_t raw,
                               trine__err *err) {
     /* A pooled context: creating one per block costs 4x the work. */
-    ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : ZSTD_createDCtx();
+    ZSTD_DCtx *dctx = t->cache ? trine__block_cache_dctx_take(t->cache) : trine__dctx_pool_take(&t->own_dctx);
     size_t r = dctx ? ZSTD_decompressDCtx(dctx, dst, raw, stored, (size_t)h.size)
                     : ZSTD_decompress(dst, raw, stored, (size_t)h.size);
     if (t->cache)
         trine__block_cache_dctx_give(t->cache, dctx);
     else
-        ZSTD_freeDCtx(dctx);
+        trine__dctx_pool_give(&t->own_dctx, dctx);
     if (ZSTD_isError(r) || r != raw)
         return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": zstd: %s", t->name, h.offset,
                               ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
@@ -596,6 +596,7 @@ trine_status trine__table_open(trine__file *file, const char *name, uint64_t fil
     t->name = name;
     t->file_size = file_size;
     t->cache = cache;
+    trine__dctx_pool_init(&t->own_dctx);
     t->owner = cache ? trine__block_cache_new_owner(cache) : 0;
     uint8_t footer[TRINE__TABLE_FOOTER_BYTES];
     size_t got = 0;
@@ -649,6 +650,7 @@ void trine__table_close(trine__table *t) {
     free(t->props_bytes);
     free(t->index_top_bytes);
     free(t->filter_index_bytes);
+    trine__dctx_pool_destroy(&t->own_dctx);
     free(t);
 }
 

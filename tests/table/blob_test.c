@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "lsm/blob_file.h"
+#include "lsm/dctx_pool.h"
 #include "lsm/ikey.h"
 #include "storage/fault.h"
 #include "storage/vfs.h"
@@ -99,7 +100,7 @@ static void bt_expect(trine__blob_file *f, const trine__blob_index *bi, const vo
     trine__err err;
     void *v = NULL;
     size_t vl = 99;
-    trine_status st = trine__blob_file_read(f, bi, key, kl, &v, &vl, &err);
+    trine_status st = trine__blob_file_read(f, bi, key, kl, NULL, &v, &vl, &err);
     ck_assert_msg(st == TRINE_OK, "%s: read at %" PRIu64 ": %s", what, bi->offset, err.msg);
     ck_assert_msg(v != NULL, "%s: NULL value", what);
     ck_assert_msg(vl == wl, "%s: got %zu bytes, want %zu", what, vl, wl);
@@ -114,7 +115,7 @@ static void bt_expect_corrupt(trine__blob_file *f, const trine__blob_index *bi, 
     trine__err_clear(&err);
     void *v = (void *)&err;
     size_t vl = 99;
-    trine_status st = trine__blob_file_read(f, bi, key, kl, &v, &vl, &err);
+    trine_status st = trine__blob_file_read(f, bi, key, kl, NULL, &v, &vl, &err);
     ck_assert_msg(st == TRINE_CORRUPTION, "%s: got %s (%s), want TRINE_CORRUPTION", what, trine_status_name(st),
                   err.msg);
     ck_assert_msg(strstr(err.msg, BT_PATH + 1) != NULL, "%s: message does not name the file: %s", what, err.msg);
@@ -339,7 +340,7 @@ START_TEST(test_blob_round_trip_64mib) {
     trine__err err;
     void *got = NULL;
     size_t gl = 0;
-    ck_assert_msg(trine__blob_file_read(f, &bi[0], "random", 6, &got, &gl, &err) == TRINE_OK, "64 MiB random: %s",
+    ck_assert_msg(trine__blob_file_read(f, &bi[0], "random", 6, NULL, &got, &gl, &err) == TRINE_OK, "64 MiB random: %s",
                   err.msg);
     ck_assert_uint_eq(gl, len);
     ck_assert_msg((uint64_t)XXH3_64bits(got, gl) == h_random, "64 MiB random: wrong bytes");
@@ -648,7 +649,7 @@ START_TEST(test_blob_record_damage) {
     trine__err err;
     void *v = NULL;
     size_t vl;
-    ASSERT_STATUS(trine__blob_file_read(f, &s.bi[2], s.key[2], strlen(s.key[2]), &v, &vl, &err), TRINE_CORRUPTION,
+    ASSERT_STATUS(trine__blob_file_read(f, &s.bi[2], s.key[2], strlen(s.key[2]), NULL, &v, &vl, &err), TRINE_CORRUPTION,
                   "damaged record 2");
     char off[32];
     snprintf(off, sizeof off, "offset %" PRIu64, s.bi[2].offset);
@@ -732,7 +733,7 @@ START_TEST(test_blob_bad_index) {
             trine__err err;
             void *v;
             size_t vl;
-            trine__blob_file_read(f, &bad[i], NULL, 0, &v, &vl, &err);
+            trine__blob_file_read(f, &bad[i], NULL, 0, NULL, &v, &vl, &err);
             ck_assert_msg(strstr(err.msg, "outside the records") != NULL, "%s: %s", what, err.msg);
         }
     }
@@ -798,7 +799,7 @@ START_TEST(test_blob_io_errors) {
     trine__fault_arm(vfs, TRINE__FOP_READ, TRINE__FK_ANY, 1, false, TRINE_IO_ERROR);
     void *v = NULL;
     size_t vl;
-    ASSERT_STATUS(trine__blob_file_read(f, &bi, "a", 1, &v, &vl, &err), TRINE_IO_ERROR, "read fails");
+    ASSERT_STATUS(trine__blob_file_read(f, &bi, "a", 1, NULL, &v, &vl, &err), TRINE_IO_ERROR, "read fails");
     ck_assert_ptr_null(v);
     trine__fault_disarm(vfs);
     bt_expect(f, &bi, "a", 1, "small", 5, "read after the failure");
@@ -817,6 +818,7 @@ END_TEST
 typedef struct bt_reader_arg {
     trine__blob_file *f;
     const bt_small *s;
+    trine__dctx_pool *pool; /* shared by some threads, NULL for the others */
     uint64_t seed;
     int bad; /* reads that failed or returned wrong bytes */
 } bt_reader_arg;
@@ -829,7 +831,7 @@ static void *bt_reader(void *p) {
         trine__err err;
         void *v = NULL;
         size_t vl = 0;
-        if (trine__blob_file_read(a->f, &a->s->bi[i], a->s->key[i], strlen(a->s->key[i]), &v, &vl, &err) != TRINE_OK ||
+        if (trine__blob_file_read(a->f, &a->s->bi[i], a->s->key[i], strlen(a->s->key[i]), a->pool, &v, &vl, &err) != TRINE_OK ||
             vl != a->s->vlen[i] || (vl && memcmp(v, a->s->val[i], vl) != 0))
             a->bad++;
         free(v);
@@ -846,16 +848,44 @@ START_TEST(test_blob_concurrent_reads) {
     enum { T = 4 };
     pthread_t th[T];
     bt_reader_arg args[T];
+    trine__dctx_pool pool;
+    trine__dctx_pool_init(&pool);
     for (int t = 0; t < T; t++) {
-        args[t] = (bt_reader_arg){.f = f, .s = &s, .seed = trine_test_rand(&rng)};
+        args[t] = (bt_reader_arg){.f = f, .s = &s, .pool = t % 2 ? &pool : NULL, .seed = trine_test_rand(&rng)};
         ck_assert_int_eq(pthread_create(&th[t], NULL, bt_reader, &args[t]), 0);
     }
     for (int t = 0; t < T; t++) {
         pthread_join(th[t], NULL);
         ck_assert_msg(args[t].bad == 0, "thread %d: %d bad reads", t, args[t].bad);
     }
+    ck_assert_msg(pool.n >= 1 && pool.n <= 2, "the two pooled readers left %u contexts", pool.n);
+    trine__dctx_pool_destroy(&pool);
     trine__blob_file_close(f);
     trine__vfs_destroy(vfs);
+}
+END_TEST
+
+/* The pool hands back what it was given (no context created per read)
+ * and frees, rather than keeps, what does not fit (ASan: no leak). */
+START_TEST(test_dctx_pool_reuse) {
+    trine__dctx_pool pool;
+    trine__dctx_pool_init(&pool);
+    struct ZSTD_DCtx_s *a = trine__dctx_pool_take(&pool);
+    ck_assert_ptr_nonnull(a);
+    trine__dctx_pool_give(&pool, a);
+    ck_assert_ptr_eq(trine__dctx_pool_take(&pool), a);
+    trine__dctx_pool_give(&pool, a);
+    enum { N = TRINE__DCTX_POOL_SLOTS + 3 };
+    struct ZSTD_DCtx_s *d[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(d[i] = trine__dctx_pool_take(&pool));
+    ck_assert_uint_eq(pool.n, 0);
+    for (int i = 0; i < N; i++)
+        trine__dctx_pool_give(&pool, d[i]);
+    ck_assert_uint_eq(pool.n, TRINE__DCTX_POOL_SLOTS);
+    trine__dctx_pool_give(&pool, NULL);
+    ck_assert_uint_eq(pool.n, TRINE__DCTX_POOL_SLOTS);
+    trine__dctx_pool_destroy(&pool);
 }
 END_TEST
 
@@ -873,5 +903,6 @@ TCase *table_blob_tcase(void) {
     tcase_add_test(tc, test_blob_bad_index);
     tcase_add_test(tc, test_blob_io_errors);
     tcase_add_test(tc, test_blob_concurrent_reads);
+    tcase_add_test(tc, test_dctx_pool_reuse);
     return tc;
 }
