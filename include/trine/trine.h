@@ -320,7 +320,9 @@ typedef struct trine_bucket_options {
                                      written to blob files at flush and tables
                                      keep a small index to them; 0 = never
                                      (default). Blob records follow
-                                     `compression`. See docs/usage.md */
+                                     `compression`, at
+                                     blob_compression_level. See
+                                     docs/usage.md */
     int index_seek;               /* seek inside a block: TRINE_SEEK_LINEAR /
                                      _BINARY / _AUTO (default: linear up to 12
                                      restart points, binary above) */
@@ -329,6 +331,12 @@ typedef struct trine_bucket_options {
                                      rewritten; 0 = default (0.3: blob files
                                      hold at most 1.43x their live values),
                                      else in (0, 1] */
+    int blob_compression_level;   /* zstd level of blob records (with
+                                     compression ZSTD): 1..19, or -7..-1 for
+                                     zstd's fast levels; 0 = default (-1:
+                                     large values are often incompressible,
+                                     and level 1 spends a flush searching
+                                     them; see docs/usage.md) */
 } trine_bucket_options;
 TRINE_API void trine_bucket_options_init(trine_bucket_options *o);
 

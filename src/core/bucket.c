@@ -23,6 +23,7 @@ void trine_bucket_options_init(trine_bucket_options *o) {
                                 .filter_bits_per_key = 10,
                                 .compression = TRINE_COMPRESSION_ZSTD,
                                 .compression_level = TRINE__DEFAULT_ZSTD_LEVEL,
+                                .blob_compression_level = TRINE__DEFAULT_BLOB_ZSTD_LEVEL,
                                 .index_seek = TRINE_SEEK_AUTO};
 }
 

@@ -19,6 +19,8 @@ void trine__db_leave(trine_db *db);
 
 /* zstd level of the default compression (see docs/benchmarks). */
 #define TRINE__DEFAULT_ZSTD_LEVEL 1
+#define TRINE__DEFAULT_BLOB_ZSTD_LEVEL (-1) /* docs/usage.md, "Compression of large values" */
+#define TRINE__MIN_ZSTD_LEVEL (-7)
 /* A blob file is rewritten once 30 % of its bytes are garbage: blob files
  * then hold at most 1 / 0.7 = 1.43 times their live records. */
 #define TRINE__DEFAULT_BLOB_GC_RATIO 0.3

@@ -201,6 +201,13 @@ trine_status trine__bucket_options_resolve(const trine_bucket_options *in, trine
     if (o.compression_level < 1 || o.compression_level > 19)
         return trine__err_set(err, TRINE_INVALID, "%s.compression_level %d: must be 1 to 19 (0 = default)", what,
                               o.compression_level);
+    if (o.blob_compression_level == 0)
+        o.blob_compression_level = TRINE__DEFAULT_BLOB_ZSTD_LEVEL;
+    if (o.blob_compression_level < TRINE__MIN_ZSTD_LEVEL || o.blob_compression_level > 19)
+        return trine__err_set(err, TRINE_INVALID,
+                              "%s.blob_compression_level %d: must be 1 to 19, or %d to -1 for zstd's fast levels "
+                              "(0 = default %d)",
+                              what, o.blob_compression_level, TRINE__MIN_ZSTD_LEVEL, TRINE__DEFAULT_BLOB_ZSTD_LEVEL);
     if (o.index_seek != TRINE_SEEK_AUTO && o.index_seek != TRINE_SEEK_LINEAR && o.index_seek != TRINE_SEEK_BINARY)
         return trine__err_set(err, TRINE_INVALID, "%s.index_seek: unknown value %d", what, o.index_seek);
     if (o.blob_threshold > TRINE_MAX_VALUE_LEN)

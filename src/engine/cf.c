@@ -18,6 +18,7 @@ void trine__cf_table_options(const trine_bucket_options *b, uint32_t id, trine__
     o->hash_index = true;
     o->bucket_id = id;
     o->blob_threshold = b->blob_threshold;
+    o->blob_compression_level = b->blob_compression_level;
 }
 
 trine_bucket *trine__cf_new(trine_db *db, uint32_t id, const char *name, const trine_bucket_options *o,
@@ -166,7 +167,8 @@ enum {
     OPT_BLOB_THRESHOLD = 5,
     OPT_INDEX_SEEK = 6,
     OPT_BLOB_GC_PPM = 7, /* blob_gc_ratio in millionths */
-    OPT_COUNT = 7
+    OPT_BLOB_COMPRESSION_LEVEL = 8,
+    OPT_COUNT = 8
 };
 
 bool trine__bucket_options_encode(const trine_bucket_options *o, uint8_t **out, size_t *len) {
@@ -177,7 +179,8 @@ bool trine__bucket_options_encode(const trine_bucket_options *o, uint8_t **out, 
                                  (uint64_t)(uint32_t)o->compression_level,
                                  o->blob_threshold,
                                  (uint64_t)(uint32_t)o->index_seek,
-                                 (uint64_t)(o->blob_gc_ratio * 1e6 + 0.5)};
+                                 (uint64_t)(o->blob_gc_ratio * 1e6 + 0.5),
+                                 (uint64_t)(uint32_t)o->blob_compression_level};
     uint8_t *p = malloc(OPT_COUNT * 20);
     if (!p)
         return false;
@@ -207,6 +210,7 @@ trine_status trine__bucket_options_decode(const uint8_t *in, size_t len, trine_b
         case OPT_BLOB_THRESHOLD: o->blob_threshold = (size_t)v; break;
         case OPT_INDEX_SEEK: o->index_seek = (int)(uint32_t)v; break;
         case OPT_BLOB_GC_PPM: o->blob_gc_ratio = v <= 1000000 ? (double)v / 1e6 : 0; break;
+        case OPT_BLOB_COMPRESSION_LEVEL: o->blob_compression_level = (int)(int32_t)(uint32_t)v; break;
         default: break; /* a later release's setting: this build does not use it */
         }
     }

@@ -344,8 +344,8 @@ static trine_status rewrite_blob(cjob *j, const uint8_t *k, size_t kl, const uin
     int comp = j->topts.compression == TRINE__TABLE_COMPRESS_ZSTD ? TRINE__BLOB_COMPRESS_ZSTD
                                                                    : TRINE__BLOB_COMPRESS_NONE;
     size_t ml = 0;
-    trine_status st = trine__blob_rewrite_value(&j->blob, j->db, j->bucket->id, comp, j->topts.compression_level, k,
-                                                kl, &bi, *v, *vl, moved, &ml, err);
+    trine_status st = trine__blob_rewrite_value(&j->blob, j->db, j->bucket->id, comp, j->topts.blob_compression_level,
+                                                k, kl, &bi, *v, *vl, moved, &ml, err);
     if (st == TRINE_OK) {
         *v = moved;
         *vl = ml;

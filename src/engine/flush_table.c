@@ -46,7 +46,7 @@ static trine_status blob_put(blob_out *bo, const void *k, size_t kl, const void 
         int comp = bo->o->compression == TRINE__TABLE_COMPRESS_ZSTD ? TRINE__BLOB_COMPRESS_ZSTD
                                                                      : TRINE__BLOB_COMPRESS_NONE;
         trine_status st = trine__blob_writer_open(bo->db->vfs, bo->path, bo->number, bo->o->bucket_id, comp,
-                                                  bo->o->compression_level, &bo->w, err);
+                                                  bo->o->blob_compression_level, &bo->w, err);
         if (st != TRINE_OK) {
             bo->path[0] = 0; /* not ours to remove: an exclusive create failed */
             return st;

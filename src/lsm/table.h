@@ -65,6 +65,7 @@ typedef struct trine__table_options {
     bool hash_index;              /* in-block hash index in data blocks */
     uint32_t bucket_id;
     size_t blob_threshold;        /* flush: values this long or longer go to a blob file; 0 = never */
+    int blob_compression_level;   /* zstd level of blob records (negative: zstd's fast levels) */
 } trine__table_options;
 
 void trine__table_options_default(trine__table_options *o);

@@ -52,6 +52,7 @@ void trine__table_options_default(trine__table_options *o) {
     o->filter_bits_per_key = 10;
     o->compression = TRINE__TABLE_COMPRESS_ZSTD;
     o->compression_level = 1;
+    o->blob_compression_level = -1;
     o->hash_index = true;
 }
 

@@ -1085,6 +1085,76 @@ END_TEST
 /* 8. Options                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* n bytes of words picked at random from a small vocabulary: text on
+ * which zstd's levels differ (19 finds far more than the fast levels). */
+static void fill_words(uint8_t *out, size_t n, uint64_t seed, uint64_t id) {
+    static const char *const words[] = {"blob", "table", "level", "value", "flush", "merge", "index", "epoch",
+                                        "the", "of", "and", "a", "to", "in", "is", "it", "that", "for", "on",
+                                        "snapshot", "reader", "bucket", "compaction", "sequence", "manifest"};
+    uint64_t state = seed ^ (id * UINT64_C(0x9E3779B97F4A7C15));
+    size_t i = 0;
+    while (i < n) {
+        const char *w = words[trine_test_rand(&state) % (sizeof words / sizeof words[0])];
+        for (size_t j = 0; w[j] && i < n; j++)
+            out[i++] = (uint8_t)w[j];
+        if (i < n)
+            out[i++] = trine_test_rand(&state) % 8 ? ' ' : '\n';
+    }
+}
+
+/* The blob records' zstd level is the bucket's blob_compression_level (not
+ * its table level), and a named bucket keeps it across a reopen. */
+START_TEST(test_blob_compression_level) {
+    uint64_t seed = trine_test_seed("test_blob_compression_level", UINT64_C(0xB10B0C11));
+    enum { NV = 24, VLEN = 16 * 1024 };
+    trine_options o = blob_options(0, TRINE_COMPRESSION_ZSTD);
+    uint8_t *val = xmalloc(VLEN);
+    char key[32];
+    uint64_t bytes[2][2]; /* [round][fast, tight] */
+    for (int round = 0; round < 2; round++) {
+        trine_db *db = api_open(bpath, &o);
+        trine_bucket *b[2];
+        if (round == 0) {
+            trine_bucket_options bo;
+            trine_bucket_options_init(&bo);
+            ck_assert_int_eq(bo.blob_compression_level, -1); /* the documented default */
+            bo.blob_threshold = 1024;
+            bo.compression_level = 19; /* tables: must not decide the blob records' level */
+            bo.blob_compression_level = -7;
+            b[0] = api_bucket_open(db, "fast", &bo);
+            bo.compression_level = 1;
+            bo.blob_compression_level = 19;
+            b[1] = api_bucket_open(db, "tight", &bo);
+        } else { /* NULL options: the bucket keeps what it was created with */
+            b[0] = api_bucket_open(db, "fast", NULL);
+            b[1] = api_bucket_open(db, "tight", NULL);
+        }
+        for (int k = 0; k < 2; k++) {
+            uint64_t before = blob_bucket_stats(b[k]).blob_bytes;
+            for (int i = 0; i < NV; i++) {
+                snprintf(key, sizeof key, "r%d-%03d", round, i);
+                fill_words(val, VLEN, seed, (uint64_t)(round * NV + i));
+                api_bucket_put(b[k], API_STR(key), val, VLEN);
+            }
+            API_CHECK(trine_flush_sync(db), TRINE_OK, "flush, round %d", round);
+            bytes[round][k] = blob_bucket_stats(b[k]).blob_bytes - before;
+        }
+        for (int i = 0; i < NV; i++) { /* both read back exactly */
+            snprintf(key, sizeof key, "r%d-%03d", round, i);
+            fill_words(val, VLEN, seed, (uint64_t)(round * NV + i));
+            for (int k = 0; k < 2; k++)
+                api_bucket_expect_value(b[k], API_STR(key), val, VLEN);
+        }
+        api_close(db);
+        /* Raw would be NV * VLEN; both compress, level 19 clearly more. */
+        ck_assert_msg(bytes[round][0] < (uint64_t)NV * VLEN && bytes[round][1] * 10 < bytes[round][0] * 9,
+                      "round %d: blob bytes at level -7 %" PRIu64 ", at 19 %" PRIu64 " (raw %d)", round,
+                      bytes[round][0], bytes[round][1], NV * VLEN);
+    }
+    free(val);
+}
+END_TEST
+
 static void expect_open_refused(const trine_options *o, const char *what) {
     trine_db *db = NULL;
     API_CHECK(trine_open_sync(bpath, o, &db), TRINE_INVALID, "open with %s", what);
@@ -1111,6 +1181,14 @@ START_TEST(test_blob_bad_options) {
         o = blob_options(RT_THRESHOLD, TRINE_COMPRESSION_ZSTD);
         o.default_bucket.blob_gc_ratio = bad[i].ratio;
         expect_open_refused(&o, bad[i].what);
+    }
+    static const int bad_levels[] = {20, -8, 1000, -131072};
+    for (size_t i = 0; i < sizeof bad_levels / sizeof bad_levels[0]; i++) {
+        o = blob_options(RT_THRESHOLD, TRINE_COMPRESSION_ZSTD);
+        o.default_bucket.blob_compression_level = bad_levels[i];
+        char what[48];
+        snprintf(what, sizeof what, "blob_compression_level %d", bad_levels[i]);
+        expect_open_refused(&o, what);
     }
     /* Accepted: the largest threshold, ratio 0 (the default), 1, 0.25. */
     o = blob_options(TRINE_MAX_VALUE_LEN, TRINE_COMPRESSION_ZSTD);
@@ -1178,5 +1256,6 @@ TCase *api_blob_tcase(void) {
     tcase_add_test(tc, test_blob_damaged_record);
     tcase_add_test(tc, test_blob_missing_file);
     tcase_add_test(tc, test_blob_bad_options);
+    tcase_add_test(tc, test_blob_compression_level);
     return tc;
 }

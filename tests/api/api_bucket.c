@@ -160,7 +160,8 @@ START_TEST(test_bucket_bad_arguments) {
         int field, value;
     } bad_opts[] = {{"struct_size 3", 0, 3},       {"filter_bits_per_key 65", 1, 65},
                     {"compression 7", 2, 7},       {"compression_level 20", 3, 20},
-                    {"compression_level -1", 3, -1}, {"index_seek 9", 4, 9}};
+                    {"compression_level -1", 3, -1}, {"index_seek 9", 4, 9},
+                    {"blob_compression_level 20", 5, 20}, {"blob_compression_level -8", 5, -8}};
     for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
         trine_bucket_options bo;
         trine_bucket_options_init(&bo);
@@ -169,6 +170,7 @@ START_TEST(test_bucket_bad_arguments) {
         case 1: bo.filter_bits_per_key = (uint32_t)bad_opts[i].value; break;
         case 2: bo.compression = bad_opts[i].value; break;
         case 3: bo.compression_level = bad_opts[i].value; break;
+        case 5: bo.blob_compression_level = bad_opts[i].value; break;
         default: bo.index_seek = bad_opts[i].value; break;
         }
         b = NULL;
