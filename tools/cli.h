@@ -106,6 +106,7 @@ typedef enum cli_opt {
     CLI_OPT_BUCKET,     /* global: the bucket get/put/delete/scan/dump/load act on */
     CLI_OPT_PREFIX_LEN, /* bucket-create */
     CLI_OPT_BLOB_THRESHOLD, /* bucket-create */
+    CLI_OPT_BLOB_LEVEL,     /* bucket-create: blob_compression_level */
     CLI_OPT_COUNT
 } cli_opt;
 #define CLI_OPTBIT(o) (1u << (o))

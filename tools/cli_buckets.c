@@ -262,6 +262,16 @@ int cli_cmd_bucket_create(const cli_args *a) {
                                    (size_t)TRINE_MAX_VALUE_LEN);
         o.blob_threshold = (size_t)n;
     }
+    if (!code && a->set[CLI_OPT_BLOB_LEVEL]) {
+        const char *v = a->value[CLI_OPT_BLOB_LEVEL];
+        errno = 0;
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (!*v || !end || *end || errno || n < -7 || n > 19 || n == 0)
+            code = cli_usage_error(a->cmd, "--blob-compression-level: '%s' is not a level from 1 to 19 or -7 to -1",
+                                   v);
+        o.blob_compression_level = (int)n;
+    }
     trine_db *db = code ? NULL : cli_open(a, dir, true, true, &code);
     if (!db)
         return code;

@@ -29,6 +29,7 @@ static const cli_option options[CLI_OPT_COUNT] = {
     [CLI_OPT_JSON] = {"json", false},     [CLI_OPT_CONTINUE] = {"continue", false},
     [CLI_OPT_BUCKET] = {"bucket", true},  [CLI_OPT_PREFIX_LEN] = {"prefix-len", true},
     [CLI_OPT_BLOB_THRESHOLD] = {"blob-threshold", true},
+    [CLI_OPT_BLOB_LEVEL] = {"blob-compression-level", true},
 };
 
 /* The commands that act on one bucket and so take --bucket. */
@@ -107,8 +108,9 @@ static const cli_command commands[] = {
      "the open, so 0 here). Opens the database read-only.\n\n"
      "Options:\n"
      "  --json       one JSON object: {\"path\", \"buckets\": [{\"name\", \"id\", ...}, ...]}\n"},
-    {"bucket-create", cli_cmd_bucket_create, CLI_OPTBIT(CLI_OPT_PREFIX_LEN) | CLI_OPTBIT(CLI_OPT_BLOB_THRESHOLD), 2, 2,
-     "bucket-create DIR NAME [--prefix-len N] [--blob-threshold N]",
+    {"bucket-create", cli_cmd_bucket_create,
+     CLI_OPTBIT(CLI_OPT_PREFIX_LEN) | CLI_OPTBIT(CLI_OPT_BLOB_THRESHOLD) | CLI_OPTBIT(CLI_OPT_BLOB_LEVEL), 2, 2,
+     "bucket-create DIR NAME [--prefix-len N] [--blob-threshold N] [--blob-compression-level L]",
      "Creates the named bucket NAME (durably), and the database when DIR is missing\n"
      "or empty. NAME is 1 to 64 bytes of letters, digits and _-.: and not 'default'.\n"
      "A bucket that exists already is left as it is (success); with --prefix-len,\n"
@@ -119,7 +121,10 @@ static const cli_command commands[] = {
      "               life of the bucket); default 0, none\n"
      "  --blob-threshold N\n"
      "               values of N bytes or more go to blob files at flush (kept in the\n"
-     "               MANIFEST with the bucket; a new bucket only); default 0, never\n"},
+     "               MANIFEST with the bucket; a new bucket only); default 0, never\n"
+     "  --blob-compression-level L\n"
+     "               zstd level of the blob records, 1 to 19 or -7 to -1 (zstd's fast\n"
+     "               levels; a new bucket only); default -1\n"},
     {"bucket-drop", cli_cmd_bucket_drop, 0, 2, 2, "bucket-drop DIR NAME",
      "Drops the named bucket NAME and all its data, durably. An unknown NAME is an\n"
      "error (exit 1); the default bucket cannot be dropped. Opens an existing\n"
@@ -175,7 +180,8 @@ static const char usage_text[] =
     "  put DIR KEY VALUE      set KEY to VALUE\n"
     "  delete DIR KEY         delete KEY\n"
     "  load DIR [FILE]        add the records of a dump (checked first)\n"
-    "  bucket-create DIR NAME create a named bucket (--prefix-len N, --blob-threshold N)\n"
+    "  bucket-create DIR NAME create a named bucket (--prefix-len N, --blob-threshold N,\n"
+    "                         --blob-compression-level L)\n"
     "Maintenance:\n"
     "  flush DIR              write the memtables to table files\n"
     "  compact DIR            compact every bucket into its last level\n"

@@ -277,6 +277,46 @@ START_TEST(test_bucket_create_blob_threshold) {
 }
 END_TEST
 
+/* --blob-compression-level: a level in range makes a bucket whose large
+ * values flush and read back; anything else is a usage error that creates
+ * nothing. */
+START_TEST(test_bucket_create_blob_level) {
+    char *tmp = tmpdir_new();
+    char *db = path_join(tmp, "db");
+    RUN_OK("bucket-create", db, "tight", "--blob-threshold", "100", "--blob-compression-level", "19");
+    RUN_OK("bucket-create", db, "quick", "--blob-threshold", "100", "--blob-compression-level", "-7");
+    char big[2001];
+    for (int i = 0; i < 2000; i++)
+        big[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    big[2000] = '\0';
+    RUN_OK("put", db, "k", big, "--bucket", "tight");
+    RUN_OK("put", db, "k", big, "--bucket", "quick");
+    RUN_OK("flush", db);
+    cli_result r = CLI("stats", db, "--json");
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_has(r.out, "\"blob_files\":2,");
+    cli_result_free(&r);
+    for (int i = 0; i < 2; i++) {
+        char *v = bucket_get(db, i ? "quick" : "tight", "k");
+        ck_assert_msg(v && strcmp(v, big) == 0, "%s: k does not read back", i ? "quick" : "tight");
+        free(v);
+    }
+    static const char *const bad[] = {"x", "0", "20", "-8", "", "3x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = CLI("bucket-create", db, "bad", "--blob-compression-level", bad[i]);
+        ck_assert_exit(r, EXIT_USAGE_);
+        ck_assert_has(r.err, "--blob-compression-level: '");
+        cli_result_free(&r);
+    }
+    r = CLI("buckets", db);
+    ck_assert_exit(r, EXIT_OK_);
+    ck_assert_msg(!strstr(r.out, "bad"), "a refused level created the bucket:\n%s", r.out);
+    cli_result_free(&r);
+    free(db);
+    tmpdir_remove(tmp);
+}
+END_TEST
+
 /* dump --bucket writes one bucket; load --bucket fills another (creating it). */
 START_TEST(test_bucket_dump_load) {
     char *tmp = tmpdir_new();
@@ -404,6 +444,7 @@ TCase *cli_tcase_buckets(void) {
     tcase_add_test(tc, test_buckets_create_list_drop);
     tcase_add_test(tc, test_bucket_create_prefix_len);
     tcase_add_test(tc, test_bucket_create_blob_threshold);
+    tcase_add_test(tc, test_bucket_create_blob_level);
     tcase_add_test(tc, test_bucket_dump_load);
     tcase_add_test(tc, test_stats_per_bucket);
     return tc;
