@@ -262,7 +262,8 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
         }
         atomic_store(&db->next_file, rec.next_file);
         if (rec.manifest && !db->no_flush) {
-            st = trine__flusher_start(db, &rec.state, rec.manifest_number, rec.manifest, rec.manifest_offset, err);
+            st = trine__flusher_start(db, &rec.state, rec.manifest_number, rec.manifest, rec.manifest_offset,
+                                      rec.wal_floor, err);
             if (st != TRINE_OK)
                 goto fail;
             rec.manifest = NULL; /* the flush actor owns it now */

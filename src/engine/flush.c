@@ -545,11 +545,13 @@ static void poke(void *arg) {
 }
 
 trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint64_t manifest_number,
-                                  trine__file *manifest, uint64_t manifest_offset, trine__err *err) {
+                                  trine__file *manifest, uint64_t manifest_offset, uint64_t wal_floor,
+                                  trine__err *err) {
     trine__flusher *fl = calloc(1, sizeof *fl);
     if (!fl)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory starting the flush actor");
     fl->db = db;
+    fl->wal_floor = wal_floor;
     fl->manifest.file = manifest;
     fl->manifest.number = manifest_number;
     trine__log_writer_init_at(&fl->manifest.log, manifest, manifest_offset, 0); /* version 2 */

@@ -33,10 +33,13 @@ typedef struct trine__flusher_finish_msg {
 
 /* Starts the actor. It takes over the open MANIFEST (manifest_offset bytes
  * written) and the folded state (*state is moved: zeroed on success); the
- * buckets' versions are on the catalog's buckets already. On failure
+ * buckets' versions are on the catalog's buckets already. wal_floor: no
+ * WAL numbered below it exists (recovery saw them all), so deleting
+ * obsolete WALs never looks below it. On failure
  * nothing is taken. */
 trine_status trine__flusher_start(trine_db *db, trine__version_edit *state, uint64_t manifest_number,
-                                  trine__file *manifest, uint64_t manifest_offset, trine__err *err);
+                                  trine__file *manifest, uint64_t manifest_offset, uint64_t wal_floor,
+                                  trine__err *err);
 
 /* Writer side. Queues b's sealed mem (referenced by the message) for a
  * flush: once its table is durable in the MANIFEST, b's log number is

@@ -776,6 +776,13 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
     out->next_file = state.next_file > rc.max_number + 1 ? state.next_file : rc.max_number + 1;
     if (!db->opts.read_only)
         st = install(&rc, old_manifest, &state, out, err);
+    /* Where the flush actor's search for obsolete WALs may stop: a long-
+     * lived database's numbers run into the millions, and walking down
+     * from the log number to 0 cost a stat per number at the first flush. */
+    out->wal_floor = out->wal_number;
+    for (size_t i = 0; i < rc.nwals; i++)
+        if (rc.wals[i].number < out->wal_floor)
+            out->wal_floor = rc.wals[i].number;
     for (size_t i = 0; i < out->nbuckets && st == TRINE_OK; i++)
         if (!(out->buckets[i].version = trine__version_new_bucket(&state, out->buckets[i].id, err)))
             st = err->status != TRINE_OK ? err->status : trine__err_set(err, TRINE_NO_MEMORY, "out of memory");

@@ -82,6 +82,7 @@ typedef struct trine__recovered {
     trine__file *wal;
     uint64_t wal_number;
     uint64_t wal_offset;
+    uint64_t wal_floor;        /* no WAL numbered below it exists (the lowest found, or wal_number) */
     /* What point-in-time recovery did (all zero / "" otherwise): */
     uint64_t wal_bytes_dropped;    /* WAL bytes from the damage on, newer logs included */
     uint64_t wal_files_set_aside;  /* NNNNNN.log.damaged files written (writable opens) */

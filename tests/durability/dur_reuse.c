@@ -191,6 +191,42 @@ START_TEST(test_reuse_stale_records_stay_dead) {
 }
 END_TEST
 
+/* The first flush after an open looks for obsolete WALs only from the
+ * lowest WAL the open found: it used to try every file number from 0 up
+ * to the log number (a stat each), which in a long-lived database means
+ * millions of calls. */
+START_TEST(test_reuse_first_flush_skips_old_numbers) {
+    trine__vfs *fault = dur_vfs_new();
+    trine_options o = dur_options(TRINE_BUFFERED, 4096);
+    unsigned char v[1500];
+    dur_fill_value(v, sizeof v, 7, 7);
+    trine_db *db = dur_open_ok(fault, &o, "numbers: first session");
+    char key[32];
+    for (int i = 0; i < 400; i++) { /* a 4 KiB memtable: a flush every few puts */
+        snprintf(key, sizeof key, "n%04d", i % 50);
+        dur_put_ok(db, key, v, sizeof v, "numbers: first session");
+    }
+    dur_close_ok(db, "numbers: first session");
+    uint64_t top = 0;
+    trine__err err;
+    trine__err_clear(&err);
+    ck_assert_int_eq(trine__vfs_list(fault, DUR_DIR, max_number, &top, &err), TRINE_OK);
+    ck_assert_msg(top >= 200, "only %" PRIu64 " file numbers used: too few to tell", top);
+
+    db = dur_open_ok(fault, &o, "numbers: reopen");
+    trine__fault_reset_counts(fault);
+    dur_put_ok(db, "after", v, sizeof v, "numbers: reopen");
+    ck_assert_int_eq(trine_flush_sync(db), TRINE_OK);
+    uint64_t opens = trine__fault_op_calls(fault, TRINE__FOP_OPEN);
+    dur_expect_value(db, "after", v, sizeof v, "numbers: reopen");
+    dur_close_ok(db, "numbers: reopen");
+    ck_assert_msg(opens < 40, "a put and a flush after the reopen opened %" PRIu64 " files (numbers reach %" PRIu64
+                  ")", opens, top);
+    dur_verify_clean(fault, "numbers");
+    trine__vfs_destroy(fault);
+}
+END_TEST
+
 #define RU_PL_STEPS 60
 #define RU_PL_MEMTABLE 4096
 
@@ -299,5 +335,6 @@ TCase *dur_reuse_tcase(void) {
     tcase_add_test(tc, test_reuse_model);
     tcase_add_test(tc, test_reuse_stale_records_stay_dead);
     tcase_add_test(tc, test_reuse_power_loss_every_sync);
+    tcase_add_test(tc, test_reuse_first_flush_skips_old_numbers);
     return tc;
 }
