@@ -80,7 +80,9 @@ trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_di
  * leaves it to the next open, which removes it like any obsolete WAL. */
 bool trine__wal_pool_put(trine_db *db, uint64_t number);
 uint64_t trine__wal_pool_take(trine_db *db);
-/* Removes the pooled WALs (close, after the actors stopped). */
+/* Removes the pooled WALs: at close, after the actors stopped, and when
+ * trine_compact starts (on the flush actor: a WAL the writer takes at the
+ * same moment is the writer's, its slot already empty). */
 void trine__wal_pool_drain(trine_db *db);
 
 /* Syncs db's directory and counts it. */

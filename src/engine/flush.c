@@ -497,6 +497,9 @@ static trine__actor_verdict flusher_handle(trine__actor *a, trine__msg **msgs, s
             }
             if (m->compact) { /* every flush before it has ended */
                 free(m);
+                /* A manual compaction is a request for the space back: the
+                 * WALs kept for reuse (up to two memtables' worth) go too. */
+                trine__wal_pool_drain(fl->db);
                 trine__compactor_manual(fl->db, f);
                 break;
             }

@@ -227,6 +227,40 @@ START_TEST(test_reuse_first_flush_skips_old_numbers) {
 }
 END_TEST
 
+/* trine_compact gives the space of the WALs kept for reuse back: after it
+ * the live WAL is the only one; writes go on and reuse starts again. */
+START_TEST(test_reuse_compact_drains_pool) {
+    trine__vfs *fault = dur_vfs_new();
+    trine_options o = dur_options(TRINE_BUFFERED, 4096);
+    unsigned char v[1500];
+    dur_fill_value(v, sizeof v, 3, 3);
+    trine_db *db = dur_open_ok(fault, &o, "drain");
+    char key[32];
+    uint64_t wals[64];
+    size_t n = 0;
+    for (int i = 0; i < 400 && n < 3; i++) {
+        snprintf(key, sizeof key, "d%04d", i % 40);
+        dur_put_ok(db, key, v, sizeof v, "drain: fill");
+        if (i >= 20)
+            n = dur_list_wals(fault, DUR_DIR, wals, 64);
+    }
+    ck_assert_msg(n >= 2, "%zu WALs before the compaction: no WAL was kept for reuse", n);
+    ck_assert_int_eq(trine_compact_sync(db), TRINE_OK);
+    n = dur_list_wals(fault, DUR_DIR, wals, 64);
+    ck_assert_msg(n == 1, "%zu WALs after trine_compact, want the live one only", n);
+    uint64_t before = ru_reused(db);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "e%04d", i % 40);
+        dur_put_ok(db, key, v, sizeof v, "drain: after");
+    }
+    ck_assert_msg(ru_reused(db) > before, "no WAL reused after the compaction emptied the pool");
+    dur_expect_value(db, "d0001", v, sizeof v, "drain: after");
+    dur_close_ok(db, "drain");
+    dur_verify_clean(fault, "drain");
+    trine__vfs_destroy(fault);
+}
+END_TEST
+
 #define RU_PL_STEPS 60
 #define RU_PL_MEMTABLE 4096
 
@@ -336,5 +370,6 @@ TCase *dur_reuse_tcase(void) {
     tcase_add_test(tc, test_reuse_stale_records_stay_dead);
     tcase_add_test(tc, test_reuse_power_loss_every_sync);
     tcase_add_test(tc, test_reuse_first_flush_skips_old_numbers);
+    tcase_add_test(tc, test_reuse_compact_drains_pool);
     return tc;
 }
