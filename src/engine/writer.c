@@ -114,6 +114,7 @@ typedef struct trine__writer {
     uint64_t wal_number;
     trine__log_writer log;
     bool wal_reused;           /* `wal` is a reused file: old bytes may follow the log */
+    bool wal_fresh_next;       /* the next WAL is a new file, not a reused one (trine_compact) */
     uint64_t wal_wb_from;      /* BUFFERED: writeback started for the WAL's bytes before this */
     uint64_t next_seq;
     size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
@@ -270,7 +271,8 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     uint64_t number = atomic_fetch_add(&db->next_file, 1);
     bool reused = false;
     if (st == TRINE_OK) {
-        uint64_t reuse = trine__wal_pool_take(db);
+        uint64_t reuse = w->wal_fresh_next ? 0 : trine__wal_pool_take(db);
+        w->wal_fresh_next = false;
         st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, reuse, &reused, &file,
                                      &log, err);
         if (st == TRINE_OK && reused)
@@ -932,20 +934,33 @@ static void flush_request(trine__writer *w, wmsg_flush *m) {
         trine__future_complete_msg(f, TRINE_READ_ONLY, db->fatal_msg);
         return;
     }
+    /* trine_compact wants the space back: a WAL rolled for it (here, or by
+     * install_flushed's max_wal_bytes roll) is a new file, not one kept for
+     * reuse, which stays full length (old bytes behind its records) until
+     * it is left; a reused WAL it does not roll is cut to its records. The
+     * flush actor removes the pool at the barrier, after the flushes that
+     * may still add to it. */
+    w->wal_fresh_next = m->compact;
     install_flushed(w);
     bool some = false;
     FOR_EACH_BUCKET(w, b)
         some = some || not_empty(w, b);
+    trine__err err;
+    trine__err_clear(&err);
+    trine_status st = TRINE_OK;
     if (some && w->wal) {
         /* Sealing past max_sealed_memtables is allowed here: trine_flush
          * asks for it, and the backlog drains without further writes. */
-        trine__err err;
-        trine__err_clear(&err);
-        if (roll(w, not_empty, &err) != TRINE_OK) {
-            set_fatal(db, &err);
-            trine__future_complete_msg(f, err.status, err.msg);
-            return;
-        }
+        st = roll(w, not_empty, &err);
+    } else if (m->compact && w->wal && w->wal_reused) {
+        st = seal_wal(w, &err); /* truncates it to its records and syncs it */
+        w->wal_reused = st != TRINE_OK;
+    }
+    w->wal_fresh_next = false;
+    if (st != TRINE_OK) {
+        set_fatal(db, &err);
+        trine__future_complete_msg(f, err.status, err.msg);
+        return;
     }
     if (!trine__flusher_barrier(db, f, m->compact))
         trine__future_complete(f, TRINE_NO_MEMORY, "out of memory queueing a flush");

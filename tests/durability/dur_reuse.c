@@ -248,6 +248,14 @@ START_TEST(test_reuse_compact_drains_pool) {
     ck_assert_int_eq(trine_compact_sync(db), TRINE_OK);
     n = dur_list_wals(fault, DUR_DIR, wals, 64);
     ck_assert_msg(n == 1, "%zu WALs after trine_compact, want the live one only", n);
+    /* ... and a new file: a reused one would still be its old length. */
+    char name[32], path[128];
+    snprintf(name, sizeof name, "%06" PRIu64 ".log", wals[0]);
+    dur_join(path, sizeof path, DUR_DIR, name);
+    size_t len = 0;
+    free(dur_read_file(fault, path, &len));
+    ck_assert_msg(len <= TRINE__LOG_HEADER_BYTES, "the live WAL after trine_compact holds %zu bytes, want only its "
+                  "header (a WAL reused for the compaction's roll)", len);
     uint64_t before = ru_reused(db);
     for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof key, "e%04d", i % 40);
