@@ -191,6 +191,17 @@ START_TEST(test_reuse_stale_records_stay_dead) {
 }
 END_TEST
 
+/* count puts of v (len vl) cycling over `distinct` keys "<prefix>NNNN":
+ * with a 4 KiB memtable, a roll and a flush every few puts. */
+static void ru_put_cycle(trine_db *db, char prefix, int count, int distinct, const unsigned char *v, size_t vl,
+                         const char *what) {
+    char key[32];
+    for (int i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "%c%04d", prefix, i % distinct);
+        dur_put_ok(db, key, v, vl, what);
+    }
+}
+
 /* The first flush after an open looks for obsolete WALs only from the
  * lowest WAL the open found: it used to try every file number from 0 up
  * to the log number (a stat each), which in a long-lived database means
@@ -201,11 +212,7 @@ START_TEST(test_reuse_first_flush_skips_old_numbers) {
     unsigned char v[1500];
     dur_fill_value(v, sizeof v, 7, 7);
     trine_db *db = dur_open_ok(fault, &o, "numbers: first session");
-    char key[32];
-    for (int i = 0; i < 400; i++) { /* a 4 KiB memtable: a flush every few puts */
-        snprintf(key, sizeof key, "n%04d", i % 50);
-        dur_put_ok(db, key, v, sizeof v, "numbers: first session");
-    }
+    ru_put_cycle(db, 'n', 400, 50, v, sizeof v, "numbers: first session");
     dur_close_ok(db, "numbers: first session");
     uint64_t top = 0;
     trine__err err;
@@ -257,10 +264,7 @@ START_TEST(test_reuse_compact_drains_pool) {
     ck_assert_msg(len <= TRINE__LOG_HEADER_BYTES, "the live WAL after trine_compact holds %zu bytes, want only its "
                   "header (a WAL reused for the compaction's roll)", len);
     uint64_t before = ru_reused(db);
-    for (int i = 0; i < 200; i++) {
-        snprintf(key, sizeof key, "e%04d", i % 40);
-        dur_put_ok(db, key, v, sizeof v, "drain: after");
-    }
+    ru_put_cycle(db, 'e', 200, 40, v, sizeof v, "drain: after");
     ck_assert_msg(ru_reused(db) > before, "no WAL reused after the compaction emptied the pool");
     dur_expect_value(db, "d0001", v, sizeof v, "drain: after");
     dur_close_ok(db, "drain");
