@@ -116,6 +116,13 @@ void trine__wal_pool_drain(trine_db *db) {
 
 /* Whether dir/name is a version 3 WAL numbered number (only those may be
  * reused: an older file's records are not seeded with its number). */
+/* In BUFFERED mode a WAL append is a copy into a mapped window instead of
+ * a write(2) (storage/vfs_posix.c): the system call was half the cost of a
+ * blocking put. The sync modes wait for the device, not the call. */
+static int wal_mapped(const trine_db *db) {
+    return db->opts.durability == TRINE_BUFFERED ? TRINE__OPEN_MAPPED : 0;
+}
+
 static bool reusable_wal(trine_db *db, const char *path, const char *name, uint64_t number) {
     trine__file *f = NULL;
     trine__err scratch;
@@ -144,7 +151,8 @@ static bool reuse_wal(trine_db *db, uint64_t reuse, uint64_t number, trine__file
         (void)trine__vfs_remove(db->vfs, old_path, &ignored);
         return false;
     }
-    trine_status st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED,
+    trine_status st = trine__vfs_open(db->vfs, path,
+                                      TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_POSITIONED | wal_mapped(db),
                                       out, err);
     if (st != TRINE_OK) {
         (void)trine__vfs_remove(db->vfs, path, &ignored); /* then made anew */
@@ -164,7 +172,9 @@ trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_di
     trine_status st = TRINE_OK;
     if (!*reused)
         st = trine__vfs_open(db->vfs, path,
-                             TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL, &f, err);
+                             TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_EXCL |
+                                 wal_mapped(db),
+                             &f, err);
     if (st != TRINE_OK)
         return st;
     memset(log, 0, sizeof *log);

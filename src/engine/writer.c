@@ -243,11 +243,12 @@ static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
 
 /* Makes the current WAL end where its log ends: a reused file is cut to
  * its records (fsync, the size being metadata), so that recovery never
- * takes its old bytes for a torn record in the middle of the log; any
- * other file just gets its data synced. */
+ * takes its old bytes for a torn record in the middle of the log; so is a
+ * mapped one (BUFFERED: files.c), whose window preallocated zeros past its
+ * records. Any other file just gets its data synced. */
 static trine_status seal_wal(trine__writer *w, trine__err *err) {
     trine_status st;
-    if (w->wal_reused) {
+    if (w->wal_reused || w->db->opts.durability == TRINE_BUFFERED) {
         st = trine__file_truncate(w->wal, w->log.offset, err);
         if (st == TRINE_OK)
             st = trine__file_sync(w->wal, true, err);

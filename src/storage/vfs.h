@@ -56,7 +56,14 @@ enum {
     TRINE__OPEN_TRUNCATE = 1 << 4, /* empty the file on open */
     /* with WRITE: writes go to given offsets (write_at) and append is
      * TRINE_INVALID (posix: no O_APPEND); a reused WAL is written so */
-    TRINE__OPEN_POSITIONED = 1 << 5
+    TRINE__OPEN_POSITIONED = 1 << 5,
+    /* with WRITE, a hint (posix; other backends ignore it): small writes
+     * are copied into a locked window of a shared mapping of the file
+     * instead of one write(2) each. Until close or truncate the file may
+     * hold preallocated zeros after the written bytes, and a crash can
+     * leave them: only a format that reads zeros as its end may ask for
+     * it (the WAL). size and read_at see the written bytes only. */
+    TRINE__OPEN_MAPPED = 1 << 6
 };
 
 /* what a path is */

@@ -151,6 +151,7 @@ static Suite *storage_suite(void) {
     suite_add_tcase(s, storage_lock_tcase());
     suite_add_tcase(s, storage_fault_tcase());
     suite_add_tcase(s, storage_crash_tcase());
+    suite_add_tcase(s, storage_mapped_tcase());
     return s;
 }
 

@@ -82,5 +82,6 @@ TCase *storage_contract_tcase(void);
 TCase *storage_lock_tcase(void);
 TCase *storage_fault_tcase(void);
 TCase *storage_crash_tcase(void);
+TCase *storage_mapped_tcase(void);
 
 #endif
