@@ -140,8 +140,10 @@ uint64_t bench_rss_kib(void);
  * Bytes this process (every thread) has handed to write system calls so far
  * (/proc/self/io wchar): WAL, tables, manifests, info logs, whether or not
  * the kernel wrote them out before the file was deleted (write_bytes would
- * depend on writeback timing). Every engine here writes with write/pwrite,
- * none through a writable map. false where /proc/self/io is missing.
+ * depend on writeback timing). Bytes written through a writable mapping are
+ * not in it: the storm adds what the engine reports through
+ * bench_engine.mapped_bytes_written (Trine's BUFFERED WAL records, session
+ * 15). false where /proc/self/io is missing.
  */
 bool bench_io_written(uint64_t *bytes);
 

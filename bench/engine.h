@@ -140,6 +140,11 @@ typedef struct bench_engine {
      *   pending_compaction_mb  the engine's estimate of what compaction owes
      * Engine-specific names carry the engine's prefix (trine_...). */
     void (*metrics)(void *db, struct bench_result *r);
+
+    /* Optional: bytes the engine has written to its files through writable
+     * mappings since the open (write system calls do not see them, so
+     * bench_io_written adds them). Trine: its BUFFERED WAL. */
+    uint64_t (*mapped_bytes_written)(void *db);
 } bench_engine;
 
 /* registry.c: the engines this binary was built with, trine first. */

@@ -309,6 +309,11 @@ static int trine_engine_snapshot_cycle(void *db) {
 
 /* --------------------------------------------------------------- metrics */
 
+static uint64_t trine_engine_mapped_bytes(void *db) {
+    trine_stats s = {.struct_size = sizeof s};
+    return trine_stats_get(db, &s) == TRINE_OK ? s.wal_mapped_bytes : 0;
+}
+
 /* Counters since this open (the bench reopens per workload set). */
 static void trine_engine_metrics(void *db, bench_result *r) {
     trine_stats s = {.struct_size = sizeof s};
@@ -492,6 +497,7 @@ const bench_engine bench_engine_trine = {
     .reader_close = trine_engine_reader_close,
     .get_many = trine_engine_get_many,
     .metrics = trine_engine_metrics,
+    .mapped_bytes_written = trine_engine_mapped_bytes,
     .txn_update = trine_engine_txn_update,
     .snapshot_cycle = trine_engine_snapshot_cycle,
 };

@@ -424,10 +424,13 @@ void wl_storm(bench_ctx *ctx, bench_result *r) {
     }
     uint64_t io0 = 0, io1 = 0;
     bool io = bench_io_written(&io0);
+    uint64_t (*mapped)(void *) = ctx->engine->mapped_bytes_written;
+    io0 += mapped ? mapped(ctx->db) : 0;
     storm = &st;
     worker_run(ctx, r, body_storm, threads, n, NULL, NULL, 0);
     storm = NULL;
     io = io && bench_io_written(&io1);
+    io1 += mapped ? mapped(ctx->db) : 0;
     ctx->filled = r->ok ? n : 0;
     ctx->gen = 0;
     ctx->compaction = BENCH_COMPACT_NONE;

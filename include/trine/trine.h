@@ -1057,6 +1057,11 @@ typedef struct trine_stats {
                                      at the limit and the read could not wait */
     uint64_t wal_files_reused;    /* WALs started in an obsolete WAL's file
                                      (renamed and written over) since open */
+    uint64_t wal_mapped_bytes;    /* of wal_bytes, those copied into a mapped
+                                     window of the WAL instead of handed to
+                                     write(2) (BUFFERED, posix: see
+                                     docs/durability.md); 0 when the mapping is
+                                     off (RLIMIT_MEMLOCK, file system) */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -23,6 +23,7 @@ static void fill(trine_db *db, trine_stats *s) {
     s->wal_bytes = LOAD(wal_bytes);
     s->wal_syncs = LOAD(wal_syncs);
     s->wal_files_reused = LOAD(wal_files_reused);
+    s->wal_mapped_bytes = LOAD(wal_mapped_bytes);
     s->dir_syncs = LOAD(dir_syncs);
     s->gets = LOAD(gets);
     s->iterators_opened = LOAD(iterators);
@@ -326,6 +327,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "wal_bytes", s.wal_bytes);
     ju64(&b, "wal_syncs", s.wal_syncs);
     ju64(&b, "wal_files_reused", s.wal_files_reused);
+    ju64(&b, "wal_mapped_bytes", s.wal_mapped_bytes);
     ju64(&b, "dir_syncs", s.dir_syncs);
     ju64(&b, "memtable_bytes", s.memtable_bytes);
     ju64(&b, "memtables", s.memtables);

@@ -95,7 +95,7 @@ enum {
 
 typedef struct trine__db_stats {
     atomic_uint_fast64_t puts, deletes, write_groups, write_requests, max_group;
-    atomic_uint_fast64_t wal_bytes, wal_syncs, wal_files_reused, dir_syncs, gets, iterators;
+    atomic_uint_fast64_t wal_bytes, wal_syncs, wal_files_reused, wal_mapped_bytes, dir_syncs, gets, iterators;
     atomic_uint_fast64_t writes_busy;
     atomic_uint_fast64_t flushes, flush_bytes, flush_entries, flush_ns, write_stalls, table_gets;
     atomic_uint_fast64_t reads_queued; /* async reads handed to the reader pool */

@@ -116,6 +116,7 @@ typedef struct trine__writer {
     bool wal_reused;           /* `wal` is a reused file: old bytes may follow the log */
     bool wal_fresh_next;       /* the next WAL is a new file, not a reused one (trine_compact) */
     uint64_t wal_wb_from;      /* BUFFERED: writeback started for the WAL's bytes before this */
+    uint64_t wal_mapped_seen;  /* trine__file_mapped_bytes(wal) already counted */
     uint64_t next_seq;
     size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
     size_t sealed_count;       /* sealed memtables not yet flushed (tables only) */
@@ -291,6 +292,7 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
     w->wal_number = number;
     w->wal_wb_from = log.offset;
+    w->wal_mapped_seen = trine__file_mapped_bytes(file); /* the header is not in wal_bytes */
     (void)wal_track(w, number, log.offset); /* ENOMEM: max_wal_bytes just sees less */
     return TRINE_OK;
 }
@@ -627,6 +629,12 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
         if (st == TRINE_OK) {
             atomic_fetch_add_explicit(&db->stats.wal_bytes, len + TRINE__LOG_RECORD_HEADER_BYTES,
                                       memory_order_relaxed);
+            uint64_t mapped = trine__file_mapped_bytes(w->wal);
+            if (mapped != w->wal_mapped_seen) {
+                atomic_fetch_add_explicit(&db->stats.wal_mapped_bytes, mapped - w->wal_mapped_seen,
+                                          memory_order_relaxed);
+                w->wal_mapped_seen = mapped;
+            }
             if (w->nwals) {
                 w->wals[w->nwals - 1].bytes += len + TRINE__LOG_RECORD_HEADER_BYTES;
                 w->wal_bytes += len + TRINE__LOG_RECORD_HEADER_BYTES;
@@ -1162,6 +1170,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     w->wal = wal;
     w->wal_number = wal_number;
     w->wal_wb_from = wal_offset;
+    w->wal_mapped_seen = wal ? trine__file_mapped_bytes(wal) : 0; /* its header */
     if (wal)
         trine__log_writer_init_at(&w->log, wal, wal_offset, wal_number);
     w->next_seq = first_seq;

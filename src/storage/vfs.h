@@ -137,6 +137,10 @@ typedef struct trine__vfs_ops {
      * backend's crash model ignores it), and failures are not reported (the
      * next sync reports any real error). */
     void (*writeback)(trine__file *f, uint64_t off, uint64_t len);
+
+    /* Optional (NULL = 0): bytes this handle's writes copied into a mapped
+     * window (TRINE__OPEN_MAPPED) instead of handing them to a system call. */
+    uint64_t (*mapped_bytes)(trine__file *f);
 } trine__vfs_ops;
 
 /* Every backend's object starts with this. */
@@ -185,6 +189,7 @@ static inline void trine__file_writeback_every(trine__file *f, uint64_t *from, u
     }
 }
 static inline void trine__file_writeback(trine__file *f, uint64_t off, uint64_t len) { if (f->vfs->ops->writeback) f->vfs->ops->writeback(f, off, len); }
+static inline uint64_t trine__file_mapped_bytes(trine__file *f) { return f->vfs->ops->mapped_bytes ? f->vfs->ops->mapped_bytes(f) : 0; }
 static inline const uint8_t *trine__file_map(trine__file *f, uint64_t size) { return f->vfs->ops->map ? f->vfs->ops->map(f, size) : NULL; }
 
 /* Resolves path to an absolute canonical form (posix: realpath of the

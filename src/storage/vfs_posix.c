@@ -62,6 +62,7 @@ typedef struct posix_file {
     _Atomic uint64_t end; /* the file's size as write(2) would have left it (read_at
                              may read it while the writer moves it) */
     uint64_t alloc_end; /* its size on disk, preallocation included (>= end) */
+    uint64_t copied;    /* bytes written by copies into windows */
 } posix_file;
 
 #define WIN_BYTES ((size_t)1 << 20)
@@ -195,6 +196,7 @@ static trine_status mapped_write(posix_file *pf, uint64_t off, const void *buf, 
     if (pf->mapped && len <= WIN_MAX_WRITE &&
         ((pf->win && off >= pf->win_off && off + len <= pf->win_off + pf->win_len) || win_move(pf, off, len))) {
         memcpy(pf->win + (off - pf->win_off), buf, len);
+        pf->copied += len;
     } else {
         trine_status st = pwrite_all(pf, off, buf, len, err);
         if (st != TRINE_OK)
@@ -480,6 +482,8 @@ static void posix_writeback(trine__file *f, uint64_t off, uint64_t len) {
         (void)sync_file_range(pf->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
+static uint64_t posix_mapped_bytes(trine__file *f) { return ((posix_file *)f)->copied; }
+
 static const uint8_t *posix_map(trine__file *f, uint64_t size) {
     posix_file *pf = (posix_file *)f;
     if (pf->map)
@@ -527,6 +531,7 @@ static const trine__vfs_ops posix_ops = {
     .canonical = posix_canonical,
     .map = posix_map,
     .writeback = posix_writeback,
+    .mapped_bytes = posix_mapped_bytes,
 };
 
 trine__vfs *trine__vfs_posix_new(trine__err *err) {

@@ -322,8 +322,64 @@ START_TEST(test_durability_syncs_counted) {
                   (unsigned long long)before.wal_syncs, (unsigned long long)after.wal_syncs);
     ck_assert_msg(after.wal_bytes > before.wal_bytes, "BUFFERED writes: wal_bytes did not grow (%llu)",
                   (unsigned long long)after.wal_bytes);
+    /* A SYNC_ALL database writes its WAL with write(2), BUFFERED requests
+     * included: nothing goes through a mapping. */
+    ck_assert_msg(after.wal_mapped_bytes == 0, "SYNC_ALL database: wal_mapped_bytes %llu, want 0",
+                  (unsigned long long)after.wal_mapped_bytes);
     trine_batch_free(b);
     api_close(db);
+}
+END_TEST
+
+/* A BUFFERED database copies small WAL records into a mapped window
+ * (durability.md "BUFFERED WAL writes") and writes big ones with pwrite;
+ * either way every put is there after a reopen. */
+START_TEST(test_buffered_wal_mapped) {
+    enum { N = 3000, BIG = 4096 };
+    trine_options o = native_options(TRINE_BUFFERED);
+    o.memtable_bytes = 256 * 1024; /* several WAL rolls: windows on new and reused files */
+    trine_db *db = api_open(ppath, &o);
+    trine_stats before = {.struct_size = sizeof before}, after = {.struct_size = sizeof after};
+    API_CHECK(trine_stats_get(db, &before), TRINE_OK, "stats_get");
+    char key[32], val[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "m-%05d", i);
+        snprintf(val, sizeof val, "value-%d", i * 7);
+        api_put(db, API_STR(key), API_STR(val));
+    }
+    API_CHECK(trine_stats_get(db, &after), TRINE_OK, "stats_get");
+    uint64_t wal = after.wal_bytes - before.wal_bytes, mapped = after.wal_mapped_bytes - before.wal_mapped_bytes;
+    /* Where locked memory is refused (RLIMIT_MEMLOCK) the handle falls back
+     * to pwrite and counts nothing: then there is nothing to compare. */
+    ck_assert_msg(mapped == wal || mapped == 0, "small records: %llu of %llu WAL bytes mapped, want all (or none)",
+                  (unsigned long long)mapped, (unsigned long long)wal);
+    bool on = mapped > 0;
+    char *big = malloc(BIG);
+    ck_assert(big != NULL);
+    memset(big, 'b', BIG);
+    before = after;
+    api_put(db, API_LIT("big"), big, BIG);
+    API_CHECK(trine_stats_get(db, &after), TRINE_OK, "stats_get");
+    ck_assert_msg(after.wal_bytes - before.wal_bytes > BIG, "the big put added %llu WAL bytes",
+                  (unsigned long long)(after.wal_bytes - before.wal_bytes));
+    ck_assert_msg(after.wal_mapped_bytes == before.wal_mapped_bytes, "a %d-byte record went through the window",
+                  BIG);
+    api_close(db);
+    db = api_open(ppath, &o);
+    for (int i = 0; i < N; i += 97) {
+        snprintf(key, sizeof key, "m-%05d", i);
+        snprintf(val, sizeof val, "value-%d", i * 7);
+        api_expect_value(db, API_STR(key), API_STR(val));
+    }
+    api_expect_value(db, API_LIT("big"), big, BIG);
+    API_CHECK(trine_stats_get(db, &after), TRINE_OK, "stats_get");
+    ck_assert_msg(after.wal_mapped_bytes == 0, "a fresh open counted %llu mapped bytes before any write",
+                  (unsigned long long)after.wal_mapped_bytes);
+    api_close(db);
+    free(big);
+    /* The machines this suite runs on allow 8 MiB of locked memory: the
+     * mapping must have been on (the storage suite's mapped tests cover the fallback). */
+    ck_assert_msg(on, "the WAL mapping was off: is RLIMIT_MEMLOCK under 2 MiB?");
 }
 END_TEST
 
@@ -803,6 +859,7 @@ TCase *api_persist_tcase(void) {
     tcase_add_test(tc, test_persist_large_records);
     tcase_add_test(tc, test_persist_batch_durability);
     tcase_add_test(tc, test_durability_syncs_counted);
+    tcase_add_test(tc, test_buffered_wal_mapped);
     tcase_add_test(tc, test_open_missing_no_create);
     tcase_add_test(tc, test_lock_same_process);
     tcase_add_test(tc, test_lock_other_process);

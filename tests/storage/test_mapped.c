@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -87,6 +88,9 @@ START_TEST(t_mapped_append_round_trip) {
     OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_MAPPED,
                        &f, &err));
     uint64_t total = append_mix(f, MAPPED_SEED, 0);
+    ck_assert_msg(trine__file_mapped_bytes(f) > 0 && trine__file_mapped_bytes(f) < total,
+                  "%" PRIu64 " of %" PRIu64 " bytes copied: small writes must go through the window, big ones not",
+                  trine__file_mapped_bytes(f), total);
     ck_assert_msg(total > (3u << 20), "the mix must cross several 1 MiB windows (%" PRIu64 ")", total);
     OK(trine__file_sync(f, false, &err));
     OK(trine__file_close(f, &err));
@@ -165,22 +169,31 @@ START_TEST(t_mapped_positioned_over_old_bytes) {
 END_TEST
 
 /* Without locked memory the mapping is off and writes go through pwrite:
- * the same bytes, the same size. Run in a child whose RLIMIT_MEMLOCK is 0. */
+ * the same bytes, the same size. Run in a child whose RLIMIT_MEMLOCK is 0
+ * and, when the suite runs as root (CAP_IPC_LOCK ignores the limit), whose
+ * user is nobody. */
 START_TEST(t_mapped_fallback_without_memlock) {
     storage_env env;
     env_open(&env, BACKEND_POSIX);
     trine__err err;
     const char *p = env_path(&env, "000009.log");
+    write_file(env.vfs, p, "", 0, TRINE__OPEN_CREATE, false);
+    char run_dir[sizeof env.tmpdir];
+    snprintf(run_dir, sizeof run_dir, "%s", env.tmpdir);
+    *strrchr(run_dir, '/') = '\0'; /* the run's mkdtemp directory: 0700 */
+    ck_assert_msg(chmod(p, 0666) == 0 && chmod(env.tmpdir, 0711) == 0 && chmod(run_dir, 0711) == 0,
+                  "chmod for the unprivileged child failed");
     pid_t pid = fork();
     ck_assert_msg(pid >= 0, "fork failed");
     if (pid == 0) {
         struct rlimit none = {0, 0};
         if (setrlimit(RLIMIT_MEMLOCK, &none) != 0)
             _exit(2);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(6);
         trine__vfs *v = trine__vfs_posix_new(NULL);
         trine__file *f = NULL;
-        if (!v || trine__vfs_open(v, p, TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_MAPPED, &f, NULL) !=
-                      TRINE_OK)
+        if (!v || trine__vfs_open(v, p, TRINE__OPEN_WRITE | TRINE__OPEN_MAPPED, &f, NULL) != TRINE_OK)
             _exit(3);
         uint8_t b[700];
         for (uint64_t at = 0; at < (3u << 20); at += sizeof b) {
@@ -189,6 +202,8 @@ START_TEST(t_mapped_fallback_without_memlock) {
             if (trine__file_append(f, b, sizeof b, NULL) != TRINE_OK)
                 _exit(4);
         }
+        if (trine__file_mapped_bytes(f) != 0)
+            _exit(7); /* the mapping was on: this test would show nothing */
         _exit(trine__file_close(f, NULL) == TRINE_OK ? 0 : 5);
     }
     int status = 0;
