@@ -79,23 +79,28 @@ static uint64_t append_mix(trine__file *f, uint32_t seed, uint64_t from) {
     return at;
 }
 
+/* Every backend takes the flag; only posix maps (fault drops the flag so
+ * its crash model sees the writes, memory ignores it): the same bytes. */
 START_TEST(t_mapped_append_round_trip) {
     storage_env env;
-    env_open(&env, BACKEND_POSIX);
+    env_open(&env, _i);
     trine__err err;
+    bool maps = _i == BACKEND_POSIX;
     const char *p = env_path(&env, "000007.log");
     trine__file *f = NULL;
     OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE | TRINE__OPEN_MAPPED,
                        &f, &err));
     uint64_t total = append_mix(f, MAPPED_SEED, 0);
-    ck_assert_msg(trine__file_mapped_bytes(f) > 0 && trine__file_mapped_bytes(f) < total,
-                  "%" PRIu64 " of %" PRIu64 " bytes copied: small writes must go through the window, big ones not",
-                  trine__file_mapped_bytes(f), total);
+    uint64_t copied = trine__file_mapped_bytes(f);
+    ck_assert_msg(maps ? copied > 0 && copied < total : copied == 0,
+                  "%s: %" PRIu64 " of %" PRIu64 " bytes copied: small writes go through the window (posix only), "
+                  "big ones not", env.name, copied, total);
     ck_assert_msg(total > (3u << 20), "the mix must cross several 1 MiB windows (%" PRIu64 ")", total);
     OK(trine__file_sync(f, false, &err));
     OK(trine__file_close(f, &err));
     /* Closed: the preallocation is cut, the bytes are exactly the writes. */
-    ck_assert_msg(disk_size(p) == total, "size on disk %" PRIu64 ", want %" PRIu64, disk_size(p), total);
+    if (maps)
+        ck_assert_msg(disk_size(p) == total, "size on disk %" PRIu64 ", want %" PRIu64, disk_size(p), total);
     expect_pattern(env.vfs, p, MAPPED_SEED, total);
 
     /* Reopened: appends continue at the end. */
@@ -289,7 +294,7 @@ END_TEST
 
 TCase *storage_mapped_tcase(void) {
     TCase *tc = tcase_create("mapped");
-    tcase_add_test(tc, t_mapped_append_round_trip);
+    tcase_add_loop_test(tc, t_mapped_append_round_trip, 0, BACKEND_COUNT_);
     tcase_add_test(tc, t_mapped_positioned_over_old_bytes);
     tcase_add_test(tc, t_mapped_fallback_without_memlock);
     tcase_add_test(tc, t_mapped_wal_death_reads_to_last_record);
