@@ -102,8 +102,9 @@ static trine_status posix_open(trine__vfs *v, const char *path, int flags, trine
     if ((flags & TRINE__OPEN_POSITIONED) && !wr)
         return trine__err_set(err, TRINE_INVALID, "open %s: POSITIONED needs WRITE", path);
 
-    int oflags = O_CLOEXEC | (rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY);
     bool mapped = wr && (flags & TRINE__OPEN_MAPPED);
+    /* A writable shared mapping needs a descriptor open for reading too. */
+    int oflags = O_CLOEXEC | ((rd && wr) || mapped ? O_RDWR : wr ? O_WRONLY : O_RDONLY);
     if (wr && !mapped && !(flags & TRINE__OPEN_POSITIONED))
         oflags |= O_APPEND; /* a mapped handle keeps its own end instead */
     if (flags & TRINE__OPEN_CREATE) {
