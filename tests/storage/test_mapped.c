@@ -22,6 +22,20 @@
 
 #define MAPPED_SEED 4242u
 
+/* The sanitizers' runtimes intercept mlock and return 0 without locking
+ * anything ("mlock is not supported"), so under them the limit cannot turn
+ * the mapping off and the fallback test checks the bytes only. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MLOCK_INTERCEPTED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MLOCK_INTERCEPTED 1
+#endif
+#endif
+#ifndef MLOCK_INTERCEPTED
+#define MLOCK_INTERCEPTED 0
+#endif
+
 /* Deterministic bytes: byte i of stream seed. */
 static uint8_t pattern(uint32_t seed, uint64_t i) {
     uint64_t x = (i + 1) * UINT64_C(0x9E3779B97F4A7C15) ^ seed;
@@ -207,7 +221,7 @@ START_TEST(t_mapped_fallback_without_memlock) {
             if (trine__file_append(f, b, sizeof b, NULL) != TRINE_OK)
                 _exit(4);
         }
-        if (trine__file_mapped_bytes(f) != 0)
+        if (trine__file_mapped_bytes(f) != 0 && !MLOCK_INTERCEPTED)
             _exit(7); /* the mapping was on: this test would show nothing */
         _exit(trine__file_close(f, NULL) == TRINE_OK ? 0 : 5);
     }
