@@ -119,9 +119,9 @@ void trine__wal_pool_drain(trine_db *db) {
 /* In BUFFERED mode a WAL append is a copy into a mapped window instead of
  * a write(2) (storage/vfs_posix.c): the system call was half the cost of a
  * blocking put. The sync modes wait for the device, not the call. */
-static int wal_mapped(const trine_db *db) {
-    return db->opts.durability == TRINE_BUFFERED ? TRINE__OPEN_MAPPED : 0;
-}
+bool trine__files_wal_mapped(const trine_db *db) { return db->opts.durability == TRINE_BUFFERED; }
+
+static int wal_mapped(const trine_db *db) { return trine__files_wal_mapped(db) ? TRINE__OPEN_MAPPED : 0; }
 
 static bool reusable_wal(trine_db *db, const char *path, const char *name, uint64_t number) {
     trine__file *f = NULL;

@@ -60,6 +60,11 @@ void trine__wal_damaged_name(char *out, size_t cap, uint64_t number); /* "000007
 void trine__table_name(char *out, size_t cap, uint64_t number);    /* "000007.sst" */
 void trine__blob_name(char *out, size_t cap, uint64_t number);     /* "000007.blob" */
 
+/* Whether WALs are opened TRINE__OPEN_MAPPED (BUFFERED): their window may
+ * leave preallocated zeros after the records, which the writer cuts when it
+ * leaves the file (writer.c seal_wal). */
+bool trine__files_wal_mapped(const trine_db *db);
+
 /* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
  * directory when sync_dir is true. With reuse (not 0) the WAL of that
  * number, which no state needs any more (trine__wal_pool_take), becomes the

@@ -249,7 +249,7 @@ static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
  * records. Any other file just gets its data synced. */
 static trine_status seal_wal(trine__writer *w, trine__err *err) {
     trine_status st;
-    if (w->wal_reused || w->db->opts.durability == TRINE_BUFFERED) {
+    if (w->wal_reused || trine__files_wal_mapped(w->db)) {
         st = trine__file_truncate(w->wal, w->log.offset, err);
         if (st == TRINE_OK)
             st = trine__file_sync(w->wal, true, err);

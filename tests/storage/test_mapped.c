@@ -43,6 +43,15 @@ static uint8_t pattern(uint32_t seed, uint64_t i) {
     return (uint8_t)(x * UINT64_C(0xBF58476D1CE4E5B9) >> 56);
 }
 
+/* The first byte of p[0, len) that is not pattern(seed, i), or len: one
+ * assertion per buffer, since Check's are costly by the million. */
+static uint64_t first_mismatch(const uint8_t *p, uint32_t seed, uint64_t len) {
+    for (uint64_t i = 0; i < len; i++)
+        if (p[i] != pattern(seed, i))
+            return i;
+    return len;
+}
+
 static uint64_t disk_size(const char *path) {
     struct stat st;
     ck_assert_msg(stat(path, &st) == 0, "stat %s failed", path);
@@ -54,10 +63,7 @@ static void expect_pattern(trine__vfs *v, const char *path, uint32_t seed, uint6
     size_t len = 0;
     char *got = read_file_all(v, path, &len);
     ck_assert_msg(len == want, "%s: %zu bytes, want %" PRIu64 " (seed %u)", path, len, want, seed);
-    uint64_t bad = want; /* one assertion: Check's are costly by the million */
-    for (uint64_t i = 0; i < want && bad == want; i++)
-        if ((uint8_t)got[i] != pattern(seed, i))
-            bad = i;
+    uint64_t bad = first_mismatch((const uint8_t *)got, seed, want);
     ck_assert_msg(bad == want, "%s: byte %" PRIu64 " differs (seed %u)", path, bad, seed);
     free(got);
 }
@@ -287,11 +293,8 @@ START_TEST(t_mapped_wal_death_reads_to_last_record) {
         ck_assert_msg(st == TRINE_OK, "record %d: %s (%s)", n, trine_status_name(st), err.msg);
         size_t want = 1 + (size_t)n % 600;
         ck_assert_msg(len == want, "record %d: %zu bytes, want %zu", n, len, want);
-        size_t bad = len;
-        for (size_t i = 0; i < len && bad == len; i++)
-            if (((const uint8_t *)payload)[i] != pattern((uint32_t)n, i))
-                bad = i;
-        ck_assert_msg(bad == len, "record %d: byte %zu differs", n, bad);
+        uint64_t bad = first_mismatch(payload, (uint32_t)n, len);
+        ck_assert_msg(bad == len, "record %d: byte %" PRIu64 " differs", n, bad);
         end += TRINE__LOG_RECORD_HEADER_BYTES + len;
         n++;
     }
