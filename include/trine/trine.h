@@ -1062,6 +1062,9 @@ typedef struct trine_stats {
                                      write(2) (BUFFERED, posix: see
                                      docs/durability.md); 0 when the mapping is
                                      off (RLIMIT_MEMLOCK, file system) */
+    uint64_t readahead_helped;    /* read-ahead blocks a reader-pool thread
+                                     decompressed while the scan walked the
+                                     one before (docs/architecture.md) */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

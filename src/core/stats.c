@@ -91,6 +91,7 @@ static void fill(trine_db *db, trine_stats *s) {
         s->block_cache_capacity = b.capacity;
         s->readahead_reads = b.readahead_reads;
         s->readahead_bytes = b.readahead_bytes;
+        s->readahead_helped = b.readahead_helped;
         trine__table_cache_stats t;
         trine__table_cache_stats_get(db->tables->table_cache, &t);
         s->table_cache_open = t.open;
@@ -375,6 +376,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "block_cache_capacity", s.block_cache_capacity);
     ju64(&b, "readahead_reads", s.readahead_reads);
     ju64(&b, "readahead_bytes", s.readahead_bytes);
+    ju64(&b, "readahead_helped", s.readahead_helped);
     ju64(&b, "table_cache_open", s.table_cache_open);
     ju64(&b, "table_cache_hits", s.table_cache_hits);
     ju64(&b, "table_cache_misses", s.table_cache_misses);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "actors/future.h"
+#include "lsm/block_cache.h"
 
 enum { RMSG_JOB = 1, RMSG_STOP = 2 };
 
@@ -107,10 +108,49 @@ bool trine__readers_submit(trine_db *db, trine__read_job *job) {
     return true;
 }
 
+/* A scan's job in a reader's mailbox. */
+typedef struct offload_job {
+    trine__read_job base;
+    trine__offload *inner;
+} offload_job;
+
+static void offload_run(trine__read_job *job) {
+    offload_job *o = (offload_job *)job;
+    o->inner->run(o->inner);
+    free(o);
+}
+
+static bool offload_submit(void *arg, trine__offload *inner) {
+    trine_db *db = arg;
+    trine__readers *r = db->readers;
+    if (!r || (!atomic_load_explicit(&r->running, memory_order_acquire) && !start_all(r)))
+        return false;
+    offload_job *o = malloc(sizeof *o);
+    if (!o)
+        return false;
+    o->base.hdr.type = RMSG_JOB;
+    o->base.run = offload_run;
+    o->inner = inner;
+    trine__actor *a = &r->actors[atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed) % r->n];
+    if (!trine__actor_try_send(a, &o->base.hdr)) {
+        free(o);
+        return false;
+    }
+    return true;
+}
+
+void trine__readers_offer_to_scans(trine_db *db) {
+    if (db->readers && db->tables)
+        trine__block_cache_set_offload(db->tables->block_cache, offload_submit, db);
+}
+
 void trine__readers_stop(trine_db *db) {
     trine__readers *r = db->readers;
     if (!r)
         return;
+    /* A scan may outlive the handle: from here on it works alone. */
+    if (db->tables)
+        trine__block_cache_set_offload(db->tables->block_cache, NULL, NULL);
     stop_started(r);
     if (r->sched)
         trine__sched_free(r->sched);

@@ -159,7 +159,13 @@ struct trine__block_cache {
     _Atomic size_t capacity;     /* as last set; each shard has its share */
     _Atomic size_t held;         /* bytes tables hold pinned for their life */
     alignas(64) _Atomic uint64_t next_owner;
-    _Atomic uint64_t readahead_reads, readahead_bytes; /* relaxed: counters */
+    _Atomic uint64_t readahead_reads, readahead_bytes, readahead_helped; /* relaxed: counters */
+    /* The scans' helper (trine__block_cache_set_offload): a scan may
+     * outlive the database handle, so close clears it under the lock and
+     * no call into the engine runs after. */
+    pthread_mutex_t offload_mu;
+    _Atomic(trine__offload_fn) offload;
+    void *offload_arg;
 };
 
 /* ---- keys and shards ---- */
@@ -349,6 +355,7 @@ trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits,
     if (!c)
         return NULL;
     trine__dctx_pool_init(&c->dctx); /* nothing to undo on failure */
+    c->offload_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     size_t n = (size_t)1 << shard_bits;
     c->shards = aligned_alloc(alignof(shard), n * sizeof(shard));
     if (!c->shards || pthread_mutex_init(&c->capacity_mu, NULL) != 0) {
@@ -401,6 +408,7 @@ void trine__block_cache_free(trine__block_cache *c) {
         pthread_mutex_destroy(&s->mu);
     }
     pthread_mutex_destroy(&c->capacity_mu);
+    pthread_mutex_destroy(&c->offload_mu);
     trine__dctx_pool_destroy(&c->dctx);
     free(c->shards);
     free(c);
@@ -589,6 +597,30 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
     out->capacity = atomic_load_explicit(&c->capacity, memory_order_relaxed);
     out->readahead_reads = atomic_load_explicit(&c->readahead_reads, memory_order_relaxed);
     out->readahead_bytes = atomic_load_explicit(&c->readahead_bytes, memory_order_relaxed);
+    out->readahead_helped = atomic_load_explicit(&c->readahead_helped, memory_order_relaxed);
+}
+
+void trine__block_cache_count_helped(trine__block_cache *c, uint64_t blocks) {
+    atomic_fetch_add_explicit(&c->readahead_helped, blocks, memory_order_relaxed);
+}
+
+void trine__block_cache_set_offload(trine__block_cache *c, trine__offload_fn fn, void *arg) {
+    pthread_mutex_lock(&c->offload_mu);
+    c->offload_arg = arg;
+    atomic_store_explicit(&c->offload, fn, memory_order_relaxed);
+    pthread_mutex_unlock(&c->offload_mu);
+}
+
+bool trine__block_cache_can_offload(const trine__block_cache *c) {
+    return atomic_load_explicit(&c->offload, memory_order_relaxed) != NULL;
+}
+
+bool trine__block_cache_offload(trine__block_cache *c, trine__offload *job) {
+    pthread_mutex_lock(&c->offload_mu);
+    trine__offload_fn fn = atomic_load_explicit(&c->offload, memory_order_relaxed);
+    bool ok = fn && fn(c->offload_arg, job);
+    pthread_mutex_unlock(&c->offload_mu);
+    return ok;
 }
 
 void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes) {

@@ -58,6 +58,7 @@ typedef struct trine__block_cache_stats {
     uint64_t capacity;   /* as last set */
     uint64_t entries;    /* entries a lookup can find (pinned included) */
     uint64_t readahead_reads, readahead_bytes; /* scans' read-ahead preads (those blocks skip the cache) */
+    uint64_t readahead_helped; /* read-ahead blocks a helper thread decompressed (table_ahead.c) */
 } trine__block_cache_stats;
 
 /* capacity in bytes (0 = a cache that keeps nothing unpinned); shard_bits
@@ -115,6 +116,21 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
 /* Counts one read-ahead pread of bytes (table_read.c): kept here because
  * every table that reads ahead reports to its cache. */
 void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes);
+void trine__block_cache_count_helped(trine__block_cache *c, uint64_t blocks);
+
+/* A helper for scans (table_ahead.c): work handed to another thread. The
+ * engine sets the hook once its reader pool exists; until then, and
+ * whenever the hook says no, the scanning thread does the work itself.
+ * run is called exactly once on the helper thread for a job it accepted. */
+typedef struct trine__offload {
+    void (*run)(struct trine__offload *job);
+} trine__offload;
+typedef bool (*trine__offload_fn)(void *arg, trine__offload *job);
+/* Set once, before any scan runs (or fn NULL: no helper). */
+void trine__block_cache_set_offload(trine__block_cache *c, trine__offload_fn fn, void *arg);
+/* Hands job over: true when a helper will run it. */
+bool trine__block_cache_offload(trine__block_cache *c, trine__offload *job);
+bool trine__block_cache_can_offload(const trine__block_cache *c);
 
 /* Decompression contexts, kept with the cache for the readers that fill
  * it: creating a zstd context per block costs four times the

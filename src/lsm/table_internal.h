@@ -73,20 +73,50 @@ typedef struct trine__tblock {
  * a reverse scan, up to its end). */
 #define TRINE__TSTREAM_FIRST (32u * 1024u)
 #define TRINE__TSTREAM_MAX (256u * 1024u)
+typedef struct trine__tahead trine__tahead;
 typedef struct trine__tstream {
     uint8_t *buf, *out;
     size_t cap, out_cap;
+    const uint8_t *base; /* the stored bytes read: buf, or ta's chunk */
     uint64_t off;
     size_t len, ahead;
     bool backward; /* reads take the bytes before the block (a reverse scan) */
+    bool helped;   /* chunks go through ta: a helper decompresses ahead */
+    trine__tahead *ta;
 } trine__tstream;
 
-/* Loads the data block at h for a forward scan: from the cache if there,
- * else through s (read ahead, decompressed into s, not cached); *b is
- * released first. */
+/* The data blocks a scan will load after the current one, in scan order:
+ * fill writes up to max handles into out, stopping at the first whose
+ * offset is outside [lo, hi), and returns how many (a chunk read asks, to
+ * hand them to a helper). fill NULL: none known. */
+typedef struct trine__tnext {
+    size_t (*fill)(void *arg, uint64_t lo, uint64_t hi, trine__handle *out, size_t max);
+    void *arg;
+} trine__tnext;
+
+/* Loads the data block at h for a scan: from the cache if there, else
+ * through s (read ahead, decompressed into s or by a helper, not cached);
+ * *b is released first. next may be empty. */
 trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
-                                       trine__err *err);
+                                       trine__tnext next, trine__err *err);
 void trine__tstream_free(trine__tstream *s);
+
+/* ---- decode-ahead (table_ahead.c) ----
+ * A stream with a helper keeps each chunk in a trine__tahead. chunk: the
+ * buffer for the next chunk (*ta reused when no helper still works on it,
+ * else let go and replaced; NULL on out of memory). start: after the chunk
+ * from file offset `from` (got bytes) is read, lists the next blocks that
+ * lie in it and hands them to the cache's helper. take: the block at
+ * offset decompressed by the helper (true: *data, *len, valid while ta
+ * holds this chunk); false: the scan decompresses it itself. release:
+ * lets ta go (NULL is a no-op). Decompressed output per chunk stays under
+ * TRINE__TAHEAD_OUT_MAX. */
+#define TRINE__TAHEAD_OUT_MAX (1024u * 1024u)
+uint8_t *trine__tahead_chunk(trine__tahead **ta, size_t cap);
+void trine__tahead_start(trine__tahead *ta, trine__block_cache *cache, uint64_t from, size_t got,
+                         trine__tnext next);
+bool trine__tahead_take(trine__tahead *ta, uint64_t offset, const uint8_t **data, size_t *len);
+void trine__tahead_release(trine__tahead *ta);
 
 /* Loads (or finds in the cache) the block at h and pins it in *b, after
  * releasing what *b held. fill false: a block read from the file is not

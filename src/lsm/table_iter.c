@@ -17,7 +17,8 @@
  * without a seek between (a scan, a compaction's input), data blocks come
  * through a trine__tstream: one pread of 32 KiB growing to 256 KiB covers
  * many blocks, each decompressed into a reused buffer and kept out of the
- * cache.
+ * cache. In a user scan a helper thread decompresses the chunk's later
+ * blocks meanwhile (table_ahead.c), when the engine provides one.
  * Point-like use (a seek and a few nexts) never gets there. The stream's
  * buffers count against the pin gate like pinned blocks; when the gate has
  * no room the scan goes on block by block instead.
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "actors/future.h"
+#include "base/grow.h"
 #include "lsm/ikey.h"
 #include "lsm/pin_gate.h"
 #include "lsm/table_internal.h"
@@ -54,6 +56,7 @@ struct trine__table_iter {
     bool run_backward;
     bool streaming;
     trine__tstream stream;
+    trine__block_iter peek; /* next_handles' scratch: its key buffer is its own */
     size_t stream_charge; /* its read-ahead buffer, charged to the gate */
 };
 
@@ -115,13 +118,110 @@ static bool stream_next(trine__table_iter *it, trine__handle h, bool backward) {
     }
     if (it->streaming || it->t->map || it->in_a_row < STREAM_AFTER)
         return it->streaming;
+    /* A user scan (one with a gate) gets a helper when the engine gave
+     * one and the gate has room for the decompressed chunk too. */
     size_t bytes = TRINE__TSTREAM_MAX;
-    if (it->gate && !trine__pin_gate_try(it->gate, bytes))
+    bool helped = it->gate && it->t->cache && trine__block_cache_can_offload(it->t->cache) &&
+                  trine__pin_gate_try(it->gate, bytes + TRINE__TAHEAD_OUT_MAX);
+    if (helped)
+        bytes += TRINE__TAHEAD_OUT_MAX;
+    else if (it->gate && !trine__pin_gate_try(it->gate, bytes))
         return false; /* no room: block by block */
     it->stream_charge = it->gate ? bytes : 0;
     it->streaming = true;
     it->stream.backward = backward;
+    it->stream.helped = helped;
     return true;
+}
+
+/* Appends to out (up to max) the handles block iterator p meets moving
+ * in the stream's direction while they lie in [lo, hi); false once one
+ * does not (or damage: the scan reports it when it gets there). */
+static bool walk_handles(trine__block_iter *p, bool backward, uint64_t lo, uint64_t hi, trine__handle *out,
+                         size_t *n, size_t max) {
+    while (*n < max) {
+        if (backward)
+            trine__block_iter_prev(p);
+        else
+            trine__block_iter_next(p);
+        if (!trine__block_iter_valid(p))
+            return true; /* the partition ends: the next one may go on */
+        size_t len = 0;
+        const uint8_t *v = trine__block_iter_value(p, &len);
+        if (!trine__handle_decode(v, len, &out[*n]) || out[*n].offset < lo || out[*n].offset >= hi)
+            return false;
+        (*n)++;
+    }
+    return false;
+}
+
+/* trine__tnext's fill: the handles after the one under the partition
+ * cursor, in the stream's direction, while they lie in [lo, hi): from the
+ * partition's directory or a scratch copy of its block iterator (with its
+ * own key buffer), then from the partitions after it (borrowed when held,
+ * else loaded through the cache, as the scan would load them anyway). */
+static size_t next_handles(void *arg, uint64_t lo, uint64_t hi, trine__handle *out, size_t max) {
+    trine__table_iter *it = arg;
+    bool backward = it->stream.backward;
+    size_t n = 0;
+    if (it->pdir) {
+        size_t have = it->ppos >= it->pdir->n ? 0 : backward ? it->ppos : it->pdir->n - it->ppos - 1;
+        for (size_t i = 0; i < have && n < max; i++) {
+            trine__handle h = it->pdir->e[backward ? it->ppos - 1 - i : it->ppos + 1 + i].h;
+            if (h.offset < lo || h.offset >= hi)
+                return n;
+            out[n++] = h;
+        }
+    } else {
+        if (!it->part_live || !trine__block_iter_valid(&it->part))
+            return 0;
+        trine__block_iter *p = &it->peek;
+        uint8_t *kb = p->key;
+        size_t kcap = p->key_cap;
+        *p = it->part;
+        p->key = kb;
+        p->key_cap = kcap;
+        if (!trine__grow((void **)&p->key, &p->key_cap, it->part.key_len ? it->part.key_len : 1, 1)) {
+            p->key_len = 0;
+            return 0;
+        }
+        memcpy(p->key, it->part.key, it->part.key_len);
+        if (!walk_handles(p, backward, lo, hi, out, &n, max))
+            return n;
+    }
+    const trine__tdir *top = &it->t->index_dir;
+    for (size_t k = 1; n < max; k++) {
+        if (backward ? k > it->top : it->top + k >= top->n)
+            break;
+        trine__handle ph = top->e[backward ? it->top - k : it->top + k].h;
+        trine__tblock pb = {0};
+        trine__err err;
+        if (!trine__tblock_held(it->t, ph.offset, &pb) &&
+            trine__tblock_load(it->t, ph, TRINE__BLOCK_INDEX, &pb, !it->no_fill, &err) != TRINE_OK)
+            break;
+        trine__block_iter p;
+        trine__block_iter_init(&p, &pb.blk, TRINE__SEEK_BINARY, it->t->name, ph.offset);
+        /* Step onto the partition's first (last) entry from before it. */
+        if (backward)
+            trine__block_iter_last(&p);
+        else
+            trine__block_iter_first(&p);
+        bool more = false;
+        size_t len = 0;
+        if (trine__block_iter_valid(&p)) {
+            const uint8_t *v = trine__block_iter_value(&p, &len);
+            trine__handle h;
+            if (trine__handle_decode(v, len, &h) && h.offset >= lo && h.offset < hi) {
+                out[n++] = h;
+                more = walk_handles(&p, backward, lo, hi, out, &n, max);
+            }
+        }
+        trine__block_iter_destroy(&p);
+        trine__tblock_release(it->t, &pb);
+        if (!more)
+            break;
+    }
+    return n;
 }
 
 static void drop_part(trine__table_iter *it) {
@@ -159,7 +259,7 @@ static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind
                        trine__block_iter *into, bool *live, bool backward) {
     trine__err err;
     trine_status st = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward)
-                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, &err)
+                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, (trine__tnext){next_handles, it}, &err)
                           : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);
@@ -334,6 +434,7 @@ void trine__table_iter_free(trine__table_iter *it) {
         return;
     drop_part(it);
     stop_stream(it);
+    free(it->peek.key);
     free(it);
 }
 

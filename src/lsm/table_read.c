@@ -139,10 +139,11 @@ static trine_status read_raw(trine__table *t, trine__handle h, void **out, size_
     return TRINE_OK;
 }
 
-/* ---- a forward scan's read-ahead (table_iter.c) ----
+/* ---- a scan's read-ahead (table_iter.c) ----
  * One pread covers many blocks; a block not in the cache is checked and
- * decompressed into the stream's own buffer, reused block after block, and
- * not added to the cache: a long scan neither pays a malloc, a cache insert
+ * decompressed into the stream's own buffer, reused block after block (or
+ * by a helper thread into the chunk's, table_ahead.c), and not added to
+ * the cache: a long scan neither pays a malloc, a cache insert
  * and an eviction per block nor flushes the cache of what point reads use.
  * Blocks already cached are still taken from the cache. */
 static bool grow_to(uint8_t **buf, size_t *cap, size_t need) {
@@ -159,11 +160,50 @@ static bool grow_to(uint8_t **buf, size_t *cap, size_t need) {
 void trine__tstream_free(trine__tstream *s) {
     free(s->buf);
     free(s->out);
+    trine__tahead_release(s->ta);
     memset(s, 0, sizeof *s);
 }
 
+/* Reads the chunk of stored bytes for block h (n bytes with its trailer)
+ * into s: forward, from the block on; backward, up to its end. */
+static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trine__tstream *s, trine__tnext next,
+                                trine__err *err) {
+    size_t ahead = s->ahead ? s->ahead : TRINE__TSTREAM_FIRST;
+    size_t want = n > ahead ? n : ahead;
+    /* Within the file either way (handle_fits). */
+    uint64_t from = h.offset;
+    if (s->backward)
+        from = h.offset + n >= want ? h.offset + n - want : 0;
+    if (want > t->file_size - from)
+        want = (size_t)(t->file_size - from);
+    uint8_t *buf = NULL;
+    if (s->helped)
+        buf = trine__tahead_chunk(&s->ta, want);
+    else if (grow_to(&s->buf, &s->cap, want))
+        buf = s->buf;
+    if (!buf)
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading ahead", t->name);
+    size_t got = 0;
+    s->len = 0;
+    trine_status st = trine__file_read_at(t->file, from, buf, want, &got, err);
+    if (st != TRINE_OK)
+        return st;
+    if (got < h.offset - from + n)
+        return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it",
+                              t->name, h.offset);
+    if (t->cache)
+        trine__block_cache_count_readahead(t->cache, got);
+    s->base = buf;
+    s->off = from;
+    s->len = got;
+    s->ahead = ahead < TRINE__TSTREAM_MAX ? ahead * 2 : TRINE__TSTREAM_MAX;
+    if (s->helped)
+        trine__tahead_start(s->ta, t->cache, from, got, next);
+    return TRINE_OK;
+}
+
 trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
-                                       trine__err *err) {
+                                       trine__tnext next, trine__err *err) {
     trine__tblock_release(t, b);
     if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
         size_t len = 0;
@@ -178,43 +218,27 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
         return bad_handle(t, h, err);
     size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
     if (h.offset < s->off || h.offset - s->off > s->len || s->len - (h.offset - s->off) < n) {
-        size_t ahead = s->ahead ? s->ahead : TRINE__TSTREAM_FIRST;
-        size_t want = n > ahead ? n : ahead;
-        /* Forward: the block and what follows it; backward: what precedes
-         * it and the block. Either way within the file (handle_fits). */
-        uint64_t from = h.offset;
-        if (s->backward)
-            from = h.offset + n >= want ? h.offset + n - want : 0;
-        if (want > t->file_size - from)
-            want = (size_t)(t->file_size - from);
-        if (!grow_to(&s->buf, &s->cap, want))
-            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading ahead", t->name);
-        size_t got = 0;
-        s->len = 0;
-        trine_status st = trine__file_read_at(t->file, from, s->buf, want, &got, err);
+        trine_status st = stream_read(t, h, n, s, next, err);
         if (st != TRINE_OK)
             return st;
-        if (got < h.offset - from + n)
-            return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": file ends inside it",
-                                  t->name, h.offset);
-        if (t->cache)
-            trine__block_cache_count_readahead(t->cache, got);
-        s->off = from;
-        s->len = got;
-        s->ahead = ahead < TRINE__TSTREAM_MAX ? ahead * 2 : TRINE__TSTREAM_MAX;
     }
-    const uint8_t *stored = s->buf + (h.offset - s->off);
-    uint8_t type = 0;
-    trine_status st = check_stored(t, h, stored, &type, err);
-    const uint8_t *data = stored;
-    size_t len = (size_t)h.size;
-    if (st == TRINE_OK && type == TRINE__TABLE_COMPRESS_ZSTD) {
-        st = zstd_raw_size(t, h, stored, &len, err);
-        if (st == TRINE_OK && !grow_to(&s->out, &s->out_cap, len ? len : 1))
-            st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
-        if (st == TRINE_OK)
-            st = zstd_into(t, h, stored, s->out, len, err);
-        data = s->out;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    trine_status st = TRINE_OK;
+    if (!trine__tahead_take(s->helped ? s->ta : NULL, h.offset, &data, &len)) {
+        const uint8_t *stored = s->base + (h.offset - s->off);
+        uint8_t type = 0;
+        st = check_stored(t, h, stored, &type, err);
+        data = stored;
+        len = (size_t)h.size;
+        if (st == TRINE_OK && type == TRINE__TABLE_COMPRESS_ZSTD) {
+            st = zstd_raw_size(t, h, stored, &len, err);
+            if (st == TRINE_OK && !grow_to(&s->out, &s->out_cap, len ? len : 1))
+                st = trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decompressing a block", t->name);
+            if (st == TRINE_OK)
+                st = zstd_into(t, h, stored, s->out, len, err);
+            data = s->out;
+        }
     }
     /* Not from the cache, so not checked yet: the full layout check. */
     if (st == TRINE_OK)
