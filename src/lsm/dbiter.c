@@ -21,10 +21,13 @@
  * "\0") or to its newest visible version, in reverse to its newest visible
  * version and then before the key.
  *
- * Buffers: the returned key and value are copied into `key` and `val`,
- * which grow by doubling and are reused, so a walk allocates only while
- * they grow. `key` also holds the key of the run being skipped, with room
- * for the successor's extra byte. Bounds are stored with a trailing 0 byte
+ * Buffers: the returned key is copied into `key`, and in reverse the
+ * value into `val` (the walk moves past the candidate before it decides);
+ * forward the value is borrowed from the merged iterator, which stays on
+ * the returned entry until the next call. The buffers grow by doubling
+ * and are reused, so a walk allocates only while they grow. `key` also
+ * holds the key of the run being skipped, with room for the successor's
+ * extra byte. Bounds are stored with a trailing 0 byte
  * for the same trick: the first key after an exclusive lower bound lo is
  * at or after lo + "\0", and the last key <= an inclusive upper bound hi is
  * before hi + "\0".
@@ -60,7 +63,8 @@ struct trine__dbiter {
     bound lo, hi;
     dbiter_state state;
     bool on_returned; /* forward: the merged iterator is on the key last returned (in `key`) */
-    uint8_t *key, *val, *seek_buf;
+    uint8_t *key, *val, *seek_buf; /* val: reverse only (the candidate outlives the walk) */
+    const uint8_t *out_val;        /* forward: the value, borrowed from the merged iterator */
     size_t key_len, key_cap, val_len, val_cap, seek_cap;
     bool val_blob; /* val holds a blob index (TRINE__VTYPE_BLOB), not the value */
     trine__err err;
@@ -207,9 +211,10 @@ static trine_status step_forward(trine__dbiter *it, trine__err *err) {
             trine__iiter_next(m);
             continue;
         }
-        size_t need;
-        if (!set_val(it, &need))
-            return fail_oom(it, need, err);
+        /* Borrowed: the merged iterator stays on this entry until the
+         * next call, which is as long as the caller may use it. */
+        it->out_val = trine__iiter_value(m, &it->val_len);
+        it->val_blob = trine__trailer_type(trailer) == TRINE__VTYPE_BLOB;
         it->on_returned = true;
         return TRINE_OK;
     }
@@ -317,7 +322,7 @@ trine_status trine__dbiter_next(trine__dbiter *it, const uint8_t **k, size_t *kl
     if (st == TRINE_OK) {
         *k = it->key;
         *kl = it->key_len;
-        *v = it->val;
+        *v = it->reverse ? it->val : it->out_val;
         *vl = it->val_len;
     }
     return st;

@@ -7,10 +7,11 @@
  * so is a key with no visible version. Keys come in ascending order, or
  * descending for a reverse iterator.
  *
- * The key and value returned are copies in buffers the iterator owns and
- * reuses (the internal entries they come from are borrowed only until a
- * child iterator moves, and the merge moves children past the current
- * key). They stay valid until the next call on the iterator.
+ * The key returned is a copy in a buffer the iterator owns and reuses;
+ * the value is borrowed from the source entry (forward: the merged
+ * iterator stays on it until the next call) or, in reverse, a copy (the
+ * walk moves past the entry before it decides). Both stay valid until the
+ * next call on the iterator.
  *
  * Errors from the sources (a damaged table, an I/O error, out of memory)
  * end the walk: next and seek return that status, with err filled, on that

@@ -13,7 +13,8 @@
  * the scan claimed; the scan decompresses a FREE block itself (so a helper
  * that starts late or never costs nothing but the claim), waits for one
  * the helper is on (a few microseconds), and takes a DONE one as it is.
- * A block the helper could not decode (checksum, zstd) is FAILED: the
+ * The helper checks the stored bytes and the decoded block's layout as the
+ * scan would; a block that fails (checksum, zstd, layout) is FAILED: the
  * scan decodes it itself and reports the damage with its usual message.
  *
  * Lifetime: two references while the helper holds the job, one after. The
@@ -95,6 +96,10 @@ static void run(trine__offload *job) {
             size_t r = ZSTD_decompressDCtx(dctx, ta->out + b->out, b->raw, stored, b->size);
             ok = !ZSTD_isError(r) && r == b->raw;
         }
+        /* The full layout check too, so the scan opens it trusted. */
+        trine__block blk;
+        trine__err err;
+        ok = ok && trine__block_open(&blk, ta->out + b->out, b->raw, "", b->offset, &err) == TRINE_OK;
         done += ok;
         atomic_store_explicit(&b->state, ok ? DONE : FAILED, memory_order_release);
     }

@@ -225,7 +225,8 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
     const uint8_t *data = NULL;
     size_t len = 0;
     trine_status st = TRINE_OK;
-    if (!trine__tahead_take(s->helped ? s->ta : NULL, h.offset, &data, &len)) {
+    bool checked = trine__tahead_take(s->helped ? s->ta : NULL, h.offset, &data, &len);
+    if (!checked) {
         const uint8_t *stored = s->base + (h.offset - s->off);
         uint8_t type = 0;
         st = check_stored(t, h, stored, &type, err);
@@ -240,9 +241,10 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
             data = s->out;
         }
     }
-    /* Not from the cache, so not checked yet: the full layout check. */
+    /* Not from the cache: the full layout check, unless the helper made it. */
     if (st == TRINE_OK)
-        st = trine__block_open(&b->blk, data, len, t->name, h.offset, err);
+        st = checked ? trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err)
+                     : trine__block_open(&b->blk, data, len, t->name, h.offset, err);
     if (st != TRINE_OK) {
         memset(&b->blk, 0, sizeof b->blk);
         return st;
