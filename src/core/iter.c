@@ -88,8 +88,13 @@ static trine_status build_view(trine_iter *it, bool cache_only, bool *would_bloc
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
     size_t k = 0;
     trine_status st = TRINE_OK;
+    /* An empty memtable (the usual active one of a read-mostly database)
+     * is left out: the view of one table level is then that level's
+     * iterator itself, with no merge over it. Its count is stored before
+     * the writer publishes what it inserted, and the horizon was read
+     * before this: an entry this view may see is counted. */
     for (size_t i = 0; i < s->count && st == TRINE_OK; i++)
-        if (!(kids[k++] = trine__iiter_memtable(s->mems[i])))
+        if (trine__memtable_count(s->mems[i]) != 0 && !(kids[k++] = trine__iiter_memtable(s->mems[i])))
             st = trine__err_set(err, TRINE_NO_MEMORY, "out of memory creating an iterator");
     for (size_t i = 0; v && st == TRINE_OK && i < v->nfiles[0]; i++) {
         if (!(kids[k] = trine__tables_open_iter(s->tables, &v->files[0][i], s->seek_policy, cache_only, would_block, err)))
