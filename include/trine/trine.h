@@ -1044,9 +1044,10 @@ typedef struct trine_stats {
                                      blob records they point at; 1.0 when the
                                      tree is fully compacted and blobs hold no
                                      garbage; 0 when there are no tables */
-    uint64_t memtable_pool_bytes; /* free memtable memory kept for the next
-                                     memtables (at most memtable_bytes; part of
-                                     the memtables' share of the budget) */
+    uint64_t memtable_pool_bytes; /* free memtable memory kept or prepared for
+                                     the next memtables (chunks up to
+                                     memtable_bytes, one prepared hash index;
+                                     docs/usage.md, memory_limit_bytes) */
     uint64_t pinned_bytes;        /* blocks open iterators and readers hold pinned
                                      now (and blob values readers lend out),
                                      charged to the budget */

@@ -245,7 +245,7 @@ trine_status trine__db_open(const char *path, const trine_options *opts,
     atomic_store(&db->last_seq, rec.last_seq);
     if (db->tables && (st = trine__readers_new(db, db->opts.reader_threads, err)) != TRINE_OK)
         goto fail;
-    trine__readers_offer_to_scans(db);
+    trine__readers_offer_helpers(db);
 
     if (!o.read_only) {
         db->reclaim = trine__epoch_record_new();

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "actors/future.h"
+#include "lsm/arena.h"
 #include "lsm/block_cache.h"
 
 enum { RMSG_JOB = 1, RMSG_STOP = 2 };
@@ -139,18 +140,23 @@ static bool offload_submit(void *arg, trine__offload *inner) {
     return true;
 }
 
-void trine__readers_offer_to_scans(trine_db *db) {
-    if (db->readers && db->tables)
+void trine__readers_offer_helpers(trine_db *db) {
+    if (db->readers && db->tables) {
         trine__block_cache_set_offload(db->tables->block_cache, offload_submit, db);
+        trine__chunk_pool_set_offload(db->tables->chunk_pool, offload_submit, db);
+    }
 }
 
 void trine__readers_stop(trine_db *db) {
     trine__readers *r = db->readers;
     if (!r)
         return;
-    /* A scan may outlive the handle: from here on it works alone. */
-    if (db->tables)
+    /* A scan (or a memtable) may outlive the handle: from here on it
+     * works alone. */
+    if (db->tables) {
         trine__block_cache_set_offload(db->tables->block_cache, NULL, NULL);
+        trine__chunk_pool_set_offload(db->tables->chunk_pool, NULL, NULL);
+    }
     stop_started(r);
     if (r->sched)
         trine__sched_free(r->sched);

@@ -31,11 +31,12 @@ trine_status trine__readers_new(trine_db *db, unsigned n, trine__err *err);
  * threads could not start, or full on an engine thread; the caller then
  * reads inline. */
 bool trine__readers_submit(trine_db *db, trine__read_job *job);
-/* The scans' decode-ahead helper (lsm/table_ahead.c): makes the pool the
- * block cache's offload target; the matching clear is part of stop. A
- * scan hands work over only when a reader's mailbox has room (never
- * waits): otherwise it does the work itself. */
-void trine__readers_offer_to_scans(trine_db *db);
+/* Makes the pool the helper (lsm/offload.h) of the scans' decode-ahead
+ * (block cache) and of the memtable chunk preparation (chunk pool); the
+ * matching clear is part of stop. Work is handed over only when a
+ * reader's mailbox has room (never waits): otherwise it is done where it
+ * is needed. */
+void trine__readers_offer_helpers(trine_db *db);
 /* Runs every queued job, joins the threads, frees the pool. NULL: no-op. */
 void trine__readers_stop(trine_db *db);
 

@@ -16,6 +16,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,18 @@ struct trine__chunk_pool {
     size_t max_bytes;
     _Atomic size_t bytes;
     _Atomic int refs;
+    /* Preparing chunks ahead (trine__chunk_pool_set_offload): one job at a
+     * time, the hook guarded by hook_mu against its clearing. */
+    trine__offload refill;
+    pthread_mutex_t hook_mu;
+    _Atomic(trine__offload_fn) offload;
+    void *offload_arg;
+    atomic_bool refilling;
+    /* One zeroed region prepared for the next memtable's hash index
+     * (trine__chunk_pool_take_zeroed), under lock. */
+    void *spare;
+    size_t spare_len, want_spare;
+    _Atomic size_t spare_bytes; /* spare_len while spare is set */
 };
 
 struct trine__arena {
@@ -57,7 +70,7 @@ static void counter_add(_Atomic size_t *c, size_t n) {
 }
 
 trine__chunk_pool *trine__chunk_pool_new(size_t max_bytes) {
-    trine__chunk_pool *p = malloc(sizeof *p);
+    trine__chunk_pool *p = calloc(1, sizeof *p);
     if (!p) {
         return NULL;
     }
@@ -65,10 +78,12 @@ trine__chunk_pool *trine__chunk_pool_new(size_t max_bytes) {
         free(p);
         return NULL;
     }
+    p->hook_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     p->free = NULL;
     p->max_bytes = max_bytes;
     atomic_init(&p->bytes, 0);
     atomic_init(&p->refs, 1);
+    atomic_init(&p->refilling, false);
     return p;
 }
 
@@ -90,27 +105,156 @@ void trine__chunk_pool_release(trine__chunk_pool *p) {
         unmap_chunk(b);
         b = next;
     }
+    trine__huge_unmap(p->spare, p->spare_len);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->hook_mu);
     free(p);
 }
 
 size_t trine__chunk_pool_bytes(const trine__chunk_pool *p) {
-    return p ? atomic_load_explicit(&p->bytes, memory_order_relaxed) : 0;
+    return p ? atomic_load_explicit(&p->bytes, memory_order_relaxed) +
+                   atomic_load_explicit(&p->spare_bytes, memory_order_relaxed)
+             : 0;
 }
 
-/* A pooled chunk, or NULL when the pool is empty. */
-static arena_block *pool_take(trine__chunk_pool *p) {
-    if (!p || atomic_load_explicit(&p->bytes, memory_order_relaxed) == 0) {
+static bool pool_put(trine__chunk_pool *p, arena_block *b);
+
+/* len zeroed bytes (trine__huge_map), faulted in now: the page faults
+ * (one per 2 MiB with a huge page) and the kernel's zeroing happen on
+ * this thread, not on the writer's. */
+static void *prepared(size_t len) {
+    unsigned char *m = trine__huge_map(len);
+    if (!m) {
+        return NULL;
+    }
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    if (madvise(m, len, MADV_POPULATE_WRITE) != 0)
+#endif
+    {
+        for (size_t off = 0; off < len; off += 4096) {
+            ((volatile unsigned char *)m)[off] = 0;
+        }
+    }
+    return m;
+}
+
+static arena_block *chunk_prepared(void) {
+    arena_block *b = prepared(TRINE__ARENA_HUGE_BYTES);
+    if (b) {
+        b->h.mapped = TRINE__ARENA_HUGE_BYTES;
+    }
+    return b;
+}
+
+/* The spare zeroed region, when the last taker wanted one and none is
+ * there. */
+static void spare_prepare(trine__chunk_pool *p) {
+    pthread_mutex_lock(&p->lock);
+    size_t want = p->spare ? 0 : p->want_spare;
+    pthread_mutex_unlock(&p->lock);
+    void *m = want ? prepared(want) : NULL;
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    bool keep = !p->spare && p->want_spare == want;
+    if (keep) {
+        p->spare = m;
+        p->spare_len = want;
+        atomic_store_explicit(&p->spare_bytes, want, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!keep) {
+        trine__huge_unmap(m, want);
+    }
+}
+
+static void refill_run(trine__offload *job) {
+    trine__chunk_pool *p = (trine__chunk_pool *)((char *)job - offsetof(trine__chunk_pool, refill));
+    spare_prepare(p);
+    while (p->max_bytes >= TRINE__CHUNK_POOL_RESERVE &&
+           atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE) {
+        arena_block *b = chunk_prepared();
+        if (!b) {
+            break;
+        }
+        if (!pool_put(p, b)) {
+            unmap_chunk(b);
+            break;
+        }
+    }
+    atomic_store_explicit(&p->refilling, false, memory_order_release);
+    trine__chunk_pool_release(p);
+}
+
+/* A busy memtable just took (or wanted) a chunk: when the pool runs low,
+ * a helper prepares the next ones while the writer goes on. */
+static void maybe_refill(trine__chunk_pool *p, bool spare_wanted) {
+    bool chunks_wanted = atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE &&
+                         p->max_bytes >= TRINE__CHUNK_POOL_RESERVE;
+    if ((!chunks_wanted && !spare_wanted) || !atomic_load_explicit(&p->offload, memory_order_relaxed) ||
+        atomic_exchange_explicit(&p->refilling, true, memory_order_acquire)) {
+        return;
+    }
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the job's */
+    p->refill.run = refill_run;
+    pthread_mutex_lock(&p->hook_mu);
+    trine__offload_fn fn = atomic_load_explicit(&p->offload, memory_order_relaxed);
+    bool sent = fn && fn(p->offload_arg, &p->refill);
+    pthread_mutex_unlock(&p->hook_mu);
+    if (!sent) {
+        atomic_store_explicit(&p->refilling, false, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&p->refs, 1, memory_order_relaxed); /* the caller's arena holds one more */
+    }
+}
+
+void trine__chunk_pool_set_offload(trine__chunk_pool *p, trine__offload_fn fn, void *arg) {
+    if (!p) {
+        return;
+    }
+    pthread_mutex_lock(&p->hook_mu);
+    p->offload_arg = arg;
+    atomic_store_explicit(&p->offload, fn, memory_order_relaxed);
+    pthread_mutex_unlock(&p->hook_mu);
+}
+
+void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len) {
+    if (!p) {
         return NULL;
     }
     pthread_mutex_lock(&p->lock);
-    arena_block *b = p->free;
-    if (b) {
-        p->free = b->h.next;
-        atomic_store_explicit(&p->bytes, atomic_load_explicit(&p->bytes, memory_order_relaxed) - b->h.mapped,
-                              memory_order_relaxed);
-    }
+    void *m = p->spare;
+    size_t m_len = p->spare_len;
+    p->spare = NULL;
+    atomic_store_explicit(&p->spare_bytes, 0, memory_order_relaxed);
+    p->want_spare = len;
     pthread_mutex_unlock(&p->lock);
+    if (m && m_len != len) {
+        trine__huge_unmap(m, m_len); /* the wrong size: the next one will fit */
+        m = NULL;
+    }
+    maybe_refill(p, true); /* the next one */
+    return m;
+}
+
+/* A pooled chunk, or NULL when the pool is empty; either way a refill is
+ * offered when the pool is left below its reserve. */
+static arena_block *pool_take(trine__chunk_pool *p) {
+    if (!p) {
+        return NULL;
+    }
+    arena_block *b = NULL;
+    if (atomic_load_explicit(&p->bytes, memory_order_relaxed) != 0) {
+        pthread_mutex_lock(&p->lock);
+        b = p->free;
+        if (b) {
+            p->free = b->h.next;
+            atomic_store_explicit(&p->bytes, atomic_load_explicit(&p->bytes, memory_order_relaxed) - b->h.mapped,
+                                  memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    maybe_refill(p, false);
     return b;
 }
 

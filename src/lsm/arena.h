@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "lsm/offload.h"
+
 #define TRINE__ARENA_CHUNK_BYTES ((size_t)1 << 20) /* 1 MiB */
 #define TRINE__ARENA_HUGE_BYTES ((size_t)2 << 20) /* later chunks of a default arena (Linux) */
 #define TRINE__ARENA_MAX_ALIGN ((size_t)64)
@@ -33,7 +35,8 @@ typedef struct trine__arena trine__arena;
  * faults and zeroing of fresh memory cost more than the copies into it.
  * Bounded by max_bytes (one memtable's worth): the writer takes pooled
  * chunks before new ones, so a full set of live memtables leaves the pool
- * empty and the memory budget holds. Reference counted (every arena using
+ * empty (but for the helper's reserve and spare, below) and the memory
+ * budget holds. Reference counted (every arena using
  * it holds a reference), so memtables may outlive the database's release.
  * Any thread.
  */
@@ -47,6 +50,21 @@ void trine__chunk_pool_release(trine__chunk_pool *p);
 
 /* Bytes of free chunks held now. Any thread. */
 size_t trine__chunk_pool_bytes(const trine__chunk_pool *p);
+
+/* Chunks prepared ahead: when a busy memtable draws the pool below
+ * TRINE__CHUNK_POOL_RESERVE, a helper (fn, lsm/offload.h) maps and faults
+ * in chunks up to it, so the writer's next chunks come zeroed and mapped
+ * instead of faulting on the write path. Set by the engine once its
+ * helper exists, cleared (fn NULL) before it stops; p NULL is a no-op. The
+ * reserve stays within max_bytes and is counted in the pool's bytes. */
+#define TRINE__CHUNK_POOL_RESERVE ((size_t)8 << 20)
+void trine__chunk_pool_set_offload(trine__chunk_pool *p, trine__offload_fn fn, void *arg);
+/* len zeroed bytes already faulted in (as trine__huge_map gives, freed
+ * with trine__huge_unmap), prepared by the helper after the previous take
+ * of the same len; NULL when none is ready (p NULL too). A memtable's hash
+ * index comes from here: zeroing 8 MiB on first touch was a quarter of a
+ * large-value fill's writer time. The spare counts in the pool's bytes. */
+void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len);
 
 /* As trine__arena_new, drawing huge chunks from pool and returning them
  * there (pool may be NULL). */

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lsm/offload.h"
+
 typedef struct trine__block_cache trine__block_cache;
 typedef struct trine__cache_handle trine__cache_handle;
 
@@ -118,15 +120,9 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
 void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes);
 void trine__block_cache_count_helped(trine__block_cache *c, uint64_t blocks);
 
-/* A helper for scans (table_ahead.c): work handed to another thread. The
- * engine sets the hook once its reader pool exists; until then, and
- * whenever the hook says no, the scanning thread does the work itself.
- * run is called exactly once on the helper thread for a job it accepted. */
-typedef struct trine__offload {
-    void (*run)(struct trine__offload *job);
-} trine__offload;
-typedef bool (*trine__offload_fn)(void *arg, trine__offload *job);
-/* Set once, before any scan runs (or fn NULL: no helper). */
+/* A helper for scans (table_ahead.c, lsm/offload.h). Set by the engine
+ * once its reader pool exists and cleared (fn NULL) when it stops; a call
+ * of fn never overlaps the clear. */
 void trine__block_cache_set_offload(trine__block_cache *c, trine__offload_fn fn, void *arg);
 /* Hands job over: true when a helper will run it. */
 bool trine__block_cache_offload(trine__block_cache *c, trine__offload *job);

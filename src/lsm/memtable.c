@@ -253,9 +253,14 @@ static mnode *node_alloc(trine__arena *arena, int height, size_t klen, size_t vl
 
 trine__memtable *trine__memtable_new(uint64_t seed) { return trine__memtable_new_sized(seed, (size_t)64 << 20); }
 
-/* n zeroed buckets; *mapped says which way they came (for buckets_free). */
-static mlink *buckets_new(size_t n, bool *mapped) {
-    mlink *b = n * sizeof(mlink) >= TRINE__ARENA_HUGE_BYTES ? trine__huge_map(n * sizeof(mlink)) : NULL;
+/* n zeroed buckets; *mapped says which way they came (for buckets_free).
+ * Big ones come prepared from the pool when it has them. */
+static mlink *buckets_new(size_t n, trine__chunk_pool *pool, bool *mapped) {
+    size_t len = n * sizeof(mlink);
+    mlink *b = NULL;
+    if (len >= TRINE__ARENA_HUGE_BYTES && len % TRINE__ARENA_HUGE_BYTES == 0 &&
+        !(b = trine__chunk_pool_take_zeroed(pool, len)))
+        b = trine__huge_map(len);
     *mapped = b != NULL;
     return b ? b : calloc(n, sizeof(mlink));
 }
@@ -282,7 +287,7 @@ trine__memtable *trine__memtable_new_pooled(uint64_t seed, size_t target_bytes, 
         buckets *= 2;
     m->bucket_mask = buckets - 1;
     m->arena = trine__arena_new_pooled(0, pool);
-    m->buckets = buckets_new(buckets, &m->buckets_mapped);
+    m->buckets = buckets_new(buckets, pool, &m->buckets_mapped);
     mnode *head = m->arena && m->buckets ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
     if (!head) {
         trine__arena_free(m->arena);

@@ -220,6 +220,113 @@ START_TEST(arena_pool_shared_by_threads) {
 }
 END_TEST
 
+/* A helper that keeps what it is offered for the test to run later (or
+ * refuses it). */
+typedef struct test_helper {
+    trine__offload *jobs[8];
+    int n;
+    bool refuse;
+    int offered;
+} test_helper;
+
+static bool test_offer(void *arg, trine__offload *job) {
+    test_helper *h = arg;
+    h->offered++;
+    if (h->refuse || h->n == 8)
+        return false;
+    h->jobs[h->n++] = job;
+    return true;
+}
+
+static int run_jobs(test_helper *h) {
+    int n = h->n;
+    for (int i = 0; i < n; i++)
+        h->jobs[i]->run(h->jobs[i]);
+    h->n = 0;
+    return n;
+}
+
+/* A busy arena that draws the pool low offers the helper a refill: one job
+ * at a time, which prepares chunks up to the reserve; the arena's next
+ * chunks come from there. A refused offer changes nothing and a later one
+ * is made. The job keeps the pool alive after every other reference went,
+ * and once the hook is cleared nothing more is offered. */
+START_TEST(arena_pool_prepared_by_helper) {
+#if defined(__linux__)
+    enum { CAP = 256 };
+    static unsigned char *pieces[6][CAP];
+    size_t k[6];
+    const size_t MiB = (size_t)1 << 20;
+    test_helper h = {.refuse = true};
+    trine__chunk_pool *pool = trine__chunk_pool_new(32 * MiB);
+    ck_assert_ptr_nonnull(pool);
+    trine__chunk_pool_set_offload(pool, test_offer, &h);
+    trine__arena *a = trine__arena_new_pooled(0, pool);
+    k[0] = arena_fill(a, 2 * MiB, 10, pieces[0], CAP); /* the 1 MiB chunk, then a huge one */
+    MT_EXPECT(h.offered == 1 && h.n == 0, "refused: %d offers, %d kept", h.offered, h.n);
+    h.refuse = false;
+    k[1] = arena_fill(a, 2 * MiB, 20, pieces[1], CAP); /* another huge chunk: offered again */
+    MT_EXPECT(h.offered == 2 && h.n == 1, "%d offers, %d kept, want the second one kept", h.offered, h.n);
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == 0, "prepared before the job ran: %zu", trine__chunk_pool_bytes(pool));
+    k[2] = arena_fill(a, 3 * MiB, 30, pieces[2], CAP);
+    MT_EXPECT(h.n == 1 && h.offered == 2, "offered while a job is pending: %d offers", h.offered);
+    run_jobs(&h);
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == TRINE__CHUNK_POOL_RESERVE, "prepared %zu bytes, want the %zu reserve",
+              trine__chunk_pool_bytes(pool), TRINE__CHUNK_POOL_RESERVE);
+    size_t reserved = trine__arena_reserved(a);
+    k[3] = arena_fill(a, 3 * MiB, 40, pieces[3], CAP);
+    size_t taken = (trine__arena_reserved(a) - reserved) / TRINE__ARENA_HUGE_BYTES;
+    MT_EXPECT(taken >= 1 && trine__chunk_pool_bytes(pool) == TRINE__CHUNK_POOL_RESERVE - taken * TRINE__ARENA_HUGE_BYTES,
+              "%zu chunks taken, %zu bytes left in the pool: the chunks did not come from it", taken,
+              trine__chunk_pool_bytes(pool));
+    MT_EXPECT(h.n == 1, "drawn below the reserve: a refill is offered (%d kept)", h.n);
+    for (int i = 0; i < 4; i++)
+        arena_check(pieces[i], k[i], (unsigned char)(10 * (i + 1)));
+    /* The job outlives the arena and the creator's reference. */
+    trine__arena_free(a);
+    trine__chunk_pool_release(pool);
+    run_jobs(&h); /* the last reference: the pool and its chunks go (LSan checks) */
+
+    pool = trine__chunk_pool_new(32 * MiB);
+    trine__chunk_pool_set_offload(pool, test_offer, &h);
+    trine__chunk_pool_set_offload(pool, NULL, NULL);
+    int offered = h.offered;
+    a = trine__arena_new_pooled(0, pool);
+    k[4] = arena_fill(a, 4 * MiB, 50, pieces[4], CAP);
+    MT_EXPECT(h.offered == offered, "offered %d jobs after the hook was cleared", h.offered - offered);
+    arena_check(pieces[4], k[4], 50);
+    trine__arena_free(a);
+    trine__chunk_pool_release(pool);
+#endif
+}
+END_TEST
+
+/* The spare zeroed region (a memtable's hash index): none until the helper
+ * prepared one after a take of that length; then all zero, and taken once. */
+START_TEST(arena_pool_spare_zeroed) {
+#if defined(__linux__)
+    const size_t len = (size_t)4 << 20;
+    test_helper h = {0};
+    trine__chunk_pool *pool = trine__chunk_pool_new((size_t)2 << 20); /* too small for a chunk reserve */
+    trine__chunk_pool_set_offload(pool, test_offer, &h);
+    MT_EXPECT(trine__chunk_pool_take_zeroed(pool, len) == NULL, "a spare before any was prepared");
+    MT_EXPECT(run_jobs(&h) == 1, "the take offered no job");
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == len, "the spare counts in the pool: %zu", trine__chunk_pool_bytes(pool));
+    MT_EXPECT(trine__chunk_pool_take_zeroed(pool, 2 * len) == NULL, "a spare of another length");
+    run_jobs(&h); /* now prepares the other length, dropping nothing it should keep */
+    unsigned char *m = trine__chunk_pool_take_zeroed(pool, 2 * len);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < 2 * len; i++)
+        MT_EXPECT(m[i] == 0, "byte %zu of the spare is %u", i, m[i]);
+    memset(m, 0xab, 2 * len);
+    trine__huge_unmap(m, 2 * len);
+    MT_EXPECT(trine__chunk_pool_take_zeroed(pool, 2 * len) == NULL, "the spare was handed out twice");
+    run_jobs(&h);
+    trine__chunk_pool_release(pool); /* with a prepared spare (LSan checks) */
+#endif
+}
+END_TEST
+
 TCase *memtable_arena_tcase(void) {
     TCase *tc = tcase_create("arena");
     /* Milliseconds plain; generous for sanitizers on a loaded machine. */
@@ -229,5 +336,7 @@ TCase *memtable_arena_tcase(void) {
     tcase_add_test(tc, arena_overflow_fails_cleanly);
     tcase_add_test(tc, arena_huge_chunks_pooled);
     tcase_add_test(tc, arena_pool_shared_by_threads);
+    tcase_add_test(tc, arena_pool_prepared_by_helper);
+    tcase_add_test(tc, arena_pool_spare_zeroed);
     return tc;
 }
