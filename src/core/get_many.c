@@ -46,6 +46,37 @@ static void take_mem_value(trine__table_mget *m, const void *v, size_t vl, trine
     m->status = TRINE_OK;
 }
 
+/* The keys not answered yet, looked up in memtable mem in batches (their
+ * cache misses overlap: memtable.h); a hit or a tombstone answers one. */
+static void mems_get(const trine__memtable *mem, trine__table_mget *ms, size_t n, uint64_t horizon, trine__err *err) {
+    if (trine__memtable_count(mem) == 0)
+        return;
+    for (size_t i = 0; i < n;) {
+        const void *keys[TRINE__MEMTABLE_BATCH], *values[TRINE__MEMTABLE_BATCH];
+        size_t klens[TRINE__MEMTABLE_BATCH], vlens[TRINE__MEMTABLE_BATCH], at[TRINE__MEMTABLE_BATCH];
+        trine__lookup found[TRINE__MEMTABLE_BATCH];
+        size_t k = 0;
+        for (; i < n && k < TRINE__MEMTABLE_BATCH; i++) {
+            if (ms[i].done)
+                continue;
+            keys[k] = ms[i].ukey;
+            klens[k] = ms[i].klen;
+            at[k++] = i;
+        }
+        trine__memtable_get_batch(mem, k, keys, klens, horizon, found, values, vlens);
+        for (size_t j = 0; j < k; j++) {
+            trine__table_mget *m = &ms[at[j]];
+            if (found[j] == TRINE__LOOKUP_FOUND) {
+                take_mem_value(m, values[j], vlens[j], err);
+            } else if (found[j] != TRINE__LOOKUP_ABSENT) { /* a tombstone */
+                m->done = true;
+                m->trailer = trine__trailer(0, TRINE__VTYPE_DELETE);
+                m->status = TRINE_OK;
+            }
+        }
+    }
+}
+
 /* Keys answered by a blob index get their value from the blob file
  * (cache_only: no file is read, the key is left incomplete). */
 static void resolve_blobs(trine__tables *t, trine__table_mget *ms, size_t n, bool cache_only, trine__err *err) {
@@ -172,24 +203,11 @@ static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool c
     trine__epoch_enter(rec, &section);
     uint64_t horizon = atomic_load_explicit(&db->last_seq, memory_order_acquire);
     trine__super *s = atomic_load_explicit(&b->super, memory_order_acquire);
+    for (size_t j = 0; j < s->count; j++)
+        mems_get(s->mems[j], ms, n, horizon, err);
     size_t pending = 0;
-    for (size_t i = 0; i < n; i++) {
-        trine__table_mget *m = &ms[i];
-        trine__lookup found = TRINE__LOOKUP_ABSENT;
-        const void *v = NULL;
-        size_t vl = 0;
-        for (size_t j = 0; j < s->count && found == TRINE__LOOKUP_ABSENT; j++)
-            found = trine__memtable_get(s->mems[j], m->ukey, m->klen, horizon, &v, &vl);
-        if (found == TRINE__LOOKUP_FOUND) {
-            take_mem_value(m, v, vl, err);
-        } else if (found != TRINE__LOOKUP_ABSENT) { /* a tombstone */
-            m->done = true;
-            m->trailer = trine__trailer(0, TRINE__VTYPE_DELETE);
-            m->status = TRINE_OK;
-        } else {
-            pending++;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        pending += !ms[i].done;
     bool tables = pending > 0 && s->version && trine__version_count(s->version) > 0;
     if (tables)
         trine__super_ref(s); /* safe in the section: see iter.c */

@@ -429,15 +429,9 @@ size_t trine__memtable_count(const trine__memtable *m) {
     return atomic_load_explicit(&m->count, memory_order_relaxed);
 }
 
-trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, size_t klen,
-                                  uint64_t horizon, const void **value, size_t *vlen) {
-    /* An empty memtable (the usual active one of a read-mostly database)
-     * costs no cache miss in the index. The count is stored before the
-     * writer publishes the sequences inserted, so a reader whose horizon
-     * covers an insert also sees it counted. */
-    if (atomic_load_explicit(&m->count, memory_order_relaxed) == 0)
-        return TRINE__LOOKUP_ABSENT;
-    const mnode *n = atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire);
+/* The lookup of key from n, the first node of its hash chain. */
+static trine__lookup lookup_from(const mnode *n, const void *key, size_t klen, uint64_t horizon, const void **value,
+                                 size_t *vlen) {
     while (n && !same_key(n, key, klen))
         n = atomic_load_explicit(&n->hnext, memory_order_acquire);
     /* n is the newest version; older ones follow it on level 0. */
@@ -453,6 +447,44 @@ trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, siz
     *value = n->bytes + n->klen;
     *vlen = n->vlen;
     return TRINE__LOOKUP_FOUND;
+}
+
+trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, size_t klen,
+                                  uint64_t horizon, const void **value, size_t *vlen) {
+    /* An empty memtable (the usual active one of a read-mostly database)
+     * costs no cache miss in the index. The count is stored before the
+     * writer publishes the sequences inserted, so a reader whose horizon
+     * covers an insert also sees it counted. */
+    if (atomic_load_explicit(&m->count, memory_order_relaxed) == 0)
+        return TRINE__LOOKUP_ABSENT;
+    return lookup_from(atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire), key, klen, horizon, value,
+                       vlen);
+}
+
+void trine__memtable_get_batch(const trine__memtable *m, size_t n, const void *const keys[], const size_t klens[],
+                               uint64_t horizon, trine__lookup found[], const void *values[], size_t vlens[]) {
+    const mlink *bucket[TRINE__MEMTABLE_BATCH];
+    const mnode *first[TRINE__MEMTABLE_BATCH];
+    if (n > TRINE__MEMTABLE_BATCH) {
+        n = TRINE__MEMTABLE_BATCH; /* the contract; never more */
+    }
+    bool empty = atomic_load_explicit(&m->count, memory_order_relaxed) == 0;
+    /* Three passes, so the keys' misses overlap: every bucket fetched,
+     * then every chain's first node, then the chains walked. */
+    for (size_t i = 0; i < n && !empty; i++) {
+        bucket[i] = bucket_of(m, keys[i], klens[i]);
+        PREFETCH(bucket[i]);
+    }
+    for (size_t i = 0; i < n && !empty; i++) {
+        first[i] = atomic_load_explicit(bucket[i], memory_order_acquire);
+        if (first[i]) {
+            PREFETCH(first[i]);
+            PREFETCH(first[i]->bytes);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        found[i] = empty ? TRINE__LOOKUP_ABSENT : lookup_from(first[i], keys[i], klens[i], horizon, &values[i], &vlens[i]);
+    }
 }
 
 /* ---- cursors ---- */

@@ -64,6 +64,13 @@ typedef enum trine__lookup {
  * TRINE__SEQ_MAX. Any type other than DELETE reports FOUND. */
 trine__lookup trine__memtable_get(const trine__memtable *m, const void *key, size_t klen,
                                   uint64_t horizon, const void **value, size_t *vlen);
+/* trine__memtable_get for n keys at once (n <= TRINE__MEMTABLE_BATCH):
+ * their buckets and first nodes are fetched together, so the cache misses
+ * of different keys overlap instead of following one another. found[i],
+ * values[i] and vlens[i] are what trine__memtable_get gives for keys[i]. */
+#define TRINE__MEMTABLE_BATCH 16
+void trine__memtable_get_batch(const trine__memtable *m, size_t n, const void *const keys[], const size_t klens[],
+                               uint64_t horizon, trine__lookup found[], const void *values[], size_t vlens[]);
 
 /* A cursor over every entry (all versions) in internal-key order. Any
  * thread; the caller keeps a reference on m while it uses the cursor.

@@ -395,6 +395,32 @@ START_TEST(memtable_random_vs_model) {
                           "op %d: count %zu (want %zu), bytes %zu (were %zu)", op,
                           trine__memtable_count(m), entries, bytes, last_bytes);
             last_bytes = bytes;
+        } else if (r < 72) { /* a batched get: every answer as the model's */
+            unsigned char bs[TRINE__MEMTABLE_BATCH][MAX_KEY];
+            const void *keys[TRINE__MEMTABLE_BATCH], *vals[TRINE__MEMTABLE_BATCH];
+            size_t lens[TRINE__MEMTABLE_BATCH], vls[TRINE__MEMTABLE_BATCH];
+            trine__lookup got[TRINE__MEMTABLE_BATCH];
+            size_t k = trine_test_rand(&rng) % (TRINE__MEMTABLE_BATCH + 1); /* 0 too */
+            for (size_t i = 0; i < k; i++) {
+                probe_key(&md, &rng, bs[i], &lens[i]);
+                keys[i] = bs[i];
+            }
+            uint64_t h = k ? probe_seq(&md, &rng, bs[0], lens[0], seq) : seq;
+            trine__memtable_get_batch(m, k, keys, lens, h, got, vals, vls);
+            for (size_t i = 0; i < k; i++) {
+                bool exact;
+                int ki = pool_lower_bound(&md, bs[i], lens[i], &exact);
+                long j = exact ? versions_upto(&md.keys[ki], clamp_seq(h)) - 1 : -1;
+                const mversion *want = j >= 0 ? &md.keys[ki].v[j] : NULL;
+                trine__lookup want_r = !want ? TRINE__LOOKUP_ABSENT
+                                       : want->type == TRINE__VTYPE_DELETE ? TRINE__LOOKUP_DELETED
+                                                                            : TRINE__LOOKUP_FOUND;
+                MT_EXPECT(got[i] == want_r, "op %d: batch key %zu of %zu (%s, %" PRIu64 "): got %d, want %d", op, i, k,
+                          show(kb, sizeof kb, bs[i], lens[i]), h, (int)got[i], (int)want_r);
+                MT_EXPECT(got[i] != TRINE__LOOKUP_FOUND ||
+                              (vls[i] == want->vlen && (vls[i] == 0 || memcmp(vals[i], md.values + want->voff, vls[i]) == 0)),
+                          "op %d: batch key %zu (%s): wrong value", op, i, show(kb, sizeof kb, bs[i], lens[i]));
+            }
         } else if (r < 80) { /* get */
             unsigned char b[MAX_KEY];
             size_t len;
