@@ -176,6 +176,9 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
         from = h.offset + n >= want ? h.offset + n - want : 0;
     if (want > t->file_size - from)
         want = (size_t)(t->file_size - from);
+    /* Nothing is buffered from here until the read succeeds: taking a
+     * new chunk may free the old one. */
+    s->len = 0;
     uint8_t *buf = NULL;
     if (s->helped)
         buf = trine__tahead_chunk(&s->ta, want);
@@ -184,7 +187,6 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
     if (!buf)
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory reading ahead", t->name);
     size_t got = 0;
-    s->len = 0;
     trine_status st = trine__file_read_at(t->file, from, buf, want, &got, err);
     if (st != TRINE_OK)
         return st;
