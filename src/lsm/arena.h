@@ -25,6 +25,10 @@
 #define TRINE__ARENA_CHUNK_BYTES ((size_t)1 << 20) /* 1 MiB */
 #define TRINE__ARENA_HUGE_BYTES ((size_t)2 << 20) /* later chunks of a default arena (Linux) */
 #define TRINE__ARENA_MAX_ALIGN ((size_t)64)
+/* An arena whose allocations average this much or more maps its new
+ * chunks without the huge-page advice, and so does its pool for what it
+ * prepares next (arena.c, huge_chunk_new). */
+#define TRINE__ARENA_LARGE_MEAN ((size_t)1024)
 
 typedef struct trine__arena trine__arena;
 
@@ -65,6 +69,9 @@ void trine__chunk_pool_set_offload(trine__chunk_pool *p, trine__offload_fn fn, v
  * index comes from here: zeroing 8 MiB on first touch was a quarter of a
  * large-value fill's writer time. The spare counts in the pool's bytes. */
 void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len);
+/* A new zeroed mapping of len bytes (as trine__huge_map), advised for huge
+ * pages unless the pool's arenas hold large values (arena.c). */
+void *trine__chunk_pool_map_zeroed(trine__chunk_pool *p, size_t len);
 
 /* As trine__arena_new, drawing huge chunks from pool and returning them
  * there (pool may be NULL). */

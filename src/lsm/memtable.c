@@ -260,7 +260,7 @@ static mlink *buckets_new(size_t n, trine__chunk_pool *pool, bool *mapped) {
     mlink *b = NULL;
     if (len >= TRINE__ARENA_HUGE_BYTES && len % TRINE__ARENA_HUGE_BYTES == 0 &&
         !(b = trine__chunk_pool_take_zeroed(pool, len)))
-        b = trine__huge_map(len);
+        b = trine__chunk_pool_map_zeroed(pool, len);
     *mapped = b != NULL;
     return b ? b : calloc(n, sizeof(mlink));
 }
