@@ -39,11 +39,9 @@ struct trine__chunk_pool {
     _Atomic size_t bytes;
     _Atomic int refs;
     /* Preparing chunks ahead (trine__chunk_pool_set_offload): one job at a
-     * time, the hook guarded by hook_mu against its clearing. */
+     * time, through the hook (offload.h). */
     trine__offload refill;
-    pthread_mutex_t hook_mu;
-    _Atomic(trine__offload_fn) offload;
-    void *offload_arg;
+    trine__offload_hook offload;
     atomic_bool refilling;
     atomic_bool huge_pages; /* what the last arena to take a chunk wanted (huge_chunk_new) */
     /* One zeroed region prepared for the next memtable's hash index
@@ -80,7 +78,7 @@ trine__chunk_pool *trine__chunk_pool_new(size_t max_bytes) {
         free(p);
         return NULL;
     }
-    p->hook_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    trine__offload_hook_init(&p->offload);
     p->free = NULL;
     p->max_bytes = max_bytes;
     atomic_init(&p->bytes, 0);
@@ -110,7 +108,7 @@ void trine__chunk_pool_release(trine__chunk_pool *p) {
     }
     trine__huge_unmap(p->spare, p->spare_len);
     pthread_mutex_destroy(&p->lock);
-    pthread_mutex_destroy(&p->hook_mu);
+    trine__offload_hook_destroy(&p->offload);
     free(p);
 }
 
@@ -196,30 +194,22 @@ static void refill_run(trine__offload *job) {
 static void maybe_refill(trine__chunk_pool *p, bool spare_wanted) {
     bool chunks_wanted = atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE &&
                          p->max_bytes >= TRINE__CHUNK_POOL_RESERVE;
-    if ((!chunks_wanted && !spare_wanted) || !atomic_load_explicit(&p->offload, memory_order_relaxed) ||
+    if ((!chunks_wanted && !spare_wanted) || !trine__offload_hook_armed(&p->offload) ||
         atomic_exchange_explicit(&p->refilling, true, memory_order_acquire)) {
         return;
     }
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the job's */
     p->refill.run = refill_run;
-    pthread_mutex_lock(&p->hook_mu);
-    trine__offload_fn fn = atomic_load_explicit(&p->offload, memory_order_relaxed);
-    bool sent = fn && fn(p->offload_arg, &p->refill);
-    pthread_mutex_unlock(&p->hook_mu);
-    if (!sent) {
+    if (!trine__offload_hook_call(&p->offload, &p->refill)) {
         atomic_store_explicit(&p->refilling, false, memory_order_relaxed);
         atomic_fetch_sub_explicit(&p->refs, 1, memory_order_relaxed); /* the caller's arena holds one more */
     }
 }
 
 void trine__chunk_pool_set_offload(trine__chunk_pool *p, trine__offload_fn fn, void *arg) {
-    if (!p) {
-        return;
+    if (p) {
+        trine__offload_hook_set(&p->offload, fn, arg);
     }
-    pthread_mutex_lock(&p->hook_mu);
-    p->offload_arg = arg;
-    atomic_store_explicit(&p->offload, fn, memory_order_relaxed);
-    pthread_mutex_unlock(&p->hook_mu);
 }
 
 void *trine__chunk_pool_map_zeroed(trine__chunk_pool *p, size_t len) {

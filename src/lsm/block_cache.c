@@ -163,9 +163,7 @@ struct trine__block_cache {
     /* The scans' helper (trine__block_cache_set_offload): a scan may
      * outlive the database handle, so close clears it under the lock and
      * no call into the engine runs after. */
-    pthread_mutex_t offload_mu;
-    _Atomic(trine__offload_fn) offload;
-    void *offload_arg;
+    trine__offload_hook offload;
 };
 
 /* ---- keys and shards ---- */
@@ -355,7 +353,7 @@ trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits,
     if (!c)
         return NULL;
     trine__dctx_pool_init(&c->dctx); /* nothing to undo on failure */
-    c->offload_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    trine__offload_hook_init(&c->offload);
     size_t n = (size_t)1 << shard_bits;
     c->shards = aligned_alloc(alignof(shard), n * sizeof(shard));
     if (!c->shards || pthread_mutex_init(&c->capacity_mu, NULL) != 0) {
@@ -408,7 +406,7 @@ void trine__block_cache_free(trine__block_cache *c) {
         pthread_mutex_destroy(&s->mu);
     }
     pthread_mutex_destroy(&c->capacity_mu);
-    pthread_mutex_destroy(&c->offload_mu);
+    trine__offload_hook_destroy(&c->offload);
     trine__dctx_pool_destroy(&c->dctx);
     free(c->shards);
     free(c);
@@ -605,22 +603,13 @@ void trine__block_cache_count_helped(trine__block_cache *c, uint64_t blocks) {
 }
 
 void trine__block_cache_set_offload(trine__block_cache *c, trine__offload_fn fn, void *arg) {
-    pthread_mutex_lock(&c->offload_mu);
-    c->offload_arg = arg;
-    atomic_store_explicit(&c->offload, fn, memory_order_relaxed);
-    pthread_mutex_unlock(&c->offload_mu);
+    trine__offload_hook_set(&c->offload, fn, arg);
 }
 
-bool trine__block_cache_can_offload(const trine__block_cache *c) {
-    return atomic_load_explicit(&c->offload, memory_order_relaxed) != NULL;
-}
+bool trine__block_cache_can_offload(trine__block_cache *c) { return trine__offload_hook_armed(&c->offload); }
 
 bool trine__block_cache_offload(trine__block_cache *c, trine__offload *job) {
-    pthread_mutex_lock(&c->offload_mu);
-    trine__offload_fn fn = atomic_load_explicit(&c->offload, memory_order_relaxed);
-    bool ok = fn && fn(c->offload_arg, job);
-    pthread_mutex_unlock(&c->offload_mu);
-    return ok;
+    return trine__offload_hook_call(&c->offload, job);
 }
 
 void trine__block_cache_count_readahead(trine__block_cache *c, size_t bytes) {

@@ -126,7 +126,7 @@ void trine__block_cache_count_helped(trine__block_cache *c, uint64_t blocks);
 void trine__block_cache_set_offload(trine__block_cache *c, trine__offload_fn fn, void *arg);
 /* Hands job over: true when a helper will run it. */
 bool trine__block_cache_offload(trine__block_cache *c, trine__offload *job);
-bool trine__block_cache_can_offload(const trine__block_cache *c);
+bool trine__block_cache_can_offload(trine__block_cache *c);
 
 /* Decompression contexts, kept with the cache for the readers that fill
  * it: creating a zstd context per block costs four times the

@@ -258,8 +258,9 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
 static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind kind, trine__tblock *blk,
                        trine__block_iter *into, bool *live, bool backward) {
     trine__err err;
+    trine__tnext next = {next_handles, it};
     trine_status st = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward)
-                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, (trine__tnext){next_handles, it}, &err)
+                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, next, &err)
                           : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);

@@ -93,6 +93,20 @@ typedef struct ahead_table {
     helper h;
 } ahead_table;
 
+/* Opens the table at TT_PATH on a->vfs over a new cache whose helper is
+ * a->h in mode, with a gate with room. */
+static void ahead_attach(ahead_table *a, help_mode mode) {
+    trine__err err;
+    a->cache = trine__block_cache_new(16u << 20, 2, 0.5);
+    a->gate = trine__pin_gate_new(64u << 20, NULL, false);
+    a->h.mode = mode;
+    pthread_mutex_init(&a->h.mu, NULL);
+    pthread_cond_init(&a->h.cv, NULL);
+    trine__block_cache_set_offload(a->cache, offload, &a->h);
+    ck_assert_int_eq(tt_open(a->vfs, a->cache, &a->r, &err), TRINE_OK);
+    a->blocks = trine__table_props_of(a->r.t)->data_blocks;
+}
+
 static void ahead_open(ahead_table *a, uint64_t *rng, help_mode mode) {
     memset(a, 0, sizeof *a);
     tt_model_random(&a->m, rng, 3000, false);
@@ -102,14 +116,7 @@ static void ahead_open(ahead_table *a, uint64_t *rng, help_mode mode) {
     trine__err err;
     a->vfs = trine__vfs_memory_new(&err);
     tt_write(a->vfs, &a->m, &o);
-    a->cache = trine__block_cache_new(16u << 20, 2, 0.5);
-    a->gate = trine__pin_gate_new(64u << 20, NULL, false);
-    a->h.mode = mode;
-    pthread_mutex_init(&a->h.mu, NULL);
-    pthread_cond_init(&a->h.cv, NULL);
-    trine__block_cache_set_offload(a->cache, offload, &a->h);
-    ck_assert_int_eq(tt_open(a->vfs, a->cache, &a->r, &err), TRINE_OK);
-    a->blocks = trine__table_props_of(a->r.t)->data_blocks;
+    ahead_attach(a, mode);
     ck_assert_msg(a->blocks > 100, "want many data blocks, got %" PRIu64, a->blocks);
 }
 
@@ -234,13 +241,7 @@ static trine_status damaged_scan(const tt_model *m, const uint8_t *bytes, uint64
     ck_assert_int_eq(trine__vfs_open(a.vfs, TT_PATH, TRINE__OPEN_WRITE | TRINE__OPEN_CREATE, &f, &err), TRINE_OK);
     ck_assert_int_eq(trine__file_append(f, bytes, size, &err), TRINE_OK);
     trine__file_close(f, &err);
-    a.cache = trine__block_cache_new(16u << 20, 2, 0.5);
-    a.gate = trine__pin_gate_new(64u << 20, NULL, false);
-    a.h.mode = mode;
-    pthread_mutex_init(&a.h.mu, NULL);
-    pthread_cond_init(&a.h.cv, NULL);
-    trine__block_cache_set_offload(a.cache, offload, &a.h);
-    ck_assert_int_eq(tt_open(a.vfs, a.cache, &a.r, &err), TRINE_OK);
+    ahead_attach(&a, mode);
     trine__table_iter *it = scan_new(&a);
     size_t i = 0;
     for (trine__table_iter_first(it); trine__table_iter_valid(it); trine__table_iter_next(it), i++)
