@@ -114,7 +114,7 @@ void trine__wal_pool_drain(trine_db *db) {
     }
 }
 
-/* Whether dir/name is a version 3 WAL numbered number (only those may be
+/* Whether dir/name is a version 3 or 4 WAL numbered number (only those may be
  * reused: an older file's records are not seeded with its number). */
 /* In BUFFERED mode a WAL append is a copy into a mapped window instead of
  * a write(2) (storage/vfs_posix.c): the system call was half the cost of a
@@ -130,7 +130,7 @@ static bool reusable_wal(trine_db *db, const char *path, const char *name, uint6
         return false;
     trine__log_reader rd;
     bool ok = trine__log_reader_open(&rd, f, name, trine__log_magic_wal, number, &scratch) == TRINE_OK &&
-              rd.version == 3 && !rd.torn_tail;
+              rd.version >= 3 && !rd.torn_tail;
     trine__log_reader_destroy(&rd);
     trine__file_close(f, &scratch);
     return ok;
@@ -161,8 +161,8 @@ static bool reuse_wal(trine_db *db, uint64_t reuse, uint64_t number, trine__file
     return true;
 }
 
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, uint64_t reuse, bool *reused,
-                                     trine__file **out, trine__log_writer *log, trine__err *err) {
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, bool sync_file, uint64_t reuse,
+                                     bool *reused, trine__file **out, trine__log_writer *log, trine__err *err) {
     char name[32], path[TRINE__PATH_MAX];
     trine__wal_name(name, sizeof name, number);
     if (!trine__path_join(path, sizeof path, db->path, name))
@@ -180,7 +180,7 @@ trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_di
     memset(log, 0, sizeof *log);
     st = *reused ? trine__log_writer_init_reuse(log, f, trine__log_magic_wal, number, err)
                  : trine__log_writer_init_new(log, f, trine__log_magic_wal, number, err);
-    if (st == TRINE_OK)
+    if (st == TRINE_OK && sync_file)
         st = trine__file_sync(f, false, err);
     if (st == TRINE_OK && sync_dir)
         st = trine__files_sync_dir(db, err);

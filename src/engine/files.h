@@ -65,16 +65,17 @@ void trine__blob_name(char *out, size_t cap, uint64_t number);     /* "000007.bl
  * leaves the file (writer.c seal_wal). */
 bool trine__files_wal_mapped(const trine_db *db);
 
-/* Creates dir/NNNNNN.log, writes the header, syncs it, and syncs the
- * directory when sync_dir is true. With reuse (not 0) the WAL of that
+/* Creates dir/NNNNNN.log, writes the header, syncs it (unless sync_file
+ * is false: a BUFFERED roll, writer.c new_wal), and syncs the directory
+ * when sync_dir is true. With reuse (not 0) the WAL of that
  * number, which no state needs any more (trine__wal_pool_take), becomes the
  * new one instead: renamed to the new name, opened for positioned writes,
- * its header written over the old one (log.h: version 3 records are seeded
+ * its header written over the old one (log.h: version 3 and 4 records are seeded
  * with the file number, so the old records left behind the new ones read
- * as a torn tail). Whatever cannot be reused (not a version 3 WAL, a failed
+ * as a torn tail). Whatever cannot be reused (a WAL older than version 3, a failed
  * rename) is removed and a new file made; *reused says which happened. */
-trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, uint64_t reuse, bool *reused,
-                                     trine__file **out, trine__log_writer *log, trine__err *err);
+trine_status trine__files_create_wal(trine_db *db, uint64_t number, bool sync_dir, bool sync_file, uint64_t reuse,
+                                     bool *reused, trine__file **out, trine__log_writer *log, trine__err *err);
 
 /* The pool of obsolete WALs kept for reuse (db->wal_pool, any thread):
  * put offers one (true: kept, or kept already; false: full, remove it

@@ -44,11 +44,17 @@ typedef struct recovery {
     bool oom;
 } recovery;
 
-/* Damage before the tail of the log. */
+/* Damage before the tail of the log, or where a power loss cut it. */
 typedef struct damage {
     size_t index;    /* the WAL holding it; SIZE_MAX: none */
     uint64_t offset; /* where the damage is, for messages */
     uint64_t keep;   /* end of the last good record before it */
+    /* A BUFFERED roll's predecessor lost records a power loss took (the
+     * next WAL's roll record says where it ended): the log ends here in
+     * every recovery mode, nothing is damaged. */
+    bool power_cut;
+    uint64_t claimed_end; /* where the roll record says it ended */
+    uint64_t missing;     /* the WAL the roll record names, when it is gone; 0: none */
 } damage;
 
 static bool scan_entry(void *arg, const char *name) {
@@ -336,10 +342,20 @@ static trine_status replay_wal(trine_db *db, replay *rp, wal_state *w, damage *d
             dmg->offset = rd.damage_offset;
             dmg->keep = rd.good_end;
         } else if (st == TRINE_OK) {
-            if ((st = apply_record(db, rp, name, rec_off, payload, len, err)) == TRINE_OK)
+            uint64_t prev, prev_end;
+            if (trine__wal_roll_decode(payload, len, &prev, &prev_end)) {
+                /* replay_log checked it against the WAL before; only the
+                 * first record may be one */
+                if (rec_off != TRINE__LOG_HEADER_BYTES) {
+                    st = trine__err_set(err, TRINE_CORRUPTION, "roll record at offset %" PRIu64
+                                        ", not the first record", rec_off);
+                    dmg->offset = dmg->keep = rec_off;
+                }
+            } else if ((st = apply_record(db, rp, name, rec_off, payload, len, err)) == TRINE_OK) {
                 w->records++;
-            else if (st == TRINE_CORRUPTION)
+            } else if (st == TRINE_CORRUPTION) {
                 dmg->offset = dmg->keep = rec_off;
+            }
         }
     }
     if (st == TRINE_CORRUPTION && strstr(err->msg, name) == NULL) {
@@ -355,8 +371,15 @@ static trine_status replay_wal(trine_db *db, replay *rp, wal_state *w, damage *d
     return st == TRINE_DONE ? TRINE_OK : st;
 }
 
-/* Whether a WAL holds anything past its header: a record, or damage. */
-static trine_status wal_holds_data(trine_db *db, wal_state *w, bool *data, trine__err *err) {
+/* A WAL's start: whether it begins with a roll record (and what it says),
+ * and whether it holds anything else: a write, or damage. */
+typedef struct wal_start {
+    bool roll;
+    uint64_t prev, prev_end;
+    bool data;
+} wal_start;
+
+static trine_status wal_peek(trine_db *db, wal_state *w, wal_start *ws, trine__err *err) {
     char name[32];
     trine__wal_name(name, sizeof name, w->number);
     trine__file *f = NULL;
@@ -372,7 +395,9 @@ static trine_status wal_holds_data(trine_db *db, wal_state *w, bool *data, trine
         size_t len;
         if (st == TRINE_OK)
             st = trine__log_read(&rd, &payload, &len, &scratch);
-        *data = st == TRINE_OK || st == TRINE_CORRUPTION;
+        if (st == TRINE_OK && (ws->roll = trine__wal_roll_decode(payload, len, &ws->prev, &ws->prev_end)))
+            st = trine__log_read(&rd, &payload, &len, &scratch);
+        ws->data = st == TRINE_OK || st == TRINE_CORRUPTION;
         if (st == TRINE_OK || st == TRINE_CORRUPTION || st == TRINE_DONE)
             st = TRINE_OK;
         else
@@ -384,33 +409,85 @@ static trine_status wal_holds_data(trine_db *db, wal_state *w, bool *data, trine
     return st;
 }
 
+/* Whether WAL i or any newer one holds a write (or damage). */
+static trine_status data_from(recovery *rc, size_t i, bool *data, trine__err *err) {
+    *data = false;
+    for (; i < rc->nwals && !*data; i++) {
+        wal_start ws = {0};
+        trine_status st = wal_peek(rc->db, &rc->wals[i], &ws, err);
+        if (st != TRINE_OK)
+            return st;
+        *data = ws.data;
+    }
+    return TRINE_OK;
+}
+
 /* Replays the log: every WAL from the log number on, oldest first, until
  * the end or the first damage (TRINE_CORRUPTION: dmg says where, err is
- * what a strict open reports). */
+ * what a strict open reports; dmg->power_cut when a power loss ended the
+ * log, which every mode recovers from). */
 static trine_status replay_log(recovery *rc, replay *rp, uint64_t log_number, damage *dmg, trine__err *err) {
     trine_db *db = rc->db;
     size_t torn = SIZE_MAX; /* the WAL that ended in a torn tail */
+    size_t last = SIZE_MAX; /* the WAL replayed last */
     for (size_t i = 0; i < rc->nwals; i++) {
         wal_state *w = &rc->wals[i];
         if (w->number < log_number)
             continue; /* obsolete */
-        trine_status st;
+        wal_start ws = {0};
+        trine_status st = wal_peek(db, w, &ws, err);
+        if (st != TRINE_OK)
+            return st;
+        /* A roll record: a BUFFERED roll left the WAL before unsynced, so
+         * it must end where the record says (one the manifest covers is in
+         * tables). Short of that, a power loss took its last writes: the
+         * log ends there, and whatever was written after is not replayed,
+         * so what survives is a prefix of the writes. */
+        if (ws.roll && (ws.prev >= log_number || last != SIZE_MAX)) {
+            bool whole = last != SIZE_MAX && rc->wals[last].number == ws.prev &&
+                         rc->wals[last].good_end >= ws.prev_end;
+            if (!whole) {
+                bool data = false;
+                if ((st = data_from(rc, i, &data, err)) != TRINE_OK)
+                    return st;
+                if (!data)
+                    return TRINE_OK; /* nothing was written after the loss */
+                char name[32], newer[32];
+                trine__wal_name(name, sizeof name, ws.prev);
+                trine__wal_name(newer, sizeof newer, w->number);
+                dmg->power_cut = true;
+                dmg->claimed_end = ws.prev_end;
+                dmg->index = last != SIZE_MAX ? last : i;
+                dmg->offset = dmg->keep = last != SIZE_MAX ? rc->wals[last].good_end : TRINE__LOG_HEADER_BYTES;
+                if (last != SIZE_MAX && rc->wals[last].number == ws.prev) {
+                    trine__err_set(err, TRINE_CORRUPTION,
+                                   "%s/%s: ends at offset %" PRIu64 ", short of offset %" PRIu64
+                                   " where %s says its records end: a power loss took the last writes",
+                                   db->path, name, dmg->keep, ws.prev_end, newer);
+                } else {
+                    dmg->missing = ws.prev;
+                    trine__err_set(err, TRINE_CORRUPTION, "%s/%s, which %s names as the WAL before it, is missing: "
+                                   "a power loss took it", db->path, name, newer);
+                }
+                return TRINE_CORRUPTION;
+            }
+            torn = SIZE_MAX; /* its "torn tail" was the cut-off rest of the file */
+        }
         if (torn == SIZE_MAX) {
             st = replay_wal(db, rp, w, dmg, err);
             if (st == TRINE_CORRUPTION)
                 dmg->index = i;
             if (st != TRINE_OK)
                 return st;
+            last = i;
             if (w->torn)
                 torn = i;
             continue;
         }
-        /* After a torn tail only empty WALs may follow (a WAL is synced
-         * before the next one is made, so only the newest can tear). */
-        bool data = false;
-        if ((st = wal_holds_data(db, w, &data, err)) != TRINE_OK)
-            return st;
-        if (data) {
+        /* After a torn tail only empty WALs may follow (in the synced
+         * modes a WAL is synced before the next one is made, so only the
+         * newest can tear; a BUFFERED roll leaves a roll record). */
+        if (ws.data || ws.roll) {
             char name[32], newer[32];
             trine__wal_name(name, sizeof name, rc->wals[torn].number);
             trine__wal_name(newer, sizeof newer, w->number);
@@ -451,9 +528,24 @@ static void pit_note(const recovery *rc, const damage *dmg, uint64_t dropped, ui
     trine__wal_name(name, sizeof name, bad->number);
     char *note = out->recovery_note;
     note[0] = '\0';
-    note_add(note, "point-in-time recovery%s: %s damaged at offset %" PRIu64 "; %s %" PRIu64 " bytes from it",
-             writable ? "" : " (read-only, nothing changed on disk)", name, dmg->offset,
-             writable ? "dropped" : "ignored", dropped);
+    if (dmg->power_cut && dmg->missing) {
+        char gone[32];
+        trine__wal_name(gone, sizeof gone, dmg->missing);
+        note_add(note,
+                 "power loss after a BUFFERED WAL roll%s: %s is missing (a newer WAL's roll record names it); "
+                 "the log ends at offset %" PRIu64 " of %s (%s %" PRIu64 " bytes from it)",
+                 writable ? "" : " (read-only, nothing changed on disk)", gone, dmg->keep, name,
+                 writable ? "dropped" : "ignored", dropped);
+    } else if (dmg->power_cut)
+        note_add(note,
+                 "power loss after a BUFFERED WAL roll%s: %s ends at offset %" PRIu64 ", short of %" PRIu64
+                 " where the next WAL says its records end; the log ends there (%s %" PRIu64 " bytes from it)",
+                 writable ? "" : " (read-only, nothing changed on disk)", name, dmg->keep, dmg->claimed_end,
+                 writable ? "dropped" : "ignored", dropped);
+    else
+        note_add(note, "point-in-time recovery%s: %s damaged at offset %" PRIu64 "; %s %" PRIu64 " bytes from it",
+                 writable ? "" : " (read-only, nothing changed on disk)", name, dmg->offset,
+                 writable ? "dropped" : "ignored", dropped);
     if (newer > 0)
         note_add(note, " and %zu newer log%s (%" PRIu64 " bytes)", newer, newer == 1 ? "" : "s", newer_bytes);
     if (!writable)
@@ -683,7 +775,7 @@ static trine_status install(recovery *rc, uint64_t old_manifest, trine__version_
     if (db->wal_enabled) {
         trine__log_writer log;
         bool reused;
-        if ((st = trine__files_create_wal(db, out->wal_number, true, 0, &reused, &out->wal, &log, err)) != TRINE_OK)
+        if ((st = trine__files_create_wal(db, out->wal_number, true, true, 0, &reused, &out->wal, &log, err)) != TRINE_OK)
             return st;
         out->wal_offset = log.offset;
         trine__log_writer_destroy(&log);
@@ -769,7 +861,7 @@ trine_status trine__recover(trine_db *db, uint64_t seed, trine__recovered *out, 
     damage dmg = {.index = SIZE_MAX};
     st = replay_log(&rc, &rp, min_log, &dmg, err);
     if (st == TRINE_CORRUPTION && dmg.index != SIZE_MAX &&
-        db->opts.wal_recovery == TRINE_WAL_RECOVERY_POINT_IN_TIME)
+        (db->opts.wal_recovery == TRINE_WAL_RECOVERY_POINT_IN_TIME || dmg.power_cut))
         st = point_in_time(&rc, &dmg, out, err); /* 3. */
     if (st != TRINE_OK)
         goto done;

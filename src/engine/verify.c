@@ -61,6 +61,8 @@ typedef struct verifier {
     trine__version_edit state; /* of the current MANIFEST */
     bool state_ok;             /* the current MANIFEST read whole: state is the live set */
     uint64_t last_seq;         /* across WALs, oldest first */
+    bool roll;                 /* the WAL being read starts with a roll record (lsm/wbatch.h): */
+    uint64_t roll_prev, roll_end; /* the WAL before it and where its records end */
     size_t problems;
     trine_status first_status;
     char first_msg[TRINE__ERR_MSG_MAX];
@@ -247,6 +249,13 @@ static void verify_manifest(verifier *v, const entry *e) {
 
 static trine_status check_batch(verifier *v, const entry *e, const void *payload, size_t len, uint64_t offset,
                                 trine__err *err) {
+    if (trine__wal_roll_decode(payload, len, &v->roll_prev, &v->roll_end)) {
+        if (offset != TRINE__LOG_HEADER_BYTES)
+            return trine__err_set(err, TRINE_CORRUPTION, "%s: roll record at offset %" PRIu64
+                                  ", not the first record", e->name, offset);
+        v->roll = true;
+        return TRINE_OK;
+    }
     trine__wbatch_reader br;
     uint64_t first = 0;
     uint32_t count = 0;
@@ -267,22 +276,47 @@ static trine_status check_batch(verifier *v, const entry *e, const void *payload
 }
 
 /* WALs from the log number on are what an open replays; a torn tail is
- * harmless only in the newest of them holding data. */
+ * harmless only in the newest of them holding data, or where the next
+ * WAL's roll record says the records end before it. A roll record the WAL
+ * before does not reach means a power loss took writes: an open ends the
+ * log there and sets the newer WALs aside (recovery.c), reported here as
+ * notes, not problems. */
 static void verify_wals(verifier *v, size_t from, size_t to) {
     size_t torn_index = SIZE_MAX;
+    size_t last = SIZE_MAX;   /* the replayed WAL before */
+    uint64_t last_end = 0;    /* where its good records end */
+    const char *cut_by = NULL; /* the WAL whose roll record ended the log */
     uint64_t log_number = v->state.has_log_number ? v->state.log_number : 0;
     for (size_t i = from; i < to; i++) {
         const entry *e = &v->entries[i];
         bool replayed = e->number >= log_number;
         uint64_t seq_before = v->last_seq;
-        if (!replayed)
+        if (!replayed || cut_by)
             v->last_seq = 0; /* obsolete: its sequences are not checked against the live log */
+        v->roll = false;
         log_result r = {0};
         read_log(v, e, trine__log_magic_wal, check_batch, &r);
-        if (!replayed)
+        if (!replayed || cut_by)
             v->last_seq = seq_before;
+        uint64_t writes = r.records - (v->roll ? 1 : 0);
         char msg[TRINE__ERR_MSG_MAX] = "";
-        if (r.st == TRINE_OK && replayed && torn_index != SIZE_MAX && r.records > 0) {
+        if (r.st == TRINE_OK && replayed && !cut_by && v->roll && (v->roll_prev >= log_number || last != SIZE_MAX)) {
+            if (last != SIZE_MAX && v->entries[last].number == v->roll_prev && last_end >= v->roll_end)
+                torn_index = SIZE_MAX; /* the tear was the cut-off rest of a reused or mapped file */
+            else
+                cut_by = e->name;
+        }
+        if (r.st == TRINE_OK && cut_by) {
+            snprintf(msg, sizeof msg, "written after writes a power loss took (%s's roll record names a WAL that "
+                     "ends sooner): an open ends the log before it and sets it aside", cut_by);
+            report(v, e, r.size, r.records, r.st, r.offset, msg);
+            continue;
+        }
+        if (replayed && r.st == TRINE_OK) {
+            last = i;
+            last_end = r.torn ? r.torn_at : r.size;
+        }
+        if (r.st == TRINE_OK && replayed && torn_index != SIZE_MAX && writes > 0) {
             r.st = trine__err_set(&r.err, TRINE_CORRUPTION, "%s holds records, yet the older %s ends in a "
                                   "damaged record: data in the middle of the log is missing", e->name,
                                   v->entries[torn_index].name);

@@ -115,7 +115,6 @@ typedef struct trine__writer {
     trine__log_writer log;
     bool wal_reused;           /* `wal` is a reused file: old bytes may follow the log */
     bool wal_fresh_next;       /* the next WAL is a new file, not a reused one (trine_compact) */
-    uint64_t wal_wb_from;      /* BUFFERED: writeback started for the WAL's bytes before this */
     uint64_t wal_mapped_seen;  /* trine__file_mapped_bytes(wal) already counted */
     uint64_t next_seq;
     size_t sealed_bytes;       /* bytes of the sealed memtables, every bucket */
@@ -123,6 +122,11 @@ typedef struct trine__writer {
     wal_file *wals;            /* live WALs, oldest first; the last is `wal` */
     size_t nwals, wals_cap;
     uint64_t wal_bytes;        /* their sum */
+    /* BUFFERED: WALs left at a roll without a sync, oldest first (the next
+     * WAL starts with a roll record naming each: lsm/wbatch.h). A write
+     * that asks for a sync, and close, sync them first (sync_left). */
+    uint64_t *unsynced;
+    size_t nunsynced, unsynced_cap;
     uint64_t oldest;           /* oldest_wal_needed() before a max_wal_bytes roll */
     uint32_t last_bucket_id;   /* ids are never reused (cf.h) */
     trine_bucket **created;    /* buckets created this session (published or not) */
@@ -233,6 +237,13 @@ static bool wal_track(trine__writer *w, uint64_t number, uint64_t bytes) {
 /* Forgets WALs no bucket needs: below every bucket's oldest unflushed
  * data (what the flush actor deletes once the flushes are durable). */
 static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
+    size_t u = 0;
+    while (u < w->nunsynced && w->unsynced[u] < oldest_needed)
+        u++; /* in tables now: nothing left to sync */
+    if (u) {
+        memmove(w->unsynced, w->unsynced + u, (w->nunsynced - u) * sizeof *w->unsynced);
+        w->nunsynced -= u;
+    }
     size_t k = 0;
     while (k + 1 < w->nwals && w->wals[k].number < oldest_needed)
         w->wal_bytes -= w->wals[k++].bytes;
@@ -246,28 +257,76 @@ static void wal_forget(trine__writer *w, uint64_t oldest_needed) {
  * its records (fsync, the size being metadata), so that recovery never
  * takes its old bytes for a torn record in the middle of the log; so is a
  * mapped one (BUFFERED: files.c), whose window preallocated zeros past its
- * records. Any other file just gets its data synced. */
-static trine_status seal_wal(trine__writer *w, trine__err *err) {
-    trine_status st;
+ * records. Any other file just gets its data synced. Without sync (a
+ * BUFFERED roll) only the cut is made. */
+static trine_status seal_wal(trine__writer *w, bool sync, trine__err *err) {
+    trine_status st = TRINE_OK;
     if (w->wal_reused || trine__files_wal_mapped(w->db)) {
         st = trine__file_truncate(w->wal, w->log.offset, err);
-        if (st == TRINE_OK)
+        if (st == TRINE_OK && sync)
             st = trine__file_sync(w->wal, true, err);
-    } else {
+    } else if (sync) {
         st = trine__file_sync(w->wal, false, err);
     }
-    if (st == TRINE_OK)
+    if (st == TRINE_OK && sync)
         atomic_fetch_add(&w->db->stats.wal_syncs, 1);
     return st;
 }
 
+/* Syncs the WALs left without a sync at BUFFERED rolls (fsync: their cut
+ * changed the size), oldest first, so that a synced write or a close
+ * leaves no gap before it. One the flush actor already removed (its data
+ * in a table) needs nothing. */
+static trine_status sync_left(trine__writer *w, trine__err *err) {
+    trine_db *db = w->db;
+    while (w->nunsynced > 0) {
+        char name[32], path[TRINE__PATH_MAX];
+        trine__wal_name(name, sizeof name, w->unsynced[0]);
+        if (!trine__path_join(path, sizeof path, db->path, name))
+            return trine__err_set(err, TRINE_INVALID, "database path too long");
+        trine__file *f = NULL;
+        trine__err open_err;
+        trine__err_clear(&open_err);
+        trine_status st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, &open_err);
+        if (st == TRINE_OK) {
+            st = trine__file_sync(f, true, err);
+            trine__err ignored;
+            trine__file_close(f, &ignored);
+            if (st != TRINE_OK)
+                return st;
+            atomic_fetch_add(&db->stats.wal_syncs, 1);
+        } else if (st != TRINE_NOT_FOUND) {
+            *err = open_err;
+            return st;
+        }
+        memmove(w->unsynced, w->unsynced + 1, (w->nunsynced - 1) * sizeof *w->unsynced);
+        w->nunsynced--;
+    }
+    return TRINE_OK;
+}
+
+/* BUFFERED: notes the current WAL as left without a sync; false (ENOMEM)
+ * means the roll syncs it as the other modes do. */
+static bool leave_unsynced(trine__writer *w) {
+    if (w->db->opts.durability != TRINE_BUFFERED ||
+        !trine__grow((void **)&w->unsynced, &w->unsynced_cap, w->nunsynced + 1, sizeof *w->unsynced))
+        return false;
+    w->unsynced[w->nunsynced++] = w->wal_number;
+    return true;
+}
+
 /* Starts a new WAL file, reusing an obsolete one when the flush actor left
- * one in the pool; the old one is synced first. */
+ * one in the pool. In the synced modes the old one is synced first, so
+ * only the newest WAL can end in a torn record. A BUFFERED roll does not
+ * wait for the device: the old WAL is only cut to its records, and the
+ * new one starts with a roll record naming it and where its records end,
+ * which lets recovery tell a power loss that took the old WAL's tail from
+ * damage (docs/durability.md, "BUFFERED rolls"). */
 static trine_status new_wal(trine__writer *w, trine__err *err) {
     trine_db *db = w->db;
-    /* Sync the old WAL whatever the mode, so only the newest WAL can ever
-     * end in a torn record: recovery relies on it. */
-    trine_status st = seal_wal(w, err);
+    bool lazy = leave_unsynced(w);
+    uint64_t prev = w->wal_number, prev_end = w->log.offset;
+    trine_status st = seal_wal(w, !lazy, err);
     trine__file *file = NULL;
     trine__log_writer log;
     uint64_t number = atomic_fetch_add(&db->next_file, 1);
@@ -275,10 +334,22 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     if (st == TRINE_OK) {
         uint64_t reuse = w->wal_fresh_next ? 0 : trine__wal_pool_take(db);
         w->wal_fresh_next = false;
-        st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, reuse, &reused, &file,
-                                     &log, err);
+        st = trine__files_create_wal(db, number, db->opts.durability == TRINE_SYNC_ALL, !lazy, reuse, &reused,
+                                     &file, &log, err);
         if (st == TRINE_OK && reused)
             atomic_fetch_add_explicit(&db->stats.wal_files_reused, 1, memory_order_relaxed);
+    }
+    if (st == TRINE_OK && lazy) {
+        uint8_t roll[TRINE__WAL_ROLL_BYTES];
+        trine__wal_roll_encode(roll, prev, prev_end);
+        if ((st = trine__log_append(&log, roll, sizeof roll, err)) == TRINE_OK) {
+            atomic_fetch_add_explicit(&db->stats.wal_bytes, sizeof roll + TRINE__LOG_RECORD_HEADER_BYTES,
+                                      memory_order_relaxed);
+        } else {
+            trine__err ignored;
+            trine__log_writer_destroy(&log);
+            trine__file_close(file, &ignored);
+        }
     }
     if (st != TRINE_OK)
         return st;
@@ -291,7 +362,6 @@ static trine_status new_wal(trine__writer *w, trine__err *err) {
     /* Outside SYNC_ALL the new WAL's directory entry is synced at close. */
     w->dir_dirty = db->opts.durability != TRINE_SYNC_ALL;
     w->wal_number = number;
-    w->wal_wb_from = log.offset;
     w->wal_mapped_seen = trine__file_mapped_bytes(file); /* the header is not in wal_bytes */
     (void)wal_track(w, number, log.offset); /* ENOMEM: max_wal_bytes just sees less */
     return TRINE_OK;
@@ -640,17 +710,18 @@ static void commit_chunk(trine__writer *w, wmsg_write **reqs, size_t n) {
                 w->wal_bytes += len + TRINE__LOG_RECORD_HEADER_BYTES;
             }
             if (durability != TRINE_BUFFERED) {
-                st = trine__file_sync(w->wal, false, &err);
+                st = sync_left(w, &err);
+                if (st == TRINE_OK)
+                    st = trine__file_sync(w->wal, false, &err);
                 if (st == TRINE_OK)
                     atomic_fetch_add_explicit(&db->stats.wal_syncs, 1, memory_order_relaxed);
-            } else {
-                /* The roll syncs this WAL on the write path (new_wal):
-                 * start its writeback a MiB at a time instead of leaving
-                 * all 64 MiB to that sync (a 16 KiB-value fill waited
-                 * 45-60 ms at each roll, 1-2 ms since). */
-                trine__file_writeback_every(w->wal, &w->wal_wb_from, w->log.offset);
             }
-            /* A SYNC_ALL write in a WAL created without a directory sync
+            /* BUFFERED asks for no writeback either: with no sync at the
+             * roll nothing waits for these pages, and a WAL deleted or
+             * written over before the kernel gets to it costs the device
+             * nothing (a hint every MiB cost a 16 KiB-value fill a fifth:
+             * sync_file_range waits for the device's queue).
+             * A SYNC_ALL write in a WAL created without a directory sync
              * (the database's mode is weaker) needs that sync now. */
             if (st == TRINE_OK && durability == TRINE_SYNC_ALL && w->dir_dirty) {
                 st = trine__files_sync_dir(db, &err);
@@ -880,7 +951,8 @@ static void shutdown_writer(trine__writer *w) {
     if (!w->wal)
         return;
     if (atomic_load(&w->db->fatal) == 0) {
-        (void)seal_wal(w, err);
+        if (sync_left(w, err) == TRINE_OK)
+            (void)seal_wal(w, true, err);
         if (err->status == TRINE_OK && w->dir_dirty)
             (void)trine__files_sync_dir(w->db, err);
     }
@@ -962,7 +1034,7 @@ static void flush_request(trine__writer *w, wmsg_flush *m) {
          * asks for it, and the backlog drains without further writes. */
         st = roll(w, not_empty, &err);
     } else if (m->compact && w->wal && w->wal_reused) {
-        st = seal_wal(w, &err); /* truncates it to its records and syncs it */
+        st = seal_wal(w, true, &err); /* truncates it to its records and syncs it */
         w->wal_reused = st != TRINE_OK;
     }
     w->wal_fresh_next = false;
@@ -1169,7 +1241,6 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
     w->db = db;
     w->wal = wal;
     w->wal_number = wal_number;
-    w->wal_wb_from = wal_offset;
     w->wal_mapped_seen = wal ? trine__file_mapped_bytes(wal) : 0; /* its header */
     if (wal)
         trine__log_writer_init_at(&w->log, wal, wal_offset, wal_number);
@@ -1200,6 +1271,7 @@ trine_status trine__writer_start(trine_db *db, uint64_t first_seq, trine__file *
         trine__txn_history_free(w->hist);
         free(w->gather);
         free(w->wals);
+        free(w->unsynced);
         free(w);
         return st;
     }
@@ -1371,6 +1443,7 @@ trine_status trine__writer_stop(trine_db *db, trine__err *err) {
     free(w->gather);
     free(w->buf);
     free(w->wals);
+    free(w->unsynced);
     free(w->created);
     free(w);
     db->wstate = NULL;

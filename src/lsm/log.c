@@ -5,7 +5,7 @@
  * Writer: gathers the 16-byte record header and the payload into one scratch
  * buffer and hands it to the VFS in a single append (a positioned write in a
  * reused file), so a group commit is one write and a crash can only tear the
- * last record. It writes version 3 (WALs) and version 2 (MANIFESTs).
+ * last record. It writes version 4 (WALs) and version 2 (MANIFESTs).
  *
  * Reader: keeps a window of the file in buf, covering file bytes
  * [buf_off, buf_off + buf_len), refilled with read_at in chunks of at least
@@ -130,7 +130,7 @@ trine_status trine__log_writer_init_reuse(trine__log_writer *w, trine__file *fil
                                           uint64_t number, trine__err *err) {
     trine__log_writer_init_at(w, file, 0, number);
     if (number == 0)
-        return trine__err_set(err, TRINE_INVALID, "log: a reused log file needs its number (version 3)");
+        return trine__err_set(err, TRINE_INVALID, "log: a reused log file needs its number (version 3 and later)");
     w->positioned = true;
     uint8_t header[TRINE__LOG_HEADER_BYTES];
     file_header(header, magic, number);
@@ -516,13 +516,13 @@ trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, con
                             version, TRINE__LOG_VERSION);
         goto fail;
     }
-    if (version == 3 && number == 0) {
-        st = trine__err_set(err, TRINE_INVALID, "%s: a version 3 log is read by its file number, none given",
-                            r->name);
+    if (version >= 3 && number == 0) {
+        st = trine__err_set(err, TRINE_INVALID, "%s: a version %" PRIu32 " log is read by its file number, none given",
+                            r->name, version);
         goto fail;
     }
     r->version = version;
-    r->k = version == 3 ? seed_key(number) : 0;
+    r->k = version >= 3 ? seed_key(number) : 0;
     r->offset = TRINE__LOG_HEADER_BYTES;
     r->good_end = TRINE__LOG_HEADER_BYTES;
     return TRINE_OK;

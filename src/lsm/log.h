@@ -3,12 +3,15 @@
  *
  * File header (16 bytes):
  *   magic[8]  "TRINEWAL" or "TRINEMAN"
- *   u32 LE    format version: 3 for a WAL, 2 for a MANIFEST (TRINE__LOG_VERSION
- *             = 3 is the newest read; version 1 is still read)
+ *   u32 LE    format version: 4 for a WAL, 2 for a MANIFEST (TRINE__LOG_VERSION
+ *             = 4 is the newest read; versions 1 to 3 are still read).
+ *             Version 4 frames records exactly as version 3; it says the
+ *             payloads may include roll records (lsm/wbatch.h), which a
+ *             version 3 reader would take for damage
  *   u32 LE    XXH32 of the 12 bytes before it (seed 0)
- * Records (versions 2 and 3), back to back, each a 16-byte header and its
+ * Records (versions 2 to 4), back to back, each a 16-byte header and its
  * payload, with K = 0 in version 2 and K = the file's number times
- * 0x9E3779B97F4A7C15 (mod 2^64) in version 3:
+ * 0x9E3779B97F4A7C15 (mod 2^64) from version 3 on:
  *   u32 LE    payload length (1 .. TRINE__LOG_MAX_RECORD)
  *   u64 LE    XXH3-64 of the payload, seeded with the length XOR K
  *   u32 LE    XXH32 of the 12 header bytes before it, seeded with
@@ -23,7 +26,7 @@
  * records left after the new ones fails the new number's checksums and
  * reads as a torn tail (rule 3 below), never as records. The file number
  * comes from the name, not the header: if a crash loses the header
- * rewrite, the old header (version 3 too: only version 3 files are
+ * rewrite, the old header (version 3 or 4 too: only such files are
  * reused) reads the same, and the old records still fail under the new
  * name's number.
  *
@@ -90,7 +93,7 @@
 #include "base/err.h"
 #include "storage/vfs.h"
 
-#define TRINE__LOG_VERSION 3u
+#define TRINE__LOG_VERSION 4u
 #define TRINE__LOG_HEADER_BYTES 16u
 #define TRINE__LOG_RECORD_HEADER_BYTES 16u
 /* Seed of the record header checksum (version 2): "TRNh". */
@@ -106,18 +109,18 @@ extern const char trine__log_magic_manifest[8];
 typedef struct trine__log_writer {
     trine__file *file;
     uint64_t offset;   /* bytes in the file so far */
-    uint64_t k;        /* checksum seed key (version 3), 0 for version 2 */
+    uint64_t k;        /* checksum seed key (version 3 on), 0 for version 2 */
     bool positioned;   /* a reused file: records go through write_at at offset */
     void *scratch;     /* header + payload gather buffer */
     size_t scratch_cap;
 } trine__log_writer;
 
 /* Writes the 16-byte file header to an empty file (TRINE_INVALID if it is
- * not empty): version 3 seeded with number, or version 2 when number is 0
+ * not empty): version 4 seeded with number, or version 2 when number is 0
  * (MANIFESTs). w is safe to destroy whether or not this succeeds. */
 trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8],
                                         uint64_t number, trine__err *err);
-/* Starts a version 3 log numbered number (> 0) in a file that already holds
+/* Starts a version 4 log numbered number (> 0) in a file that already holds
  * bytes (a reused WAL, opened with TRINE__OPEN_POSITIONED): the header is
  * written over the old one and records over the old bytes from offset 16
  * on; the file is not shortened (the caller truncates it when it is done
@@ -141,8 +144,8 @@ void trine__log_writer_destroy(trine__log_writer *w);
 typedef struct trine__log_reader {
     trine__file *file;
     const char *name;       /* for messages, e.g. "000004.log" */
-    uint32_t version;       /* format version from the file header (1, 2 or 3) */
-    uint64_t k;             /* version 3: checksum seed key from the file number */
+    uint32_t version;       /* format version from the file header (1 to 4) */
+    uint64_t k;             /* version 3 on: checksum seed key from the file number */
     uint64_t file_size;
     uint64_t offset;        /* start of the next record */
     uint64_t good_end;      /* end of the last good record (truncate here on a torn tail) */
@@ -160,9 +163,9 @@ typedef struct trine__log_reader {
  * written): good_end is then 0 and the file must be rewritten from scratch.
  * Wrong magic, bad header checksum, version 0, or a zero header followed by
  * non-zero data → TRINE_CORRUPTION; newer version → TRINE_UNSUPPORTED
- * ("NAME: format version V is newer than this build (reads up to 3)"); all
+ * ("NAME: format version V is newer than this build (reads up to 4)"); all
  * name the file. number is the file's number (from its name), which
- * version 3 records are seeded with; 0 with a version 3 file →
+ * version 3 and 4 records are seeded with; 0 with such a file →
  * TRINE_INVALID. name is borrowed and must outlive the reader (NULL: "log").
  * On failure nothing is held; trine__log_reader_destroy is safe either way. */
 trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, const char *name,

@@ -157,6 +157,36 @@ void trine__wbatch_put_header(uint8_t out[TRINE__WBATCH_HEADER_BYTES], uint64_t 
         out[8 + i] = (uint8_t)(count >> (8 * i));
 }
 
+#define ROLL_TAG 0x4C4C4F52u /* "ROLL" */
+
+static void put_le(uint8_t *out, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *in, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | in[i];
+    return v;
+}
+
+void trine__wal_roll_encode(uint8_t out[TRINE__WAL_ROLL_BYTES], uint64_t prev, uint64_t prev_end) {
+    trine__wbatch_put_header(out, 0, 0);
+    put_le(out + 12, ROLL_TAG, 4);
+    put_le(out + 16, prev, 8);
+    put_le(out + 24, prev_end, 8);
+}
+
+bool trine__wal_roll_decode(const void *payload, size_t len, uint64_t *prev, uint64_t *prev_end) {
+    const uint8_t *p = payload;
+    if (len != TRINE__WAL_ROLL_BYTES || get_le(p, 8) != 0 || get_le(p + 8, 4) != 0 || get_le(p + 12, 4) != ROLL_TAG)
+        return false;
+    *prev = get_le(p + 16, 8);
+    *prev_end = get_le(p + 24, 8);
+    return true;
+}
+
 trine_status trine__wbatch_reader_init(trine__wbatch_reader *r, const void *payload, size_t len,
                                        uint64_t *first_seq, uint32_t *count, trine__err *err) {
     const uint8_t *p = payload;

@@ -56,6 +56,19 @@ size_t trine__wbatch_encode_op(uint8_t *out, trine__vtype type, uint32_t bucket,
 /* Writes the 12-byte WAL payload header into out. */
 void trine__wbatch_put_header(uint8_t out[TRINE__WBATCH_HEADER_BYTES], uint64_t first_seq, uint32_t count);
 
+/* A roll record (WAL format 4, lsm/log.h): the first record of a WAL the
+ * writer started without syncing the one before it (BUFFERED databases,
+ * engine/writer.c). Its payload reads as a batch header no batch has
+ * (sequence 0, no op), then:
+ *   u32 LE  "ROLL" (0x4C4C4F52)
+ *   u64 LE  the previous WAL's number
+ *   u64 LE  the offset where that WAL's records end
+ * Recovery checks the previous WAL against it (engine/recovery.c). */
+#define TRINE__WAL_ROLL_BYTES 32u
+void trine__wal_roll_encode(uint8_t out[TRINE__WAL_ROLL_BYTES], uint64_t prev, uint64_t prev_end);
+/* true, with *prev and *prev_end, when payload is a roll record. */
+bool trine__wal_roll_decode(const void *payload, size_t len, uint64_t *prev, uint64_t *prev_end);
+
 /* Decoding a WAL payload. */
 typedef struct trine__wbatch_op {
     trine__vtype type;

@@ -272,8 +272,8 @@ START_TEST(test_write_override_sync_all_after_roll) {
     dur_power_loss(fault, db, NULL, 0);
     db = dur_open_ok_wal_only(fault, &o, what);
     dur_expect_value(db, "ov-after-roll", "v", 1, what);
-    /* And everything before it in the log (the roll synced the old WAL,
-     * the write the new one). */
+    /* And everything before it in the log (the synced write first syncs
+     * the WAL the BUFFERED roll left unsynced, then its own). */
     expect_range(db, 0, n, what);
     dur_close_ok(db, what);
     trine__vfs_destroy(fault);

@@ -47,7 +47,8 @@ TCase *dur_compact_tcase(void); /* dur_compact.c: compaction under faults and po
 TCase *dur_manifest_tcase(void); /* dur_manifest.c: MANIFEST rotation under faults and power loss */
 TCase *dur_bucket_tcase(void);   /* dur_bucket.c: bucket create and drop under faults and power loss */
 TCase *dur_blob_tcase(void);
-TCase *dur_reuse_tcase(void);     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
+TCase *dur_reuse_tcase(void);
+TCase *dur_roll_tcase(void);      /* dur_roll.c: BUFFERED rolls without a sync, roll records, power loss */     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
 
 /* ---- storage ---- */
 

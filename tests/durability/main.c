@@ -34,6 +34,7 @@ static Suite *durability_suite(void) {
     suite_add_tcase(s, dur_bucket_tcase());
     suite_add_tcase(s, dur_blob_tcase());
     suite_add_tcase(s, dur_reuse_tcase());
+    suite_add_tcase(s, dur_roll_tcase());
     return s;
 }
 

@@ -87,8 +87,8 @@ START_TEST(log_header_bytes_exact) {
     ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "file header differs from log.h's layout");
     /* One record: u32 LE length, u64 LE XXH3 seeded with the length, u32 LE
      * XXH32 of those 12 bytes seeded with TRINE__LOG_RECORD_HEADER_SEED. */
-    ck_assert_msg(TRINE__LOG_VERSION == 3 && TRINE__LOG_RECORD_HEADER_BYTES == 16,
-                  "log.h says version %u with %u-byte record headers, want 3 and 16", TRINE__LOG_VERSION,
+    ck_assert_msg(TRINE__LOG_VERSION == 4 && TRINE__LOG_RECORD_HEADER_BYTES == 16,
+                  "log.h says version %u with %u-byte record headers, want 4 and 16", TRINE__LOG_VERSION,
                   TRINE__LOG_RECORD_HEADER_BYTES);
     trine__log_writer w;
     trine__log_writer_init_at(&w, fake_base(f), 16, 0);
@@ -271,7 +271,7 @@ START_TEST(log_wrong_magic) {
 END_TEST
 
 START_TEST(log_newer_version_unsupported) {
-    const uint32_t versions[] = {4, 7, UINT32_MAX};
+    const uint32_t versions[] = {5, 7, UINT32_MAX};
     for (size_t i = 0; i < 3; i++) {
         uint8_t header[16];
         make_header(header, trine__log_magic_wal, versions[i]);
@@ -279,7 +279,7 @@ START_TEST(log_newer_version_unsupported) {
         fake_file_put(f, "\5\0\0\0garbage-of-a-newer-format", 29);
         outcome o = read_log(f, trine__log_magic_wal, NULL, 0);
         char want[128], what[64];
-        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 3)",
+        snprintf(want, sizeof want, NAME ": format version %" PRIu32 " is newer than this build (reads up to 4)",
                  versions[i]);
         snprintf(what, sizeof what, "version %" PRIu32, versions[i]);
         ck_assert_msg(o.st == TRINE_UNSUPPORTED, "%s: got %s \"%s\", want TRINE_UNSUPPORTED", what,
@@ -317,10 +317,11 @@ START_TEST(log_header_bit_flips) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* Version 3: records seeded with the file number, reused files             */
+/* Versions 3 and 4: records seeded with the file number, reused files      */
 /* ------------------------------------------------------------------------ */
 
-/* A version 3 log of recs written as number into a new fake file. */
+/* A seeded log (version 4, as written now) of recs written as number into
+ * a new fake file. */
 static fake_file *write_log_v3(const rec *recs, size_t n, uint64_t number, uint64_t *starts) {
     fake_file *f = fake_file_new();
     trine__log_writer w;
@@ -365,8 +366,8 @@ static outcome read_as(fake_file *f, uint64_t number, const rec *expect, size_t 
 START_TEST(log_v3_bytes_exact) {
     fake_file *f = write_log_v3(NULL, 0, 7, NULL);
     uint8_t want[16];
-    make_header(want, trine__log_magic_wal, 3);
-    ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "version 3 file header differs from log.h");
+    make_header(want, trine__log_magic_wal, 4);
+    ck_assert_msg(f->len == 16 && memcmp(f->data, want, 16) == 0, "version 4 file header differs from log.h");
     trine__log_writer w;
     trine__log_writer_init_at(&w, fake_base(f), 16, 7);
     trine__err err;
@@ -416,6 +417,22 @@ START_TEST(log_v3_other_number_reads_nothing) {
                   o.msg);
     fake_file_free(f);
     free_records(recs, 5);
+}
+END_TEST
+
+/* Version 4 frames records as version 3 does: a file written before it
+ * (version 3 in its header) reads the same records. */
+START_TEST(log_v3_file_still_reads) {
+    const size_t sizes[] = {10, 200, 3};
+    rec *recs = make_records(sizes, 3, 41);
+    fake_file *f = write_log_v3(recs, 3, 7, NULL);
+    make_header(f->data, trine__log_magic_wal, 3);
+    outcome o = read_as(f, 7, recs, 3);
+    ck_assert_msg(o.st == TRINE_DONE && o.returned == 3 && o.wrong < 0 && !o.torn,
+                  "a version 3 file: %s \"%s\", %zu records, torn %d", trine_status_name(o.st), o.msg, o.returned,
+                  o.torn);
+    fake_file_free(f);
+    free_records(recs, 3);
 }
 END_TEST
 
@@ -481,6 +498,7 @@ void formats_add_log(Suite *s) {
     tcase_add_test(tc, log_header_bit_flips);
     tcase_add_test(tc, log_v3_bytes_exact);
     tcase_add_test(tc, log_v3_other_number_reads_nothing);
+    tcase_add_test(tc, log_v3_file_still_reads);
     tcase_add_test(tc, log_reuse_over_a_longer_log);
     suite_add_tcase(s, tc);
 }
