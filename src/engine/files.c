@@ -252,7 +252,7 @@ trine_status trine__files_truncate(trine_db *db, const char *name, uint64_t size
     return close_keep(f, st, err);
 }
 
-trine_status trine__files_sync_file(trine_db *db, const char *name, trine__err *err) {
+trine_status trine__files_sync_file(trine_db *db, const char *name, bool metadata, trine__err *err) {
     char path[TRINE__PATH_MAX];
     trine__file *f = NULL;
     trine_status st = join(db, path, name, err);
@@ -260,7 +260,7 @@ trine_status trine__files_sync_file(trine_db *db, const char *name, trine__err *
         st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, err);
     if (st != TRINE_OK)
         return st;
-    st = trine__file_sync(f, false, err);
+    st = trine__file_sync(f, metadata, err);
     return close_keep(f, st, err);
 }
 

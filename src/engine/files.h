@@ -115,11 +115,12 @@ trine_status trine__files_swap_current(trine_db *db, uint64_t number, bool *rena
 trine_status trine__files_remove(trine_db *db, const char *name, trine__err *err);
 trine_status trine__files_rename(trine_db *db, const char *from, const char *to, trine__err *err);
 trine_status trine__files_size(trine_db *db, const char *name, uint64_t *size, trine__err *err);
+/* Syncs an existing file (opened read-write, nothing written): what an
+ * open read may still sit only in the page cache after an earlier
+ * process's failed sync, or a WAL a BUFFERED roll left unsynced. metadata:
+ * fsync (a size change to make durable) instead of fdatasync. */
+trine_status trine__files_sync_file(trine_db *db, const char *name, bool metadata, trine__err *err);
 /* Truncates name to size and syncs it. */
-/* Syncs an existing file's data (opened read-write, nothing written): what
- * an open read may still sit only in the page cache after an earlier
- * process's failed sync. */
-trine_status trine__files_sync_file(trine_db *db, const char *name, trine__err *err);
 trine_status trine__files_truncate(trine_db *db, const char *name, uint64_t size, trine__err *err);
 /* Copies from whole to `to`, durably and atomically: to.tmp is written and
  * synced, renamed over `to`, and the directory synced. A failure leaves

@@ -486,8 +486,8 @@ static trine_status replay_log(recovery *rc, replay *rp, uint64_t log_number, da
         }
         /* After a torn tail only empty WALs may follow (in the synced
          * modes a WAL is synced before the next one is made, so only the
-         * newest can tear; a BUFFERED roll leaves a roll record). */
-        if (ws.data || ws.roll) {
+         * newest can tear; a WAL with a roll record was judged above). */
+        if (ws.data) {
             char name[32], newer[32];
             trine__wal_name(name, sizeof name, rc->wals[torn].number);
             trine__wal_name(newer, sizeof newer, w->number);
@@ -630,7 +630,7 @@ static trine_status remove_stale(recovery *rc, uint64_t current_manifest, const 
      * so the manifest is made durable first (or the open fails). */
     if (rc->have_current) {
         trine__manifest_name(name, sizeof name, current_manifest);
-        if ((st = trine__files_sync_file(db, name, err)) != TRINE_OK)
+        if ((st = trine__files_sync_file(db, name, false, err)) != TRINE_OK)
             return st;
     }
     /* Tables no edit references: written by a flush that did not reach the

@@ -280,23 +280,15 @@ static trine_status seal_wal(trine__writer *w, bool sync, trine__err *err) {
 static trine_status sync_left(trine__writer *w, trine__err *err) {
     trine_db *db = w->db;
     while (w->nunsynced > 0) {
-        char name[32], path[TRINE__PATH_MAX];
+        char name[32];
         trine__wal_name(name, sizeof name, w->unsynced[0]);
-        if (!trine__path_join(path, sizeof path, db->path, name))
-            return trine__err_set(err, TRINE_INVALID, "database path too long");
-        trine__file *f = NULL;
-        trine__err open_err;
-        trine__err_clear(&open_err);
-        trine_status st = trine__vfs_open(db->vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE, &f, &open_err);
+        trine__err scratch;
+        trine__err_clear(&scratch);
+        trine_status st = trine__files_sync_file(db, name, true, &scratch);
         if (st == TRINE_OK) {
-            st = trine__file_sync(f, true, err);
-            trine__err ignored;
-            trine__file_close(f, &ignored);
-            if (st != TRINE_OK)
-                return st;
             atomic_fetch_add(&db->stats.wal_syncs, 1);
         } else if (st != TRINE_NOT_FOUND) {
-            *err = open_err;
+            *err = scratch;
             return st;
         }
         memmove(w->unsynced, w->unsynced + 1, (w->nunsynced - 1) * sizeof *w->unsynced);
