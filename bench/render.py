@@ -563,7 +563,7 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
              f"- **Data:** {meta.get('num', '?')} keys of 16 bytes, 100-byte values about half "
              f"compressible (16 KiB rows: {meta.get('big_num', '?')} keys); "
              f"{len(rounds)} round(s), engines interleaved, starting engine rotated; every "
-             "engine and workload set in its own process on a fresh directory.",
+             "engine and workload set in its own process on a fresh directory, after a `sync`.",
              "- **Engines:** " + "; ".join(
                  f"{TITLE[e]} {configs[e].get('engine_version', '?')}" for e in present),
              "",

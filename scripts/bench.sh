@@ -31,8 +31,9 @@
 #   --budget-mib=M    the storm's memory budget per engine (default 64)
 #
 # Method (docs/benchmarks/README.md): each (engine, workload set) runs in its
-# own trine_bench process on a fresh directory, so page cache, RSS and
-# allocator state never carry over from one engine to the next. A round runs
+# own trine_bench process on a fresh directory, after a `sync`, so page
+# cache, RSS, allocator state and pending writeback never carry over from
+# one engine to the next. A round runs
 # every set for every engine; sets go one after the other and, within a set,
 # the engines run back to back, starting with a different engine each round.
 # Every run appends JSON lines to data/MODE.jsonl; bench/render.py turns them
@@ -181,6 +182,10 @@ failures=0
 run() {
     local set=$1 engine=$2 round=$3 dir=$4
     shift 4
+    # Not timed: the dirty pages the run before left (another engine's
+    # database, this one's emptied directory) are written back now, so no
+    # run measures a device still busy with the previous one's writeback.
+    sync
     local t0=$SECONDS
     if "$bench" --engines="$engine" --db="$dir" --json --tag="$set" --round="$round" "$@" \
         >>"$data" 2>>"$log"; then
