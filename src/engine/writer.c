@@ -383,8 +383,9 @@ static size_t mem_total(trine__writer *w) {
 static trine_status seal(trine__writer *w, trine_bucket *b, const uint32_t *empty, size_t nempty,
                          trine__err *err) {
     trine_db *db = w->db;
-    trine__memtable *mem = trine__memtable_new_pooled(w->next_seq + b->id, db->opts.memtable_bytes,
-                                                      db->tables ? db->tables->chunk_pool : NULL);
+    trine__memtable *mem = trine__memtable_new_for(w->next_seq + b->id, db->opts.memtable_bytes,
+                                                   trine__memtable_entry_bytes(b->active),
+                                                   db->tables ? db->tables->chunk_pool : NULL);
     if (!mem)
         return trine__err_set(err, TRINE_NO_MEMORY, "out of memory sealing the memtable");
     trine__super *fresh = trine__super_new(mem, atomic_load_explicit(&b->super, memory_order_relaxed));

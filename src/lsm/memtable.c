@@ -71,9 +71,16 @@
 #define MAX_HEIGHT 20 /* searches degrade slowly past ~2^22 entries */
 /* Buckets: about one per 64 bytes of the memtable's target size (an entry
  * costs at least that with its node and links), a power of two between
- * these bounds: 8 KiB of index for a tiny memtable, 8 MiB for 64 MiB. */
+ * these bounds: 8 KiB of index for a tiny memtable, 8 MiB for 64 MiB. When
+ * the entry size is known (trine__memtable_new_for), two buckets per entry
+ * expected, but no fewer than a sixteenth of the above: a 64 MiB memtable
+ * of 16 KiB values holds about 4,000 entries, and its 8 MiB index, zeroed
+ * page by page on first touch, cost the writer more than the copies; the
+ * floor keeps hash chains short (about 6) if the values shrink again. */
 #define HASH_BUCKETS_MIN ((size_t)1 << 10)
 #define HASH_BUCKETS_MAX ((size_t)1 << 20)
+#define HASH_BUCKETS_SHRINK 16
+#define ENTRY_BYTES_MIN_COUNT 64 /* entries before a memtable's mean says anything */
 
 #if defined(__GNUC__)
 #define PREFETCH(p) __builtin_prefetch(p)
@@ -278,13 +285,35 @@ trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes) {
 }
 
 trine__memtable *trine__memtable_new_pooled(uint64_t seed, size_t target_bytes, trine__chunk_pool *pool) {
+    return trine__memtable_new_for(seed, target_bytes, 0, pool);
+}
+
+static size_t buckets_for(size_t target_bytes, size_t entry_bytes) {
+    size_t buckets = HASH_BUCKETS_MIN;
+    while (buckets < HASH_BUCKETS_MAX && buckets < target_bytes / 64)
+        buckets *= 2;
+    if (entry_bytes <= 64)
+        return buckets;
+    size_t want = target_bytes / entry_bytes * 2, floor = buckets / HASH_BUCKETS_SHRINK;
+    while (buckets > HASH_BUCKETS_MIN && buckets > floor && buckets / 2 >= want)
+        buckets /= 2;
+    return buckets;
+}
+
+size_t trine__memtable_entry_bytes(const trine__memtable *m) {
+    size_t n = trine__memtable_count(m);
+    return n < ENTRY_BYTES_MIN_COUNT ? 0 : trine__memtable_bytes(m) / n;
+}
+
+size_t trine__memtable_index_bytes(const trine__memtable *m) { return (m->bucket_mask + 1) * sizeof(mlink); }
+
+trine__memtable *trine__memtable_new_for(uint64_t seed, size_t target_bytes, size_t entry_bytes,
+                                         trine__chunk_pool *pool) {
     trine__memtable *m = aligned_alloc(alignof(trine__memtable), sizeof *m);
     if (!m) {
         return NULL;
     }
-    size_t buckets = HASH_BUCKETS_MIN;
-    while (buckets < HASH_BUCKETS_MAX && buckets < target_bytes / 64)
-        buckets *= 2;
+    size_t buckets = buckets_for(target_bytes, entry_bytes);
     m->bucket_mask = buckets - 1;
     m->arena = trine__arena_new_pooled(0, pool);
     m->buckets = buckets_new(buckets, pool, &m->buckets_mapped);

@@ -31,6 +31,16 @@ trine__memtable *trine__memtable_new_sized(uint64_t seed, size_t target_bytes);
  * returned to pool (arena.h; NULL: none). */
 struct trine__chunk_pool;
 trine__memtable *trine__memtable_new_pooled(uint64_t seed, size_t target_bytes, struct trine__chunk_pool *pool);
+/* As trine__memtable_new_pooled, its index sized for entries of about
+ * entry_bytes arena bytes each (0: unknown, sized from target_bytes alone):
+ * the memtable it replaces tells how large its writes run. */
+trine__memtable *trine__memtable_new_for(uint64_t seed, size_t target_bytes, size_t entry_bytes,
+                                         struct trine__chunk_pool *pool);
+/* Arena bytes per entry of m, for trine__memtable_new_for; 0 while m holds
+ * too few entries to tell. */
+size_t trine__memtable_entry_bytes(const trine__memtable *m);
+/* Bytes of m's point-lookup index. */
+size_t trine__memtable_index_bytes(const trine__memtable *m);
 /* As trine__memtable_new_sized for a 64 MiB memtable. */
 trine__memtable *trine__memtable_new(uint64_t seed);
 void trine__memtable_ref(trine__memtable *m);

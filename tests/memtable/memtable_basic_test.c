@@ -310,6 +310,46 @@ START_TEST(memtable_refuses_unrepresentable_value) {
 }
 END_TEST
 
+/* The index shrinks for large entries, never below a sixteenth of its
+ * full size, and a memtable sized for large entries still finds every one
+ * of many small ones (long hash chains, overwrites walking them). */
+START_TEST(memtable_index_sized_for_entries) {
+    const size_t target = (size_t)64 << 20;
+    trine__memtable *full = trine__memtable_new_for(1, target, 0, NULL);
+    trine__memtable *small = trine__memtable_new_for(1, target, 160, NULL);
+    trine__memtable *large = trine__memtable_new_for(2, target, 16 << 10, NULL);
+    ck_assert(full && small && large);
+    size_t fb = trine__memtable_index_bytes(full);
+    ck_assert_uint_eq(fb, (size_t)8 << 20);
+    ck_assert_uint_eq(trine__memtable_index_bytes(small), fb);
+    ck_assert_uint_eq(trine__memtable_index_bytes(large), fb / 16);
+
+    ck_assert_uint_eq(trine__memtable_entry_bytes(large), 0);
+    enum { N = 60000 };
+    char k[16], v[24];
+    for (uint64_t seq = 1; seq <= 2 * N; seq++) {
+        uint32_t i = (uint32_t)((seq - 1) % N); /* every key twice: the second walks its chain */
+        snprintf(k, sizeof k, "k%08" PRIu32, i);
+        snprintf(v, sizeof v, "v%" PRIu64, seq);
+        put(large, k, strlen(k), seq, v);
+    }
+    size_t eb = trine__memtable_entry_bytes(large);
+    ck_assert_msg(eb >= 10 + 10 && eb <= 256, "entry bytes %zu for 10-byte keys and short values", eb);
+    for (uint32_t i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%08" PRIu32, i);
+        snprintf(v, sizeof v, "v%" PRIu32, i + 1);
+        expect_get(large, k, strlen(k), i + 1, TRINE__LOOKUP_FOUND, v);
+        snprintf(v, sizeof v, "v%" PRIu32, i + 1 + N);
+        expect_get(large, k, strlen(k), 2 * N, TRINE__LOOKUP_FOUND, v);
+        expect_get(large, k, strlen(k), i, TRINE__LOOKUP_ABSENT, NULL);
+    }
+    expect_get(large, "k", 1, 2 * N, TRINE__LOOKUP_ABSENT, NULL);
+    trine__memtable_unref(full);
+    trine__memtable_unref(small);
+    trine__memtable_unref(large);
+}
+END_TEST
+
 /* References: the table stays usable until the last unref. ASan reports a
  * leak if the last unref does not free, a use after free if an earlier one
  * does. */
@@ -336,5 +376,6 @@ TCase *memtable_basic_tcase(void) {
     tcase_add_test(tc, memtable_big_keys_and_values);
     tcase_add_test(tc, memtable_refuses_unrepresentable_value);
     tcase_add_test(tc, memtable_references);
+    tcase_add_test(tc, memtable_index_sized_for_entries);
     return tc;
 }
