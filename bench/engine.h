@@ -145,6 +145,12 @@ typedef struct bench_engine {
      * mappings since the open (write system calls do not see them, so
      * bench_io_written adds them). Trine: its BUFFERED WAL. */
     uint64_t (*mapped_bytes_written)(void *db);
+
+    /* Optional: the engine's background work (flushes, compactions, blob
+     * GC) as the settle workload sees it: *progress, a number that changes
+     * whenever that work gets on, and *busy, whether the engine reports
+     * anything running or owed. NULL: nothing to wait for. */
+    int (*background)(void *db, uint64_t *progress, bool *busy);
 } bench_engine;
 
 /* registry.c: the engines this binary was built with, trine first. */

@@ -351,6 +351,28 @@ static double number_after(const char *text, const char *key) {
     return at != NULL ? strtod(at + strlen(key), NULL) : -1;
 }
 
+/* Background work for the settle workload: busy while a flush or
+ * compaction runs or is pending; progress moves with the live table files. */
+static int rdb_background(void *db, uint64_t *progress, bool *busy) {
+    rdb *d = db;
+    static const char *const running[] = {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes",
+                                          "rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"};
+    *busy = false;
+    for (size_t i = 0; i < sizeof running / sizeof running[0]; i++) {
+        uint64_t v = 0;
+        if (rocksdb_property_int(d->db, running[i], &v) != 0) {
+            bench_errorf("rocksdb property %s unavailable", running[i]);
+            return BENCH_ERR;
+        }
+        *busy = *busy || v > 0;
+    }
+    uint64_t size = 0, files = 0;
+    (void)rocksdb_property_int(d->db, "rocksdb.live-sst-files-size", &size);
+    (void)rocksdb_property_int(d->db, "rocksdb.num-live-versions", &files);
+    *progress = size * 31 + files;
+    return BENCH_OK;
+}
+
 /* Counters since the open, from the rocksdb.stats property. */
 static void rdb_metrics(void *db, bench_result *r) {
     rdb *d = db;
@@ -423,4 +445,5 @@ const bench_engine bench_engine_rocksdb = {
     .iter_close = rdb_iter_close,
     .compact = rdb_compact,
     .metrics = rdb_metrics,
+    .background = rdb_background,
 };

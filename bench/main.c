@@ -40,6 +40,7 @@ static const struct {
     {"main", "fillseq,fillrandom,overwrite,size," READS_ONCE ",compact,size," READS_ONCE},
     {"sync", "probe_fdatasync,fillsync:1,fillsync:8"},
     {"big", "fillrandom,readrandom"},
+    {"bigover", "fillrandom,overwrite,overwrite,overwrite,overwrite,overwrite,settle,size,readrandom"},
     {"trine_only", "fillseq_async,fillrandom_async,readrandom_async,readsnapshot,readrandom,readmany,txncommit"},
     {"reopen_fill", "fillrandom"},
     {"reopen", "reopen"},

@@ -51,6 +51,8 @@ MAIN_ROWS += [
     ("fillsync, 8 writers", "sync", "fillsync", 8, ""),
     ("fill, 16 KiB values", "big", "fillrandom", 1, ""),
     ("read, 16 KiB values", "big", "readrandom", 1, ""),
+    ("overwrite, 16 KiB values (5 passes over the fill)", "bigover", "overwrite", 1, ""),
+    ("read, 16 KiB values (after 6 writes, settled)", "bigover", "readrandom", 1, "settled"),
 ]
 TRINE_ROWS = [
     ("pipelined put, key order (256 in flight)", "trine_only", "fillseq_async", 1, ""),
@@ -243,6 +245,18 @@ def space_section(table, engines):
     comp = ("compaction", "main", "compact", 1, "")
     rows.append(["full manual compaction, seconds"] +
                 [cell(table, comp, e, "seconds", lambda v: f"{v:.2f} s")[0] for e in engines])
+    # The overwrite-heavy 16 KiB set: 6 writes of each key, then the engine's
+    # background work (compaction, blob GC) waited out before the size.
+    what = "after 6 writes of 16 KiB values, settled"
+    over = (what, "bigover", "size", 1, "settled")
+    if any(table.statuses(over, e) for e in engines):
+        rows.append([f"bytes on disk {what}"] +
+                    [cell(table, over, e, "disk_bytes", lambda v: f"{v / 1e6:.1f} MB")[0] for e in engines])
+        rows.append([f"space amplification {what}"] +
+                    [cell(table, over, e, "space_amp", lambda v: f"{v:.2f}×")[0] for e in engines])
+        settle = ("settle", "bigover", "settle", 1, "")
+        rows.append(["background work after those writes: waited until settled, seconds"] +
+                    [cell(table, settle, e, "seconds", lambda v: f"{v:.2f} s")[0] for e in engines])
     return md_table(["space"] + [TITLE[e] for e in engines], rows)
 
 
@@ -252,6 +266,7 @@ def rss_section(procs, engines):
         by.setdefault((p.get("tag", ""), p.get("process", "")), []).append(p["peak_rss_kib"] / 1024)
     rows = []
     for tag, what in (("main", "main set (fills, reads, compaction)"), ("big", "16 KiB values"),
+                      ("bigover", "16 KiB values written 6 times"),
                       ("reopen_warm", "cold reopen (10,000 gets)"),
                       ("storm", "write storm (memory budget)")):
         if not any(by.get((tag, e)) for e in engines):
@@ -322,6 +337,7 @@ AMP_ROWS = [
     ("fillrandom + overwrite", "main", "overwrite", 1, ""),
     ("+ full compaction", "main", "compact", 1, ""),
     ("fillrandom, 16 KiB values", "big", "fillrandom", 1, ""),
+    ("16 KiB values written 6 times, settled", "bigover", "size", 1, "settled"),
     ("write storm", "storm", "storm", 1, ""),
 ]
 

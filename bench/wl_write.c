@@ -52,6 +52,7 @@ static void run_fill_threads(bench_ctx *ctx, bench_result *r, uint64_t n, uint64
     ctx->filled = r->ok ? n : 0;
     ctx->gen = gen;
     ctx->compaction = BENCH_COMPACT_NONE;
+    ctx->settled = false;
     free(order);
     free(latency);
 }
@@ -96,6 +97,7 @@ static void fill_async(bench_ctx *ctx, bench_result *r, bool random) {
     ctx->filled = r->ok ? n : 0;
     ctx->gen = 0;
     ctx->compaction = BENCH_COMPACT_NONE;
+    ctx->settled = false;
     free(order);
 }
 
@@ -434,6 +436,7 @@ void wl_storm(bench_ctx *ctx, bench_result *r) {
     ctx->filled = r->ok ? n : 0;
     ctx->gen = 0;
     ctx->compaction = BENCH_COMPACT_NONE;
+    ctx->settled = false;
     if (!r->ok) {
         goto out;
     }

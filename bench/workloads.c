@@ -10,7 +10,8 @@
  * is opened as it is and holds --num keys of generation 0.
  *
  * Phases: reads (W_READ) are labelled "as_left" until a compact workload
- * has run, "compacted" after it. When the engine's compaction has not
+ * has run, "compacted" after it; "settled" after a settle workload (and no
+ * write or compaction since). When the engine's compaction has not
  * landed yet, the reads after it are "not yet" rows rather than a second
  * copy of the first ones.
  */
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------- compaction */
 
@@ -46,6 +48,46 @@ static void wl_compact(bench_ctx *ctx, bench_result *r) {
     ctx->compaction = BENCH_COMPACT_DONE;
     r->ops = 1;
     r->seconds = (double)(t1 - t0) / 1e9;
+}
+
+/* ------------------------------------------------------------------ settle */
+
+#define SETTLE_QUIET_NS (500 * 1000000ull) /* no progress this long: done */
+#define SETTLE_POLL_NS (20 * 1000000ull)
+#define SETTLE_MAX_NS (60 * 1000000000ull)
+
+/* Waits until the engine's background work is done: it reports nothing
+ * running or owed and its progress number stayed put for SETTLE_QUIET_NS.
+ * Engines that show no background work return at once. */
+static void wl_settle(bench_ctx *ctx, bench_result *r) {
+    const bench_engine *e = ctx->engine;
+    uint64_t t0 = bench_now_ns(), now = t0, quiet_since = t0, last = 0;
+    bool first = true, timed_out = false;
+    while (e->background != NULL) {
+        uint64_t progress = 0;
+        bool busy = false;
+        if (e->background(ctx->db, &progress, &busy) != BENCH_OK) {
+            bench_result_fail(r, "settle: %s", bench_error());
+            return;
+        }
+        now = bench_now_ns();
+        if (busy || first || progress != last)
+            quiet_since = now;
+        first = false;
+        last = progress;
+        if (now - quiet_since >= SETTLE_QUIET_NS)
+            break;
+        if (now - t0 >= SETTLE_MAX_NS) {
+            timed_out = true;
+            break;
+        }
+        struct timespec ts = {0, (long)SETTLE_POLL_NS};
+        nanosleep(&ts, NULL);
+    }
+    ctx->settled = true;
+    r->ops = 1;
+    r->seconds = (double)(now - t0) / 1e9;
+    bench_result_metric(r, "settle_timed_out", timed_out ? 1 : 0);
 }
 
 /* ----------------------------------------------------------- bytes on disk */
@@ -144,6 +186,10 @@ const bench_workload bench_workloads[] = {
     {"compact", "the engine's full manual compaction (memtables included), timed; the reads "
                 "after it are labelled \"compacted\"",
      W_NEEDS_FILL, BENCH_DUR_DEFAULT, wl_compact},
+    {"settle", "wait until the engine's background work (flushes, compactions, blob GC) is done "
+               "(up to 60 s: nothing reported running, no progress for 0.5 s); the reads after it "
+               "are labelled \"settled\"",
+     W_NEEDS_FILL, BENCH_DUR_DEFAULT, wl_settle},
     {"size", "bytes on disk under the engine's directory vs raw key+value bytes",
      W_NEEDS_FILL | W_NEEDS_DIR | W_READ, BENCH_DUR_DEFAULT, wl_size},
     {"reopen", "cold reopen of the --use_existing_db database: open, first get, --reads gets",
@@ -268,7 +314,7 @@ void bench_workload_run(bench_ctx *ctx, const bench_workload *w, unsigned thread
         return;
     }
     if (w->flags & W_READ) {
-        r->phase = ctx->compaction == BENCH_COMPACT_NONE ? "as_left" : "compacted";
+        r->phase = ctx->compaction != BENCH_COMPACT_NONE ? "compacted" : ctx->settled ? "settled" : "as_left";
     }
     bool not_yet;
     const char *why = unsupported(ctx, w, &not_yet);

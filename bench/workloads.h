@@ -28,6 +28,7 @@ typedef struct bench_ctx {
                                  0 = nothing known to be there */
     uint32_t gen;
     bench_compaction compaction;
+    bool settled;             /* background work waited out since the last write */
     char compact_note[256];   /* why the compaction did not run (NOT_YET) */
     size_t budget;            /* memory budget of the open database (0 = none) */
 } bench_ctx;
