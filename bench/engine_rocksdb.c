@@ -366,10 +366,10 @@ static int rdb_background(void *db, uint64_t *progress, bool *busy) {
         }
         *busy = *busy || v > 0;
     }
-    uint64_t size = 0, files = 0;
+    uint64_t size = 0, versions = 0;
     (void)rocksdb_property_int(d->db, "rocksdb.live-sst-files-size", &size);
-    (void)rocksdb_property_int(d->db, "rocksdb.num-live-versions", &files);
-    *progress = size * 31 + files;
+    (void)rocksdb_property_int(d->db, "rocksdb.num-live-versions", &versions);
+    *progress = size * 31 + versions;
     return BENCH_OK;
 }
 

@@ -74,9 +74,9 @@
  * these bounds: 8 KiB of index for a tiny memtable, 8 MiB for 64 MiB. When
  * the entry size is known (trine__memtable_new_for), two buckets per entry
  * expected, but no fewer than a sixteenth of the above: a 64 MiB memtable
- * of 16 KiB values holds about 4,000 entries, and its 8 MiB index, zeroed
- * page by page on first touch, cost the writer more than the copies; the
- * floor keeps hash chains short (about 6) if the values shrink again. */
+ * of 16 KiB values holds about 4,000 entries and used 0.4 % of an 8 MiB
+ * index that still had to be zeroed and kept resident; the floor keeps
+ * hash chains short (about 6) if the values shrink again. */
 #define HASH_BUCKETS_MIN ((size_t)1 << 10)
 #define HASH_BUCKETS_MAX ((size_t)1 << 20)
 #define HASH_BUCKETS_SHRINK 16
