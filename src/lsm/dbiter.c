@@ -164,17 +164,21 @@ static trine_status step_forward(trine__dbiter *it, trine__err *err) {
     trine__iiter *m = it->merged;
     run_kind run = RUN_NONE; /* RUN_SKIP: skip every entry of `key`; RUN_INVISIBLE: those seen were too new */
     unsigned run_len = 0;
+    trine__ientry e;
+    bool valid;
     if (it->on_returned) {
         it->on_returned = false;
         run = RUN_SKIP;
-        trine__iiter_next(m);
+        valid = trine__iiter_next_entry(m, &e);
+    } else {
+        valid = trine__iiter_entry(m, &e);
     }
     for (;;) {
-        if (!trine__iiter_valid(m))
+        if (!valid)
             return at_end(it, err);
-        size_t ul;
-        const uint8_t *u = trine__iiter_ukey(m, &ul);
-        uint64_t trailer = trine__iiter_trailer(m);
+        const uint8_t *u = e.ukey;
+        size_t ul = e.klen;
+        uint64_t trailer = e.trailer;
         bool same = run != RUN_NONE && same_key(u, ul, it->key, it->key_len);
         if (!same) {
             if (beyond_hi(it, u, ul)) {
@@ -191,13 +195,15 @@ static trine_status step_forward(trine__dbiter *it, trine__err *err) {
                 run = RUN_INVISIBLE;
             }
             if (++run_len <= SKIP_RESEEK) {
-                trine__iiter_next(m);
+                valid = trine__iiter_next_entry(m, &e);
             } else if (run == RUN_SKIP) {
                 it->key[it->key_len] = 0; /* the successor of key: key + "\0" */
                 trine__iiter_seek(m, it->key, it->key_len + 1, TRINE__SEQ_MAX);
+                valid = trine__iiter_entry(m, &e);
                 run = RUN_NONE;
             } else {
                 trine__iiter_seek(m, it->key, it->key_len, it->horizon); /* its newest visible version */
+                valid = trine__iiter_entry(m, &e);
                 run_len = 0;
             }
             continue;
@@ -208,12 +214,13 @@ static trine_status step_forward(trine__dbiter *it, trine__err *err) {
         if (trine__trailer_type(trailer) == TRINE__VTYPE_DELETE) {
             run = RUN_SKIP;
             run_len = 1;
-            trine__iiter_next(m);
+            valid = trine__iiter_next_entry(m, &e);
             continue;
         }
         /* Borrowed: the merged iterator stays on this entry until the
          * next call, which is as long as the caller may use it. */
-        it->out_val = trine__iiter_value(m, &it->val_len);
+        it->out_val = e.value;
+        it->val_len = e.vlen;
         it->val_blob = trine__trailer_type(trailer) == TRINE__VTYPE_BLOB;
         it->on_returned = true;
         return TRINE_OK;
@@ -254,14 +261,15 @@ static trine_status step_reverse(trine__dbiter *it, trine__err *err) {
     trine__iiter *m = it->merged;
     cand_kind cand = CAND_NONE;
     unsigned run_len = 0;
+    trine__ientry e;
     for (;;) {
-        if (!trine__iiter_valid(m)) {
+        if (!trine__iiter_entry(m, &e)) {
             if (trine__iiter_status(m, NULL) != TRINE_OK || cand != CAND_PUT)
                 return at_end(it, err);
             return TRINE_OK; /* the next call finds the end */
         }
-        size_t ul;
-        const uint8_t *u = trine__iiter_ukey(m, &ul);
+        size_t ul = e.klen;
+        const uint8_t *u = e.ukey;
         bool same = cand != CAND_NONE && same_key(u, ul, it->key, it->key_len);
         if (!same) {
             if (cand == CAND_PUT)
@@ -281,7 +289,7 @@ static trine_status step_reverse(trine__dbiter *it, trine__err *err) {
             run_len = 0;
             continue;
         }
-        uint64_t trailer = trine__iiter_trailer(m);
+        uint64_t trailer = e.trailer;
         if (trine__trailer_seq(trailer) <= it->horizon) {
             if (!same && !set_key(it, u, ul))
                 return fail_oom(it, ul + 1, err);

@@ -35,6 +35,14 @@
 
 typedef struct trine__iiter trine__iiter;
 
+/* An internal entry as trine__iiter_entry returns it: borrowed until the
+ * iterator next moves. */
+typedef struct trine__ientry {
+    const uint8_t *ukey, *value;
+    size_t klen, vlen;
+    uint64_t trailer;
+} trine__ientry;
+
 typedef struct trine__iiter_ops {
     bool (*valid)(const trine__iiter *it);
     void (*first)(trine__iiter *it);
@@ -56,7 +64,14 @@ typedef struct trine__iiter_ops {
      * is invalid then. */
     trine_status (*status)(const trine__iiter *it, trine__err *err);
     void (*destroy)(trine__iiter *it);
+    /* Optional (NULL: built from the calls above). The current entry in one
+     * call, false when invalid; next_entry moves first (on an invalid
+     * iterator it moves nothing and returns false). A forward scan makes one
+     * call an entry down a chain of iterators instead of five. */
+    bool (*entry)(const trine__iiter *it, trine__ientry *e);
+    bool (*next_entry)(trine__iiter *it, trine__ientry *e);
 } trine__iiter_ops;
+
 
 /* Embedded first in each implementation's struct. */
 struct trine__iiter {
@@ -83,6 +98,22 @@ static inline const uint8_t *trine__iiter_value(const trine__iiter *it, size_t *
 }
 static inline trine_status trine__iiter_status(const trine__iiter *it, trine__err *err) {
     return it->ops->status(it, err);
+}
+static inline bool trine__iiter_entry(const trine__iiter *it, trine__ientry *e) {
+    if (it->ops->entry)
+        return it->ops->entry(it, e);
+    if (!it->ops->valid(it))
+        return false;
+    e->ukey = it->ops->ukey(it, &e->klen);
+    e->trailer = it->ops->trailer(it);
+    e->value = it->ops->value(it, &e->vlen);
+    return true;
+}
+static inline bool trine__iiter_next_entry(trine__iiter *it, trine__ientry *e) {
+    if (it->ops->next_entry)
+        return it->ops->next_entry(it, e);
+    it->ops->next(it);
+    return trine__iiter_entry(it, e);
 }
 /* Destroys it; NULL is a no-op. */
 static inline void trine__iiter_free(trine__iiter *it) {

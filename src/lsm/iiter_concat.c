@@ -208,6 +208,21 @@ static const uint8_t *concat_value(const trine__iiter *it, size_t *vlen) {
     return trine__iiter_value(ccat(it)->child, vlen);
 }
 
+static bool concat_entry(const trine__iiter *it, trine__ientry *e) {
+    const concat_iiter *c = ccat(it);
+    return c->status == TRINE_OK && c->child && trine__iiter_entry(c->child, e);
+}
+
+static bool concat_next_entry(trine__iiter *it, trine__ientry *e) {
+    concat_iiter *c = cat(it);
+    if (!concat_valid(it))
+        return false;
+    if (trine__iiter_next_entry(c->child, e))
+        return true;
+    skip_forward(c); /* the file ran out (or failed) */
+    return concat_entry(it, e);
+}
+
 static trine_status concat_status(const trine__iiter *it, trine__err *err) {
     const concat_iiter *c = ccat(it);
     if (c->status != TRINE_OK) {
@@ -237,6 +252,8 @@ static const trine__iiter_ops concat_ops = {
     .value = concat_value,
     .status = concat_status,
     .destroy = concat_destroy,
+    .entry = concat_entry,
+    .next_entry = concat_next_entry,
 };
 
 trine__iiter *trine__iiter_concat(size_t n, const trine__iiter_span *spans, trine__iiter_open_fn open, void *arg) {

@@ -89,8 +89,20 @@ static void hz_destroy(trine__iiter *it) {
     free(h);
 }
 
-static const trine__iiter_ops horizon_ops = {hz_valid, hz_first,  hz_last,    hz_seek,  hz_seek_before, hz_next,
-                                             hz_prev,  hz_ukey,   hz_trailer, hz_value, hz_status,      hz_destroy};
+static const trine__iiter_ops horizon_ops = {
+    .valid = hz_valid,
+    .first = hz_first,
+    .last = hz_last,
+    .seek = hz_seek,
+    .seek_before = hz_seek_before,
+    .next = hz_next,
+    .prev = hz_prev,
+    .ukey = hz_ukey,
+    .trailer = hz_trailer,
+    .value = hz_value,
+    .status = hz_status,
+    .destroy = hz_destroy,
+};
 
 trine__iiter *trine__iiter_horizon(trine__iiter *child, uint64_t max_seq) {
     horizon_iiter *h = calloc(1, sizeof *h);

@@ -32,9 +32,7 @@
 
 typedef struct merge_child {
     trine__iiter *it; /* owned */
-    const uint8_t *key; /* current user key (borrowed from it) when valid */
-    size_t klen;
-    uint64_t trailer;
+    trine__ientry e; /* current entry (borrowed from it) when valid */
     bool valid;
 } merge_child;
 
@@ -62,7 +60,7 @@ static inline int entry_cmp(const uint8_t *a, size_t al, uint64_t ta, const uint
 /* (internal key, index) order of two valid children. */
 static inline int child_cmp(const merge_iiter *m, size_t i, size_t j) {
     const merge_child *a = &m->child[i], *b = &m->child[j];
-    int c = entry_cmp(a->key, a->klen, a->trailer, b->key, b->klen, b->trailer);
+    int c = entry_cmp(a->e.ukey, a->e.klen, a->e.trailer, b->e.ukey, b->e.klen, b->e.trailer);
     if (c != 0)
         return c;
     return i < j ? -1 : i > j;
@@ -74,17 +72,16 @@ static inline bool above(const merge_iiter *m, size_t i, size_t j) {
     return m->reverse ? c > 0 : c < 0;
 }
 
-/* Refreshes the cache of child i after it moved. */
-static void load(merge_iiter *m, size_t i) {
+/* Refreshes the cache of child i after it moved; with step, moves it to
+ * its next entry first. */
+static void load_step(merge_iiter *m, size_t i, bool step) {
     merge_child *c = &m->child[i];
-    c->valid = trine__iiter_valid(c->it);
-    if (c->valid) {
-        c->key = trine__iiter_ukey(c->it, &c->klen);
-        c->trailer = trine__iiter_trailer(c->it);
-    } else if (trine__iiter_status(c->it, NULL) != TRINE_OK) {
+    c->valid = step ? trine__iiter_next_entry(c->it, &c->e) : trine__iiter_entry(c->it, &c->e);
+    if (!c->valid && trine__iiter_status(c->it, NULL) != TRINE_OK)
         m->failed = true;
-    }
 }
+
+static void load(merge_iiter *m, size_t i) { load_step(m, i, false); }
 
 static void sift_down(merge_iiter *m, size_t pos) {
     size_t *h = m->heap, len = m->heap_len, x = h[pos];
@@ -111,9 +108,10 @@ static void rebuild(merge_iiter *m, bool reverse) {
         sift_down(m, k);
 }
 
-/* The top child moved: keep it in the heap or drop it. */
-static void fix_top(merge_iiter *m) {
-    load(m, m->heap[0]);
+/* Moves the top child on (step) or takes note that it moved: keeps it in
+ * the heap or drops it. */
+static void fix_top(merge_iiter *m, bool step) {
+    load_step(m, m->heap[0], step);
     if (!m->child[m->heap[0]].valid)
         m->heap[0] = m->heap[--m->heap_len];
     if (m->heap_len > 0)
@@ -165,7 +163,7 @@ static void merge_seek_before(trine__iiter *it, const void *ukey, size_t klen, u
  * (internal key, index) order? */
 static bool after_current(const merge_iiter *m, size_t j, const merge_child *cur, size_t cur_i) {
     const merge_child *c = &m->child[j];
-    int r = entry_cmp(c->key, c->klen, c->trailer, cur->key, cur->klen, cur->trailer);
+    int r = entry_cmp(c->e.ukey, c->e.klen, c->e.trailer, cur->e.ukey, cur->e.klen, cur->e.trailer);
     return r > 0 || (r == 0 && j > cur_i);
 }
 
@@ -174,12 +172,12 @@ static bool after_current(const merge_iiter *m, size_t j, const merge_child *cur
 static void switch_forward(merge_iiter *m) {
     size_t cur_i = m->heap[0];
     const merge_child *cur = &m->child[cur_i];
-    uint64_t seq = trine__trailer_seq(cur->trailer);
+    uint64_t seq = trine__trailer_seq(cur->e.trailer);
     for (size_t j = 0; j < m->n && !m->failed; j++) {
         if (j == cur_i)
             continue;
         trine__iiter *c = m->child[j].it;
-        trine__iiter_seek(c, cur->key, cur->klen, seq);
+        trine__iiter_seek(c, cur->e.ukey, cur->e.klen, seq);
         load(m, j);
         while (m->child[j].valid && !after_current(m, j, cur, cur_i)) {
             trine__iiter_next(c);
@@ -193,7 +191,7 @@ static void switch_forward(merge_iiter *m) {
 static void switch_reverse(merge_iiter *m) {
     size_t cur_i = m->heap[0];
     const merge_child *cur = &m->child[cur_i];
-    uint64_t seq = trine__trailer_seq(cur->trailer);
+    uint64_t seq = trine__trailer_seq(cur->e.trailer);
     for (size_t j = 0; j < m->n && !m->failed; j++) {
         if (j == cur_i)
             continue;
@@ -201,7 +199,7 @@ static void switch_reverse(merge_iiter *m) {
         if (seq > 0) {
             /* Last entry with a smaller key or a seq >= the current one,
              * then back over any that are not before the current entry. */
-            trine__iiter_seek_before(c, cur->key, cur->klen, seq - 1);
+            trine__iiter_seek_before(c, cur->e.ukey, cur->e.klen, seq - 1);
             load(m, j);
             while (m->child[j].valid && after_current(m, j, cur, cur_i)) {
                 trine__iiter_prev(c);
@@ -210,7 +208,7 @@ static void switch_reverse(merge_iiter *m) {
         } else {
             /* seq 0 has no seq - 1: find the first entry after the current
              * one, then step back one (or to the last entry). */
-            trine__iiter_seek(c, cur->key, cur->klen, 0);
+            trine__iiter_seek(c, cur->e.ukey, cur->e.klen, 0);
             load(m, j);
             while (m->child[j].valid && !after_current(m, j, cur, cur_i)) {
                 trine__iiter_next(c);
@@ -239,8 +237,7 @@ static void merge_next(trine__iiter *it) {
         rebuild(m, false);
         return;
     }
-    trine__iiter_next(m->child[m->heap[0]].it);
-    fix_top(m);
+    fix_top(m, true);
 }
 
 static void merge_prev(trine__iiter *it) {
@@ -256,24 +253,39 @@ static void merge_prev(trine__iiter *it) {
         return;
     }
     trine__iiter_prev(m->child[m->heap[0]].it);
-    fix_top(m);
+    fix_top(m, false);
 }
 
 static const uint8_t *merge_ukey(const trine__iiter *it, size_t *klen) {
     const merge_iiter *m = cmrg(it);
     const merge_child *c = &m->child[m->heap[0]];
-    *klen = c->klen;
-    return c->key;
+    *klen = c->e.klen;
+    return c->e.ukey;
 }
 
 static uint64_t merge_trailer(const trine__iiter *it) {
     const merge_iiter *m = cmrg(it);
-    return m->child[m->heap[0]].trailer;
+    return m->child[m->heap[0]].e.trailer;
 }
 
 static const uint8_t *merge_value(const trine__iiter *it, size_t *vlen) {
     const merge_iiter *m = cmrg(it);
-    return trine__iiter_value(m->child[m->heap[0]].it, vlen);
+    const merge_child *c = &m->child[m->heap[0]];
+    *vlen = c->e.vlen;
+    return c->e.value;
+}
+
+static bool merge_entry(const trine__iiter *it, trine__ientry *e) {
+    if (!merge_valid(it))
+        return false;
+    const merge_iiter *m = cmrg(it);
+    *e = m->child[m->heap[0]].e;
+    return true;
+}
+
+static bool merge_next_entry(trine__iiter *it, trine__ientry *e) {
+    merge_next(it);
+    return merge_entry(it, e);
 }
 
 static trine_status merge_status(const trine__iiter *it, trine__err *err) {
@@ -308,6 +320,8 @@ static const trine__iiter_ops merge_ops = {
     .value = merge_value,
     .status = merge_status,
     .destroy = merge_destroy,
+    .entry = merge_entry,
+    .next_entry = merge_next_entry,
 };
 
 trine__iiter *trine__iiter_merge(trine__iiter **children, size_t n) {

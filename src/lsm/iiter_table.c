@@ -77,6 +77,24 @@ static const uint8_t *table_value(const trine__iiter *it, size_t *vlen) {
     return trine__table_iter_value(ctab(it)->ti, vlen);
 }
 
+static bool table_entry(const trine__iiter *it, trine__ientry *e) {
+    const table_iiter *t = ctab(it);
+    if (t->oom != TRINE_OK || !trine__table_iter_valid(t->ti))
+        return false;
+    size_t len;
+    const uint8_t *k = trine__table_iter_key(t->ti, &len);
+    e->ukey = k;
+    e->klen = trine__ikey_ulen(len);
+    e->trailer = trine__ikey_trailer(k, len);
+    e->value = trine__table_iter_value(t->ti, &e->vlen);
+    return true;
+}
+
+static bool table_next_entry(trine__iiter *it, trine__ientry *e) {
+    trine__table_iter_next(tab(it)->ti);
+    return table_entry(it, e);
+}
+
 static trine_status table_status(const trine__iiter *it, trine__err *err) {
     const table_iiter *t = ctab(it);
     trine_status st = trine__table_iter_status(t->ti, err);
@@ -108,6 +126,8 @@ static const trine__iiter_ops table_ops = {
     .value = table_value,
     .status = table_status,
     .destroy = table_destroy,
+    .entry = table_entry,
+    .next_entry = table_next_entry,
 };
 
 void trine__iiter_table_no_fill(trine__iiter *it) { trine__table_iter_no_fill(((table_iiter *)it)->ti); }
