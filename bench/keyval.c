@@ -35,11 +35,12 @@ void bench_missing_key(uint64_t n, char out[BENCH_KEY_LEN]) {
  * Byte-parallel (SWAR) instead of a digit at a time: a read workload checks
  * every key and value it gets, and a loop's chain of 16 multiply-adds per
  * key was a visible share of a fast engine's scan. */
-static bool digits8(const unsigned char *p, uint64_t *out) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = v << 8 | p[i]; /* little-endian order whatever the host: p[0] in the low byte */
-    }
+static inline bool digits8(const unsigned char *p, uint64_t *out) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v); /* p[0] in the low byte, as on little-endian hosts */
+#endif
     const uint64_t hi = UINT64_C(0xF0F0F0F0F0F0F0F0), zeros = UINT64_C(0x3030303030303030);
     if ((v & hi) != zeros || ((v + UINT64_C(0x0606060606060606)) & hi) != zeros) {
         return false; /* a byte outside '0'..'9' */
