@@ -56,7 +56,7 @@
 enum { TRINE__TABLE_COMPRESS_NONE = 0, TRINE__TABLE_COMPRESS_ZSTD = 1 };
 
 typedef struct trine__table_options {
-    size_t block_bytes;           /* data block target (default 4096) */
+    size_t block_bytes;           /* data block target (default 2048: docs/format.md says why) */
     size_t partition_bytes;       /* index and filter partition target (default 4096) */
     uint32_t filter_bits_per_key; /* 0 = no filter */
     size_t prefix_len;            /* > 0: prefixes of this length join the filter */

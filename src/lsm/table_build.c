@@ -47,7 +47,7 @@ struct trine__table_builder {
 
 void trine__table_options_default(trine__table_options *o) {
     memset(o, 0, sizeof *o);
-    o->block_bytes = 4096;
+    o->block_bytes = 2048;
     o->partition_bytes = 4096;
     o->filter_bits_per_key = 10;
     o->compression = TRINE__TABLE_COMPRESS_ZSTD;
@@ -207,7 +207,7 @@ trine_status trine__table_builder_new(trine__file *file, const char *name, const
     else
         trine__table_options_default(&b->opts);
     if (b->opts.block_bytes == 0)
-        b->opts.block_bytes = 4096;
+        b->opts.block_bytes = 2048;
     if (b->opts.partition_bytes == 0)
         b->opts.partition_bytes = 4096;
     trine__block_builder_init(&b->data, 16, b->opts.hash_index, 0);

@@ -24,7 +24,7 @@
 #define PIN_KEYS 20000
 #define PIN_VALUE 100
 #define PIN_BIG ((size_t)400 * 1024)
-#define PIN_HOLD 32 /* iterators (about 8 KiB pinned each) that leave no room for PIN_BIG */
+#define PIN_HOLD 80 /* iterators (about 2.5 KiB pinned each: a 2 KiB data block) that leave no room for PIN_BIG */
 #define PIN_MAX_ITERS 4000
 
 static void pin_key(char out[16], unsigned i) { snprintf(out, 16, "p%07u", i); }
