@@ -149,22 +149,26 @@ static inline uint64_t load_be64(const unsigned char *p) {
 
 /* <0, 0, >0 as the node's internal key is before, equal to, after
  * (key, trailer): user key bytewise (a prefix first), trailer descending.
- * The first 8 bytes are compared as one integer: most steps of a search
- * are decided there, without a call to memcmp (~30% of a get's CPU time). */
+ * The first 16 bytes are compared 8 at a time as integers: most steps of a
+ * search are decided there, without a call to memcmp (~30% of a get's CPU
+ * time for the first 8; keys that share their first 8 bytes, such as
+ * zero-padded numbers, need the second word: memcmp was a quarter of a
+ * seek-heavy profile of 16-byte keys). */
 static inline int node_cmp(const mnode *n, const void *key, size_t klen, uint64_t trailer) {
     size_t nklen = n->klen;
     size_t common = nklen < klen ? nklen : klen;
     size_t done = 0;
-    if (common >= 8) {
-        uint64_t a = load_be64(node_key(n));
-        uint64_t b = load_be64(key);
+    const unsigned char *nk = node_key(n), *k = key;
+    while (done < 16 && common - done >= 8) {
+        uint64_t a = load_be64(nk + done);
+        uint64_t b = load_be64(k + done);
         if (a != b) {
             return a < b ? -1 : 1;
         }
-        done = 8;
+        done += 8;
     }
     if (common > done) {
-        int c = memcmp(node_key(n) + done, (const unsigned char *)key + done, common - done);
+        int c = memcmp(nk + done, k + done, common - done);
         if (c) {
             return c;
         }
