@@ -75,11 +75,14 @@ static trine_status dir_load(const trine__table *t, const trine__block *blk, tri
     return st;
 }
 
-static void set_probes(trine__tdir *d, const uint8_t *prefix, size_t skip) {
+static bool set_probes(trine__tdir *d, const uint8_t *prefix, size_t skip) {
     d->prefix = prefix;
     d->skip = skip;
+    if (!(d->probes = malloc((d->n ? d->n : 1) * sizeof *d->probes)))
+        return false;
     for (size_t i = 0; i < d->n; i++)
-        d->e[i].probe = probe_of(d->e[i].key, trine__ikey_ulen(d->e[i].klen), skip);
+        d->probes[i] = d->e[i].probe = probe_of(d->e[i].key, trine__ikey_ulen(d->e[i].klen), skip);
+    return true;
 }
 
 static size_t common_prefix(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
@@ -108,13 +111,14 @@ trine_status trine__tdir_build(trine__table *t, trine__err *err) {
     size_t skip = trine__ikey_ulen(first->e[0].klen);
     shrink_skip(&t->index_dir, prefix, &skip);
     shrink_skip(&t->filter_dir, prefix, &skip);
-    set_probes(&t->index_dir, prefix, skip);
-    set_probes(&t->filter_dir, prefix, skip);
+    if (!set_probes(&t->index_dir, prefix, skip) || !set_probes(&t->filter_dir, prefix, skip))
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", t->name);
     return TRINE_OK;
 }
 
 void trine__tdir_clear(trine__tdir *d) {
     free(d->e);
+    free(d->probes);
     free(d->keys);
     memset(d, 0, sizeof *d);
 }
@@ -136,9 +140,12 @@ trine_status trine__tdir_partition(const trine__table *t, const trine__block *bl
     if (d->n) {
         const trine__tdir_entry *a = &d->e[0], *z = &d->e[d->n - 1];
         size_t skip = common_prefix(a->key, trine__ikey_ulen(a->klen), z->key, trine__ikey_ulen(z->klen));
-        set_probes(d, a->key, skip);
+        if (!set_probes(d, a->key, skip)) {
+            trine__tdir_clear(d);
+            return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory decoding an index partition", t->name);
+        }
     }
-    *bytes = d->n * sizeof *d->e + kbytes;
+    *bytes = d->n * (sizeof *d->e + sizeof *d->probes) + kbytes;
     return TRINE_OK;
 }
 
@@ -153,7 +160,24 @@ size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size
     if (c < 0 || ulen < skip)
         return 0; /* below every separator (or a proper prefix of them all) */
     uint64_t p = probe_of(target, ulen, skip);
-    while (lo < hi) { /* the first entry >= target */
+    const uint64_t *pr = d->probes;
+    /* The first probe >= p, branch-free over the dense array; then, among
+     * the entries whose probe equals p (keys alike past the probe's 8
+     * bytes), the first whose whole key is >= target. */
+    size_t len = hi;
+    while (len > 1) {
+        size_t half = len / 2;
+        lo = pr[lo + half - 1] < p ? lo + half : lo;
+        len -= half;
+    }
+    if (lo < d->n && pr[lo] < p)
+        lo++;
+    if (lo == d->n || pr[lo] != p)
+        return lo;
+    hi = lo + 1;
+    while (hi < d->n && pr[hi] == p) /* rare: walk out doubling, then search */
+        hi = hi - lo < d->n - hi ? hi + (hi - lo) : d->n;
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const trine__tdir_entry *e = &d->e[mid];
         int below = e->probe != p ? e->probe < p : trine__ikey_cmp(e->key, e->klen, target, tlen) < 0;

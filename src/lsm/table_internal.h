@@ -21,6 +21,7 @@ typedef struct trine__tdir_entry {
 
 typedef struct trine__tdir {
     trine__tdir_entry *e;
+    uint64_t *probes; /* e[i].probe again, dense: the search reads 8 bytes a step, not an entry */
     size_t n;
     uint8_t *keys;
     const uint8_t *prefix; /* skip bytes every separator starts with */

@@ -175,22 +175,36 @@ static bool tt_model_has(const tt_model *m, const uint8_t *k, size_t kl) {
     return j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), k, kl) == 0;
 }
 
-START_TEST(test_table_directory_shared_prefix) {
-    uint64_t seed = trine_test_seed("table directory", 0xd1c);
+/* equal_probes: keys in five groups that differ in their first byte, then
+ * share 12 bytes, then count: every key of a group has the same probe in
+ * the top-level directories, so a search there decides by whole keys. */
+static void tt_directory_check(const char *what, uint64_t seed0, bool equal_probes) {
+    uint64_t seed = trine_test_seed(what, seed0);
     uint64_t rng = seed;
     static const char prefix[] = "tenant/0042/user/"; /* 17 bytes every key shares */
-    const size_t plen = sizeof prefix - 1;
+    const size_t plen = equal_probes ? 0 : sizeof prefix - 1;
     tt_model m = {0};
     uint8_t k[64], v[40];
     memset(v, 'v', sizeof v);
     size_t keys = trine_test_scaled(3000);
     for (size_t i = 0; i < keys; i++) {
-        memcpy(k, prefix, plen);
-        size_t tail = (size_t)(trine_test_rand(&rng) % 12); /* 0..11: shorter and longer than 8 */
-        uint64_t r = trine_test_rand(&rng);
-        for (size_t j = 0; j < tail; j++)
-            k[plen + j] = trine_test_rand(&rng) % 3 == 0 ? 0x00 : (uint8_t)(r >> (8 * (j % 8)));
-        tt_push(&m, k, plen + tail, 1 + i, TRINE__VTYPE_PUT, v, 1 + i % sizeof v);
+        size_t kl;
+        if (equal_probes) {
+            k[0] = (uint8_t)('a' + i % 5);
+            memset(k + 1, 'm', 12);
+            uint32_t c = (uint32_t)(2 * (i / 5)); /* even: an odd count is absent */
+            for (int j = 0; j < 4; j++)
+                k[13 + j] = (uint8_t)(c >> (24 - 8 * j));
+            kl = 17;
+        } else {
+            memcpy(k, prefix, plen);
+            size_t tail = (size_t)(trine_test_rand(&rng) % 12); /* 0..11: shorter and longer than 8 */
+            uint64_t r = trine_test_rand(&rng);
+            for (size_t j = 0; j < tail; j++)
+                k[plen + j] = trine_test_rand(&rng) % 3 == 0 ? 0x00 : (uint8_t)(r >> (8 * (j % 8)));
+            kl = plen + tail;
+        }
+        tt_push(&m, k, kl, 1 + i, TRINE__VTYPE_PUT, v, 1 + i % sizeof v);
     }
     qsort(m.e, m.n, sizeof *m.e, tt_cmp);
     size_t w = 0; /* one version per user key */
@@ -232,6 +246,14 @@ START_TEST(test_table_directory_shared_prefix) {
                 memcpy(k, m.e[i].ikey, kl);
                 if (i % 3 == 1 && kl < sizeof k)
                     k[kl++] = 0x00; /* one zero byte longer: usually absent */
+            } else if (equal_probes) {
+                size_t c = i - m.n;
+                kl = 17;
+                k[0] = (uint8_t)('a' + c % 6); /* 'f': past every key */
+                memset(k + 1, c % 7 == 0 ? 'n' : 'm', 12);
+                uint32_t n = (uint32_t)trine_test_rand(&rng) % (uint32_t)(2 * keys / 5 + 4);
+                for (int j = 0; j < 4; j++)
+                    k[13 + j] = (uint8_t)(n >> (24 - 8 * j));
             } else {
                 size_t c = i - m.n;
                 kl = (size_t)(trine_test_rand(&rng) % (plen + 10));
@@ -267,6 +289,11 @@ START_TEST(test_table_directory_shared_prefix) {
     trine__vfs_destroy(vfs);
     tt_model_free(&m);
 }
+
+START_TEST(test_table_directory_shared_prefix) { tt_directory_check("table directory", 0xd1c, false); }
+END_TEST
+
+START_TEST(test_table_directory_equal_probes) { tt_directory_check("table directory, equal probes", 0xe9b, true); }
 END_TEST
 
 /* Gets hold the index and filter partitions they read: a second pass over
@@ -692,6 +719,7 @@ TCase *table_table_tcase(void) {
     tcase_add_test(tc, test_table_round_trip_variants);
     tcase_add_test(tc, test_table_holds_partitions);
     tcase_add_test(tc, test_table_directory_shared_prefix);
+    tcase_add_test(tc, test_table_directory_equal_probes);
     tcase_add_test(tc, test_table_empty_and_one);
     tcase_add_test(tc, test_table_every_byte_flip_detected);
     tcase_add_test(tc, test_table_stream_scans);
