@@ -58,7 +58,7 @@ static trine_status dir_load(const trine__table *t, const trine__block *blk, tri
         }
         memcpy(d->keys + kused, k, kl);
         offs[d->n] = kused;
-        d->e[d->n] = (trine__tdir_entry){.klen = (uint32_t)kl, .h = h};
+        d->e[d->n] = (trine__tdir_entry){.klen = (uint32_t)kl, .slot = UINT32_MAX, .h = h};
         d->n++;
         kused += kl;
     }
@@ -194,5 +194,15 @@ bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, 
     if (i >= d->n)
         return false;
     *h = d->e[i].h;
+    return true;
+}
+
+bool trine__tdir_find_slot(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h,
+                           uint32_t *slot) {
+    size_t i = trine__tdir_lower_bound(d, target, tlen);
+    if (i >= d->n)
+        return false;
+    *h = d->e[i].h;
+    *slot = d->e[i].slot;
     return true;
 }

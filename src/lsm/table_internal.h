@@ -16,6 +16,7 @@ typedef struct trine__tdir_entry {
     uint64_t probe;
     const uint8_t *key; /* an internal key, in the directory's keys */
     uint32_t klen;
+    uint32_t slot; /* top-level entries: the partition's slot in parts (UINT32_MAX: none) */
     trine__handle h;
 } trine__tdir_entry;
 
@@ -143,12 +144,17 @@ void trine__tdir_clear(trine__tdir *d);
 bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h);
 /* The index of that entry (d->n when target is past them all). */
 size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen);
+/* trine__tdir_find, with the entry's slot too. */
+bool trine__tdir_find_slot(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h,
+                           uint32_t *slot);
 
 /* Held partitions (table_read.c): *b borrows the one at offset, if the
  * table holds it (b->dir set for a decoded index partition; *b released
  * first); after *b was loaded from the cache, the table holds it too when
  * the hold budget allows. */
 bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b);
+/* The same with the partition's slot known (a top-level entry's slot). */
+bool trine__tblock_held_at(trine__table *t, uint32_t slot, uint64_t offset, trine__tblock *b);
 void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b);
 
 #endif

@@ -299,6 +299,12 @@ bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) {
     size_t slot = t->nparts ? part_slot(t, offset, &found) : 0;
     if (!t->nparts || !found)
         return false;
+    return trine__tblock_held_at(t, (uint32_t)slot, offset, b);
+}
+
+bool trine__tblock_held_at(trine__table *t, uint32_t slot, uint64_t offset, trine__tblock *b) {
+    if (slot >= t->nparts || t->part_offsets[slot] != offset)
+        return slot == UINT32_MAX && trine__tblock_held(t, offset, b);
     trine__held_part *hp = atomic_load_explicit(&t->parts[slot], memory_order_acquire);
     if (!hp)
         return false;
@@ -392,6 +398,16 @@ static trine_status collect_parts(trine__table *t, trine__err *err) {
     }
     if (t->nparts && !(t->parts = calloc(t->nparts, sizeof *t->parts)))
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory opening a table", t->name);
+    /* Each top-level entry learns its partition's slot: a get then skips
+     * the search of part_offsets. */
+    trine__tdir *dirs[2] = {&t->index_dir, &t->filter_dir};
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < dirs[k]->n; i++) {
+            bool found;
+            size_t slot = part_slot(t, dirs[k]->e[i].h.offset, &found);
+            dirs[k]->e[i].slot = found && slot < UINT32_MAX ? (uint32_t)slot : UINT32_MAX;
+        }
+    }
     return TRINE_OK;
 }
 
@@ -741,12 +757,13 @@ static bool pinned_at(const trine__tblock *b, trine__handle h) {
     return (b->handle || b->owned || b->shared || b->mapped) && b->offset == h.offset;
 }
 
-static trine_status pin(trine__table *t, get_pins *p, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                        trine__err *err) {
+/* slot: the partition's slot in the table's held parts (UINT32_MAX: look it up). */
+static trine_status pin(trine__table *t, get_pins *p, trine__handle h, uint32_t slot, trine__block_kind kind,
+                        trine__tblock *b, trine__err *err) {
     if (pinned_at(b, h))
         return TRINE_OK;
     bool partition = kind == TRINE__BLOCK_INDEX || kind == TRINE__BLOCK_FILTER;
-    if (partition && trine__tblock_held(t, h.offset, b))
+    if (partition && trine__tblock_held_at(t, slot, h.offset, b))
         return TRINE_OK;
     trine_status st = tblock_load(t, h, kind, b, p->cache_only, err);
     if (st == TRINE_BUSY && p->cache_only)
@@ -769,9 +786,10 @@ static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *targ
     if (!t->has_filter)
         return true;
     trine__handle h;
-    if (!trine__tdir_find(&t->filter_dir, target, tlen, &h))
+    uint32_t slot;
+    if (!trine__tdir_find_slot(&t->filter_dir, target, tlen, &h, &slot))
         return false; /* past every partition: absent */
-    if ((*st = pin(t, p, h, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
+    if ((*st = pin(t, p, h, slot, TRINE__BLOCK_FILTER, &p->fb, err)) != TRINE_OK)
         return false;
     return trine__bloom_may_contain(p->fb.filter, p->fb.filter_len, hash);
 }
@@ -804,15 +822,16 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     trine__table_lookup res = TRINE__TABLE_ABSENT;
     trine_status st = TRINE_OK;
     trine__handle part, data;
+    uint32_t part_slot_at;
     bool may = filter_pass_pinned(t, p, target, tlen, trine__bloom_hash(ukey, klen), &st, err);
-    if (st != TRINE_OK || !may || !trine__tdir_find(&t->index_dir, target, tlen, &part))
+    if (st != TRINE_OK || !may || !trine__tdir_find_slot(&t->index_dir, target, tlen, &part, &part_slot_at))
         goto out;
-    if ((st = pin(t, p, part, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK)
+    if ((st = pin(t, p, part, part_slot_at, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK)
         goto out;
     if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
                   : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    if ((st = pin(t, p, data, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
+    if ((st = pin(t, p, data, UINT32_MAX, TRINE__BLOCK_DATA, &p->db, err)) != TRINE_OK)
         goto out;
     const uint8_t *v = NULL;
     size_t vl = 0;
