@@ -45,8 +45,8 @@ static const char *trine_engine_settings(void) {
            "memory_limit_bytes default (1 GiB); under a memory budget M (--memory_budget_mib; "
            "storm: 64 MiB) memory_limit_bytes M, which cuts memtables to M/2 over 3 (64 MiB: "
            "10.7 MiB each) and the block cache to the rest (32 MiB); default bucket: bloom 10 "
-           "bits/key, zstd level 1 per block (kept when it saves 1/8), hash index in data "
-           "blocks, TRINE_SEEK_AUTO; leveled compaction, dynamic level sizes (from the last "
+           "bits/key, 2 KiB data blocks, zstd level 1 per block (kept when it saves 1/8), hash "
+           "index in data blocks, TRINE_SEEK_AUTO; leveled compaction, dynamic level sizes (from the last "
            "level up, fanout 10, level base 256 MiB), L0 trigger 4 tables, slowdown 20, stop "
            "36, target file 64 MiB, compaction_threads 1; BUFFERED, or SYNC_ALL when synced";
 }
