@@ -192,15 +192,23 @@ START_TEST(test_cache_basic) {
 }
 END_TEST
 
+/* A 1000-byte cache holding ten 100-byte data blocks 0..9 of owner *t,
+ * unpinned, 0 the oldest. */
+static trine__block_cache *ten_blocks(uint64_t *t) {
+    trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
+    ck_assert_ptr_nonnull(c);
+    *t = trine__block_cache_new_owner(c);
+    for (uint64_t i = 0; i < 10; i++)
+        put_release(c, *t, i, TRINE__BLOCK_DATA, 100);
+    return c;
+}
+
 /* ---- eviction order ---- */
 
 START_TEST(test_cache_lru_order) {
     /* Ten 100-byte blocks fit. */
-    trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
-    ck_assert_ptr_nonnull(c);
-    uint64_t t = trine__block_cache_new_owner(c);
-    for (uint64_t i = 0; i < 10; i++)
-        put_release(c, t, i, TRINE__BLOCK_DATA, 100);
+    uint64_t t;
+    trine__block_cache *c = ten_blocks(&t);
     ASSERT_STAT(c, usage, 1000);
     ASSERT_STAT(c, evictions, 0);
     /* Touch 0..4: 5..9 are now the oldest. */
@@ -232,11 +240,8 @@ END_TEST
  * and comes back, as the newest, with its last release; a release while
  * over capacity sheds the excess. */
 START_TEST(test_cache_pinned_at_the_tail) {
-    trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
-    ck_assert_ptr_nonnull(c);
-    uint64_t t = trine__block_cache_new_owner(c);
-    for (uint64_t i = 0; i < 10; i++)
-        put_release(c, t, i, TRINE__BLOCK_DATA, 100);
+    uint64_t t;
+    trine__block_cache *c = ten_blocks(&t);
     trine__cache_handle *oldest = trine__block_cache_lookup(c, t, 0, TRINE__BLOCK_DATA);
     ck_assert_ptr_nonnull(oldest);
     for (uint64_t i = 10; i < 15; i++) /* evicts 1..5: 0 is pinned */
@@ -553,11 +558,8 @@ START_TEST(test_cache_capacity_zero) {
 END_TEST
 
 START_TEST(test_cache_set_capacity) {
-    trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
-    ck_assert_ptr_nonnull(c);
-    uint64_t t = trine__block_cache_new_owner(c);
-    for (uint64_t i = 0; i < 10; i++)
-        put_release(c, t, i, TRINE__BLOCK_DATA, 100);
+    uint64_t t;
+    trine__block_cache *c = ten_blocks(&t);
     trine__cache_handle *h = trine__block_cache_lookup(c, t, 0, TRINE__BLOCK_DATA);
     trine__block_cache_set_capacity(c, 500);
     trine__block_cache_stats st = stats(c);
