@@ -153,7 +153,8 @@ bool trine__tdir_find_slot(const trine__tdir *d, const uint8_t *target, size_t t
  * first); after *b was loaded from the cache, the table holds it too when
  * the hold budget allows. */
 bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b);
-/* The same with the partition's slot known (a top-level entry's slot). */
+/* The same with the partition's slot known (a top-level entry's slot);
+ * false when slot does not hold offset. */
 bool trine__tblock_held_at(trine__table *t, uint32_t slot, uint64_t offset, trine__tblock *b);
 void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tblock *b);
 

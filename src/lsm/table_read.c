@@ -304,7 +304,7 @@ bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) {
 
 bool trine__tblock_held_at(trine__table *t, uint32_t slot, uint64_t offset, trine__tblock *b) {
     if (slot >= t->nparts || t->part_offsets[slot] != offset)
-        return slot == UINT32_MAX && trine__tblock_held(t, offset, b);
+        return false;
     trine__held_part *hp = atomic_load_explicit(&t->parts[slot], memory_order_acquire);
     if (!hp)
         return false;
@@ -763,7 +763,8 @@ static trine_status pin(trine__table *t, get_pins *p, trine__handle h, uint32_t 
     if (pinned_at(b, h))
         return TRINE_OK;
     bool partition = kind == TRINE__BLOCK_INDEX || kind == TRINE__BLOCK_FILTER;
-    if (partition && trine__tblock_held_at(t, slot, h.offset, b))
+    if (partition && (slot != UINT32_MAX ? trine__tblock_held_at(t, slot, h.offset, b)
+                                         : trine__tblock_held(t, h.offset, b)))
         return TRINE_OK;
     trine_status st = tblock_load(t, h, kind, b, p->cache_only, err);
     if (st == TRINE_BUSY && p->cache_only)
