@@ -458,8 +458,8 @@ uint64_t trine__block_cache_new_owner(trine__block_cache *c) {
     return atomic_fetch_add_explicit(&c->next_owner, 1, memory_order_relaxed);
 }
 
-trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t owner, uint64_t offset,
-                                               trine__block_kind kind) {
+static trine__cache_handle *lookup(trine__block_cache *c, uint64_t owner, uint64_t offset, trine__block_kind kind,
+                                   bool count_miss) {
     assert((unsigned)kind < TRINE__BLOCK_KINDS);
     uint64_t hash = key_hash(owner, offset);
     shard *s = shard_of(c, hash);
@@ -468,11 +468,21 @@ trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t o
     if (e) {
         ref(s, e);
         s->hits[kind]++;
-    } else {
+    } else if (count_miss) {
         s->misses[kind]++;
     }
     pthread_mutex_unlock(&s->mu);
     return e;
+}
+
+trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                               trine__block_kind kind) {
+    return lookup(c, owner, offset, kind, true);
+}
+
+trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                              trine__block_kind kind) {
+    return lookup(c, owner, offset, kind, false);
 }
 
 trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,

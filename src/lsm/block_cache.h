@@ -80,6 +80,10 @@ uint64_t trine__block_cache_new_owner(trine__block_cache *c);
 /* A pinned handle, or NULL on a miss; counts a hit or miss for kind. */
 trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind);
+/* lookup that counts a hit but not a miss: for a caller that may not read
+ * the block after a miss (and looks up again if it does). */
+trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                              trine__block_kind kind);
 /* Inserts data (len bytes, malloc'd: the cache owns it from now on and
  * frees it with free()) charged at charge bytes; high priority for index,
  * filter and meta kinds. If the key is present already (two readers missed

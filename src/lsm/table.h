@@ -197,6 +197,12 @@ typedef struct trine__table_mget {
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
                            bool cache_only, trine__err *err);
 
+/* Do this table's gets ask its filter before they look for their data
+ * block in the cache? True while the filter says no to an eighth or more
+ * of the sampled gets, or has too few samples (table_read.c, "filter
+ * order"). For tests and diagnostics. */
+bool trine__table_filter_first(trine__table *t);
+
 /* May the table hold a key with this prefix (prefix_len bytes)? false only
  * when the filter says no. */
 bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len);

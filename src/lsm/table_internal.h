@@ -51,6 +51,9 @@ struct trine__table {
     size_t nparts;
     uint64_t *part_offsets;
     _Atomic(struct trine__held_part *) *parts;
+    /* Sampled filter outcomes (table_read.c, "filter order"):
+     * rejected << 16 | asked. */
+    _Atomic uint32_t filter_record;
 };
 
 /* A block in use: pinned in the cache, or owned when there is no cache. */

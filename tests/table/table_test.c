@@ -357,6 +357,66 @@ START_TEST(test_table_holds_partitions) {
 }
 END_TEST
 
+/* Gets of absent keys (each entry's key with 3 bytes appended): none
+ * found unless the model has it. */
+static void tt_get_absent(trine__table *t, const tt_model *m, const char *what) {
+    for (size_t i = 0; i < m->n; i++) {
+        size_t ulen = trine__ikey_ulen(m->e[i].ikey_len);
+        if (ulen + 3 > TRINE_MAX_KEY_LEN)
+            continue;
+        uint8_t *k = malloc(ulen + 3);
+        memcpy(k, m->e[i].ikey, ulen);
+        memcpy(k + ulen, "\x01\x02\x03", 3);
+        uint64_t trailer = 0;
+        void *v = NULL;
+        size_t vl = 0;
+        trine__err err;
+        trine__err_clear(&err);
+        trine__table_lookup r =
+            trine__table_get(t, k, ulen + 3, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer, &v, &vl, &err);
+        ck_assert_msg(r != TRINE__TABLE_ERROR, "%s: entry %zu: %s", what, i, err.msg);
+        ck_assert_msg((r == TRINE__TABLE_FOUND) == tt_model_has(m, k, ulen + 3), "%s: entry %zu: wrong answer", what,
+                      i);
+        free(v);
+        free(k);
+    }
+}
+
+/* Filter order: a table whose gets find their keys learns to look for the
+ * data block first (the filter only before a read); gets of absent keys
+ * turn the filter back to first; either way every answer is right. */
+START_TEST(test_table_filter_order) {
+    uint64_t seed = trine_test_seed("table filter order", 0xf17e);
+    uint64_t rng = seed;
+    tt_model m = {0};
+    tt_model_random(&m, &rng, 3000 /* not scaled: the order learns from a sixteenth of the gets */, false);
+    trine__table_options o;
+    trine__table_options_default(&o);
+    trine__err err;
+    trine__vfs *vfs = trine__vfs_memory_new(&err);
+    ck_assert_ptr_nonnull(vfs);
+    tt_write(vfs, &m, &o);
+    trine__block_cache *cache = trine__block_cache_new(64u << 20, 2, 0.5);
+    tt_reader r;
+    ck_assert_int_eq(tt_open(vfs, cache, &r, &err), TRINE_OK);
+    ck_assert_msg(trine__table_filter_first(r.t), "seed %" PRIu64 ": a new table skips its filter", seed);
+    tt_get_all(r.t, &m, "present keys");
+    ck_assert_msg(!trine__table_filter_first(r.t), "seed %" PRIu64 ": filter still first after %zu gets that all "
+                  "found their key", seed, m.n);
+    tt_get_all(r.t, &m, "present keys, blocks cached");
+    tt_get_absent(r.t, &m, "absent keys");
+    ck_assert_msg(trine__table_filter_first(r.t), "seed %" PRIu64 ": filter not first after %zu gets of absent keys",
+                  seed, m.n);
+    tt_get_all(r.t, &m, "present keys again");
+    ck_assert_msg(!trine__table_filter_first(r.t), "seed %" PRIu64 ": the table did not learn again", seed);
+    tt_get_absent(r.t, &m, "absent keys, filter second");
+    tt_close(&r);
+    trine__block_cache_free(cache);
+    trine__vfs_destroy(vfs);
+    tt_model_free(&m);
+}
+END_TEST
+
 START_TEST(test_table_empty_and_one) {
     trine__err err;
     trine__vfs *vfs = trine__vfs_memory_new(&err);
@@ -718,6 +778,7 @@ TCase *table_table_tcase(void) {
     tcase_add_test(tc, test_table_round_trip_default);
     tcase_add_test(tc, test_table_round_trip_variants);
     tcase_add_test(tc, test_table_holds_partitions);
+    tcase_add_test(tc, test_table_filter_order);
     tcase_add_test(tc, test_table_directory_shared_prefix);
     tcase_add_test(tc, test_table_directory_equal_probes);
     tcase_add_test(tc, test_table_empty_and_one);
