@@ -7,6 +7,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <stdio.h>
 
@@ -618,6 +621,32 @@ START_TEST(t_positioned_writes) {
 }
 END_TEST
 
+/* posix: reads through a read-only handle leave the file's access time
+ * alone (O_NOATIME), where the mount would otherwise update it: an access
+ * time a day old is updated even under relatime. */
+START_TEST(t_posix_reads_keep_atime) {
+    storage_env env;
+    env_open(&env, BACKEND_POSIX);
+    trine__err err;
+    const char *p = env_path(&env, "table");
+    write_file(env.vfs, p, "0123456789", 10, TRINE__OPEN_CREATE, true);
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 3 * 86400}, {.tv_nsec = UTIME_OMIT}};
+    ck_assert_msg(utimensat(AT_FDCWD, p, old, 0) == 0, "utimensat %s failed", p);
+    trine__file *f = NULL;
+    OK(trine__vfs_open(env.vfs, p, TRINE__OPEN_READ, &f, &err));
+    char buf[10];
+    size_t got = 0;
+    OK(trine__file_read_at(f, 0, buf, sizeof buf, &got, &err));
+    ck_assert_uint_eq(got, 10);
+    OK(trine__file_close(f, &err));
+    struct stat st;
+    ck_assert_msg(stat(p, &st) == 0, "stat %s failed", p);
+    ck_assert_msg(st.st_atim.tv_sec == old[0].tv_sec, "a read moved the access time by %lld s",
+                  (long long)(st.st_atim.tv_sec - old[0].tv_sec));
+    env_close(&env);
+}
+END_TEST
+
 TCase *storage_contract_tcase(void) {
     TCase *tc = tcase_create("contract");
     /* Large appends write and read back 5 MiB per backend, slower under ASan. */
@@ -636,5 +665,6 @@ TCase *storage_contract_tcase(void) {
     tcase_add_loop_test(tc, t_writeback_hint, 0, BACKEND_COUNT_);
     tcase_add_loop_test(tc, t_positioned_writes, 0, BACKEND_COUNT_);
     tcase_add_test(tc, t_path_helpers);
+    tcase_add_test(tc, t_posix_reads_keep_atime);
     return tc;
 }
