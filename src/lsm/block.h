@@ -148,6 +148,13 @@ typedef struct trine__block_iter {
     size_t value_len;
     trine_status status;      /* TRINE_OK, or the first corruption / ENOMEM met */
     trine__err err;
+    /* The entries of the interval last rescanned backwards (prev, last,
+     * seek_before), in order, with their keys whole in back_keys: the
+     * prevs that follow step back through them without decoding. */
+    struct trine__block_back *back;
+    size_t back_n, back_cap, back_pos; /* back_pos: the current entry's, while it is one of them */
+    uint8_t *back_keys;
+    size_t back_keys_len, back_keys_cap;
 } trine__block_iter;
 
 /* An iterator over an opened block (borrowed: blk and its bytes must

@@ -514,6 +514,57 @@ static void check_hash(const trine__block *blk, const model *m, bool hash, doubl
         ck_assert_uint_eq(no_index, lookups);
 }
 
+/* A random walk of moves, prevs in runs (they step back through the
+ * entries a rescan kept) mixed with nexts, seeks and both ends, checked at
+ * every step against the model's index. */
+static void check_walk(const trine__block *blk, const model *m, uint64_t *s) {
+    trine__block_iter it;
+    trine__block_iter_init(&it, blk, TRINE__SEEK_AUTO, NAME, BLOCK_OFF);
+    uint8_t *t = xmalloc(70000);
+    size_t at = m->n; /* unpositioned: the end */
+    for (int step = 0; step < 600; step++) {
+        unsigned op = (unsigned)rnd(s, 20);
+        const char *what;
+        size_t tl = 0;
+        if (op < 9) {
+            trine__block_iter_prev(&it);
+            at = at == m->n ? m->n : at == 0 ? m->n : at - 1;
+            what = "walk: prev";
+        } else if (op < 14) {
+            trine__block_iter_next(&it);
+            at = at < m->n ? at + 1 : m->n;
+            what = "walk: next";
+        } else if (op < 17 && m->n > 0) {
+            const ment *e = &m->e[rnd(s, m->n)];
+            size_t ul = ulen_of(e);
+            memcpy(t, e->k, ul);
+            trine__put_u64le(t + ul, rnd(s, 2) ? trailer_of(e) : rand_trailer(s));
+            tl = ul + 8;
+            size_t lb = model_lower_bound(m, t, tl);
+            if (op == 15) {
+                trine__block_iter_seek_before(&it, t, tl);
+                at = lb ? lb - 1 : m->n;
+                what = "walk: seek_before";
+            } else {
+                trine__block_iter_seek(&it, t, tl);
+                at = lb;
+                what = "walk: seek";
+            }
+        } else if (op < 19) {
+            trine__block_iter_last(&it);
+            at = m->n ? m->n - 1 : m->n;
+            what = "walk: last";
+        } else {
+            trine__block_iter_first(&it);
+            at = 0;
+            what = "walk: first";
+        }
+        expect_at(&it, m, at, what, tl ? t : NULL, tl);
+    }
+    free(t);
+    trine__block_iter_destroy(&it);
+}
+
 static void check_block(const model *m, uint32_t interval, bool hash, double util, uint64_t *s) {
     size_t size;
     uint8_t *data = build(m, interval, hash, util, &size);
@@ -521,6 +572,7 @@ static void check_block(const model *m, uint32_t interval, bool hash, double uti
     open_ok(&blk, data, size);
     check_scan(&blk, m, interval, hash);
     check_seeks(&blk, m, s);
+    check_walk(&blk, m, s);
     check_hash(&blk, m, hash, util, s);
     free(data);
 }
@@ -780,6 +832,38 @@ START_TEST(test_block_iter_reset) {
         expect_at(&it, m, m->n / 2, "after reset: seek", NULL, 0);
     }
     ck_assert_uint_ge(it.key_cap, 65536 + 8); /* grown for the big keys, kept for the small ones */
+    /* Entries kept by backward steps are the old block's: two blocks with
+     * the same layout (keys "a..." and "b...", equal lengths) put every
+     * entry at the same offset, so a stale kept entry would answer. */
+    model sa = {0}, sb = {0};
+    for (unsigned k = 0; k < 40; k++) {
+        char ka[16], kb[16];
+        snprintf(ka, sizeof ka, "a%05u", k);
+        snprintf(kb, sizeof kb, "b%05u", k);
+        model_add(&sa, ka, 6, trine__trailer(7, TRINE__VTYPE_PUT), "value", 5);
+        model_add(&sb, kb, 6, trine__trailer(7, TRINE__VTYPE_PUT), "value", 5);
+    }
+    model_finish(&sa);
+    model_finish(&sb);
+    size_t sasz, sbsz;
+    uint8_t *sad = build(&sa, 16, false, 0, &sasz), *sbd = build(&sb, 16, false, 0, &sbsz);
+    ck_assert_uint_eq(sasz, sbsz);
+    trine__block sab, sbb;
+    open_ok(&sab, sad, sasz);
+    open_ok(&sbb, sbd, sbsz);
+    trine__block_iter_reset(&it, &sab, BLOCK_OFF);
+    trine__block_iter_last(&it);
+    trine__block_iter_prev(&it);
+    trine__block_iter_prev(&it);
+    expect_at(&it, &sa, sa.n - 3, "twin a: two prevs from the last", NULL, 0);
+    trine__block_iter_reset(&it, &sbb, BLOCK_OFF);
+    trine__block_iter_seek(&it, sb.e[sb.n - 3].k, sb.e[sb.n - 3].kl);
+    trine__block_iter_prev(&it);
+    expect_at(&it, &sb, sb.n - 4, "twin b: prev after a reset and a seek", NULL, 0);
+    free(sad);
+    free(sbd);
+    model_free(&sa);
+    model_free(&sb);
     /* a damaged block, then a good one */
     uint8_t *bad = xmalloc(bsz);
     memcpy(bad, bd, bsz);
