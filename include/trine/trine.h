@@ -986,6 +986,8 @@ typedef struct trine_stats {
     uint64_t block_cache_hits_filter, block_cache_misses_filter; /* filter partitions */
     uint64_t block_cache_usage;   /* bytes held now */
     uint64_t block_cache_capacity;
+    uint64_t block_cache_declined; /* data blocks read while the cache was full and
+                                     not admitted (one in eight is): used once */
     uint64_t readahead_reads;     /* scans' read-ahead: preads of up to 256 KiB ... */
     uint64_t readahead_bytes;     /* ... and their bytes; blocks read this way are
                                      not put in the block cache */

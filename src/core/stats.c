@@ -89,6 +89,7 @@ static void fill(trine_db *db, trine_stats *s) {
         s->block_cache_misses_filter = b.misses[TRINE__BLOCK_FILTER];
         s->block_cache_usage = b.usage;
         s->block_cache_capacity = b.capacity;
+        s->block_cache_declined = b.declines;
         s->readahead_reads = b.readahead_reads;
         s->readahead_bytes = b.readahead_bytes;
         s->readahead_helped = b.readahead_helped;
@@ -374,6 +375,7 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "block_cache_misses_filter", s.block_cache_misses_filter);
     ju64(&b, "block_cache_usage", s.block_cache_usage);
     ju64(&b, "block_cache_capacity", s.block_cache_capacity);
+    ju64(&b, "block_cache_declined", s.block_cache_declined);
     ju64(&b, "readahead_reads", s.readahead_reads);
     ju64(&b, "readahead_bytes", s.readahead_bytes);
     ju64(&b, "readahead_helped", s.readahead_helped);

@@ -65,6 +65,18 @@
  * (medians of 3 interleaved runs, 2026-12-05). Entries hit once per pass
  * of eviction age out in insertion order, as in LRU with every entry used.
  *
+ * Admission (trine__block_cache_offer, the data blocks a read brings
+ * in). While a shard has room every block is taken. Once taking one would
+ * evict, only one offer in ADMIT_EVERY is; the others are declined and the
+ * reader uses its block once, from its own buffer. Under uniform random
+ * reads the hit rate is the cache's share of the data whichever blocks it
+ * holds, so declining changes nothing there but the work: a declined miss
+ * skips the insert, the eviction's walk over cold entries and the free,
+ * and its buffer goes back to malloc warm for the next miss. Under skewed
+ * reads a hot block misses often and gets in within a few misses; blocks
+ * read once mostly never displace anything. Index, filter and meta blocks
+ * are always taken.
+ *
  * Capacity. Each shard gets capacity >> shard_bits. Invariant after every
  * call: usage <= capacity, or the LRU list is empty (everything charged is
  * pinned). Insert evicts the oldest unpinned entries until the new one fits
@@ -120,6 +132,9 @@
 
 #define MAX_SHARD_BITS 8u
 #define INITIAL_SLOTS 32u /* per shard; a power of two */
+#ifndef ADMIT_EVERY
+#define ADMIT_EVERY 8u
+#endif
 
 typedef struct lru_link {
     struct lru_link *prev, *next;
@@ -160,6 +175,7 @@ typedef struct shard {
     size_t high_usage; /* charge of the entries in the high pool */
     uint64_t hits[TRINE__BLOCK_KINDS], misses[TRINE__BLOCK_KINDS];
     uint64_t inserts, evictions;
+    uint64_t offers, declines; /* data blocks offered while full; declined of those */
 } shard;
 
 struct trine__block_cache {
@@ -485,9 +501,11 @@ trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t ow
     return lookup(c, owner, offset, kind, false);
 }
 
-trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
-                                               trine__block_kind kind, void *data, size_t len,
-                                               size_t charge) {
+/* may_decline: a data block that would evict is admitted only every
+ * ADMIT_EVERY such offers of its shard (*declined = true otherwise: data
+ * stays the caller's). */
+static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64_t offset, trine__block_kind kind,
+                                   void *data, size_t len, size_t charge, bool may_decline, bool *declined) {
     assert((unsigned)kind < TRINE__BLOCK_KINDS);
     /* Allocated before the lock: malloc may be slow, and most inserts are
      * of new keys. */
@@ -514,6 +532,13 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
     trine__cache_handle *old = table_get(s, hash, owner, offset);
     if (old) {
         ref(s, old); /* two readers missed at once: the first one wins */
+    } else if (may_decline && kind == TRINE__BLOCK_DATA && (s->usage > s->capacity || s->capacity - s->usage < charge) &&
+               s->offers++ % ADMIT_EVERY != 0) {
+        s->declines++;
+        pthread_mutex_unlock(&s->mu);
+        free(e);
+        *declined = true;
+        return NULL;
     } else {
         evict(s, charge, &dead);
         if (table_add(s, e)) /* no room: e is detached, freed by its release */
@@ -530,6 +555,18 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
     }
     free_entries(dead);
     return e;
+}
+
+trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                               trine__block_kind kind, void *data, size_t len, size_t charge) {
+    return insert(c, owner, offset, kind, data, len, charge, false, NULL);
+}
+
+trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                              trine__block_kind kind, void *data, size_t len, size_t charge,
+                                              bool *declined) {
+    *declined = false;
+    return insert(c, owner, offset, kind, data, len, charge, true, declined);
 }
 
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len) {
@@ -625,6 +662,7 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
         }
         out->inserts += s->inserts;
         out->evictions += s->evictions;
+        out->declines += s->declines;
         out->usage += s->usage;
         out->pinned += s->pinned;
         out->high_pri_usage += s->high_usage;

@@ -54,6 +54,7 @@ typedef struct trine__block_cache_stats {
     uint64_t misses[TRINE__BLOCK_KINDS];
     uint64_t inserts;    /* new entries (an insert of a present key is not one) */
     uint64_t evictions;  /* entries dropped for capacity (erase_owner's are not) */
+    uint64_t declines;   /* data blocks offered while full and not admitted */
     uint64_t usage;      /* bytes charged now (pinned included) */
     uint64_t pinned;     /* bytes of entries with a handle out */
     uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */
@@ -92,6 +93,12 @@ trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t ow
  * freed too). */
 trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind, void *data, size_t len, size_t charge);
+/* insert for a data block just read: while the shard is full, only one
+ * such offer in ADMIT_EVERY is admitted; the others return NULL with
+ * *declined set, and data stays the caller's. */
+trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                              trine__block_kind kind, void *data, size_t len, size_t charge,
+                                              bool *declined);
 /* The bytes of a handle (valid until it is released) and, if len is not
  * NULL, their length. No lock: the fields never change. */
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);

@@ -480,9 +480,11 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
             memset(&b->blk, 0, sizeof b->blk);
             return st;
         }
-        if (t->cache && fill && (b->handle = trine__block_cache_insert(t->cache, t->owner, h.offset, kind, raw, len, len)))
+        bool declined = false;
+        if (t->cache && fill &&
+            (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len, &declined)))
             data = trine__cache_handle_data(b->handle, &len);
-        else if (t->cache && fill)
+        else if (t->cache && fill && !declined)
             return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory caching a block", t->name);
         else
             data = b->owned = raw;

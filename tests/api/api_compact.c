@@ -448,6 +448,62 @@ START_TEST(test_compact_does_not_fill_the_cache) {
 }
 END_TEST
 
+/* Admission: with the cache full, random gets over data twice its size
+ * read right (the blocks not admitted serve their get from the reader's
+ * own buffer), most of their blocks are declined, the cache stays within
+ * its bound, and a key read again and again among them gets its block
+ * cached all the same. */
+START_TEST(test_cache_admission_when_full) {
+    enum { K = 2400, VLEN = 1024 };
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = TRINE_BUFFERED;
+    o.memtable_bytes = 256 * 1024;
+    o.block_cache_bytes = 1024 * 1024;
+    trine_db *db = api_open(path, &o);
+    unsigned char val[VLEN];
+    char key[32];
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "a%06d", i);
+        reclaim_value(i, 0, val, sizeof val);
+        api_put(db, API_STR(key), val, sizeof val);
+    }
+    API_CHECK(trine_compact_sync(db), TRINE_OK, "compact");
+    uint64_t reads0 = data_misses(db); /* the compaction's own block reads count as misses */
+    uint64_t seed = trine_test_seed("cache admission when full", 0xad317), rng = seed;
+    for (int round = 0; round < 4 * K; round++) {
+        int i = round % 2 ? 77 : (int)(trine_test_rand(&rng) % K); /* key 77 every other get */
+        snprintf(key, sizeof key, "a%06d", i);
+        reclaim_value(i, 0, val, sizeof val);
+        trine_value v = {0};
+        API_CHECK(trine_get_sync(db, API_STR(key), &v), TRINE_OK, "get %s", key);
+        ck_assert_msg(v.len == VLEN && memcmp(v.data, val, VLEN) == 0, "seed %" PRIu64 ": get %s: wrong value",
+                      seed, key);
+        trine_value_free(&v);
+    }
+    trine_stats st = {.struct_size = sizeof st};
+    API_CHECK(trine_stats_get(db, &st), TRINE_OK, "stats");
+    uint64_t reads = st.block_cache_misses_data - reads0;
+    ck_assert_msg(st.block_cache_declined > reads / 2, "%" PRIu64 " of %" PRIu64 " blocks the gets read declined",
+                  st.block_cache_declined, reads);
+    ck_assert_msg(st.block_cache_usage <= st.block_cache_capacity, "cache over its bound: %" PRIu64 " > %" PRIu64,
+                  st.block_cache_usage, st.block_cache_capacity);
+    uint64_t m0 = data_misses(db);
+    for (int r = 0; r < 8; r++) {
+        trine_value v = {0};
+        API_CHECK(trine_get_sync(db, API_STR("a000077"), &v), TRINE_OK, "get the hot key");
+        trine_value_free(&v);
+    }
+    ck_assert_msg(data_misses(db) == m0, "the hot key's block is not cached after %d gets", 2 * K);
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_compact_option_validation) {
     static const bad_option bad[] = {
         {"l0_compaction_files 8 > l0_slowdown_files 4", "l0_compaction_files", "l0_slowdown_files",
@@ -870,6 +926,7 @@ TCase *api_compact_tcase(void) {
     tcase_add_test(tc, test_compact_reclaims_deleted_space);
     tcase_add_test(tc, test_compact_iterator_keeps_view);
     tcase_add_test(tc, test_compact_does_not_fill_the_cache);
+    tcase_add_test(tc, test_cache_admission_when_full);
     tcase_add_test(tc, test_compact_option_validation);
     tcase_add_test(tc, test_compact_read_only_empty_and_stats);
     tcase_add_test(tc, test_compact_threads_concurrent_writers);

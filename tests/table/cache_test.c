@@ -235,6 +235,51 @@ START_TEST(test_cache_lru_order) {
 }
 END_TEST
 
+/* Admission: while the cache has room every offer is taken; once a data
+ * block would evict, one offer in eight is (the first of each eight), the
+ * rest come back declined with their bytes still the caller's. Other kinds
+ * and keys already cached are always taken. */
+START_TEST(test_cache_offer_admits_one_in_eight) {
+    trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
+    ck_assert_ptr_nonnull(c);
+    uint64_t t = trine__block_cache_new_owner(c);
+    for (uint64_t i = 0; i < 26; i++) {
+        size_t len;
+        void *data = block_make(t, i, 0, &len);
+        bool declined = true;
+        trine__cache_handle *h = trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, len, 100, &declined);
+        bool want = i < 10 || (i - 10) % 8 == 0; /* room for ten, then offers 0, 8 of the full cache */
+        EXPECT((h != NULL) == want && declined == !want, "offer %" PRIu64 ": %s, want %s", i,
+               h ? "taken" : declined ? "declined" : "failed", want ? "taken" : "declined");
+        if (h) {
+            ASSERT_BLOCK(h, t, i, 0);
+            trine__block_cache_release(c, h);
+        } else {
+            free(data); /* still ours */
+        }
+    }
+    ASSERT_STAT(c, declines, 14);
+    ASSERT_STAT(c, evictions, 2);
+    ASSERT_STAT(c, usage, 1000);
+    EXPECT(present(c, t, 10, TRINE__BLOCK_DATA) && present(c, t, 18, TRINE__BLOCK_DATA) &&
+               !present(c, t, 11, TRINE__BLOCK_DATA), "the admitted offers are not the cached ones");
+    /* A partition is taken whatever the count; a cached key returns its entry. */
+    size_t len;
+    bool declined;
+    void *data = block_make(t, 500, 0, &len);
+    trine__cache_handle *h = trine__block_cache_offer(c, t, 500, TRINE__BLOCK_INDEX, data, len, 100, &declined);
+    EXPECT(h && !declined, "an index partition was declined");
+    trine__block_cache_release(c, h);
+    data = block_make(t, 10, 0, &len);
+    h = trine__block_cache_offer(c, t, 10, TRINE__BLOCK_DATA, data, len, 100, &declined);
+    EXPECT(h && !declined, "an offer of a cached key was declined");
+    ASSERT_BLOCK(h, t, 10, 0);
+    trine__block_cache_release(c, h);
+    ASSERT_STAT(c, declines, 14);
+    trine__block_cache_free(c);
+}
+END_TEST
+
 /* A hit leaves an entry where it is on the list; eviction gives it a second
  * chance. A pinned entry that eviction meets leaves the list (it cannot go)
  * and comes back, as the newest, with its last release; a release while
@@ -848,6 +893,7 @@ TCase *table_cache_tcase(void) {
     tcase_add_test(tc, test_cache_owners_unique);
     tcase_add_test(tc, test_cache_capacity_zero);
     tcase_add_test(tc, test_cache_set_capacity);
+    tcase_add_test(tc, test_cache_offer_admits_one_in_eight);
     tcase_add_test(tc, test_cache_model_random);
     tcase_add_test(tc, test_cache_concurrent);
     return tc;
