@@ -366,7 +366,7 @@ static long parse_balance(const void *p, size_t len) {
 }
 
 static bool read_balance(trine_txn *t, const bank *b, int i, long *out, api_report *rep) {
-    char k[16];
+    char k[24];
     const char *bucket = account(b, i, k, sizeof k);
     trine_value v = {0};
     trine_status st = bucket ? trine_txn_get_bucket_sync(t, bucket, API_STR(k), &v) : trine_txn_get_sync(t, API_STR(k), &v);
@@ -380,7 +380,7 @@ static bool read_balance(trine_txn *t, const bank *b, int i, long *out, api_repo
 }
 
 static trine_status write_balance(trine_txn *t, const bank *b, int i, long balance) {
-    char k[16], v[32];
+    char k[24], v[32];
     const char *bucket = account(b, i, k, sizeof k);
     snprintf(v, sizeof v, "%ld", balance);
     return bucket ? trine_txn_put_bucket(t, bucket, API_STR(k), API_STR(v)) : trine_txn_put(t, API_STR(k), API_STR(v));
@@ -434,7 +434,7 @@ static bool audit_sum(bank_worker *w, const trine_snapshot *s, long *total, int 
     bank *b = w->b;
     if (b->vault) {
         for (int i = 0; i < ACCOUNTS; i++) {
-            char k[16];
+            char k[24];
             trine_bucket *in = account(b, i, k, sizeof k) ? b->vault_b : NULL;
             trine_value v = {0};
             trine_status st = trine_snapshot_get_sync(s, in, API_STR(k), &v);
@@ -502,7 +502,7 @@ static void run_bank(const char *test, uint64_t fallback_seed, const char *vault
     bank b = {.db = db, .seed = trine_test_seed(test, fallback_seed), .vault = vault};
     if (vault)
         b.vault_b = api_bucket_open(db, vault, NULL);
-    char k[16], v[16];
+    char k[24], v[16];
     snprintf(v, sizeof v, "%d", START_BALANCE);
     for (int i = 0; i < ACCOUNTS; i++) {
         if (account(&b, i, k, sizeof k))
