@@ -808,7 +808,8 @@ static bool filter_pass_pinned(trine__table *t, get_pins *p, const uint8_t *targ
  * learns it: one get in 16, picked by its key's hash, asks the filter
  * first and records whether it said no. While fewer than an eighth of
  * those said no, the other gets look for their data block first and ask
- * the filter only when the block is not cached, before reading it.
+ * the filter only when the block is not cached (nor read in place from a
+ * mapped table), before reading it.
  * Either order gives the same answer. The record is written by relaxed
  * loads and stores, not read-modify-writes: a sample lost to a concurrent
  * get only slows the estimate, and gets that are not samples never write. */
@@ -835,14 +836,17 @@ static void filter_note(trine__table *t, bool rejected) {
 
 bool trine__table_filter_first(trine__table *t) { return t->has_filter && filter_first(t, false); }
 
-/* A data block the cache holds, pinned into *b without reading: true on
- * a hit (counted; *st says whether it opened); false on a miss, which is
- * not counted (a caller that reads the block looks it up again). */
+/* A data block at hand without a read: read in place from the table's
+ * map (uncompressed), or held by the cache (a hit, counted). True with the
+ * block in *b, or with *st the damage found; false on a cache miss, which
+ * is not counted (a caller that reads the block looks it up again). */
 static bool data_cached(trine__table *t, trine__handle h, trine__tblock *b, trine_status *st, trine__err *err) {
     *st = TRINE_OK;
+    trine__tblock_release(t, b);
+    if (load_mapped(t, h, b, st, err))
+        return true;
     if (!t->cache)
         return false;
-    trine__tblock_release(t, b);
     if (!(b->handle = trine__block_cache_probe(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)))
         return false;
     size_t len;
