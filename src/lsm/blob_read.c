@@ -25,6 +25,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "base/hash.h"
 #include "lsm/blob_file.h"
 #include "lsm/dctx_pool.h"
 #include "lsm/ikey.h"
@@ -167,7 +168,7 @@ const char *trine__blob_file_path(const trine__blob_file *f) { return f->path; }
 static trine_status parse_record(const trine__blob_file *f, const uint8_t *rec, uint64_t offset, uint64_t size,
                                  trine__blob_record *out, trine__err *err) {
     const uint8_t *t = rec + size - TRINE__BLOB_TRAILER_BYTES;
-    if (trine__get_u64le(t + 16) != (uint64_t)XXH3_64bits_withSeed(rec, (size_t)size - 8, (XXH64_hash_t)offset))
+    if (trine__get_u64le(t + 16) != trine__xxh3(rec, (size_t)size - 8, offset))
         return trine__err_set(err, TRINE_CORRUPTION,
                               "%s: record at offset %" PRIu64 " (%" PRIu64 " bytes): checksum mismatch (damaged, or "
                               "the index points at the wrong place)",

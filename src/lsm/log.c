@@ -40,6 +40,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "base/hash.h"
+
 const char trine__log_magic_wal[8] = {'T', 'R', 'I', 'N', 'E', 'W', 'A', 'L'};
 const char trine__log_magic_manifest[8] = {'T', 'R', 'I', 'N', 'E', 'M', 'A', 'N'};
 
@@ -72,7 +74,7 @@ static uint64_t get_u64le(const uint8_t *p) {
 static uint64_t seed_key(uint64_t number) { return number * UINT64_C(0x9E3779B97F4A7C15); }
 
 static uint64_t record_sum(const void *payload, size_t len, uint64_t k) {
-    return XXH3_64bits_withSeed(payload, len, (XXH64_hash_t)len ^ k);
+    return trine__xxh3(payload, len, (uint64_t)len ^ k);
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {

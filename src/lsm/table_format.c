@@ -4,6 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "base/hash.h"
 #include "lsm/ikey.h"
 #include "lsm/table.h"
 #include "lsm/wbatch.h"
@@ -21,7 +22,7 @@ bool trine__handle_decode(const uint8_t *p, size_t len, trine__handle *h) {
 uint64_t trine__block_checksum(const uint8_t *stored, size_t len, uint8_t type, uint64_t offset) {
     /* The type byte joins the seed: no second pass, and a damaged type
      * changes the hash as surely as damaged data. */
-    return (uint64_t)XXH3_64bits_withSeed(stored, len, (XXH64_hash_t)(offset ^ ((uint64_t)type << 56)));
+    return trine__xxh3(stored, len, offset ^ ((uint64_t)type << 56));
 }
 
 uint64_t trine__table_prefix_hash(const void *prefix, size_t len) {

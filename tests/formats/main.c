@@ -13,6 +13,7 @@ int main(void) {
     formats_add_wbatch(s);
     formats_add_version_edit(s);
     formats_add_version_edit_blob(s);
+    formats_add_hash(s);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
