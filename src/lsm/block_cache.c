@@ -132,9 +132,7 @@
 
 #define MAX_SHARD_BITS 8u
 #define INITIAL_SLOTS 32u /* per shard; a power of two */
-#ifndef ADMIT_EVERY
-#define ADMIT_EVERY 8u
-#endif
+#define ADMIT_EVERY 8u /* a full shard keeps one data block offered in this many */
 
 typedef struct lru_link {
     struct lru_link *prev, *next;
@@ -331,13 +329,15 @@ static void lru_remove(shard *s, trine__cache_handle *e) {
     }
 }
 
+static bool fits(const shard *s, size_t need) { return s->usage <= s->capacity && s->capacity - s->usage >= need; }
+
 /* Evicts the oldest unpinned entries until need more bytes fit or the list
  * is empty; the victims are chained onto *dead. An entry hit since it was
  * last passed goes back to its pool's newest end instead (second chance);
  * a pinned one leaves the list until its last release. Each entry is
  * passed at most twice, so the walk ends. */
 static void evict(shard *s, size_t need, trine__cache_handle **dead) {
-    while (s->lru.next != &s->lru && (s->usage > s->capacity || s->capacity - s->usage < need)) {
+    while (s->lru.next != &s->lru && !fits(s, need)) {
         trine__cache_handle *e = entry_of(s->lru.next);
         lru_remove(s, e);
         if (e->refs > 0)
@@ -532,8 +532,7 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
     trine__cache_handle *old = table_get(s, hash, owner, offset);
     if (old) {
         ref(s, old); /* two readers missed at once: the first one wins */
-    } else if (may_decline && kind == TRINE__BLOCK_DATA && (s->usage > s->capacity || s->capacity - s->usage < charge) &&
-               s->offers++ % ADMIT_EVERY != 0) {
+    } else if (may_decline && kind == TRINE__BLOCK_DATA && !fits(s, charge) && s->offers++ % ADMIT_EVERY != 0) {
         s->declines++;
         pthread_mutex_unlock(&s->mu);
         free(e);
