@@ -386,6 +386,18 @@ static void read_hot_set(trine_db *db) {
     }
 }
 
+/* Keys "a000000".. of n, each a vlen-byte value of round 0 (at most 1 KiB). */
+static void put_cold_keys(trine_db *db, int n, size_t vlen) {
+    unsigned char val[1024];
+    char key[32];
+    ck_assert_uint_le(vlen, sizeof val);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "a%06d", i);
+        reclaim_value(i, 0, val, vlen);
+        api_put(db, API_STR(key), val, vlen);
+    }
+}
+
 START_TEST(test_compact_does_not_fill_the_cache) {
     enum { K = 2400, VLEN = 1024 };
     char *dir = api_tmpdir();
@@ -399,11 +411,7 @@ START_TEST(test_compact_does_not_fill_the_cache) {
     trine_db *db = api_open(path, &o);
     unsigned char val[VLEN];
     char key[32];
-    for (int i = 0; i < K; i++) {
-        snprintf(key, sizeof key, "a%06d", i);
-        reclaim_value(i, 0, val, sizeof val);
-        api_put(db, API_STR(key), val, sizeof val);
-    }
+    put_cold_keys(db, K, VLEN);
     API_CHECK(trine_compact_sync(db), TRINE_OK, "compact the cold data");
     read_hot_set(db);
     read_hot_set(db);
@@ -465,11 +473,7 @@ START_TEST(test_cache_admission_when_full) {
     trine_db *db = api_open(path, &o);
     unsigned char val[VLEN];
     char key[32];
-    for (int i = 0; i < K; i++) {
-        snprintf(key, sizeof key, "a%06d", i);
-        reclaim_value(i, 0, val, sizeof val);
-        api_put(db, API_STR(key), val, sizeof val);
-    }
+    put_cold_keys(db, K, VLEN);
     API_CHECK(trine_compact_sync(db), TRINE_OK, "compact");
     uint64_t reads0 = data_misses(db); /* the compaction's own block reads count as misses */
     uint64_t seed = trine_test_seed("cache admission when full", 0xad317), rng = seed;
