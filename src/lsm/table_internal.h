@@ -34,6 +34,9 @@ struct trine__table {
     const char *name;
     uint64_t file_size;
     const uint8_t *map;        /* the file mapped (posix), or NULL: read_at */
+    /* Blocks of the map whose checksum and layout were checked
+     * (table_read.c, "checked once"): NULL, or one mark per KiB of file. */
+    _Atomic uint16_t *map_checked;
     trine__block_cache *cache; /* NULL: blocks are read into owned buffers */
     trine__dctx_pool own_dctx; /* zstd contexts when there is no cache (verify, tests) */
     uint64_t owner;            /* this table's key space in the cache */

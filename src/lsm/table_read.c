@@ -428,10 +428,31 @@ static void held_free(trine__table *t) {
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
  * err untouched (no file is read). fill: a block read from the file goes
  * into the cache (else *b owns it: a compaction's one pass). */
+/* Checked once. A block read in place from the map is checked (trailer
+ * checksum, layout) on its first read; the mark recorded then lets later
+ * reads trust it, as a cached copy is trusted: the file never changes
+ * while it is open, and the marks die with the map. One mark per KiB of
+ * file holds the offset within that KiB (+1) of the last block checked
+ * there, so two blocks starting in one KiB (blocks below a KiB) take
+ * turns and are checked again: a lost mark costs a check, never trust.
+ * Marks are relaxed: the bytes they vouch for are the map's, not written
+ * by the thread that checked them. */
+#define MAP_CHECK_SHIFT 10u
+
+static bool map_is_checked(const trine__table *t, uint64_t offset) {
+    return t->map_checked && atomic_load_explicit(&t->map_checked[offset >> MAP_CHECK_SHIFT], memory_order_relaxed) ==
+                                 (uint16_t)((offset & ((1u << MAP_CHECK_SHIFT) - 1)) + 1);
+}
+
+static void map_mark_checked(trine__table *t, uint64_t offset) {
+    if (t->map_checked)
+        atomic_store_explicit(&t->map_checked[offset >> MAP_CHECK_SHIFT],
+                              (uint16_t)((offset & ((1u << MAP_CHECK_SHIFT) - 1)) + 1), memory_order_relaxed);
+}
+
 /* An uncompressed data block of a mapped table, read in place: no copy,
- * no cache entry (the page cache is its cache, as for LMDB). Its trailer's
- * checksum and its layout are checked on every load, since nothing records
- * that they were. false: not such a block (compressed, or no map). */
+ * no cache entry (the page cache is its cache, as for LMDB). Checked on
+ * its first read (above). false: not such a block (compressed, or no map). */
 static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trine_status *st, trine__err *err) {
     if (!t->map || h.offset > t->file_size || h.size > t->file_size - h.offset ||
         t->file_size - h.offset - h.size < TRINE__TABLE_TRAILER_BYTES + TRINE__TABLE_FOOTER_BYTES)
@@ -440,11 +461,15 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
     uint8_t type = stored[h.size];
     if (type != TRINE__TABLE_COMPRESS_NONE)
         return false;
-    if (trine__get_u64le(stored + h.size + 1) != trine__block_checksum(stored, (size_t)h.size, type, h.offset))
+    if (map_is_checked(t, h.offset)) {
+        *st = trine__block_open_trusted(&b->blk, stored, (size_t)h.size, t->name, h.offset, err);
+    } else if (trine__get_u64le(stored + h.size + 1) !=
+               trine__block_checksum(stored, (size_t)h.size, type, h.offset)) {
         *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": checksum mismatch", t->name,
                              h.offset);
-    else
-        *st = trine__block_open(&b->blk, stored, (size_t)h.size, t->name, h.offset, err);
+    } else if ((*st = trine__block_open(&b->blk, stored, (size_t)h.size, t->name, h.offset, err)) == TRINE_OK) {
+        map_mark_checked(t, h.offset);
+    }
     if (*st != TRINE_OK) {
         memset(&b->blk, 0, sizeof b->blk);
         return true;
@@ -696,6 +721,7 @@ void trine__table_close(trine__table *t) {
     free(t->props_bytes);
     free(t->index_top_bytes);
     free(t->filter_index_bytes);
+    free((void *)t->map_checked);
     trine__dctx_pool_destroy(&t->own_dctx);
     free(t);
 }
@@ -1054,6 +1080,9 @@ bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t
 }
 
 void trine__table_map(trine__table *t) {
-    if (!t->map)
-        t->map = trine__file_map(t->file, t->file_size); /* NULL: read_at goes on */
+    if (t->map)
+        return;
+    t->map = trine__file_map(t->file, t->file_size); /* NULL: read_at goes on */
+    if (t->map) /* no marks (out of memory): every read checks its block */
+        t->map_checked = calloc((size_t)(t->file_size >> MAP_CHECK_SHIFT) + 1, sizeof *t->map_checked);
 }

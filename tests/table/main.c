@@ -19,6 +19,7 @@ int main(void) {
     suite_add_tcase(s, table_pick_tcase());
     suite_add_tcase(s, table_blob_tcase());
     suite_add_tcase(s, table_ahead_tcase());
+    suite_add_tcase(s, table_mapped_tcase());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -112,15 +112,16 @@ static inline void tt_model_random(tt_model *m, uint64_t *rng, size_t keys, bool
     free(v);
 }
 
-/* Writes m as a table on vfs at TT_PATH; returns its size. */
-static inline uint64_t tt_write(trine__vfs *vfs, const tt_model *m, const trine__table_options *o) {
+/* Writes m as a table on vfs at path; returns its size. */
+static inline uint64_t tt_write_at(trine__vfs *vfs, const char *path, const tt_model *m,
+                                   const trine__table_options *o) {
     trine__err err;
     trine__err_clear(&err);
     trine__file *f = NULL;
-    ck_assert_int_eq(trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE |
-                                                       TRINE__OPEN_TRUNCATE, &f, &err), TRINE_OK);
+    ck_assert_int_eq(trine__vfs_open(vfs, path, TRINE__OPEN_READ | TRINE__OPEN_WRITE | TRINE__OPEN_CREATE |
+                                                   TRINE__OPEN_TRUNCATE, &f, &err), TRINE_OK);
     trine__table_builder *b = NULL;
-    ck_assert_int_eq(trine__table_builder_new(f, TT_PATH, o, &b, &err), TRINE_OK);
+    ck_assert_int_eq(trine__table_builder_new(f, path, o, &b, &err), TRINE_OK);
     for (size_t i = 0; i < m->n; i++)
         ck_assert_msg(trine__table_add(b, m->e[i].ikey, m->e[i].ikey_len, m->e[i].value, m->e[i].value_len, &err) ==
                       TRINE_OK, "add %zu: %s", i, err.msg);
@@ -134,20 +135,29 @@ static inline uint64_t tt_write(trine__vfs *vfs, const tt_model *m, const trine_
     return size;
 }
 
+static inline uint64_t tt_write(trine__vfs *vfs, const tt_model *m, const trine__table_options *o) {
+    return tt_write_at(vfs, TT_PATH, m, o);
+}
+
 typedef struct tt_reader {
     trine__file *f;
     trine__table *t;
 } tt_reader;
 
-static inline trine_status tt_open(trine__vfs *vfs, trine__block_cache *cache, tt_reader *r, trine__err *err) {
+static inline trine_status tt_open_at(trine__vfs *vfs, const char *path, trine__block_cache *cache, tt_reader *r,
+                                      trine__err *err) {
     memset(r, 0, sizeof *r);
-    trine_status st = trine__vfs_open(vfs, TT_PATH, TRINE__OPEN_READ, &r->f, err);
+    trine_status st = trine__vfs_open(vfs, path, TRINE__OPEN_READ, &r->f, err);
     uint64_t size = 0;
     if (st == TRINE_OK)
         st = trine__file_size(r->f, &size, err);
     if (st == TRINE_OK)
-        st = trine__table_open(r->f, TT_PATH, size, cache, &r->t, err);
+        st = trine__table_open(r->f, path, size, cache, &r->t, err);
     return st;
+}
+
+static inline trine_status tt_open(trine__vfs *vfs, trine__block_cache *cache, tt_reader *r, trine__err *err) {
+    return tt_open_at(vfs, TT_PATH, cache, r, err);
 }
 
 static inline void tt_close(tt_reader *r) {

@@ -20,5 +20,6 @@ TCase *table_tcache_tcase(void);  /* tcache_test.c: the table cache */
 TCase *table_pick_tcase(void);    /* table_pick.c: the compaction picker */
 TCase *table_blob_tcase(void);    /* blob_test.c: blob files and blob indexes */
 TCase *table_ahead_tcase(void);   /* ahead_test.c: scans' decode-ahead helper */
+TCase *table_mapped_tcase(void);  /* mapped_test.c: mapped blocks checked once */
 
 #endif
