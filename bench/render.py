@@ -313,6 +313,23 @@ def internals_section(table):
             f"`trine_get_sync` one key at a time (same process and database): {ratio}.")
 
 
+def reader_section(table, engines):
+    """#21: Trine's reader and copying get (mapped, uncompressed tables) ÷
+    LMDB's readrandom, after a full compaction, round by round."""
+    lmdb = table.per_round(("", "reader", "readrandom", 1, ""), "lmdb")
+    if "trine" not in engines or not lmdb:
+        return ""
+    rows = []
+    for label, bench in (("`trine_reader_get` (zero-copy, snapshot-bound)", "readsnapshot"),
+                         ("`trine_get_sync` (copies the value)", "readrandom")):
+        row = ("", "reader", bench, 1, "")
+        t = table.per_round(row, "trine")
+        rs = [t[k] / lmdb[k] for k in t if k in lmdb and lmdb[k] > 0]
+        rows.append([label, cell(table, row, "trine")[0], cell(table, ("", "reader", "readrandom", 1, ""), "lmdb")[0],
+                     spread(rs, fmt_ratio)[0] if rs else "—"])
+    return md_table(["random gets after full compaction", "Trine", "LMDB readrandom", "Trine ÷ LMDB"], rows)
+
+
 def reopen_section(table, engines, peers):
     rows = []
     for tag, what in (("reopen_warm", "page cache as it is"),
@@ -621,6 +638,13 @@ def page(meta, results, configs, procs, out_dir, mode, charts_on):
                  "The page cache could not be dropped (needs root): the second set of rows is "
                  "missing."),
               "", reopen_section(table, present, peers), ""]
+    reader_md = reader_section(table, present)
+    if reader_md:
+        lines += ["## Reading in place: Trine's reader against LMDB", "",
+                  "Each engine in its own process: fillrandom, full compaction, then random "
+                  "gets of every key. Trine with `--trine_mapped` (`mmap_reads`, uncompressed "
+                  "tables: data blocks read in place from the page cache, as LMDB reads its "
+                  "pages); ratios round by round, median (min–max).", "", reader_md, ""]
     storm_md = storm_section(table, present, peers, meta.get("num", "?"))
     if storm_md:
         lines += ["## Write storm", "", storm_md, ""]

@@ -239,6 +239,18 @@ for ((round = 1; round <= rounds; round++)); do
         fi
     done
     for e in "${order[@]}"; do
+        # #21's reader figure: Trine's snapshot-bound reader (and the copying
+        # get) against LMDB's gets after a full compaction, both reading in
+        # place from the page cache (Trine: mmap_reads, uncompressed tables).
+        case $e in
+        trine) run reader "$e" "$round" "$work/db-reader-$e" --num="$num" --trine_mapped \
+            --benchmarks=fillrandom,compact,readrandom,readsnapshot ;;
+        lmdb) run reader "$e" "$round" "$work/db-reader-$e" --num="$num" \
+            --benchmarks=fillrandom,compact,readrandom ;;
+        esac
+        rm -rf "$work/db-reader-$e"
+    done
+    for e in "${order[@]}"; do
         # The closed database is kept pristine and each timed reopen runs on a
         # copy: an LSM's first open replays its WAL (and may write a table), so
         # a second open of the same directory would measure another state.
