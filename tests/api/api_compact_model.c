@@ -660,6 +660,14 @@ START_TEST(test_compact_model_random) {
     cm_run r = {.name = "test_compact_model_random", .phase = ""};
     r.seed = trine_test_seed(r.name, compact_fallback_seed());
     r.rng = r.seed;
+    /* How tables are read, by seed: pread; mmap_reads; mmap_reads of
+     * uncompressed tables (data blocks read in place, checked once). */
+    static const char *const read_modes[] = {"pread", "mmap_reads", "mmap_reads, in place"};
+    unsigned read_mode = (unsigned)(r.seed % 3);
+    o.mmap_reads = read_mode > 0;
+    if (read_mode == 2)
+        o.default_bucket.compression = TRINE_COMPRESSION_NONE;
+    fprintf(stderr, "%s: tables read by %s\n", r.name, read_modes[read_mode]);
     r.vcap = 2048;
     r.vbuf = malloc(r.vcap);
     REQUIRE(r.vbuf != NULL, "malloc failed");
