@@ -555,8 +555,26 @@ void trine__memcur_last(trine__memtable_cursor *c) {
     c->node = x == m->head ? NULL : x;
 }
 
+/* A seek to a key the memtable holds starts from the key's newest
+ * version, found through the hash index (a miss or two), instead of the
+ * list search (a dozen or more on a large table): the answer is that node
+ * or, past the versions newer than the target, the first node after them
+ * on level 0. Only a key the index lacks pays the search. A node linked
+ * but not yet indexed is newer than any published horizon, so no reader
+ * can see it; skipping it changes nothing a reader returns. */
 void trine__memcur_seek(trine__memtable_cursor *c, const void *key, size_t klen, uint64_t seq) {
-    c->node = find_ge(c->mem, key, klen, seek_trailer(seq), NULL, NULL);
+    const trine__memtable *m = c->mem;
+    uint64_t target = seek_trailer(seq);
+    mnode *n = atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire);
+    while (n && !same_key(n, key, klen))
+        n = atomic_load_explicit(&n->hnext, memory_order_acquire);
+    if (!n) {
+        c->node = find_ge(m, key, klen, target, NULL, NULL);
+        return;
+    }
+    while (n && n->trailer > target && same_key(n, key, klen))
+        n = next_at(n, 0);
+    c->node = n;
 }
 
 void trine__memcur_seek_before(trine__memtable_cursor *c, const void *key, size_t klen,
