@@ -565,6 +565,12 @@ void trine__memcur_last(trine__memtable_cursor *c) {
 void trine__memcur_seek(trine__memtable_cursor *c, const void *key, size_t klen, uint64_t seq) {
     const trine__memtable *m = c->mem;
     uint64_t target = seek_trailer(seq);
+    /* An empty memtable (the usual active one after a compaction): its
+     * list is the head alone, while a bucket would be a cache miss. */
+    if (atomic_load_explicit(&m->count, memory_order_relaxed) == 0) {
+        c->node = find_ge(m, key, klen, target, NULL, NULL);
+        return;
+    }
     mnode *n = atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire);
     while (n && !same_key(n, key, klen))
         n = atomic_load_explicit(&n->hnext, memory_order_acquire);
