@@ -425,9 +425,6 @@ static void held_free(trine__table *t) {
     free(t->part_offsets);
 }
 
-/* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
- * err untouched (no file is read). fill: a block read from the file goes
- * into the cache (else *b owns it: a compaction's one pass). */
 /* Checked once. A block read in place from the map is checked (trailer
  * checksum, layout) on its first read; the mark recorded then lets later
  * reads trust it, as a cached copy is trusted: the file never changes
@@ -479,6 +476,9 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
     return true;
 }
 
+/* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
+ * err untouched (no file is read). fill: a block read from the file goes
+ * into the cache (else *b owns it: a compaction's one pass). */
 static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                      bool cache_only, bool fill, trine__err *err) {
     trine__tblock_release(t, b);
