@@ -21,7 +21,7 @@
 #
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libck-dev libzstd-dev libxxhash-dev check)
+packages=(build-essential cmake pkg-config libck-dev libzstd-dev libxxhash-dev liblz4-dev check)
 if [[ "${TRINE_BENCH_PEERS:-1}" != "0" ]]; then
     packages+=(librocksdb-dev libleveldb-dev liblmdb-dev gnuplot-nox python3)
 fi

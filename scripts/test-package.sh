@@ -114,11 +114,11 @@ echo "test-package.sh: pkg-config --static --libs trine: $pc_static"
 for flag in $pc_cflags; do
     [[ $flag == -I* ]] || fail "pkg-config --cflags trine gives $flag: only -I flags belong there"
 done
-for lib in -ltrine -lck -lzstd -lxxhash; do
+for lib in -ltrine -lck -lzstd -lxxhash -llz4; do
     [[ " $pc_static " == *" $lib "* ]] || fail "pkg-config --static --libs trine lacks $lib"
 done
 [[ " $pc_libs " == *" -ltrine "* ]] || fail "pkg-config --libs trine lacks -ltrine"
-for lib in -lck -lzstd -lxxhash; do
+for lib in -lck -lzstd -lxxhash -llz4; do
     [[ " $pc_libs " != *" $lib "* ]] || fail "pkg-config --libs trine (shared) names $lib"
 done
 libdir=$(pkg-config --variable=libdir trine)

@@ -1068,6 +1068,9 @@ typedef struct trine_stats {
     uint64_t readahead_helped;    /* read-ahead blocks a reader-pool thread
                                      decompressed while the scan walked the
                                      one before (docs/architecture.md) */
+    uint64_t block_cache_packed;  /* data blocks the block cache holds
+                                     LZ4-packed now (kept so once it is full:
+                                     docs/usage.md, block_cache_bytes) */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

@@ -55,6 +55,8 @@ typedef struct trine__block_cache_stats {
     uint64_t inserts;    /* new entries (an insert of a present key is not one) */
     uint64_t evictions;  /* entries dropped for capacity (erase_owner's are not) */
     uint64_t declines;   /* data blocks offered while full and not admitted */
+    uint64_t packed;     /* data blocks held LZ4-packed now */
+    uint64_t packs;      /* packed inserts */
     uint64_t usage;      /* bytes charged now (pinned included) */
     uint64_t pinned;     /* bytes of entries with a handle out */
     uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */
@@ -93,15 +95,27 @@ trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t ow
  * freed too). */
 trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind, void *data, size_t len, size_t charge);
-/* insert for a data block just read: while the shard is full, only one
- * such offer in ADMIT_EVERY is admitted; the others return NULL with
- * *declined set, and data stays the caller's. */
+/* insert for a data block just read. While the shard has room, data is
+ * taken and a pinned handle returned. Once it is full (block_cache.c,
+ * "packed data blocks"): while raw data blocks hold over an eighth of it
+ * every offer, and after that one in ADMIT_EVERY, is admitted as an LZ4-packed copy, and
+ * NULL comes back with *declined set: data stays the caller's, as it does
+ * for the offers not admitted. A block LZ4 cannot shrink is admitted as
+ * read instead (a handle, data taken). Any handle a lookup returns may be
+ * packed: see trine__cache_handle_unpack. */
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind, void *data, size_t len, size_t charge,
                                               bool *declined);
 /* The bytes of a handle (valid until it is released) and, if len is not
  * NULL, their length. No lock: the fields never change. */
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);
+/* Whether h holds its block LZ4-packed: its bytes are then not the block,
+ * and a reader unpacks them (trine__cache_handle_unpack). */
+bool trine__cache_handle_packed(const trine__cache_handle *h);
+/* The block of a packed handle, decoded into a new malloc'd buffer (the
+ * caller frees it). 0; -1 out of memory; -2 the packed bytes do not decode
+ * (damaged memory: never expected). */
+int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t *len);
 /* Drops one pin (h NULL is a no-op). The last release puts the entry back
  * in the LRU list, or frees it if it was erased meanwhile, the cache is
  * over capacity, or its capacity is 0. */

@@ -204,14 +204,38 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
     return TRINE_OK;
 }
 
+/* The bytes of the block b's cache handle holds. A data block the cache
+ * keeps packed (block_cache.c, "packed data blocks") is decoded into a
+ * buffer b owns, and the handle is released at once. */
+static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t offset, const void **data, size_t *len,
+                                 trine__err *err) {
+    if (!trine__cache_handle_packed(b->handle)) {
+        *data = trine__cache_handle_data(b->handle, len);
+        return TRINE_OK;
+    }
+    void *raw = NULL;
+    int rc = trine__cache_handle_unpack(b->handle, &raw, len);
+    trine__block_cache_release(t->cache, b->handle);
+    b->handle = NULL;
+    if (rc != 0)
+        return trine__err_set(err, rc == -1 ? TRINE_NO_MEMORY : TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": %s",
+                              t->name, offset,
+                              rc == -1 ? "out of memory unpacking its cached copy" : "its cached copy does not unpack");
+    b->owned = raw;
+    *data = raw;
+    return TRINE_OK;
+}
+
 trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
                                        trine__tnext next, trine__err *err) {
     trine__tblock_release(t, b);
     if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
         size_t len = 0;
-        const void *data = trine__cache_handle_data(b->handle, &len);
+        const void *data = NULL;
         b->offset = h.offset;
-        trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
+        trine_status st = cached_bytes(t, b, h.offset, &data, &len, err);
+        if (st == TRINE_OK)
+            st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
         if (st != TRINE_OK)
             trine__tblock_release(t, b);
         return st;
@@ -488,7 +512,9 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
     if (kind == TRINE__BLOCK_DATA && load_mapped(t, h, b, &mst, err))
         return mst;
     if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
-        data = trine__cache_handle_data(b->handle, &len);
+        trine_status st = cached_bytes(t, b, h.offset, &data, &len, err);
+        if (st != TRINE_OK)
+            return st;
     } else if (cache_only) {
         return TRINE_BUSY;
     } else {
@@ -507,9 +533,12 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         }
         bool declined = false;
         if (t->cache && fill &&
-            (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len, &declined)))
-            data = trine__cache_handle_data(b->handle, &len);
-        else if (t->cache && fill && !declined)
+            (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len, &declined))) {
+            /* raw is the cache's now (or freed: another reader's copy won) */
+            trine_status cst = cached_bytes(t, b, h.offset, &data, &len, err);
+            if (cst != TRINE_OK)
+                return cst;
+        } else if (t->cache && fill && !declined)
             return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory caching a block", t->name);
         else
             data = b->owned = raw;
@@ -875,10 +904,11 @@ static bool data_cached(trine__table *t, trine__handle h, trine__tblock *b, trin
         return false;
     if (!(b->handle = trine__block_cache_probe(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)))
         return false;
-    size_t len;
-    const void *data = trine__cache_handle_data(b->handle, &len);
+    size_t len = 0;
+    const void *data = NULL;
     b->offset = h.offset;
-    if ((*st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err)) != TRINE_OK)
+    if ((*st = cached_bytes(t, b, h.offset, &data, &len, err)) != TRINE_OK ||
+        (*st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err)) != TRINE_OK)
         trine__tblock_release(t, b);
     return true;
 }

@@ -43,6 +43,7 @@ TCase *api_compact_tcase(void);       /* api_compact*.c share api_compact.h and 
 TCase *api_compact_model_tcase(void); /* api_compact_support.c (which adds no TCase) */
 TCase *api_compact_storm_tcase(void);
 TCase *api_mmap_tcase(void);
+TCase *api_cache_tcase(void);
 TCase *api_snapshot_tcase(void); /* snapshots and readers */
 TCase *api_txn_tcase(void);      /* transactions */
 TCase *api_mvcc_model_tcase(void); /* snapshots and transactions, model-based */

@@ -28,6 +28,7 @@ static Suite *api_suite(void) {
     suite_add_tcase(s, api_compact_model_tcase());
     suite_add_tcase(s, api_compact_storm_tcase());
     suite_add_tcase(s, api_mmap_tcase());
+    suite_add_tcase(s, api_cache_tcase());
     suite_add_tcase(s, api_snapshot_tcase());
     suite_add_tcase(s, api_txn_tcase());
     suite_add_tcase(s, api_mvcc_model_tcase());

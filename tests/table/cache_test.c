@@ -235,34 +235,43 @@ START_TEST(test_cache_lru_order) {
 }
 END_TEST
 
-/* Admission: while the cache has room every offer is taken; once a data
- * block would evict, one offer in eight is (the first of each eight), the
- * rest come back declined with their bytes still the caller's. Other kinds
- * and keys already cached are always taken. */
+/* Admission of blocks LZ4 cannot shrink (these test blocks): while the
+ * cache has room every offer is taken; once a data block would evict, an
+ * offer is admitted as read while raw blocks it could convert hold over
+ * an eighth of the cache (none of these converts: each admitted one
+ * evicts one of the first ten, nine in all), then one offer in eight is
+ * (the first of each eight), the rest come back declined with their bytes
+ * still the caller's. Other kinds and keys already cached are always
+ * taken. */
 START_TEST(test_cache_offer_admits_one_in_eight) {
     trine__block_cache *c = trine__block_cache_new(1000, 0, 0.5);
     ck_assert_ptr_nonnull(c);
     uint64_t t = trine__block_cache_new_owner(c);
-    for (uint64_t i = 0; i < 26; i++) {
+    for (uint64_t i = 0; i < 30; i++) {
         size_t len;
         void *data = block_make(t, i, 0, &len);
         bool declined = true;
         trine__cache_handle *h = trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, len, 100, &declined);
-        bool want = i < 10 || (i - 10) % 8 == 0; /* room for ten, then offers 0, 8 of the full cache */
+        /* room for ten; nine more replace nine; then offers 0, 8 of the full cache */
+        bool want = i < 19 || (i - 19) % 8 == 0;
         EXPECT((h != NULL) == want && declined == !want, "offer %" PRIu64 ": %s, want %s", i,
                h ? "taken" : declined ? "declined" : "failed", want ? "taken" : "declined");
         if (h) {
+            EXPECT(!trine__cache_handle_packed(h), "offer %" PRIu64 ": an incompressible block packed", i);
             ASSERT_BLOCK(h, t, i, 0);
             trine__block_cache_release(c, h);
         } else {
             free(data); /* still ours */
         }
     }
-    ASSERT_STAT(c, declines, 14);
-    ASSERT_STAT(c, evictions, 2);
+    ASSERT_STAT(c, declines, 9);
+    ASSERT_STAT(c, evictions, 11);
+    ASSERT_STAT(c, packed, 0);
     ASSERT_STAT(c, usage, 1000);
-    EXPECT(present(c, t, 10, TRINE__BLOCK_DATA) && present(c, t, 18, TRINE__BLOCK_DATA) &&
-               !present(c, t, 11, TRINE__BLOCK_DATA), "the admitted offers are not the cached ones");
+    EXPECT(present(c, t, 19, TRINE__BLOCK_DATA) && present(c, t, 27, TRINE__BLOCK_DATA) &&
+               !present(c, t, 20, TRINE__BLOCK_DATA) && !present(c, t, 10, TRINE__BLOCK_DATA) &&
+               present(c, t, 11, TRINE__BLOCK_DATA),
+           "the admitted offers are not the cached ones");
     /* A partition is taken whatever the count; a cached key returns its entry. */
     size_t len;
     bool declined;
@@ -270,12 +279,111 @@ START_TEST(test_cache_offer_admits_one_in_eight) {
     trine__cache_handle *h = trine__block_cache_offer(c, t, 500, TRINE__BLOCK_INDEX, data, len, 100, &declined);
     EXPECT(h && !declined, "an index partition was declined");
     trine__block_cache_release(c, h);
-    data = block_make(t, 10, 0, &len);
-    h = trine__block_cache_offer(c, t, 10, TRINE__BLOCK_DATA, data, len, 100, &declined);
+    data = block_make(t, 19, 0, &len);
+    h = trine__block_cache_offer(c, t, 19, TRINE__BLOCK_DATA, data, len, 100, &declined);
     EXPECT(h && !declined, "an offer of a cached key was declined");
-    ASSERT_BLOCK(h, t, 10, 0);
+    ASSERT_BLOCK(h, t, 19, 0);
     trine__block_cache_release(c, h);
-    ASSERT_STAT(c, declines, 14);
+    ASSERT_STAT(c, declines, 9);
+    trine__block_cache_free(c);
+}
+END_TEST
+
+/* A block LZ4 shrinks well: a tag, then text. */
+#define TEXT_BLOCK_LEN 400
+static void *text_block(uint64_t owner, uint64_t offset) {
+    unsigned char *p = malloc(TEXT_BLOCK_LEN);
+    EXPECT(p != NULL, "out of memory");
+    uint64_t tag = block_tag(owner, offset, 0);
+    memcpy(p, &tag, sizeof tag);
+    for (size_t i = sizeof tag; i < TEXT_BLOCK_LEN; i++)
+        p[i] = (unsigned char)"the quick brown fox jumps over the lazy dog. "[i % 45];
+    return p;
+}
+
+/* The block a handle holds, unpacked if it is packed (a buffer to free). */
+static bool text_block_is(trine__block_cache *c, uint64_t owner, uint64_t offset, bool *packed) {
+    trine__cache_handle *h = trine__block_cache_lookup(c, owner, offset, TRINE__BLOCK_DATA);
+    if (!h)
+        return false;
+    *packed = trine__cache_handle_packed(h);
+    void *raw = NULL;
+    size_t len = 0;
+    const void *bytes;
+    if (*packed) {
+        EXPECT(trine__cache_handle_unpack(h, &raw, &len) == 0, "block %" PRIu64 " does not unpack", offset);
+        bytes = raw;
+    } else {
+        bytes = trine__cache_handle_data(h, &len);
+    }
+    void *want = text_block(owner, offset);
+    EXPECT(len == TEXT_BLOCK_LEN && memcmp(bytes, want, len) == 0, "block %" PRIu64 ": wrong bytes (%s)", offset,
+           *packed ? "packed" : "raw");
+    free(want);
+    free(raw);
+    trine__block_cache_release(c, h);
+    return true;
+}
+
+/* Packed data blocks: once the cache is full, an offer leaves its block
+ * with the caller and admits an LZ4-packed copy charged at its packed
+ * size; the raw blocks age out first, so the cache ends up holding more
+ * blocks than fit raw, each one unpacking to its bytes. With raw blocks
+ * down to an eighth, one offer in eight is admitted (packed). */
+START_TEST(test_cache_packs_when_full) {
+    trine__block_cache *c = trine__block_cache_new(4000, 0, 0.5);
+    ck_assert_ptr_nonnull(c);
+    uint64_t t = trine__block_cache_new_owner(c);
+    uint64_t i = 0;
+    for (; i < 10; i++) { /* ten raw blocks fill it */
+        bool declined = true;
+        trine__cache_handle *h =
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, text_block(t, i), TEXT_BLOCK_LEN, TEXT_BLOCK_LEN,
+                                     &declined);
+        EXPECT(h && !declined && !trine__cache_handle_packed(h), "offer %" PRIu64 " with room not taken raw", i);
+        trine__block_cache_release(c, h);
+    }
+    ASSERT_STAT(c, usage, 4000);
+    /* Every offer packs while raw blocks hold over an eighth (one 400-byte
+     * block is not); the first decline comes once they do not (one in
+     * eight admitted from then on). */
+    uint64_t offers = 0;
+    for (; stats(c).declines == 0 && i < 1000; i++) {
+        void *data = text_block(t, i);
+        bool declined = false;
+        trine__cache_handle *h =
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+        EXPECT(!h && declined, "offer %" PRIu64 " of a full cache: %s", i, h ? "taken raw" : "failed");
+        free(data); /* still ours */
+        offers++;
+    }
+    trine__block_cache_stats st = stats(c);
+    EXPECT(st.declines == 1 && st.packs == offers - 1, "%" PRIu64 " packed of %" PRIu64 " offers, %" PRIu64
+           " declined", st.packs, offers, st.declines);
+    EXPECT(st.usage <= 4000, "usage %" PRIu64 " over the capacity", st.usage);
+    /* Far more than the ten raw blocks that fit: every one unpacks right. */
+    uint64_t held = 0, packed_held = 0;
+    for (uint64_t k = 0; k < i; k++) {
+        bool packed = false;
+        if (text_block_is(c, t, k, &packed)) {
+            held++;
+            packed_held += packed;
+        }
+    }
+    EXPECT(held > 20 && packed_held + 1 >= held && st.packed == packed_held, "%" PRIu64 " blocks held, %" PRIu64
+           " packed (stats: %" PRIu64 ")", held, packed_held, st.packed);
+    /* From then on one offer in eight is admitted, packed. */
+    uint64_t before = stats(c).packs;
+    for (uint64_t k = 0; k < 16; k++, i++) {
+        void *data = text_block(t, i);
+        bool declined = false;
+        trine__cache_handle *h =
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+        EXPECT(!h && declined, "offer %" PRIu64 ": taken raw", i);
+        free(data);
+    }
+    EXPECT(stats(c).packs - before == 2 && stats(c).declines == 15, "%" PRIu64 " packed, %" PRIu64
+           " declined of 16 offers with no raw block left", stats(c).packs - before, stats(c).declines - 1);
     trine__block_cache_free(c);
 }
 END_TEST
@@ -894,6 +1002,7 @@ TCase *table_cache_tcase(void) {
     tcase_add_test(tc, test_cache_capacity_zero);
     tcase_add_test(tc, test_cache_set_capacity);
     tcase_add_test(tc, test_cache_offer_admits_one_in_eight);
+    tcase_add_test(tc, test_cache_packs_when_full);
     tcase_add_test(tc, test_cache_model_random);
     tcase_add_test(tc, test_cache_concurrent);
     return tc;
