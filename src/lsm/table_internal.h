@@ -90,6 +90,7 @@ typedef struct trine__tstream {
     size_t len, ahead;
     bool backward; /* reads take the bytes before the block (a reverse scan) */
     bool helped;   /* chunks go through ta: a helper decompresses ahead */
+    uint32_t cache_useless; /* cache lookups in a row that gave no block as read */
     trine__tahead *ta;
 } trine__tstream;
 

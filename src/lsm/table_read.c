@@ -157,6 +157,8 @@ static bool grow_to(uint8_t **buf, size_t *cap, size_t need) {
     return true;
 }
 
+#define STREAM_LOOKUPS 16u
+
 void trine__tstream_free(trine__tstream *s) {
     free(s->buf);
     free(s->out);
@@ -229,17 +231,27 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
 trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__tblock *b, trine__tstream *s,
                                        trine__tnext next, trine__err *err) {
     trine__tblock_release(t, b);
-    if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
+    /* A cached block as read saves the stream a decode; a packed one
+     * would cost this thread an LZ4 decode, while the stream's blocks come
+     * from one large read, decoded ahead by a helper: the stream wins.
+     * After STREAM_LOOKUPS lookups in a row that found neither (a cache
+     * full of packed blocks, or of other tables' blocks), the stream stops
+     * asking: each costs a shard lock and a release. */
+    if (t->cache && s->cache_useless < STREAM_LOOKUPS &&
+        (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)) &&
+        !trine__cache_handle_packed(b->handle)) {
+        s->cache_useless = 0;
         size_t len = 0;
-        const void *data = NULL;
+        const void *data = trine__cache_handle_data(b->handle, &len);
         b->offset = h.offset;
-        trine_status st = cached_bytes(t, b, h.offset, &data, &len, err);
-        if (st == TRINE_OK)
-            st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
+        trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
         if (st != TRINE_OK)
             trine__tblock_release(t, b);
         return st;
     }
+    if (t->cache && s->cache_useless < STREAM_LOOKUPS)
+        s->cache_useless++;
+    trine__tblock_release(t, b);
     if (!handle_fits(t, h))
         return bad_handle(t, h, err);
     size_t n = (size_t)h.size + TRINE__TABLE_TRAILER_BYTES;
