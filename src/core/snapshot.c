@@ -250,7 +250,9 @@ trine_status trine_reader_get(trine_reader *r, trine_bucket *b, const void *k, s
         st = TRINE_CLOSED;
     else if (st == TRINE_OK) {
         st = reader_lookup(r, bucket_or_default(r->snap, b), k, kl, out, &err);
-        if (st == TRINE_OK && !r->blob_value) /* a blob file's value was read into a buffer */
+        /* Lent in place: not a blob file's value, nor one in a block the
+         * reader owns (read from the file, or unpacked from the cache). */
+        if (st == TRINE_OK && !r->blob_value && !r->block.owned)
             atomic_fetch_add_explicit(&db->stats.reader_zero_copy, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&db->stats.reader_gets, 1, memory_order_relaxed);
         trine__db_leave(db);

@@ -94,6 +94,12 @@ START_TEST(test_cache_packs_compressible_data) {
     }
     trine_reader_free(rd);
     trine_snapshot_release(snap);
+    /* Values in packed blocks were decoded into the reader's buffer: lent,
+     * but not in place. */
+    trine_stats c = pk_stats(db);
+    ck_assert_msg(c.reader_gets == 300 && c.reader_zero_copy < c.reader_gets / 2,
+                  "%" PRIu64 " of %" PRIu64 " reader gets counted zero-copy with the blocks packed",
+                  c.reader_zero_copy, c.reader_gets);
     enum { MANY = 64 };
     char keys[MANY][32];
     trine_slice ks[MANY];
