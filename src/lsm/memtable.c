@@ -467,15 +467,26 @@ size_t trine__memtable_count(const trine__memtable *m) {
     return atomic_load_explicit(&m->count, memory_order_relaxed);
 }
 
+/* key's newest version along the hash chain that starts at n, or NULL. */
+static mnode *chain_find(const mnode *n, const void *key, size_t klen) {
+    while (n && !same_key(n, key, klen))
+        n = atomic_load_explicit(&n->hnext, memory_order_acquire);
+    return (mnode *)n;
+}
+
+/* From n, key's newest version: the first node at or below trailer in
+ * internal order (older versions follow n on level 0), which is another
+ * key's when every version of key is newer. */
+static mnode *past_newer(mnode *n, const void *key, size_t klen, uint64_t trailer) {
+    while (n && n->trailer > trailer && same_key(n, key, klen))
+        n = next_at(n, 0);
+    return n;
+}
+
 /* The lookup of key from n, the first node of its hash chain. */
 static trine__lookup lookup_from(const mnode *n, const void *key, size_t klen, uint64_t horizon, const void **value,
                                  size_t *vlen) {
-    while (n && !same_key(n, key, klen))
-        n = atomic_load_explicit(&n->hnext, memory_order_acquire);
-    /* n is the newest version; older ones follow it on level 0. */
-    uint64_t trailer = seek_trailer(horizon);
-    while (n && n->trailer > trailer && same_key(n, key, klen))
-        n = next_at(n, 0);
+    n = past_newer(chain_find(n, key, klen), key, klen, seek_trailer(horizon));
     if (!n || !same_key(n, key, klen)) {
         return TRINE__LOOKUP_ABSENT;
     }
@@ -571,16 +582,8 @@ void trine__memcur_seek(trine__memtable_cursor *c, const void *key, size_t klen,
         c->node = find_ge(m, key, klen, target, NULL, NULL);
         return;
     }
-    mnode *n = atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire);
-    while (n && !same_key(n, key, klen))
-        n = atomic_load_explicit(&n->hnext, memory_order_acquire);
-    if (!n) {
-        c->node = find_ge(m, key, klen, target, NULL, NULL);
-        return;
-    }
-    while (n && n->trailer > target && same_key(n, key, klen))
-        n = next_at(n, 0);
-    c->node = n;
+    mnode *n = chain_find(atomic_load_explicit(bucket_of(m, key, klen), memory_order_acquire), key, klen);
+    c->node = n ? past_newer(n, key, klen, target) : find_ge(m, key, klen, target, NULL, NULL);
 }
 
 void trine__memcur_seek_before(trine__memtable_cursor *c, const void *key, size_t klen,

@@ -86,18 +86,24 @@ static size_t get_each(trine__table *t, const tt_model *m, bool *wrong, trine_st
     return failed;
 }
 
-static void checked_once(size_t block_bytes, const char *what) {
-    uint64_t seed = trine_test_seed(what, 0x3a9 + block_bytes);
+/* A random model of keys entries written as an uncompressed table of
+ * block_bytes blocks at e->path (set up here); returns its size. */
+static size_t write_table(mapped_env *e, tt_model *m, size_t keys, size_t block_bytes, uint64_t seed) {
     uint64_t rng = seed;
-    tt_model m = {0};
-    tt_model_random(&m, &rng, 2000, false);
+    tt_model_random(m, &rng, keys, false);
     trine__table_options o;
     trine__table_options_default(&o);
     o.compression = TRINE__TABLE_COMPRESS_NONE; /* read in place */
     o.block_bytes = block_bytes;
+    env_up(e);
+    return (size_t)tt_write_at(e->vfs, e->path, m, &o);
+}
+
+static void checked_once(size_t block_bytes, const char *what) {
+    uint64_t seed = trine_test_seed(what, 0x3a9 + block_bytes);
+    tt_model m = {0};
     mapped_env e;
-    env_up(&e);
-    tt_write_at(e.vfs, e.path, &m, &o);
+    write_table(&e, &m, 2000, block_bytes, seed);
     tt_reader r;
     open_mapped(&e, &r);
     uint64_t blocks = trine__table_props_of(r.t)->data_blocks;
@@ -152,21 +158,15 @@ static uint64_t victim_block(const uint8_t *bytes, size_t len, bool share_kib) {
 }
 
 /* A flipped byte in a data block (with small blocks, one that starts in
- * the KiB of the block before it, read and marked first): its reads are CORRUPTION on every
- * pass, the first block's reads stay right, and the second block is
- * never marked (its mark would be its offset in the KiB, plus one). */
+ * the KiB of the block before it, read and marked first): its reads are
+ * CORRUPTION on every pass, the other blocks' reads stay right, and the
+ * damaged block is never marked (its mark would be its offset in the
+ * KiB, plus one). */
 static void damage_never_trusted(size_t block_bytes, const char *what) {
     uint64_t seed = trine_test_seed(what, 0xdab + block_bytes);
-    uint64_t rng = seed;
     tt_model m = {0};
-    tt_model_random(&m, &rng, 500, false);
-    trine__table_options o;
-    trine__table_options_default(&o);
-    o.compression = TRINE__TABLE_COMPRESS_NONE;
-    o.block_bytes = block_bytes;
     mapped_env e;
-    env_up(&e);
-    size_t size = (size_t)tt_write_at(e.vfs, e.path, &m, &o);
+    size_t size = write_table(&e, &m, 500, block_bytes, seed);
     int fd = open(e.path, O_RDWR);
     ck_assert_msg(fd >= 0, "open %s", e.path);
     uint8_t *bytes = malloc(size);
