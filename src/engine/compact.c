@@ -91,6 +91,7 @@ typedef struct cjob {
     uint64_t *outputs;         /* numbers written (removed on failure) */
     size_t noutputs, outputs_cap;
     uint64_t bytes_read, bytes_written, entries_in, entries_out, ns;
+    trine__table_warm warm;    /* the outputs' blocks going into the cache */
 } cjob;
 
 struct trine__compactor {
@@ -253,7 +254,10 @@ static trine_status out_open(cjob *j, output *o, trine__err *err) {
         return st;
     j->outputs[j->noutputs++] = number;
     o->meta.bucket = j->bucket->id;
-    return trine__table_builder_new(o->file, o->name, &j->topts, &o->b, err);
+    trine_status bst = trine__table_builder_new(o->file, o->name, &j->topts, &o->b, err);
+    if (bst == TRINE_OK)
+        trine__table_builder_warm(o->b, &j->warm, trine__block_cache_file_owner(number));
+    return bst;
 }
 
 static bool copy_key(uint8_t **dst, size_t *len, size_t *cap, const uint8_t *k, size_t klen) {
@@ -354,6 +358,37 @@ static trine_status rewrite_blob(cjob *j, const uint8_t *k, size_t kl, const uin
 }
 
 /* Steps 1-3 of the DESIGN block. */
+static int cmp_owner(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The outputs warm the cache (trine__table_warm) with the room their
+ * inputs' cached blocks take, which dies with them: readers of the new
+ * tables start where readers of the old ones were, and a merge of tables
+ * nobody read puts nothing in and evicts nothing. Packed when the output
+ * will not fit as read in that room, as a full cache keeps what reads
+ * bring in. */
+static void warm_setup(cjob *j) {
+    trine__block_cache *bc = j->db->tables->block_cache;
+    if (!bc)
+        return;
+    size_t n = 0;
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        n += j->c.ninputs[l];
+    uint64_t *owners = malloc((n ? n : 1) * sizeof *owners);
+    if (!owners)
+        return; /* no warming: nothing else depends on it */
+    size_t k = 0;
+    for (int l = 0; l < TRINE__LEVELS; l++)
+        for (size_t i = 0; i < j->c.ninputs[l]; i++)
+            owners[k++] = trine__block_cache_file_owner(j->c.inputs[l][i]->number);
+    qsort(owners, n, sizeof *owners, cmp_owner);
+    size_t dying = trine__block_cache_bytes_of(bc, owners, n);
+    free(owners);
+    (void)trine__tables_warm_init(j->db->tables, &j->topts, &j->warm, dying, true, j->bytes_read, true);
+}
+
 static trine_status merge(cjob *j, trine__err *err) {
     trine_db *db = j->db;
     level_src srcs[TRINE__LEVELS];
@@ -364,6 +399,7 @@ static trine_status merge(cjob *j, trine__err *err) {
             free(srcs[l].spans);
         return err->status;
     }
+    warm_setup(j);
     below bl;
     memset(&bl, 0, sizeof bl);
     bl.v = j->v;
@@ -756,6 +792,8 @@ static void remove_outputs(trine_db *db, cjob *j) {
         trine__table_name(name, sizeof name, j->outputs[i]);
         trine__err ignored;
         (void)trine__files_remove(db, name, &ignored);
+        if (j->warm.blocks)
+            trine__block_cache_erase_owner(j->warm.cache, trine__block_cache_file_owner(j->outputs[i]));
     }
     trine__blob_rewrite_discard(&j->blob, db);
 }

@@ -1,5 +1,6 @@
 /* Super versions: the memtables and tables a reader sees (see db.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/db.h"
 #include "lsm/pin_gate.h"
@@ -76,6 +77,20 @@ void trine__super_unref(trine__super *s) {
     free(s);
 }
 
+bool trine__tables_warm_init(const trine__tables *t, const trine__table_options *o, trine__table_warm *w,
+                             size_t budget, bool may_evict, uint64_t expect, bool expect_stored) {
+    memset(w, 0, sizeof *w);
+    /* Uncompressed blocks of a mapped table are read in place, never cached. */
+    if (!t || !t->block_cache || budget == 0 || (t->mmap_reads && o->compression == TRINE__TABLE_COMPRESS_NONE))
+        return false;
+    *w = (trine__table_warm){.cache = t->block_cache,
+                             .budget = budget,
+                             .may_evict = may_evict,
+                             .expect = expect,
+                             .expect_stored = expect_stored};
+    return true;
+}
+
 trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o) {
     trine__tables *t = calloc(1, sizeof *t);
     if (!t)
@@ -86,6 +101,7 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     t->table_cache = t->block_cache ? trine__table_cache_new(vfs, dir, o->max_open_tables, t->block_cache) : NULL;
     if (t->table_cache)
         trine__table_cache_set_mmap(t->table_cache, o->mmap_reads);
+    t->mmap_reads = o->mmap_reads;
     /* Blob files share the open-file bound with tables, a quarter of it. */
     t->blob_cache = t->table_cache ? trine__blob_cache_new(vfs, dir, o->max_open_tables / 4 + 1) : NULL;
     t->chunk_pool = trine__chunk_pool_new(o->memtable_bytes); /* NULL is fine: no pooling */

@@ -173,6 +173,7 @@ struct trine__cache_handle {
     bool referenced;   /* shard mutex: hit since eviction last passed it (its second chance) */
     bool packed;       /* data holds the block LZ4-compressed (never changes) */
     bool incompressible; /* a data block kept raw because LZ4 did not save an eighth */
+    bool warmed;       /* shard mutex: put in by a new table (trine__block_cache_warm) and not hit since */
 };
 
 typedef struct slot {
@@ -197,7 +198,9 @@ typedef struct shard {
     uint64_t offers, declines; /* data blocks offered while full; declined of those */
     size_t raw_data;   /* charge of unpacked data blocks in the table */
     size_t packed;     /* packed data blocks in the table */
+    size_t packed_bytes; /* their charge */
     uint64_t packs;    /* packed inserts */
+    uint64_t warms;    /* data blocks new tables put in (trine__block_cache_warm) */
 } shard;
 
 struct trine__block_cache {
@@ -271,10 +274,13 @@ static void table_grow(shard *s) {
  * not compress). */
 static void membership(shard *s, const trine__cache_handle *e, bool join) {
     if (e->packed) {
-        if (join)
+        if (join) {
             s->packed++;
-        else
+            s->packed_bytes += e->charge;
+        } else {
             s->packed--;
+            s->packed_bytes -= e->charge;
+        }
     } else if (e->kind == TRINE__BLOCK_DATA && !e->incompressible) {
         if (join)
             s->raw_data += e->charge;
@@ -413,6 +419,16 @@ static void ref(shard *s, trine__cache_handle *e) {
     if (e->refs++ == 0)
         s->pinned += e->charge;
     e->referenced = true;
+    e->warmed = false;
+}
+
+/* The entry eviction would take next is one a new table put in that no
+ * read has wanted yet: a read's block may replace it. */
+static bool oldest_is_cold_warm(const shard *s) {
+    if (s->lru.next == &s->lru)
+        return false;
+    const trine__cache_handle *e = (const trine__cache_handle *)(const void *)s->lru.next;
+    return e->warmed && !e->referenced && e->refs == 0;
 }
 
 /* ---- the cache ---- */
@@ -517,14 +533,20 @@ uint64_t trine__block_cache_new_owner(trine__block_cache *c) {
     return atomic_fetch_add_explicit(&c->next_owner, 1, memory_order_relaxed);
 }
 
+/* peek: a hit that neither counts nor earns a second chance. */
 static trine__cache_handle *lookup(trine__block_cache *c, uint64_t owner, uint64_t offset, trine__block_kind kind,
-                                   bool count_miss) {
+                                   bool count_miss, bool peek) {
     assert((unsigned)kind < TRINE__BLOCK_KINDS);
     uint64_t hash = key_hash(owner, offset);
     shard *s = shard_of(c, hash);
     pthread_mutex_lock(&s->mu);
     trine__cache_handle *e = table_get(s, hash, owner, offset);
-    if (e) {
+    if (e && peek) {
+        bool referenced = e->referenced, warmed = e->warmed;
+        ref(s, e);
+        e->referenced = referenced;
+        e->warmed = warmed;
+    } else if (e) {
         ref(s, e);
         s->hits[kind]++;
     } else if (count_miss) {
@@ -536,12 +558,29 @@ static trine__cache_handle *lookup(trine__block_cache *c, uint64_t owner, uint64
 
 trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind) {
-    return lookup(c, owner, offset, kind, true);
+    return lookup(c, owner, offset, kind, true, false);
 }
 
 trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind) {
-    return lookup(c, owner, offset, kind, false);
+    return lookup(c, owner, offset, kind, false, false);
+}
+
+trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                             trine__block_kind kind) {
+    return lookup(c, owner, offset, kind, false, true);
+}
+
+/* Makes room for e (its key absent) and adds it, charged; e's refs are
+ * the caller's business. A table with no room (out of memory growing it)
+ * leaves e detached: freed by its last release. */
+static void place(shard *s, trine__cache_handle *e, trine__cache_handle **dead) {
+    evict(s, e->charge, dead);
+    if (table_add(s, e))
+        lru_insert(s, e);
+    s->usage += e->charge;
+    s->inserts++;
+    s->packs += e->packed;
 }
 
 /* may_decline: a data block that would evict is admitted only every
@@ -582,11 +621,20 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
     trine__cache_handle *old = table_get(s, hash, owner, offset);
     if (old) {
         ref(s, old); /* two readers missed at once: the first one wins */
+    } else if (may_decline && kind == TRINE__BLOCK_DATA && fits(s, charge) && s->packed_bytes > s->capacity / 4) {
+        /* Room, but packed blocks hold a quarter of the shard: the data
+         * did not fit as read before (or a compaction warmed it packed),
+         * and room freed by a deleted table will not change that. */
+        *pack = true;
+        pthread_mutex_unlock(&s->mu);
+        free(e);
+        *declined = true;
+        return NULL;
     } else if (may_decline && kind == TRINE__BLOCK_DATA && !fits(s, charge)) {
         /* Full: admitted packed while raw blocks to convert hold more
          * than an eighth of the shard, else one offer in ADMIT_EVERY;
          * packed by the caller, outside the lock. */
-        if (s->raw_data > s->capacity / 8 || s->offers++ % ADMIT_EVERY == 0)
+        if (s->raw_data > s->capacity / 8 || oldest_is_cold_warm(s) || s->offers++ % ADMIT_EVERY == 0)
             *pack = true;
         else
             s->declines++;
@@ -595,13 +643,8 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
         *declined = true;
         return NULL;
     } else {
-        evict(s, charge, &dead);
-        if (table_add(s, e)) /* no room: e is detached, freed by its release */
-            lru_insert(s, e);
-        s->usage += charge;
+        place(s, e, &dead);
         s->pinned += charge;
-        s->inserts++;
-        s->packs += e->packed;
     }
     pthread_mutex_unlock(&s->mu);
     if (old) {
@@ -656,6 +699,58 @@ trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t ow
     trine__block_cache_release(c, insert(c, owner, offset, kind, packed, plen, plen + sizeof(trine__cache_handle),
                                          false, &unused, NULL, len));
     return NULL; /* *declined: data stays the caller's; a packed copy is cached */
+}
+
+size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t offset, const void *raw, size_t len,
+                               bool pack, bool may_evict) {
+    size_t dlen = len, raw_len = 0;
+    void *data = pack ? pack_block(raw, len, &dlen) : NULL;
+    if (data)
+        raw_len = len;
+    else if ((data = malloc(len ? len : 1)) != NULL)
+        memcpy(data, raw, len);
+    else
+        return 0;
+    trine__cache_handle *e = malloc(sizeof *e);
+    if (!e) {
+        free(data);
+        return 0;
+    }
+    uint64_t hash = key_hash(owner, offset);
+    *e = (trine__cache_handle){
+        .hash = hash,
+        .owner = owner,
+        .offset = offset,
+        .data = data,
+        .len = dlen,
+        .charge = raw_len ? dlen + sizeof *e : len, /* as offer charges them */
+        .raw_len = raw_len,
+        .kind = TRINE__BLOCK_DATA,
+        .packed = raw_len > 0,
+        .incompressible = pack && !raw_len,
+        .warmed = true,
+    };
+    shard *s = shard_of(c, hash);
+    trine__cache_handle *dead = NULL;
+    size_t charged = 0;
+    pthread_mutex_lock(&s->mu);
+    if (!table_get(s, hash, owner, offset) && (may_evict || fits(s, e->charge))) {
+        place(s, e, &dead);
+        s->warms++;
+        charged = e->charge;
+        if (!e->in_cache) { /* detached (out of memory): nobody holds it */
+            s->usage -= e->charge;
+            charged = 0;
+            e->next_hash = dead;
+            dead = e;
+        }
+    } else {
+        e->next_hash = dead;
+        dead = e;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free_entries(dead);
+    return charged;
 }
 
 bool trine__cache_handle_packed(const trine__cache_handle *h) { return h->packed; }
@@ -749,6 +844,37 @@ void trine__block_cache_erase_owner(trine__block_cache *c, uint64_t owner) {
     }
 }
 
+size_t trine__block_cache_bytes_of(trine__block_cache *c, const uint64_t *owners, size_t n) {
+    size_t bytes = 0;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t b = 0; b < s->nslots; b++) {
+            const trine__cache_handle *e = s->slots[b].e;
+            if (!e || e->owner < owners[0] || e->owner > owners[n - 1])
+                continue;
+            size_t lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (owners[mid] < e->owner)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < n && owners[lo] == e->owner)
+                bytes += e->charge;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return bytes;
+}
+
+size_t trine__block_cache_capacity(trine__block_cache *c) {
+    return atomic_load_explicit(&c->capacity, memory_order_relaxed);
+}
+
 size_t trine__block_cache_usage(trine__block_cache *c) {
     size_t usage = 0;
     for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
@@ -774,6 +900,7 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
         out->declines += s->declines;
         out->packed += s->packed;
         out->packs += s->packs;
+        out->warms += s->warms;
         out->usage += s->usage;
         out->pinned += s->pinned;
         out->high_pri_usage += s->high_usage;

@@ -57,6 +57,7 @@ typedef struct trine__block_cache_stats {
     uint64_t declines;   /* data blocks offered while full and not admitted */
     uint64_t packed;     /* data blocks held LZ4-packed now */
     uint64_t packs;      /* packed inserts */
+    uint64_t warms;      /* data blocks new tables put in (trine__block_cache_warm) */
     uint64_t usage;      /* bytes charged now (pinned included) */
     uint64_t pinned;     /* bytes of entries with a handle out */
     uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */
@@ -87,6 +88,11 @@ trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t o
  * the block after a miss (and looks up again if it does). */
 trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind);
+/* lookup for a reader whose use should not keep the block (a compaction
+ * reading its inputs once): counts nothing and leaves the entry's place in
+ * the eviction order as it was. */
+trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
+                                             trine__block_kind kind);
 /* Inserts data (len bytes, malloc'd: the cache owns it from now on and
  * frees it with free()) charged at charge bytes; high priority for index,
  * filter and meta kinds. If the key is present already (two readers missed
@@ -106,6 +112,26 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind, void *data, size_t len, size_t charge,
                                               bool *declined);
+/* Warming: a flush or compaction puts a copy of a data block it just
+ * wrote (raw, len bytes: the block as a read would cache it) under the
+ * owner its table will be opened with (trine__block_cache_file_owner), so
+ * reads of new tables start warm; RocksDB's prepopulate_block_cache. pack:
+ * keep an LZ4 copy (raw when LZ4 saves less than an eighth), as a full
+ * cache keeps what reads bring in. may_evict false: only into free room.
+ * Not pinned; aged out like any data block. Returns the bytes charged (0:
+ * not kept: no room, present already, or out of memory). */
+size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t offset, const void *raw, size_t len,
+                               bool pack, bool may_evict);
+/* The owner number of table file `number` of the one database this cache
+ * serves: file numbers are never reused, and these never meet the numbers
+ * trine__block_cache_new_owner hands out (bit 63 set). */
+static inline uint64_t trine__block_cache_file_owner(uint64_t number) { return number | (UINT64_C(1) << 63); }
+/* Bytes charged now for the entries of the given owners (sorted
+ * ascending, n of them): what a compaction's inputs hold, which dies with
+ * them. Walks every shard like erase_owner: for compactions, not reads. */
+size_t trine__block_cache_bytes_of(trine__block_cache *c, const uint64_t *owners, size_t n);
+/* Bytes the cache may hold (as last set). Any thread. */
+size_t trine__block_cache_capacity(trine__block_cache *c);
 /* The bytes of a handle (valid until it is released) and, if len is not
  * NULL, their length. No lock: the fields never change. */
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len);

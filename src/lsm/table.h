@@ -112,6 +112,25 @@ uint64_t trine__table_builder_bytes(const trine__table_builder *b);
  * ascending: a malloc'd copy into *out (NULL when none). false on out of
  * memory. */
 bool trine__table_builder_blob_refs(const trine__table_builder *b, trine__blob_ref **out, size_t *n);
+/* Warming the block cache with the data blocks a flush or compaction
+ * writes (trine__block_cache_warm), so reads of its new tables start
+ * warm. One state per flush or compaction job, shared by its outputs;
+ * the caller fills the first five fields and zeroes the rest. */
+typedef struct trine__table_warm {
+    trine__block_cache *cache;
+    size_t budget;       /* bytes the job may put in */
+    bool may_evict;      /* false: only into free room */
+    uint64_t expect;     /* bytes the job's data blocks will hold: */
+    bool expect_stored;  /* ... as stored (then scaled by the raw/stored ratio seen), else raw */
+    /* running */
+    uint64_t raw_seen, stored_seen, charged, blocks;
+    unsigned misses;     /* blocks in a row the cache did not take */
+} trine__table_warm;
+/* From now on data blocks go into w->cache under owner too: LZ4-packed
+ * when the job's expected raw bytes exceed its budget (they could not all
+ * stay as read), as read otherwise; until the budget is spent or the cache
+ * turns down 16 in a row. w outlives the builder. */
+void trine__table_builder_warm(trine__table_builder *b, trine__table_warm *w, uint64_t owner);
 /* Frees the builder (after finish, or to abandon the file). */
 void trine__table_builder_free(trine__table_builder *b);
 
@@ -125,6 +144,11 @@ typedef struct trine__table trine__table;
  * table borrows file and cache; the caller keeps them alive. */
 trine_status trine__table_open(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
                                trine__table **out, trine__err *err);
+/* open with the table's blocks under owner in the cache (0: a new owner
+ * number): trine__block_cache_file_owner of its file, where a flush or
+ * compaction may have warmed the cache with them. */
+trine_status trine__table_open_as(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
+                                  uint64_t owner, trine__table **out, trine__err *err);
 void trine__table_close(trine__table *t);
 /* From now on reads t's blocks through a read-only mapping of its file when
  * the VFS can map it (posix); otherwise nothing changes. Call before t is

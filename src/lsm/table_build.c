@@ -41,6 +41,8 @@ struct trine__table_builder {
     trine__table_props props;
     trine__blob_ref *blob_refs; /* blob files the entries point into, by file ascending */
     size_t nblob_refs, blob_refs_cap;
+    trine__table_warm *warm; /* NULL: the cache is not warmed */
+    uint64_t warm_owner;
     trine_status status; /* sticky */
     trine__err err;
 };
@@ -128,7 +130,30 @@ static trine_status write_block(trine__table_builder *b, const uint8_t *raw, siz
     return TRINE_OK;
 }
 
-/* Finishes block bb, writes it, and resets it. */
+void trine__table_builder_warm(trine__table_builder *b, trine__table_warm *w, uint64_t owner) {
+    b->warm = w && w->cache ? w : NULL;
+    b->warm_owner = owner;
+}
+
+/* A copy of the data block just written (raw, at h) for the cache. */
+static void warm_block(trine__table_builder *b, const uint8_t *raw, size_t len, trine__handle h) {
+    trine__table_warm *w = b->warm;
+    w->raw_seen += len;
+    w->stored_seen += h.size;
+    if (w->charged >= w->budget || w->misses >= 16)
+        return;
+    double raw_expect = (double)w->expect;
+    if (w->expect_stored)
+        raw_expect *= (double)w->raw_seen / (double)(w->stored_seen ? w->stored_seen : 1);
+    size_t got = trine__block_cache_warm(w->cache, b->warm_owner, h.offset, raw, len, raw_expect > (double)w->budget,
+                                         w->may_evict);
+    w->charged += got;
+    w->blocks += got > 0;
+    w->misses = got ? 0 : w->misses + 1;
+}
+
+/* Finishes block bb, writes it, and resets it (a data block may warm the
+ * cache too). */
 static trine_status flush_block(trine__table_builder *b, trine__block_builder *bb, bool compressible,
                                 trine__handle *h) {
     const uint8_t *raw;
@@ -136,6 +161,8 @@ static trine_status flush_block(trine__table_builder *b, trine__block_builder *b
     if (!trine__block_builder_finish(bb, &raw, &len))
         return fail(b, TRINE_NO_MEMORY, "%s: out of memory %s", "finishing a block");
     trine_status st = write_block(b, raw, len, compressible, h);
+    if (st == TRINE_OK && bb == &b->data && b->warm)
+        warm_block(b, raw, len, *h);
     trine__block_builder_reset(bb);
     return st;
 }

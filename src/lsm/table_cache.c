@@ -215,7 +215,8 @@ static trine_status open_entry(trine__table_cache *tc, uint64_t number, uint64_t
                             "table file %s is %" PRIu64 " bytes, the manifest says %" PRIu64 " (%s)", fname, actual,
                             size, path);
     if (st == TRINE_OK)
-        st = trine__table_open(e->file, e->path, size, tc->bc, &e->table, err);
+        st = trine__table_open_as(e->file, e->path, size, tc->bc, trine__block_cache_file_owner(number), &e->table,
+                                  err);
     if (st == TRINE_OK && tc->mmap)
         trine__table_map(e->table);
     if (st != TRINE_OK) {

@@ -90,6 +90,7 @@ typedef struct trine__tstream {
     size_t len, ahead;
     bool backward; /* reads take the bytes before the block (a reverse scan) */
     bool helped;   /* chunks go through ta: a helper decompresses ahead */
+    bool peek;     /* a compaction's pass: cache hits do not keep their blocks (trine__block_cache_peek) */
     uint32_t cache_useless; /* cache lookups in a row that gave no block as read */
     trine__tahead *ta;
 } trine__tstream;

@@ -131,6 +131,7 @@ static bool stream_next(trine__table_iter *it, trine__handle h, bool backward) {
     it->streaming = true;
     it->stream.backward = backward;
     it->stream.helped = helped;
+    it->stream.peek = it->no_fill;
     return true;
 }
 

@@ -238,7 +238,8 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
      * full of packed blocks, or of other tables' blocks), the stream stops
      * asking: each costs a shard lock and a release. */
     if (t->cache && s->cache_useless < STREAM_LOOKUPS &&
-        (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)) &&
+        (b->handle = s->peek ? trine__block_cache_peek(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)
+                             : trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)) &&
         !trine__cache_handle_packed(b->handle)) {
         s->cache_useless = 0;
         size_t len = 0;
@@ -523,7 +524,10 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
     trine_status mst = TRINE_OK;
     if (kind == TRINE__BLOCK_DATA && load_mapped(t, h, b, &mst, err))
         return mst;
-    if (t->cache && (b->handle = trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
+    /* A pass that does not fill (a compaction) reads cached blocks without
+     * keeping them: they die with its inputs. */
+    if (t->cache && (b->handle = fill ? trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind])
+                                      : trine__block_cache_peek(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
         trine_status st = cached_bytes(t, b, h.offset, &data, &len, err);
         if (st != TRINE_OK)
             return st;
@@ -698,6 +702,11 @@ static trine_status read_props(trine__table *t, trine__err *err) {
 
 trine_status trine__table_open(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
                                trine__table **out, trine__err *err) {
+    return trine__table_open_as(file, name, file_size, cache, 0, out, err);
+}
+
+trine_status trine__table_open_as(trine__file *file, const char *name, uint64_t file_size, trine__block_cache *cache,
+                                  uint64_t owner, trine__table **out, trine__err *err) {
     *out = NULL;
     if (file_size < TRINE__TABLE_FOOTER_BYTES)
         return trine__err_set(err, TRINE_CORRUPTION, "%s: %" PRIu64 " bytes: too short for a table", name, file_size);
@@ -709,7 +718,7 @@ trine_status trine__table_open(trine__file *file, const char *name, uint64_t fil
     t->file_size = file_size;
     t->cache = cache;
     trine__dctx_pool_init(&t->own_dctx);
-    t->owner = cache ? trine__block_cache_new_owner(cache) : 0;
+    t->owner = !cache ? 0 : owner ? owner : trine__block_cache_new_owner(cache);
     uint8_t footer[TRINE__TABLE_FOOTER_BYTES];
     size_t got = 0;
     trine__footer f;

@@ -138,9 +138,53 @@ START_TEST(test_cache_packs_compressible_data) {
 }
 END_TEST
 
+/* Warming: a compaction puts its output's blocks in the room its inputs'
+ * cached blocks held, so data read before a full compaction is read from
+ * the cache after it, not from the new table's file. */
+START_TEST(test_cache_compaction_warms) {
+    enum { KEYS = 1200 }; /* 1.2 MB of values: fits the cache as read */
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = TRINE_BUFFERED;
+    o.memtable_bytes = 256 * 1024;
+    o.block_cache_bytes = 4 * 1024 * 1024;
+    trine_db *db = api_open(path, &o);
+    for (int i = 0; i < KEYS; i++) {
+        char key[32];
+        unsigned char val[PK_VLEN];
+        pk_key(i, key, sizeof key);
+        pk_value(i, val);
+        api_put(db, API_STR(key), val, PK_VLEN);
+    }
+    API_CHECK(trine_flush_sync(db), TRINE_OK, "flush");
+    for (int i = 0; i < KEYS; i++) /* every block cached */
+        pk_get(db, i, 0);
+    trine_stats a = pk_stats(db);
+    API_CHECK(trine_compact_sync(db), TRINE_OK, "compact");
+    trine_stats b = pk_stats(db);
+    ck_assert_msg(b.compactions > a.compactions && b.block_cache_warmed > a.block_cache_warmed,
+                  "%" PRIu64 " compactions, %" PRIu64 " blocks warmed", b.compactions - a.compactions,
+                  b.block_cache_warmed - a.block_cache_warmed);
+    for (int i = 0; i < KEYS; i++)
+        pk_get(db, i, 0);
+    trine_stats c = pk_stats(db);
+    ck_assert_msg(c.block_cache_misses_data == b.block_cache_misses_data,
+                  "%" PRIu64 " data-block misses reading the compacted data (%" PRIu64 " blocks warmed)",
+                  c.block_cache_misses_data - b.block_cache_misses_data, b.block_cache_warmed - a.block_cache_warmed);
+    ck_assert_msg(c.block_cache_usage <= c.block_cache_capacity, "cache over its bound");
+    api_close(db);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 TCase *api_cache_tcase(void) {
     TCase *tc = tcase_create("cache");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cache_packs_compressible_data);
+    tcase_add_test(tc, test_cache_compaction_warms);
     return tc;
 }

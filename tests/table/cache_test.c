@@ -388,6 +388,63 @@ START_TEST(test_cache_packs_when_full) {
 }
 END_TEST
 
+/* Warming (a new table's blocks): raw into free room only, never
+ * evicting, when may_evict is false; packed and evicting when asked. A
+ * warmed block nobody read yields to a read's block on a full cache (the
+ * offer is admitted, not one in eight); a peek neither counts as a hit
+ * nor keeps a block; bytes_of sums the charge of the owners asked. */
+START_TEST(test_cache_warm) {
+    trine__block_cache *c = trine__block_cache_new(4000, 0, 0.5);
+    ck_assert_ptr_nonnull(c);
+    uint64_t t = trine__block_cache_file_owner(7), other = trine__block_cache_new_owner(c);
+    EXPECT(t != other && (t >> 63) == 1, "file owner %" PRIx64 " meets a counted one", t);
+    for (uint64_t i = 0; i < 11; i++) {
+        void *b = text_block(t, i);
+        size_t got = trine__block_cache_warm(c, t, i, b, TEXT_BLOCK_LEN, false, false);
+        free(b); /* warm copies */
+        EXPECT(got == (i < 10 ? TEXT_BLOCK_LEN : 0), "warm %" PRIu64 " into free room charged %zu", i, got);
+    }
+    ASSERT_STAT(c, warms, 10);
+    ASSERT_STAT(c, usage, 4000);
+    ASSERT_STAT(c, evictions, 0);
+    uint64_t owners[1] = {t};
+    EXPECT(trine__block_cache_bytes_of(c, owners, 1) == 4000, "bytes_of the warmed owner");
+    EXPECT(trine__block_cache_bytes_of(c, &other, 1) == 0, "bytes_of an owner with nothing cached");
+    bool packed = true;
+    EXPECT(text_block_is(c, t, 0, &packed) && !packed, "a block warmed raw reads back"); /* a hit: kept */
+    /* A peek reads block 1 but neither counts nor keeps it. */
+    uint64_t hits = stats(c).hits[TRINE__BLOCK_DATA];
+    trine__cache_handle *h = trine__block_cache_peek(c, t, 1, TRINE__BLOCK_DATA);
+    EXPECT(h != NULL, "peek missed a cached block");
+    trine__block_cache_release(c, h);
+    ASSERT_STAT(c, hits[TRINE__BLOCK_DATA], hits);
+    /* Packed and evicting: the oldest blocks nobody read go (block 1
+     * too, the peeked one), block 0 (read) stays. */
+    void *b = text_block(t, 20);
+    size_t got = trine__block_cache_warm(c, t, 20, b, TEXT_BLOCK_LEN, true, true);
+    free(b);
+    EXPECT(got > 0 && got < TEXT_BLOCK_LEN, "warm packed charged %zu", got);
+    EXPECT(text_block_is(c, t, 20, &packed) && packed, "a block warmed packed reads back");
+    EXPECT(!trine__block_cache_probe(c, t, 1, TRINE__BLOCK_DATA), "the peeked block was kept");
+    EXPECT(text_block_is(c, t, 0, &packed), "the block a read wanted was evicted first");
+    /* Full, with a warmed block nobody read at the old end: a read's
+     * offer is admitted (packed: the cache is full), none declined. */
+    uint64_t packs = stats(c).packs;
+    for (uint64_t i = 100; i < 104; i++) {
+        bool declined = false;
+        void *data = text_block(other, i);
+        trine__cache_handle *oh =
+            trine__block_cache_offer(c, other, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+        EXPECT(!oh && declined, "offer %" PRIu64 " to a full cache taken raw", i);
+        free(data);
+        EXPECT(text_block_is(c, other, i, &packed) && packed, "offer %" PRIu64 " not admitted over cold warm", i);
+    }
+    ASSERT_STAT(c, packs, packs + 4);
+    ASSERT_STAT(c, declines, 0);
+    trine__block_cache_free(c);
+}
+END_TEST
+
 /* A hit leaves an entry where it is on the list; eviction gives it a second
  * chance. A pinned entry that eviction meets leaves the list (it cannot go)
  * and comes back, as the newest, with its last release; a release while
@@ -1003,6 +1060,7 @@ TCase *table_cache_tcase(void) {
     tcase_add_test(tc, test_cache_set_capacity);
     tcase_add_test(tc, test_cache_offer_admits_one_in_eight);
     tcase_add_test(tc, test_cache_packs_when_full);
+    tcase_add_test(tc, test_cache_warm);
     tcase_add_test(tc, test_cache_model_random);
     tcase_add_test(tc, test_cache_concurrent);
     return tc;
