@@ -210,6 +210,33 @@ trine__block_lookup trine__block_hash_lookup(const trine__block *blk, const void
                                              size_t *value_len, const char *name, uint64_t offset,
                                              trine__err *err);
 
+/* Bytes after a block's entries (restart array, hash index, footer), read
+ * from its footer alone; 0 when that does not parse. For a packed copy
+ * that keeps them apart from the entries (block_cache.c). */
+size_t trine__block_tail_bytes(const void *data, size_t size);
+/* The restart interval trine__block_hash_lookup of ukey reads: the one
+ * its bucket names; TRINE__BLOCK_READS_NONE for an empty bucket;
+ * TRINE__BLOCK_READS_ALL without a hash index or on a collision (a seek
+ * then). Reads the hash index only, so blk may be a buffer whose entries
+ * are not filled in yet. */
+#define TRINE__BLOCK_READS_NONE (UINT32_MAX - 1)
+#define TRINE__BLOCK_READS_ALL UINT32_MAX
+uint32_t trine__block_hash_interval(const trine__block *blk, const void *ukey, size_t klen);
+
+/* trine__block_hash_lookup's scan of restart interval slot (< the
+ * restart count) alone: for a block whose hash index named it, or whose
+ * other intervals were never decoded (a packed cached copy unpacked for
+ * one lookup, block_cache.h). Every version of a user key must lie in one
+ * interval: true of every block with a hash index. */
+trine__block_lookup trine__block_interval_lookup(const trine__block *blk, uint32_t slot, const void *ukey,
+                                                 size_t klen, uint64_t horizon, uint64_t *trailer,
+                                                 const uint8_t **value, size_t *value_len, const char *name,
+                                                 uint64_t offset, trine__err *err);
+/* The user key of an interval's first entry (stored whole), from the
+ * avail bytes at entry: *key, its length *ulen and how many of its bytes
+ * lie within avail (*have). false when the header does not parse there. */
+bool trine__block_first_ukey(const uint8_t *entry, size_t avail, const uint8_t **key, size_t *ulen, size_t *have);
+
 /* The user-key hash the hash index uses (XXH3, low 32 bits). */
 uint32_t trine__block_key_hash(const void *ukey, size_t klen);
 

@@ -146,7 +146,9 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "lsm/block.h"
 #include "lsm/dctx_pool.h"
+#include "lsm/ikey.h"
 
 #define MAX_SHARD_BITS 8u
 #define INITIAL_SLOTS 32u /* per shard; a power of two */
@@ -174,6 +176,7 @@ struct trine__cache_handle {
     bool packed;       /* data holds the block LZ4-compressed (never changes) */
     bool incompressible; /* a data block kept raw because LZ4 did not save an eighth */
     bool warmed;       /* shard mutex: put in by a new table (trine__block_cache_warm) and not hit since */
+    bool inline_data;  /* data lies in the entry's own allocation, after it (packed entries) */
 };
 
 typedef struct slot {
@@ -407,7 +410,8 @@ static void evict(shard *s, size_t need, trine__cache_handle **dead) {
 static void free_entries(trine__cache_handle *e) {
     while (e) {
         trine__cache_handle *next = e->next_hash;
-        free(e->data);
+        if (!e->inline_data)
+            free(e->data);
         free(e);
         e = next;
     }
@@ -594,27 +598,27 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
                                    bool *pack, size_t raw_len) {
     assert((unsigned)kind < TRINE__BLOCK_KINDS);
     /* Allocated before the lock: malloc may be slow, and most inserts are
-     * of new keys. */
-    trine__cache_handle *e = malloc(sizeof *e);
+     * of new keys. A packed block comes as an entry already (pack_entry). */
+    trine__cache_handle *e = raw_len > 0 && raw_len != SIZE_MAX ? data : malloc(sizeof *e);
     if (!e) {
         free(data);
         return NULL;
     }
     uint64_t hash = key_hash(owner, offset);
-    *e = (trine__cache_handle){
-        .hash = hash,
-        .owner = owner,
-        .offset = offset,
-        .data = data,
-        .len = len,
-        .charge = charge,
-        .raw_len = raw_len == SIZE_MAX ? 0 : raw_len,
-        .refs = 1,
-        .kind = (uint8_t)kind,
-        .high_pri = kind != TRINE__BLOCK_DATA,
-        .packed = raw_len > 0 && raw_len != SIZE_MAX,
-        .incompressible = raw_len == SIZE_MAX,
-    };
+    if (e != data) {
+        *e = (trine__cache_handle){
+            .data = data,
+            .len = len,
+            .incompressible = raw_len == SIZE_MAX,
+        };
+    }
+    e->hash = hash;
+    e->owner = owner;
+    e->offset = offset;
+    e->charge = charge;
+    e->refs = 1;
+    e->kind = (uint8_t)kind;
+    e->high_pri = kind != TRINE__BLOCK_DATA;
     shard *s = shard_of(c, hash);
     trine__cache_handle *dead = NULL;
     pthread_mutex_lock(&s->mu);
@@ -648,7 +652,8 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
     }
     pthread_mutex_unlock(&s->mu);
     if (old) {
-        free(data);
+        if (!e->inline_data)
+            free(data);
         free(e);
         e = old;
     }
@@ -661,22 +666,58 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
     return insert(c, owner, offset, kind, data, len, charge, false, NULL, NULL, 0);
 }
 
-/* data's LZ4 form in a new buffer (*plen bytes), or NULL when LZ4 saves
- * less than an eighth (or memory is short). */
-static void *pack_block(const void *data, size_t len, size_t *plen) {
-    if (len < 8 || len > (size_t)LZ4_MAX_INPUT_SIZE)
+/* A data block's packed form, in one allocation with the entry that will
+ * hold it (a hit then misses on one run of memory, not two):
+ *
+ *   u32 tail length | the block's tail (restart array, hash index, footer)
+ *   as it is | u32 end of each interval's chunk, from the chunks' start |
+ *   each restart interval's entries, LZ4-compressed on their own
+ *
+ * A point lookup reads the tail, finds the interval its key's hash bucket
+ * names and decodes that chunk alone (trine__cache_handle_unpack_for):
+ * with 2 KiB blocks of about 4 intervals, a quarter of the block. NULL
+ * when packing saves less than an eighth, the block does not parse (a
+ * cached block always does), or memory is short. The caller sets the key
+ * fields (insert, warm). */
+static trine__cache_handle *pack_entry(const void *data, size_t len) {
+    trine__block blk;
+    trine__err ignored;
+    if (trine__block_open_trusted(&blk, data, len, NULL, 0, &ignored) != TRINE_OK || blk.entries_end < 64 ||
+        len > (size_t)LZ4_MAX_INPUT_SIZE)
         return NULL;
+    size_t tail = len - blk.entries_end, head = 4 + tail + 4 * (size_t)blk.nrestarts;
     size_t room = len - len / 8;
-    void *p = malloc(room);
-    if (!p)
+    if (room <= head)
         return NULL;
-    int n = LZ4_compress_default(data, p, (int)len, (int)room);
-    if (n <= 0) { /* it did not fit in room: not worth keeping packed */
-        free(p);
+    trine__cache_handle *e = malloc(sizeof *e + room);
+    if (!e)
         return NULL;
+    uint8_t *p = (uint8_t *)(e + 1), *ends = p + 4 + tail, *out = p + head;
+    size_t used = 0;
+    const uint8_t *d = data;
+    for (uint32_t i = 0; i < blk.nrestarts; i++) {
+        size_t from = trine__get_u32le(blk.restarts + 4 * (size_t)i);
+        size_t to = i + 1 < blk.nrestarts ? trine__get_u32le(blk.restarts + 4 * ((size_t)i + 1)) : blk.entries_end;
+        int n = to > from ? LZ4_compress_default((const char *)d + from, (char *)out + used, (int)(to - from),
+                                                 (int)(room - head - used))
+                          : 0;
+        if (to > from && n <= 0) { /* it did not fit in room: not worth keeping packed */
+            free(e);
+            return NULL;
+        }
+        used += (size_t)n;
+        trine__put_u32le(ends + 4 * (size_t)i, (uint32_t)used);
     }
-    *plen = (size_t)n;
-    return p;
+    trine__put_u32le(p, (uint32_t)tail);
+    memcpy(p + 4, d + blk.entries_end, tail);
+    *e = (trine__cache_handle){
+        .data = p,
+        .len = head + used,
+        .raw_len = len,
+        .packed = true,
+        .inline_data = true,
+    };
+    return e;
 }
 
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
@@ -687,8 +728,7 @@ trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t ow
     trine__cache_handle *h = insert(c, owner, offset, kind, data, len, charge, true, declined, &pack, 0);
     if (!pack)
         return h;
-    size_t plen = 0;
-    void *packed = pack_block(data, len, &plen);
+    trine__cache_handle *packed = pack_entry(data, len);
     if (!packed) { /* admitted, but LZ4 does not pay: kept as read */
         *declined = false;
         return insert(c, owner, offset, kind, data, len, charge, false, declined, NULL, SIZE_MAX);
@@ -696,40 +736,30 @@ trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t ow
     /* Charged with its entry: packed blocks are small and many, so the
      * entry's own bytes are a tenth of what they hold. */
     bool unused = false;
-    trine__block_cache_release(c, insert(c, owner, offset, kind, packed, plen, plen + sizeof(trine__cache_handle),
-                                         false, &unused, NULL, len));
+    trine__block_cache_release(c, insert(c, owner, offset, kind, packed, packed->len,
+                                         packed->len + sizeof(trine__cache_handle), false, &unused, NULL, len));
     return NULL; /* *declined: data stays the caller's; a packed copy is cached */
 }
 
 size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t offset, const void *raw, size_t len,
                                bool pack, bool may_evict) {
-    size_t dlen = len, raw_len = 0;
-    void *data = pack ? pack_block(raw, len, &dlen) : NULL;
-    if (data)
-        raw_len = len;
-    else if ((data = malloc(len ? len : 1)) != NULL)
-        memcpy(data, raw, len);
-    else
-        return 0;
-    trine__cache_handle *e = malloc(sizeof *e);
+    trine__cache_handle *e = pack ? pack_entry(raw, len) : NULL;
     if (!e) {
-        free(data);
-        return 0;
+        void *data = malloc(len ? len : 1);
+        if (!data || !(e = malloc(sizeof *e))) {
+            free(data);
+            return 0;
+        }
+        memcpy(data, raw, len);
+        *e = (trine__cache_handle){.data = data, .len = len, .incompressible = pack};
     }
     uint64_t hash = key_hash(owner, offset);
-    *e = (trine__cache_handle){
-        .hash = hash,
-        .owner = owner,
-        .offset = offset,
-        .data = data,
-        .len = dlen,
-        .charge = raw_len ? dlen + sizeof *e : len, /* as offer charges them */
-        .raw_len = raw_len,
-        .kind = TRINE__BLOCK_DATA,
-        .packed = raw_len > 0,
-        .incompressible = pack && !raw_len,
-        .warmed = true,
-    };
+    e->hash = hash;
+    e->owner = owner;
+    e->offset = offset;
+    e->charge = e->packed ? e->len + sizeof *e : len; /* as offer charges them */
+    e->kind = TRINE__BLOCK_DATA;
+    e->warmed = true;
     shard *s = shard_of(c, hash);
     trine__cache_handle *dead = NULL;
     size_t charged = 0;
@@ -756,15 +786,111 @@ size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t o
 bool trine__cache_handle_packed(const trine__cache_handle *h) { return h->packed; }
 
 int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t *len) {
+    uint32_t interval;
+    return trine__cache_handle_unpack_for(h, NULL, 0, out, len, &interval);
+}
+
+/* The raw bytes [from, to) of interval i and its chunk [c0, c1) in a
+ * packed block; false when they do not add up (damaged memory). */
+typedef struct chunk {
+    size_t from, to, c0, c1;
+} chunk;
+
+static bool chunk_of(const trine__block *blk, const uint8_t *ends, size_t chunks_len, uint32_t i, chunk *c) {
+    c->from = trine__get_u32le(blk->restarts + 4 * (size_t)i);
+    c->to = i + 1 < blk->nrestarts ? trine__get_u32le(blk->restarts + 4 * ((size_t)i + 1)) : blk->entries_end;
+    c->c0 = i ? trine__get_u32le(ends + 4 * ((size_t)i - 1)) : 0;
+    c->c1 = trine__get_u32le(ends + 4 * (size_t)i);
+    return c->from <= c->to && c->to <= blk->entries_end && c->c0 <= c->c1 && c->c1 <= chunks_len &&
+           c->to - c->from <= (size_t)INT32_MAX && c->c1 - c->c0 <= (size_t)INT32_MAX;
+}
+
+/* Decodes chunk c into raw at its place: all of it, or (head > 0) at
+ * least its first head bytes. */
+static bool unpack_chunk(const chunk *c, const uint8_t *chunks, uint8_t *raw, size_t head) {
+    size_t n = c->to - c->from;
+    if (n == 0)
+        return c->c1 == c->c0;
+    const char *src = (const char *)chunks + c->c0;
+    int got = head > 0 && head < n
+                  ? LZ4_decompress_safe_partial(src, (char *)raw + c->from, (int)(c->c1 - c->c0), (int)head, (int)n)
+                  : LZ4_decompress_safe(src, (char *)raw + c->from, (int)(c->c1 - c->c0), (int)n);
+    return got >= 0 && (size_t)got >= (head > 0 && head < n ? head : n);
+}
+
+/* Which interval may hold ukey when the hash index cannot say (a
+ * collision): the last whose first user key is <= ukey, found by decoding
+ * the first entry of each interval after the first (a few dozen bytes
+ * each). Sets *ok false on damage. */
+static uint32_t interval_by_heads(const trine__block *blk, const uint8_t *ends, const uint8_t *chunks,
+                                  size_t chunks_len, uint8_t *raw, const void *ukey, size_t klen, bool *ok) {
+    uint32_t r = 0;
+    for (uint32_t i = 1; i < blk->nrestarts; i++) {
+        chunk c;
+        /* header (at most 15 bytes), then enough key to order it against ukey */
+        size_t head = 15 + klen + 1;
+        if (!chunk_of(blk, ends, chunks_len, i, &c) || !unpack_chunk(&c, chunks, raw, head)) {
+            *ok = false;
+            return 0;
+        }
+        size_t avail = c.to - c.from < head ? c.to - c.from : head;
+        const uint8_t *k;
+        size_t ulen, have;
+        if (!trine__block_first_ukey(raw + c.from, avail, &k, &ulen, &have) || (have < ulen && have <= klen)) {
+            *ok = false;
+            return 0;
+        }
+        size_t m = have < klen ? have : klen;
+        int cmp = memcmp(k, ukey, m);
+        if (cmp == 0)
+            cmp = ulen < klen ? -1 : ulen > klen ? 1 : 0;
+        if (cmp > 0)
+            break;
+        r = i;
+    }
+    return r;
+}
+
+int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
+                                   size_t *len, uint32_t *interval) {
     *out = NULL;
     *len = 0;
-    if (h->raw_len > (size_t)INT32_MAX || h->len > (size_t)INT32_MAX)
+    *interval = TRINE__BLOCK_READS_ALL;
+    const uint8_t *p = h->data;
+    size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
+    if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
         return -2;
-    void *raw = malloc(h->raw_len);
+    uint8_t *raw = malloc(h->raw_len ? h->raw_len : 1);
     if (!raw)
         return -1;
-    int n = LZ4_decompress_safe(h->data, raw, (int)h->len, (int)h->raw_len);
-    if (n < 0 || (size_t)n != h->raw_len) {
+    memcpy(raw + (h->raw_len - tail), p + 4, tail);
+    /* The tail first: it tells which intervals a lookup reads. */
+    trine__block blk;
+    trine__err ignored;
+    size_t head = 4 + tail;
+    bool ok = trine__block_open_trusted(&blk, raw, h->raw_len, NULL, 0, &ignored) == TRINE_OK &&
+              blk.entries_end == h->raw_len - tail && head + 4 * (size_t)blk.nrestarts <= h->len;
+    const uint8_t *ends = p + head, *chunks = ends + 4 * (size_t)blk.nrestarts;
+    size_t chunks_len = ok ? h->len - head - 4 * (size_t)blk.nrestarts : 0;
+    /* One interval for a lookup in a block with a hash index (every version
+     * of a user key in one interval): the one its bucket names, or by the
+     * intervals' first keys on a collision; none for an empty bucket. */
+    uint32_t reads = ok && ukey && blk.hash && blk.nrestarts > 1 ? trine__block_hash_interval(&blk, ukey, klen)
+                                                                 : TRINE__BLOCK_READS_ALL;
+    if (reads == TRINE__BLOCK_READS_ALL && ok && ukey && blk.hash && blk.nrestarts > 1)
+        reads = interval_by_heads(&blk, ends, chunks, chunks_len, raw, ukey, klen, &ok);
+    chunk c;
+    if (!ok) {
+    } else if (reads == TRINE__BLOCK_READS_NONE) {
+        *interval = reads;
+    } else if (reads != TRINE__BLOCK_READS_ALL) {
+        ok = reads < blk.nrestarts && chunk_of(&blk, ends, chunks_len, reads, &c) && unpack_chunk(&c, chunks, raw, 0);
+        *interval = reads;
+    } else {
+        for (uint32_t i = 0; ok && i < blk.nrestarts; i++)
+            ok = chunk_of(&blk, ends, chunks_len, i, &c) && unpack_chunk(&c, chunks, raw, 0);
+    }
+    if (!ok) {
         free(raw);
         return -2;
     }

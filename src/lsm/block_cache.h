@@ -142,6 +142,16 @@ bool trine__cache_handle_packed(const trine__cache_handle *h);
  * caller frees it). 0; -1 out of memory; -2 the packed bytes do not decode
  * (damaged memory: never expected). */
 int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t *len);
+/* unpack for a point lookup of ukey in a block with a hash index: only
+ * the restart interval that can hold ukey is decoded (the one its hash
+ * bucket names, or, on a collision, the last whose first key is <= ukey;
+ * none for an empty bucket), and *interval names it
+ * (TRINE__BLOCK_READS_NONE: none). The buffer then serves
+ * trine__block_interval_lookup of that interval and nothing else.
+ * *interval is TRINE__BLOCK_READS_ALL when the whole block was decoded
+ * (no hash index, one interval, ukey NULL). */
+int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
+                                   size_t *len, uint32_t *interval);
 /* Drops one pin (h NULL is a no-op). The last release puts the entry back
  * in the LRU list, or frees it if it was erased meanwhile, the cache is
  * over capacity, or its capacity is 0. */

@@ -533,6 +533,31 @@ void trine__block_iter_seek_before(trine__block_iter *it, const uint8_t *target,
 /* Hash lookup                                                             */
 /* ---------------------------------------------------------------------- */
 
+size_t trine__block_tail_bytes(const void *data, size_t size) {
+    const uint8_t *d = data;
+    if (size < FOOTER_BYTES)
+        return 0;
+    uint32_t footer = trine__get_u32le(d + size - FOOTER_BYTES);
+    uint64_t tail = FOOTER_BYTES + 4 * (uint64_t)(footer & ~FOOTER_HASH_BIT);
+    if (footer & FOOTER_HASH_BIT) {
+        if (size < FOOTER_BYTES + 2)
+            return 0;
+        tail += 2 + ((uint64_t)d[size - FOOTER_BYTES - 2] | (uint64_t)d[size - FOOTER_BYTES - 1] << 8);
+    }
+    return tail <= size ? (size_t)tail : 0;
+}
+
+uint32_t trine__block_hash_interval(const trine__block *blk, const void *ukey, size_t klen) {
+    if (!blk->hash)
+        return TRINE__BLOCK_READS_ALL;
+    uint8_t slot = blk->hash[((uint64_t)trine__block_key_hash(ukey, klen) * blk->hash_buckets) >> 32];
+    if (slot == TRINE__BLOCK_HASH_EMPTY)
+        return TRINE__BLOCK_READS_NONE;
+    if (slot == TRINE__BLOCK_HASH_COLLISION)
+        return TRINE__BLOCK_READS_ALL;
+    return slot;
+}
+
 trine__block_lookup trine__block_hash_lookup(const trine__block *blk, const void *ukey, size_t klen,
                                              uint64_t horizon, uint64_t *trailer, const uint8_t **value,
                                              size_t *value_len, const char *name, uint64_t offset,
@@ -545,7 +570,25 @@ trine__block_lookup trine__block_hash_lookup(const trine__block *blk, const void
         return TRINE__BLOCK_LOOKUP_ABSENT;
     if (slot == TRINE__BLOCK_HASH_COLLISION)
         return TRINE__BLOCK_LOOKUP_NO_INDEX;
+    return trine__block_interval_lookup(blk, slot, ukey, klen, horizon, trailer, value, value_len, name, offset, err);
+}
 
+bool trine__block_first_ukey(const uint8_t *entry, size_t avail, const uint8_t **key, size_t *ulen, size_t *have) {
+    const uint8_t *p = entry;
+    uint64_t shared, unshared, vlen;
+    if (!decode_header(&p, entry + avail, &shared, &unshared, &vlen) || shared != 0 || unshared < TRAILER)
+        return false;
+    *key = p;
+    *ulen = (size_t)unshared - TRAILER;
+    size_t left = avail - (size_t)(p - entry);
+    *have = left < *ulen ? left : *ulen;
+    return true;
+}
+
+trine__block_lookup trine__block_interval_lookup(const trine__block *blk, uint32_t slot, const void *ukey,
+                                                 size_t klen, uint64_t horizon, uint64_t *trailer,
+                                                 const uint8_t **value, size_t *value_len, const char *name,
+                                                 uint64_t offset, trine__err *err) {
     const uint8_t *want = ukey;
     const uint8_t *data = blk->data;
     size_t off = restart_off(blk, slot);

@@ -3,7 +3,8 @@
  * has the format byte by byte; in short:
  *
  *   data blocks          entries in internal-key order (block.h), restart
- *                        interval 16, optional hash index; a block is cut at
+ *                        interval 4 with the hash index (16 without: see
+ *                        docs/format.md), optional hash index; a block is cut at
  *                        the size target, but only between two user keys,
  *                        so all versions of a user key share one block
  *   filter partitions    bloom.h filters, each covering the user keys (and,

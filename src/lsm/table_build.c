@@ -237,7 +237,7 @@ trine_status trine__table_builder_new(trine__file *file, const char *name, const
         b->opts.block_bytes = 2048;
     if (b->opts.partition_bytes == 0)
         b->opts.partition_bytes = 4096;
-    trine__block_builder_init(&b->data, 16, b->opts.hash_index, 0);
+    trine__block_builder_init(&b->data, b->opts.hash_index ? 4 : 16, b->opts.hash_index, 0);
     trine__block_builder_init(&b->index_part, 1, false, 0);
     trine__block_builder_init(&b->index_top, 1, false, 0);
     trine__block_builder_init(&b->filter_index, 1, false, 0);

@@ -209,14 +209,25 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
 /* The bytes of the block b's cache handle holds. A data block the cache
  * keeps packed (block_cache.c, "packed data blocks") is decoded into a
  * buffer b owns, and the handle is released at once. */
+/* A point lookup's user key: a packed block is decoded only as far as
+ * the lookup through its hash index reads. */
+typedef struct want_key {
+    const void *ukey;
+    size_t klen;
+} want_key;
+
 static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t offset, const void **data, size_t *len,
-                                 trine__err *err) {
+                                 const want_key *want, trine__err *err) {
     if (!trine__cache_handle_packed(b->handle)) {
         *data = trine__cache_handle_data(b->handle, len);
         return TRINE_OK;
     }
     void *raw = NULL;
-    int rc = trine__cache_handle_unpack(b->handle, &raw, len);
+    uint32_t interval = TRINE__BLOCK_READS_ALL;
+    int rc = want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, &raw, len, &interval)
+                  : trine__cache_handle_unpack(b->handle, &raw, len);
+    b->partial = interval != TRINE__BLOCK_READS_ALL;
+    b->interval = interval;
     trine__block_cache_release(t->cache, b->handle);
     b->handle = NULL;
     if (rc != 0)
@@ -517,7 +528,7 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
  * err untouched (no file is read). fill: a block read from the file goes
  * into the cache (else *b owns it: a compaction's one pass). */
 static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
-                                     bool cache_only, bool fill, trine__err *err) {
+                                     bool cache_only, bool fill, const want_key *want, trine__err *err) {
     trine__tblock_release(t, b);
     const void *data = NULL;
     size_t len = 0;
@@ -528,7 +539,7 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
      * keeping them: they die with its inputs. */
     if (t->cache && (b->handle = fill ? trine__block_cache_lookup(t->cache, t->owner, h.offset, kinds_for_cache[kind])
                                       : trine__block_cache_peek(t->cache, t->owner, h.offset, kinds_for_cache[kind]))) {
-        trine_status st = cached_bytes(t, b, h.offset, &data, &len, err);
+        trine_status st = cached_bytes(t, b, h.offset, &data, &len, want, err);
         if (st != TRINE_OK)
             return st;
     } else if (cache_only) {
@@ -551,7 +562,7 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         if (t->cache && fill &&
             (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len, &declined))) {
             /* raw is the cache's now (or freed: another reader's copy won) */
-            trine_status cst = cached_bytes(t, b, h.offset, &data, &len, err);
+            trine_status cst = cached_bytes(t, b, h.offset, &data, &len, want, err);
             if (cst != TRINE_OK)
                 return cst;
         } else if (t->cache && fill && !declined)
@@ -576,12 +587,12 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
 
 static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                 bool cache_only, trine__err *err) {
-    return tblock_load_fill(t, h, kind, b, cache_only, true, err);
+    return tblock_load_fill(t, h, kind, b, cache_only, true, NULL, err);
 }
 
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                 bool fill, trine__err *err) {
-    return tblock_load_fill(t, h, kind, b, false, fill, err);
+    return tblock_load_fill(t, h, kind, b, false, fill, NULL, err);
 }
 
 /* A block read whole at open and kept for the table's life. */
@@ -832,7 +843,17 @@ typedef struct get_pins {
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
-    return (b->handle || b->owned || b->shared || b->mapped) && b->offset == h.offset;
+    return (b->handle || b->owned || b->shared || b->mapped) && b->offset == h.offset && !b->partial;
+}
+
+/* The data block at h for the point lookup want. */
+static trine_status pin_data(trine__table *t, get_pins *p, trine__handle h, const want_key *want, trine__err *err) {
+    if (pinned_at(&p->db, h))
+        return TRINE_OK;
+    trine_status st = tblock_load_fill(t, h, TRINE__BLOCK_DATA, &p->db, p->cache_only, true, want, err);
+    if (st == TRINE_BUSY && p->cache_only)
+        p->would_block = true; /* not an error the caller sees: it becomes INCOMPLETE */
+    return st;
 }
 
 /* slot: the partition's slot in the table's held parts (UINT32_MAX: look it up). */
@@ -916,7 +937,8 @@ bool trine__table_filter_first(trine__table *t) { return t->has_filter && filter
  * map (uncompressed), or held by the cache (a hit, counted). True with the
  * block in *b, or with *st the damage found; false on a cache miss, which
  * is not counted (a caller that reads the block looks it up again). */
-static bool data_cached(trine__table *t, trine__handle h, trine__tblock *b, trine_status *st, trine__err *err) {
+static bool data_cached(trine__table *t, trine__handle h, trine__tblock *b, const want_key *want, trine_status *st,
+                        trine__err *err) {
     *st = TRINE_OK;
     trine__tblock_release(t, b);
     if (load_mapped(t, h, b, st, err))
@@ -928,7 +950,7 @@ static bool data_cached(trine__table *t, trine__handle h, trine__tblock *b, trin
     size_t len = 0;
     const void *data = NULL;
     b->offset = h.offset;
-    if ((*st = cached_bytes(t, b, h.offset, &data, &len, err)) != TRINE_OK ||
+    if ((*st = cached_bytes(t, b, h.offset, &data, &len, want, err)) != TRINE_OK ||
         (*st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err)) != TRINE_OK)
         trine__tblock_release(t, b);
     return true;
@@ -980,20 +1002,26 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
                   : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    if (!pinned_at(&p->db, data) && (asked || !data_cached(t, data, &p->db, &st, err)) && st == TRINE_OK) {
+    want_key want = {ukey, klen};
+    if (!pinned_at(&p->db, data) && (asked || !data_cached(t, data, &p->db, &want, &st, err)) && st == TRINE_OK) {
         if (!asked) {
             bool may = filter_pass_pinned(t, p, target, tlen, hash, &st, err);
             if (st != TRINE_OK || !may)
                 goto out;
         }
-        st = pin(t, p, data, UINT32_MAX, TRINE__BLOCK_DATA, &p->db, err);
+        st = pin_data(t, p, data, &want, err);
     }
     if (st != TRINE_OK)
         goto out;
     const uint8_t *v = NULL;
     size_t vl = 0;
-    trine__block_lookup hl = trine__block_hash_lookup(&p->db.blk, ukey, klen, horizon, trailer, &v, &vl, t->name,
-                                                      data.offset, err);
+    trine__block_lookup hl =
+        !p->db.partial ? trine__block_hash_lookup(&p->db.blk, ukey, klen, horizon, trailer, &v, &vl, t->name,
+                                                  data.offset, err)
+        : p->db.interval == TRINE__BLOCK_READS_NONE
+            ? TRINE__BLOCK_LOOKUP_ABSENT
+            : trine__block_interval_lookup(&p->db.blk, p->db.interval, ukey, klen, horizon, trailer, &v, &vl, t->name,
+                                           data.offset, err);
     if (hl == TRINE__BLOCK_LOOKUP_CORRUPT) {
         st = err->status;
         goto out;

@@ -289,15 +289,18 @@ START_TEST(test_cache_offer_admits_one_in_eight) {
 }
 END_TEST
 
-/* A block LZ4 shrinks well: a tag, then text. */
+/* A block LZ4 shrinks well: a tag, then text, then the tail of a block
+ * with one restart (offset 0, footer 1): the cache packs the entries and
+ * keeps the tail as it is, and never parses the entries. */
 #define TEXT_BLOCK_LEN 400
 static void *text_block(uint64_t owner, uint64_t offset) {
     unsigned char *p = malloc(TEXT_BLOCK_LEN);
     EXPECT(p != NULL, "out of memory");
     uint64_t tag = block_tag(owner, offset, 0);
     memcpy(p, &tag, sizeof tag);
-    for (size_t i = sizeof tag; i < TEXT_BLOCK_LEN; i++)
+    for (size_t i = sizeof tag; i < TEXT_BLOCK_LEN - 8; i++)
         p[i] = (unsigned char)"the quick brown fox jumps over the lazy dog. "[i % 45];
+    memcpy(p + TEXT_BLOCK_LEN - 8, "\0\0\0\0\1\0\0\0", 8);
     return p;
 }
 
