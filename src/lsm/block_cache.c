@@ -570,6 +570,15 @@ trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t ow
     return lookup(c, owner, offset, kind, false, false);
 }
 
+trine__cache_handle *trine__block_cache_pin(trine__block_cache *c, trine__cache_handle *h) {
+    shard *s = shard_of(c, h->hash);
+    pthread_mutex_lock(&s->mu);
+    assert(h->refs > 0);
+    h->refs++;
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
 trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                              trine__block_kind kind) {
     return lookup(c, owner, offset, kind, false, true);

@@ -88,6 +88,10 @@ trine__cache_handle *trine__block_cache_lookup(trine__block_cache *c, uint64_t o
  * the block after a miss (and looks up again if it does). */
 trine__cache_handle *trine__block_cache_probe(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind);
+/* One more pin on h, which the caller holds pinned: h itself, released
+ * as any handle. For a second holder of the same bytes (a lookup of the
+ * key could return another entry, should h have been erased meanwhile). */
+trine__cache_handle *trine__block_cache_pin(trine__block_cache *c, trine__cache_handle *h);
 /* lookup for a reader whose use should not keep the block (a compaction
  * reading its inputs once): counts nothing and leaves the entry's place in
  * the eviction order as it was. */

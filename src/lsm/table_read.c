@@ -386,7 +386,11 @@ void trine__tblock_hold(trine__table *t, trine__block_kind kind, const trine__tb
         free(hp);
         return;
     }
-    trine__cache_handle *pin = trine__block_cache_lookup(t->cache, t->owner, b->offset, kinds_for_cache[kind]);
+    /* A second pin on b's own entry: a lookup could find another (the
+     * entry erased meanwhile by a close of another open of this file, which
+     * shares its owner, and a fresh one cached), while hp->tb points into
+     * b's bytes. */
+    trine__cache_handle *pin = trine__block_cache_pin(t->cache, b->handle);
     trine__held_part *none = NULL;
     if (pin) {
         hp->tb = *b;
