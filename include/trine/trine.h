@@ -1071,8 +1071,8 @@ typedef struct trine_stats {
     uint64_t block_cache_packed;  /* data blocks the block cache holds
                                      LZ4-packed now (kept so once it is full:
                                      docs/usage.md, block_cache_bytes) */
-    uint64_t block_cache_warmed;  /* data blocks flushes and compactions put
-                                     in the block cache as they wrote them
+    uint64_t block_cache_warmed;  /* data blocks compactions put in the
+                                     block cache as they wrote them
                                      (docs/usage.md, block_cache_bytes) */
 } trine_stats;
 

@@ -109,15 +109,6 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const 
     uint8_t *ikey = NULL;
     size_t ikey_cap = 0, last_len = 0;
     st = trine__table_builder_new(f, name, o, &b, err);
-    /* The table's blocks go into the cache's free room as they are
-     * written, as read (a flush adds data, it replaces none: it never
-     * evicts, and never packs to fit more): data just written is often
-     * read soon. */
-    trine__table_warm warm = {0};
-    trine__block_cache *bc = db->tables ? db->tables->block_cache : NULL;
-    size_t room = bc ? trine__block_cache_capacity(bc) : 0, used = bc ? trine__block_cache_usage(bc) : 0;
-    if (st == TRINE_OK && trine__tables_warm_init(db->tables, o, &warm, room > used ? room - used : 0, false, 0, false))
-        trine__table_builder_warm(b, &warm, trine__block_cache_file_owner(number));
     trine__memtable_cursor c;
     trine__memcur_init(&c, mem);
     meta->seq_min = TRINE__SEQ_MAX;
@@ -184,8 +175,6 @@ trine_status trine__flush_write_table(trine_db *db, trine__memtable *mem, const 
         st = close_err.status;
     }
     if (st != TRINE_OK) {
-        if (warm.blocks)
-            trine__block_cache_erase_owner(warm.cache, trine__block_cache_file_owner(number));
         trine__err ignored;
         (void)trine__vfs_remove(db->vfs, path, &ignored);
         if (blob->number) {

@@ -717,6 +717,12 @@ static trine__cache_handle *pack_entry(const void *data, size_t len) {
         used += (size_t)n;
         trine__put_u32le(ends + 4 * (size_t)i, (uint32_t)used);
     }
+    /* Down to what it holds: the charge is the bytes, not the bound. */
+    trine__cache_handle *fit = realloc(e, sizeof *e + head + used);
+    if (fit) {
+        e = fit;
+        p = (uint8_t *)(e + 1);
+    }
     trine__put_u32le(p, (uint32_t)tail);
     memcpy(p + 4, d + blk.entries_end, tail);
     *e = (trine__cache_handle){

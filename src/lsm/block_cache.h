@@ -116,7 +116,7 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind, void *data, size_t len, size_t charge,
                                               bool *declined);
-/* Warming: a flush or compaction puts a copy of a data block it just
+/* Warming: a compaction puts a copy of a data block it just
  * wrote (raw, len bytes: the block as a read would cache it) under the
  * owner its table will be opened with (trine__block_cache_file_owner), so
  * reads of new tables start warm; RocksDB's prepopulate_block_cache. pack:

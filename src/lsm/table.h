@@ -113,9 +113,9 @@ uint64_t trine__table_builder_bytes(const trine__table_builder *b);
  * ascending: a malloc'd copy into *out (NULL when none). false on out of
  * memory. */
 bool trine__table_builder_blob_refs(const trine__table_builder *b, trine__blob_ref **out, size_t *n);
-/* Warming the block cache with the data blocks a flush or compaction
- * writes (trine__block_cache_warm), so reads of its new tables start
- * warm. One state per flush or compaction job, shared by its outputs;
+/* Warming the block cache with the data blocks a compaction writes
+ * (trine__block_cache_warm), so reads of its new tables start warm. One
+ * state per compaction job, shared by its outputs;
  * the caller fills the first five fields and zeroes the rest. */
 typedef struct trine__table_warm {
     trine__block_cache *cache;

@@ -370,9 +370,8 @@ static void set_level_base_100(trine_options *o) { o->level_base_bytes = 100; }
  * level; a hot set of its keys is cached; then L0 tables of another key
  * range are merged in the background, reading over twice the cache's
  * size. The hot set must still be cached after, and the cache within its
- * bound. (A new table may warm the cache: a flush into its free room, a
- * compaction into the room its inputs' cached blocks held. The merges
- * here warm with at most what the flushes put in.) */
+ * bound. (A compaction's output may warm the cache, in the room its
+ * inputs' cached blocks held: nobody read these inputs, so none.) */
 static uint64_t data_misses(trine_db *db) {
     trine_stats s = {.struct_size = sizeof s};
     API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
