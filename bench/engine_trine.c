@@ -345,6 +345,9 @@ static void trine_engine_metrics(void *db, bench_result *r) {
         if (dh + dm > 0)
             bench_result_metric(r, "trine_data_hit_pct", 100.0 * (double)dh / (double)(dh + dm));
     }
+    if (s.block_cache_warmed > 0)
+        bench_result_metric(r, "trine_cache_warmed", (double)s.block_cache_warmed);
+    bench_result_metric(r, "trine_cache_mb", (double)s.block_cache_usage / 1048576.0);
     if (s.flush_micros > 0)
         bench_result_metric(r, "trine_flush_mb_s", (double)s.flush_bytes / (double)s.flush_micros);
     bench_result_metric(r, "trine_tables", (double)s.table_files);

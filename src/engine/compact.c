@@ -116,12 +116,16 @@ struct trine__compactor {
 /* ---- the merge (worker thread) ---- */
 
 /* A compaction reads each block once: past the cache, so it does not
- * evict what readers use (blocks already cached are still read there). */
+ * evict what readers use (blocks already cached are still read there).
+ * What readers bring in from its inputs from now on dies with them: it
+ * leaves the cache first, and makes no room (trine__table_mark_replaced). */
 static trine__iiter *open_table(trine_db *db, const trine__table_meta *m, trine__err *err) {
     bool unused = false;
     trine__iiter *it = trine__tables_open_iter(db->tables, m, TRINE_SEEK_AUTO, false, &unused, err);
-    if (it)
+    if (it) {
         trine__iiter_table_no_fill(it);
+        trine__iiter_table_mark_replaced(it);
+    }
     return it;
 }
 
@@ -364,11 +368,13 @@ static int cmp_owner(const void *a, const void *b) {
 }
 
 /* The outputs warm the cache (trine__table_warm) with the room their
- * inputs' cached blocks take, which dies with them: readers of the new
- * tables start where readers of the old ones were, and a merge of tables
- * nobody read puts nothing in and evicts nothing. Packed when the output
- * will not fit as read in that room, as a full cache keeps what reads
- * bring in. */
+ * inputs' cached blocks take, which dies with them, and with the cache's
+ * free room: readers of the new tables start where readers of the old
+ * ones were, and a merge of tables nobody read evicts nothing. Free room
+ * is taken because the first reads after a bulk load would otherwise fill
+ * it block by block, each at the price of a pread and a zstd decode.
+ * Packed when the output will not fit as read in that room, as a full
+ * cache keeps what reads bring in. */
 static void warm_setup(cjob *j) {
     trine__block_cache *bc = j->db->tables->block_cache;
     if (!bc)
@@ -386,7 +392,9 @@ static void warm_setup(cjob *j) {
     qsort(owners, n, sizeof *owners, cmp_owner);
     size_t dying = trine__block_cache_bytes_of(bc, owners, n);
     free(owners);
-    (void)trine__tables_warm_init(j->db->tables, &j->topts, &j->warm, dying, true, j->bytes_read, true);
+    size_t cap = trine__block_cache_capacity(bc), used = trine__block_cache_usage(bc);
+    size_t free_room = cap > used ? cap - used : 0;
+    (void)trine__tables_warm_init(j->db->tables, &j->topts, &j->warm, dying + free_room, dying, j->bytes_read, true);
 }
 
 static trine_status merge(cjob *j, trine__err *err) {

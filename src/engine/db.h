@@ -49,11 +49,12 @@ typedef struct trine__tables {
 
 trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_options *o);
 /* Sets w up to warm the block cache with the data blocks of new tables of
- * a bucket with options o (trine__table_warm): budget bytes, may_evict,
- * expect as trine__table_warm says. false (w->cache NULL): no warming, as
- * when there is no cache or the bucket's blocks are read in place. */
+ * a bucket with options o (trine__table_warm): budget bytes, the first
+ * evict_budget of which may evict, expect as trine__table_warm says. false
+ * (w->cache NULL): no warming, as when there is no cache or the bucket's
+ * blocks are read in place. */
 bool trine__tables_warm_init(const trine__tables *t, const trine__table_options *o, trine__table_warm *w,
-                             size_t budget, bool may_evict, uint64_t expect, bool expect_stored);
+                             size_t budget, size_t evict_budget, uint64_t expect, bool expect_stored);
 void trine__tables_ref(trine__tables *t);
 void trine__tables_unref(trine__tables *t);
 /* An internal iterator over table m, holding a table-cache handle until it

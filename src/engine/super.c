@@ -78,14 +78,14 @@ void trine__super_unref(trine__super *s) {
 }
 
 bool trine__tables_warm_init(const trine__tables *t, const trine__table_options *o, trine__table_warm *w,
-                             size_t budget, bool may_evict, uint64_t expect, bool expect_stored) {
+                             size_t budget, size_t evict_budget, uint64_t expect, bool expect_stored) {
     memset(w, 0, sizeof *w);
     /* Uncompressed blocks of a mapped table are read in place, never cached. */
     if (!t || !t->block_cache || budget == 0 || (t->mmap_reads && o->compression == TRINE__TABLE_COMPRESS_NONE))
         return false;
     *w = (trine__table_warm){.cache = t->block_cache,
                              .budget = budget,
-                             .may_evict = may_evict,
+                             .evict_budget = evict_budget,
                              .expect = expect,
                              .expect_stored = expect_stored};
     return true;

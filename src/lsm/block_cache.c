@@ -77,6 +77,14 @@
  * read once mostly never displace anything. Index, filter and meta blocks
  * are always taken.
  *
+ * Cold offers: data blocks of a table a compaction is replacing. They die
+ * with it, and the compaction warms the cache with their replacement
+ * (trine__block_cache_warm), so they take free room only (declined once
+ * the shard is full) and go in at the oldest end of the list, where any
+ * eviction takes them first (a hit's second chance puts a cold entry back
+ * there too). Reads of the old table while the merge runs thus never push
+ * out the new table's blocks or anything live.
+ *
  * Packed data blocks. A data block offered once its shard is full, while
  * data blocks kept as they were read ("raw") still hold more than an
  * eighth of the shard, is admitted LZ4-packed: the copy kept is the block compressed with LZ4
@@ -177,6 +185,7 @@ struct trine__cache_handle {
     bool incompressible; /* a data block kept raw because LZ4 did not save an eighth */
     bool warmed;       /* shard mutex: put in by a new table (trine__block_cache_warm) and not hit since */
     bool inline_data;  /* data lies in the entry's own allocation, after it (packed entries) */
+    bool cold;         /* a block of a table a compaction is replacing: the oldest end, no second chance */
 };
 
 typedef struct slot {
@@ -356,7 +365,12 @@ static void pool_maintain(shard *s) {
 
 static void lru_insert(shard *s, trine__cache_handle *e) {
     e->on_list = true;
-    if (e->high_pri) {
+    if (e->cold) {
+        link_after(&s->lru, &e->lru); /* the oldest end: evicted first */
+        e->in_high_pool = false;
+        if (s->low_pri == &s->lru)
+            s->low_pri = &e->lru;
+    } else if (e->high_pri) {
         link_after(s->lru.prev, &e->lru); /* the newest end */
         e->in_high_pool = true;
         s->high_usage += e->charge;
@@ -394,7 +408,7 @@ static void evict(shard *s, size_t need, trine__cache_handle **dead) {
         lru_remove(s, e);
         if (e->refs > 0)
             continue; /* relinked by its last release */
-        if (e->referenced) {
+        if (e->referenced) { /* a cold entry goes back to the oldest end: no second chance */
             e->referenced = false;
             lru_insert(s, e);
             continue;
@@ -405,6 +419,23 @@ static void evict(shard *s, size_t need, trine__cache_handle **dead) {
         e->next_hash = *dead;
         *dead = e;
     }
+}
+
+/* Evicts cold entries from the oldest end while need does not fit; true
+ * once it fits. Cold entries die with their table: room others may take. */
+static bool evict_cold(shard *s, size_t need, trine__cache_handle **dead) {
+    while (!fits(s, need) && s->lru.next != &s->lru) {
+        trine__cache_handle *e = entry_of(s->lru.next);
+        if (!e->cold || e->refs > 0)
+            break;
+        lru_remove(s, e);
+        table_remove(s, e);
+        s->usage -= e->charge;
+        s->evictions++;
+        e->next_hash = *dead;
+        *dead = e;
+    }
+    return fits(s, need);
 }
 
 static void free_entries(trine__cache_handle *e) {
@@ -604,7 +635,7 @@ static void place(shard *s, trine__cache_handle *e, trine__cache_handle **dead) 
  * a raw data block LZ4 could not pack. */
 static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64_t offset, trine__block_kind kind,
                                    void *data, size_t len, size_t charge, bool may_decline, bool *declined,
-                                   bool *pack, size_t raw_len) {
+                                   bool *pack, size_t raw_len, bool cold) {
     assert((unsigned)kind < TRINE__BLOCK_KINDS);
     /* Allocated before the lock: malloc may be slow, and most inserts are
      * of new keys. A packed block comes as an entry already (pack_entry). */
@@ -634,6 +665,18 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
     trine__cache_handle *old = table_get(s, hash, owner, offset);
     if (old) {
         ref(s, old); /* two readers missed at once: the first one wins */
+    } else if (cold && kind == TRINE__BLOCK_DATA && !fits(s, charge)) {
+        /* Its table is being replaced: it may take free room, never a
+         * live block's (nor a warmed one's: the replacement's). */
+        s->declines++;
+        pthread_mutex_unlock(&s->mu);
+        free(e);
+        *declined = true;
+        return NULL;
+    } else if (cold && kind == TRINE__BLOCK_DATA) {
+        e->cold = true;
+        place(s, e, &dead);
+        s->pinned += charge;
     } else if (may_decline && kind == TRINE__BLOCK_DATA && fits(s, charge) && s->packed_bytes > s->capacity / 4) {
         /* Room, but packed blocks hold a quarter of the shard: the data
          * did not fit as read before (or a compaction warmed it packed),
@@ -672,7 +715,7 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
 
 trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                                trine__block_kind kind, void *data, size_t len, size_t charge) {
-    return insert(c, owner, offset, kind, data, len, charge, false, NULL, NULL, 0);
+    return insert(c, owner, offset, kind, data, len, charge, false, NULL, NULL, 0, false);
 }
 
 /* A data block's packed form, in one allocation with the entry that will
@@ -751,22 +794,22 @@ static trine__cache_handle *pack_entry(const void *data, size_t len) {
 
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind, void *data, size_t len, size_t charge,
-                                              bool *declined) {
+                                              bool cold, bool *declined) {
     *declined = false;
     bool pack = false;
-    trine__cache_handle *h = insert(c, owner, offset, kind, data, len, charge, true, declined, &pack, 0);
+    trine__cache_handle *h = insert(c, owner, offset, kind, data, len, charge, true, declined, &pack, 0, cold);
     if (!pack)
         return h;
     trine__cache_handle *packed = pack_entry(data, len);
     if (!packed) { /* admitted, but LZ4 does not pay: kept as read */
         *declined = false;
-        return insert(c, owner, offset, kind, data, len, charge, false, declined, NULL, SIZE_MAX);
+        return insert(c, owner, offset, kind, data, len, charge, false, declined, NULL, SIZE_MAX, false);
     }
     /* Charged with its entry: packed blocks are small and many, so the
      * entry's own bytes are a tenth of what they hold. */
     bool unused = false;
     trine__block_cache_release(c, insert(c, owner, offset, kind, packed, packed->len,
-                                         packed->len + sizeof(trine__cache_handle), false, &unused, NULL, len));
+                                         packed->len + sizeof(trine__cache_handle), false, &unused, NULL, len, false));
     return NULL; /* *declined: data stays the caller's; a packed copy is cached */
 }
 
@@ -793,7 +836,7 @@ size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t o
     trine__cache_handle *dead = NULL;
     size_t charged = 0;
     pthread_mutex_lock(&s->mu);
-    if (!table_get(s, hash, owner, offset) && (may_evict || fits(s, e->charge))) {
+    if (!table_get(s, hash, owner, offset) && (may_evict || evict_cold(s, e->charge, &dead))) {
         place(s, e, &dead);
         s->warms++;
         charged = e->charge;

@@ -112,16 +112,22 @@ trine__cache_handle *trine__block_cache_insert(trine__block_cache *c, uint64_t o
  * NULL comes back with *declined set: data stays the caller's, as it does
  * for the offers not admitted. A block LZ4 cannot shrink is admitted as
  * read instead (a handle, data taken). Any handle a lookup returns may be
- * packed: see trine__cache_handle_unpack. */
+ * packed: see trine__cache_handle_unpack. cold: the block's table is
+ * being replaced by a compaction (its blocks die with it): a data block
+ * is taken only into free room, kept at the oldest end of the list with no
+ * second chance, and declined once the shard is full, so reads of the old
+ * table do not push out what the compaction warms (trine__block_cache_warm)
+ * nor anything live. */
 trine__cache_handle *trine__block_cache_offer(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                               trine__block_kind kind, void *data, size_t len, size_t charge,
-                                              bool *declined);
+                                              bool cold, bool *declined);
 /* Warming: a compaction puts a copy of a data block it just
  * wrote (raw, len bytes: the block as a read would cache it) under the
  * owner its table will be opened with (trine__block_cache_file_owner), so
  * reads of new tables start warm; RocksDB's prepopulate_block_cache. pack:
  * keep an LZ4 copy (raw when LZ4 saves less than an eighth), as a full
- * cache keeps what reads bring in. may_evict false: only into free room.
+ * cache keeps what reads bring in. may_evict false: only into free room
+ * and the room of cold entries (trine__block_cache_offer).
  * Not pinned; aged out like any data block. Returns the bytes charged (0:
  * not kept: no room, present already, or out of memory). */
 size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t offset, const void *raw, size_t len,

@@ -147,6 +147,8 @@ trine__iiter *trine__iiter_table(trine__table *t, int seek_policy, void (*releas
 /* it (from trine__iiter_table) reads blocks past the block cache
  * (trine__table_iter_no_fill). */
 void trine__iiter_table_no_fill(trine__iiter *it);
+/* Its table is a compaction's input (trine__table_mark_replaced). */
+void trine__iiter_table_mark_replaced(trine__iiter *it);
 /* Its blocks are charged to gate while pinned (trine__table_iter_pin_gate). */
 struct trine__pin_gate;
 void trine__iiter_table_pin_gate(trine__iiter *it, struct trine__pin_gate *gate);

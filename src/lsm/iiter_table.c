@@ -132,6 +132,10 @@ static const trine__iiter_ops table_ops = {
 
 void trine__iiter_table_no_fill(trine__iiter *it) { trine__table_iter_no_fill(((table_iiter *)it)->ti); }
 
+void trine__iiter_table_mark_replaced(trine__iiter *it) {
+    trine__table_mark_replaced(trine__table_iter_table(((table_iiter *)it)->ti));
+}
+
 void trine__iiter_table_pin_gate(trine__iiter *it, struct trine__pin_gate *gate) {
     trine__table_iter_pin_gate(((table_iiter *)it)->ti, gate);
 }

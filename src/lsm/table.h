@@ -115,12 +115,12 @@ uint64_t trine__table_builder_bytes(const trine__table_builder *b);
 bool trine__table_builder_blob_refs(const trine__table_builder *b, trine__blob_ref **out, size_t *n);
 /* Warming the block cache with the data blocks a compaction writes
  * (trine__block_cache_warm), so reads of its new tables start warm. One
- * state per compaction job, shared by its outputs;
- * the caller fills the first five fields and zeroes the rest. */
+ * state per compaction job, shared by its outputs; the caller fills the
+ * fields above "running" and zeroes the rest. */
 typedef struct trine__table_warm {
     trine__block_cache *cache;
-    size_t budget;       /* bytes the job may put in */
-    bool may_evict;      /* false: only into free room */
+    size_t budget;       /* bytes the job may put in ... */
+    size_t evict_budget; /* ... of which the first evict_budget may evict (the rest fill free room) */
     uint64_t expect;     /* bytes the job's data blocks will hold: */
     bool expect_stored;  /* ... as stored (then scaled by the raw/stored ratio seen), else raw */
     /* running */
@@ -241,6 +241,14 @@ void trine__table_iter_free(trine__table_iter *it);
  * partitions) do not enter the block cache: a compaction reads each once
  * and would evict what readers use. */
 void trine__table_iter_no_fill(trine__table_iter *it);
+/* A compaction will replace t: the data blocks reads bring in from now on
+ * take only free room in the cache and leave first (cold offers,
+ * trine__block_cache_offer), as they die with t. A compaction that fails
+ * leaves the mark (the database is read-only or closing then); a reopen
+ * of the file starts without it. */
+void trine__table_mark_replaced(trine__table *t);
+/* The table it reads. */
+trine__table *trine__table_iter_table(const trine__table_iter *it);
 /* Charges the blocks it pins to gate (pin_gate.h): user scans. Before the
  * first move. */
 struct trine__pin_gate;

@@ -146,7 +146,7 @@ static void warm_block(trine__table_builder *b, const uint8_t *raw, size_t len, 
     if (w->expect_stored)
         raw_expect *= (double)w->raw_seen / (double)(w->stored_seen ? w->stored_seen : 1);
     size_t got = trine__block_cache_warm(w->cache, b->warm_owner, h.offset, raw, len, raw_expect > (double)w->budget,
-                                         w->may_evict);
+                                         w->charged < w->evict_budget);
     w->charged += got;
     w->blocks += got > 0;
     w->misses = got ? 0 : w->misses + 1;

@@ -57,6 +57,9 @@ struct trine__table {
     /* Sampled filter outcomes (table_read.c, "filter order"):
      * rejected << 16 | asked. */
     _Atomic uint32_t filter_record;
+    /* A compaction is replacing the table (trine__table_mark_replaced):
+     * blocks reads bring in are offered cold. Relaxed: a hint. */
+    _Atomic bool replaced;
 };
 
 /* A block in use: pinned in the cache, or owned when there is no cache. */

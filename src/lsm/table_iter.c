@@ -419,6 +419,8 @@ static void skip_backward(trine__table_iter *it) {
 
 void trine__table_iter_no_fill(trine__table_iter *it) { it->no_fill = true; }
 
+trine__table *trine__table_iter_table(const trine__table_iter *it) { return it->t; }
+
 void trine__table_iter_pin_gate(trine__table_iter *it, trine__pin_gate *gate) { it->gate = gate; }
 
 trine__table_iter *trine__table_iter_new(trine__table *t, int seek_policy) {

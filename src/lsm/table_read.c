@@ -350,6 +350,8 @@ bool trine__tblock_held(trine__table *t, uint64_t offset, trine__tblock *b) {
     return trine__tblock_held_at(t, (uint32_t)slot, offset, b);
 }
 
+void trine__table_mark_replaced(trine__table *t) { atomic_store_explicit(&t->replaced, true, memory_order_relaxed); }
+
 bool trine__tblock_held_at(trine__table *t, uint32_t slot, uint64_t offset, trine__tblock *b) {
     if (slot >= t->nparts || t->part_offsets[slot] != offset)
         return false;
@@ -564,7 +566,9 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         }
         bool declined = false;
         if (t->cache && fill &&
-            (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len, &declined))) {
+            (b->handle = trine__block_cache_offer(t->cache, t->owner, h.offset, kind, raw, len, len,
+                                                 atomic_load_explicit(&t->replaced, memory_order_relaxed),
+                                                 &declined))) {
             /* raw is the cache's now (or freed: another reader's copy won) */
             trine_status cst = cached_bytes(t, b, h.offset, &data, &len, want, err);
             if (cst != TRINE_OK)

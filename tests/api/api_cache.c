@@ -139,9 +139,10 @@ START_TEST(test_cache_packs_compressible_data) {
 END_TEST
 
 /* Warming: a compaction puts its output's blocks in the room its inputs'
- * cached blocks held, so data read before a full compaction is read from
- * the cache after it, not from the new table's file. */
-START_TEST(test_cache_compaction_warms) {
+ * cached blocks held, and in the cache's free room, so data read before a
+ * full compaction, or loaded and never read, is read from the cache after
+ * it, not from the new table's file. */
+static void compaction_warms(bool read_first) {
     enum { KEYS = 1200 }; /* 1.2 MB of values: fits the cache as read */
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
@@ -159,7 +160,7 @@ START_TEST(test_cache_compaction_warms) {
         api_put(db, API_STR(key), val, PK_VLEN);
     }
     API_CHECK(trine_flush_sync(db), TRINE_OK, "flush");
-    for (int i = 0; i < KEYS; i++) /* every block cached */
+    for (int i = 0; read_first && i < KEYS; i++) /* every block cached */
         pk_get(db, i, 0);
     trine_stats a = pk_stats(db);
     API_CHECK(trine_compact_sync(db), TRINE_OK, "compact");
@@ -171,14 +172,21 @@ START_TEST(test_cache_compaction_warms) {
         pk_get(db, i, 0);
     trine_stats c = pk_stats(db);
     ck_assert_msg(c.block_cache_misses_data == b.block_cache_misses_data,
-                  "%" PRIu64 " data-block misses reading the compacted data (%" PRIu64 " blocks warmed)",
-                  c.block_cache_misses_data - b.block_cache_misses_data, b.block_cache_warmed - a.block_cache_warmed);
+                  "%" PRIu64 " data-block misses reading the compacted data (%" PRIu64 " blocks warmed, read first %d)",
+                  c.block_cache_misses_data - b.block_cache_misses_data, b.block_cache_warmed - a.block_cache_warmed,
+                  read_first);
     ck_assert_msg(c.block_cache_usage <= c.block_cache_capacity, "cache over its bound");
     api_close(db);
     api_rmtree(dir);
     free(path);
     free(dir);
 }
+
+START_TEST(test_cache_compaction_warms) { compaction_warms(true); }
+END_TEST
+
+/* A bulk load nobody read: its compaction fills the free room. */
+START_TEST(test_cache_bulk_load_warms) { compaction_warms(false); }
 END_TEST
 
 TCase *api_cache_tcase(void) {
@@ -186,5 +194,6 @@ TCase *api_cache_tcase(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cache_packs_compressible_data);
     tcase_add_test(tc, test_cache_compaction_warms);
+    tcase_add_test(tc, test_cache_bulk_load_warms);
     return tc;
 }

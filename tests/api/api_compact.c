@@ -370,8 +370,9 @@ static void set_level_base_100(trine_options *o) { o->level_base_bytes = 100; }
  * level; a hot set of its keys is cached; then L0 tables of another key
  * range are merged in the background, reading over twice the cache's
  * size. The hot set must still be cached after, and the cache within its
- * bound. (A compaction's output may warm the cache, in the room its
- * inputs' cached blocks held: nobody read these inputs, so none.) */
+ * bound. (A compaction's output warms the cache, but evicts only as much
+ * as its inputs' cached blocks held: nobody read these inputs, so it
+ * takes free room alone.) */
 static uint64_t data_misses(trine_db *db) {
     trine_stats s = {.struct_size = sizeof s};
     API_CHECK(trine_stats_get(db, &s), TRINE_OK, "stats");
@@ -400,7 +401,7 @@ static void put_cold_keys(trine_db *db, int n, size_t vlen) {
     }
 }
 
-START_TEST(test_compact_does_not_fill_the_cache) {
+START_TEST(test_compact_keeps_the_hot_set) {
     enum { K = 2400, VLEN = 1024 };
     char *dir = api_tmpdir();
     char *path = api_path_join(dir, "db");
@@ -932,7 +933,7 @@ TCase *api_compact_tcase(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_compact_reclaims_deleted_space);
     tcase_add_test(tc, test_compact_iterator_keeps_view);
-    tcase_add_test(tc, test_compact_does_not_fill_the_cache);
+    tcase_add_test(tc, test_compact_keeps_the_hot_set);
     tcase_add_test(tc, test_cache_admission_when_full);
     tcase_add_test(tc, test_compact_option_validation);
     tcase_add_test(tc, test_compact_read_only_empty_and_stats);

@@ -251,7 +251,7 @@ START_TEST(test_cache_offer_admits_one_in_eight) {
         size_t len;
         void *data = block_make(t, i, 0, &len);
         bool declined = true;
-        trine__cache_handle *h = trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, len, 100, &declined);
+        trine__cache_handle *h = trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, len, 100, false, &declined);
         /* room for ten; nine more replace nine; then offers 0, 8 of the full cache */
         bool want = i < 19 || (i - 19) % 8 == 0;
         EXPECT((h != NULL) == want && declined == !want, "offer %" PRIu64 ": %s, want %s", i,
@@ -276,11 +276,11 @@ START_TEST(test_cache_offer_admits_one_in_eight) {
     size_t len;
     bool declined;
     void *data = block_make(t, 500, 0, &len);
-    trine__cache_handle *h = trine__block_cache_offer(c, t, 500, TRINE__BLOCK_INDEX, data, len, 100, &declined);
+    trine__cache_handle *h = trine__block_cache_offer(c, t, 500, TRINE__BLOCK_INDEX, data, len, 100, false, &declined);
     EXPECT(h && !declined, "an index partition was declined");
     trine__block_cache_release(c, h);
     data = block_make(t, 19, 0, &len);
-    h = trine__block_cache_offer(c, t, 19, TRINE__BLOCK_DATA, data, len, 100, &declined);
+    h = trine__block_cache_offer(c, t, 19, TRINE__BLOCK_DATA, data, len, 100, false, &declined);
     EXPECT(h && !declined, "an offer of a cached key was declined");
     ASSERT_BLOCK(h, t, 19, 0);
     trine__block_cache_release(c, h);
@@ -341,7 +341,7 @@ START_TEST(test_cache_packs_when_full) {
     for (; i < 10; i++) { /* ten raw blocks fill it */
         bool declined = true;
         trine__cache_handle *h =
-            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, text_block(t, i), TEXT_BLOCK_LEN, TEXT_BLOCK_LEN,
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, text_block(t, i), TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, false,
                                      &declined);
         EXPECT(h && !declined && !trine__cache_handle_packed(h), "offer %" PRIu64 " with room not taken raw", i);
         trine__block_cache_release(c, h);
@@ -355,7 +355,7 @@ START_TEST(test_cache_packs_when_full) {
         void *data = text_block(t, i);
         bool declined = false;
         trine__cache_handle *h =
-            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, false, &declined);
         EXPECT(!h && declined, "offer %" PRIu64 " of a full cache: %s", i, h ? "taken raw" : "failed");
         free(data); /* still ours */
         offers++;
@@ -381,7 +381,7 @@ START_TEST(test_cache_packs_when_full) {
         void *data = text_block(t, i);
         bool declined = false;
         trine__cache_handle *h =
-            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+            trine__block_cache_offer(c, t, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, false, &declined);
         EXPECT(!h && declined, "offer %" PRIu64 ": taken raw", i);
         free(data);
     }
@@ -437,13 +437,62 @@ START_TEST(test_cache_warm) {
         bool declined = false;
         void *data = text_block(other, i);
         trine__cache_handle *oh =
-            trine__block_cache_offer(c, other, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, &declined);
+            trine__block_cache_offer(c, other, i, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, false, &declined);
         EXPECT(!oh && declined, "offer %" PRIu64 " to a full cache taken raw", i);
         free(data);
         EXPECT(text_block_is(c, other, i, &packed) && packed, "offer %" PRIu64 " not admitted over cold warm", i);
     }
     ASSERT_STAT(c, packs, packs + 4);
     ASSERT_STAT(c, declines, 0);
+    trine__block_cache_free(c);
+}
+END_TEST
+
+/* Cold offers (blocks of a table a compaction is replacing): taken into
+ * free room at the oldest end and evicted first, even after a hit; once
+ * the shard is full, declined without evicting anything; a warm that
+ * must evict takes them before any live block. */
+START_TEST(test_cache_cold_offers) {
+    trine__block_cache *c = trine__block_cache_new(4000, 0, 0.5);
+    ck_assert_ptr_nonnull(c);
+    uint64_t live = trine__block_cache_new_owner(c), dying = trine__block_cache_new_owner(c);
+    uint64_t fresh = trine__block_cache_file_owner(9);
+    for (uint64_t i = 0; i < 10; i++) { /* six live blocks, then four cold: full */
+        bool cold = i >= 6, declined = true;
+        uint64_t owner = cold ? dying : live;
+        trine__cache_handle *h = trine__block_cache_offer(c, owner, i, TRINE__BLOCK_DATA, text_block(owner, i),
+                                                          TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, cold, &declined);
+        EXPECT(h && !declined, "offer %" PRIu64 " (cold %d) with room not taken", i, cold);
+        trine__block_cache_release(c, h);
+    }
+    ASSERT_STAT(c, usage, 4000);
+    bool packed = true;
+    EXPECT(text_block_is(c, dying, 6, &packed) && text_block_is(c, dying, 7, &packed), "cold blocks do not read back");
+    /* Full: a cold offer is declined and evicts nothing. */
+    bool declined = false;
+    void *data = text_block(dying, 10);
+    EXPECT(!trine__block_cache_offer(c, dying, 10, TRINE__BLOCK_DATA, data, TEXT_BLOCK_LEN, TEXT_BLOCK_LEN, true,
+                                     &declined) && declined,
+           "a cold offer to a full cache taken");
+    free(data);
+    ASSERT_STAT(c, evictions, 0);
+    ASSERT_STAT(c, usage, 4000);
+    /* Four blocks warmed take the four cold ones' room (the two hit ones
+     * too: no second chance), whether they may evict or not; the live
+     * ones all stay, and a fifth that may not evict finds no room. */
+    for (uint64_t i = 0; i < 5; i++) {
+        void *b = text_block(fresh, i);
+        size_t got = trine__block_cache_warm(c, fresh, i, b, TEXT_BLOCK_LEN, false, i == 1);
+        EXPECT(got == (i < 4 ? TEXT_BLOCK_LEN : 0), "warm %" PRIu64 " charged %zu", i, got);
+        free(b);
+    }
+    ASSERT_STAT(c, evictions, 4);
+    for (uint64_t i = 0; i < 10; i++) {
+        trine__cache_handle *h = i < 6 ? NULL : trine__block_cache_probe(c, dying, i, TRINE__BLOCK_DATA);
+        trine__block_cache_release(c, h);
+        EXPECT(i < 6 ? text_block_is(c, live, i, &packed) : h == NULL, "block %" PRIu64 ": %s", i,
+               i < 6 ? "a live block went before a cold one" : "a cold block stayed");
+    }
     trine__block_cache_free(c);
 }
 END_TEST
@@ -1064,6 +1113,7 @@ TCase *table_cache_tcase(void) {
     tcase_add_test(tc, test_cache_offer_admits_one_in_eight);
     tcase_add_test(tc, test_cache_packs_when_full);
     tcase_add_test(tc, test_cache_warm);
+    tcase_add_test(tc, test_cache_cold_offers);
     tcase_add_test(tc, test_cache_model_random);
     tcase_add_test(tc, test_cache_concurrent);
     return tc;
