@@ -24,8 +24,36 @@
 #include "test_seed.h"
 #include "test_util.h"
 
+/* A point get of model entry i's user key at horizon, checked against
+ * the model. */
+static void tt_get_check(trine__table *t, const tt_model *m, size_t i, uint64_t horizon, int policy, uint64_t seed) {
+    const tt_entry *e = &m->e[i];
+    size_t ulen = trine__ikey_ulen(e->ikey_len);
+    uint8_t *probe = malloc(ulen + 8);
+    trine__ikey_encode(probe, e->ikey, ulen, trine__trailer(horizon, (trine__vtype)0xff));
+    size_t j = tt_lower_bound(m, probe, ulen + 8);
+    bool exists = j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), e->ikey, ulen) == 0;
+    uint64_t trailer = 0;
+    void *value = NULL;
+    size_t vl = 0;
+    trine__err err;
+    trine__table_lookup r = trine__table_get(t, e->ikey, ulen, horizon, policy, &trailer, &value, &vl, &err);
+    ck_assert_msg(r != TRINE__TABLE_ERROR, "seed %" PRIu64 ": get: %s", seed, err.msg);
+    ck_assert_msg((r == TRINE__TABLE_FOUND) == exists, "seed %" PRIu64 ": get entry %zu at horizon %" PRIu64
+                  ": %s, model %s", seed, i, horizon, r == TRINE__TABLE_FOUND ? "found" : "absent",
+                  exists ? "found" : "absent");
+    if (exists) {
+        ck_assert_msg(trailer == trine__ikey_trailer(m->e[j].ikey, m->e[j].ikey_len),
+                      "seed %" PRIu64 ": get entry %zu at horizon %" PRIu64 ": wrong version", seed, i, horizon);
+        ck_assert_msg(vl == m->e[j].value_len && (vl == 0 || memcmp(value, m->e[j].value, vl) == 0),
+                      "seed %" PRIu64 ": get entry %zu: wrong value", seed, i);
+    }
+    free(value);
+    free(probe);
+}
+
 /* Every way of reading the table must agree with the model. */
-static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int policy) {
+static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int policy, uint64_t seed) {
     trine__table_iter *it = trine__table_iter_new(t, policy);
     trine__table_iter_first(it);
     for (size_t i = 0; i <= m->n; i++) {
@@ -59,27 +87,7 @@ static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int 
         else
             tt_expect_at(it, m, want - 1, "seek_before");
         /* Point read at a random horizon. */
-        uint64_t horizon = trine_test_rand(rng) % 1100000;
-        size_t ulen = trine__ikey_ulen(e->ikey_len);
-        uint8_t *probe = malloc(ulen + 8);
-        trine__ikey_encode(probe, e->ikey, ulen, trine__trailer(horizon, (trine__vtype)0xff));
-        size_t j = tt_lower_bound(m, probe, ulen + 8);
-        bool exists = j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), e->ikey, ulen) == 0;
-        uint64_t trailer = 0;
-        void *value = NULL;
-        size_t vl = 0;
-        trine__err err;
-        trine__table_lookup r = trine__table_get(t, e->ikey, ulen, horizon, policy, &trailer, &value, &vl, &err);
-        ck_assert_msg(r != TRINE__TABLE_ERROR, "get: %s", err.msg);
-        ck_assert_msg((r == TRINE__TABLE_FOUND) == exists, "get entry %zu at horizon %" PRIu64 ": %s, model %s", i,
-                      horizon, r == TRINE__TABLE_FOUND ? "found" : "absent", exists ? "found" : "absent");
-        if (exists) {
-            ck_assert_uint_eq(trailer, trine__ikey_trailer(m->e[j].ikey, m->e[j].ikey_len));
-            ck_assert_msg(vl == m->e[j].value_len && (vl == 0 || memcmp(value, m->e[j].value, vl) == 0),
-                          "get entry %zu: wrong value", i);
-        }
-        free(value);
-        free(probe);
+        tt_get_check(t, m, i, trine_test_rand(rng) % 1100000, policy, seed);
         free(target);
     }
     /* Keys that are absent: a byte appended to existing ones. */
@@ -130,39 +138,11 @@ static void tt_round_trip(const trine__table_options *o, bool with_cache, bool b
     ck_assert_msg(p->largest_len == m.e[m.n - 1].ikey_len &&
                   memcmp(p->largest, m.e[m.n - 1].ikey, p->largest_len) == 0, "largest key wrong");
     for (int policy = TRINE__SEEK_AUTO; policy <= TRINE__SEEK_BINARY; policy++)
-        tt_check_all(r.t, &m, &rng, policy);
+        tt_check_all(r.t, &m, &rng, policy, seed);
     tt_close(&r);
     trine__block_cache_free(cache);
     trine__vfs_destroy(vfs);
     tt_model_free(&m);
-}
-
-/* A point get of model entry i's user key at horizon, checked against
- * the model. */
-static void tt_get_check(trine__table *t, const tt_model *m, size_t i, uint64_t horizon, int policy, uint64_t seed) {
-    const tt_entry *e = &m->e[i];
-    size_t ulen = trine__ikey_ulen(e->ikey_len);
-    uint8_t *probe = malloc(ulen + 8);
-    trine__ikey_encode(probe, e->ikey, ulen, trine__trailer(horizon, (trine__vtype)0xff));
-    size_t j = tt_lower_bound(m, probe, ulen + 8);
-    bool exists = j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), e->ikey, ulen) == 0;
-    uint64_t trailer = 0;
-    void *value = NULL;
-    size_t vl = 0;
-    trine__err err;
-    trine__table_lookup r = trine__table_get(t, e->ikey, ulen, horizon, policy, &trailer, &value, &vl, &err);
-    ck_assert_msg(r != TRINE__TABLE_ERROR, "seed %" PRIu64 ": get: %s", seed, err.msg);
-    ck_assert_msg((r == TRINE__TABLE_FOUND) == exists, "seed %" PRIu64 ": get entry %zu at horizon %" PRIu64
-                  ": %s, model %s", seed, i, horizon, r == TRINE__TABLE_FOUND ? "found" : "absent",
-                  exists ? "found" : "absent");
-    if (exists) {
-        ck_assert_msg(trailer == trine__ikey_trailer(m->e[j].ikey, m->e[j].ikey_len),
-                      "seed %" PRIu64 ": get entry %zu at horizon %" PRIu64 ": wrong version", seed, i, horizon);
-        ck_assert_msg(vl == m->e[j].value_len && (vl == 0 || memcmp(value, m->e[j].value, vl) == 0),
-                      "seed %" PRIu64 ": get entry %zu: wrong value", seed, i);
-    }
-    free(value);
-    free(probe);
 }
 
 /* Point gets through packed cached blocks: a cache that holds the data
