@@ -397,6 +397,16 @@ static void lru_remove(shard *s, trine__cache_handle *e) {
 
 static bool fits(const shard *s, size_t need) { return s->usage <= s->capacity && s->capacity - s->usage >= need; }
 
+/* Evicts unpinned e, off the list already: out of the table, uncharged,
+ * chained onto *dead to be freed outside the lock. */
+static void drop(shard *s, trine__cache_handle *e, trine__cache_handle **dead) {
+    table_remove(s, e);
+    s->usage -= e->charge;
+    s->evictions++;
+    e->next_hash = *dead;
+    *dead = e;
+}
+
 /* Evicts the oldest unpinned entries until need more bytes fit or the list
  * is empty; the victims are chained onto *dead. An entry hit since it was
  * last passed goes back to its pool's newest end instead (second chance);
@@ -413,11 +423,7 @@ static void evict(shard *s, size_t need, trine__cache_handle **dead) {
             lru_insert(s, e);
             continue;
         }
-        table_remove(s, e);
-        s->usage -= e->charge;
-        s->evictions++;
-        e->next_hash = *dead;
-        *dead = e;
+        drop(s, e, dead);
     }
 }
 
@@ -429,11 +435,7 @@ static bool evict_cold(shard *s, size_t need, trine__cache_handle **dead) {
         if (!e->cold || e->refs > 0)
             break;
         lru_remove(s, e);
-        table_remove(s, e);
-        s->usage -= e->charge;
-        s->evictions++;
-        e->next_hash = *dead;
-        *dead = e;
+        drop(s, e, dead);
     }
     return fits(s, need);
 }
