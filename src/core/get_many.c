@@ -7,7 +7,8 @@
  * inside one epoch section, and the rest go to the tables together
  * (trine__version_get_many): each table is acquired once for the run of
  * keys it can hold, and neighbouring keys share the filter partition, index
- * partition and data block the previous key pinned.
+ * partition and data block the previous key pinned; inside a table, the
+ * keys' misses overlap (trine__table_get_many's prefetch passes).
  *
  * Like trine_get, the async call reads cache-only on the calling thread
  * and hands the whole call to the reader pool when a key needs the disk.
@@ -125,7 +126,10 @@ typedef struct split_get {
     trine__err err; /* the reader's first error; read after finished == n */
 } split_get;
 
-#define CHUNK_KEYS 4
+/* A run is one prefetch window of the table reads (table_read.c): 8
+ * measured better than 4 (windows too short to overlap much) and 16 (the
+ * reader got too little of a 64-key call). */
+#define CHUNK_KEYS 8
 /* Below this many keys left for the tables, the hand-off costs more than
  * the overlap saves. */
 #define SPLIT_MIN_KEYS 16

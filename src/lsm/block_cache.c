@@ -198,6 +198,12 @@ typedef struct shard {
     /* Everything below: guarded by mu. */
     slot *slots;
     size_t nslots;  /* a power of two */
+    /* slots and nslots again, stored (relaxed) whenever they change, for
+     * trine__block_cache_prefetch: it reads them without the mutex and
+     * only prefetches, so a stale pair costs a useless prefetch, never a
+     * read of freed memory. */
+    _Atomic(slot *) pub_slots;
+    atomic_size_t pub_nslots;
     size_t entries; /* in the table, always < nslots */
     lru_link lru;    /* sentinel */
     lru_link *low_pri;
@@ -266,6 +272,11 @@ static void slot_put(slot *slots, size_t mask, uint64_t hash, trine__cache_handl
     slots[i] = (slot){hash, e};
 }
 
+static void publish_slots(shard *s) {
+    atomic_store_explicit(&s->pub_slots, s->slots, memory_order_relaxed);
+    atomic_store_explicit(&s->pub_nslots, s->nslots, memory_order_relaxed);
+}
+
 static void table_grow(shard *s) {
     if (s->nslots > SIZE_MAX / 2 / sizeof *s->slots)
         return;
@@ -279,6 +290,7 @@ static void table_grow(shard *s) {
     free(s->slots);
     s->slots = b;
     s->nslots = n;
+    publish_slots(s);
 }
 
 /* Counts e joining or leaving the table: packed blocks, and the charge
@@ -517,6 +529,7 @@ trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits,
             return NULL;
         }
         s->nslots = INITIAL_SLOTS;
+        publish_slots(s);
         s->lru.next = s->lru.prev = &s->lru;
         s->low_pri = &s->lru;
         trine__cache_handle *dead = NULL;
@@ -615,6 +628,32 @@ trine__cache_handle *trine__block_cache_pin(trine__block_cache *c, trine__cache_
 trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                              trine__block_kind kind) {
     return lookup(c, owner, offset, kind, false, true);
+}
+
+void trine__block_cache_prefetch(trine__block_cache *c, uint64_t owner, uint64_t offset) {
+    uint64_t hash = key_hash(owner, offset);
+    shard *s = shard_of(c, hash);
+    const slot *slots = atomic_load_explicit(&s->pub_slots, memory_order_relaxed);
+    size_t n = atomic_load_explicit(&s->pub_nslots, memory_order_relaxed);
+    if (slots && n)
+        __builtin_prefetch(&slots[hash & (n - 1)]);
+}
+
+void trine__block_cache_prefetch_entry(trine__block_cache *c, uint64_t owner, uint64_t offset) {
+    uint64_t hash = key_hash(owner, offset);
+    shard *s = shard_of(c, hash);
+    pthread_mutex_lock(&s->mu);
+    const trine__cache_handle *e = table_get(s, hash, owner, offset);
+    if (e) {
+        /* The entry, and a packed block's head after it (its tail and
+         * chunk ends: what an unpack reads first). */
+        const char *p = (const char *)e;
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+        __builtin_prefetch(p + 192);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Makes room for e (its key absent) and adds it, charged; e's refs are

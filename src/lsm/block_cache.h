@@ -97,6 +97,14 @@ trine__cache_handle *trine__block_cache_pin(trine__block_cache *c, trine__cache_
  * the eviction order as it was. */
 trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                              trine__block_kind kind);
+/* Prefetches for a batch of lookups (trine__table_get_many): their misses
+ * overlap instead of following one another. prefetch: the hash slot that
+ * (owner, offset) would sit in, read without the lock (a hint: never
+ * wrong, at worst useless). prefetch_entry: the entry there, if any, and
+ * the first lines of its bytes (a short lock, no pin, nothing counted).
+ * A lookup of the same key soon after finds those lines at hand. */
+void trine__block_cache_prefetch(trine__block_cache *c, uint64_t owner, uint64_t offset);
+void trine__block_cache_prefetch_entry(trine__block_cache *c, uint64_t owner, uint64_t offset);
 /* Inserts data (len bytes, malloc'd: the cache owns it from now on and
  * frees it with free()) charged at charge bytes; high priority for index,
  * filter and meta kinds. If the key is present already (two readers missed

@@ -287,6 +287,14 @@ trine_status trine__bloom_check(const uint8_t *filter, size_t len, const char *n
     return TRINE_OK;
 }
 
+void trine__bloom_prefetch(const uint8_t *filter, size_t len, uint64_t hash) {
+    if (len < TRINE__BLOOM_TRAILER_BYTES)
+        return;
+    uint32_t lines = get_u32le(filter + len - TRINE__BLOOM_TRAILER_BYTES + TRAILER_LINES);
+    if (lines > 0 && (uint64_t)lines * TRINE__BLOOM_LINE_BYTES <= (uint64_t)(len - TRINE__BLOOM_TRAILER_BYTES))
+        __builtin_prefetch(filter + line_of(hash, lines) * TRINE__BLOOM_LINE_BYTES);
+}
+
 bool trine__bloom_may_contain(const uint8_t *filter, size_t len, uint64_t hash) {
     if (len < TRINE__BLOOM_TRAILER_BYTES)
         return true; /* not a checked filter: "maybe" is the answer that cannot lose a key */

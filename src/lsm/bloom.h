@@ -79,5 +79,7 @@ trine_status trine__bloom_check(const uint8_t *filter, size_t len, const char *n
  * [filter, filter + len) (a trailer that does not fit answers true). Any
  * thread may call it concurrently on the same filter. */
 bool trine__bloom_may_contain(const uint8_t *filter, size_t len, uint64_t hash);
+/* Prefetches the line may_contain would read for hash (batched gets). */
+void trine__bloom_prefetch(const uint8_t *filter, size_t len, uint64_t hash);
 
 #endif

@@ -149,32 +149,45 @@ trine_status trine__tdir_partition(const trine__table *t, const trine__block *bl
     return TRINE_OK;
 }
 
-size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen) {
-    if (!d->n)
-        return 0;
-    size_t ulen = trine__ikey_ulen(tlen), skip = d->skip;
-    size_t lo = 0, hi = d->n;
-    int c = memcmp(target, d->prefix, ulen < skip ? ulen : skip);
-    if (c > 0)
-        return d->n; /* above every separator */
-    if (c < 0 || ulen < skip)
-        return 0; /* below every separator (or a proper prefix of them all) */
-    uint64_t p = probe_of(target, ulen, skip);
-    const uint64_t *pr = d->probes;
-    /* The first probe >= p, branch-free over the dense array; then, among
-     * the entries whose probe equals p (keys alike past the probe's 8
-     * bytes), the first whose whole key is >= target. */
-    size_t len = hi;
-    while (len > 1) {
-        size_t half = len / 2;
-        lo = pr[lo + half - 1] < p ? lo + half : lo;
-        len -= half;
+/* A search's start: true with its probe in *p when the probes must be
+ * searched, false with the answer in *at when the shared prefix decides. */
+static bool search_start(const trine__tdir *d, const uint8_t *target, size_t tlen, uint64_t *p, size_t *at) {
+    if (!d->n) {
+        *at = 0;
+        return false;
     }
+    size_t ulen = trine__ikey_ulen(tlen), skip = d->skip;
+    int c = memcmp(target, d->prefix, ulen < skip ? ulen : skip);
+    if (c > 0) {
+        *at = d->n; /* above every separator */
+        return false;
+    }
+    if (c < 0 || ulen < skip) {
+        *at = 0; /* below every separator (or a proper prefix of them all) */
+        return false;
+    }
+    *p = probe_of(target, ulen, skip);
+    return true;
+}
+
+/* One halving of the branch-free search for the first probe >= p over
+ * [*lo, *lo + *len). */
+static inline void search_step(const uint64_t *pr, uint64_t p, size_t *lo, size_t *len) {
+    size_t half = *len / 2;
+    *lo = pr[*lo + half - 1] < p ? *lo + half : *lo;
+    *len -= half;
+}
+
+/* After the halvings (len 1 at lo): the first probe >= p; then, among the
+ * entries whose probe equals p (keys alike past the probe's 8 bytes), the
+ * first whose whole key is >= target. */
+static size_t search_finish(const trine__tdir *d, const uint8_t *target, size_t tlen, uint64_t p, size_t lo) {
+    const uint64_t *pr = d->probes;
     if (lo < d->n && pr[lo] < p)
         lo++;
     if (lo == d->n || pr[lo] != p)
         return lo;
-    hi = lo + 1;
+    size_t hi = lo + 1;
     while (hi < d->n && pr[hi] == p) /* rare: walk out doubling, then search */
         hi = hi - lo < d->n - hi ? hi + (hi - lo) : d->n;
     while (lo < hi) {
@@ -187,6 +200,46 @@ size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size
             hi = mid;
     }
     return lo;
+}
+
+size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen) {
+    uint64_t p;
+    size_t lo;
+    if (!search_start(d, target, tlen, &p, &lo))
+        return lo;
+    size_t len = d->n;
+    lo = 0;
+    while (len > 1)
+        search_step(d->probes, p, &lo, &len);
+    return search_finish(d, target, tlen, p, lo);
+}
+
+void trine__tdir_lower_bound_many(const trine__tdir *const *d, const uint8_t *const *target, const size_t *tlen,
+                                  size_t n, size_t *at) {
+    uint64_t p[TRINE__TDIR_MANY];
+    size_t len[TRINE__TDIR_MANY];
+    for (size_t base = 0; base < n; base += TRINE__TDIR_MANY) {
+        size_t m = n - base < TRINE__TDIR_MANY ? n - base : TRINE__TDIR_MANY, steps = 0;
+        for (size_t i = 0; i < m; i++) {
+            size_t k = base + i;
+            len[i] = search_start(d[k], target[k], tlen[k], &p[i], &at[k]) ? d[k]->n : 0;
+            if (len[i])
+                at[k] = 0;
+            size_t s = 0;
+            for (size_t l = len[i]; l > 1; l -= l / 2)
+                s++;
+            steps = s > steps ? s : steps;
+        }
+        /* Step by step across the searches: each step's loads do not
+         * depend on one another, so their misses overlap. */
+        for (size_t s = 0; s < steps; s++)
+            for (size_t i = 0; i < m; i++)
+                if (len[i] > 1)
+                    search_step(d[base + i]->probes, p[i], &at[base + i], &len[i]);
+        for (size_t i = 0; i < m; i++)
+            if (len[i])
+                at[base + i] = search_finish(d[base + i], target[base + i], tlen[base + i], p[i], at[base + i]);
+    }
 }
 
 bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h) {

@@ -158,6 +158,12 @@ void trine__tdir_clear(trine__tdir *d);
 bool trine__tdir_find(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h);
 /* The index of that entry (d->n when target is past them all). */
 size_t trine__tdir_lower_bound(const trine__tdir *d, const uint8_t *target, size_t tlen);
+/* lower_bound of target[i] in d[i] into at[i], for i < n, the searches
+ * interleaved (TRINE__TDIR_MANY at a time) so their cache misses overlap:
+ * for a batch of gets. */
+#define TRINE__TDIR_MANY 16u
+void trine__tdir_lower_bound_many(const trine__tdir *const *d, const uint8_t *const *target, const size_t *tlen,
+                                  size_t n, size_t *at);
 /* trine__tdir_find, with the entry's slot too. */
 bool trine__tdir_find_slot(const trine__tdir *d, const uint8_t *target, size_t tlen, trine__handle *h,
                            uint32_t *slot);

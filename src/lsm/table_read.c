@@ -1124,10 +1124,87 @@ trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, s
     return res;
 }
 
+/* Batched gets overlap their misses (as RocksDB's MultiGet does). Each
+ * window of keys goes through two prefetch passes before its gets: the
+ * first finds each key's data block through the held index partitions (no
+ * pin, no lock) and prefetches its cache slot, and the bloom line where
+ * the table asks its filter first; the second finds each block's cache
+ * entry and prefetches it and the head of its bytes. The gets then find
+ * those lines at hand instead of missing on them one after another. A key
+ * whose index partition is not held is left to its get. */
+#define MANY_WINDOW TRINE__TDIR_MANY
+#define MANY_TARGET 64u /* longer keys are left to their gets */
+
+static const trine__held_part *held_part(const trine__table *t, uint32_t slot, uint64_t offset) {
+    if (slot >= t->nparts || t->part_offsets[slot] != offset)
+        return NULL;
+    return atomic_load_explicit(&t->parts[slot], memory_order_acquire);
+}
+
+/* The index partition directory that holds key k's data block, if held
+ * (and the bloom line prefetched where the table asks its filter first).
+ * target: room for the key's search target, filled. */
+static const trine__tdir *many_dir(trine__table *t, const trine__table_mget *k, uint64_t horizon, uint8_t *target,
+                                   size_t *tlen) {
+    *tlen = k->klen + TRINE__IKEY_TRAILER_BYTES;
+    if (*tlen > MANY_TARGET)
+        return NULL;
+    trine__ikey_encode(target, k->ukey, k->klen, trine__trailer(horizon, (trine__vtype)0xff));
+    trine__handle h;
+    uint32_t slot;
+    const trine__held_part *hp;
+    if (t->has_filter) {
+        uint64_t hash = trine__bloom_hash(k->ukey, k->klen);
+        if (filter_first(t, (hash & FILTER_SAMPLE_MASK) == 0) &&
+            trine__tdir_find_slot(&t->filter_dir, target, *tlen, &h, &slot) && (hp = held_part(t, slot, h.offset)))
+            trine__bloom_prefetch(hp->tb.filter, hp->tb.filter_len, hash);
+    }
+    if (!trine__tdir_find_slot(&t->index_dir, target, *tlen, &h, &slot) || !(hp = held_part(t, slot, h.offset)) ||
+        !hp->dir.n)
+        return NULL;
+    return &hp->dir;
+}
+
+static void many_prefetch(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon) {
+    uint8_t targets[MANY_WINDOW][MANY_TARGET];
+    const trine__tdir *dirs[MANY_WINDOW];
+    const uint8_t *tptr[MANY_WINDOW];
+    size_t tlens[MANY_WINDOW], at[MANY_WINDOW], m = 0;
+    if (!t->cache || t->map)
+        return; /* a mapped table reads its blocks in place */
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++)
+        pending += !keys[i].done && !keys[i].incomplete;
+    if (pending < 2)
+        return; /* nothing to overlap */
+    if (horizon > TRINE__SEQ_MAX)
+        horizon = TRINE__SEQ_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].done || keys[i].incomplete ||
+            !(dirs[m] = many_dir(t, &keys[i], horizon, targets[m], &tlens[m])))
+            continue;
+        tptr[m] = targets[m];
+        m++;
+    }
+    trine__tdir_lower_bound_many(dirs, tptr, tlens, m, at);
+    uint64_t offsets[MANY_WINDOW];
+    size_t located = 0;
+    for (size_t j = 0; j < m; j++) {
+        if (at[j] >= dirs[j]->n)
+            continue;
+        offsets[located] = dirs[j]->e[at[j]].h.offset;
+        trine__block_cache_prefetch(t->cache, t->owner, offsets[located++]);
+    }
+    for (size_t j = 0; j < located; j++)
+        trine__block_cache_prefetch_entry(t->cache, t->owner, offsets[j]);
+}
+
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
                            bool cache_only, trine__err *err) {
     get_pins p = {.cache_only = cache_only};
     for (size_t i = 0; i < n; i++) {
+        if (i % MANY_WINDOW == 0)
+            many_prefetch(t, keys + i, n - i < MANY_WINDOW ? n - i : MANY_WINDOW, horizon);
         trine__table_mget *k = &keys[i];
         if (k->done || k->incomplete) /* incomplete: an older table must not answer it */
             continue;

@@ -18,6 +18,7 @@
 #include "lsm/pin_gate.h"
 #include "lsm/table.h"
 #include "lsm/table_format.h"
+#include "lsm/table_internal.h"
 #include "storage/vfs.h"
 #include "table_model.h"
 #include "table_tests.h"
@@ -234,6 +235,66 @@ static bool tt_model_has(const tt_model *m, const uint8_t *k, size_t kl) {
     return j < m->n && trine__ukey_cmp(m->e[j].ikey, trine__ikey_ulen(m->e[j].ikey_len), k, kl) == 0;
 }
 
+/* The batch paths against the one-key ones, over every user key of m and
+ * the key one zero byte longer (absent): trine__tdir_lower_bound_many,
+ * with searches in the two top-level directories mixed in one call,
+ * answers as trine__tdir_lower_bound does; trine__table_get_many (its
+ * prefetch passes over the held partitions) finds what the model holds,
+ * with the right values. */
+static void tt_many_check(trine__table *t, const tt_model *m, uint64_t seed) {
+    size_t n = 2 * m->n;
+    const trine__tdir **dirs = malloc(n * sizeof *dirs);
+    const uint8_t **targets = malloc(n * sizeof *targets);
+    size_t *tlens = malloc(n * sizeof *tlens), *at = malloc(n * sizeof *at);
+    uint8_t **ukeys = malloc(n * sizeof *ukeys);
+    trine__table_mget *ms = calloc(n, sizeof *ms);
+    ck_assert(dirs && targets && tlens && at && ukeys && ms);
+    for (size_t i = 0; i < n; i++) {
+        const tt_entry *e = &m->e[i / 2];
+        size_t ul = trine__ikey_ulen(e->ikey_len) + (i & 1);
+        ukeys[i] = malloc(ul + 8);
+        ck_assert_ptr_nonnull(ukeys[i]);
+        memcpy(ukeys[i], e->ikey, ul - (i & 1));
+        if (i & 1)
+            ukeys[i][ul - 1] = 0x00;
+        uint8_t *tg = malloc(ul + 8);
+        ck_assert_ptr_nonnull(tg);
+        tlens[i] = trine__ikey_encode(tg, ukeys[i], ul, trine__trailer(TRINE__SEQ_MAX, (trine__vtype)0xff));
+        targets[i] = tg;
+        dirs[i] = i % 3 == 2 && t->has_filter ? &t->filter_dir : &t->index_dir;
+        ms[i] = (trine__table_mget){.ukey = ukeys[i], .klen = ul, .slot = i};
+    }
+    trine__tdir_lower_bound_many(dirs, targets, tlens, n, at);
+    for (size_t i = 0; i < n; i++) {
+        size_t want = trine__tdir_lower_bound(dirs[i], targets[i], tlens[i]);
+        ck_assert_msg(at[i] == want, "search %zu of %zu (seed %" PRIu64 "): batched %zu, one by one %zu", i, n, seed,
+                      at[i], want);
+    }
+    trine__err err;
+    trine__err_clear(&err);
+    trine__table_get_many(t, ms, n, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, false, &err);
+    ck_assert_msg(err.status == TRINE_OK, "get_many (seed %" PRIu64 "): %s", seed, err.msg);
+    for (size_t i = 0; i < n; i++) {
+        const tt_entry *e = &m->e[i / 2];
+        bool want = !(i & 1) || tt_model_has(m, ukeys[i], ms[i].klen);
+        ck_assert_msg(ms[i].done == want, "get_many key %zu (seed %" PRIu64 "): %s, model %s", i, seed,
+                      ms[i].done ? "found" : "absent", want ? "found" : "absent");
+        if (!(i & 1))
+            ck_assert_msg(ms[i].status == TRINE_OK && ms[i].vlen == e->value_len &&
+                              memcmp(ms[i].value, e->value, e->value_len) == 0,
+                          "get_many key %zu (seed %" PRIu64 "): wrong value", i, seed);
+        free(ms[i].value);
+        free(ukeys[i]);
+        free((void *)targets[i]);
+    }
+    free(dirs);
+    free(targets);
+    free(tlens);
+    free(at);
+    free(ukeys);
+    free(ms);
+}
+
 /* equal_probes: keys in five groups that differ in their first byte, then
  * share 12 bytes, then count: every key of a group has the same probe in
  * the top-level directories, so a search there decides by whole keys. */
@@ -343,6 +404,7 @@ static void tt_directory_check(const char *what, uint64_t seed0, bool equal_prob
     trine__block_cache_stats_get(cache, &cs);
     ck_assert_msg(cs.hits[TRINE__BLOCK_INDEX] + cs.misses[TRINE__BLOCK_INDEX] == index_lookups,
                   "the second pass looked index partitions up in the cache: they were not held");
+    tt_many_check(rd.t, &m, seed);
     tt_close(&rd);
     trine__block_cache_free(cache);
     trine__vfs_destroy(vfs);
