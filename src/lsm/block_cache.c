@@ -900,7 +900,7 @@ bool trine__cache_handle_packed(const trine__cache_handle *h) { return h->packed
 
 int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t *len) {
     uint32_t interval;
-    return trine__cache_handle_unpack_for(h, NULL, 0, out, len, &interval);
+    return trine__cache_handle_unpack_for(h, NULL, 0, NULL, 0, out, len, &interval);
 }
 
 /* The raw bytes [from, to) of interval i and its chunk [c0, c1) in a
@@ -964,8 +964,8 @@ static uint32_t interval_by_heads(const trine__block *blk, const uint8_t *ends, 
     return r;
 }
 
-int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
-                                   size_t *len, uint32_t *interval) {
+int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
+                                   size_t cap, void **out, size_t *len, uint32_t *interval) {
     *out = NULL;
     *len = 0;
     *interval = TRINE__BLOCK_READS_ALL;
@@ -973,7 +973,8 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
     size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
     if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
         return -2;
-    uint8_t *raw = malloc(h->raw_len ? h->raw_len : 1);
+    bool own = !buf || cap < h->raw_len;
+    uint8_t *raw = own ? malloc(h->raw_len ? h->raw_len : 1) : buf;
     if (!raw)
         return -1;
     memcpy(raw + (h->raw_len - tail), p + 4, tail);
@@ -1004,7 +1005,8 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
             ok = chunk_of(&blk, ends, chunks_len, i, &c) && unpack_chunk(&c, chunks, raw, 0);
     }
     if (!ok) {
-        free(raw);
+        if (own)
+            free(raw);
         return -2;
     }
     *out = raw;

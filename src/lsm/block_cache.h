@@ -167,9 +167,11 @@ int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t 
  * (TRINE__BLOCK_READS_NONE: none). The buffer then serves
  * trine__block_interval_lookup of that interval and nothing else.
  * *interval is TRINE__BLOCK_READS_ALL when the whole block was decoded
- * (no hash index, one interval, ukey NULL). */
-int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
-                                   size_t *len, uint32_t *interval);
+ * (no hash index, one interval, ukey NULL). buf (cap bytes; may be NULL):
+ * where the block is decoded when it fits (*out is then buf, not to be
+ * freed); else a new buffer as unpack makes. */
+int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
+                                   size_t cap, void **out, size_t *len, uint32_t *interval);
 /* Drops one pin (h NULL is a no-op). The last release puts the entry back
  * in the LRU list, or frees it if it was erased meanwhile, the cache is
  * over capacity, or its capacity is 0. */

@@ -75,6 +75,8 @@ typedef struct trine__tblock {
     bool streamed;               /* in a trine__tstream's buffers: valid until its
                                     next load; nothing to release */
     const trine__tdir *dir;      /* a held index partition's directory, or NULL */
+    bool scratch;                /* unpacked into a get_many's buffer (want_key): valid
+                                    until its next load; nothing to free */
     bool partial;                /* one interval unpacked for one point lookup
                                     (trine__cache_handle_unpack_for): serves that lookup only */
     uint32_t interval;           /* partial: the interval unpacked, or TRINE__BLOCK_READS_NONE */

@@ -214,6 +214,8 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
 typedef struct want_key {
     const void *ukey;
     size_t klen;
+    uint8_t *scratch; /* NULL, or where a packed block may be unpacked (a get_many's buffer, reused key after key) */
+    size_t scratch_cap;
 } want_key;
 
 static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t offset, const void **data, size_t *len,
@@ -224,7 +226,8 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
     }
     void *raw = NULL;
     uint32_t interval = TRINE__BLOCK_READS_ALL;
-    int rc = want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, &raw, len, &interval)
+    int rc = want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, want->scratch,
+                                                   want->scratch_cap, &raw, len, &interval)
                   : trine__cache_handle_unpack(b->handle, &raw, len);
     b->partial = interval != TRINE__BLOCK_READS_ALL;
     b->interval = interval;
@@ -234,7 +237,10 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
         return trine__err_set(err, rc == -1 ? TRINE_NO_MEMORY : TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": %s",
                               t->name, offset,
                               rc == -1 ? "out of memory unpacking its cached copy" : "its cached copy does not unpack");
-    b->owned = raw;
+    if (want && raw == want->scratch)
+        b->scratch = true; /* the caller's buffer: nothing to free */
+    else
+        b->owned = raw;
     *data = raw;
     return TRINE_OK;
 }
@@ -849,12 +855,14 @@ typedef struct get_pins {
     bool cache_only;  /* read no file: a block not in the cache stops the read */
     bool would_block; /* set when cache_only stopped a read */
     bool borrow;      /* FOUND: the value is not copied; it points into db */
+    uint8_t *scratch; /* NULL, or a buffer packed blocks are unpacked into (get_many: not borrowed) */
+    size_t scratch_cap;
     const uint8_t *borrowed;
     size_t borrowed_len;
 } get_pins;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
-    return (b->handle || b->owned || b->shared || b->mapped) && b->offset == h.offset && !b->partial;
+    return (b->handle || b->owned || b->shared || b->mapped || b->scratch) && b->offset == h.offset && !b->partial;
 }
 
 /* The data block at h for the point lookup want. */
@@ -1013,7 +1021,7 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
                   : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    want_key want = {ukey, klen};
+    want_key want = {ukey, klen, p->scratch, p->scratch_cap};
     if (!pinned_at(&p->db, data) && (asked || !data_cached(t, data, &p->db, &want, &st, err)) && st == TRINE_OK) {
         if (!asked) {
             bool may = filter_pass_pinned(t, p, target, tlen, hash, &st, err);
@@ -1133,6 +1141,7 @@ trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, s
  * those lines at hand instead of missing on them one after another. A key
  * whose index partition is not held is left to its get. */
 #define MANY_WINDOW TRINE__TDIR_MANY
+#define MANY_SCRATCH 4096u
 #define MANY_TARGET 64u /* longer keys are left to their gets */
 
 static const trine__held_part *held_part(const trine__table *t, uint32_t slot, uint64_t offset) {
@@ -1202,6 +1211,10 @@ static void many_prefetch(trine__table *t, trine__table_mget *keys, size_t n, ui
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
                            bool cache_only, trine__err *err) {
     get_pins p = {.cache_only = cache_only};
+    /* One buffer for the packed blocks the keys unpack (a default block
+     * fits; a bigger one gets its own): not a malloc and free per key. */
+    if (n > 1 && t->cache && (p.scratch = malloc(MANY_SCRATCH)))
+        p.scratch_cap = MANY_SCRATCH;
     for (size_t i = 0; i < n; i++) {
         if (i % MANY_WINDOW == 0)
             many_prefetch(t, keys + i, n - i < MANY_WINDOW ? n - i : MANY_WINDOW, horizon);
@@ -1224,6 +1237,7 @@ void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, u
             *err = kerr; /* the first error's message */
     }
     pins_release(t, &p);
+    free(p.scratch);
 }
 
 bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len) {

@@ -146,6 +146,41 @@ static void tt_round_trip(const trine__table_options *o, bool with_cache, bool b
     tt_model_free(&m);
 }
 
+/* trine__table_get_many of every user key's newest version (horizon
+ * SEQ_MAX) through a cache that holds the blocks packed: the batch
+ * unpacks them into one buffer, key after key, and every answer (value or
+ * tombstone) is the model's. */
+static void tt_packed_get_many(trine__table *t, const tt_model *m, uint64_t seed) {
+    trine__table_mget *ms = calloc(m->n, sizeof *ms);
+    size_t *want = calloc(m->n, sizeof *want), n = 0;
+    ck_assert(ms && want);
+    for (size_t i = 0; i < m->n; i++) {
+        size_t ul = trine__ikey_ulen(m->e[i].ikey_len);
+        if (n > 0 && trine__ukey_cmp(ms[n - 1].ukey, ms[n - 1].klen, m->e[i].ikey, ul) == 0)
+            continue; /* an older version: the newest comes first */
+        want[n] = i;
+        ms[n] = (trine__table_mget){.ukey = m->e[i].ikey, .klen = ul, .slot = n};
+        n++;
+    }
+    trine__err err;
+    trine__err_clear(&err);
+    trine__table_get_many(t, ms, n, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, false, &err);
+    ck_assert_msg(err.status == TRINE_OK, "get_many (seed %" PRIu64 "): %s", seed, err.msg);
+    for (size_t k = 0; k < n; k++) {
+        const tt_entry *e = &m->e[want[k]];
+        uint64_t trailer = trine__ikey_trailer(e->ikey, e->ikey_len);
+        ck_assert_msg(ms[k].done && ms[k].status == TRINE_OK && ms[k].trailer == trailer,
+                      "get_many key %zu of %zu (seed %" PRIu64 "): done %d, trailer %" PRIx64 ", want %" PRIx64, k, n,
+                      seed, ms[k].done, ms[k].trailer, trailer);
+        if (trine__trailer_type(trailer) == TRINE__VTYPE_PUT)
+            ck_assert_msg(ms[k].vlen == e->value_len && memcmp(ms[k].value, e->value, e->value_len) == 0,
+                          "get_many key %zu (seed %" PRIu64 "): wrong value", k, seed);
+        free(ms[k].value);
+    }
+    free(ms);
+    free(want);
+}
+
 /* Point gets through packed cached blocks: a cache that holds the data
  * blocks LZ4-packed but not as read keeps most of them packed after a few
  * passes, and a get then unpacks only the restart interval its key can be
@@ -190,6 +225,7 @@ START_TEST(test_table_packed_point_gets) {
     trine__block_cache_stats_get(cache, &st);
     ck_assert_msg(st.packed * 2 > st.entries / 2 && packed_hits > m.n, "seed %" PRIu64 ": %" PRIu64 " of %" PRIu64
                   " blocks packed, %" PRIu64 " hits with blocks packed (usage %" PRIu64 ", inserts %" PRIu64 ", declines %" PRIu64 ", data blocks %" PRIu64 ")", seed, st.packed, st.entries, packed_hits, st.usage, st.inserts, st.declines, trine__table_props_of(r.t)->data_blocks);
+    tt_packed_get_many(r.t, &m, seed);
     tt_close(&r);
     trine__block_cache_free(cache);
     trine__vfs_destroy(vfs);
