@@ -148,6 +148,14 @@ typedef struct trine__block_iter {
     size_t value_len;
     trine_status status;      /* TRINE_OK, or the first corruption / ENOMEM met */
     trine__err err;
+    /* The first restart interval the block holds whole (0: all of them).
+     * A packed block unpacked for a seek (block_cache.h,
+     * trine__cache_handle_unpack_from) holds only the first key of each
+     * interval before it: seeks search the restarts from low on, and a
+     * prev never goes below it (the owner reloads the block whole first;
+     * reaching it anyway is an error, never a wrong entry). init and reset
+     * set 0; the owner sets it after them. */
+    uint32_t low;
     /* The entries of the interval last rescanned backwards (prev, last,
      * seek_before), in order, with their keys whole in back_keys: the
      * prevs that follow step back through them without decoding. */

@@ -936,7 +936,8 @@ static bool unpack_chunk(const chunk *c, const uint8_t *chunks, uint8_t *raw, si
  * the first entry of each interval after the first (a few dozen bytes
  * each). Sets *ok false on damage. */
 static uint32_t interval_by_heads(const trine__block *blk, const uint8_t *ends, const uint8_t *chunks,
-                                  size_t chunks_len, uint8_t *raw, const void *ukey, size_t klen, bool *ok) {
+                                  size_t chunks_len, uint8_t *raw, const void *ukey, size_t klen, bool strict,
+                                  bool *ok) {
     uint32_t r = 0;
     for (uint32_t i = 1; i < blk->nrestarts; i++) {
         chunk c;
@@ -957,7 +958,7 @@ static uint32_t interval_by_heads(const trine__block *blk, const uint8_t *ends, 
         int cmp = memcmp(k, ukey, m);
         if (cmp == 0)
             cmp = ulen < klen ? -1 : ulen > klen ? 1 : 0;
-        if (cmp > 0)
+        if (cmp > 0 || (strict && cmp == 0))
             break;
         r = i;
     }
@@ -992,7 +993,7 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
     uint32_t reads = ok && ukey && blk.hash && blk.nrestarts > 1 ? trine__block_hash_interval(&blk, ukey, klen)
                                                                  : TRINE__BLOCK_READS_ALL;
     if (reads == TRINE__BLOCK_READS_ALL && ok && ukey && blk.hash && blk.nrestarts > 1)
-        reads = interval_by_heads(&blk, ends, chunks, chunks_len, raw, ukey, klen, &ok);
+        reads = interval_by_heads(&blk, ends, chunks, chunks_len, raw, ukey, klen, false, &ok);
     chunk c;
     if (!ok) {
     } else if (reads == TRINE__BLOCK_READS_NONE) {
@@ -1011,6 +1012,44 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
     }
     *out = raw;
     *len = h->raw_len;
+    return 0;
+}
+
+int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
+                                    size_t *len, uint32_t *from) {
+    *out = NULL;
+    *len = 0;
+    *from = 0;
+    const uint8_t *p = h->data;
+    size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
+    if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
+        return -2;
+    uint8_t *raw = malloc(h->raw_len ? h->raw_len : 1);
+    if (!raw)
+        return -1;
+    memcpy(raw + (h->raw_len - tail), p + 4, tail);
+    trine__block blk;
+    trine__err ignored;
+    size_t head = 4 + tail;
+    bool ok = trine__block_open_trusted(&blk, raw, h->raw_len, NULL, 0, &ignored) == TRINE_OK &&
+              blk.entries_end == h->raw_len - tail && head + 4 * (size_t)blk.nrestarts <= h->len;
+    const uint8_t *ends = p + head, *chunks = ends + 4 * (size_t)blk.nrestarts;
+    size_t chunks_len = ok ? h->len - head - 4 * (size_t)blk.nrestarts : 0;
+    /* The last interval whose first user key is below ukey: every entry
+     * >= (ukey, any sequence) lies in it or after it, and its first key,
+     * like every later interval's, sorts below the target. */
+    uint32_t r = ok && blk.nrestarts > 1 ? interval_by_heads(&blk, ends, chunks, chunks_len, raw, ukey, klen, true, &ok)
+                                         : 0;
+    chunk c;
+    for (uint32_t i = r; ok && i < blk.nrestarts; i++)
+        ok = chunk_of(&blk, ends, chunks_len, i, &c) && unpack_chunk(&c, chunks, raw, 0);
+    if (!ok) {
+        free(raw);
+        return -2;
+    }
+    *out = raw;
+    *len = h->raw_len;
+    *from = r;
     return 0;
 }
 

@@ -172,6 +172,14 @@ int trine__cache_handle_unpack(const trine__cache_handle *h, void **out, size_t 
  * freed); else a new buffer as unpack makes. */
 int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
                                    size_t cap, void **out, size_t *len, uint32_t *interval);
+/* unpack for a seek to (ukey, any sequence): decodes only the restart
+ * intervals from the last one whose first user key is below ukey (0 when
+ * none is) to the end, and *from names it. The intervals before it hold
+ * just enough of their first entry to order it against ukey, the rest of
+ * their bytes undefined: the buffer serves a block iterator whose low is
+ * *from (block.h), which never reads below it. */
+int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
+                                    size_t *len, uint32_t *from);
 /* Drops one pin (h NULL is a no-op). The last release puts the entry back
  * in the LRU list, or frees it if it was erased meanwhile, the cache is
  * over capacity, or its capacity is 0. */

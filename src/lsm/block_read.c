@@ -368,6 +368,7 @@ void trine__block_iter_reset(trine__block_iter *it, const trine__block *blk, uin
     it->status = TRINE_OK;
     trine__err_clear(&it->err);
     it->back_n = 0; /* kept entries were the old block's */
+    it->low = 0;
 }
 
 void trine__block_iter_destroy(trine__block_iter *it) {
@@ -390,6 +391,10 @@ void trine__block_iter_first(trine__block_iter *it) {
         return;
     if (it->blk->entries_end == 0) {
         iter_invalidate(it);
+        return;
+    }
+    if (it->low > 0) { /* block.h, low */
+        iter_fail(it, TRINE_CORRUPTION, 0, "first entry of a copy of the block that lacks it", it->low, 0);
         return;
     }
     enter_interval(it, 0);
@@ -432,8 +437,14 @@ void trine__block_iter_prev(trine__block_iter *it) {
         return;
     }
     uint32_t r = it->restart;
-    if (restart_off(it->blk, r) == old)
+    if (restart_off(it->blk, r) == old) {
+        if (r <= it->low) { /* the interval before is not in the block (block.h, low) */
+            iter_fail(it, TRINE_CORRUPTION, old, "prev into a restart interval this copy of the block lacks", r,
+                      it->low);
+            return;
+        }
         r--; /* the current entry starts its interval: the previous one ends the one before */
+    }
     scan_to(it, r, old);
 }
 
@@ -446,9 +457,10 @@ static bool find_interval(trine__block_iter *it, const uint8_t *target, size_t t
     int policy = it->seek_policy;
     if (policy != TRINE__SEEK_LINEAR && policy != TRINE__SEEK_BINARY)
         policy = n <= TRINE__BLOCK_AUTO_LINEAR_MAX ? TRINE__SEEK_LINEAR : TRINE__SEEK_BINARY;
+    uint32_t low = it->low < n ? it->low : 0; /* restarts below low are not searched (block.h) */
     if (policy == TRINE__SEEK_LINEAR) {
-        uint32_t r = 0;
-        for (uint32_t i = 1; i < n; i++) {
+        uint32_t r = low;
+        for (uint32_t i = low + 1; i < n; i++) {
             if (!restart_key(it, i, &key, &len))
                 return false;
             if (trine__ikey_cmp(key, len, target, target_len) >= 0)
@@ -458,7 +470,7 @@ static bool find_interval(trine__block_iter *it, const uint8_t *target, size_t t
         *out = r;
         return true;
     }
-    uint32_t lo = 0, hi = n - 1;
+    uint32_t lo = low, hi = n - 1;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo + 1) / 2;
         if (!restart_key(it, mid, &key, &len))

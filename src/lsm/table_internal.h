@@ -80,6 +80,8 @@ typedef struct trine__tblock {
     bool partial;                /* one interval unpacked for one point lookup
                                     (trine__cache_handle_unpack_for): serves that lookup only */
     uint32_t interval;           /* partial: the interval unpacked, or TRINE__BLOCK_READS_NONE */
+    uint32_t from;               /* > 0: unpacked for a seek from this restart interval on
+                                    (trine__tblock_load_seek): a block iterator's low */
     uint64_t offset;
 } trine__tblock;
 
@@ -141,6 +143,12 @@ void trine__tahead_release(trine__tahead *ta);
  * added to the cache. */
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                 bool fill, trine__err *err);
+/* tblock_load of a data block for a seek to (ukey, any sequence): a
+ * packed cached copy is unpacked only from the interval that can hold the
+ * target on (b->from; block.h, low), a seek's few nexts being all it
+ * serves most of the time. */
+trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
+                                     size_t klen, trine__err *err);
 void trine__tblock_release(trine__table *t, trine__tblock *b);
 
 /* Whether the filter partition covering target may hold hash: false only

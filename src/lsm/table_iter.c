@@ -23,6 +23,7 @@
  * buffers count against the pin gate like pinned blocks; when the gate has
  * no room the scan goes on block by block instead.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,11 +258,13 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
 /* Loads the block at h; kind picks the pool. On failure records the error
  * and returns false. */
 static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind kind, trine__tblock *blk,
-                       trine__block_iter *into, bool *live, bool backward) {
+                       trine__block_iter *into, bool *live, bool backward, const uint8_t *seek, size_t seek_len) {
     trine__err err;
     trine__tnext next = {next_handles, it};
-    trine_status st = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward)
-                          ? trine__tblock_load_stream(it->t, h, blk, &it->stream, next, &err)
+    bool stream = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward);
+    trine_status st = stream ? trine__tblock_load_stream(it->t, h, blk, &it->stream, next, &err)
+                      : kind == TRINE__BLOCK_DATA && seek
+                          ? trine__tblock_load_seek(it->t, h, blk, !it->no_fill, seek, trine__ikey_ulen(seek_len), &err)
                           : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);
@@ -273,6 +276,7 @@ static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind
         trine__tblock_hold(it->t, kind, blk); /* the next seek here borrows it */
     trine__block_iter_init(into, &blk->blk, kind == TRINE__BLOCK_DATA ? it->seek_policy : TRINE__SEEK_BINARY,
                            it->t->name, h.offset);
+    into->low = blk->from;
     *live = true;
     return true;
 }
@@ -361,14 +365,46 @@ static bool open_part(trine__table_iter *it) {
         it->part_live = true;
         return true;
     }
-    return load_block(it, h, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false);
+    return load_block(it, h, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false, NULL, 0);
 }
 
-static bool open_data(trine__table_iter *it, bool backward) {
+/* seek: the target of a seek the block is loaded for (NULL: any use). */
+static bool open_data(trine__table_iter *it, bool backward, const uint8_t *seek, size_t seek_len) {
     drop_data(it);
     trine__handle h;
     return part_ok(it) && part_valid(it) && part_handle(it, &h) &&
-           load_block(it, h, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward);
+           load_block(it, h, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward, seek, seek_len);
+}
+
+/* Before a prev from a data block unpacked for a seek (its low > 0): the
+ * block again, whole, at the same entry. */
+static bool reload_whole(trine__table_iter *it) {
+    size_t len;
+    const uint8_t *k = trine__block_iter_key(&it->data, &len);
+    uint8_t *key = malloc(len ? len : 1);
+    if (!key) {
+        trine__err err;
+        trine__err_set(&err, TRINE_NO_MEMORY, "%s: out of memory stepping back", it->t->name);
+        set_error(it, TRINE_NO_MEMORY, &err);
+        return false;
+    }
+    memcpy(key, k, len);
+    bool ok = open_data(it, true, NULL, 0);
+    if (ok) {
+        trine__block_iter_seek(&it->data, key, len);
+        ok = check(it, &it->data);
+        size_t now_len = 0;
+        const uint8_t *now = ok && trine__block_iter_valid(&it->data) ? trine__block_iter_key(&it->data, &now_len) : NULL;
+        if (ok && (!now || now_len != len || memcmp(now, key, len) != 0)) {
+            trine__err err;
+            trine__err_set(&err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 " differs from its cached copy",
+                           it->t->name, it->data_blk.offset);
+            set_error(it, TRINE_CORRUPTION, &err);
+            ok = false;
+        }
+    }
+    free(key);
+    return ok;
 }
 
 /* From a data block that ran out (or none), forward to the first entry of
@@ -389,7 +425,7 @@ static void skip_forward(trine__table_iter *it) {
                 return; /* past the last partition (or an error) */
             part_first(it);
         }
-        if (!open_data(it, false))
+        if (!open_data(it, false, NULL, 0))
             return;
         trine__block_iter_first(&it->data);
     }
@@ -411,7 +447,7 @@ static void skip_backward(trine__table_iter *it) {
                 return;
             part_last(it);
         }
-        if (!open_data(it, true))
+        if (!open_data(it, true, NULL, 0))
             return;
         trine__block_iter_last(&it->data);
     }
@@ -452,7 +488,7 @@ void trine__table_iter_first(trine__table_iter *it) {
     it->top = 0;
     if (open_part(it)) {
         part_first(it);
-        if (open_data(it, false))
+        if (open_data(it, false, NULL, 0))
             trine__block_iter_first(&it->data);
     }
     skip_forward(it);
@@ -464,13 +500,15 @@ void trine__table_iter_last(trine__table_iter *it) {
     it->top = it->t->index_dir.n ? it->t->index_dir.n - 1 : 0;
     if (open_part(it)) {
         part_last(it);
-        if (open_data(it, true))
+        if (open_data(it, true, NULL, 0))
             trine__block_iter_last(&it->data);
     }
     skip_backward(it);
 }
 
-void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
+/* partial: the data block may be unpacked from the target's interval on
+ * (a seek forward); not for seek_before, whose prev would reload it. */
+static void seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len, bool partial) {
     drop_part(it);
     stop_stream(it);
     /* Index keys are the last key of what they cover: the first entry >= the
@@ -478,14 +516,18 @@ void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t i
     it->top = trine__tdir_lower_bound(&it->t->index_dir, ikey, ikey_len);
     if (open_part(it)) {
         part_seek(it, ikey, ikey_len);
-        if (open_data(it, false))
+        if (open_data(it, false, partial ? ikey : NULL, ikey_len))
             trine__block_iter_seek(&it->data, ikey, ikey_len);
     }
     skip_forward(it);
 }
 
+void trine__table_iter_seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
+    seek(it, ikey, ikey_len, true);
+}
+
 void trine__table_iter_seek_before(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len) {
-    trine__table_iter_seek(it, ikey, ikey_len);
+    seek(it, ikey, ikey_len, false);
     if (it->status != TRINE_OK)
         return;
     if (trine__table_iter_valid(it))
@@ -503,6 +545,8 @@ void trine__table_iter_next(trine__table_iter *it) {
 
 void trine__table_iter_prev(trine__table_iter *it) {
     if (!trine__table_iter_valid(it))
+        return;
+    if (it->data.low > 0 && !reload_whole(it))
         return;
     trine__block_iter_prev(&it->data);
     skip_backward(it);

@@ -216,6 +216,7 @@ typedef struct want_key {
     size_t klen;
     uint8_t *scratch; /* NULL, or where a packed block may be unpacked (a get_many's buffer, reused key after key) */
     size_t scratch_cap;
+    bool seek; /* a seek to ukey, not a point lookup: unpack from its interval on (tblock.from) */
 } want_key;
 
 static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t offset, const void **data, size_t *len,
@@ -225,12 +226,14 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
         return TRINE_OK;
     }
     void *raw = NULL;
-    uint32_t interval = TRINE__BLOCK_READS_ALL;
-    int rc = want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, want->scratch,
+    uint32_t interval = TRINE__BLOCK_READS_ALL, from = 0;
+    int rc = want && want->seek ? trine__cache_handle_unpack_from(b->handle, want->ukey, want->klen, &raw, len, &from)
+             : want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, want->scratch,
                                                    want->scratch_cap, &raw, len, &interval)
                   : trine__cache_handle_unpack(b->handle, &raw, len);
     b->partial = interval != TRINE__BLOCK_READS_ALL;
     b->interval = interval;
+    b->from = from;
     trine__block_cache_release(t->cache, b->handle);
     b->handle = NULL;
     if (rc != 0)
@@ -610,6 +613,12 @@ static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_k
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                 bool fill, trine__err *err) {
     return tblock_load_fill(t, h, kind, b, false, fill, NULL, err);
+}
+
+trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
+                                     size_t klen, trine__err *err) {
+    want_key want = {.ukey = ukey, .klen = klen, .seek = true};
+    return tblock_load_fill(t, h, TRINE__BLOCK_DATA, b, false, fill, &want, err);
 }
 
 /* A block read whole at open and kept for the table's life. */
@@ -1021,7 +1030,7 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
                   : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
         goto out;
-    want_key want = {ukey, klen, p->scratch, p->scratch_cap};
+    want_key want = {.ukey = ukey, .klen = klen, .scratch = p->scratch, .scratch_cap = p->scratch_cap};
     if (!pinned_at(&p->db, data) && (asked || !data_cached(t, data, &p->db, &want, &st, err)) && st == TRINE_OK) {
         if (!asked) {
             bool may = filter_pass_pinned(t, p, target, tlen, hash, &st, err);

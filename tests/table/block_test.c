@@ -808,6 +808,61 @@ END_TEST
 
 /* One iterator walks several blocks through reset, keeping its key buffer;
  * reset also clears a sticky corruption. */
+/* An iterator whose low is L (block.h) reads nothing before restart L: the
+ * bytes there are overwritten, yet seeks to any key from restart L's first
+ * on, under every policy, and the nexts after them agree with the model;
+ * a prev into interval L - 1 and a first are errors, never an entry. */
+START_TEST(test_block_iter_low) {
+    uint64_t s = trine_test_seed("block_iter_low", 0xb10c0010);
+    model m = {0};
+    gen_mixed(&s, &m, 320);
+    size_t size;
+    uint8_t *data = build(&m, 4, true, 0, &size);
+    trine__block blk;
+    open_ok(&blk, data, size);
+    ck_assert_uint_ge(blk.nrestarts, 8);
+    uint32_t *interval_of = expected_restarts(&m, 4, true);
+    for (uint32_t low = 1; low < blk.nrestarts; low += 1 + (uint32_t)rnd(&s, 3)) {
+        uint8_t *copy = xmalloc(size);
+        memcpy(copy, data, size);
+        size_t off = (size_t)blk.restarts[4 * low] | (size_t)blk.restarts[4 * low + 1] << 8 |
+                     (size_t)blk.restarts[4 * low + 2] << 16 | (size_t)blk.restarts[4 * low + 3] << 24;
+        memset(copy, 0xA5, off); /* the intervals before low: not in this copy */
+        trine__block cb;
+        open_ok(&cb, copy, size);
+        size_t at = 0; /* the model index of restart low's entry */
+        while (at < m.n && interval_of[at] < low)
+            at++;
+        ck_assert_uint_lt(at, m.n);
+        for (int policy = TRINE__SEEK_AUTO; policy <= TRINE__SEEK_BINARY; policy++) {
+            trine__block_iter it;
+            trine__block_iter_init(&it, &cb, policy, NAME, BLOCK_OFF);
+            it.low = low;
+            for (size_t i = at; i < m.n; i += 1 + (size_t)rnd(&s, 5)) {
+                trine__block_iter_seek(&it, m.e[i].k, m.e[i].kl);
+                expect_at(&it, &m, i, "seek above low", m.e[i].k, m.e[i].kl);
+                trine__block_iter_next(&it);
+                expect_at(&it, &m, i + 1, "next above low", m.e[i].k, m.e[i].kl);
+            }
+            trine__block_iter_seek(&it, m.e[at].k, m.e[at].kl);
+            expect_at(&it, &m, at, "seek to low's first entry", m.e[at].k, m.e[at].kl);
+            trine__block_iter_prev(&it);
+            ck_assert_msg(!trine__block_iter_valid(&it) && it.status == TRINE_CORRUPTION,
+                          "prev below low (%u): status %s", low, trine_status_name(it.status));
+            trine__block_iter_init(&it, &cb, policy, NAME, BLOCK_OFF);
+            it.low = low;
+            trine__block_iter_first(&it);
+            ck_assert_msg(!trine__block_iter_valid(&it) && it.status == TRINE_CORRUPTION, "first with low %u", low);
+            trine__block_iter_destroy(&it);
+        }
+        free(copy);
+    }
+    free(interval_of);
+    free(data);
+    model_free(&m);
+}
+END_TEST
+
 START_TEST(test_block_iter_reset) {
     uint64_t s = trine_test_seed("block_iter_reset", 0xb10c000a);
     model a = {0}, b = {0};
@@ -1345,6 +1400,7 @@ TCase *table_block_tcase(void) {
     TCase *tc = tcase_create("block");
     tcase_set_timeout(tc, 300); /* the corruption sweeps under ASan */
     tcase_add_test(tc, test_block_mixed);
+    tcase_add_test(tc, test_block_iter_low);
     tcase_add_test(tc, test_block_big_keys);
     tcase_add_test(tc, test_block_versions);
     tcase_add_test(tc, test_block_runs_and_prefixes);

@@ -82,6 +82,17 @@ static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int 
             trine__table_iter_next(it);
             tt_expect_at(it, m, want + 1, "next after seek");
         }
+        /* Back from a seek: a packed block unpacked from the target's
+         * interval on is reloaded whole first. */
+        trine__table_iter_seek(it, target, e->ikey_len);
+        for (size_t back = 1; want < m->n && back <= 6; back++) { /* past the start of an interval */
+            trine__table_iter_prev(it);
+            if (back > want) {
+                ck_assert_msg(!trine__table_iter_valid(it), "prev from the first key is valid");
+                break;
+            }
+            tt_expect_at(it, m, want - back, "prev after seek");
+        }
         trine__table_iter_seek_before(it, target, e->ikey_len);
         if (want == 0)
             ck_assert_msg(!trine__table_iter_valid(it), "seek_before the first key is valid");
@@ -226,6 +237,9 @@ START_TEST(test_table_packed_point_gets) {
     ck_assert_msg(st.packed * 2 > st.entries / 2 && packed_hits > m.n, "seed %" PRIu64 ": %" PRIu64 " of %" PRIu64
                   " blocks packed, %" PRIu64 " hits with blocks packed (usage %" PRIu64 ", inserts %" PRIu64 ", declines %" PRIu64 ", data blocks %" PRIu64 ")", seed, st.packed, st.entries, packed_hits, st.usage, st.inserts, st.declines, trine__table_props_of(r.t)->data_blocks);
     tt_packed_get_many(r.t, &m, seed);
+    /* Seeks through the packed blocks unpack from their target's interval on. */
+    for (int policy = TRINE__SEEK_AUTO; policy <= TRINE__SEEK_BINARY; policy++)
+        tt_check_all(r.t, &m, &rng, policy, seed);
     tt_close(&r);
     trine__block_cache_free(cache);
     trine__vfs_destroy(vfs);
