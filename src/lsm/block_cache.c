@@ -965,28 +965,53 @@ static uint32_t interval_by_heads(const trine__block *blk, const uint8_t *ends, 
     return r;
 }
 
+/* A packed block being unpacked: its tail copied into raw (buf when it
+ * fits, else a new buffer: own) and opened, which tells where the
+ * intervals' chunks lie. ok false: the bytes do not add up (damaged
+ * memory); raw is still to be freed when own. */
+typedef struct packed {
+    trine__block blk;
+    uint8_t *raw;
+    bool own, ok;
+    const uint8_t *ends, *chunks;
+    size_t chunks_len;
+} packed;
+
+/* 0, -1 out of memory, -2 damaged (nothing to free on either). */
+static int packed_open(const trine__cache_handle *h, void *buf, size_t cap, packed *pk) {
+    const uint8_t *p = h->data;
+    size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
+    if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
+        return -2;
+    pk->own = !buf || cap < h->raw_len;
+    pk->raw = pk->own ? malloc(h->raw_len ? h->raw_len : 1) : buf;
+    if (!pk->raw)
+        return -1;
+    memcpy(pk->raw + (h->raw_len - tail), p + 4, tail);
+    trine__err ignored;
+    size_t head = 4 + tail;
+    pk->ok = trine__block_open_trusted(&pk->blk, pk->raw, h->raw_len, NULL, 0, &ignored) == TRINE_OK &&
+             pk->blk.entries_end == h->raw_len - tail && head + 4 * (size_t)pk->blk.nrestarts <= h->len;
+    pk->ends = p + head;
+    pk->chunks = pk->ends + 4 * (size_t)pk->blk.nrestarts;
+    pk->chunks_len = pk->ok ? h->len - head - 4 * (size_t)pk->blk.nrestarts : 0;
+    return 0;
+}
+
 int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
                                    size_t cap, void **out, size_t *len, uint32_t *interval) {
     *out = NULL;
     *len = 0;
     *interval = TRINE__BLOCK_READS_ALL;
-    const uint8_t *p = h->data;
-    size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
-    if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
-        return -2;
-    bool own = !buf || cap < h->raw_len;
-    uint8_t *raw = own ? malloc(h->raw_len ? h->raw_len : 1) : buf;
-    if (!raw)
-        return -1;
-    memcpy(raw + (h->raw_len - tail), p + 4, tail);
-    /* The tail first: it tells which intervals a lookup reads. */
-    trine__block blk;
-    trine__err ignored;
-    size_t head = 4 + tail;
-    bool ok = trine__block_open_trusted(&blk, raw, h->raw_len, NULL, 0, &ignored) == TRINE_OK &&
-              blk.entries_end == h->raw_len - tail && head + 4 * (size_t)blk.nrestarts <= h->len;
-    const uint8_t *ends = p + head, *chunks = ends + 4 * (size_t)blk.nrestarts;
-    size_t chunks_len = ok ? h->len - head - 4 * (size_t)blk.nrestarts : 0;
+    packed pk;
+    int rc = packed_open(h, buf, cap, &pk);
+    if (rc != 0)
+        return rc;
+    trine__block blk = pk.blk;
+    uint8_t *raw = pk.raw;
+    bool own = pk.own, ok = pk.ok;
+    const uint8_t *ends = pk.ends, *chunks = pk.chunks;
+    size_t chunks_len = pk.chunks_len;
     /* One interval for a lookup in a block with a hash index (every version
      * of a user key in one interval): the one its bucket names, or by the
      * intervals' first keys on a collision; none for an empty bucket. */
@@ -1020,21 +1045,15 @@ int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *uk
     *out = NULL;
     *len = 0;
     *from = 0;
-    const uint8_t *p = h->data;
-    size_t tail = h->len >= 4 ? trine__get_u32le(p) : SIZE_MAX;
-    if (tail > h->len - 4 || tail > h->raw_len || h->raw_len > (size_t)INT32_MAX)
-        return -2;
-    uint8_t *raw = malloc(h->raw_len ? h->raw_len : 1);
-    if (!raw)
-        return -1;
-    memcpy(raw + (h->raw_len - tail), p + 4, tail);
-    trine__block blk;
-    trine__err ignored;
-    size_t head = 4 + tail;
-    bool ok = trine__block_open_trusted(&blk, raw, h->raw_len, NULL, 0, &ignored) == TRINE_OK &&
-              blk.entries_end == h->raw_len - tail && head + 4 * (size_t)blk.nrestarts <= h->len;
-    const uint8_t *ends = p + head, *chunks = ends + 4 * (size_t)blk.nrestarts;
-    size_t chunks_len = ok ? h->len - head - 4 * (size_t)blk.nrestarts : 0;
+    packed pk;
+    int rc = packed_open(h, NULL, 0, &pk);
+    if (rc != 0)
+        return rc;
+    trine__block blk = pk.blk;
+    uint8_t *raw = pk.raw;
+    bool ok = pk.ok;
+    const uint8_t *ends = pk.ends, *chunks = pk.chunks;
+    size_t chunks_len = pk.chunks_len;
     /* The last interval whose first user key is below ukey: every entry
      * >= (ukey, any sequence) lies in it or after it, and its first key,
      * like every later interval's, sorts below the target. */
