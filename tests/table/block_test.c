@@ -849,6 +849,7 @@ START_TEST(test_block_iter_low) {
             trine__block_iter_prev(&it);
             ck_assert_msg(!trine__block_iter_valid(&it) && it.status == TRINE_CORRUPTION,
                           "prev below low (%u): status %s", low, trine_status_name(it.status));
+            trine__block_iter_destroy(&it);
             trine__block_iter_init(&it, &cb, policy, NAME, BLOCK_OFF);
             it.low = low;
             trine__block_iter_first(&it);
