@@ -868,7 +868,16 @@ typedef struct get_pins {
     size_t scratch_cap;
     const uint8_t *borrowed;
     size_t borrowed_len;
+    const struct many_plan *plan; /* NULL, or what a get_many window learned of this key */
 } get_pins;
+
+/* What a get_many window's passes learned of one key before its get. */
+typedef struct many_plan {
+    bool skip;          /* the filter said no: absent from this table */
+    bool filter_passed; /* the filter was asked and said maybe */
+    bool located;       /* data is its data block (found through a held index partition) */
+    trine__handle data;
+} many_plan;
 
 static bool pinned_at(const trine__tblock *b, trine__handle h) {
     return (b->handle || b->owned || b->shared || b->mapped || b->scratch) && b->offset == h.offset && !b->partial;
@@ -1015,21 +1024,27 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     uint32_t part_slot_at;
     uint64_t hash = trine__bloom_hash(ukey, klen);
     bool sample = (hash & FILTER_SAMPLE_MASK) == 0;
-    bool asked = t->has_filter && filter_first(t, sample);
-    if (asked) {
+    /* A plan's filter answer stands for the ask (its sample was noted). */
+    bool asked = p->plan && p->plan->filter_passed;
+    if (!asked && t->has_filter && filter_first(t, sample)) {
+        asked = true;
         bool may = filter_pass_pinned(t, p, target, tlen, hash, &st, err);
         if (sample && st == TRINE_OK)
             filter_note(t, !may);
         if (st != TRINE_OK || !may)
             goto out;
     }
-    if (!trine__tdir_find_slot(&t->index_dir, target, tlen, &part, &part_slot_at))
-        goto out;
-    if ((st = pin(t, p, part, part_slot_at, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK)
-        goto out;
-    if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
-                  : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
-        goto out;
+    if (p->plan && p->plan->located) {
+        data = p->plan->data;
+    } else {
+        if (!trine__tdir_find_slot(&t->index_dir, target, tlen, &part, &part_slot_at))
+            goto out;
+        if ((st = pin(t, p, part, part_slot_at, TRINE__BLOCK_INDEX, &p->ib, err)) != TRINE_OK)
+            goto out;
+        if (p->ib.dir ? !trine__tdir_find(p->ib.dir, target, tlen, &data)
+                      : !find_handle(t, &p->ib.blk, part.offset, target, tlen, &data, &st, err))
+            goto out;
+    }
     want_key want = {.ukey = ukey, .klen = klen, .scratch = p->scratch, .scratch_cap = p->scratch_cap};
     if (!pinned_at(&p->db, data) && (asked || !data_cached(t, data, &p->db, &want, &st, err)) && st == TRINE_OK) {
         if (!asked) {
@@ -1142,13 +1157,17 @@ trine__table_lookup trine__table_get_cached(trine__table *t, const void *ukey, s
 }
 
 /* Batched gets overlap their misses (as RocksDB's MultiGet does). Each
- * window of keys goes through two prefetch passes before its gets: the
- * first finds each key's data block through the held index partitions (no
- * pin, no lock) and prefetches its cache slot, and the bloom line where
- * the table asks its filter first; the second finds each block's cache
- * entry and prefetches it and the head of its bytes. The gets then find
- * those lines at hand instead of missing on them one after another. A key
- * whose index partition is not held is left to its get. */
+ * window of keys goes through three passes before its gets. The first
+ * asks the filter for every key where the table asks it first: the bloom
+ * lines of the whole window are prefetched, then tested, so a key the
+ * filter rules out costs one overlapped miss and nothing more. The second
+ * finds each remaining key's data block through the held index partitions
+ * (the binary searches stepped together, no pin, no lock) and prefetches
+ * its cache slot; the third finds each block's cache entry and prefetches
+ * it and the head of its bytes. The gets then start from what the passes
+ * learned (many_plan): no second filter test, no second index search, and
+ * the lines they need at hand. A key whose partition is not held, or whose
+ * key is long, is left to its get. */
 #define MANY_WINDOW TRINE__TDIR_MANY
 #define MANY_SCRATCH 4096u
 #define MANY_TARGET 64u /* longer keys are left to their gets */
@@ -1159,76 +1178,112 @@ static const trine__held_part *held_part(const trine__table *t, uint32_t slot, u
     return atomic_load_explicit(&t->parts[slot], memory_order_acquire);
 }
 
-/* The index partition directory that holds key k's data block, if held
- * (and the bloom line prefetched where the table asks its filter first).
- * target: room for the key's search target, filled. */
-static const trine__tdir *many_dir(trine__table *t, const trine__table_mget *k, uint64_t horizon, uint8_t *target,
-                                   size_t *tlen) {
-    *tlen = k->klen + TRINE__IKEY_TRAILER_BYTES;
-    if (*tlen > MANY_TARGET)
-        return NULL;
-    trine__ikey_encode(target, k->ukey, k->klen, trine__trailer(horizon, (trine__vtype)0xff));
-    trine__handle h;
-    uint32_t slot;
-    const trine__held_part *hp;
-    if (t->has_filter) {
-        uint64_t hash = trine__bloom_hash(k->ukey, k->klen);
-        if (filter_first(t, (hash & FILTER_SAMPLE_MASK) == 0) &&
-            trine__tdir_find_slot(&t->filter_dir, target, *tlen, &h, &slot) && (hp = held_part(t, slot, h.offset)))
-            trine__bloom_prefetch(hp->tb.filter, hp->tb.filter_len, hash);
+/* Pass 1: the filter's answers for the window's keys (targets encoded). */
+static void many_filter(trine__table *t, trine__table_mget *keys, const bool *take, size_t n,
+                        uint8_t (*targets)[MANY_TARGET], const size_t *tlens, many_plan *plan) {
+    const trine__held_part *parts[MANY_WINDOW] = {0};
+    uint64_t hashes[MANY_WINDOW];
+    for (size_t i = 0; i < n; i++) {
+        if (!take[i])
+            continue;
+        hashes[i] = trine__bloom_hash(keys[i].ukey, keys[i].klen);
+        if (!filter_first(t, (hashes[i] & FILTER_SAMPLE_MASK) == 0))
+            continue;
+        trine__handle h;
+        uint32_t slot;
+        if (!trine__tdir_find_slot(&t->filter_dir, targets[i], tlens[i], &h, &slot)) {
+            plan[i].skip = true; /* past every partition, as filter_pass_pinned says */
+            continue;
+        }
+        if ((parts[i] = held_part(t, slot, h.offset)))
+            trine__bloom_prefetch(parts[i]->tb.filter, parts[i]->tb.filter_len, hashes[i]);
     }
-    if (!trine__tdir_find_slot(&t->index_dir, target, *tlen, &h, &slot) || !(hp = held_part(t, slot, h.offset)) ||
-        !hp->dir.n)
-        return NULL;
-    return &hp->dir;
+    for (size_t i = 0; i < n; i++) {
+        if (!parts[i])
+            continue;
+        bool may = trine__bloom_may_contain(parts[i]->tb.filter, parts[i]->tb.filter_len, hashes[i]);
+        if ((hashes[i] & FILTER_SAMPLE_MASK) == 0)
+            filter_note(t, !may);
+        plan[i].skip = !may;
+        plan[i].filter_passed = may;
+    }
 }
 
-static void many_prefetch(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon) {
-    uint8_t targets[MANY_WINDOW][MANY_TARGET];
+/* Passes 2 and 3: the data blocks of the keys not ruled out, located and
+ * their cache lines prefetched. */
+static void many_locate(trine__table *t, const bool *take, size_t n, uint8_t (*targets)[MANY_TARGET],
+                        const size_t *tlens, many_plan *plan) {
     const trine__tdir *dirs[MANY_WINDOW];
     const uint8_t *tptr[MANY_WINDOW];
-    size_t tlens[MANY_WINDOW], at[MANY_WINDOW], m = 0;
+    size_t tl[MANY_WINDOW], at[MANY_WINDOW], who[MANY_WINDOW], m = 0;
+    for (size_t i = 0; i < n; i++) {
+        trine__handle h;
+        uint32_t slot;
+        const trine__held_part *hp;
+        if (!take[i] || plan[i].skip || !trine__tdir_find_slot(&t->index_dir, targets[i], tlens[i], &h, &slot) ||
+            !(hp = held_part(t, slot, h.offset)) || !hp->dir.n)
+            continue;
+        dirs[m] = &hp->dir;
+        tptr[m] = targets[i];
+        tl[m] = tlens[i];
+        who[m++] = i;
+    }
+    trine__tdir_lower_bound_many(dirs, tptr, tl, m, at);
+    for (size_t j = 0; j < m; j++) {
+        many_plan *pl = &plan[who[j]];
+        if (at[j] >= dirs[j]->n) {
+            pl->skip = true; /* past the partition's last block: absent, as tdir_find says */
+            continue;
+        }
+        pl->located = true;
+        pl->data = dirs[j]->e[at[j]].h;
+        trine__block_cache_prefetch(t->cache, t->owner, pl->data.offset);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (plan[i].located)
+            trine__block_cache_prefetch_entry(t->cache, t->owner, plan[i].data.offset);
+}
+
+/* The plans of keys[0..n) (n <= MANY_WINDOW): all zero (each get finds
+ * its own way) unless the table reads through its cache. */
+static void many_plan_window(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon,
+                             many_plan *plan) {
+    uint8_t targets[MANY_WINDOW][MANY_TARGET];
+    size_t tlens[MANY_WINDOW];
+    bool take[MANY_WINDOW];
+    memset(plan, 0, n * sizeof *plan);
     if (!t->cache || t->map)
         return; /* a mapped table reads its blocks in place */
     size_t pending = 0;
-    for (size_t i = 0; i < n; i++)
-        pending += !keys[i].done && !keys[i].incomplete;
+    for (size_t i = 0; i < n; i++) {
+        tlens[i] = keys[i].klen + TRINE__IKEY_TRAILER_BYTES;
+        take[i] = !keys[i].done && !keys[i].incomplete && tlens[i] <= MANY_TARGET;
+        if (take[i])
+            trine__ikey_encode(targets[i], keys[i].ukey, keys[i].klen, trine__trailer(horizon, (trine__vtype)0xff));
+        pending += take[i];
+    }
     if (pending < 2)
         return; /* nothing to overlap */
-    if (horizon > TRINE__SEQ_MAX)
-        horizon = TRINE__SEQ_MAX;
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i].done || keys[i].incomplete ||
-            !(dirs[m] = many_dir(t, &keys[i], horizon, targets[m], &tlens[m])))
-            continue;
-        tptr[m] = targets[m];
-        m++;
-    }
-    trine__tdir_lower_bound_many(dirs, tptr, tlens, m, at);
-    uint64_t offsets[MANY_WINDOW];
-    size_t located = 0;
-    for (size_t j = 0; j < m; j++) {
-        if (at[j] >= dirs[j]->n)
-            continue;
-        offsets[located] = dirs[j]->e[at[j]].h.offset;
-        trine__block_cache_prefetch(t->cache, t->owner, offsets[located++]);
-    }
-    for (size_t j = 0; j < located; j++)
-        trine__block_cache_prefetch_entry(t->cache, t->owner, offsets[j]);
+    if (t->has_filter)
+        many_filter(t, keys, take, n, targets, tlens, plan);
+    many_locate(t, take, n, targets, tlens, plan);
 }
 
 void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, uint64_t horizon, int seek_policy,
                            bool cache_only, trine__err *err) {
     get_pins p = {.cache_only = cache_only};
+    many_plan plan[MANY_WINDOW];
     /* One buffer for the packed blocks the keys unpack (a default block
      * fits; a bigger one gets its own): not a malloc and free per key. */
     if (n > 1 && t->cache && (p.scratch = malloc(MANY_SCRATCH)))
         p.scratch_cap = MANY_SCRATCH;
+    uint64_t h = horizon > TRINE__SEQ_MAX ? TRINE__SEQ_MAX : horizon;
     for (size_t i = 0; i < n; i++) {
         if (i % MANY_WINDOW == 0)
-            many_prefetch(t, keys + i, n - i < MANY_WINDOW ? n - i : MANY_WINDOW, horizon);
+            many_plan_window(t, keys + i, n - i < MANY_WINDOW ? n - i : MANY_WINDOW, h, plan);
         trine__table_mget *k = &keys[i];
-        if (k->done || k->incomplete) /* incomplete: an older table must not answer it */
+        p.plan = &plan[i % MANY_WINDOW];
+        if (k->done || k->incomplete || p.plan->skip) /* incomplete: an older table must not answer it */
             continue;
         trine__err kerr;
         trine__err_clear(&kerr);
