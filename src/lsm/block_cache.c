@@ -643,7 +643,17 @@ void trine__block_cache_prefetch_entry(trine__block_cache *c, uint64_t owner, ui
     uint64_t hash = key_hash(owner, offset);
     shard *s = shard_of(c, hash);
     pthread_mutex_lock(&s->mu);
-    const trine__cache_handle *e = table_get(s, hash, owner, offset);
+    /* By the hash alone: comparing the owner and offset would load the
+     * entry, the miss this is here to overlap (a 64-bit hash that matches
+     * another block only wastes the prefetch). */
+    const trine__cache_handle *e = NULL;
+    size_t mask = s->nslots - 1;
+    for (size_t i = hash & mask; s->slots[i].e; i = (i + 1) & mask) {
+        if (s->slots[i].hash == hash) {
+            e = s->slots[i].e;
+            break;
+        }
+    }
     if (e) {
         /* The entry, and a packed block's head after it (its tail and
          * chunk ends: what an unpack reads first). */

@@ -262,11 +262,18 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
         (b->handle = s->peek ? trine__block_cache_peek(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)
                              : trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
         s->cache_useless = 0;
+        /* The next block (it follows this one in the file) is likely
+         * cached too: its slot line is fetched while this block unpacks,
+         * then its entry and packed head while this block is walked, so
+         * its lookup does not wait on two misses in a row. */
+        uint64_t next_off = h.offset + h.size + TRINE__TABLE_TRAILER_BYTES;
+        trine__block_cache_prefetch(t->cache, t->owner, next_off);
         size_t len = 0;
         const void *data = NULL;
         trine_status cst = cached_bytes(t, b, h.offset, &data, &len, NULL, err);
         if (cst != TRINE_OK)
             return cst;
+        trine__block_cache_prefetch_entry(t->cache, t->owner, next_off);
         b->offset = h.offset;
         trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
         if (st != TRINE_OK)
