@@ -209,15 +209,27 @@ static void read_sorted(trine_bucket *b, trine__table_mget *ms, size_t n, bool c
     trine__super *s = atomic_load_explicit(&b->super, memory_order_acquire);
     for (size_t j = 0; j < s->count; j++)
         mems_get(s->mems[j], ms, n, horizon, err);
+    /* The keys the memtables did not answer move to the front, still in
+     * key order (the answered ones behind them in any order: results go
+     * out by slot), so the tables' prefetch windows and the split's runs
+     * are made of keys that need them. */
     size_t pending = 0;
-    for (size_t i = 0; i < n; i++)
-        pending += !ms[i].done;
+    for (size_t i = 0; i < n; i++) {
+        if (ms[i].done)
+            continue;
+        if (i != pending) {
+            trine__table_mget tmp = ms[pending];
+            ms[pending] = ms[i];
+            ms[i] = tmp;
+        }
+        pending++;
+    }
     bool tables = pending > 0 && s->version && trine__version_count(s->version) > 0;
     if (tables)
         trine__super_ref(s); /* safe in the section: see iter.c */
     trine__epoch_leave(rec, &section);
     if (tables) {
-        tables_get_many(b->db, s, ms, n, horizon, cache_only, err);
+        tables_get_many(b->db, s, ms, pending, horizon, cache_only, err);
         resolve_blobs(s->tables, ms, n, cache_only, err); /* s still pins the blob files */
         trine__super_unref(s);
         bool incomplete = false;
