@@ -102,6 +102,7 @@ typedef struct trine__tstream {
     bool helped;   /* chunks go through ta: a helper decompresses ahead */
     bool peek;     /* a compaction's pass: cache hits do not keep their blocks (trine__block_cache_peek) */
     uint32_t cache_useless; /* cache lookups in a row that gave no block as read */
+    uint32_t chunk_hits, chunk_reads; /* blocks the cache gave, and the chunk, since the last chunk read */
     trine__tahead *ta;
 } trine__tstream;
 

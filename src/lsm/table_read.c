@@ -158,6 +158,7 @@ static bool grow_to(uint8_t **buf, size_t *cap, size_t need) {
 }
 
 #define STREAM_LOOKUPS 16u
+#define STREAM_WARM 3u
 
 void trine__tstream_free(trine__tstream *s) {
     free(s->buf);
@@ -201,7 +202,16 @@ static trine_status stream_read(trine__table *t, trine__handle h, size_t n, trin
     s->off = from;
     s->len = got;
     s->ahead = ahead < TRINE__TSTREAM_MAX ? ahead * 2 : TRINE__TSTREAM_MAX;
-    if (s->helped)
+    /* While the cache gives most blocks (at least STREAM_WARM of each
+     * STREAM_WARM + 1 since the last chunk), the helper is not woken: it
+     * would decode every block of the chunk, most of which the scan takes
+     * from the cache, on a core the scan shares (readseq after a full
+     * compaction with 93 % of blocks cached: 5.5M -> 8.8M entries/s,
+     * medians of 6 interleaved processes). The scan decodes the few
+     * misses itself; a colder stretch wakes the helper again. */
+    bool warm = s->chunk_hits > 0 && s->chunk_hits >= STREAM_WARM * s->chunk_reads;
+    s->chunk_hits = s->chunk_reads = 0;
+    if (s->helped && !warm)
         trine__tahead_start(s->ta, t->cache, from, got, next);
     return TRINE_OK;
 }
@@ -262,6 +272,7 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
         (b->handle = s->peek ? trine__block_cache_peek(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA)
                              : trine__block_cache_lookup(t->cache, t->owner, h.offset, TRINE__BLOCK_DATA))) {
         s->cache_useless = 0;
+        s->chunk_hits++;
         /* The next block (it follows this one in the file) is likely
          * cached too: its slot line is fetched while this block unpacks,
          * then its entry and packed head while this block is walked, so
@@ -291,6 +302,7 @@ trine_status trine__tblock_load_stream(trine__table *t, trine__handle h, trine__
         if (st != TRINE_OK)
             return st;
     }
+    s->chunk_reads++;
     const uint8_t *data = NULL;
     size_t len = 0;
     trine_status st = TRINE_OK;

@@ -186,6 +186,50 @@ START_TEST(test_ahead_inline) {
 }
 END_TEST
 
+/* A scan over blocks the cache mostly holds does not wake the helper:
+ * it would decode every block of each chunk, most of which the scan takes
+ * from the cache. Point gets cache seven blocks of eight; a cold scan
+ * first (nothing cached) shows the helper at work, the warm one must
+ * leave it nearly idle and still read every entry. */
+START_TEST(test_ahead_warm_cache) {
+    uint64_t seed = trine_test_seed("ahead warm", 0x3a7a);
+    uint64_t rng = seed;
+    ahead_table a;
+    ahead_open(&a, &rng, HELP_INLINE);
+    const tt_model *m = &a.m;
+    trine__table_iter *it = scan_new(&a);
+    trine__table_iter_first(it);
+    tt_walk(it, m, 0, m->n, "cold forward");
+    trine__table_iter_free(it);
+    uint64_t cold = helped(a.cache);
+    ck_assert_msg(cold >= a.blocks / 2, "seed %" PRIu64 ": cold scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
+                  cold, a.blocks);
+    size_t per_block = m->n / a.blocks ? m->n / a.blocks : 1;
+    for (size_t i = 0; i < m->n; i++) {
+        if ((i / per_block) % 8 == 0)
+            continue;
+        uint64_t trailer;
+        void *v = NULL;
+        size_t vl;
+        trine__err err;
+        trine__err_clear(&err);
+        size_t ul = trine__ikey_ulen(m->e[i].ikey_len);
+        ck_assert_int_ne(trine__table_get(a.r.t, m->e[i].ikey, ul, TRINE__SEQ_MAX, TRINE__SEEK_AUTO, &trailer, &v, &vl,
+                                          &err),
+                         TRINE__TABLE_ERROR);
+        free(v);
+    }
+    it = scan_new(&a);
+    trine__table_iter_first(it);
+    tt_walk(it, m, 0, m->n, "warm forward");
+    trine__table_iter_free(it);
+    uint64_t warm = helped(a.cache) - cold;
+    ck_assert_msg(warm <= a.blocks / 8, "seed %" PRIu64 ": warm scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
+                  warm, a.blocks);
+    ahead_close(&a);
+}
+END_TEST
+
 /* Jobs run late: the scan has claimed the blocks it reached, the helper
  * decodes the rest; a job that runs after its scan let the chunk go
  * (freed, or moved to the next chunk) decodes nothing. A helper that
@@ -335,6 +379,7 @@ TCase *table_ahead_tcase(void) {
     TCase *tc = tcase_create("ahead");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ahead_inline);
+    tcase_add_test(tc, test_ahead_warm_cache);
     tcase_add_test(tc, test_ahead_deferred_cancelled_refused);
     tcase_add_test(tc, test_ahead_damage_reported);
     tcase_add_test(tc, test_ahead_thread);
