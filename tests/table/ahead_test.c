@@ -191,17 +191,21 @@ END_TEST
  * from the cache. Point gets cache seven blocks of eight; a cold scan
  * first (nothing cached) shows the helper at work, the warm one must
  * leave it nearly idle and still read every entry. */
+static void scan_whole(ahead_table *a, const char *what) {
+    trine__table_iter *it = scan_new(a);
+    trine__table_iter_first(it);
+    tt_walk(it, &a->m, 0, a->m.n, what);
+    trine__table_iter_free(it);
+}
+
 START_TEST(test_ahead_warm_cache) {
     uint64_t seed = trine_test_seed("ahead warm", 0x3a7a);
     uint64_t rng = seed;
     ahead_table a;
     ahead_open(&a, &rng, HELP_INLINE);
-    const tt_model *m = &a.m;
-    trine__table_iter *it = scan_new(&a);
-    trine__table_iter_first(it);
-    tt_walk(it, m, 0, m->n, "cold forward");
-    trine__table_iter_free(it);
+    scan_whole(&a, "cold forward");
     uint64_t cold = helped(a.cache);
+    const tt_model *m = &a.m;
     ck_assert_msg(cold >= a.blocks / 2, "seed %" PRIu64 ": cold scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
                   cold, a.blocks);
     size_t per_block = m->n / a.blocks ? m->n / a.blocks : 1;
@@ -219,10 +223,7 @@ START_TEST(test_ahead_warm_cache) {
                          TRINE__TABLE_ERROR);
         free(v);
     }
-    it = scan_new(&a);
-    trine__table_iter_first(it);
-    tt_walk(it, m, 0, m->n, "warm forward");
-    trine__table_iter_free(it);
+    scan_whole(&a, "warm forward");
     uint64_t warm = helped(a.cache) - cold;
     ck_assert_msg(warm <= a.blocks / 8, "seed %" PRIu64 ": warm scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
                   warm, a.blocks);
