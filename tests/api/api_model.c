@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "test_seed.h"
+#include "test_util.h"
 
 #define MODEL_MAX_KEY 4
 
@@ -521,17 +522,24 @@ static void model_run_ops(const char *name, const char *path, const trine_option
     model_free(&r.ref);
 }
 
+/* Under TRINE_TEST_SCALE the disk tests run fewer ops with memtables as
+ * much smaller, so they still seal (and merge) as many memtables. */
+static size_t scaled_memtable_bytes(long ops, long full_ops) {
+    size_t bytes = (size_t)(64 * 1024 * (double)ops / (double)full_ops);
+    return bytes < 4096 ? 4096 : bytes;
+}
+
 START_TEST(test_model_random) {
     trine_options mem = trine_options_memory();
-    model_run_ops("test_model_random", "api-model", &mem, 20000, 0, 1);
+    model_run_ops("test_model_random", "api-model", &mem, trine_test_scaled(20000), 0, 1);
 }
 END_TEST
 
 /* Small memtables: reads and scans merge several (active + sealed) memtables,
  * and tombstones shadow values in older ones. Sealing needs a WAL to roll
  * (the in-memory mode never seals), so this runs on disk, BUFFERED, with
- * 64 KiB memtables: 12,000 ops leave ~20 of them, and the test checks at the
- * end that there are at least 8. Compaction is held back (L0 limits out of
+ * 64 KiB memtables: 12,000 ops seal over 200 of them, and the test checks at
+ * the end that at least 8 memtables and tables are left. Compaction is held back (L0 limits out of
  * reach) so the L0 tables stay side by side; api_compact.c covers reads
  * across compactions. */
 START_TEST(test_model_random_small_memtables) {
@@ -542,7 +550,9 @@ START_TEST(test_model_random_small_memtables) {
     o.durability = TRINE_BUFFERED;
     o.memtable_bytes = 64 * 1024;
     o.l0_compaction_files = o.l0_slowdown_files = o.l0_stop_files = 1000;
-    model_run_ops("test_model_random_small_memtables", path, &o, 12000, 0, 8);
+    long ops = trine_test_scaled(12000);
+    o.memtable_bytes = scaled_memtable_bytes(ops, 12000);
+    model_run_ops("test_model_random_small_memtables", path, &o, ops, 0, 8);
     api_rmtree(dir);
     free(path);
     free(dir);
@@ -557,8 +567,9 @@ START_TEST(test_model_random_reopen) {
     trine_options o;
     trine_options_init(&o);
     o.durability = TRINE_BUFFERED;
-    o.memtable_bytes = 64 * 1024;
-    model_run_ops("test_model_random_reopen", path, &o, 6000, 1500, 1);
+    long ops = trine_test_scaled(6000);
+    o.memtable_bytes = scaled_memtable_bytes(ops, 6000);
+    model_run_ops("test_model_random_reopen", path, &o, ops, ops / 4, 1);
     api_rmtree(dir);
     free(path);
     free(dir);
@@ -568,7 +579,7 @@ END_TEST
 TCase *api_model_tcase(void) {
     TCase *tc = tcase_create("model");
     /* 20,000 ops, 1 in 10 a scan walked to the end over ~2,000 live keys
-     * (merging ~20 memtables in the small-memtable test): a few seconds
+     * (merging some 200 L0 tables in the small-memtable test): a few seconds
      * plain, several times that under TSan. Each test is bounded
      * separately by this timeout. */
     tcase_set_timeout(tc, 300);

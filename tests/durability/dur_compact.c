@@ -56,7 +56,6 @@
 #include "engine/files.h"
 #include "engine/verify.h"
 #include "test_seed.h"
-#include "test_util.h"
 
 #define CP_KEYS 400
 #define CP_ROUNDS 6
@@ -312,12 +311,6 @@ static uint64_t cp_unsynced_tables(trine__vfs *fault, uint64_t *files) {
     return total;
 }
 
-/* Every call in turn normally; under TRINE_TEST_SCALE an even spread. */
-static uint64_t cp_step(uint64_t n) {
-    uint64_t keep = trine_test_scaled((unsigned)n);
-    return keep >= n ? 1 : n / keep;
-}
-
 /* ---- 1. manual compaction, power loss from every call on ---- */
 
 /* What a crash point left, for the coverage counts. */
@@ -438,7 +431,7 @@ START_TEST(test_compact_power_loss_every_call) {
     cp_manual_cut(&b, 0, 0, &calls, &outputs, &pts);
     ck_assert_msg(calls >= 20, "a manual compaction made only %llu VFS calls", (unsigned long long)calls);
     uint64_t t0 = dur_now_ns();
-    uint64_t step = cp_step(calls);
+    uint64_t step = dur_sample_step(calls);
     for (uint64_t k = 1; k <= calls; k += step)
         cp_manual_cut(&b, k, calls, &calls, &outputs, &pts);
     fprintf(stderr, "compaction power loss (seed %llu): %llu calls, %zu outputs; %u runs cut an unsynced output, "
@@ -501,7 +494,7 @@ START_TEST(test_compact_power_loss_background_every_sync) {
     ck_assert_msg(syncs >= 8, "the open and its compactions made only %llu syncs", (unsigned long long)syncs);
     uint64_t t0 = dur_now_ns();
     unsigned failed_opens = 0, failed_compactions = 0, done = 0;
-    uint64_t step = cp_step(syncs);
+    uint64_t step = dur_sample_step(syncs);
     for (uint64_t k = 1; k <= syncs; k += step) {
         char what[200];
         snprintf(what, sizeof what, "seed %llu: background compaction, power loss after sync %llu of %llu",
@@ -687,7 +680,7 @@ START_TEST(test_compact_io_error_every_call) {
     unsigned failed = 0, succeeded = 0, bad = 0;
     char bad_list[1536] = "";
     size_t bad_len = 0;
-    uint64_t step = cp_step(calls);
+    uint64_t step = dur_sample_step(calls);
     for (uint64_t k = 1; k <= calls; k += step) {
         char what[200];
         snprintf(what, sizeof what, "seed %llu: EIO at call %llu of %llu of a manual compaction",
@@ -922,7 +915,7 @@ START_TEST(test_compact_power_loss_concurrent_writes) {
         points = 120;
     uint64_t t0 = dur_now_ns();
     unsigned cut = 0, done = 0, not_done = 0, writes_during = 0;
-    uint64_t step = cp_step(points);
+    uint64_t step = dur_sample_step(points);
     uint64_t k = 1;
     for (; k <= points || (done == 0 && k <= CP_MAX_POINTS); k += step) {
         uint64_t seed = b.seed + k;

@@ -14,17 +14,9 @@
 #include <xxhash.h>
 
 #include "dur_tests.h"
-#include "test_util.h"
 #include "lsm/log.h"
 
 #define CORRUPT_RECORDS 8
-
-/* Every call in turn normally; under TRINE_TEST_SCALE (slow sanitizer runs,
- * test_util.h) an even spread of them. */
-static uint64_t sample_step(uint64_t n) {
-    uint64_t keep = trine_test_scaled((unsigned)n);
-    return keep >= n ? 1 : n / keep;
-}
 
 static void corrupt_key(int i, char *out, size_t cap) { snprintf(out, cap, "c%02d", i); }
 
@@ -111,7 +103,7 @@ static void flip_bits(const dur_snapshot *snap, const char *wal_name, uint64_t f
     ck_assert_msg(wal != NULL, "%s missing from the snapshot", wal_name);
     unsigned char *bytes = malloc(wal->len);
     ck_assert_msg(bytes != NULL, "out of memory");
-    uint64_t flips = (to - from) * 8, step = sample_step(flips);
+    uint64_t flips = (to - from) * 8, step = dur_sample_step(flips);
     if (step > 1 && step % 8 == 0)
         step++; /* sampled: let the bit vary too */
     for (uint64_t n = 0; n < flips; n += step) {

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "dur_tests.h"
-#include "test_util.h"
 
 #define FAULT_PUTS 6
 #define FAULT_VALUE 900 /* 6 x 900 bytes over a 4096-byte memtable: one roll */
@@ -29,13 +28,6 @@
 static void fault_key(int i, char *out, size_t cap) { snprintf(out, cap, "f%02d", i); }
 
 static trine_options fault_options(void) { return dur_options(TRINE_SYNC_ALL, 4096); }
-
-/* Every call in turn normally; under TRINE_TEST_SCALE (slow sanitizer runs,
- * test_util.h) an even spread of them. */
-static uint64_t sample_step(uint64_t n) {
-    uint64_t keep = trine_test_scaled((unsigned)n);
-    return keep >= n ? 1 : n / keep;
-}
 
 typedef struct phase_calls {
     uint64_t open, puts, close;
@@ -179,7 +171,7 @@ START_TEST(test_fault_every_call) {
             (unsigned long long)calls.close);
 
     static const trine_status injected[2] = {TRINE_IO_ERROR, TRINE_NO_SPACE};
-    for (uint64_t i = 1; i <= total; i += sample_step(total)) {
+    for (uint64_t i = 1; i <= total; i += dur_sample_step(total)) {
         for (int s = 0; s < 2; s++) {
             char what[128];
             snprintf(what, sizeof what, "call %llu of %llu (%s phase) failing with %s", (unsigned long long)i,
@@ -275,7 +267,7 @@ START_TEST(test_fault_persistent_failure) {
     run_workload(probe, TRINE_OK, &clean, &calls, "clean run");
     trine__vfs_destroy(probe);
     uint64_t total = calls.open + calls.puts + calls.close;
-    for (uint64_t i = 1; i <= total; i += sample_step(total)) {
+    for (uint64_t i = 1; i <= total; i += dur_sample_step(total)) {
         char what[128];
         snprintf(what, sizeof what, "calls %llu.. of %llu all failing with TRINE_IO_ERROR", (unsigned long long)i,
                  (unsigned long long)total);
@@ -405,7 +397,7 @@ START_TEST(test_fault_recovery_read_error) {
     trine__vfs_destroy(fault);
     ck_assert_msg(reads >= 4, "the open made %llu reads: fewer than CURRENT, the manifest and 3 WALs",
                   (unsigned long long)reads);
-    for (uint64_t i = 1; i <= reads; i += sample_step(reads)) {
+    for (uint64_t i = 1; i <= reads; i += dur_sample_step(reads)) {
         char what[128];
         snprintf(what, sizeof what, "open with read %llu of %llu failing (EIO)", (unsigned long long)i,
                  (unsigned long long)reads);
@@ -450,7 +442,7 @@ START_TEST(test_fault_recovery_every_call) {
     trine__vfs_destroy(fault);
     fprintf(stderr, "test_fault_recovery_every_call: %llu calls x 2 statuses\n", (unsigned long long)calls);
     static const trine_status injected[2] = {TRINE_IO_ERROR, TRINE_NO_SPACE};
-    for (uint64_t i = 1; i <= calls; i += sample_step(calls)) {
+    for (uint64_t i = 1; i <= calls; i += dur_sample_step(calls)) {
         for (int s = 0; s < 2; s++) {
             char what[128];
             snprintf(what, sizeof what, "open of a database with data, call %llu of %llu failing with %s",

@@ -35,19 +35,11 @@
 #include <time.h>
 
 #include "dur_tests.h"
-#include "test_util.h"
 
 #define GROUP_MAX 8
 #define REQ_KEYS_MAX 3
 #define GROUP_VALUE 240
 #define GROUP_WAIT_NS ((uint64_t)60 * 1000 * 1000 * 1000)
-
-/* Every call in turn normally; under TRINE_TEST_SCALE (slow sanitizer runs,
- * test_util.h) an even spread of them. */
-static uint64_t sample_step(uint64_t n) {
-    uint64_t keep = trine_test_scaled((unsigned)n);
-    return keep >= n ? 1 : n / keep;
-}
 
 /* ---- holding the writer ---- */
 
@@ -605,7 +597,7 @@ START_TEST(test_group_fault_every_call) {
 
     static const trine_status injected[2] = {TRINE_IO_ERROR, TRINE_NO_SPACE};
     unsigned shorter = 0;
-    for (uint64_t i = 1; i <= clean.calls; i += sample_step(clean.calls)) {
+    for (uint64_t i = 1; i <= clean.calls; i += dur_sample_step(clean.calls)) {
         for (int s = 0; s < 2; s++) {
             char what[128];
             snprintf(what, sizeof what, "call %llu of %llu of the group phase failing with %s", (unsigned long long)i,

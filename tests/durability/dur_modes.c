@@ -23,16 +23,8 @@
 #include <string.h>
 
 #include "dur_tests.h"
-#include "test_util.h"
 
 #define MODE_VALUE 200
-
-/* Every call in turn normally; under TRINE_TEST_SCALE (slow sanitizer runs,
- * test_util.h) an even spread of them. */
-static uint64_t sample_step(uint64_t n) {
-    uint64_t keep = trine_test_scaled((unsigned)n);
-    return keep >= n ? 1 : n / keep;
-}
 
 static void mode_key(int i, char *out, size_t cap) { snprintf(out, cap, "m%03d", i); }
 
@@ -186,7 +178,7 @@ START_TEST(test_mode_buffered_loss_window_prefix) {
         trine__vfs_destroy(fault);
         if (keep == unsynced_total)
             break;
-        keep += sample_step(unsynced_total);
+        keep += dur_sample_step(unsynced_total);
         if (keep > unsynced_total)
             keep = unsynced_total; /* the last run keeps everything */
     }
@@ -355,7 +347,7 @@ START_TEST(test_mode_close_ok_means_durable) {
     trine_durability d = (trine_durability)_i;
     trine_options o = dur_options(d, 4096);
     uint64_t calls = 0;
-    for (uint64_t i = 0; i <= calls; i += i ? sample_step(calls) : 1) {
+    for (uint64_t i = 0; i <= calls; i += i ? dur_sample_step(calls) : 1) {
         char what[128];
         snprintf(what, sizeof what, "%s, memtable 4096, close with call %llu of %llu failing", mode_name(d),
                  (unsigned long long)i, (unsigned long long)calls);
@@ -516,7 +508,7 @@ START_TEST(test_mode_batches_power_loss) {
     dur_crash(fault, NULL, 0);
     pb_check(fault, &o, acked, what);
     trine__vfs_destroy(fault);
-    for (uint64_t k = 1; k <= syncs; k += sample_step(syncs)) {
+    for (uint64_t k = 1; k <= syncs; k += dur_sample_step(syncs)) {
         snprintf(what, sizeof what, "%s database, %d batches, power lost after sync %llu of %llu", mode_name(d),
                  PB_BATCHES, (unsigned long long)k, (unsigned long long)syncs);
         fault = dur_vfs_new();

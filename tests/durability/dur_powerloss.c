@@ -22,6 +22,9 @@
  * the power went during the fsync) or at the j-th append (BUFFERED), and
  * the WAL keeps 1, 11, half, all-but-one or all of its unsynced bytes:
  * torn records must read as a torn tail, the survivors form a prefix.
+ *
+ * TRINE_TEST_SCALE (slow sanitizer runs) makes each enumeration try an even
+ * spread of its points, the last one always among them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,7 +258,7 @@ static void die_after_every_sync(trine_durability d, bool require_acked, bool wa
     ck_assert_msg(syncs > 10, "%s clean run: only %llu syncs", mode, (unsigned long long)syncs);
     fprintf(stderr, "power loss (%s): %llu sync points\n", mode, (unsigned long long)syncs);
     int min_prefix = PL_PUTS, max_prefix = 0;
-    for (uint64_t k = 1; k <= syncs; k++) {
+    for (uint64_t k = 1; k <= syncs; k = dur_sample_next(k, syncs)) {
         char what[96];
         snprintf(what, sizeof what, "%s, dead after sync %llu of %llu", mode, (unsigned long long)k,
                  (unsigned long long)syncs);
@@ -316,7 +319,7 @@ static void fail_inside_recovery(bool wal_only) {
                   "to recover", nwals, (unsigned long long)calls.reopen);
     fprintf(stderr, "power loss inside recovery: %llu calls\n", (unsigned long long)calls.reopen);
     int failed_opens = 0;
-    for (uint64_t j = 1; j <= calls.reopen; j++) {
+    for (uint64_t j = 1; j <= calls.reopen; j = dur_sample_next(j, calls.reopen)) {
         char what[128];
         snprintf(what, sizeof what, "disk failing from call %llu of %llu of the mid-script recovery",
                  (unsigned long long)j, (unsigned long long)calls.reopen);
@@ -353,8 +356,8 @@ static void fail_and_tear(trine_durability d, int op, bool require_acked, const 
     run_script(probe, d, acked, true);
     uint64_t calls = trine__fault_op_calls(probe, op);
     trine__vfs_destroy(probe);
-    uint64_t torn_runs = 0;
-    for (uint64_t j = 1; j <= calls; j++) {
+    uint64_t torn_runs = 0, step = dur_sample_step(calls);
+    for (uint64_t j = 1; j <= calls; j += step) {
         /* The amount to tear is known only after the run. */
         for (int t = 0; t < PL_TEARS; t++) {
             trine__vfs *fault = dur_vfs_new();
@@ -379,7 +382,7 @@ static void fail_and_tear(trine_durability d, int op, bool require_acked, const 
                 break; /* nothing to tear: one run covers this point */
         }
     }
-    ck_assert_msg(torn_runs > PL_PUTS, "%s: only %llu runs tore a WAL record: the variant tested little", mode,
+    ck_assert_msg(torn_runs * step > PL_PUTS, "%s: only %llu runs tore a WAL record: the variant tested little", mode,
                   (unsigned long long)torn_runs);
 }
 

@@ -17,7 +17,8 @@
  * acknowledged write and nothing of the torn one, and must keep a new
  * SYNC_ALL write across one more power loss. The double crash does the same
  * with a second crash inside the second open, for every distinct disk state
- * the first crash left and every call of the second open.
+ * the first crash left and every call of the second open (an even spread
+ * of them under TRINE_TEST_SCALE, slow sanitizer runs).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,7 +249,9 @@ static void rc_every_call(bool torn_tail, bool twice) {
     ck_assert_msg(calls > 20, "%s: a clean open made only %llu VFS calls", base, (unsigned long long)calls);
     uint64_t seen[512];
     size_t nseen = 0, runs = 0;
-    for (uint64_t k = 1; k <= calls; k++) {
+    /* Under TRINE_TEST_SCALE the single crash and each disk's second crash
+     * take an even spread of the calls, the spread shifted from disk to disk. */
+    for (uint64_t k = 1; k <= calls; k = twice ? k + 1 : dur_sample_next(k, calls)) {
         char what[400];
         snprintf(what, sizeof what, "%s: crash at call %llu of %llu of recovery", base, (unsigned long long)k,
                  (unsigned long long)calls);
@@ -269,8 +272,8 @@ static void rc_every_call(bool torn_tail, bool twice) {
             dup = seen[i] == d;
         if (!dup && nseen < sizeof seen / sizeof seen[0]) {
             seen[nseen++] = d;
-            uint64_t calls2 = rc_open_calls(&first);
-            for (uint64_t k2 = 1; k2 <= calls2; k2++) {
+            uint64_t calls2 = rc_open_calls(&first), step2 = dur_sample_step(calls2);
+            for (uint64_t k2 = 1 + nseen % step2; k2 <= calls2; k2 += step2) {
                 char what2[512];
                 snprintf(what2, sizeof what2, "%s, then at call %llu of %llu of the next recovery", what,
                          (unsigned long long)k2, (unsigned long long)calls2);

@@ -16,6 +16,19 @@
 #include "engine/files.h"
 #include "engine/verify.h"
 #include "lsm/log.h"
+#include "test_util.h"
+
+/* ---- enumerations ---- */
+
+uint64_t dur_sample_step(uint64_t n) {
+    uint64_t keep = trine_test_scaled((unsigned)n);
+    return keep >= n ? 1 : n / keep;
+}
+
+uint64_t dur_sample_next(uint64_t k, uint64_t n) {
+    uint64_t next = k + dur_sample_step(n);
+    return k < n && next > n ? n : next;
+}
 
 /* ---- storage ---- */
 

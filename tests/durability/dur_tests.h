@@ -46,9 +46,20 @@ TCase *dur_flush_tcase(void);  /* dur_flush.c: flush under faults and power loss
 TCase *dur_compact_tcase(void); /* dur_compact.c: compaction under faults and power loss */
 TCase *dur_manifest_tcase(void); /* dur_manifest.c: MANIFEST rotation under faults and power loss */
 TCase *dur_bucket_tcase(void);   /* dur_bucket.c: bucket create and drop under faults and power loss */
-TCase *dur_blob_tcase(void);
+TCase *dur_blob_tcase(void);    /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
 TCase *dur_reuse_tcase(void);
-TCase *dur_roll_tcase(void);      /* dur_roll.c: BUFFERED rolls without a sync, roll records, power loss */     /* dur_blob.c: a compaction rewriting blob values under faults and power loss */
+TCase *dur_roll_tcase(void);    /* dur_roll.c: BUFFERED rolls without a sync, roll records, power loss */
+
+/* ---- enumerations ---- */
+
+/* The stride of an enumeration over n points (calls, syncs, bit flips):
+ * 1, every point, normally; under TRINE_TEST_SCALE (slow sanitizer runs,
+ * test_util.h) an even spread of them. */
+uint64_t dur_sample_step(uint64_t n);
+
+/* The point after k of such an enumeration over 1..n: k + the stride, but n
+ * itself is never stepped over (the last point is often the telling one). */
+uint64_t dur_sample_next(uint64_t k, uint64_t n);
 
 /* ---- storage ---- */
 
