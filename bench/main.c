@@ -84,6 +84,8 @@ static void usage(FILE *out) {
             "  --trine_blob_threshold=N  Trine only: the default bucket keeps values of N\n"
             "                       bytes or more in blob files (default 0: none)\n"
             "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
+            "  --perf_fifo=F --perf_at=N  write enable/disable to F (perf record -D -1\n"
+            "                       --control fifo:F) around the Nth item of the list only\n"
             "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
             "sets (--benchmarks=@name):\n",
             BENCH_MIN_VALUE_LEN);
@@ -220,6 +222,13 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
                 return -1;
             }
             cfg->memory_budget = (size_t)u << 20;
+        } else if ((v = flag_value(a, "--perf_fifo")) != NULL) {
+            cfg->perf_fifo = v;
+        } else if ((v = flag_value(a, "--perf_at")) != NULL) {
+            if (parse_u64(a, v, 1, 10000, &u)) {
+                return -1;
+            }
+            cfg->perf_at = (unsigned)u;
         } else if ((v = flag_value(a, "--seed")) != NULL) {
             if (parse_u64(a, v, 0, UINT64_MAX, &cfg->seed)) {
                 return -1;
@@ -360,6 +369,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "trine_bench: empty --benchmarks or --engines\n");
         return 2;
     }
+    if ((cfg.perf_at > 0) != (cfg.perf_fifo != NULL) || cfg.perf_at > nw) {
+        fprintf(stderr, "trine_bench: --perf_at=N (1..%zu, the list's items) goes with --perf_fifo\n", nw);
+        return 2;
+    }
     const bench_workload **list = calloc(nw, sizeof *list);
     unsigned *wthreads = calloc(nw, sizeof *wthreads);
     char **labels = calloc(nw, sizeof *labels);
@@ -437,6 +450,15 @@ int main(int argc, char **argv) {
                             ctxs[e].engine->settings());
     }
 
+    FILE *perf = NULL;
+    if (cfg.perf_fifo != NULL && cfg.perf_at > 0) {
+        perf = fopen(cfg.perf_fifo, "w"); /* waits for perf to open its end */
+        if (perf == NULL) {
+            fprintf(stderr, "trine_bench: --perf_fifo %s: %s\n", cfg.perf_fifo, strerror(errno));
+            return 2;
+        }
+    }
+
     bool failed = false;
     for (unsigned run = 1; run <= cfg.repeat; run++) {
         for (size_t e = 0; e < ne; e++) {
@@ -446,7 +468,16 @@ int main(int argc, char **argv) {
                     .engine = ctxs[e].engine->name,
                     .run = run,
                 };
+                bool profiled = perf != NULL && i + 1 == cfg.perf_at;
+                if (profiled) {
+                    fputs("enable\n", perf);
+                    fflush(perf);
+                }
                 bench_workload_run(&ctxs[e], list[i], wthreads[i], &r);
+                if (profiled) {
+                    fputs("disable\n", perf);
+                    fflush(perf);
+                }
                 bench_report_result(&cfg, &r);
                 if (!r.ok) {
                     failed = true;
@@ -488,6 +519,9 @@ int main(int argc, char **argv) {
         for (size_t e = 0; e < ne; e++) {
             bench_dir_remove(ctxs[e].path); /* leave the marker, not gigabytes */
         }
+    }
+    if (perf != NULL) {
+        fclose(perf);
     }
     bench_report_process(&cfg, cfg.engines, (double)(bench_now_ns() - started) / 1e9, !failed);
     for (size_t i = 0; i < nw; i++) {
