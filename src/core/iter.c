@@ -506,7 +506,11 @@ static trine_status take_blob(trine_iter *it, const uint8_t *index, size_t ilen,
     return st;
 }
 
-static trine_status advance(trine_iter *it, trine__err *err) {
+/* out (may be NULL) gets the entry from registers, not reloaded from
+ * it->entry right after its fields were stored one by one: that wider
+ * load waited on store forwarding (most of trine_iter_next_sync's own
+ * samples in a scan). */
+static trine_status advance(trine_iter *it, trine_entry *out, trine__err *err) {
     if (!it)
         return trine__err_set(err, TRINE_INVALID, "iterator is NULL");
     if (it->magic != ITER_MAGIC)
@@ -517,16 +521,21 @@ static trine_status advance(trine_iter *it, trine__err *err) {
         *err = it->failed;
         return err->status;
     }
-    const uint8_t *k, *v;
-    size_t kl, vl;
+    const uint8_t *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
     free(it->blob_value);
     it->blob_value = NULL;
     it->blob_index = NULL;
     trine_status st = trine__dbiter_next(it->view, &k, &kl, &v, &vl, err);
+    trine_entry e = {.key = k, .key_len = kl, .value = v, .value_len = vl};
     if (st == TRINE_OK)
-        it->entry = (trine_entry){.key = k, .key_len = kl, .value = v, .value_len = vl};
-    if (st == TRINE_OK && trine__dbiter_value_is_blob(it->view))
+        it->entry = e;
+    if (st == TRINE_OK && trine__dbiter_value_is_blob(it->view)) {
         st = take_blob(it, v, vl, err);
+        e = it->entry;
+    }
+    if (st == TRINE_OK && out)
+        *out = e;
     /* An error is sticky in the view: the next call reports it again. */
     it->state = st == TRINE_OK ? ITER_VALID : st == TRINE_DONE ? ITER_DONE : ITER_BEFORE;
     return st;
@@ -535,7 +544,7 @@ static trine_status advance(trine_iter *it, trine__err *err) {
 trine_future *trine_iter_next(trine_iter *it) {
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = advance(it, &err);
+    trine_status st = advance(it, NULL, &err);
     if (st != TRINE_OK && st != TRINE_DONE)
         return trine__future_from_err(&err);
     trine_future *f = trine__future_new();
@@ -547,9 +556,7 @@ trine_future *trine_iter_next(trine_iter *it) {
 trine_status trine_iter_next_sync(trine_iter *it, trine_entry *out) {
     trine__err err;
     trine__err_clear(&err);
-    trine_status st = advance(it, &err);
-    if (st == TRINE_OK && out)
-        *out = it->entry;
+    trine_status st = advance(it, out, &err);
     if (st != TRINE_OK && st != TRINE_DONE)
         return trine__last_error_from(&err);
     return st;

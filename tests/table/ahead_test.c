@@ -146,6 +146,12 @@ static uint64_t helped(trine__block_cache *c) {
     return st.readahead_helped;
 }
 
+static uint64_t read_ahead_bytes(trine__block_cache *c) {
+    trine__block_cache_stats st;
+    trine__block_cache_stats_get(c, &st);
+    return st.readahead_bytes;
+}
+
 /* Jobs run as soon as they are offered: every block a chunk lists is
  * decoded ahead, and the scan, both ways and through turns, reads them. */
 START_TEST(test_ahead_inline) {
@@ -204,7 +210,7 @@ START_TEST(test_ahead_warm_cache) {
     ahead_table a;
     ahead_open(&a, &rng, HELP_INLINE);
     scan_whole(&a, "cold forward");
-    uint64_t cold = helped(a.cache);
+    uint64_t cold = helped(a.cache), cold_bytes = read_ahead_bytes(a.cache);
     const tt_model *m = &a.m;
     ck_assert_msg(cold >= a.blocks / 2, "seed %" PRIu64 ": cold scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
                   cold, a.blocks);
@@ -224,9 +230,13 @@ START_TEST(test_ahead_warm_cache) {
         free(v);
     }
     scan_whole(&a, "warm forward");
-    uint64_t warm = helped(a.cache) - cold;
+    uint64_t warm = helped(a.cache) - cold, warm_bytes = read_ahead_bytes(a.cache) - cold_bytes;
     ck_assert_msg(warm <= a.blocks / 8, "seed %" PRIu64 ": warm scan: %" PRIu64 " of %" PRIu64 " decoded ahead", seed,
                   warm, a.blocks);
+    /* The misses read their blocks alone, not chunks of mostly cached ones. */
+    ck_assert_msg(warm_bytes <= cold_bytes / 4,
+                  "seed %" PRIu64 ": warm scan read %" PRIu64 " bytes ahead, the cold one %" PRIu64, seed, warm_bytes,
+                  cold_bytes);
     ahead_close(&a);
 }
 END_TEST
