@@ -78,7 +78,7 @@ typedef struct bench_config {
     bool trine_mapped;        /* --trine_mapped: Trine reads uncompressed tables through mappings */
     size_t trine_blob_threshold; /* --trine_blob_threshold: Trine's default bucket separates values this long */
     const char *perf_fifo;    /* --perf_fifo: perf record --control fifo to enable around one item */
-    unsigned perf_at;         /* --perf_at: 1-based list item perf records (0 = none) */
+    unsigned perf_at, perf_to; /* --perf_at: 1-based list items perf records (0 = none) */
 } bench_config;
 
 const char *bench_durability_name(bench_durability d);

@@ -84,8 +84,8 @@ static void usage(FILE *out) {
             "  --trine_blob_threshold=N  Trine only: the default bucket keeps values of N\n"
             "                       bytes or more in blob files (default 0: none)\n"
             "  --tag=S, --round=N   copied into every JSON line (scripts/bench.sh)\n"
-            "  --perf_fifo=F --perf_at=N  write enable/disable to F (perf record -D -1\n"
-            "                       --control fifo:F) around the Nth item of the list only\n"
+            "  --perf_fifo=F --perf_at=N[-M]  write enable/disable to F (perf record -D -1\n"
+            "                       --control fifo:F) around items N..M of the list only\n"
             "A list item name:N runs with N threads (readrandom:4, fillsync:8).\n"
             "sets (--benchmarks=@name):\n",
             BENCH_MIN_VALUE_LEN);
@@ -225,10 +225,15 @@ static int parse_args(int argc, char **argv, bench_config *cfg) {
         } else if ((v = flag_value(a, "--perf_fifo")) != NULL) {
             cfg->perf_fifo = v;
         } else if ((v = flag_value(a, "--perf_at")) != NULL) {
-            if (parse_u64(a, v, 1, 10000, &u)) {
-                return -1;
+            char *end;
+            unsigned long from = strtoul(v, &end, 10), to = from;
+            if (*end == '-')
+                to = strtoul(end + 1, &end, 10);
+            if (*end != '\0' || from < 1 || to < from || to > 10000) {
+                return bad_flag(a, "want N or N-M, 1 <= N <= M <= 10000");
             }
-            cfg->perf_at = (unsigned)u;
+            cfg->perf_at = (unsigned)from;
+            cfg->perf_to = (unsigned)to;
         } else if ((v = flag_value(a, "--seed")) != NULL) {
             if (parse_u64(a, v, 0, UINT64_MAX, &cfg->seed)) {
                 return -1;
@@ -369,8 +374,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "trine_bench: empty --benchmarks or --engines\n");
         return 2;
     }
-    if ((cfg.perf_at > 0) != (cfg.perf_fifo != NULL) || cfg.perf_at > nw) {
-        fprintf(stderr, "trine_bench: --perf_at=N (1..%zu, the list's items) goes with --perf_fifo\n", nw);
+    if ((cfg.perf_at > 0) != (cfg.perf_fifo != NULL) || cfg.perf_to > nw) {
+        fprintf(stderr, "trine_bench: --perf_at=N[-M] (1..%zu, the list's items) goes with --perf_fifo\n", nw);
         return 2;
     }
     const bench_workload **list = calloc(nw, sizeof *list);
@@ -468,7 +473,7 @@ int main(int argc, char **argv) {
                     .engine = ctxs[e].engine->name,
                     .run = run,
                 };
-                bool profiled = perf != NULL && i + 1 == cfg.perf_at;
+                bool profiled = perf != NULL && i + 1 >= cfg.perf_at && i + 1 <= cfg.perf_to;
                 if (profiled) {
                     fputs("enable\n", perf);
                     fflush(perf);
