@@ -146,6 +146,12 @@ typedef struct trine__block_iter {
     size_t key_len, key_cap;
     const uint8_t *value;
     size_t value_len;
+    /* After a next: the current user key certainly differs from the one
+     * of the entry before (a byte at the shared length differs, the user
+     * key lengths differ, or a restart of a block with a hash index, which
+     * starts intervals only at new user keys). false: not known. A scan's
+     * user view then skips its key compare (lsm/iiter.h, new_ukey). */
+    bool new_ukey;
     trine_status status;      /* TRINE_OK, or the first corruption / ENOMEM met */
     trine__err err;
     /* The first restart interval the block holds whole (0: all of them).
@@ -178,8 +184,11 @@ void trine__block_iter_init(trine__block_iter *it, const trine__block *blk, int 
  * table iterator crossing blocks allocates nothing. */
 void trine__block_iter_reset(trine__block_iter *it, const trine__block *blk, uint64_t block_offset);
 void trine__block_iter_destroy(trine__block_iter *it);
-/* Valid: positioned on an entry and no error. */
-bool trine__block_iter_valid(const trine__block_iter *it);
+/* Valid: positioned on an entry and no error. Inline: a scan asks it
+ * several times an entry. */
+static inline bool trine__block_iter_valid(const trine__block_iter *it) {
+    return it->status == TRINE_OK && it->cur < it->blk->entries_end;
+}
 void trine__block_iter_first(trine__block_iter *it);
 void trine__block_iter_last(trine__block_iter *it);
 void trine__block_iter_next(trine__block_iter *it);

@@ -239,6 +239,11 @@ static inline bool decode_next(trine__block_iter *it) {
         iter_fail(it, TRINE_CORRUPTION, it->next, "key shorter than its trailer", klen, TRAILER);
         return false;
     }
+    /* Before the suffix overwrites the previous key (it->key_len bytes,
+     * 0 at a restart): shared < both user key lengths, so a differing byte
+     * there is a different user key. */
+    size_t pu = it->key_len - (it->key_len >= TRAILER ? TRAILER : it->key_len), cu = klen - TRAILER;
+    it->new_ukey = it->key_len >= TRAILER && (pu != cu || (shared < cu && it->key[shared] != *p));
     if (UNLIKELY(klen > it->key_cap) && !trine__grow((void **)&it->key, &it->key_cap, klen, 1)) {
         iter_fail(it, TRINE_NO_MEMORY, it->next, NULL, klen, 0);
         return false;
@@ -382,10 +387,6 @@ void trine__block_iter_destroy(trine__block_iter *it) {
     it->back_n = it->back_cap = it->back_keys_len = it->back_keys_cap = 0;
 }
 
-bool trine__block_iter_valid(const trine__block_iter *it) {
-    return it->status == TRINE_OK && it->cur < it->blk->entries_end;
-}
-
 void trine__block_iter_first(trine__block_iter *it) {
     if (it->status != TRINE_OK)
         return;
@@ -414,7 +415,8 @@ void trine__block_iter_last(trine__block_iter *it) {
 void trine__block_iter_next(trine__block_iter *it) {
     if (!trine__block_iter_valid(it))
         return;
-    if (it->next >= it->interval_end) {
+    bool restart = it->next >= it->interval_end;
+    if (restart) {
         if (it->next >= it->blk->entries_end) {
             iter_invalidate(it);
             return;
@@ -422,6 +424,8 @@ void trine__block_iter_next(trine__block_iter *it) {
         enter_interval(it, it->restart + 1);
     }
     decode_next(it);
+    if (restart)
+        it->new_ukey = it->blk->hash != NULL; /* block.h: such blocks restart only at a new user key */
 }
 
 void trine__block_iter_prev(trine__block_iter *it) {

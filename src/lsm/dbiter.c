@@ -179,7 +179,9 @@ static trine_status step_forward(trine__dbiter *it, trine__err *err) {
         const uint8_t *u = e.ukey;
         size_t ul = e.klen;
         uint64_t trailer = e.trailer;
-        bool same = run != RUN_NONE && same_key(u, ul, it->key, it->key_len);
+        /* it->key is the user key of the merged iterator's entry before
+         * this one whenever run is set: new_ukey spares the compare. */
+        bool same = run != RUN_NONE && !e.new_ukey && same_key(u, ul, it->key, it->key_len);
         if (!same) {
             if (beyond_hi(it, u, ul)) {
                 it->state = DBITER_DONE;

@@ -41,6 +41,10 @@ typedef struct trine__ientry {
     const uint8_t *ukey, *value;
     size_t klen, vlen;
     uint64_t trailer;
+    /* Set by next_entry only: ukey certainly differs from the user key of
+     * the entry the iterator was on before (false: not known). The user
+     * view then need not compare the two. */
+    bool new_ukey;
 } trine__ientry;
 
 typedef struct trine__iiter_ops {
@@ -107,6 +111,7 @@ static inline bool trine__iiter_entry(const trine__iiter *it, trine__ientry *e) 
     e->ukey = it->ops->ukey(it, &e->klen);
     e->trailer = it->ops->trailer(it);
     e->value = it->ops->value(it, &e->vlen);
+    e->new_ukey = false;
     return true;
 }
 static inline bool trine__iiter_next_entry(trine__iiter *it, trine__ientry *e) {

@@ -280,12 +280,21 @@ static bool merge_entry(const trine__iiter *it, trine__ientry *e) {
         return false;
     const merge_iiter *m = cmrg(it);
     *e = m->child[m->heap[0]].e;
+    e->new_ukey = false;
     return true;
 }
 
+/* The child's new_ukey holds while the same child stays on top: the
+ * entry before was that child's previous one. */
 static bool merge_next_entry(trine__iiter *it, trine__ientry *e) {
+    merge_iiter *m = mrg(it);
+    bool was_valid = merge_valid(it);
+    size_t top = was_valid ? m->heap[0] : 0;
     merge_next(it);
-    return merge_entry(it, e);
+    if (!merge_entry(it, e))
+        return false;
+    e->new_ukey = was_valid && m->heap[0] == top && m->child[top].e.new_ukey;
+    return true;
 }
 
 static trine_status merge_status(const trine__iiter *it, trine__err *err) {

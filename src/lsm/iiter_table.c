@@ -87,12 +87,20 @@ static bool table_entry(const trine__iiter *it, trine__ientry *e) {
     e->klen = trine__ikey_ulen(len);
     e->trailer = trine__ikey_trailer(k, len);
     e->value = trine__table_iter_value(t->ti, &e->vlen);
+    e->new_ukey = false;
     return true;
 }
 
 static bool table_next_entry(trine__iiter *it, trine__ientry *e) {
-    trine__table_iter_next(tab(it)->ti);
-    return table_entry(it, e);
+    table_iiter *t = tab(it);
+    size_t len;
+    const uint8_t *k;
+    if (t->oom != TRINE_OK || !trine__table_iter_step(t->ti, &k, &len, &e->value, &e->vlen, &e->new_ukey))
+        return false;
+    e->ukey = k;
+    e->klen = trine__ikey_ulen(len);
+    e->trailer = trine__ikey_trailer(k, len);
+    return true;
 }
 
 static trine_status table_status(const trine__iiter *it, trine__err *err) {

@@ -263,6 +263,11 @@ void trine__table_iter_prev(trine__table_iter *it);
 /* Borrowed until the next move. */
 const uint8_t *trine__table_iter_key(const trine__table_iter *it, size_t *len);
 const uint8_t *trine__table_iter_value(const trine__table_iter *it, size_t *len);
+/* next, then the new entry (false: none) in one call, the step a scan
+ * makes per entry. *new_ukey: its user key certainly differs from the one
+ * before (block.h, new_ukey; false across blocks: not known). */
+bool trine__table_iter_step(trine__table_iter *it, const uint8_t **key, size_t *klen, const uint8_t **value,
+                            size_t *vlen, bool *new_ukey);
 /* TRINE_OK, or the first error met (the iterator is then invalid). */
 trine_status trine__table_iter_status(const trine__table_iter *it, trine__err *err);
 

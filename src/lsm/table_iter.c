@@ -552,6 +552,24 @@ void trine__table_iter_prev(trine__table_iter *it) {
     skip_backward(it);
 }
 
+bool trine__table_iter_step(trine__table_iter *it, const uint8_t **key, size_t *klen, const uint8_t **value,
+                            size_t *vlen, bool *new_ukey) {
+    if (!trine__table_iter_valid(it))
+        return false;
+    trine__block_iter_next(&it->data);
+    bool fresh = it->data.new_ukey;
+    if (!trine__block_iter_valid(&it->data)) {
+        skip_forward(it);
+        fresh = false;
+    }
+    if (!trine__table_iter_valid(it))
+        return false;
+    *key = trine__block_iter_key(&it->data, klen);
+    *value = trine__block_iter_value(&it->data, vlen);
+    *new_ukey = fresh;
+    return true;
+}
+
 const uint8_t *trine__table_iter_key(const trine__table_iter *it, size_t *len) {
     return trine__block_iter_key(&it->data, len);
 }

@@ -345,12 +345,26 @@ static void check_scan(const trine__block *blk, const model *m, uint32_t interva
     trine__block_iter_init(&it, blk, TRINE__SEEK_AUTO, NAME, BLOCK_OFF);
     ck_assert(!trine__block_iter_valid(&it));
     trine__block_iter_first(&it);
+    size_t new_keys = 0, flagged = 0;
     for (size_t i = 0; i < m->n; i++) {
         expect_at(&it, m, i, "forward", NULL, 0);
         ck_assert_msg(it.restart == want_r[i], "entry %zu: restart interval %" PRIu32 ", want %" PRIu32, i,
                       it.restart, want_r[i]);
+        /* new_ukey after a next: never on a version of the same user key
+         * (a scan would return that key twice), and set for most new keys. */
+        if (i > 0) {
+            bool same = same_ukey(&m->e[i - 1], &m->e[i]);
+            ck_assert_msg(!(it.new_ukey && same), "entry %zu (interval %" PRIu32 ", hash %d): new_ukey on a version "
+                          "of the entry before's user key", i, interval, hash);
+            new_keys += !same;
+            flagged += it.new_ukey;
+        }
         trine__block_iter_next(&it);
     }
+    /* (Without a hash index a restart entry's flag is unknown: the
+     * restarts of short intervals leave few to flag.) */
+    ck_assert_msg(flagged * 2 >= new_keys || (!hash && interval < 16), "new_ukey set on %zu of %zu new user keys (interval %" PRIu32 ", hash %d)",
+                  flagged, new_keys, interval, hash);
     expect_at(&it, m, m->n, "forward end", NULL, 0);
     trine__block_iter_next(&it); /* a no-op past the end */
     expect_at(&it, m, m->n, "next past end", NULL, 0);
