@@ -97,8 +97,9 @@ trine__cache_handle *trine__block_cache_pin(trine__block_cache *c, trine__cache_
  * the eviction order as it was. */
 trine__cache_handle *trine__block_cache_peek(trine__block_cache *c, uint64_t owner, uint64_t offset,
                                              trine__block_kind kind);
-/* Prefetches for a batch of lookups (trine__table_get_many): their misses
- * overlap instead of following one another. prefetch: the hash slot that
+/* Prefetches for lookups known ahead (a batch of gets, trine__table_get_many;
+ * the block after a scan's or a seek's current one): their misses overlap
+ * the work before them instead of following one another. prefetch: the hash slot that
  * (owner, offset) would sit in, read without the lock (a hint: never
  * wrong, at worst useless). prefetch_entry: the entry there, if any, and
  * the first lines of its bytes (a short lock, no pin, nothing counted).

@@ -648,7 +648,17 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
 trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
                                      size_t klen, trine__err *err) {
     want_key want = {.ukey = ukey, .klen = klen, .seek = true};
-    return tblock_load_fill(t, h, TRINE__BLOCK_DATA, b, false, fill, &want, err);
+    /* A seek's few nexts run into the next block about as often as not:
+     * its cache slot is fetched while this block loads, then its entry
+     * while the caller walks this one, so crossing into it does not wait
+     * on two misses in a row (a hint: nothing there costs nothing). */
+    uint64_t next_off = h.offset + h.size + TRINE__TABLE_TRAILER_BYTES;
+    if (t->cache)
+        trine__block_cache_prefetch(t->cache, t->owner, next_off);
+    trine_status st = tblock_load_fill(t, h, TRINE__BLOCK_DATA, b, false, fill, &want, err);
+    if (st == TRINE_OK && t->cache)
+        trine__block_cache_prefetch_entry(t->cache, t->owner, next_off);
+    return st;
 }
 
 /* A block read whole at open and kept for the table's life. */
@@ -1052,10 +1062,11 @@ static trine__table_lookup get_pinned(trine__table *t, get_pins *p, const void *
     trine_status st = TRINE_OK;
     trine__handle part, data;
     uint32_t part_slot_at;
-    uint64_t hash = trine__bloom_hash(ukey, klen);
-    bool sample = (hash & FILTER_SAMPLE_MASK) == 0;
-    /* A plan's filter answer stands for the ask (its sample was noted). */
+    /* A plan's filter answer stands for the ask (its sample was noted):
+     * no hash to compute then. */
     bool asked = p->plan && p->plan->filter_passed;
+    uint64_t hash = asked ? 0 : trine__bloom_hash(ukey, klen);
+    bool sample = (hash & FILTER_SAMPLE_MASK) == 0;
     if (!asked && t->has_filter && filter_first(t, sample)) {
         asked = true;
         bool may = filter_pass_pinned(t, p, target, tlen, hash, &st, err);
