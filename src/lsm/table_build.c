@@ -27,8 +27,10 @@ struct trine__table_builder {
     trine__file *file;
     const char *name;
     trine__table_options opts;
-    uint64_t offset; /* bytes written so far */
+    uint64_t offset; /* bytes written so far (buffered ones included) */
     uint64_t wb_from; /* writeback started for the bytes before this */
+    uint8_t *wbuf;    /* WBUF_CAP bytes, wbuf_len of them not yet appended */
+    size_t wbuf_len;
     trine__block_builder data, index_part, index_top, filter_index;
     trine__bloom_builder filter;
     uint8_t *last_key; /* of the last entry added */
@@ -87,6 +89,40 @@ static bool keep(uint8_t **buf, size_t *cap, size_t *len, const void *src, size_
     return true;
 }
 
+/* Blocks go to the file in appends of up to this many bytes: one append
+ * per 2 KiB block and another for its trailer were 100k write(2) calls for
+ * a 50 MB compaction output, a fifth of the compaction thread's time on
+ * this VM (each call ~1.5 us). */
+#define WBUF_CAP ((size_t)256 * 1024)
+
+static trine_status drain(trine__table_builder *b) {
+    if (b->wbuf_len == 0)
+        return TRINE_OK;
+    trine_status st = trine__file_append(b->file, b->wbuf, b->wbuf_len, &b->err);
+    if (st != TRINE_OK)
+        return b->status = st;
+    b->wbuf_len = 0;
+    trine__file_writeback_every(b->file, &b->wb_from, b->offset); /* the final sync waits less */
+    return TRINE_OK;
+}
+
+/* Appends len bytes at b->offset: buffered when they fit, direct when
+ * bigger than the buffer. */
+static trine_status put(trine__table_builder *b, const void *p, size_t len) {
+    if (b->wbuf_len + len > WBUF_CAP && drain(b) != TRINE_OK)
+        return b->status;
+    if (len > WBUF_CAP) {
+        trine_status st = trine__file_append(b->file, p, len, &b->err);
+        if (st != TRINE_OK)
+            return b->status = st;
+    } else {
+        memcpy(b->wbuf + b->wbuf_len, p, len);
+        b->wbuf_len += len;
+    }
+    b->offset += len;
+    return TRINE_OK;
+}
+
 /* Writes one block (compressed when that pays) and its trailer. */
 static trine_status write_block(trine__table_builder *b, const uint8_t *raw, size_t len, bool compressible,
                                 trine__handle *h) {
@@ -118,15 +154,10 @@ static trine_status write_block(trine__table_builder *b, const uint8_t *raw, siz
     uint8_t trailer[TRINE__TABLE_TRAILER_BYTES];
     trailer[0] = type;
     trine__put_u64le(trailer + 1, trine__block_checksum(stored, stored_len, type, b->offset));
-    trine_status st = trine__file_append(b->file, stored, stored_len, &b->err);
-    if (st == TRINE_OK)
-        st = trine__file_append(b->file, trailer, sizeof trailer, &b->err);
-    if (st != TRINE_OK)
-        return b->status = st;
     h->offset = b->offset;
     h->size = stored_len;
-    b->offset += stored_len + sizeof trailer;
-    trine__file_writeback_every(b->file, &b->wb_from, b->offset); /* the final sync waits less */
+    if (put(b, stored, stored_len) != TRINE_OK || put(b, trailer, sizeof trailer) != TRINE_OK)
+        return b->status;
     return TRINE_OK;
 }
 
@@ -229,6 +260,10 @@ trine_status trine__table_builder_new(trine__file *file, const char *name, const
         return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory starting a table", name);
     b->file = file;
     b->name = name;
+    if (!(b->wbuf = malloc(WBUF_CAP))) {
+        free(b);
+        return trine__err_set(err, TRINE_NO_MEMORY, "%s: out of memory starting a table", name);
+    }
     if (o)
         b->opts = *o;
     else
@@ -448,8 +483,8 @@ trine_status trine__table_finish(trine__table_builder *b, trine__table_props *pr
         uint8_t footer[TRINE__TABLE_FOOTER_BYTES];
         trine__footer f = {.metaindex = metaindex, .format = TRINE__TABLE_FORMAT};
         trine__footer_encode(footer, &f);
-        if ((b->status = trine__file_append(b->file, footer, sizeof footer, &b->err)) == TRINE_OK)
-            b->offset += sizeof footer;
+        if (put(b, footer, sizeof footer) == TRINE_OK)
+            drain(b);
     }
     if (b->status != TRINE_OK) {
         *err = b->err;
@@ -485,6 +520,7 @@ void trine__table_builder_free(trine__table_builder *b) {
     free(b->last_key);
     free(b->prefix);
     free(b->scratch);
+    free(b->wbuf);
     ZSTD_freeCCtx(b->zctx);
     free(b->props.smallest);
     free(b->blob_refs);

@@ -569,7 +569,7 @@ static const cp_fault cp_faults[] = {
     {TRINE__FOP_READ, TRINE__FK_TABLE, 1, "first input read"},
     {TRINE__FOP_READ, TRINE__FK_TABLE, 6, "sixth input read"},
     {TRINE__FOP_APPEND, TRINE__FK_TABLE, 1, "first output append"},
-    {TRINE__FOP_APPEND, TRINE__FK_TABLE, 5, "fifth output append"},
+    {TRINE__FOP_APPEND, TRINE__FK_TABLE, 2, "second output append"},
     {TRINE__FOP_SYNC, TRINE__FK_TABLE, 1, "first output sync"},
     {TRINE__FOP_SYNC, TRINE__FK_TABLE, 2, "second output sync"},
     {TRINE__FOP_SYNC_DIR, TRINE__FK_ANY, 1, "directory sync"},
