@@ -196,6 +196,10 @@ void trine__block_iter_next(trine__block_iter *it);
  * and prev before the first leave it invalid (status stays TRINE_OK). */
 /* Previous entry: rescans from the restart point before it. */
 void trine__block_iter_prev(trine__block_iter *it);
+/* After a next ran off the end of blk and blk grew by whole restart
+ * intervals (a walk's packed block decoding its next one, table_read.c):
+ * on to the first of the new entries, as that next would have gone. */
+void trine__block_iter_resume(trine__block_iter *it);
 /* First entry with internal key >= target (lsm/ikey.h order). */
 void trine__block_iter_seek(trine__block_iter *it, const uint8_t *target, size_t target_len);
 /* Last entry with internal key < target. */

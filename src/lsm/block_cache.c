@@ -1082,6 +1082,38 @@ int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *uk
     return 0;
 }
 
+int trine__cache_handle_unpack_head(const trine__cache_handle *h, void **out, size_t *len, uint32_t *decoded) {
+    *out = NULL;
+    *len = 0;
+    *decoded = 0;
+    packed pk;
+    int rc = packed_open(h, NULL, 0, &pk);
+    if (rc != 0)
+        return rc;
+    chunk c;
+    bool ok = pk.ok && (pk.blk.nrestarts == 0 || (chunk_of(&pk.blk, pk.ends, pk.chunks_len, 0, &c) &&
+                                                  unpack_chunk(&c, pk.chunks, pk.raw, 0)));
+    if (!ok) {
+        free(pk.raw);
+        return -2;
+    }
+    *out = pk.raw;
+    *len = h->raw_len;
+    *decoded = pk.blk.nrestarts ? 1 : 0;
+    return 0;
+}
+
+int trine__cache_handle_unpack_more(const trine__cache_handle *h, const trine__block *whole, void *raw, uint32_t i) {
+    const uint8_t *p = h->data;
+    size_t head = 4 + (size_t)trine__get_u32le(p); /* packed_open checked it */
+    size_t table = 4 * (size_t)whole->nrestarts;
+    if (head + table > h->len || i >= whole->nrestarts)
+        return -2;
+    chunk c;
+    const uint8_t *ends = p + head;
+    return chunk_of(whole, ends, h->len - head - table, i, &c) && unpack_chunk(&c, ends + table, raw, 0) ? 0 : -2;
+}
+
 const void *trine__cache_handle_data(const trine__cache_handle *h, size_t *len) {
     if (len)
         *len = h->len;

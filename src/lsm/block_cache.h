@@ -181,6 +181,16 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
  * *from (block.h), which never reads below it. */
 int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
                                     size_t *len, uint32_t *from);
+/* unpack for a forward walk from the block's first entry: decodes only
+ * the first restart interval into a new buffer (*decoded: 1, or 0 for a
+ * block without entries); the walk decodes each later interval i when
+ * it reaches it, with unpack_more, while it keeps h pinned. whole: the
+ * block as opened on that buffer (its restarts and entries end). Both
+ * return 0, -1 out of memory, -2 damaged. */
+int trine__cache_handle_unpack_head(const trine__cache_handle *h, void **out, size_t *len, uint32_t *decoded);
+struct trine__block;
+int trine__cache_handle_unpack_more(const trine__cache_handle *h, const struct trine__block *whole, void *raw,
+                                    uint32_t i);
 /* Drops one pin (h NULL is a no-op). The last release puts the entry back
  * in the LRU list, or frees it if it was erased meanwhile, the cache is
  * over capacity, or its capacity is 0. */

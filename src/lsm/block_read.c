@@ -428,6 +428,18 @@ void trine__block_iter_next(trine__block_iter *it) {
         it->new_ukey = it->blk->hash != NULL; /* block.h: such blocks restart only at a new user key */
 }
 
+void trine__block_iter_resume(trine__block_iter *it) {
+    if (it->status != TRINE_OK)
+        return;
+    if (it->next >= it->blk->entries_end) {
+        iter_invalidate(it);
+        return;
+    }
+    enter_interval(it, it->restart + 1);
+    decode_next(it);
+    it->new_ukey = it->blk->hash != NULL;
+}
+
 void trine__block_iter_prev(trine__block_iter *it) {
     if (!trine__block_iter_valid(it))
         return;

@@ -82,6 +82,12 @@ typedef struct trine__tblock {
     uint32_t interval;           /* partial: the interval unpacked, or TRINE__BLOCK_READS_NONE */
     uint32_t from;               /* > 0: unpacked for a seek from this restart interval on
                                     (trine__tblock_load_seek): a block iterator's low */
+    /* > 0: a packed block unpacked for a forward walk up to this restart
+     * interval (trine__tblock_load_walk): blk shows only intervals before
+     * it, handle stays pinned, trine__tblock_more decodes the next. */
+    uint32_t walk_next;
+    uint32_t walk_nrestarts;     /* the whole block's */
+    size_t walk_end;             /* its entries end */
     uint64_t offset;
 } trine__tblock;
 
@@ -150,6 +156,16 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
  * serves most of the time. */
 trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
                                      size_t klen, trine__err *err);
+/* tblock_load of a data block a walk enters at its first entry: a packed
+ * cached copy is unpacked one restart interval at a time (b->walk_next),
+ * as far as the walk goes (a seek's few nexts into the next block read
+ * one or two of them). Only for walks forward from the first entry: no
+ * seek, last or prev past the entry walked to. */
+trine_status trine__tblock_load_walk(trine__table *t, trine__handle h, trine__tblock *b, bool fill, trine__err *err);
+/* A walk's block (load_walk) at the end of what it shows: decodes the
+ * next interval and shows it too. false when there is none (the block's
+ * end); true with *st set on damage. */
+bool trine__tblock_more(trine__table *t, trine__tblock *b, trine_status *st, trine__err *err);
 void trine__tblock_release(trine__table *t, trine__tblock *b);
 
 /* Whether the filter partition covering target may hold hash: false only

@@ -258,14 +258,16 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
 /* Loads the block at h; kind picks the pool. On failure records the error
  * and returns false. */
 static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind kind, trine__tblock *blk,
-                       trine__block_iter *into, bool *live, bool backward, const uint8_t *seek, size_t seek_len) {
+                       trine__block_iter *into, bool *live, bool backward, bool walk, const uint8_t *seek,
+                       size_t seek_len) {
     trine__err err;
     trine__tnext next = {next_handles, it};
     bool stream = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward);
     trine_status st = stream ? trine__tblock_load_stream(it->t, h, blk, &it->stream, next, &err)
                       : kind == TRINE__BLOCK_DATA && seek
                           ? trine__tblock_load_seek(it->t, h, blk, !it->no_fill, seek, trine__ikey_ulen(seek_len), &err)
-                          : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
+                      : kind == TRINE__BLOCK_DATA && walk ? trine__tblock_load_walk(it->t, h, blk, !it->no_fill, &err)
+                                                          : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
         set_error(it, st, &err);
         return false;
@@ -365,15 +367,18 @@ static bool open_part(trine__table_iter *it) {
         it->part_live = true;
         return true;
     }
-    return load_block(it, h, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false, NULL, 0);
+    return load_block(it, h, TRINE__BLOCK_INDEX, &it->part_blk, &it->part, &it->part_live, false, false, NULL, 0);
 }
 
 /* seek: the target of a seek the block is loaded for (NULL: any use). */
-static bool open_data(trine__table_iter *it, bool backward, const uint8_t *seek, size_t seek_len) {
+/* walk: the caller goes on from the block's first entry with nexts only
+ * (trine__tblock_load_walk). */
+static bool open_data(trine__table_iter *it, bool backward, bool walk, const uint8_t *seek, size_t seek_len) {
     drop_data(it);
     trine__handle h;
     return part_ok(it) && part_valid(it) && part_handle(it, &h) &&
-           load_block(it, h, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward, seek, seek_len);
+           load_block(it, h, TRINE__BLOCK_DATA, &it->data_blk, &it->data, &it->data_live, backward, walk,
+                      seek, seek_len);
 }
 
 /* Before a prev from a data block unpacked for a seek (its low > 0): the
@@ -389,7 +394,7 @@ static bool reload_whole(trine__table_iter *it) {
         return false;
     }
     memcpy(key, k, len);
-    bool ok = open_data(it, true, NULL, 0);
+    bool ok = open_data(it, true, false, NULL, 0);
     if (ok) {
         trine__block_iter_seek(&it->data, key, len);
         ok = check(it, &it->data);
@@ -413,6 +418,16 @@ static void skip_forward(trine__table_iter *it) {
     while (it->status == TRINE_OK && !(it->data_live && trine__block_iter_valid(&it->data))) {
         if (it->data_live && !check(it, &it->data))
             return;
+        trine_status st = TRINE_OK;
+        trine__err err;
+        if (it->data_live && trine__tblock_more(it->t, &it->data_blk, &st, &err)) {
+            if (st != TRINE_OK) {
+                set_error(it, st, &err);
+                return;
+            }
+            trine__block_iter_resume(&it->data);
+            continue;
+        }
         if (part_valid(it))
             part_next(it);
         if (!part_valid(it)) {
@@ -425,7 +440,7 @@ static void skip_forward(trine__table_iter *it) {
                 return; /* past the last partition (or an error) */
             part_first(it);
         }
-        if (!open_data(it, false, NULL, 0))
+        if (!open_data(it, false, true, NULL, 0))
             return;
         trine__block_iter_first(&it->data);
     }
@@ -447,7 +462,7 @@ static void skip_backward(trine__table_iter *it) {
                 return;
             part_last(it);
         }
-        if (!open_data(it, true, NULL, 0))
+        if (!open_data(it, true, false, NULL, 0))
             return;
         trine__block_iter_last(&it->data);
     }
@@ -488,7 +503,7 @@ void trine__table_iter_first(trine__table_iter *it) {
     it->top = 0;
     if (open_part(it)) {
         part_first(it);
-        if (open_data(it, false, NULL, 0))
+        if (open_data(it, false, true, NULL, 0))
             trine__block_iter_first(&it->data);
     }
     skip_forward(it);
@@ -500,7 +515,7 @@ void trine__table_iter_last(trine__table_iter *it) {
     it->top = it->t->index_dir.n ? it->t->index_dir.n - 1 : 0;
     if (open_part(it)) {
         part_last(it);
-        if (open_data(it, true, NULL, 0))
+        if (open_data(it, true, false, NULL, 0))
             trine__block_iter_last(&it->data);
     }
     skip_backward(it);
@@ -516,7 +531,7 @@ static void seek(trine__table_iter *it, const uint8_t *ikey, size_t ikey_len, bo
     it->top = trine__tdir_lower_bound(&it->t->index_dir, ikey, ikey_len);
     if (open_part(it)) {
         part_seek(it, ikey, ikey_len);
-        if (open_data(it, false, partial ? ikey : NULL, ikey_len))
+        if (open_data(it, false, false, partial ? ikey : NULL, ikey_len))
             trine__block_iter_seek(&it->data, ikey, ikey_len);
     }
     skip_forward(it);

@@ -232,6 +232,7 @@ typedef struct want_key {
     uint8_t *scratch; /* NULL, or where a packed block may be unpacked (a get_many's buffer, reused key after key) */
     size_t scratch_cap;
     bool seek; /* a seek to ukey, not a point lookup: unpack from its interval on (tblock.from) */
+    bool walk; /* a walk from the first entry: unpack its first interval (tblock.walk_next) */
 } want_key;
 
 static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t offset, const void **data, size_t *len,
@@ -241,16 +242,20 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
         return TRINE_OK;
     }
     void *raw = NULL;
-    uint32_t interval = TRINE__BLOCK_READS_ALL, from = 0;
-    int rc = want && want->seek ? trine__cache_handle_unpack_from(b->handle, want->ukey, want->klen, &raw, len, &from)
+    uint32_t interval = TRINE__BLOCK_READS_ALL, from = 0, decoded = 0;
+    int rc = want && want->walk   ? trine__cache_handle_unpack_head(b->handle, &raw, len, &decoded)
+             : want && want->seek ? trine__cache_handle_unpack_from(b->handle, want->ukey, want->klen, &raw, len, &from)
              : want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, want->scratch,
                                                    want->scratch_cap, &raw, len, &interval)
                   : trine__cache_handle_unpack(b->handle, &raw, len);
     b->partial = interval != TRINE__BLOCK_READS_ALL;
     b->interval = interval;
     b->from = from;
-    trine__block_cache_release(t->cache, b->handle);
-    b->handle = NULL;
+    b->walk_next = rc == 0 ? decoded : 0; /* the handle stays pinned for the rest (walk_show) */
+    if (!b->walk_next) {
+        trine__block_cache_release(t->cache, b->handle);
+        b->handle = NULL;
+    }
     if (rc != 0)
         return trine__err_set(err, rc == -1 ? TRINE_NO_MEMORY : TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": %s",
                               t->name, offset,
@@ -575,6 +580,22 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
  * err untouched (no file is read). fill: a block read from the file goes
  * into the cache (else *b owns it: a compaction's one pass). */
+/* A walk's block shows its intervals before walk_next (blk as if the
+ * block ended there); once that is all of them, it is an ordinary block
+ * and its handle goes (the buffer holds it whole). */
+static void walk_show(trine__table *t, trine__tblock *b) {
+    if (b->walk_next >= b->walk_nrestarts) {
+        b->blk.nrestarts = b->walk_nrestarts;
+        b->blk.entries_end = b->walk_end;
+        b->walk_next = 0;
+        trine__block_cache_release(t->cache, b->handle);
+        b->handle = NULL;
+        return;
+    }
+    b->blk.nrestarts = b->walk_next;
+    b->blk.entries_end = trine__get_u32le(b->blk.restarts + 4 * (size_t)b->walk_next);
+}
+
 static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                      bool cache_only, bool fill, const want_key *want, trine__err *err) {
     trine__tblock_release(t, b);
@@ -630,9 +651,16 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         return st;
     }
     trine_status st = trine__block_open_trusted(&b->blk, data, len, t->name, h.offset, err);
-    if (st != TRINE_OK)
+    if (st != TRINE_OK) {
         trine__tblock_release(t, b);
-    return st;
+        return st;
+    }
+    if (b->walk_next) {
+        b->walk_nrestarts = b->blk.nrestarts;
+        b->walk_end = b->blk.entries_end;
+        walk_show(t, b);
+    }
+    return TRINE_OK;
 }
 
 static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
@@ -643,6 +671,27 @@ static trine_status tblock_load(trine__table *t, trine__handle h, trine__block_k
 trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
                                 bool fill, trine__err *err) {
     return tblock_load_fill(t, h, kind, b, false, fill, NULL, err);
+}
+
+trine_status trine__tblock_load_walk(trine__table *t, trine__handle h, trine__tblock *b, bool fill, trine__err *err) {
+    want_key want = {.walk = true};
+    return tblock_load_fill(t, h, TRINE__BLOCK_DATA, b, false, fill, &want, err);
+}
+
+bool trine__tblock_more(trine__table *t, trine__tblock *b, trine_status *st, trine__err *err) {
+    if (!b->walk_next)
+        return false;
+    trine__block whole = b->blk;
+    whole.nrestarts = b->walk_nrestarts;
+    whole.entries_end = b->walk_end;
+    if (trine__cache_handle_unpack_more(b->handle, &whole, b->owned, b->walk_next) != 0) {
+        *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
+                             t->name, b->offset);
+        return true;
+    }
+    b->walk_next++;
+    walk_show(t, b);
+    return true;
 }
 
 trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,

@@ -82,6 +82,22 @@ static void tt_check_all(trine__table *t, const tt_model *m, uint64_t *rng, int 
             trine__table_iter_next(it);
             tt_expect_at(it, m, want + 1, "next after seek");
         }
+        /* On into the next block or two (a packed one is unpacked an
+         * interval at a time as the walk reaches it), back a few, and on
+         * again over the same entries. */
+        size_t at = want + 1;
+        for (size_t k = 0; at < m->n && k < 40; k++) {
+            trine__table_iter_next(it);
+            tt_expect_at(it, m, ++at, "walk after seek");
+        }
+        for (size_t k = 0; at < m->n && at > want + 1 && k < 5; k++) {
+            trine__table_iter_prev(it);
+            tt_expect_at(it, m, --at, "prev in the walk");
+        }
+        for (size_t k = 0; at < m->n && k < 7; k++) {
+            trine__table_iter_next(it);
+            tt_expect_at(it, m, ++at, "walk again");
+        }
         /* Back from a seek: a packed block unpacked from the target's
          * interval on is reloaded whole first. */
         trine__table_iter_seek(it, target, e->ikey_len);
