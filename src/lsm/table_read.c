@@ -1364,9 +1364,16 @@ void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, u
     get_pins p = {.cache_only = cache_only};
     many_plan plan[MANY_WINDOW];
     /* One buffer for the packed blocks the keys unpack (a default block
-     * fits; a bigger one gets its own): not a malloc and free per key. */
-    if (n > 1 && t->cache && (p.scratch = malloc(MANY_SCRATCH)))
-        p.scratch_cap = MANY_SCRATCH;
+     * fits; a bigger one gets its own): not a malloc and free per key. On
+     * the stack, not malloc'd per call: a 4 KiB request first consolidates
+     * the arena's fast bins, which the values handed out and freed by the
+     * caller keep filling (malloc_consolidate was 2.4 % of a get_many
+     * profile). */
+    _Alignas(16) uint8_t scratch[MANY_SCRATCH];
+    if (n > 1 && t->cache) {
+        p.scratch = scratch;
+        p.scratch_cap = sizeof scratch;
+    }
     uint64_t h = horizon > TRINE__SEQ_MAX ? TRINE__SEQ_MAX : horizon;
     for (size_t i = 0; i < n; i++) {
         if (i % MANY_WINDOW == 0)
@@ -1391,7 +1398,6 @@ void trine__table_get_many(trine__table *t, trine__table_mget *keys, size_t n, u
             *err = kerr; /* the first error's message */
     }
     pins_release(t, &p);
-    free(p.scratch);
 }
 
 bool trine__table_may_contain_prefix(trine__table *t, const void *prefix, size_t len) {
