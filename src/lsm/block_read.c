@@ -240,10 +240,15 @@ static inline bool decode_next(trine__block_iter *it) {
         return false;
     }
     /* Before the suffix overwrites the previous key (it->key_len bytes,
-     * 0 at a restart): shared < both user key lengths, so a differing byte
-     * there is a different user key. */
-    size_t pu = it->key_len - (it->key_len >= TRAILER ? TRAILER : it->key_len), cu = klen - TRAILER;
-    it->new_ukey = it->key_len >= TRAILER && (pu != cu || (shared < cu && it->key[shared] != *p));
+     * 0 at a restart, where nothing is known): user key lengths that
+     * differ, or a differing byte at the shared length below both, mean a
+     * different user key. */
+    size_t cu = klen - TRAILER;
+    it->new_ukey = false;
+    if (it->key_len >= TRAILER) {
+        size_t pu = it->key_len - TRAILER;
+        it->new_ukey = pu != cu || (shared < cu && it->key[shared] != *p);
+    }
     if (UNLIKELY(klen > it->key_cap) && !trine__grow((void **)&it->key, &it->key_cap, klen, 1)) {
         iter_fail(it, TRINE_NO_MEMORY, it->next, NULL, klen, 0);
         return false;

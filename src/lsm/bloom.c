@@ -39,6 +39,7 @@
 #include <xxhash.h>
 
 #include "base/grow.h"
+#include "lsm/ikey.h"
 
 #define BLOOM_FORMAT 1u
 #define BLOOM_MAX_PROBES 24u
@@ -50,15 +51,6 @@
 #define TRAILER_PROBES 4u
 #define TRAILER_FORMAT 5u
 #define TRAILER_RESERVED 6u
-
-static void put_u32le(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 uint64_t trine__bloom_hash(const void *key, size_t len) { return XXH3_64bits(key, len); }
 
@@ -237,7 +229,7 @@ bool trine__bloom_finish(trine__bloom_builder *b, uint32_t bits_per_key, uint8_t
     }
 
     uint8_t *trailer = filter + bits_bytes;
-    put_u32le(trailer + TRAILER_LINES, (uint32_t)lines);
+    trine__put_u32le(trailer + TRAILER_LINES, (uint32_t)lines);
     trailer[TRAILER_PROBES] = probes;
     trailer[TRAILER_FORMAT] = BLOOM_FORMAT;
     trailer[TRAILER_RESERVED] = 0;
@@ -272,7 +264,7 @@ trine_status trine__bloom_check(const uint8_t *filter, size_t len, const char *n
         return trine__err_set(err, TRINE_CORRUPTION,
                               "%s: filter block at offset %" PRIu64 ": reserved field is 0x%04x, want 0", name,
                               offset, reserved);
-    uint32_t lines = get_u32le(trailer + TRAILER_LINES);
+    uint32_t lines = trine__get_u32le(trailer + TRAILER_LINES);
     if ((uint64_t)lines * TRINE__BLOOM_LINE_BYTES != (uint64_t)(len - TRINE__BLOOM_TRAILER_BYTES))
         return trine__err_set(err, TRINE_CORRUPTION,
                               "%s: filter block at offset %" PRIu64 ": trailer says %" PRIu32
@@ -290,7 +282,7 @@ trine_status trine__bloom_check(const uint8_t *filter, size_t len, const char *n
 void trine__bloom_prefetch(const uint8_t *filter, size_t len, uint64_t hash) {
     if (len < TRINE__BLOOM_TRAILER_BYTES)
         return;
-    uint32_t lines = get_u32le(filter + len - TRINE__BLOOM_TRAILER_BYTES + TRAILER_LINES);
+    uint32_t lines = trine__get_u32le(filter + len - TRINE__BLOOM_TRAILER_BYTES + TRAILER_LINES);
     if (lines > 0 && (uint64_t)lines * TRINE__BLOOM_LINE_BYTES <= (uint64_t)(len - TRINE__BLOOM_TRAILER_BYTES))
         __builtin_prefetch(filter + line_of(hash, lines) * TRINE__BLOOM_LINE_BYTES);
 }
@@ -299,7 +291,7 @@ bool trine__bloom_may_contain(const uint8_t *filter, size_t len, uint64_t hash) 
     if (len < TRINE__BLOOM_TRAILER_BYTES)
         return true; /* not a checked filter: "maybe" is the answer that cannot lose a key */
     const uint8_t *trailer = filter + len - TRINE__BLOOM_TRAILER_BYTES;
-    uint32_t lines = get_u32le(trailer + TRAILER_LINES);
+    uint32_t lines = trine__get_u32le(trailer + TRAILER_LINES);
     /* check guarantees equality; the bound keeps unchecked bytes in range too */
     if ((uint64_t)lines * TRINE__BLOOM_LINE_BYTES > (uint64_t)(len - TRINE__BLOOM_TRAILER_BYTES))
         return true;

@@ -77,15 +77,20 @@ static const uint8_t *table_value(const trine__iiter *it, size_t *vlen) {
     return trine__table_iter_value(ctab(it)->ti, vlen);
 }
 
+/* e's key fields from internal key k (len bytes). */
+static inline void set_key(trine__ientry *e, const uint8_t *k, size_t len) {
+    e->ukey = k;
+    e->klen = trine__ikey_ulen(len);
+    e->trailer = trine__ikey_trailer(k, len);
+}
+
 static bool table_entry(const trine__iiter *it, trine__ientry *e) {
     const table_iiter *t = ctab(it);
     if (t->oom != TRINE_OK || !trine__table_iter_valid(t->ti))
         return false;
     size_t len;
     const uint8_t *k = trine__table_iter_key(t->ti, &len);
-    e->ukey = k;
-    e->klen = trine__ikey_ulen(len);
-    e->trailer = trine__ikey_trailer(k, len);
+    set_key(e, k, len);
     e->value = trine__table_iter_value(t->ti, &e->vlen);
     e->new_ukey = false;
     return true;
@@ -97,9 +102,7 @@ static bool table_next_entry(trine__iiter *it, trine__ientry *e) {
     const uint8_t *k;
     if (t->oom != TRINE_OK || !trine__table_iter_step(t->ti, &k, &len, &e->value, &e->vlen, &e->new_ukey))
         return false;
-    e->ukey = k;
-    e->klen = trine__ikey_ulen(len);
-    e->trailer = trine__ikey_trailer(k, len);
+    set_key(e, k, len);
     return true;
 }
 

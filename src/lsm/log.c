@@ -41,6 +41,7 @@
 #include <xxhash.h>
 
 #include "base/hash.h"
+#include "lsm/ikey.h"
 
 const char trine__log_magic_wal[8] = {'T', 'R', 'I', 'N', 'E', 'W', 'A', 'L'};
 const char trine__log_magic_manifest[8] = {'T', 'R', 'I', 'N', 'E', 'M', 'A', 'N'};
@@ -48,24 +49,6 @@ const char trine__log_magic_manifest[8] = {'T', 'R', 'I', 'N', 'E', 'M', 'A', 'N
 #define LOG_READ_CHUNK ((size_t)64 * 1024)
 #define LOG_SCRATCH_MIN ((size_t)4 * 1024)
 #define LOG_SCRATCH_KEEP ((size_t)1024 * 1024)
-
-static void put_u32le(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64le(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64le(const uint8_t *p) {
-    return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
-}
 
 /* Version 3 seeds both checksums of a record with its file's number, through
  * k = number * golden (0 for versions 1 and 2, so the same code reads them):
@@ -96,7 +79,7 @@ static uint32_t header_sum(const uint8_t *h, uint64_t k) {
 /* The header checksum matches; an all-zero header never does (zeros are
  * what preallocated or never-written space holds, whatever XXH32 says). */
 static bool header_ok(const uint8_t *h, uint64_t k) {
-    return !all_zero(h, HDR) && header_sum(h, k) == get_u32le(h + 12);
+    return !all_zero(h, HDR) && header_sum(h, k) == trine__get_u32le(h + 12);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -105,8 +88,8 @@ static bool header_ok(const uint8_t *h, uint64_t k) {
 
 static void file_header(uint8_t header[TRINE__LOG_HEADER_BYTES], const char magic[8], uint64_t number) {
     memcpy(header, magic, 8);
-    put_u32le(header + 8, number ? TRINE__LOG_VERSION : 2u);
-    put_u32le(header + 12, XXH32(header, 12, 0));
+    trine__put_u32le(header + 8, number ? TRINE__LOG_VERSION : 2u);
+    trine__put_u32le(header + 12, XXH32(header, 12, 0));
 }
 
 trine_status trine__log_writer_init_new(trine__log_writer *w, trine__file *file, const char magic[8], uint64_t number,
@@ -180,9 +163,9 @@ trine_status trine__log_append(trine__log_writer *w, const void *payload, size_t
             return trine__err_set(err, TRINE_NO_MEMORY, "log append: out of memory for a %zu-byte record",
                                   len);
     }
-    put_u32le(buf, (uint32_t)len);
-    put_u64le(buf + 4, record_sum(payload, len, w->k));
-    put_u32le(buf + 12, header_sum(buf, w->k));
+    trine__put_u32le(buf, (uint32_t)len);
+    trine__put_u64le(buf + 4, record_sum(payload, len, w->k));
+    trine__put_u32le(buf + 12, header_sum(buf, w->k));
     memcpy(buf + TRINE__LOG_RECORD_HEADER_BYTES, payload, len);
     trine_status st = w->positioned ? trine__file_write_at(w->file, w->offset, buf, need, err)
                                     : trine__file_append(w->file, buf, need, err);
@@ -321,11 +304,11 @@ static trine_status find_valid_record(trine__log_reader *r, uint64_t from, uint6
         for (bool moved = false; i <= last && !moved; i++) {
             const uint8_t *h = chunk + i;
             uint64_t at = pos + i;
-            uint32_t rlen = get_u32le(h);
+            uint32_t rlen = trine__get_u32le(h);
             if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD || rlen > size - at - HDR ||
-                header_sum(h, r->k) != get_u32le(h + 12))
+                header_sum(h, r->k) != trine__get_u32le(h + 12))
                 continue;
-            uint64_t sum = get_u64le(h + 4);
+            uint64_t sum = trine__get_u64le(h + 4);
             const uint8_t *p = NULL;
             if ((st = window(r, at + HDR, rlen, &p, err)) != TRINE_OK)
                 return st;
@@ -360,8 +343,8 @@ static trine_status read_v2(trine__log_reader *r, const void **payload, size_t *
                        zeroed ? " (header all zero)" : "", next);
     }
     /* 2: the header is what the writer wrote. */
-    uint32_t rlen = get_u32le(h);
-    uint64_t sum = get_u64le(h + 4);
+    uint32_t rlen = trine__get_u32le(h);
+    uint64_t sum = trine__get_u64le(h + 4);
     if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD)
         return corrupt(r, o, err, "length %" PRIu32 " outside 1..%" PRIu32 " under a valid header checksum", rlen,
                        TRINE__LOG_MAX_RECORD);
@@ -426,8 +409,8 @@ static trine_status read_v1(trine__log_reader *r, const void **payload, size_t *
     trine_status st = window(r, o, HDR_V1, &h, err);
     if (st != TRINE_OK)
         return st;
-    uint32_t rlen = get_u32le(h);
-    uint64_t sum = get_u64le(h + 4);
+    uint32_t rlen = trine__get_u32le(h);
+    uint64_t sum = trine__get_u64le(h + 4);
     bool tail = true; /* payload cut short by end of file, unless set below */
     char why[96] = "";
     if (rlen == 0 || rlen > TRINE__LOG_MAX_RECORD) {
@@ -503,11 +486,11 @@ trine_status trine__log_reader_open(trine__log_reader *r, trine__file *file, con
         st = trine__err_set(err, TRINE_CORRUPTION, "%s: bad magic (expected %.8s)", r->name, magic);
         goto fail;
     }
-    if (XXH32(h, 12, 0) != get_u32le(h + 12)) {
+    if (XXH32(h, 12, 0) != trine__get_u32le(h + 12)) {
         st = trine__err_set(err, TRINE_CORRUPTION, "%s: file header checksum mismatch", r->name);
         goto fail;
     }
-    uint32_t version = get_u32le(h + 8);
+    uint32_t version = trine__get_u32le(h + 8);
     if (version == 0) {
         st = trine__err_set(err, TRINE_CORRUPTION, "%s: invalid format version 0", r->name);
         goto fail;
