@@ -582,18 +582,23 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
  * into the cache (else *b owns it: a compaction's one pass). */
 /* A walk's block shows its intervals before walk_next (blk as if the
  * block ended there); once that is all of them, it is an ordinary block
- * and its handle goes (the buffer holds it whole). */
-static void walk_show(trine__table *t, trine__tblock *b) {
+ * and its handle goes (the buffer holds it whole). false: the restart
+ * offsets are out of order (damaged memory), the view unchanged. */
+static bool walk_show(trine__table *t, trine__tblock *b) {
     if (b->walk_next >= b->walk_nrestarts) {
         b->blk.nrestarts = b->walk_nrestarts;
         b->blk.entries_end = b->walk_end;
         b->walk_next = 0;
         trine__block_cache_release(t->cache, b->handle);
         b->handle = NULL;
-        return;
+        return true;
     }
+    size_t end = trine__get_u32le(b->blk.restarts + 4 * (size_t)b->walk_next);
+    if (end > b->walk_end || end < b->blk.entries_end)
+        return false;
     b->blk.nrestarts = b->walk_next;
-    b->blk.entries_end = trine__get_u32le(b->blk.restarts + 4 * (size_t)b->walk_next);
+    b->blk.entries_end = end;
+    return true;
 }
 
 static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__block_kind kind, trine__tblock *b,
@@ -658,7 +663,12 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
     if (b->walk_next) {
         b->walk_nrestarts = b->blk.nrestarts;
         b->walk_end = b->blk.entries_end;
-        walk_show(t, b);
+        b->blk.entries_end = 0; /* walk_show's lower bound */
+        if (!walk_show(t, b)) {
+            trine__tblock_release(t, b);
+            return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
+                                  t->name, h.offset);
+        }
     }
     return TRINE_OK;
 }
@@ -690,7 +700,9 @@ bool trine__tblock_more(trine__table *t, trine__tblock *b, trine_status *st, tri
         return true;
     }
     b->walk_next++;
-    walk_show(t, b);
+    if (!walk_show(t, b))
+        *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
+                             t->name, b->offset);
     return true;
 }
 
