@@ -580,6 +580,12 @@ static bool load_mapped(trine__table *t, trine__handle h, trine__tblock *b, trin
 /* cache_only: a block not in the cache is TRINE_BUSY, with *b empty and
  * err untouched (no file is read). fill: a block read from the file goes
  * into the cache (else *b owns it: a compaction's one pass). */
+/* A walk's packed block that does not decode (damaged memory). */
+static trine_status walk_damaged(const trine__table *t, uint64_t offset, trine__err *err) {
+    return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
+                          t->name, offset);
+}
+
 /* A walk's block shows its intervals before walk_next (blk as if the
  * block ended there); once that is all of them, it is an ordinary block
  * and its handle goes (the buffer holds it whole). false: the restart
@@ -666,8 +672,7 @@ static trine_status tblock_load_fill(trine__table *t, trine__handle h, trine__bl
         b->blk.entries_end = 0; /* walk_show's lower bound */
         if (!walk_show(t, b)) {
             trine__tblock_release(t, b);
-            return trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
-                                  t->name, h.offset);
+            return walk_damaged(t, h.offset, err);
         }
     }
     return TRINE_OK;
@@ -694,15 +699,13 @@ bool trine__tblock_more(trine__table *t, trine__tblock *b, trine_status *st, tri
     trine__block whole = b->blk;
     whole.nrestarts = b->walk_nrestarts;
     whole.entries_end = b->walk_end;
-    if (trine__cache_handle_unpack_more(b->handle, &whole, b->owned, b->walk_next) != 0) {
-        *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
-                             t->name, b->offset);
-        return true;
+    bool ok = trine__cache_handle_unpack_more(b->handle, &whole, b->owned, b->walk_next) == 0;
+    if (ok) {
+        b->walk_next++;
+        ok = walk_show(t, b);
     }
-    b->walk_next++;
-    if (!walk_show(t, b))
-        *st = trine__err_set(err, TRINE_CORRUPTION, "%s: block at offset %" PRIu64 ": its cached copy does not unpack",
-                             t->name, b->offset);
+    if (!ok)
+        *st = walk_damaged(t, b->offset, err);
     return true;
 }
 
