@@ -105,9 +105,10 @@ trine__tables *trine__tables_new(trine__vfs *vfs, const char *dir, const trine_o
     /* Blob files share the open-file bound with tables, a quarter of it. */
     t->blob_cache = t->table_cache ? trine__blob_cache_new(vfs, dir, o->max_open_tables / 4 + 1) : NULL;
     t->chunk_pool = trine__chunk_pool_new(o->memtable_bytes); /* NULL is fine: no pooling */
+    size_t mems = o->memtable_bytes * ((size_t)o->max_sealed_memtables + 1);
+    trine__chunk_pool_set_budget(t->chunk_pool, mems);
     /* Pins get what the budget leaves beside the memtables (at least the
      * cache's capacity, which options resolution fitted in it). */
-    size_t mems = o->memtable_bytes * ((size_t)o->max_sealed_memtables + 1);
     size_t pin_limit = o->memory_limit_bytes > mems ? o->memory_limit_bytes - mems : 0;
     if (pin_limit < o->block_cache_bytes)
         pin_limit = o->block_cache_bytes;

@@ -49,6 +49,11 @@ struct trine__chunk_pool {
     void *spare;
     size_t spare_len, want_spare;
     _Atomic size_t spare_bytes; /* spare_len while spare is set */
+    /* The memtables' share of the memory budget (0: none) and what live
+     * memtables hold through the pool now: huge chunks and zeroed regions
+     * (hash indexes). What the pool keeps fits in the difference. */
+    _Atomic size_t budget;
+    _Atomic size_t held;
 };
 
 struct trine__arena {
@@ -85,7 +90,46 @@ trine__chunk_pool *trine__chunk_pool_new(size_t max_bytes) {
     atomic_init(&p->refs, 1);
     atomic_init(&p->refilling, false);
     atomic_init(&p->huge_pages, true);
+    atomic_init(&p->budget, 0);
+    atomic_init(&p->held, 0);
     return p;
+}
+
+void trine__chunk_pool_set_budget(trine__chunk_pool *p, size_t bytes) {
+    if (p)
+        atomic_store_explicit(&p->budget, bytes, memory_order_relaxed);
+}
+
+size_t trine__chunk_pool_held(const trine__chunk_pool *p) {
+    return p ? atomic_load_explicit(&p->held, memory_order_relaxed) : 0;
+}
+
+static void held_add(trine__chunk_pool *p, size_t n) {
+    if (p)
+        atomic_fetch_add_explicit(&p->held, n, memory_order_relaxed);
+}
+
+static void held_sub(trine__chunk_pool *p, size_t n) {
+    if (p)
+        atomic_fetch_sub_explicit(&p->held, n, memory_order_relaxed);
+}
+
+/* Whether len bytes more fit beside what the pool keeps and the memtables
+ * hold, within their budget. A near-full set of memtables so leaves the
+ * pool empty: its chunks would be memory above the budget exactly when the
+ * memtables use all of theirs. */
+static bool budget_room(const trine__chunk_pool *p, size_t len) {
+    size_t budget = atomic_load_explicit(&p->budget, memory_order_relaxed);
+    size_t have = atomic_load_explicit(&p->bytes, memory_order_relaxed) +
+                  atomic_load_explicit(&p->spare_bytes, memory_order_relaxed) +
+                  atomic_load_explicit(&p->held, memory_order_relaxed);
+    return budget == 0 || (have <= budget && len <= budget - have);
+}
+
+/* Whether the pool may keep a chunk of len bytes more: within max_bytes
+ * and the budget. */
+static bool pool_room(const trine__chunk_pool *p, size_t len) {
+    return atomic_load_explicit(&p->bytes, memory_order_relaxed) + len <= p->max_bytes && budget_room(p, len);
 }
 
 static void unmap_chunk(arena_block *b) {
@@ -153,6 +197,8 @@ static arena_block *chunk_prepared(bool huge_pages) {
 static void spare_prepare(trine__chunk_pool *p) {
     pthread_mutex_lock(&p->lock);
     size_t want = p->spare ? 0 : p->want_spare;
+    if (want && !budget_room(p, want))
+        want = 0;
     pthread_mutex_unlock(&p->lock);
     void *m = want ? prepared(want, atomic_load_explicit(&p->huge_pages, memory_order_relaxed)) : NULL;
     if (!m) {
@@ -175,7 +221,8 @@ static void refill_run(trine__offload *job) {
     trine__chunk_pool *p = (trine__chunk_pool *)((char *)job - offsetof(trine__chunk_pool, refill));
     spare_prepare(p);
     while (p->max_bytes >= TRINE__CHUNK_POOL_RESERVE &&
-           atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE) {
+           atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE &&
+           pool_room(p, TRINE__ARENA_HUGE_BYTES)) {
         arena_block *b = chunk_prepared(atomic_load_explicit(&p->huge_pages, memory_order_relaxed));
         if (!b) {
             break;
@@ -193,7 +240,7 @@ static void refill_run(trine__offload *job) {
  * a helper prepares the next ones while the writer goes on. */
 static void maybe_refill(trine__chunk_pool *p, bool spare_wanted) {
     bool chunks_wanted = atomic_load_explicit(&p->bytes, memory_order_relaxed) < TRINE__CHUNK_POOL_RESERVE &&
-                         p->max_bytes >= TRINE__CHUNK_POOL_RESERVE;
+                         p->max_bytes >= TRINE__CHUNK_POOL_RESERVE && pool_room(p, TRINE__ARENA_HUGE_BYTES);
     if ((!chunks_wanted && !spare_wanted) || !trine__offload_hook_armed(&p->offload) ||
         atomic_exchange_explicit(&p->refilling, true, memory_order_acquire)) {
         return;
@@ -213,7 +260,16 @@ void trine__chunk_pool_set_offload(trine__chunk_pool *p, trine__offload_fn fn, v
 }
 
 void *trine__chunk_pool_map_zeroed(trine__chunk_pool *p, size_t len) {
-    return map_aligned(len, !p || atomic_load_explicit(&p->huge_pages, memory_order_relaxed));
+    void *m = map_aligned(len, !p || atomic_load_explicit(&p->huge_pages, memory_order_relaxed));
+    if (m)
+        held_add(p, len);
+    return m;
+}
+
+void trine__chunk_pool_unmap_zeroed(trine__chunk_pool *p, void *m, size_t len) {
+    if (m)
+        held_sub(p, len);
+    trine__huge_unmap(m, len);
 }
 
 void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len) {
@@ -231,6 +287,8 @@ void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len) {
         trine__huge_unmap(m, m_len); /* the wrong size: the next one will fit */
         m = NULL;
     }
+    if (m)
+        held_add(p, len);
     maybe_refill(p, true); /* the next one */
     return m;
 }
@@ -263,7 +321,7 @@ static bool pool_put(trine__chunk_pool *p, arena_block *b) {
     }
     pthread_mutex_lock(&p->lock);
     size_t bytes = atomic_load_explicit(&p->bytes, memory_order_relaxed);
-    bool kept = bytes + b->h.mapped <= p->max_bytes;
+    bool kept = pool_room(p, b->h.mapped);
     if (kept) {
         b->h.next = p->free;
         p->free = b;
@@ -310,6 +368,8 @@ void trine__arena_free(trine__arena *a) {
     arena_block *b = a->blocks;
     while (b) {
         arena_block *next = b->h.next;
+        if (b->h.mapped)
+            held_sub(a->pool, b->h.mapped);
         if (!b->h.mapped) {
             free(b);
         } else if (!pool_put(a->pool, b)) {
@@ -353,6 +413,7 @@ static unsigned char *huge_chunk_new(trine__arena *a) {
         atomic_store_explicit(&a->pool->huge_pages, huge_pages, memory_order_relaxed);
     arena_block *pooled = pool_take(a->pool);
     if (pooled) {
+        held_add(a->pool, pooled->h.mapped);
         pooled->h.next = a->blocks;
         a->blocks = pooled;
         counter_add(&a->reserved, pooled->h.mapped);
@@ -372,6 +433,7 @@ static unsigned char *huge_chunk_new(trine__arena *a) {
     b->h.next = a->blocks;
     b->h.mapped = len;
     a->blocks = b;
+    held_add(a->pool, len);
     counter_add(&a->reserved, len);
     return (unsigned char *)(b + 1);
 }

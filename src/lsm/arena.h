@@ -55,6 +55,15 @@ void trine__chunk_pool_release(trine__chunk_pool *p);
 /* Bytes of free chunks held now. Any thread. */
 size_t trine__chunk_pool_bytes(const trine__chunk_pool *p);
 
+/* The memtables' share of the memory budget (0, the default: none). The
+ * pool then keeps and prepares only what fits beside what live memtables
+ * hold through it (their huge chunks and zeroed regions): the storm of
+ * a 64 MiB budget had 31 MiB of memtables and 10 MiB of pool at its peak.
+ * p NULL is a no-op. Any thread. */
+void trine__chunk_pool_set_budget(trine__chunk_pool *p, size_t bytes);
+/* Bytes live arenas and zeroed regions hold through p now. Any thread. */
+size_t trine__chunk_pool_held(const trine__chunk_pool *p);
+
 /* Chunks prepared ahead: when a busy memtable draws the pool below
  * TRINE__CHUNK_POOL_RESERVE, a helper (fn, lsm/offload.h) maps and faults
  * in chunks up to it, so the writer's next chunks come zeroed and mapped
@@ -72,6 +81,8 @@ void *trine__chunk_pool_take_zeroed(trine__chunk_pool *p, size_t len);
 /* A new zeroed mapping of len bytes (as trine__huge_map), advised for huge
  * pages unless the pool's arenas hold large values (arena.c). */
 void *trine__chunk_pool_map_zeroed(trine__chunk_pool *p, size_t len);
+/* Unmaps what take_zeroed or map_zeroed gave (m NULL: nothing). */
+void trine__chunk_pool_unmap_zeroed(trine__chunk_pool *p, void *m, size_t len);
 
 /* As trine__arena_new, drawing huge chunks from pool and returning them
  * there (pool may be NULL). */

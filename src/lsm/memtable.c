@@ -107,6 +107,7 @@ struct trine__memtable {
     mlink *buckets; /* bucket_mask + 1 chains, newest version of each key */
     size_t bucket_mask;
     bool buckets_mapped; /* trine__huge_map, not calloc */
+    trine__chunk_pool *pool; /* the buckets' mapping is counted there (alive while the arena is) */
     /* Written by the writer (rarely), read by every search. */
     _Atomic int height;
     /* Written on every insert; kept off the readers' cache line. */
@@ -281,9 +282,9 @@ static mlink *buckets_new(size_t n, trine__chunk_pool *pool, bool *mapped) {
     return b ? b : calloc(n, sizeof(mlink));
 }
 
-static void buckets_free(mlink *b, size_t n, bool mapped) {
+static void buckets_free(mlink *b, size_t n, bool mapped, trine__chunk_pool *pool) {
     if (mapped) {
-        trine__huge_unmap(b, n * sizeof(mlink));
+        trine__chunk_pool_unmap_zeroed(pool, b, n * sizeof(mlink));
     } else {
         free(b);
     }
@@ -326,10 +327,11 @@ trine__memtable *trine__memtable_new_for(uint64_t seed, size_t target_bytes, siz
     m->bucket_mask = buckets - 1;
     m->arena = trine__arena_new_pooled(0, pool);
     m->buckets = buckets_new(buckets, pool, &m->buckets_mapped);
+    m->pool = pool;
     mnode *head = m->arena && m->buckets ? node_alloc(m->arena, MAX_HEIGHT, 0, 0) : NULL;
     if (!head) {
+        buckets_free(m->buckets, buckets, m->buckets_mapped, pool);
         trine__arena_free(m->arena);
-        buckets_free(m->buckets, buckets, m->buckets_mapped);
         free(m);
         return NULL;
     }
@@ -364,8 +366,8 @@ void trine__memtable_unref(trine__memtable *m) {
     int before = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
     assert(before > 0);
     if (before == 1) {
+        buckets_free(m->buckets, m->bucket_mask + 1, m->buckets_mapped, m->pool); /* while the arena holds the pool */
         trine__arena_free(m->arena);
-        buckets_free(m->buckets, m->bucket_mask + 1, m->buckets_mapped);
         free(m);
     }
 }

@@ -26,6 +26,13 @@
 #define API_MEMORY_OVERHEAD ((size_t)24 << 20)
 #define MEM_VALUE 1000
 #define MEM_BATCH 256
+/* The write storm of docs/usage.md ("Memory"): 10^7 random-order puts of
+ * 16-byte keys and 100-byte values under a 64 MiB budget. */
+#define STORM_LIMIT ((size_t)64 << 20)
+#define STORM_OVERHEAD ((size_t)36 << 20)
+#define STORM_KEYS 10000000u
+#define STORM_VALUE 100
+#define STORM_BATCH 64
 
 /* RSS tests run without sanitizers only: ASan and TSan inflate RSS by
  * design, so those builds register no test here. */
@@ -153,6 +160,53 @@ static int child_read(const char *path, uint64_t n, int fd) {
     return write(fd, &growth, sizeof growth) == (ssize_t)sizeof growth ? 0 : 9;
 }
 
+/* Child: the storm, in batches, each key a random draw (overwrites
+ * included, as in bench/'s storm). Exit status 0 when every write
+ * succeeded and memtables plus kept chunks stayed within the memtables'
+ * share (half the budget; 12: over it by more than a chunk per memtable).
+ * Writes the RSS growth to fd. */
+static int child_storm(const char *path, uint64_t n, int fd) {
+    size_t start = current_rss();
+    trine_options o;
+    trine_options_init(&o);
+    o.durability = TRINE_BUFFERED;
+    o.memory_limit_bytes = STORM_LIMIT;
+    trine_db *db = NULL;
+    if (trine_open_sync(path, &o, &db) != TRINE_OK)
+        return 2;
+    unsigned char v[STORM_VALUE];
+    memset(v, 'v', sizeof v);
+    uint64_t x = 88172645463325252u;
+    trine_batch *b = trine_batch_new();
+    if (!b)
+        return 3;
+    for (uint64_t i = 0; i < n; i += STORM_BATCH) {
+        for (uint64_t j = i; j < i + STORM_BATCH && j < n; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            char k[17];
+            snprintf(k, sizeof k, "%016llu", (unsigned long long)(x % 10000000000000000u));
+            memcpy(v, &x, sizeof x);
+            if (trine_batch_put(b, k, 16, v, sizeof v) != TRINE_OK)
+                return 3;
+        }
+        if (trine_write_sync(db, b, NULL) != TRINE_OK)
+            return 4;
+        trine_batch_clear(b);
+        if (i % (STORM_BATCH * 1024) == 0) {
+            trine_stats st = {.struct_size = sizeof st};
+            size_t slack = (size_t)3 * (2u << 20);
+            if (trine_stats_get(db, &st) != TRINE_OK ||
+                st.memtable_bytes + st.memtable_pool_bytes > STORM_LIMIT / 2 + slack)
+                return 12;
+        }
+    }
+    trine_batch_free(b);
+    if (trine_close_sync(db) != TRINE_OK)
+        return 5;
+    size_t growth = peak_rss() > start ? peak_rss() - start : 0;
+    return write(fd, &growth, sizeof growth) == (ssize_t)sizeof growth ? 0 : 6;
+}
+
 static size_t run_child(int (*fn)(const char *, uint64_t, int), const char *path, uint64_t n, const char *what) {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -194,6 +248,23 @@ START_TEST(test_memory_budget_rss) {
 }
 END_TEST
 
+/* docs/usage.md's storm: peak RSS stays under the 64 MiB budget plus
+ * STORM_OVERHEAD (the allocator's free space between cache blocks,
+ * memtable hash indexes, compaction buffers, thread stacks). */
+START_TEST(test_memory_budget_storm) {
+    char *dir = api_tmpdir();
+    char *path = api_path_join(dir, "db");
+    size_t limit = STORM_LIMIT + STORM_OVERHEAD;
+    size_t w = run_child(child_storm, path, STORM_KEYS, "the storm");
+    fprintf(stderr, "test_memory_budget_storm: %u random puts with a %zu MiB budget: peak RSS growth %.1f MiB (limit %zu MiB = budget + %zu MiB)\n",
+            STORM_KEYS, STORM_LIMIT >> 20, w / 1048576.0, limit >> 20, STORM_OVERHEAD >> 20);
+    ck_assert_msg(w <= limit, "the storm: peak RSS grew %zu bytes, over the budget + overhead %zu", w, limit);
+    api_rmtree(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 #endif /* !TRINE_SANITIZED */
 
 TCase *api_memory_tcase(void) {
@@ -201,6 +272,7 @@ TCase *api_memory_tcase(void) {
     tcase_set_timeout(tc, 300);
 #ifndef TRINE_SANITIZED
     tcase_add_test(tc, test_memory_budget_rss);
+    tcase_add_test(tc, test_memory_budget_storm);
 #endif
     return tc;
 }

@@ -328,6 +328,51 @@ START_TEST(arena_pool_spare_zeroed) {
 }
 END_TEST
 
+/* A pool with a budget keeps and prepares only what fits beside what live
+ * arenas and zeroed regions hold through it: with the budget's worth held,
+ * a freed chunk is unmapped and no refill is offered; once arenas free
+ * theirs, the pool keeps them again up to the budget. */
+START_TEST(arena_pool_within_budget) {
+#if defined(__linux__)
+    enum { CAP = 1024 };
+    static unsigned char *pieces[CAP];
+    const size_t MiB = (size_t)1 << 20;
+    test_helper h = {0};
+    trine__chunk_pool *pool = trine__chunk_pool_new(32 * MiB);
+    trine__chunk_pool_set_budget(pool, 10 * MiB);
+    trine__chunk_pool_set_offload(pool, test_offer, &h);
+    trine__arena *a = trine__arena_new_pooled(0, pool);
+    size_t k = arena_fill(a, 6 * MiB, 3, pieces, CAP); /* 1 MiB chunk, then three huge ones */
+    MT_EXPECT(trine__chunk_pool_held(pool) == 6 * MiB, "held %zu, want a's three huge chunks",
+              trine__chunk_pool_held(pool));
+    run_jobs(&h); /* the refill prepares only the room left: two chunks */
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == 4 * MiB, "prepared %zu bytes beside 6 MiB held, budget 10 MiB",
+              trine__chunk_pool_bytes(pool));
+    void *index = trine__chunk_pool_map_zeroed(pool, 2 * MiB); /* a hash index counts as held */
+    ck_assert_ptr_nonnull(index);
+    trine__arena *b = trine__arena_new_pooled(0, pool);
+    arena_fill(b, 4 * MiB, 9, pieces + k, CAP - k); /* 1 MiB chunk, then the two pooled ones */
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == 0 && trine__chunk_pool_held(pool) == 12 * MiB,
+              "pool %zu, held %zu: want 0 and 12 MiB", trine__chunk_pool_bytes(pool), trine__chunk_pool_held(pool));
+    run_jobs(&h);
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == 0, "prepared %zu bytes over the budget", trine__chunk_pool_bytes(pool));
+    trine__arena_free(b); /* held 8 MiB after: room for one of its two chunks */
+    MT_EXPECT(trine__chunk_pool_bytes(pool) == 2 * MiB && trine__chunk_pool_held(pool) == 8 * MiB,
+              "after b's free: pool %zu, held %zu; want 2 and 8 MiB", trine__chunk_pool_bytes(pool),
+              trine__chunk_pool_held(pool));
+    trine__chunk_pool_unmap_zeroed(pool, index, 2 * MiB);
+    arena_check(pieces, k, 3);
+    trine__arena_free(a);
+    MT_EXPECT(trine__chunk_pool_held(pool) == 0 && trine__chunk_pool_bytes(pool) == 8 * MiB,
+              "all freed: held %zu, pool %zu; want 0 and 8 MiB", trine__chunk_pool_held(pool),
+              trine__chunk_pool_bytes(pool));
+    run_jobs(&h);
+    trine__chunk_pool_set_offload(pool, NULL, NULL);
+    trine__chunk_pool_release(pool);
+#endif
+}
+END_TEST
+
 /* Whether the mapping holding p is advised for huge pages ("hg" in its
  * VmFlags); -1 when /proc/self/smaps does not say. */
 static int huge_advised(const void *p) {
@@ -398,6 +443,7 @@ TCase *memtable_arena_tcase(void) {
     tcase_add_test(tc, arena_pool_shared_by_threads);
     tcase_add_test(tc, arena_pool_prepared_by_helper);
     tcase_add_test(tc, arena_pool_spare_zeroed);
+    tcase_add_test(tc, arena_pool_within_budget);
     tcase_add_test(tc, arena_huge_pages_for_small_entries_only);
     return tc;
 }
