@@ -1074,10 +1074,6 @@ typedef struct trine_stats {
     uint64_t block_cache_warmed;  /* data blocks compactions put in the
                                      block cache as they wrote them
                                      (docs/usage.md, block_cache_bytes) */
-    uint64_t heap_trims;          /* times a helper thread had the C library
-                                     return free heap pages to the system
-                                     after the block cache freed blocks
-                                     (docs/usage.md, "Memory") */
 } trine_stats;
 
 /** Fills *out (out->struct_size must be set, or 0 for the full struct). */

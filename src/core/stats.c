@@ -95,7 +95,6 @@ static void fill(trine_db *db, trine_stats *s) {
         s->readahead_helped = b.readahead_helped;
         s->block_cache_packed = b.packed;
         s->block_cache_warmed = b.warms;
-        s->heap_trims = b.heap_trims;
         trine__table_cache_stats t;
         trine__table_cache_stats_get(db->tables->table_cache, &t);
         s->table_cache_open = t.open;
@@ -381,7 +380,6 @@ trine_status trine_stats_json(trine_db *db, char **out) {
     ju64(&b, "block_cache_declined", s.block_cache_declined);
     ju64(&b, "block_cache_packed", s.block_cache_packed);
     ju64(&b, "block_cache_warmed", s.block_cache_warmed);
-    ju64(&b, "heap_trims", s.heap_trims);
     ju64(&b, "readahead_reads", s.readahead_reads);
     ju64(&b, "readahead_bytes", s.readahead_bytes);
     ju64(&b, "readahead_helped", s.readahead_helped);

@@ -147,7 +147,6 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,7 +156,6 @@
 
 #include "lsm/block.h"
 #include "lsm/dctx_pool.h"
-#include "lsm/heap_trim.h"
 #include "lsm/ikey.h"
 
 #define MAX_SHARD_BITS 8u
@@ -237,9 +235,6 @@ struct trine__block_cache {
      * outlive the database handle, so close clears it under the lock and
      * no call into the engine runs after. */
     trine__offload_hook offload;
-    /* Freed blocks' pages back to the system now and then (heap_trim.h),
-     * through the same helper. */
-    trine__heap_trim trim;
 };
 
 /* ---- keys and shards ---- */
@@ -457,29 +452,13 @@ static bool evict_cold(shard *s, size_t need, trine__cache_handle **dead) {
     return fits(s, need);
 }
 
-static void trim_run(trine__offload *job) {
-    trine__heap_trim_run((trine__heap_trim *)((char *)job - offsetof(trine__heap_trim, job)));
-}
-
-/* Frees the chain; c NULL: the cache itself is going. Once a quarter of
- * the capacity was freed since the last trim, offers one (heap_trim.h). */
-static void free_entries_of(trine__block_cache *c, trine__cache_handle *e) {
-    size_t bytes = 0;
+static void free_entries(trine__cache_handle *e) {
     while (e) {
         trine__cache_handle *next = e->next_hash;
-        bytes += e->charge;
         if (!e->inline_data)
             free(e->data);
         free(e);
         e = next;
-    }
-    if (!c || bytes == 0)
-        return;
-    size_t threshold = atomic_load_explicit(&c->capacity, memory_order_relaxed) / 4;
-    if (trine__heap_trim_due(&c->trim, bytes, threshold)) {
-        c->trim.job.run = trim_run;
-        if (!trine__offload_hook_call(&c->offload, &c->trim.job))
-            trine__heap_trim_cancel(&c->trim);
     }
 }
 
@@ -523,7 +502,6 @@ trine__block_cache *trine__block_cache_new(size_t capacity, unsigned shard_bits,
         return NULL;
     trine__dctx_pool_init(&c->dctx); /* nothing to undo on failure */
     trine__offload_hook_init(&c->offload);
-    trine__heap_trim_init(&c->trim);
     size_t n = (size_t)1 << shard_bits;
     c->shards = aligned_alloc(alignof(shard), n * sizeof(shard));
     if (!c->shards || pthread_mutex_init(&c->capacity_mu, NULL) != 0) {
@@ -570,7 +548,7 @@ void trine__block_cache_free(trine__block_cache *c) {
         for (size_t b = 0; b < s->nslots; b++) {
             if (s->slots[b].e) {
                 s->slots[b].e->next_hash = NULL;
-                free_entries_of(NULL, s->slots[b].e);
+                free_entries(s->slots[b].e);
             }
         }
         free(s->slots);
@@ -596,7 +574,7 @@ void trine__block_cache_set_capacity(trine__block_cache *c, size_t capacity) {
         pthread_mutex_lock(&s->mu);
         shard_set_capacity(s, capacity >> c->shard_bits, c->high_pri_ratio, &dead);
         pthread_mutex_unlock(&s->mu);
-        free_entries_of(c, dead);
+        free_entries(dead);
     }
     pthread_mutex_unlock(&c->capacity_mu);
 }
@@ -782,7 +760,7 @@ static trine__cache_handle *insert(trine__block_cache *c, uint64_t owner, uint64
         free(e);
         e = old;
     }
-    free_entries_of(c, dead);
+    free_entries(dead);
     return e;
 }
 
@@ -924,7 +902,7 @@ size_t trine__block_cache_warm(trine__block_cache *c, uint64_t owner, uint64_t o
         dead = e;
     }
     pthread_mutex_unlock(&s->mu);
-    free_entries_of(c, dead);
+    free_entries(dead);
     return charged;
 }
 
@@ -1171,9 +1149,9 @@ void trine__block_cache_release(trine__block_cache *c, trine__cache_handle *h) {
     pthread_mutex_unlock(&s->mu);
     if (free_it) {
         h->next_hash = NULL;
-        free_entries_of(c, h);
+        free_entries(h);
     }
-    free_entries_of(c, dead);
+    free_entries(dead);
 }
 
 void trine__block_cache_erase_owner(trine__block_cache *c, uint64_t owner) {
@@ -1203,7 +1181,7 @@ void trine__block_cache_erase_owner(trine__block_cache *c, uint64_t owner) {
             } /* else freed by its last release */
         }
         pthread_mutex_unlock(&s->mu);
-        free_entries_of(c, dead);
+        free_entries(dead);
     }
 }
 
@@ -1271,7 +1249,6 @@ void trine__block_cache_stats_get(trine__block_cache *c, trine__block_cache_stat
         pthread_mutex_unlock(&s->mu);
     }
     out->capacity = atomic_load_explicit(&c->capacity, memory_order_relaxed);
-    out->heap_trims = trine__heap_trim_count(&c->trim);
     out->readahead_reads = atomic_load_explicit(&c->readahead_reads, memory_order_relaxed);
     out->readahead_bytes = atomic_load_explicit(&c->readahead_bytes, memory_order_relaxed);
     out->readahead_helped = atomic_load_explicit(&c->readahead_helped, memory_order_relaxed);

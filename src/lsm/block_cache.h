@@ -58,7 +58,6 @@ typedef struct trine__block_cache_stats {
     uint64_t packed;     /* data blocks held LZ4-packed now */
     uint64_t packs;      /* packed inserts */
     uint64_t warms;      /* data blocks new tables put in (trine__block_cache_warm) */
-    uint64_t heap_trims; /* trims the cache's frees started (heap_trim.h) */
     uint64_t usage;      /* bytes charged now (pinned included) */
     uint64_t pinned;     /* bytes of entries with a handle out */
     uint64_t high_pri_usage; /* bytes of unpinned entries in the high-priority pool */

@@ -746,63 +746,6 @@ START_TEST(test_cache_erase_owner) {
 }
 END_TEST
 
-/* A helper that keeps the job it is offered (or refuses it). */
-typedef struct trim_helper {
-    trine__offload *job;
-    int offered;
-    bool refuse;
-} trim_helper;
-
-static bool trim_offer(void *arg, trine__offload *job) {
-    trim_helper *h = arg;
-    h->offered++;
-    if (h->refuse || h->job)
-        return false;
-    h->job = job;
-    return true;
-}
-
-/* Freed blocks bring a heap trim (glibc): offered to the helper once a
- * quarter of the capacity was freed, one at a time, not again within its
- * interval; a refused offer is made again by a later free. */
-START_TEST(test_cache_heap_trim) {
-#if defined(__GLIBC__)
-    trine__block_cache *c = trine__block_cache_new(1 << 20, 2, 0.5);
-    ck_assert_ptr_nonnull(c);
-    trim_helper h = {.refuse = true};
-    trine__block_cache_set_offload(c, trim_offer, &h);
-    uint64_t a = trine__block_cache_new_owner(c), b = trine__block_cache_new_owner(c);
-    for (uint64_t i = 0; i < 20; i++)
-        put_release(c, a, i * 4096, TRINE__BLOCK_DATA, 10000);
-    trine__block_cache_erase_owner(c, a); /* 200,000 bytes: under a quarter of 1 MiB */
-    EXPECT(h.offered == 0, "offered after %d bytes freed", 200000);
-    for (uint64_t i = 0; i < 20; i++)
-        put_release(c, b, i * 4096, TRINE__BLOCK_DATA, 10000);
-    trine__block_cache_erase_owner(c, b); /* 400,000 in all: due, refused */
-    EXPECT(h.offered >= 1 && h.job == NULL, "%d offers, job %p", h.offered, (void *)h.job);
-    int refused = h.offered;
-    h.refuse = false;
-    a = trine__block_cache_new_owner(c);
-    put_release(c, a, 0, TRINE__BLOCK_DATA, 10000);
-    trine__block_cache_erase_owner(c, a); /* still due: offered again, kept */
-    EXPECT(h.offered == refused + 1 && h.job != NULL, "%d offers after %d refused", h.offered, refused);
-    put_release(c, a, 4096, TRINE__BLOCK_DATA, 10000);
-    trine__block_cache_erase_owner(c, a);
-    EXPECT(h.offered == refused + 1, "offered while one is pending");
-    ASSERT_STAT(c, heap_trims, 0);
-    h.job->run(h.job);
-    h.job = NULL;
-    ASSERT_STAT(c, heap_trims, 1);
-    for (uint64_t i = 0; i < 40; i++)
-        put_release(c, a, i * 4096, TRINE__BLOCK_DATA, 10000);
-    trine__block_cache_erase_owner(c, a); /* due by bytes, but within the interval */
-    EXPECT(h.offered == refused + 1 && h.job == NULL, "offered again within the interval");
-    trine__block_cache_set_offload(c, NULL, NULL);
-    trine__block_cache_free(c);
-#endif
-}
-END_TEST
-
 #define OWNER_THREADS 4
 #define OWNERS_EACH 2000
 
@@ -1164,7 +1107,6 @@ TCase *table_cache_tcase(void) {
     tcase_add_test(tc, test_cache_pinned);
     tcase_add_test(tc, test_cache_duplicate_insert);
     tcase_add_test(tc, test_cache_erase_owner);
-    tcase_add_test(tc, test_cache_heap_trim);
     tcase_add_test(tc, test_cache_owners_unique);
     tcase_add_test(tc, test_cache_capacity_zero);
     tcase_add_test(tc, test_cache_set_capacity);
