@@ -368,12 +368,12 @@ void trine__arena_free(trine__arena *a) {
     arena_block *b = a->blocks;
     while (b) {
         arena_block *next = b->h.next;
-        if (b->h.mapped)
-            held_sub(a->pool, b->h.mapped);
         if (!b->h.mapped) {
             free(b);
-        } else if (!pool_put(a->pool, b)) {
-            unmap_chunk(b);
+        } else {
+            held_sub(a->pool, b->h.mapped); /* before the put: the pool's room counts it */
+            if (!pool_put(a->pool, b))
+                unmap_chunk(b);
         }
         b = next;
     }
