@@ -348,6 +348,8 @@ static void trine_engine_metrics(void *db, bench_result *r) {
     if (s.block_cache_warmed > 0)
         bench_result_metric(r, "trine_cache_warmed", (double)s.block_cache_warmed);
     bench_result_metric(r, "trine_cache_mb", (double)s.block_cache_usage / 1048576.0);
+    if (s.block_cache_packed > 0)
+        bench_result_metric(r, "trine_cache_packed", (double)s.block_cache_packed);
     if (s.flush_micros > 0)
         bench_result_metric(r, "trine_flush_mb_s", (double)s.flush_bytes / (double)s.flush_micros);
     bench_result_metric(r, "trine_tables", (double)s.table_files);
