@@ -1192,13 +1192,13 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
     return 0;
 }
 
-int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void **out,
-                                    size_t *len, uint32_t *from) {
+int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
+                                    size_t cap, void **out, size_t *len, uint32_t *from) {
     *out = NULL;
     *len = 0;
     *from = 0;
     packed pk;
-    int rc = packed_open(h, NULL, 0, &pk);
+    int rc = packed_open(h, buf, cap, &pk);
     if (rc != 0)
         return rc;
     trine__block blk = pk.blk;
@@ -1216,7 +1216,8 @@ int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *uk
     for (uint32_t i = r; ok && i < blk.nrestarts; i++)
         ok = chunk_of(&blk, ends, chunks_len, i, &c) && unpack_chunk(&c, chunks, raw, 0);
     if (!ok) {
-        free(raw);
+        if (pk.own)
+            free(raw);
         return -2;
     }
     *out = raw;

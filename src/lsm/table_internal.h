@@ -153,9 +153,10 @@ trine_status trine__tblock_load(trine__table *t, trine__handle h, trine__block_k
 /* tblock_load of a data block for a seek to (ukey, any sequence): a
  * packed cached copy is unpacked only from the interval that can hold the
  * target on (b->from; block.h, low), a seek's few nexts being all it
- * serves most of the time. */
+ * serves most of the time; into buf (cap bytes, may be NULL) when it
+ * fits, which then stays the caller's (b->scratch) and must outlive b. */
 trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
-                                     size_t klen, trine__err *err);
+                                     size_t klen, void *buf, size_t cap, trine__err *err);
 /* tblock_load of a data block a walk enters at its first entry: a packed
  * cached copy is unpacked one restart interval at a time (b->walk_next),
  * as far as the walk goes (a seek's few nexts into the next block read

@@ -59,7 +59,14 @@ struct trine__table_iter {
     trine__tstream stream;
     trine__block_iter peek; /* next_handles' scratch: its key buffer is its own */
     size_t stream_charge; /* its read-ahead buffer, charged to the gate */
+    /* Where a seek unpacks a packed cached data block (SEEK_BUF_BYTES,
+     * made at the first such seek): the block is dropped before the next
+     * one loads, so one buffer serves every seek, warm in the CPU caches,
+     * without a malloc and a free each. */
+    uint8_t *seek_buf;
 };
+
+#define SEEK_BUF_BYTES 4096u
 
 /* Data blocks in a row before read-ahead starts. */
 #define STREAM_AFTER 2u
@@ -240,8 +247,9 @@ static void drop_part(trine__table_iter *it) {
  * records TRINE_BUSY. */
 static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out) {
     /* mapped, shared: not budget memory; streamed: the stream's decompression
-     * buffer holds it (its read-ahead buffer has a charge of its own) */
-    size_t bytes = blk->handle || blk->owned || blk->streamed ? blk->blk.size : 0;
+     * buffer holds it (its read-ahead buffer has a charge of its own);
+     * scratch: the seek buffer holds it */
+    size_t bytes = blk->handle || blk->owned || blk->streamed || blk->scratch ? blk->blk.size : 0;
     if (!it->gate || bytes == 0)
         return true;
     if (trine__pin_gate_charge(it->gate, bytes, !trine__thread_is_engine())) {
@@ -255,17 +263,28 @@ static bool charge(trine__table_iter *it, trine__tblock *blk, size_t *charge_out
     return false;
 }
 
+/* The seek buffer, made on first use (NULL when out of memory: the
+ * unpack then makes its own). Only data_blk ever uses it. */
+static uint8_t *seek_buf(trine__table_iter *it) {
+    if (!it->seek_buf)
+        it->seek_buf = malloc(SEEK_BUF_BYTES);
+    return it->seek_buf;
+}
+
 /* Loads the block at h; kind picks the pool. On failure records the error
  * and returns false. */
+
 static bool load_block(trine__table_iter *it, trine__handle h, trine__block_kind kind, trine__tblock *blk,
                        trine__block_iter *into, bool *live, bool backward, bool walk, const uint8_t *seek,
                        size_t seek_len) {
     trine__err err;
     trine__tnext next = {next_handles, it};
     bool stream = kind == TRINE__BLOCK_DATA && stream_next(it, h, backward);
+    uint8_t *sbuf = !stream && kind == TRINE__BLOCK_DATA && seek ? seek_buf(it) : NULL;
     trine_status st = stream ? trine__tblock_load_stream(it->t, h, blk, &it->stream, next, &err)
                       : kind == TRINE__BLOCK_DATA && seek
-                          ? trine__tblock_load_seek(it->t, h, blk, !it->no_fill, seek, trine__ikey_ulen(seek_len), &err)
+                          ? trine__tblock_load_seek(it->t, h, blk, !it->no_fill, seek, trine__ikey_ulen(seek_len),
+                                                    sbuf, sbuf ? SEEK_BUF_BYTES : 0, &err)
                       : kind == TRINE__BLOCK_DATA && walk ? trine__tblock_load_walk(it->t, h, blk, !it->no_fill, &err)
                                                           : trine__tblock_load(it->t, h, kind, blk, !it->no_fill, &err);
     if (st != TRINE_OK) {
@@ -490,6 +509,7 @@ void trine__table_iter_free(trine__table_iter *it) {
     drop_part(it);
     stop_stream(it);
     free(it->peek.key);
+    free(it->seek_buf);
     free(it);
 }
 

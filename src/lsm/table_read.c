@@ -244,7 +244,8 @@ static trine_status cached_bytes(trine__table *t, trine__tblock *b, uint64_t off
     void *raw = NULL;
     uint32_t interval = TRINE__BLOCK_READS_ALL, from = 0, decoded = 0;
     int rc = want && want->walk   ? trine__cache_handle_unpack_head(b->handle, &raw, len, &decoded)
-             : want && want->seek ? trine__cache_handle_unpack_from(b->handle, want->ukey, want->klen, &raw, len, &from)
+             : want && want->seek ? trine__cache_handle_unpack_from(b->handle, want->ukey, want->klen, want->scratch,
+                                                                   want->scratch_cap, &raw, len, &from)
              : want ? trine__cache_handle_unpack_for(b->handle, want->ukey, want->klen, want->scratch,
                                                    want->scratch_cap, &raw, len, &interval)
                   : trine__cache_handle_unpack(b->handle, &raw, len);
@@ -710,8 +711,8 @@ bool trine__tblock_more(trine__table *t, trine__tblock *b, trine_status *st, tri
 }
 
 trine_status trine__tblock_load_seek(trine__table *t, trine__handle h, trine__tblock *b, bool fill, const void *ukey,
-                                     size_t klen, trine__err *err) {
-    want_key want = {.ukey = ukey, .klen = klen, .seek = true};
+                                     size_t klen, void *buf, size_t cap, trine__err *err) {
+    want_key want = {.ukey = ukey, .klen = klen, .scratch = buf, .scratch_cap = cap, .seek = true};
     /* A seek's few nexts run into the next block about as often as not:
      * its cache slot is fetched while this block loads, then its entry
      * while the caller walks this one, so crossing into it does not wait
