@@ -821,8 +821,9 @@ static size_t interval_start(const trine__block *blk, uint32_t i) {
     return trine__get_u32le(blk->restarts + 4 * (size_t)i);
 }
 
-/* The fence area's bytes after its u16 length (0: no fences). */
-static size_t fence_bytes(const trine__block *blk, const uint8_t *data) {
+/* The fence area's bytes after its u16 length (0: no fences), written to
+ * out too unless out is NULL (measured first, so out has room). */
+static size_t fence_bytes(const trine__block *blk, const uint8_t *data, uint8_t *out) {
     size_t bytes = 0;
     for (uint32_t i = 1; i < blk->nrestarts; i++) {
         size_t at = interval_start(blk, i);
@@ -832,6 +833,10 @@ static size_t fence_bytes(const trine__block *blk, const uint8_t *data) {
             !trine__block_first_ukey(data + at, blk->entries_end - at, &k, &ulen, &have) || have < ulen ||
             ulen > FENCE_MAX)
             return 0;
+        if (out) {
+            out[bytes] = (uint8_t)ulen;
+            memcpy(out + bytes + 1, k, ulen);
+        }
         bytes += 1 + ulen;
     }
     return bytes <= UINT16_MAX ? bytes : 0;
@@ -857,7 +862,7 @@ static trine__cache_handle *pack_entry(trine__block_cache *c, const void *data, 
     if (trine__block_open_trusted(&blk, data, len, NULL, 0, &ignored) != TRINE_OK || blk.entries_end < 64 ||
         len > (size_t)LZ4_MAX_INPUT_SIZE)
         return NULL;
-    size_t tail = len - blk.entries_end, fences = fence_bytes(&blk, data);
+    size_t tail = len - blk.entries_end, fences = fence_bytes(&blk, data, NULL);
     size_t head = 4 + tail + 4 * (size_t)blk.nrestarts + (fences ? 2 + fences : 0);
     size_t room = len - len / 8;
     if (room <= head)
@@ -907,16 +912,7 @@ static trine__cache_handle *pack_entry(trine__block_cache *c, const void *data, 
         uint8_t *f = p + 4 + tail + 4 * (size_t)blk.nrestarts;
         f[0] = (uint8_t)fences;
         f[1] = (uint8_t)(fences >> 8);
-        f += 2;
-        for (uint32_t i = 1; i < blk.nrestarts; i++) {
-            const uint8_t *k;
-            size_t ulen, have;
-            (void)trine__block_first_ukey(d + interval_start(&blk, i), blk.entries_end - interval_start(&blk, i), &k,
-                                          &ulen, &have); /* fence_bytes checked it */
-            *f++ = (uint8_t)ulen;
-            memcpy(f, k, ulen);
-            f += ulen;
-        }
+        (void)fence_bytes(&blk, d, f + 2);
     }
     *e = (trine__cache_handle){
         .data = p,

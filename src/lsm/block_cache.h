@@ -176,9 +176,10 @@ int trine__cache_handle_unpack_for(const trine__cache_handle *h, const void *uke
 /* unpack for a seek to (ukey, any sequence): decodes only the restart
  * intervals from the last one whose first user key is below ukey (0 when
  * none is) to the end, and *from names it. The intervals before it hold
- * just enough of their first entry to order it against ukey, the rest of
- * their bytes undefined (buf, cap: as unpack_for takes them): the buffer serves a block iterator whose low is
- * *from (block.h), which never reads below it. */
+ * at most enough of their first entry to order it against ukey, the rest
+ * of their bytes undefined: the buffer serves a block iterator whose low
+ * is *from (block.h), which never reads below it. buf, cap: as
+ * unpack_for takes them. */
 int trine__cache_handle_unpack_from(const trine__cache_handle *h, const void *ukey, size_t klen, void *buf,
                                     size_t cap, void **out, size_t *len, uint32_t *from);
 /* unpack for a forward walk from the block's first entry: decodes only
